@@ -1,0 +1,4 @@
+import type { Command } from 'commander';
+
+/** Registers `patchline catalog …`. */
+export function registerCatalogCommand(_program: Command): void {}

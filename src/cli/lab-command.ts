@@ -1,0 +1,4 @@
+import type { Command } from 'commander';
+
+/** Registers `patchline lab …`. */
+export function registerLabCommand(_program: Command): void {}

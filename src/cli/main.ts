@@ -1,0 +1,21 @@
+/**
+ * `patchline` — the command-line entry point. One composition root: each command module
+ * registers itself on the program; nothing here does work of its own.
+ */
+import { Command } from 'commander';
+import { registerAgentCommand } from './agent-command.ts';
+import { registerCatalogCommand } from './catalog-command.ts';
+import { registerLabCommand } from './lab-command.ts';
+import { registerRunCommand } from './run-command.ts';
+import { runProgram } from './program.ts';
+
+const program = new Command('patchline')
+  .description('Patch Windows servers to completion, from any scheduler.')
+  .version('0.1.0');
+
+registerRunCommand(program);
+registerCatalogCommand(program);
+registerAgentCommand(program);
+registerLabCommand(program);
+
+await runProgram(program, process.argv);

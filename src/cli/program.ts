@@ -1,0 +1,30 @@
+/**
+ * Runs a commander program and turns errors into exit codes: a PatchlineError prints its code
+ * and message (what to do) and exits with its exit code; anything else is an internal error (70).
+ */
+import { Command, CommanderError } from 'commander';
+import { EXIT, PatchlineError } from '../domain/errors.ts';
+
+export async function runProgram(program: Command, argv: readonly string[]): Promise<void> {
+  program.exitOverride();
+  program.configureOutput({ outputError: (text, write) => write(text) });
+  try {
+    await program.parseAsync(argv as string[]);
+  } catch (error) {
+    process.exitCode = exitCodeOf(error);
+  }
+}
+
+export function exitCodeOf(error: unknown): number {
+  if (error instanceof CommanderError) {
+    // --help and --version end with code 0; every parse error is a usage error.
+    if (error.exitCode === 0) return EXIT.OK;
+    return EXIT.USAGE;
+  }
+  if (error instanceof PatchlineError) {
+    process.stderr.write(`patchline: error ${error.code}: ${error.message}\n`);
+    return error.exitCode;
+  }
+  process.stderr.write(`patchline: internal error: ${(error as Error)?.stack ?? String(error)}\n`);
+  return EXIT.INTERNAL;
+}
