@@ -13,7 +13,7 @@
  *   ← {"type":"progress","requestId":"1","phase":"search","percent":100}
  *   ← {"type":"result","requestId":"1","request":"search","resultCode":"succeeded","hresult":null,"data":{"updates":[…]}}
  */
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Type, type Static, type TLiteral, type TSchema, type TUnion } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { UpdateRecord } from '../domain/update.ts';
 
@@ -27,7 +27,8 @@ export type OperationResultCode = (typeof OPERATION_RESULT_CODES)[number];
 export const SERVER_SELECTIONS = ['default', 'managedServer', 'windowsUpdate', 'microsoftUpdate', 'offline'] as const;
 export type ServerSelection = (typeof SERVER_SELECTIONS)[number];
 
-const literals = <T extends readonly string[]>(values: T) => Type.Union(values.map((v) => Type.Literal(v)));
+const literals = <const T extends readonly string[]>(values: T) =>
+  Type.Union(values.map((v) => Type.Literal(v))) as unknown as TUnion<TLiteral<T[number]>[]>;
 
 /** An HRESULT as text: "0x8024402C" (8 hex digits, upper case after 0x). */
 const HResult = Type.String({ pattern: '^0x[0-9A-F]{8}$' });
