@@ -1,4 +1,161 @@
-import type { Command } from 'commander';
+/**
+ * `patchline catalog status | search | show | import` — the update catalog from the command line.
+ * (`catalog sync`, which downloads wsusscn2.cab, is registered by its own module through the
+ * `extraSubcommands` hook below and ends by calling `importCatalogFile` like `import` does.)
+ *
+ * Every command takes --state FILE (default: the user's state file, as for `patchline run`) and
+ * --json. Human output is aligned text; --json prints JSON (import: NDJSON progress lines, then
+ * the result).
+ */
+import { readFile } from 'node:fs/promises';
+import { setTimeout as delay } from 'node:timers/promises';
+import { Command, Option } from 'commander';
+import { PatchlineError } from '../domain/errors.ts';
+import { defaultCabToolkit } from '../catalog/cab-toolkit.ts';
+import { importCatalogFile, type CabToolkit } from '../catalog/import-file.ts';
+import type { ImportProgress } from '../catalog/importer.ts';
+import { DEFAULT_SEARCH_LIMIT, catalogStatus, searchCatalog, showUpdate } from '../catalog/query.ts';
+import { renderDetails, renderHits, renderImportResult, renderProgress, renderStatus } from '../catalog/render.ts';
+import { sqliteCatalogWriter } from '../store/catalog-repo.ts';
+import { openStore, type Store } from '../store/db.ts';
+import { defaultStateFile } from '../store/paths.ts';
 
-/** Registers `patchline catalog …`. */
-export function registerCatalogCommand(_program: Command): void {}
+/** Test hook (env): after this many updates of package.xml, print a marker and pause, so a test can kill the import mid-way. */
+export const HOLD_ENV = 'PATCHLINE_TEST_CATALOG_IMPORT_HOLD_AFTER_UPDATES';
+/** The pause is bounded so a forgotten hook cannot hang a real import forever. */
+const HOLD_MAX_MS = 60_000;
+export const HOLD_MARKER = 'patchline-test: catalog import holding';
+
+interface CommonOptions {
+  state?: string;
+  json?: boolean;
+}
+
+/** What a subcommand registered from elsewhere (catalog sync) gets: the same store opening and printing. */
+export interface CatalogCli {
+  withStore<T>(options: CommonOptions, fn: (store: Store) => Promise<T>): Promise<T>;
+  print(options: CommonOptions, value: unknown, human: () => string): void;
+  addCommon(cmd: Command): Command;
+}
+
+export type CatalogSubcommand = (catalog: Command, cli: CatalogCli) => void;
+
+const cli: CatalogCli = {
+  async withStore(options, fn) {
+    const store = await openStore(options.state ?? defaultStateFile());
+    try {
+      return await fn(store);
+    } finally {
+      await store.close();
+    }
+  },
+  print(options, value, human) {
+    process.stdout.write(options.json ? `${JSON.stringify(value)}\n` : `${human()}\n`);
+  },
+  addCommon(cmd) {
+    return cmd.option('--state <file>', 'the state file (default: the per-user state file, or $PATCHLINE_STATE)').option('--json', 'print JSON instead of text');
+  },
+};
+
+/**
+ * Registers `patchline catalog …`.
+ *
+ * @param extraSubcommands further subcommands, e.g. `catalog sync` from its own module:
+ *   registerCatalogCommand(program, { extraSubcommands: [registerCatalogSync] })
+ */
+export function registerCatalogCommand(program: Command, deps: { toolkit?: CabToolkit; extraSubcommands?: readonly CatalogSubcommand[] } = {}): void {
+  const catalog = program
+    .command('catalog')
+    .description('The offline update catalog (wsusscn2.cab): import it, search it, show an update.')
+    .addHelpText('after', `
+Examples:
+  patchline catalog import wsusscn2.cab
+  patchline catalog status
+  patchline catalog search --kb 5044444
+  patchline catalog search "cumulative update" --product "Windows Server 2022" --classification "Security Updates" --since 2026-10-01
+  patchline catalog show KB5044444
+  patchline catalog show 0a51549b-4e86-4a26-97d4-9e3567f24ea1 --json`);
+
+  cli.addCommon(catalog.command('status').description('Which catalog is current, which is kept as previous, and whether an import is running.')).action(async (options: CommonOptions) => {
+    await cli.withStore(options, async (store) => {
+      const status = await catalogStatus(store.db);
+      cli.print(options, status, () => renderStatus(status));
+    });
+  });
+
+  cli
+    .addCommon(
+      catalog
+        .command('search')
+        .description('Search the current catalog. Every criterion given must match; words of TEXT all must appear in the title.')
+        .argument('[text...]', 'words to find in the title')
+        .option('--kb <number>', 'KB number (KB5044444 or 5044444)')
+        .option('--product <name>', 'product category, e.g. "Windows Server 2022"')
+        .option('--classification <name>', 'e.g. "Security Updates"')
+        .option('--severity <severity>', 'MSRC severity: Critical, Important, Moderate, Low')
+        .option('--since <date>', 'released on or after (YYYY-MM-DD)')
+        .option('--until <date>', 'released on or before (YYYY-MM-DD)')
+        .addOption(new Option('--limit <n>', 'at most this many results').default(String(DEFAULT_SEARCH_LIMIT)))
+        .option('--all', 'also list category entries and updates that only ship inside a bundle'),
+    )
+    .action(async (text: string[], options: CommonOptions & { kb?: string; product?: string; classification?: string; severity?: string; since?: string; until?: string; limit: string; all?: boolean }) => {
+      const limit = Number(options.limit);
+      if (!Number.isInteger(limit) || limit < 1) throw new PatchlineError('USAGE', `--limit must be a whole number of at least 1, not "${options.limit}".`, { exitCode: 64 });
+      await cli.withStore(options, async (store) => {
+        const hits = await searchCatalog(store.db, { ...options, text: text.join(' ') || undefined, limit });
+        cli.print(options, hits, () => renderHits(hits, limit));
+      });
+    });
+
+  cli
+    .addCommon(catalog.command('show').description('Everything about one update: details, prerequisites, bundle, supersedence both ways, payload files.').argument('<id>', 'UpdateID (GUID) or KB number (KB5044444)'))
+    .action(async (id: string, options: CommonOptions) => {
+      await cli.withStore(options, async (store) => {
+        const found = await showUpdate(store.db, id);
+        if (found.length === 0) throw new PatchlineError('CATALOG_UPDATE_NOT_FOUND', `The current catalog has no update ${id}. Check the id, or search with \`patchline catalog search\`.`, { context: { update: id } });
+        cli.print(options, found, () => found.map(renderDetails).join('\n\n'));
+      });
+    });
+
+  cli
+    .addCommon(
+      catalog
+        .command('import')
+        .description('Import a wsusscn2.cab carried in by hand (air-gapped sites). Its signature is checked first; the previous catalog stays current until the import is complete.')
+        .argument('<file>', 'wsusscn2.cab (or, with --skip-signature, a directory it was unpacked into)')
+        .option('--trust <pem...>', 'also trust this root certificate (PEM), e.g. a lab root')
+        .option('--language <lang...>', 'title languages to keep (first one is the default title)', ['en'])
+        .option('--skip-signature', 'do not check the signature (only for a directory you unpacked and checked yourself)'),
+    )
+    .action(async (file: string, options: CommonOptions & { trust?: string[]; language: string[]; skipSignature?: boolean }) => {
+      const trustPems = await Promise.all((options.trust ?? []).map(async (p) => {
+        try {
+          return await readFile(p, 'utf8');
+        } catch (cause) {
+          throw new PatchlineError('USAGE', `Cannot read the --trust certificate ${p}: ${(cause as Error).message}.`, { cause, exitCode: 64 });
+        }
+      }));
+      const holdAfter = process.env[HOLD_ENV] ? Number(process.env[HOLD_ENV]) : null;
+      const tty = !options.json && process.stderr.isTTY;
+      let held = false;
+      const onProgress = async (p: ImportProgress): Promise<void> => {
+        if (options.json) process.stdout.write(`${JSON.stringify({ event: 'progress', ...p })}\n`);
+        else if (tty) process.stderr.write(`\r\x1b[K${renderProgress(p)}`);
+        if (holdAfter !== null && !held && p.updates >= holdAfter) {
+          held = true;
+          process.stderr.write(`${HOLD_MARKER}\n`);
+          await delay(HOLD_MAX_MS);
+        }
+      };
+      await cli.withStore(options, async (store) => {
+        const result = await importCatalogFile(file, sqliteCatalogWriter(store.sqlite), deps.toolkit ?? defaultCabToolkit(), {
+          trustPems, languages: options.language, skipSignature: options.skipSignature, onProgress,
+        });
+        if (tty) process.stderr.write('\r\x1b[K');
+        cli.print(options, { event: 'imported', ...result }, () => renderImportResult(result));
+      });
+    });
+
+  // Further subcommands (catalog sync) plug in here.
+  for (const register of deps.extraSubcommands ?? []) register(catalog, cli);
+}

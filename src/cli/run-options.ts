@@ -252,7 +252,7 @@ function checkRegex(source: string): string {
   return source;
 }
 
-function checkTargets(targets: readonly string[]): string[] {
+function checkTargets(targets: readonly string[]): readonly string[] {
   const seen = new Set<string>();
   for (const t of targets) {
     if (!/^[A-Za-z0-9][A-Za-z0-9.-]{0,253}$/.test(t)) throw usageError('USAGE_TARGET', `"${t}" is not a host name.`);

@@ -200,7 +200,6 @@ export class WuaClient {
     const id = String(this.nextId++);
     const request = { ...body, id } as ProviderRequest;
     return new Promise<ResultOf<B['type']>>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
       let graceTimer: NodeJS.Timeout | undefined;
       const cleanup = (): void => {
         clearTimeout(timer);
@@ -226,7 +225,7 @@ export class WuaClient {
         resolve: (result) => { cleanup(); resolve(result as ResultOf<B['type']>); },
         reject: (error) => { cleanup(); reject(error); },
       });
-      timer = setTimeout(() => {
+      const timer = setTimeout(() => {
         this.sendAbort(id);
         cleanup();
         this.abandoned.add(id);
@@ -235,9 +234,9 @@ export class WuaClient {
           ' Windows Update may be stuck: check the host (services, disk space) or raise the timeout',
           { context: { requestId: id, request: body.type, timeoutMs: options.timeoutMs } }));
       }, options.timeoutMs);
+      this.write(request);
       if (options.signal?.aborted) onAbort();
       else options.signal?.addEventListener('abort', onAbort, { once: true });
-      this.write(request);
     });
   }
 
@@ -340,12 +339,12 @@ export class WuaClient {
   }
 
   private onExit(exit: ProviderExit): void {
-    if (this.closing && !this.helloWaiter) return;
+    if (this.closing) return;
     this.fail(this.crashError(exit, 'exited'));
   }
 
   private crashError(exit: ProviderExit, what: string): PatchlineError {
-    const how = exit.error ? `could not start (${exit.error})` :
+    const how = exit.error ? `failed (${exit.error})` :
       exit.signal ? `${what} on signal ${exit.signal}` :
       exit.code !== null ? `${what} with code ${exit.code}` : what;
     const busy = this.pending.size > 0 ? ` while ${[...this.pending.values()].map((p) => p.type).join(', ')} ran` : '';

@@ -1,0 +1,104 @@
+/**
+ * bench/catalog-import: import a full-size catalog and print one JSON line of figures.
+ *
+ * Generates (once; reused from the cache dir while its parameters match) a signed lab catalog
+ * the size of Microsoft's 2026 wsusscn2.cab — at least 350 000 update entries, a package.xml of
+ * 110 MB or more, 70 shards — then imports it into a fresh state file in a child process, so
+ * peak RSS is the import's alone. Targets (2-core machine): import ≤ 90 s, peak RSS ≤ 400 MB.
+ *
+ *   npm run bench:catalog-import             # cache: $PATCHLINE_BENCH_CACHE or <tmp>/patchline-bench-catalog
+ *   BENCH_EXTRA_UPDATES=20000 npm run bench:catalog-import   # a quick, smaller run
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { defaultCabToolkit } from '../src/catalog/cab-toolkit.ts';
+import { importCatalogFile } from '../src/catalog/import-file.ts';
+import { generateCatalog } from '../src/lab/catalog-gen.ts';
+import { defaultCatalogPacker } from '../src/lab/catalog-gen-packer.ts';
+import { parseScenario } from '../src/lab/scenario.ts';
+import { sqliteCatalogWriter } from '../src/store/catalog-repo.ts';
+import { openStore } from '../src/store/db.ts';
+
+const EXTRA_UPDATES = Number(process.env.BENCH_EXTRA_UPDATES ?? 350_000);
+const SHARDS = Number(process.env.BENCH_SHARDS ?? 70);
+const IMPORT_TIMEOUT_MS = 15 * 60 * 1000;
+const MB = 1e6;
+
+const SCENARIO = `
+catalog:
+  - { key: ssu-2026-11, kb: 5046000, title: "2026-11 Servicing Stack Update for Windows Server 2022 for x64-based Systems (KB5046000)", classification: Security Updates, severity: Critical, products: [Windows Server 2022], released: 2026-11-11 }
+  - { key: cu-2026-11, kb: 5044444, title: "2026-11 Cumulative Update for Windows Server 2022 for x64-based Systems (KB5044444)", classification: Security Updates, severity: Critical, products: [Windows Server 2022], released: 2026-11-11, requires: [ssu-2026-11] }
+hosts:
+  - { name: bench01, product: Windows Server 2022 }
+`;
+
+async function generate(cacheDir: string): Promise<{ cab: string; root: string; packageXmlBytes: number; updates: number; shards: number; generatedSeconds: number | null }> {
+  const cab = join(cacheDir, 'wsusscn2.cab');
+  const metaFile = join(cacheDir, 'meta.json');
+  const wanted = { extraUpdates: EXTRA_UPDATES, shards: SHARDS };
+  if (existsSync(cab) && existsSync(metaFile)) {
+    const meta = JSON.parse(await readFile(metaFile, 'utf8')) as typeof wanted & { packageXmlBytes: number; updates: number };
+    if (meta.extraUpdates === wanted.extraUpdates && meta.shards === wanted.shards) {
+      return { cab, root: `${cab}.root.pem`, packageXmlBytes: meta.packageXmlBytes, updates: meta.updates, shards: meta.shards, generatedSeconds: null };
+    }
+  }
+  await mkdir(cacheDir, { recursive: true });
+  const started = performance.now();
+  const scenario = parseScenario(SCENARIO, 'bench');
+  const result = await generateCatalog(scenario, { out: cab, extraUpdates: EXTRA_UPDATES, shards: SHARDS, tempDir: cacheDir, rootDir: join(cacheDir, 'root') }, defaultCatalogPacker());
+  await writeFile(metaFile, JSON.stringify({ ...wanted, packageXmlBytes: result.packageXmlBytes, updates: result.updates }));
+  return { cab, root: result.rootPemFile, packageXmlBytes: result.packageXmlBytes, updates: result.updates, shards: result.shards, generatedSeconds: (performance.now() - started) / 1000 };
+}
+
+/** Child mode: import CAB into STATE and print {seconds, rows, maxRssMB}. */
+async function importChild(cab: string, root: string, state: string): Promise<void> {
+  const store = await openStore(state);
+  try {
+    const result = await importCatalogFile(cab, sqliteCatalogWriter(store.sqlite), defaultCabToolkit(), { trustPems: [await readFile(root, 'utf8')] });
+    const tables = ['catalog_updates', 'catalog_update_categories', 'catalog_prerequisites', 'catalog_bundles', 'catalog_supersedence', 'catalog_update_files', 'catalog_files', 'catalog_titles', 'catalog_categories'];
+    let rows = 0;
+    for (const t of tables) rows += (store.sqlite.prepare(`SELECT count(*) AS n FROM ${t} WHERE version_id = ?`).get(result.versionId) as { n: number }).n;
+    // ru_maxrss is in KiB on Linux.
+    process.stdout.write(`${JSON.stringify({ seconds: result.seconds, updates: result.updates, rows, maxRssMB: (process.resourceUsage().maxRSS * 1024) / MB })}\n`);
+  } finally {
+    await store.close();
+  }
+}
+
+async function main(): Promise<void> {
+  if (process.argv[2] === '--import-child') {
+    await importChild(process.argv[3]!, process.argv[4]!, process.argv[5]!);
+    return;
+  }
+  const cacheDir = process.env.PATCHLINE_BENCH_CACHE ?? join(tmpdir(), 'patchline-bench-catalog');
+  const gen = await generate(cacheDir);
+  const state = join(cacheDir, 'bench-state.sqlite');
+  for (const suffix of ['', '-wal', '-shm']) await rm(`${state}${suffix}`, { force: true });
+  const self = fileURLToPath(import.meta.url);
+  const wallStart = performance.now();
+  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', self, '--import-child', gen.cab, gen.root, state], { timeout: IMPORT_TIMEOUT_MS, maxBuffer: 1024 * 1024 });
+  const wallSeconds = (performance.now() - wallStart) / 1000;
+  const child = JSON.parse(stdout.trim().split('\n').pop()!) as { seconds: number; updates: number; rows: number; maxRssMB: number };
+  for (const suffix of ['', '-wal', '-shm']) await rm(`${state}${suffix}`, { force: true });
+  process.stdout.write(`${JSON.stringify({
+    bench: 'catalog-import',
+    updates: child.updates,
+    packageXmlMB: Number((gen.packageXmlBytes / MB).toFixed(1)),
+    shards: gen.shards,
+    cabMB: Number(((await stat(gen.cab)).size / MB).toFixed(1)),
+    importSeconds: Number(child.seconds.toFixed(1)),
+    processSeconds: Number(wallSeconds.toFixed(1)),
+    peakRssMB: Math.round(child.maxRssMB),
+    rows: child.rows,
+    rowsPerSecond: Math.round(child.rows / child.seconds),
+    generatedSeconds: gen.generatedSeconds === null ? null : Number(gen.generatedSeconds.toFixed(1)),
+    targets: { importSeconds: 90, peakRssMB: 400 },
+  })}\n`);
+}
+
+await main();

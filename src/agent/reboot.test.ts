@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { describe, it } from 'node:test';
+import { PatchlineError } from '../domain/errors.ts';
+import { resolveProviderCommand } from './provider-command.ts';
+import { executeReboot, planReboot } from './reboot.ts';
+
+describe('planReboot', () => {
+  it('uses the lab control URL when both variables are set, on any platform', () => {
+    assert.deepEqual(planReboot({ PATCHLINE_LAB_CONTROL_URL: 'http://127.0.0.1:4100/hosts/web01/', PATCHLINE_LAB_CONTROL_TOKEN: 't' }, 'win32'),
+      { kind: 'lab', url: 'http://127.0.0.1:4100/hosts/web01/reboot', token: 't' });
+  });
+  it('uses shutdown.exe on Windows', () => {
+    assert.deepEqual(planReboot({}, 'win32'), { kind: 'command', argv: ['shutdown.exe', '/r', '/t', '0', '/c', 'Patchline'] });
+  });
+  it('refuses elsewhere with REBOOT_UNAVAILABLE', () => {
+    assert.throws(() => planReboot({ PATCHLINE_LAB_CONTROL_URL: 'http://x' }, 'linux'), (e: unknown) => e instanceof PatchlineError && e.code === 'REBOOT_UNAVAILABLE');
+  });
+});
+
+describe('executeReboot (lab)', () => {
+  it('POSTs to the control URL with the bearer token, and reports a refusal', async () => {
+    const seen: string[] = [];
+    const server = createServer((req, res) => {
+      seen.push(`${req.method} ${req.url} ${req.headers.authorization}`);
+      res.writeHead(seen.length === 1 ? 202 : 409).end('host is already rebooting');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    try {
+      const plan = planReboot({ PATCHLINE_LAB_CONTROL_URL: `http://127.0.0.1:${port}/hosts/web01`, PATCHLINE_LAB_CONTROL_TOKEN: 'tok' }, 'linux');
+      await executeReboot(plan);
+      assert.deepEqual(seen, ['POST /hosts/web01/reboot Bearer tok']);
+      await assert.rejects(executeReboot(plan), (e: unknown) => e instanceof PatchlineError && e.code === 'REBOOT_FAILED' && /409 host is already rebooting/.test(e.message));
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+  it('runs the Windows command and turns its failure into REBOOT_FAILED', async () => {
+    const ran: string[][] = [];
+    await executeReboot({ kind: 'command', argv: ['shutdown.exe', '/r'] }, { run: async (argv) => { ran.push([...argv]); } });
+    assert.deepEqual(ran, [['shutdown.exe', '/r']]);
+    await assert.rejects(executeReboot({ kind: 'command', argv: ['shutdown.exe'] }, { run: async () => { throw new Error('Access is denied.(5)'); } }),
+      /REBOOT_FAILED|Access is denied/);
+  });
+});
+
+describe('resolveProviderCommand', () => {
+  it('takes PATCHLINE_PROVIDER_CMD as a JSON argv first', () => {
+    assert.deepEqual(resolveProviderCommand({ PATCHLINE_PROVIDER_CMD: '["node","p.mjs","--host","web01"]' }, 'win32'), ['node', 'p.mjs', '--host', 'web01']);
+  });
+  it('runs wua.ps1 with Windows PowerShell on Windows', () => {
+    const argv = resolveProviderCommand({}, 'win32', 'C:\\patchline\\src\\wua\\providers\\powershell\\wua.ps1');
+    assert.deepEqual(argv, ['powershell.exe', '-NoProfile', '-NonInteractive', '-ExecutionPolicy', 'Bypass', '-File', 'C:\\patchline\\src\\wua\\providers\\powershell\\wua.ps1']);
+  });
+  it('points the default script at src/wua/providers/powershell/wua.ps1', () => {
+    assert.match(resolveProviderCommand({}, 'win32').at(-1) ?? '', /src[\\/]wua[\\/]providers[\\/]powershell[\\/]wua\.ps1$/);
+  });
+  it('says to use a lab when there is no provider on this platform', () => {
+    assert.throws(() => resolveProviderCommand({}, 'linux'), /PROVIDER_UNAVAILABLE|no WUA provider on this platform: run against a lab/);
+  });
+  it('refuses a PATCHLINE_PROVIDER_CMD that is not a JSON array of strings', () => {
+    for (const bad of ['node p.mjs', '[]', '{"argv":1}', '[1,2]']) {
+      assert.throws(() => resolveProviderCommand({ PATCHLINE_PROVIDER_CMD: bad }, 'linux'), (e: unknown) => e instanceof PatchlineError && e.code === 'PROVIDER_UNAVAILABLE', bad);
+    }
+  });
+});

@@ -1,0 +1,152 @@
+/**
+ * Imports a catalog into the store: package.xml → updates and their graph, shards → KB,
+ * severity, titles …, then the atomic switch (see src/store/catalog-repo.ts for the protocol).
+ *
+ * Memory stays bounded: package.xml is streamed in batches, shard blobs one at a time, and rows
+ * go to the store in transactions of a few thousand. Readers keep seeing the previous catalog
+ * until `switchCurrent`; if anything throws (bad XML, abort, a full disk) the half-written
+ * version is deleted and the previous catalog stays current. If the process is killed instead,
+ * the next import deletes the leftover `importing` version first.
+ */
+import { PatchlineError } from '../domain/errors.ts';
+import type { CatalogWriter, ExtendedInput, LocalizedInput } from '../store/catalog-repo.ts';
+import { parseIndexXml } from './index-xml.ts';
+import { DEFAULT_BATCH_SIZE, readPackageXml, type PackageHeader } from './package-xml.ts';
+import { decodeBlob, parseBlobName, parseCoreBlob, parseExtendedBlob, parseLocalizedBlob } from './shards.ts';
+import type { CatalogSource } from './source.ts';
+
+/** Revisions per write transaction in the shard phase. */
+const REVISIONS_PER_TRANSACTION = 5000;
+
+interface MutableDetails {
+  updateType?: string | null;
+  extended?: ExtendedInput;
+  primary?: LocalizedInput;
+  others?: { language: string; texts: LocalizedInput }[];
+}
+export const DEFAULT_LANGUAGES: readonly string[] = ['en'];
+
+export type ImportPhase = 'package' | 'shards' | 'finalize' | 'switch' | 'done';
+
+export interface ImportProgress {
+  readonly phase: ImportPhase;
+  readonly updates: number;
+  readonly shardsDone: number;
+  readonly shardsTotal: number;
+  readonly blobs: number;
+}
+
+export interface ImportOptions {
+  readonly signerSubject?: string | null;
+  /** Title languages to keep; the first also fills each update's own title. Default: English. */
+  readonly languages?: readonly string[];
+  readonly signal?: AbortSignal;
+  /** Called after each batch; may be async (the CLI prints; tests pause or abort here). */
+  readonly onProgress?: (progress: ImportProgress) => void | Promise<void>;
+  readonly now?: () => Date;
+  readonly batchSize?: number;
+}
+
+export interface ImportResult {
+  readonly versionId: number;
+  readonly header: PackageHeader | null;
+  readonly updates: number;
+  readonly files: number;
+  readonly shards: number;
+  readonly blobs: number;
+  readonly seconds: number;
+}
+
+/**
+ * Imports `source` through `writer` and makes it the current catalog.
+ *
+ * @example
+ *   const result = await importCatalog(directorySource('extracted'), sqliteCatalogWriter(store.sqlite));
+ */
+export async function importCatalog(source: CatalogSource, writer: CatalogWriter, options: ImportOptions = {}): Promise<ImportResult> {
+  const now = options.now ?? (() => new Date());
+  const started = performance.now();
+  const languages = (options.languages ?? DEFAULT_LANGUAGES).map((l) => l.toLowerCase());
+  const primaryLanguage = languages[0] ?? 'en';
+  const signal = options.signal;
+  const versionId = writer.beginImport({ source: source.description, signerSubject: options.signerSubject ?? null, now: now() });
+  writer.bulkMode(true);
+  try {
+    const index = parseIndexXml(await source.indexXml(signal));
+    const progress = { phase: 'package' as ImportPhase, updates: 0, shardsDone: 0, shardsTotal: index.shards.length, blobs: 0 };
+    const report = async (): Promise<void> => {
+      // Let timers, signals and I/O callbacks run: the parse loop itself only awaits microtasks.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      signal?.throwIfAborted();
+      await options.onProgress?.({ ...progress });
+      signal?.throwIfAborted();
+    };
+
+    let header: PackageHeader | null = null;
+    for await (const batch of readPackageXml(source.packageXml(signal), { batchSize: options.batchSize ?? DEFAULT_BATCH_SIZE })) {
+      if (batch.header) {
+        header = batch.header;
+        writer.setHeader(versionId, header);
+      }
+      writer.transaction(() => {
+        writer.insertUpdates(versionId, batch.updates);
+        writer.insertFileLocations(versionId, batch.fileLocations);
+      });
+      progress.updates += batch.updates.length;
+      await report();
+    }
+
+    progress.phase = 'shards';
+    for (const shard of index.shards) {
+      // Blobs of one revision are merged first, so each revision costs one UPDATE, not three.
+      let pending = new Map<number, MutableDetails>();
+      const flush = (): void => {
+        const work = pending;
+        pending = new Map();
+        writer.transaction(() => work.forEach((details, rev) => writer.applyDetails(versionId, rev, details)));
+      };
+      for await (const blob of source.shardBlobs(shard.name, signal)) {
+        const name = parseBlobName(blob.name);
+        if (!name) continue;
+        const isWanted = name.kind === 'c' || name.kind === 'x' || (name.kind === 'l' && name.language !== null && languages.includes(name.language));
+        if (!isWanted) continue;
+        let details = pending.get(name.revisionId);
+        if (!details) {
+          details = {};
+          pending.set(name.revisionId, details);
+        }
+        const text = decodeBlob(blob.bytes);
+        if (name.kind === 'c') details.updateType = parseCoreBlob(text).updateType;
+        else if (name.kind === 'x') details.extended = parseExtendedBlob(text);
+        else if (name.language === primaryLanguage) details.primary = parseLocalizedBlob(text);
+        else (details.others ??= []).push({ language: name.language!, texts: parseLocalizedBlob(text) });
+        progress.blobs += 1;
+        if (pending.size >= REVISIONS_PER_TRANSACTION) {
+          flush();
+          await report();
+        }
+      }
+      flush();
+      progress.shardsDone += 1;
+      await report();
+    }
+
+    progress.phase = 'finalize';
+    await report();
+    const counts = writer.finalize(versionId, { shards: index.shards.length });
+    progress.phase = 'switch';
+    await report();
+    writer.switchCurrent(versionId, now());
+    writer.bulkMode(false);
+    progress.phase = 'done';
+    await options.onProgress?.({ ...progress });
+    return { versionId, header, updates: counts.updates, files: counts.files, shards: index.shards.length, blobs: progress.blobs, seconds: (performance.now() - started) / 1000 };
+  } catch (error) {
+    writer.bulkMode(false);
+    // Leave the previous catalog current: drop what this import wrote.
+    writer.deleteVersion(versionId);
+    if (error instanceof PatchlineError) throw error;
+    if (signal?.aborted) throw new PatchlineError('CATALOG_IMPORT_ABORTED', `The catalog import from ${source.description} was aborted; the previous catalog is still current.`, { cause: error });
+    throw new PatchlineError('CATALOG_MALFORMED', `The catalog ${source.description} could not be imported: ${(error as Error).message}. The previous catalog is still current; get a fresh wsusscn2.cab and import it again.`, { cause: error, context: { source: source.description } });
+  }
+}

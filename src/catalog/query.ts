@@ -1,0 +1,364 @@
+/**
+ * Reads the current catalog: status, search, show. Everything here reads only the version whose
+ * state is `current` (src/store/catalog-repo.ts), so an import in progress is invisible.
+ *
+ * Text search uses SQLite's FTS5 index when the store is SQLite and a plain LIKE per word
+ * otherwise (the path a PostgreSQL dialect would take); both match every word of the query,
+ * case-insensitively. The text-building parts are pure functions, tested as text.
+ */
+import { SqliteAdapter, sql, type Kysely } from 'kysely';
+import { PatchlineError } from '../domain/errors.ts';
+import { normalizeKb } from '../domain/filters.ts';
+import type { Database } from '../store/schema.ts';
+import type { CatalogVersionState } from '../store/schema-catalog.ts';
+
+export const DEFAULT_SEARCH_LIMIT = 50;
+/** Supersedence chains longer than this are cut (real chains of monthly CUs reach ~40). */
+export const MAX_CHAIN_DEPTH = 100;
+/** Category and detectoid entries are catalog plumbing, not installable updates. */
+const HIDDEN_UPDATE_TYPES = ['Category', 'Detectoid'];
+
+export interface CatalogVersionInfo {
+  readonly id: number;
+  readonly state: CatalogVersionState;
+  readonly packageId: string | null;
+  readonly creationDate: string | null;
+  readonly source: string;
+  readonly signerSubject: string | null;
+  readonly startedAt: string;
+  readonly importedAt: string | null;
+  readonly updates: number;
+  readonly files: number;
+  readonly shards: number;
+}
+
+export interface CatalogStatus {
+  readonly current: CatalogVersionInfo | null;
+  readonly previous: CatalogVersionInfo | null;
+  /** An import running now, or one that was killed (the next import removes it). */
+  readonly importing: CatalogVersionInfo | null;
+}
+
+export interface SearchCriteria {
+  readonly kb?: string;
+  readonly text?: string;
+  readonly product?: string;
+  readonly classification?: string;
+  readonly severity?: string;
+  /** Release date bounds, inclusive: "2026-10-01" or a full ISO timestamp. */
+  readonly since?: string;
+  readonly until?: string;
+  readonly limit?: number;
+  /** Also list category/detectoid entries and updates that only exist inside a bundle. */
+  readonly all?: boolean;
+}
+
+export interface CatalogHit {
+  readonly updateId: string;
+  readonly revisionId: number;
+  readonly revisionNumber: number;
+  readonly kb: string | null;
+  readonly title: string | null;
+  readonly classification: string | null;
+  readonly products: readonly string[];
+  readonly severity: string | null;
+  readonly releaseDate: string | null;
+  readonly updateType: string | null;
+}
+
+export interface RelatedUpdate {
+  readonly updateId: string;
+  readonly revisionId: number | null;
+  readonly kb: string | null;
+  /** null when the catalog does not hold the referenced update. */
+  readonly title: string | null;
+}
+
+export interface ChainLink extends RelatedUpdate {
+  /** 1 = directly, 2 = through one intermediate, … */
+  readonly depth: number;
+}
+
+export interface PrerequisiteGroup {
+  /** `all`: every update listed is required; `oneOf`: any one of them satisfies it. */
+  readonly kind: 'all' | 'oneOf';
+  readonly updates: readonly RelatedUpdate[];
+}
+
+export interface PayloadFile {
+  readonly id: string;
+  readonly fileName: string | null;
+  readonly size: number | null;
+  readonly sha1: string;
+  readonly sha256: string | null;
+  readonly url: string | null;
+}
+
+export interface CatalogUpdateDetails extends CatalogHit {
+  readonly description: string | null;
+  readonly categories: readonly { readonly id: string; readonly type: string; readonly name: string | null }[];
+  readonly creationDate: string | null;
+  readonly isBundle: boolean;
+  readonly isLeaf: boolean;
+  readonly rebootBehavior: string | null;
+  readonly impact: string | null;
+  readonly browseOnly: boolean;
+  readonly maxDownloadSize: number | null;
+  readonly supportUrl: string | null;
+  readonly moreInfoUrl: string | null;
+  readonly securityBulletinId: string | null;
+  readonly prerequisites: readonly PrerequisiteGroup[];
+  readonly bundleMembers: readonly RelatedUpdate[];
+  readonly bundledBy: readonly RelatedUpdate[];
+  readonly supersedes: readonly ChainLink[];
+  readonly supersededBy: readonly ChainLink[];
+  readonly files: readonly PayloadFile[];
+  readonly titles: readonly { readonly language: string; readonly title: string | null }[];
+}
+
+/** Builds an FTS5 MATCH expression: every word, each quoted (so `-` or `:` are not operators). */
+export function ftsQuery(text: string): string | null {
+  const words = words_(text);
+  return words.length === 0 ? null : words.map((w) => `"${w.replace(/"/g, '""')}"`).join(' ');
+}
+
+/** LIKE patterns for the portable path: one per word, with %, _ and \ escaped (ESCAPE '\'). */
+export function likePatterns(text: string): string[] {
+  return words_(text).map((w) => `%${w.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+}
+
+function words_(text: string): string[] {
+  return text.split(/\s+/).map((w) => w.trim()).filter((w) => w !== '');
+}
+
+/**
+ * Turns a user's date bound into an ISO string comparable with stored ISO timestamps.
+ * A bare date as `until` means the end of that day.
+ *
+ * @example dateBound('2026-10-31', 'until') // '2026-10-31T23:59:59.999Z'
+ */
+export function dateBound(value: string, side: 'since' | 'until'): string {
+  const v = value.trim();
+  if (/^\d{4}-\d{2}-\d{2}$/.test(v)) return side === 'since' ? `${v}T00:00:00Z` : `${v}T23:59:59.999Z`;
+  const ms = Date.parse(v);
+  if (!Number.isFinite(ms)) throw new PatchlineError('CATALOG_BAD_DATE', `"${value}" is not a date; use YYYY-MM-DD (e.g. 2026-10-01).`, { exitCode: 64 });
+  return new Date(ms).toISOString();
+}
+
+const isSqlite = (db: Kysely<Database>): boolean => db.getExecutor().adapter instanceof SqliteAdapter;
+
+function toVersionInfo(r: Database['catalog_versions'] & { id: number }): CatalogVersionInfo {
+  return {
+    id: r.id, state: r.state, packageId: r.package_id, creationDate: r.creation_date, source: r.source, signerSubject: r.signer_subject,
+    startedAt: r.started_at, importedAt: r.imported_at, updates: r.updates_count, files: r.files_count, shards: r.shards_count,
+  };
+}
+
+/** Which catalog versions exist. */
+export async function catalogStatus(db: Kysely<Database>): Promise<CatalogStatus> {
+  const rows = await db.selectFrom('catalog_versions').selectAll().orderBy('id', 'desc').execute();
+  const pick = (state: CatalogVersionState) => {
+    const row = rows.find((r) => r.state === state);
+    return row ? toVersionInfo(row as never) : null;
+  };
+  return { current: pick('current'), previous: pick('previous'), importing: pick('importing') };
+}
+
+/** The current version id; a helpful error when nothing was imported yet. */
+export async function currentVersionId(db: Kysely<Database>): Promise<number> {
+  const row = await db.selectFrom('catalog_versions').select('id').where('state', '=', 'current').executeTakeFirst();
+  if (!row) {
+    throw new PatchlineError('CATALOG_EMPTY', 'No catalog has been imported yet. Run `patchline catalog sync` to download wsusscn2.cab, or `patchline catalog import FILE.cab` to import one you carried in.');
+  }
+  return row.id;
+}
+
+/**
+ * Searches the current catalog. Every criterion given must match.
+ *
+ * @example await searchCatalog(db, { text: 'cumulative update', product: 'Windows Server 2022', since: '2026-10-01' })
+ */
+export async function searchCatalog(db: Kysely<Database>, criteria: SearchCriteria): Promise<CatalogHit[]> {
+  const versionId = await currentVersionId(db);
+  let q = db.selectFrom('catalog_updates as u').where('u.version_id', '=', versionId);
+  if (criteria.kb) q = q.where('u.kb', '=', normalizeKb(criteria.kb));
+  if (criteria.severity) q = q.where(sql`lower(u.msrc_severity)`, '=', criteria.severity.toLowerCase());
+  if (criteria.since) q = q.where('u.release_date', '>=', dateBound(criteria.since, 'since'));
+  if (criteria.until) q = q.where('u.release_date', '<=', dateBound(criteria.until, 'until'));
+  if (criteria.text) {
+    const match = isSqlite(db) ? ftsQuery(criteria.text) : null;
+    if (match !== null) {
+      q = q.where('u.id', 'in', sql<number>`(SELECT rowid FROM catalog_updates_fts WHERE catalog_updates_fts MATCH ${match})`);
+    } else {
+      for (const pattern of likePatterns(criteria.text)) q = q.where(sql`lower(u.title)`, 'like', sql`lower(${pattern}) ESCAPE '\\'`);
+    }
+  }
+  for (const [type, name] of [['Product', criteria.product], ['UpdateClassification', criteria.classification]] as const) {
+    if (!name) continue;
+    q = q.where(({ exists, selectFrom }) =>
+      exists(
+        selectFrom('catalog_update_categories as uc')
+          .innerJoin('catalog_categories as c', (j) => j.onRef('c.version_id', '=', 'uc.version_id').onRef('c.category_id', '=', 'uc.category_id'))
+          .select(sql`1`.as('one'))
+          .whereRef('uc.version_id', '=', 'u.version_id')
+          .whereRef('uc.revision_id', '=', 'u.revision_id')
+          .where('uc.type', '=', type)
+          .where(sql`lower(c.name)`, '=', name.toLowerCase()),
+      ),
+    );
+  }
+  if (!criteria.all) {
+    q = q.where((eb) => eb.or([eb('u.update_type', 'is', null), eb('u.update_type', 'not in', HIDDEN_UPDATE_TYPES)]));
+    q = q.where(({ not, exists, selectFrom }) =>
+      not(exists(selectFrom('catalog_bundles as b').select(sql`1`.as('one')).whereRef('b.version_id', '=', 'u.version_id').whereRef('b.member_revision_id', '=', 'u.revision_id'))),
+    );
+  }
+  const rows = await q
+    .select(['u.update_id', 'u.revision_id', 'u.revision_number', 'u.kb', 'u.title', 'u.msrc_severity', 'u.release_date', 'u.update_type'])
+    .orderBy('u.release_date', 'desc')
+    .orderBy('u.revision_id', 'desc')
+    .limit(criteria.limit ?? DEFAULT_SEARCH_LIMIT)
+    .execute();
+  const cats = await categoriesOf(db, versionId, rows.map((r) => r.revision_id));
+  return rows.map((r) => {
+    const mine = cats.get(r.revision_id) ?? [];
+    return {
+      updateId: r.update_id, revisionId: r.revision_id, revisionNumber: r.revision_number, kb: r.kb, title: r.title,
+      classification: mine.find((c) => c.type === 'UpdateClassification')?.name ?? null,
+      products: mine.filter((c) => c.type === 'Product').map((c) => c.name ?? c.id),
+      severity: r.msrc_severity, releaseDate: r.release_date, updateType: r.update_type,
+    };
+  });
+}
+
+async function categoriesOf(db: Kysely<Database>, versionId: number, revisionIds: readonly number[]) {
+  const out = new Map<number, { id: string; type: string; name: string | null }[]>();
+  if (revisionIds.length === 0) return out;
+  const rows = await db
+    .selectFrom('catalog_update_categories as uc')
+    .leftJoin('catalog_categories as c', (j) => j.onRef('c.version_id', '=', 'uc.version_id').onRef('c.category_id', '=', 'uc.category_id'))
+    .select(['uc.revision_id', 'uc.category_id', 'uc.type', 'c.name'])
+    .where('uc.version_id', '=', versionId)
+    .where('uc.revision_id', 'in', [...revisionIds])
+    .execute();
+  for (const r of rows) {
+    const list = out.get(r.revision_id) ?? [];
+    list.push({ id: r.category_id, type: r.type, name: r.name ?? null });
+    out.set(r.revision_id, list);
+  }
+  return out;
+}
+
+/**
+ * Everything the current catalog knows about one update, named by UpdateID (GUID) or KB
+ * ("KB5044444" / "5044444"). A KB can name several updates (one per product), so this returns
+ * a list; empty when nothing matches.
+ */
+export async function showUpdate(db: Kysely<Database>, idOrKb: string): Promise<CatalogUpdateDetails[]> {
+  const versionId = await currentVersionId(db);
+  const key = idOrKb.trim().replace(/[{}]/g, '').toLowerCase();
+  const isGuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(key);
+  let q = db.selectFrom('catalog_updates').selectAll().where('version_id', '=', versionId);
+  q = isGuid ? q.where('update_id', '=', key) : q.where('kb', '=', normalizeKb(key));
+  const rows = await q.orderBy('revision_id', 'desc').execute();
+  const cats = await categoriesOf(db, versionId, rows.map((r) => r.revision_id));
+  const out: CatalogUpdateDetails[] = [];
+  for (const r of rows) {
+    const mine = cats.get(r.revision_id) ?? [];
+    out.push({
+      updateId: r.update_id, revisionId: r.revision_id, revisionNumber: r.revision_number, kb: r.kb, title: r.title,
+      classification: mine.find((c) => c.type === 'UpdateClassification')?.name ?? null,
+      products: mine.filter((c) => c.type === 'Product').map((c) => c.name ?? c.id),
+      severity: r.msrc_severity, releaseDate: r.release_date, updateType: r.update_type,
+      description: r.description, categories: mine, creationDate: r.creation_date,
+      isBundle: r.is_bundle === 1, isLeaf: r.is_leaf === 1, rebootBehavior: r.reboot_behavior, impact: r.impact,
+      browseOnly: r.browse_only === 1, maxDownloadSize: r.max_download_size, supportUrl: r.support_url, moreInfoUrl: r.more_info_url,
+      securityBulletinId: r.security_bulletin_id,
+      prerequisites: await prerequisitesOf(db, versionId, r.revision_id),
+      bundleMembers: await byRevisions(db, versionId, (await db.selectFrom('catalog_bundles').select('member_revision_id as rev').where('version_id', '=', versionId).where('bundle_revision_id', '=', r.revision_id).execute()).map((b) => b.rev)),
+      bundledBy: await byRevisions(db, versionId, (await db.selectFrom('catalog_bundles').select('bundle_revision_id as rev').where('version_id', '=', versionId).where('member_revision_id', '=', r.revision_id).execute()).map((b) => b.rev)),
+      supersedes: await chain(db, versionId, r.revision_id, 'older'),
+      supersededBy: await chain(db, versionId, r.revision_id, 'newer'),
+      files: await filesOf(db, versionId, r.revision_id),
+      titles: await db.selectFrom('catalog_titles').select(['language', 'title']).where('version_id', '=', versionId).where('revision_id', '=', r.revision_id).orderBy('language').execute(),
+    });
+  }
+  return out;
+}
+
+async function prerequisitesOf(db: Kysely<Database>, versionId: number, revisionId: number): Promise<PrerequisiteGroup[]> {
+  const rows = await db
+    .selectFrom('catalog_prerequisites')
+    .select(['or_group', 'prerequisite_update_id'])
+    .where('version_id', '=', versionId)
+    .where('revision_id', '=', revisionId)
+    .execute();
+  const resolved = await byUpdateIds(db, versionId, rows.map((r) => r.prerequisite_update_id));
+  const groups: PrerequisiteGroup[] = [];
+  const plain = rows.filter((r) => r.or_group === null).map((r) => resolved.get(r.prerequisite_update_id)!);
+  if (plain.length > 0) groups.push({ kind: 'all', updates: plain });
+  const orIds = [...new Set(rows.filter((r) => r.or_group !== null).map((r) => r.or_group as number))].sort((a, b) => a - b);
+  for (const g of orIds) groups.push({ kind: 'oneOf', updates: rows.filter((r) => r.or_group === g).map((r) => resolved.get(r.prerequisite_update_id)!) });
+  return groups;
+}
+
+/** Resolves update GUIDs to titles; unknown ids come back with null title (detectoids often are). */
+async function byUpdateIds(db: Kysely<Database>, versionId: number, ids: readonly string[]): Promise<Map<string, RelatedUpdate>> {
+  const out = new Map<string, RelatedUpdate>();
+  for (const id of ids) out.set(id, { updateId: id, revisionId: null, kb: null, title: null });
+  if (ids.length === 0) return out;
+  const rows = await db
+    .selectFrom('catalog_updates')
+    .select(['update_id', 'revision_id', 'kb', 'title'])
+    .where('version_id', '=', versionId)
+    .where('update_id', 'in', [...new Set(ids)])
+    .orderBy('revision_number', 'asc')
+    .execute();
+  // Ascending revision number: the newest revision of an id wins.
+  for (const r of rows) out.set(r.update_id, { updateId: r.update_id, revisionId: r.revision_id, kb: r.kb, title: r.title });
+  return out;
+}
+
+async function byRevisions(db: Kysely<Database>, versionId: number, revs: readonly number[]): Promise<RelatedUpdate[]> {
+  if (revs.length === 0) return [];
+  const rows = await db
+    .selectFrom('catalog_updates')
+    .select(['update_id', 'revision_id', 'kb', 'title'])
+    .where('version_id', '=', versionId)
+    .where('revision_id', 'in', [...revs])
+    .execute();
+  const byRev = new Map(rows.map((r) => [r.revision_id, r]));
+  return revs.map((rev) => {
+    const r = byRev.get(rev);
+    return r ? { updateId: r.update_id, revisionId: rev, kb: r.kb, title: r.title } : { updateId: '', revisionId: rev, kb: null, title: null };
+  });
+}
+
+/** Follows supersedence: `older` = what this supersedes (transitively), `newer` = what supersedes it. */
+async function chain(db: Kysely<Database>, versionId: number, start: number, direction: 'older' | 'newer'): Promise<ChainLink[]> {
+  const seen = new Set<number>([start]);
+  const out: ChainLink[] = [];
+  let frontier = [start];
+  for (let depth = 1; depth <= MAX_CHAIN_DEPTH && frontier.length > 0; depth++) {
+    const rows =
+      direction === 'older'
+        ? await db.selectFrom('catalog_supersedence').select('revision_id as rev').where('version_id', '=', versionId).where('superseding_revision_id', 'in', frontier).execute()
+        : await db.selectFrom('catalog_supersedence').select('superseding_revision_id as rev').where('version_id', '=', versionId).where('revision_id', 'in', frontier).execute();
+    const next = [...new Set(rows.map((r) => r.rev))].filter((rev) => !seen.has(rev));
+    next.forEach((rev) => seen.add(rev));
+    for (const related of await byRevisions(db, versionId, next)) out.push({ ...related, depth });
+    frontier = next;
+  }
+  return out;
+}
+
+async function filesOf(db: Kysely<Database>, versionId: number, revisionId: number): Promise<PayloadFile[]> {
+  const rows = await db
+    .selectFrom('catalog_update_files as uf')
+    .leftJoin('catalog_files as f', (j) => j.onRef('f.version_id', '=', 'uf.version_id').onRef('f.file_id', '=', 'uf.file_id'))
+    .select(['uf.file_id', 'f.file_name', 'f.size', 'f.sha256', 'f.url'])
+    .where('uf.version_id', '=', versionId)
+    .where('uf.revision_id', '=', revisionId)
+    .execute();
+  return rows.map((r) => ({ id: r.file_id, fileName: r.file_name ?? null, size: r.size ?? null, sha1: r.file_id, sha256: r.sha256 ?? null, url: r.url ?? null }));
+}

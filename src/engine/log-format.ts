@@ -1,0 +1,77 @@
+/**
+ * One readable line per RunLogEvent, for the live log on a terminal or a scheduler's job output.
+ * NDJSON output is `JSON.stringify(event)`; this is the human form. Pure.
+ */
+import type { AgentEvent } from '../domain/agent-log.ts';
+import { formatMs } from '../domain/cycle.ts';
+import type { RunLogEvent } from './types.ts';
+
+/**
+ * @example formatRunLogEvent({ at: '2026-11-21T05:42:26.000Z', runId: 'r', host: 'web01', kind: 'host-back', bootId: 'b2', afterMs: 95000 })
+ *   // "05:42:26 web01  back after 1m35s (boot b2)"
+ */
+export function formatRunLogEvent(e: RunLogEvent): string {
+  const time = e.at.slice(11, 19);
+  const who = e.host ? `${e.host} ` : '';
+  return `${time} ${who} ${describe(e)}`;
+}
+
+function describe(e: RunLogEvent): string {
+  switch (e.kind) {
+    case 'run-started':
+      return `run ${e.runId} ${e.resumed ? 'resumed' : 'started'}: ${e.targets.length} host(s) [${e.targets.join(', ')}], --${e.mode}, --reboot ${e.reboot}, --parallel ${e.parallel}, --max-cycles ${e.maxCycles}, --retries ${e.retries}, --reboot-timeout ${formatMs(e.rebootTimeoutMs)}${e.deadlineAt ? `, --deadline ${e.deadlineAt}` : ''}`;
+    case 'cycle-launched':
+      return `cycle ${e.cycle} started (pid ${e.pid})`;
+    case 'launch-refused':
+      return `could not start the agent (${e.hresult}): ${e.message}`;
+    case 'agent-event':
+      return agentLine(e.event);
+    case 'stream-lost':
+      return `lost the live stream of cycle ${e.cycle}; reading the agent's log instead`;
+    case 'log-fetched':
+      return `read the agent's log of cycle ${e.cycle} (${e.events} event(s))`;
+    case 'cycle-lost':
+      return `cycle ${e.cycle} lost: ${e.reason}`;
+    case 'reboot-started':
+      return `rebooting (${e.by === 'engine' ? 'by the connector' : 'by the agent'}: ${e.reason})`;
+    case 'waiting-for-host':
+      return `waiting for the host (${e.seen === 'unreachable' ? 'not answering' : e.seen === 'same-boot' ? 'not rebooted yet' : e.seen === 'servicing-busy' ? 'servicing still busy' : 'probing'})`;
+    case 'host-back':
+      return `back after ${formatMs(e.afterMs)}${e.bootId ? ` (boot ${e.bootId})` : ''}`;
+    case 'update-failed':
+      return `${e.label} failed${e.hresult ? ` with ${e.hresult}${e.hresultName ? ` ${e.hresultName}` : ''}${e.meaning ? `: ${e.meaning}` : ''}` : ''} (attempt ${e.attempts}${e.final ? ', giving up' : ', will retry after a reboot'})`;
+    case 'loop-detected':
+      return e.message;
+    case 'host-finished':
+      return `${e.outcome.toUpperCase()} after ${e.cycles} cycle(s), ${e.reboots} reboot(s)${e.message ? `: ${e.message}` : ''}`;
+    case 'stop-requested':
+      return e.reason === 'cancel' ? 'cancel requested: stopping running agents, starting nothing new' : 'deadline reached: stopping running agents, starting nothing new';
+    case 'run-finished':
+      return `run ${e.runId} finished: ${e.outcome}, exit ${e.exitCode} (${Object.entries(e.hosts).map(([k, v]) => `${v} ${k}`).join(', ')})`;
+  }
+}
+
+function agentLine(a: AgentEvent): string {
+  switch (a.kind) {
+    case 'cycle-started':
+      return `agent ${a.agentVersion} started cycle ${a.cycle} (provider ${a.provider})`;
+    case 'preflight':
+      return `preflight: ${a.rebootRequired ? 'reboot pending' : 'no reboot pending'}, installer ${a.installerBusy ? 'busy' : 'idle'}`;
+    case 'waiting':
+      return `waiting ${a.seconds}s: ${a.reason}`;
+    case 'scan-result':
+      return `scan ${a.pass}: ${a.found.length} found, ${a.selected.length} selected, ${a.skipped.length} left out`;
+    case 'progress':
+      return `${a.phase} ${a.updateId ?? ''} ${a.percent}%`.replace(/\s+/g, ' ');
+    case 'update-result':
+      return `${a.phase} ${a.updateId}: ${a.resultCode}${a.hresult ? ` (${a.hresult})` : ''}${a.rebootRequired ? ', reboot required' : ''}`;
+    case 'loop-detected':
+      return `agent: update loop detected for ${a.updateIds.join(', ')}`;
+    case 'warning':
+      return `warning: ${a.message}${a.hresult ? ` (${a.hresult})` : ''}`;
+    case 'cycle-finished':
+      return `cycle finished: ${a.outcome}${a.willReboot ? ', rebooting' : ''}${a.message ? `: ${a.message}` : ''}${a.hresult ? ` (${a.hresult})` : ''}`;
+    case 'rebooting':
+      return 'agent: rebooting now';
+  }
+}

@@ -1,0 +1,230 @@
+/**
+ * The lab transport: reaches virtual Windows hosts through the lab daemon's HTTP API (one daemon
+ * serves every host of a scenario on 127.0.0.1, see src/lab/daemon.ts and docs/internals.md §7).
+ *
+ * It knows nothing about how the daemon is started: the caller hands it a `LabDaemonConnection`
+ * (src/lab/daemon-main.ts `openLabTransport` composes both), which keeps the import direction
+ * transports → domain. Every call has a short timeout; probe never throws for a host that is down.
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { AgentEvent, CycleRequest } from '../domain/agent-log.ts';
+import { EXIT, PatchlineError, usageError } from '../domain/errors.ts';
+import { LaunchRefusedError, type HostStatus, type LaunchResult, type Transport } from './transport.ts';
+
+/** A status or task call: the daemon answers at once, even for a host that is rebooting. */
+const CALL_TIMEOUT_MS = 5_000;
+/** A probe is answered quickly or the host counts as unreachable this time round. */
+const PROBE_TIMEOUT_MS = 2_000;
+/** Reading a whole log from the agent's socket (a few MB at most). */
+const FETCH_LOG_TIMEOUT_MS = 10_000;
+/** How many known names an UNKNOWN_HOST error lists. */
+const KNOWN_HOSTS_SHOWN = 5;
+
+export interface LabDaemonEndpoint {
+  readonly url: string;
+  readonly token: string;
+}
+
+/** How the transport gets hold of a running daemon, and lets go of it. */
+export interface LabDaemonConnection {
+  /** Starts or finds the daemon; called once, lazily, on the first call that needs it. */
+  connect(signal?: AbortSignal): Promise<LabDaemonEndpoint>;
+  /** Stops an in-process daemon; leaves a detached one running (it idles out on its own). */
+  close(): Promise<void>;
+}
+
+export interface LabTransportOptions {
+  /** The lab's DIR: hosts live in `DIR/hosts/<name>`. */
+  readonly dir: string;
+  readonly daemon: LabDaemonConnection;
+}
+
+/**
+ * The socket path an agent serves its log on: short (Linux allows ~107 bytes) and deterministic,
+ * so the task scheduler that sets it and fetchLog that reads it agree without storing it.
+ */
+export function labPipePath(labDir: string, runId: string, host: string, cycle: number): string {
+  const hash = createHash('sha256').update(`${resolve(labDir)}\0${runId}\0${host}\0${cycle}`).digest('hex').slice(0, 20);
+  return join(tmpdir(), `pl-${hash}.sock`);
+}
+
+/** The file the agent leaves its log in when nobody took it (docs/internals.md §4). */
+export function labLogFallbackPath(labDir: string, request: Pick<CycleRequest, 'runId' | 'host' | 'cycle'>): string {
+  // Same name as the agent's fallbackLogPath (characters no file system accepts become `_`).
+  const safe = (s: string): string => s.replace(/[/\\:*?"<>|]/g, '_');
+  return join(labDir, 'hosts', request.host, 'logs', `${safe(request.runId)}-${safe(request.host)}-${request.cycle}.jsonl`);
+}
+
+export function parseNdjsonEvents(text: string): AgentEvent[] {
+  const events: AgentEvent[] = [];
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    events.push(JSON.parse(line) as AgentEvent);
+  }
+  return events;
+}
+
+/** Reads a Unix socket to EOF; null when nobody listens there (the agent is gone). */
+function readSocket(path: string, signal: AbortSignal): Promise<string | null> {
+  return new Promise((resolvePromise, reject) => {
+    const chunks: Buffer[] = [];
+    const socket = connect(path);
+    const onAbort = () => socket.destroy(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.once('end', () => {
+      signal.removeEventListener('abort', onAbort);
+      resolvePromise(Buffer.concat(chunks).toString('utf8'));
+    });
+    socket.once('error', (error: NodeJS.ErrnoException) => {
+      signal.removeEventListener('abort', onAbort);
+      if (error.code === 'ENOENT' || error.code === 'ECONNREFUSED') resolvePromise(null);
+      else reject(error);
+    });
+  });
+}
+
+function unreachable(): HostStatus {
+  return { reachable: false, bootId: null, servicingIdle: false };
+}
+
+function withTimeout(signal: AbortSignal | undefined, ms: number): AbortSignal {
+  return signal ? AbortSignal.any([signal, AbortSignal.timeout(ms)]) : AbortSignal.timeout(ms);
+}
+
+/**
+ * A Transport over the lab daemon.
+ *
+ * @example
+ *   const transport = createLabTransport({ dir, daemon: { connect: async () => ({ url, token }), close: async () => {} } });
+ *   const status = await transport.probe('web01', signal); // { reachable, bootId, servicingIdle }
+ */
+export function createLabTransport(options: LabTransportOptions): Transport {
+  let endpoint: Promise<LabDaemonEndpoint> | undefined;
+  const getEndpoint = (signal?: AbortSignal): Promise<LabDaemonEndpoint> => {
+    endpoint ??= options.daemon.connect(signal).catch((error: unknown) => {
+      endpoint = undefined; // let the next call try again
+      throw error;
+    });
+    return endpoint;
+  };
+
+  async function call(method: 'GET' | 'POST', path: string, body: unknown, signal: AbortSignal): Promise<{ status: number; json: Record<string, unknown> }> {
+    const { url, token } = await getEndpoint(signal);
+    const response = await fetch(`${url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: body === undefined ? null : JSON.stringify(body),
+      signal,
+    });
+    const text = await response.text();
+    let json: Record<string, unknown> = {};
+    if (text !== '') {
+      try {
+        json = JSON.parse(text) as Record<string, unknown>;
+      } catch (error) {
+        throw new PatchlineError('LAB_DAEMON_PROTOCOL', `the lab daemon answered ${method} ${path} with something that is not JSON; restart it with "patchline lab daemon"`, { cause: error, context: { path } });
+      }
+    }
+    if (response.status === 401) {
+      throw new PatchlineError('LAB_DAEMON_AUTH', `the lab daemon refused our token; another daemon may serve ${options.dir}: stop it and retry`, { context: { path } });
+    }
+    return { status: response.status, json };
+  }
+
+  const hostPath = (host: string) => `/hosts/${encodeURIComponent(host)}`;
+
+  async function listTargets(): Promise<readonly string[]> {
+    const { status, json } = await call('GET', '/hosts', undefined, AbortSignal.timeout(CALL_TIMEOUT_MS));
+    if (status !== 200 || !Array.isArray(json.hosts)) throw new PatchlineError('LAB_DAEMON_PROTOCOL', `the lab daemon did not list its hosts (HTTP ${status})`);
+    return json.hosts as string[];
+  }
+
+  function hostDown(host: string, what: string): PatchlineError {
+    return new PatchlineError('HOST_UNREACHABLE', `${host} does not answer (${what}); it is rebooting or down`, { exitCode: EXIT.UNREACHABLE, context: { host } });
+  }
+
+  return {
+    name: 'lab',
+    listTargets,
+
+    async resolveTargets(names) {
+      const known = await listTargets();
+      const knownSet = new Set(known);
+      const unknown = names.filter((n) => !knownSet.has(n));
+      if (unknown.length > 0) {
+        const shown = known.slice(0, KNOWN_HOSTS_SHOWN).join(', ');
+        const more = known.length > KNOWN_HOSTS_SHOWN ? `, … (${known.length} in all)` : '';
+        throw usageError('UNKNOWN_HOST', `unknown host${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}: not in the lab scenario. Known hosts: ${shown}${more}. Check the names or the scenario file.`, { context: { hosts: unknown.join(',') } });
+      }
+      return [...new Set(names)];
+    },
+
+    async prepare(_host, input) {
+      // The lab's hosts share this machine's file system: the client is the bundle the daemon
+      // starts, and an offline cab is read where it is (like a share path).
+      return input.offlineCabSource === undefined ? {} : { offlineCabPath: resolve(input.offlineCabSource) };
+    },
+
+    async launch(host, request, signal): Promise<LaunchResult> {
+      const { status, json } = await call('POST', `${hostPath(host)}/tasks`, { request }, withTimeout(signal, CALL_TIMEOUT_MS));
+      if (status === 201 && typeof json.taskId === 'string' && typeof json.pid === 'number') return { taskId: json.taskId, pid: json.pid };
+      if (status === 409) throw new LaunchRefusedError(host, String(json.hresult), String(json.message));
+      if (status === 503) throw hostDown(host, 'launch');
+      if (status === 404) throw usageError('UNKNOWN_HOST', `unknown host ${host}: not in the lab scenario`, { context: { host } });
+      throw new PatchlineError('LAB_DAEMON_PROTOCOL', `the lab daemon answered HTTP ${status} to a launch on ${host}: ${String(json.message ?? '')}`, { context: { host } });
+    },
+
+    async probe(host, signal): Promise<HostStatus> {
+      try {
+        const { status, json } = await call('GET', `${hostPath(host)}/status`, undefined, withTimeout(signal, PROBE_TIMEOUT_MS));
+        if (status !== 200 || json.reachable !== true) return unreachable();
+        return { reachable: true, bootId: typeof json.bootId === 'string' ? json.bootId : null, servicingIdle: json.servicingIdle === true };
+      } catch (error) {
+        // The caller's cancel is not "unreachable"; everything else (refused, timeout, garbage) is.
+        signal.throwIfAborted();
+        if (error instanceof PatchlineError && error.code === 'LAB_DAEMON_AUTH') throw error;
+        return unreachable();
+      }
+    },
+
+    async fetchLog(host, request, signal) {
+      const pipePath = request.pipePath ?? labPipePath(options.dir, request.runId, host, request.cycle);
+      const fromSocket = await readSocket(pipePath, withTimeout(signal, FETCH_LOG_TIMEOUT_MS));
+      if (fromSocket !== null) return parseNdjsonEvents(fromSocket);
+      try {
+        return parseNdjsonEvents(await readFile(labLogFallbackPath(options.dir, { ...request, host }), 'utf8'));
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+        throw error;
+      }
+    },
+
+    async isRunning(host, launch, signal) {
+      const { status, json } = await call('GET', `${hostPath(host)}/tasks/${encodeURIComponent(launch.taskId)}?pid=${launch.pid}`, undefined, withTimeout(signal, CALL_TIMEOUT_MS));
+      // A host that is rebooting or down runs nothing.
+      if (status === 503) return false;
+      return json.running === true;
+    },
+
+    async stop(host, launch) {
+      const { status } = await call('POST', `${hostPath(host)}/tasks/${encodeURIComponent(launch.taskId)}/stop`, {}, AbortSignal.timeout(CALL_TIMEOUT_MS));
+      // 404 (task unknown or ended) and 503 (host down) both mean nothing is left to stop.
+      if (status !== 200 && status !== 404 && status !== 503) throw new PatchlineError('LAB_DAEMON_PROTOCOL', `the lab daemon answered HTTP ${status} to stop ${launch.taskId} on ${host}`);
+    },
+
+    async reboot(host) {
+      const { status } = await call('POST', `${hostPath(host)}/reboot`, {}, AbortSignal.timeout(CALL_TIMEOUT_MS));
+      // 503: already rebooting or down; the caller's wait for a new boot id handles both.
+      if (status !== 202 && status !== 503) throw new PatchlineError('LAB_DAEMON_PROTOCOL', `the lab daemon answered HTTP ${status} to a reboot of ${host}`);
+    },
+
+    async close() {
+      await options.daemon.close();
+    },
+  };
+}

@@ -1,0 +1,356 @@
+/**
+ * An in-memory fleet for engine tests: simulated hosts (boot ids, reboot time, reachability,
+ * applicable updates with prerequisites, failures, rollbacks) and a simulated agent per cycle that
+ * streams its events to the engine's real HTTP callback, keeps its log for fetchLog, waits for its
+ * log to be safe and then reboots the host itself — the contract of docs/internals.md.
+ *
+ * It also counts what tests assert on: installs per update (nothing installed twice) and the most
+ * hosts busy at once (launch → agent done and, if it rebooted, host back).
+ */
+import type { AgentEvent, AgentEventBody, CycleOutcome, CycleRequest } from '../src/domain/agent-log.ts';
+import { selectUpdates } from '../src/domain/filters.ts';
+import type { UpdateRecord } from '../src/domain/update.ts';
+import { usageError } from '../src/domain/errors.ts';
+import { LaunchRefusedError, type HostStatus, type LaunchResult, type Transport } from '../src/transports/transport.ts';
+
+export interface FakeUpdateSpec {
+  readonly id: string;
+  readonly kb: string;
+  readonly title?: string;
+  readonly classification?: string;
+  /** Default 'always': installed but only committed by a reboot. */
+  readonly rebootBehavior?: 'never' | 'always';
+  /** Update ids that must be installed and committed (rebooted) before this one is offered. */
+  readonly requires?: readonly string[];
+  /** The first N install attempts fail with `hresult`. */
+  readonly failTimes?: number;
+  readonly hresult?: string;
+  /** false: rolls back at every reboot (offered again: an update loop). */
+  readonly sticks?: boolean;
+}
+
+export interface FakeHostSpec {
+  readonly name: string;
+  readonly updates: readonly FakeUpdateSpec[];
+  readonly pendingReboot?: boolean;
+  /** How long a reboot keeps the host down. Default 30 ms. */
+  readonly rebootMs?: number;
+  /** false: the host never answers after its next reboot. */
+  readonly comesBack?: boolean;
+  /** Per install/download step of the simulated agent. Default 5 ms. */
+  readonly stepMs?: number;
+  /** The agent's callback POSTs never arrive (firewall): only the log hand-over works. */
+  readonly streamBroken?: boolean;
+  /** The task scheduler refuses to start the agent. */
+  readonly refuseLaunch?: boolean;
+}
+
+interface InstalledState { readonly committed: boolean }
+
+class FakeAgent {
+  readonly events: AgentEvent[] = [];
+  running = true;
+  aborted = false;
+  logSafe = false;
+  acked = 0;
+  finishedSeq = 0;
+  readonly streamErrors: string[] = [];
+  private seq = 0;
+  private readonly safeWaiters: (() => void)[] = [];
+
+  constructor(readonly pid: number, readonly request: CycleRequest) {}
+
+  push(body: AgentEventBody): AgentEvent {
+    const event = { ...body, seq: ++this.seq, at: new Date().toISOString() } as AgentEvent;
+    this.events.push(event);
+    return event;
+  }
+
+  markSafe(): void {
+    this.logSafe = true;
+    for (const w of this.safeWaiters.splice(0)) w();
+  }
+
+  waitSafe(ms: number): Promise<void> {
+    if (this.logSafe) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.safeWaiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+}
+
+export class FakeHost {
+  bootCount = 1;
+  reachable = true;
+  servicingIdle = true;
+  pendingReboot: boolean;
+  readonly installed = new Map<string, InstalledState>();
+  readonly installCounts = new Map<string, number>();
+  readonly attempts = new Map<string, number>();
+  readonly launches: CycleRequest[] = [];
+  agent: FakeAgent | null = null;
+  /** Logs of finished cycles by cycle number (the pipe / file the agent leaves). */
+  readonly logs = new Map<number, AgentEvent[]>();
+  rebooting = false;
+
+  constructor(readonly spec: FakeHostSpec, private readonly fleet: FakeFleet) {
+    this.pendingReboot = spec.pendingReboot ?? false;
+  }
+
+  get bootId(): string {
+    return `${this.spec.name}-boot-${this.bootCount}`;
+  }
+
+  record(u: FakeUpdateSpec): UpdateRecord {
+    return {
+      updateId: u.id, revisionNumber: 1, title: u.title ?? `Update ${u.kb}`, kbs: [u.kb], msrcSeverity: 'Important',
+      classification: u.classification ?? 'Security Updates', products: ['Windows Server 2022'], categories: [],
+      isDownloaded: false, isHidden: false, isMandatory: false, browseOnly: false, type: 'software',
+      rebootBehavior: (u.rebootBehavior ?? 'always') === 'always' ? 'always' : 'never', impact: 'normal', eulaAccepted: true,
+      supersededUpdateIds: [], maxDownloadSize: 1000, lastDeploymentChangeTime: '2026-01-01T00:00:00Z', supportUrl: null, downloadUrls: [],
+    };
+  }
+
+  applicable(): FakeUpdateSpec[] {
+    return this.spec.updates.filter((u) => !this.installed.has(u.id) && (u.requires ?? []).every((r) => this.installed.get(r)?.committed === true));
+  }
+
+  reboot(): void {
+    if (this.rebooting) return;
+    this.rebooting = true;
+    this.reachable = false;
+    this.fleet.timer(this.spec.rebootMs ?? 30, () => {
+      for (const [id, st] of [...this.installed]) {
+        const spec = this.spec.updates.find((u) => u.id === id);
+        if (spec?.sticks === false) this.installed.delete(id);
+        else if (!st.committed) this.installed.set(id, { committed: true });
+      }
+      this.pendingReboot = false;
+      this.bootCount++;
+      this.rebooting = false;
+      this.reachable = this.spec.comesBack !== false;
+      this.fleet.busyEnd(this.spec.name);
+    });
+  }
+}
+
+export class FakeFleet implements Transport {
+  readonly name = 'fake';
+  readonly hosts = new Map<string, FakeHost>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private nextPid = 1000;
+  private readonly busy = new Set<string>();
+  maxBusy = 0;
+  closed = false;
+
+  constructor(specs: readonly FakeHostSpec[]) {
+    for (const s of specs) this.hosts.set(s.name, new FakeHost(s, this));
+  }
+
+  host(name: string): FakeHost {
+    const h = this.hosts.get(name);
+    if (!h) throw new Error(`no fake host ${name}`);
+    return h;
+  }
+
+  timer(ms: number, fn: () => void): void {
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      fn();
+    }, ms);
+    this.timers.add(t);
+  }
+
+  busyStart(name: string): void {
+    this.busy.add(name);
+    this.maxBusy = Math.max(this.maxBusy, this.busy.size);
+  }
+
+  busyEnd(name: string): void {
+    this.busy.delete(name);
+  }
+
+  /** Total installs of one update on one host (2+ means installed twice). */
+  installs(host: string, updateId: string): number {
+    return this.host(host).installCounts.get(updateId) ?? 0;
+  }
+
+  async resolveTargets(names: readonly string[]): Promise<readonly string[]> {
+    const unknown = names.filter((n) => !this.hosts.has(n));
+    if (unknown.length) throw usageError('TARGET_UNKNOWN', `Unknown host(s): ${unknown.join(', ')}`);
+    return names;
+  }
+
+  async listTargets(): Promise<readonly string[]> {
+    return [...this.hosts.keys()];
+  }
+
+  async prepare(): Promise<{ readonly offlineCabPath?: string }> {
+    return {};
+  }
+
+  async launch(name: string, request: CycleRequest): Promise<LaunchResult> {
+    const host = this.host(name);
+    if (!host.reachable) throw new Error(`${name} is not reachable`);
+    if (host.spec.refuseLaunch) throw new LaunchRefusedError(name, '0x80070005', 'Access is denied.');
+    host.launches.push(request);
+    const agent = new FakeAgent(this.nextPid++, request);
+    host.agent = agent;
+    this.busyStart(name);
+    void this.runAgent(host, agent);
+    return { taskId: `task-${agent.pid}`, pid: agent.pid };
+  }
+
+  async probe(name: string): Promise<HostStatus> {
+    const h = this.host(name);
+    return { reachable: h.reachable, bootId: h.reachable ? h.bootId : null, servicingIdle: h.reachable && h.servicingIdle };
+  }
+
+  async fetchLog(name: string, request: CycleRequest): Promise<readonly AgentEvent[] | null> {
+    const h = this.host(name);
+    const log = h.logs.get(request.cycle);
+    if (!log) return null;
+    if (h.agent && h.agent.request.cycle === request.cycle) h.agent.markSafe();
+    return [...log];
+  }
+
+  async isRunning(name: string, launch: LaunchResult): Promise<boolean> {
+    const a = this.host(name).agent;
+    return a !== null && a.pid === launch.pid && a.running;
+  }
+
+  async stop(name: string, launch: LaunchResult): Promise<void> {
+    const a = this.host(name).agent;
+    if (a && a.pid === launch.pid) a.aborted = true;
+  }
+
+  async reboot(name: string): Promise<void> {
+    const h = this.host(name);
+    this.busyStart(name);
+    h.reboot();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+  }
+
+  /** Stops every simulated agent and timer (end of a test). */
+  async shutdown(): Promise<void> {
+    for (const h of this.hosts.values()) if (h.agent) h.agent.aborted = true;
+    await this.close();
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => this.timer(ms, resolve));
+  }
+
+  private async post(host: FakeHost, agent: FakeAgent, events: readonly AgentEvent[]): Promise<void> {
+    const cb = agent.request.callback;
+    if (!cb || host.spec.streamBroken || agent.logSafe) return;
+    try {
+      const res = await fetch(cb.url, { method: 'POST', headers: { authorization: `Bearer ${cb.token}`, 'content-type': 'application/x-ndjson' }, body: events.map((e) => JSON.stringify(e)).join('\n') + '\n' });
+      if (res.status === 200) {
+        const body = (await res.json()) as { ackSeq: number };
+        agent.acked = Math.max(agent.acked, body.ackSeq);
+        if (agent.finishedSeq > 0 && agent.acked >= agent.finishedSeq) agent.markSafe();
+      } else {
+        await res.body?.cancel();
+      }
+    } catch (error) {
+      // The connector is gone (killed or closed): the agent relies on its log hand-over, as the real one does.
+      agent.streamErrors.push((error as Error).message);
+    }
+  }
+
+  private async emit(host: FakeHost, agent: FakeAgent, body: AgentEventBody): Promise<void> {
+    const e = agent.push(body);
+    await this.post(host, agent, [e]);
+  }
+
+  /** The simulated `patchline agent cycle`. */
+  private async runAgent(host: FakeHost, agent: FakeAgent): Promise<void> {
+    const r = agent.request;
+    const stepMs = host.spec.stepMs ?? 5;
+    let outcome: CycleOutcome;
+    let rebootRequired = false;
+    let installedAny = false;
+    await this.emit(host, agent, { kind: 'cycle-started', runId: r.runId, host: r.host, cycle: r.cycle, pid: agent.pid, provider: 'fake', agentVersion: '0.0.0-test' });
+    await this.emit(host, agent, { kind: 'preflight', rebootRequired: host.pendingReboot, installerBusy: false, lastBootUpTime: host.bootId });
+    if (host.pendingReboot) {
+      outcome = 'reboot-pending';
+      rebootRequired = true;
+    } else {
+      const loops: string[] = [];
+      let failures = 0;
+      for (let pass = 1; pass <= 3; pass++) {
+        if (agent.aborted) break;
+        const found = host.applicable().map((u) => host.record(u));
+        const selection = selectUpdates(found, r.filters, new Date());
+        const selectedAll = selection.selected.map((u) => u.updateId).filter((id) => !r.exclude.includes(id));
+        const looping = selectedAll.filter((id) => r.installedEarlier.includes(id));
+        const selected = selectedAll.filter((id) => !looping.includes(id));
+        await this.emit(host, agent, { kind: 'scan-result', pass, found, selected: selectedAll, skipped: selection.skipped.map((s) => ({ updateId: s.update.updateId, reason: s.reason })) });
+        if (looping.length) {
+          loops.push(...looping);
+          await this.emit(host, agent, { kind: 'loop-detected', updateIds: looping });
+        }
+        if (r.mode === 'scan' || selected.length === 0) break;
+        let installedThisPass = false;
+        let failedThisPass = false;
+        for (const id of selected) {
+          if (agent.aborted) break;
+          const spec = host.spec.updates.find((u) => u.id === id)!;
+          await this.sleep(stepMs);
+          await this.emit(host, agent, { kind: 'progress', phase: 'download', updateId: id, percent: 100 });
+          await this.emit(host, agent, { kind: 'update-result', phase: 'download', updateId: id, resultCode: 'succeeded', hresult: null, rebootRequired: false });
+          if (r.mode === 'download') continue;
+          await this.sleep(stepMs);
+          if (agent.aborted) break;
+          const n = (host.attempts.get(id) ?? 0) + 1;
+          host.attempts.set(id, n);
+          if (n <= (spec.failTimes ?? 0)) {
+            failures++;
+            failedThisPass = true;
+            await this.emit(host, agent, { kind: 'update-result', phase: 'install', updateId: id, resultCode: 'failed', hresult: spec.hresult ?? '0x80242016', rebootRequired: false });
+            continue;
+          }
+          const needsReboot = (spec.rebootBehavior ?? 'always') === 'always';
+          host.installed.set(id, { committed: !needsReboot });
+          host.installCounts.set(id, (host.installCounts.get(id) ?? 0) + 1);
+          installedAny = true;
+          installedThisPass = true;
+          if (needsReboot) rebootRequired = true;
+          await this.emit(host, agent, { kind: 'update-result', phase: 'install', updateId: id, resultCode: 'succeeded', hresult: null, rebootRequired: needsReboot });
+        }
+        if (r.mode === 'download' || rebootRequired || !installedThisPass || failedThisPass) break;
+      }
+      if (agent.aborted) outcome = 'aborted';
+      else if (loops.length) outcome = 'loop-detected';
+      else if (rebootRequired) outcome = 'reboot-required';
+      else if (failures > 0) outcome = 'failed';
+      else outcome = 'done';
+    }
+    if (agent.aborted) outcome = 'aborted';
+    const willReboot = outcome !== 'aborted' && r.reboot !== 'never' && (rebootRequired || (r.reboot === 'always' && installedAny));
+    const fin = agent.push({ kind: 'cycle-finished', outcome, rebootRequired, willReboot, message: null, hresult: null });
+    agent.finishedSeq = fin.seq;
+    // The host's work is over once the agent wrote its last word without a reboot to come; what
+    // remains is handing over the log and exiting.
+    if (!willReboot) this.busyEnd(host.spec.name);
+    host.logs.set(r.cycle, [...agent.events]);
+    // Resend everything not yet acknowledged (a real agent batches; a lost batch is resent).
+    await this.post(host, agent, agent.events.filter((e) => e.seq > agent.acked));
+    await agent.waitSafe(r.logHandoverTimeoutSeconds * 1000);
+    agent.running = false;
+    if (willReboot && !this.closed) {
+      await this.emit(host, agent, { kind: 'rebooting' });
+      host.reboot();
+    }
+  }
+}

@@ -1,0 +1,141 @@
+/** Engine: --parallel / --serial limits, the deadline, cancel and resume. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { resumeRun, startRun } from '../src/engine/run.ts';
+import type { RunLogEvent } from '../src/engine/types.ts';
+import { FakeFleet } from './engine-fake-transport.ts';
+import { CHAIN, CU, DEFENDER, NET, SSU, never, runOptions, testEnv } from './engine-helpers.ts';
+
+/** Resolves when the log shows an event matching `pred` (bounded). */
+function waitForLog(events: RunLogEvent[], pred: (e: RunLogEvent) => boolean, timeoutMs = 10_000): Promise<RunLogEvent> {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const tick = () => {
+      const hit = events.find(pred);
+      if (hit) return resolve(hit);
+      if (Date.now() - started > timeoutMs) return reject(new Error('log event did not come'));
+      setImmediate(tick);
+    };
+    tick();
+  });
+}
+
+const names = (n: number, prefix = 'h') => Array.from({ length: n }, (_, i) => `${prefix}${String(i + 1).padStart(2, '0')}`);
+
+test('--parallel 2 is never exceeded and is used; every host finishes', async () => {
+  const env = await testEnv();
+  try {
+    const hosts = names(6);
+    const fleet = new FakeFleet(hosts.map((name) => ({ name, updates: [SSU, { ...CU }], rebootMs: 20 })));
+    const result = await startRun(env.deps(fleet), runOptions(hosts, { parallel: 2 }), never);
+    assert.equal(result.exitCode, 0);
+    assert.equal(fleet.maxBusy, 2, `at most 2 hosts busy at once (saw ${fleet.maxBusy})`);
+    assert.ok(result.report.hosts.every((h) => h.outcome === 'compliant'));
+  } finally {
+    await env.cleanup();
+  }
+});
+
+test('--serial patches one host at a time', async () => {
+  const env = await testEnv();
+  try {
+    const hosts = names(3);
+    const fleet = new FakeFleet(hosts.map((name) => ({ name, updates: [SSU] })));
+    const result = await startRun(env.deps(fleet), runOptions(hosts, { parallel: 1 }), never);
+    assert.equal(result.exitCode, 0);
+    assert.equal(fleet.maxBusy, 1);
+    // Host order is kept: each host's first launch comes after the previous host finished.
+    const order = env.events.filter((e) => e.kind === 'cycle-launched' || e.kind === 'host-finished').map((e) => `${e.kind}:${e.host}`);
+    assert.deepEqual(order.filter((x) => x.startsWith('host-finished')), hosts.map((h) => `host-finished:${h}`));
+    const firstLaunch = (h: string) => order.indexOf(`cycle-launched:${h}`);
+    assert.ok(firstLaunch('h02') > order.indexOf('host-finished:h01'));
+    assert.ok(firstLaunch('h03') > order.indexOf('host-finished:h02'));
+  } finally {
+    await env.cleanup();
+  }
+});
+
+test('deadline: no new cycles after it, running agents stopped, hosts timed-out, exit 4', async () => {
+  const env = await testEnv();
+  try {
+    const fleet = new FakeFleet([
+      { name: 'slow01', updates: [...CHAIN], stepMs: 80, rebootMs: 100 },
+      { name: 'fast01', updates: [{ ...DEFENDER }] },
+    ]);
+    const deadlineAt = new Date(Date.now() + 400);
+    const result = await startRun(env.deps(fleet), runOptions(['slow01', 'fast01'], { deadlineAt }), never);
+    assert.equal(result.exitCode, 4);
+    const [slow, fast] = result.report.hosts;
+    assert.equal(fast?.outcome, 'compliant');
+    assert.equal(slow?.outcome, 'timed-out');
+    assert.match(slow?.message ?? '', /deadline passed/);
+    const launchesAfter = fleet.host('slow01').launches.length;
+    assert.ok(launchesAfter < 4, 'did not run the chain to completion');
+    assert.equal(fleet.installs('slow01', NET.id), 0);
+    assert.equal(result.report.run.outcome, 'deadline-reached');
+  } finally {
+    await env.cleanup();
+  }
+});
+
+test('cancel stops cleanly (agent stopped, state saved, exit 5); resume finishes with nothing installed twice', async () => {
+  const env = await testEnv();
+  try {
+    const fleet = new FakeFleet([
+      { name: 'web01', updates: [...CHAIN], stepMs: 30 },
+      { name: 'web02', updates: [SSU, DEFENDER], stepMs: 30 },
+      { name: 'web03', updates: [SSU] },
+    ]);
+    const ctl = new AbortController();
+    const running = startRun(env.deps(fleet), runOptions(['web01', 'web02', 'web03'], { parallel: 2 }), ctl.signal);
+    // Cancel while web01's second cycle is installing (after one reboot).
+    await waitForLog(env.events, (e) => e.host === 'web01' && e.kind === 'cycle-launched' && e.cycle === 2);
+    await waitForLog(env.events, (e) => e.host === 'web01' && e.kind === 'agent-event' && e.event.kind === 'progress');
+    ctl.abort();
+    const first = await running;
+    assert.equal(first.exitCode, 5);
+    assert.equal(first.report.run.outcome, 'cancelled');
+    const web01 = first.report.hosts.find((h) => h.name === 'web01')!;
+    assert.equal(web01.outcome, 'cancelled');
+    assert.equal(first.report.hosts.find((h) => h.name === 'web03')?.outcome, 'cancelled', 'queued host not started');
+    assert.equal(fleet.host('web03').launches.length, 0);
+    const agent = fleet.host('web01').agent!;
+    await waitFor(() => !agent.running);
+    assert.ok(agent.events.some((e) => e.kind === 'cycle-finished' && e.outcome === 'aborted'), 'the running agent was told to stop');
+
+    const second = await resumeRun(env.deps(fleet), first.runId, never);
+    assert.equal(second.exitCode, 0, JSON.stringify(second.report.hosts.map((h) => [h.name, h.outcome, h.message])));
+    assert.equal(second.runId, first.runId);
+    assert.ok(second.report.hosts.every((h) => h.outcome === 'compliant'));
+    for (const host of ['web01', 'web02', 'web03']) {
+      for (const [id, n] of fleet.host(host).installCounts) assert.equal(n, 1, `${host} ${id} installed once`);
+    }
+    assert.equal(fleet.installs('web01', NET.id), 1);
+    assert.ok(env.events.some((e) => e.kind === 'run-started' && e.resumed));
+  } finally {
+    await env.cleanup();
+  }
+});
+
+test('resume of a finished run returns its report and changes nothing', async () => {
+  const env = await testEnv();
+  try {
+    const fleet = new FakeFleet([{ name: 'web01', updates: [DEFENDER] }]);
+    const first = await startRun(env.deps(fleet), runOptions(['web01']), never);
+    const again = await resumeRun(env.deps(fleet), first.runId, never);
+    assert.equal(again.exitCode, first.exitCode);
+    assert.deepEqual(again.report.hosts, first.report.hosts);
+    assert.equal(fleet.host('web01').launches.length, 1);
+    await assert.rejects(resumeRun(env.deps(fleet), 'no-such-run', never), /No run no-such-run/);
+  } finally {
+    await env.cleanup();
+  }
+});
+
+async function waitFor(cond: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const started = Date.now();
+  while (!cond()) {
+    if (Date.now() - started > timeoutMs) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
