@@ -71,7 +71,7 @@ try {
   const lzx21 = await timeMember(innerPath, 'lzx21-2gb.txt', LARGE_LIMIT_BYTES);
   const lzx15 = await timeMember(innerPath, 'lzx15-2gb.txt', LARGE_LIMIT_BYTES);
   const mszip = await timeMember(innerPath, 'mszip-2gb.txt', LARGE_LIMIT_BYTES);
-  console.log(JSON.stringify({ bench: 'cab-extract', outerLzx21: outer, innerLzx21: lzx21, innerLzx15: lzx15, innerMszip: mszip, literalsLzx21: literalThroughput() }));
+  console.log(JSON.stringify({ bench: 'cab-extract', outerLzx21: outer, innerLzx21: lzx21, innerLzx15: lzx15, innerMszip: mszip, literalsLzx21: literalThroughput(), maxRssMiB: Math.round(process.resourceUsage().maxRSS / 1024) }));
 } finally {
   await rm(dir, { recursive: true, force: true });
 }

@@ -64,7 +64,8 @@ async function importChild(cab: string, root: string, state: string): Promise<vo
     let rows = 0;
     for (const t of tables) rows += (store.sqlite.prepare(`SELECT count(*) AS n FROM ${t} WHERE version_id = ?`).get(result.versionId) as { n: number }).n;
     // ru_maxrss is in KiB on Linux.
-    process.stdout.write(`${JSON.stringify({ seconds: result.seconds, updates: result.updates, rows, maxRssMB: (process.resourceUsage().maxRSS * 1024) / MB })}\n`);
+    const cpu = process.cpuUsage();
+    process.stdout.write(`${JSON.stringify({ seconds: result.seconds, updates: result.updates, rows, maxRssMB: (process.resourceUsage().maxRSS * 1024) / MB, cpuSeconds: (cpu.user + cpu.system) / 1e6 })}\n`);
   } finally {
     await store.close();
   }
@@ -83,7 +84,7 @@ async function main(): Promise<void> {
   const wallStart = performance.now();
   const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', self, '--import-child', gen.cab, gen.root, state], { timeout: IMPORT_TIMEOUT_MS, maxBuffer: 1024 * 1024 });
   const wallSeconds = (performance.now() - wallStart) / 1000;
-  const child = JSON.parse(stdout.trim().split('\n').pop()!) as { seconds: number; updates: number; rows: number; maxRssMB: number };
+  const child = JSON.parse(stdout.trim().split('\n').pop()!) as { seconds: number; updates: number; rows: number; maxRssMB: number; cpuSeconds: number };
   for (const suffix of ['', '-wal', '-shm']) await rm(`${state}${suffix}`, { force: true });
   process.stdout.write(`${JSON.stringify({
     bench: 'catalog-import',
@@ -93,6 +94,8 @@ async function main(): Promise<void> {
     cabMB: Number(((await stat(gen.cab)).size / MB).toFixed(1)),
     importSeconds: Number(child.seconds.toFixed(1)),
     processSeconds: Number(wallSeconds.toFixed(1)),
+    // CPU time of the importing process (user + system): tells a slow disk or a busy machine apart from slow code.
+    importCpuSeconds: Number(child.cpuSeconds.toFixed(1)),
     peakRssMB: Math.round(child.maxRssMB),
     rows: child.rows,
     rowsPerSecond: Math.round(child.rows / child.seconds),

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,13 +45,14 @@ function runAgent(args: string[], env: NodeJS.ProcessEnv, onEvent?: (e: AgentEve
   });
 }
 
-describe('patchline agent cycle (process)', () => {
+// The cases run concurrently: each is one cold `node --import tsx` start (seconds on a busy box).
+describe('patchline agent cycle (process)', { concurrency: true }, () => {
   let dir = '';
   let server: Server;
   let base = '';
-  /** What the connector-side servers saw, in order. */
-  const seen: string[] = [];
-  const acked = new Set<number>();
+  /** What the connector-side endpoints of each case saw, in order: "ack N" and "reboot". */
+  const seen = new Map<string, string[]>();
+  const acked = new Map<string, Set<number>>();
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'patchline-agent-cli-'));
@@ -60,16 +61,22 @@ describe('patchline agent cycle (process)', () => {
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
         if (req.headers.authorization !== `Bearer ${TOKEN}`) return void res.writeHead(401).end();
-        if (req.url === '/events') {
+        const [, name = '', ...rest] = (req.url ?? '').split('/');
+        const path = `/${rest.join('/')}`;
+        const log = seen.get(name) ?? [];
+        seen.set(name, log);
+        if (path === '/events') {
+          const have = acked.get(name) ?? new Set<number>();
+          acked.set(name, have);
           for (const line of Buffer.concat(chunks).toString('utf8').split('\n')) {
-            if (line.trim() !== '') acked.add((JSON.parse(line) as AgentEvent).seq);
+            if (line.trim() !== '') have.add((JSON.parse(line) as AgentEvent).seq);
           }
           let ack = 0;
-          while (acked.has(ack + 1)) ack++;
-          seen.push(`ack ${ack}`);
+          while (have.has(ack + 1)) ack++;
+          log.push(`ack ${ack}`);
           res.writeHead(200).end(JSON.stringify({ ackSeq: ack }));
-        } else if (req.url === '/hosts/web01/reboot') {
-          seen.push('reboot');
+        } else if (path === '/hosts/web01/reboot') {
+          log.push('reboot');
           res.writeHead(202).end('{}');
         } else res.writeHead(404).end();
       });
@@ -96,17 +103,16 @@ describe('patchline agent cycle (process)', () => {
     writeFileSync(requestPath, JSON.stringify(request));
     const env = {
       PATCHLINE_PROVIDER_CMD: JSON.stringify([...PROVIDER, worldPath]),
-      PATCHLINE_LAB_CONTROL_URL: `${base}/hosts/web01`, PATCHLINE_LAB_CONTROL_TOKEN: TOKEN,
+      PATCHLINE_LAB_CONTROL_URL: `${base}/${name}/hosts/web01`, PATCHLINE_LAB_CONTROL_TOKEN: TOKEN,
       PATCHLINE_LOG_DIR: join(dir, `${name}-logs`),
     };
-    return { requestPath, env };
+    return { requestPath, env, callbackUrl: `${base}/${name}/events`, seen: () => seen.get(name) ?? [] };
   }
 
   it('runs a cycle, prints JSON lines, and reboots only after the connector acknowledged the whole log', async () => {
-    seen.length = 0;
-    acked.clear();
-    const { requestPath, env } = files('reboot', [{ record: record('5060001'), needsReboot: true }],
-      { callback: { url: `${base}/events`, token: TOKEN } });
+    const { requestPath, env, callbackUrl, seen: log } = files('reboot', [{ record: record('5060001'), needsReboot: true }]);
+    const request = JSON.parse(readFileSync(requestPath, 'utf8')) as CycleRequest;
+    writeFileSync(requestPath, JSON.stringify({ ...request, callback: { url: callbackUrl, token: TOKEN } }));
     const run = await runAgent(['agent', 'cycle', '--request', requestPath], env);
     assert.equal(run.code, 0, run.stderr);
     const kinds = run.events.map((e) => e.kind).filter((k) => k !== 'progress');
@@ -115,19 +121,19 @@ describe('patchline agent cycle (process)', () => {
     const finished = run.events.find((e) => e.kind === 'cycle-finished');
     assert.ok(finished?.kind === 'cycle-finished' && finished.outcome === 'reboot-required' && finished.willReboot);
     const last = run.events.at(-1)?.seq ?? 0;
+    const seen = log();
     assert.equal(seen.at(-1), 'reboot');
     assert.ok(seen.includes(`ack ${last}`) && seen.indexOf(`ack ${last}`) < seen.indexOf('reboot'), seen.join(', '));
     assert.ok(!run.stdout.includes(TOKEN) && !run.stderr.includes(TOKEN), 'the token is never printed');
   });
 
   it('exits 0 with outcome done and no reboot when nothing needs one', async () => {
-    seen.length = 0;
-    const { requestPath, env } = files('done', [{ record: record('5060002') }]);
+    const { requestPath, env, seen: log } = files('done', [{ record: record('5060002') }]);
     const run = await runAgent(['agent', 'cycle', '--request', requestPath], env);
     assert.equal(run.code, 0, run.stderr);
     const finished = run.events.at(-1);
     assert.ok(finished?.kind === 'cycle-finished' && finished.outcome === 'done' && !finished.willReboot);
-    assert.ok(!seen.includes('reboot'));
+    assert.ok(!log().includes('reboot'));
     assert.match(run.stderr, /cycle log written to .*r-e2e-web01-1\.jsonl/);
   });
 

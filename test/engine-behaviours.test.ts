@@ -203,3 +203,23 @@ test('an unknown target is a usage error before anything starts', async () => {
     await env.cleanup();
   }
 });
+
+test('events resent and out of order on the callback are applied once, in order', async () => {
+  const env = await testEnv();
+  try {
+    const fleet = new FakeFleet([{ name: 'web01', updates: [SSU, DEFENDER], chaoticStream: true }]);
+    const result = await startRun(env.deps(fleet), runOptions(['web01']), never);
+    assert.equal(result.exitCode, 0, result.report.hosts[0]?.message ?? '');
+    assert.equal(result.report.hosts[0]?.outcome, 'compliant');
+    // Each agent event shows once in the live log, in seq order within its cycle.
+    const relayed = env.events.filter((e) => e.kind === 'agent-event').map((e) => (e.kind === 'agent-event' ? `${e.cycle}:${e.event.seq}` : ''));
+    assert.equal(new Set(relayed).size, relayed.length, 'no event relayed twice');
+    for (const cycle of [1, 2]) {
+      const seqs = relayed.filter((k) => k.startsWith(`${cycle}:`)).map((k) => Number(k.split(':')[1]));
+      assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b));
+      assert.ok(seqs.length > 3);
+    }
+  } finally {
+    await env.cleanup();
+  }
+});

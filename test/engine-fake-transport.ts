@@ -43,6 +43,8 @@ export interface FakeHostSpec {
   readonly streamBroken?: boolean;
   /** The task scheduler refuses to start the agent. */
   readonly refuseLaunch?: boolean;
+  /** Posts events in batches of 3, each batch in reverse order and sent twice (retries, reordering). */
+  readonly chaoticStream?: boolean;
 }
 
 interface InstalledState { readonly committed: boolean }
@@ -270,7 +272,11 @@ export class FakeFleet implements Transport {
 
   private async emit(host: FakeHost, agent: FakeAgent, body: AgentEventBody): Promise<void> {
     const e = agent.push(body);
-    await this.post(host, agent, [e]);
+    if (!host.spec.chaoticStream) return this.post(host, agent, [e]);
+    if (e.seq % 3 !== 0) return;
+    const batch = agent.events.slice(-3).reverse();
+    await this.post(host, agent, batch);
+    await this.post(host, agent, batch);
   }
 
   /** The simulated `patchline agent cycle`. */

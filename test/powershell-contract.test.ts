@@ -6,12 +6,15 @@
  * 2. the transcripts and wua.ps1 agree: every event type, request type, result code, field name
  *    and message the transcripts show is one the script can print;
  * 3. wua.ps1 uses the WUA calls DESIGN.md §4 requires, and its brackets balance (a crude stand-in
- *    for a parser: `pwsh` is not available from this machine's Debian packages);
+ *    for a parser: `pwsh` is not available from this machine's Debian packages); where Mono is
+ *    installed, its C# helpers are compiled as C# 5 and its stdin reader is run;
  * 4. the replay provider plays every transcript back through the real WuaClient, as a process.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { dirname, join, resolve } from 'node:path';
 import {
@@ -138,6 +141,13 @@ test('every event type, result request, phase and result code the transcripts us
 test('every field name in the transcripts is one wua.ps1 sets', () => {
   const keys = keysOf(allEvents());
   assert.deepEqual([...keys].filter((k) => !keyInScript(k)), []);
+});
+
+test('every request field the transcripts send is one wua.ps1 reads', () => {
+  const requests = transcriptFiles.flatMap((f) => protocolLines(f).filter(isRequestLine).map((l) => parseRequest(l)));
+  const keys = keysOf(requests);
+  assert.ok(keys.has('offlineCabPath') && keys.has('targetId'));
+  assert.deepEqual([...keys].filter((k) => !new RegExp(`\\.${k}\\b`).test(script)), []);
 });
 
 test('wua.ps1 maps every field of the update record', () => {
@@ -271,6 +281,49 @@ test('wua.ps1 brackets balance, in the PowerShell and in its C# (a stand-in for 
   const csharp = (hereStrings[0] ?? '').replace(/\/\/.*$/gm, '').replace(/"(?:[^"\\]|\\.)*"/g, '""');
   assert.ok(balanced(csharp.replace(/[^(){}[\]]/g, '')), 'C# brackets');
   assert.ok(!balanced('{(})'), 'the checker itself catches crossed brackets');
+});
+
+/** Finds a program on PATH, or null (for checks that need an optional tool). */
+function onPath(program: string): string | null {
+  for (const dir of (process.env.PATH ?? '').split(':')) {
+    if (dir && existsSync(join(dir, program))) return join(dir, program);
+  }
+  return null;
+}
+
+/** Runs the LineReader and JobCallback of wua.ps1 on Mono: reads stdin lines with a timeout until EOF. */
+const CSHARP_HARNESS = `
+public static class Harness {
+  public static int Main() {
+    Patchline.Wua.LineReader reader = new Patchline.Wua.LineReader(System.Console.OpenStandardInput());
+    Patchline.Wua.JobCallback callback = new Patchline.Wua.JobCallback();
+    ((Patchline.Wua.IDownloadCompletedCallback)callback).Invoke(null, null);
+    while (true) {
+      string line = reader.Next(100);
+      if (line != null) System.Console.WriteLine("line:" + line);
+      else if (reader.IsFinished) break;
+    }
+    System.Console.WriteLine("calls:" + callback.Calls);
+    return 0;
+  }
+}`;
+/** Bounds each Mono step; compiling takes about a second. */
+const MONO_STEP_TIMEOUT_MS = 60_000;
+
+test('the C# helpers of wua.ps1 compile as C# 5 (what Add-Type\'s csc accepts) and read stdin lines until EOF', {
+  skip: onPath('mcs') && onPath('mono') ? false : 'needs Mono (apt-get install mono-mcs) to compile the Add-Type block',
+}, () => {
+  const { hereStrings } = scanPowerShell(script);
+  const dir = mkdtempSync(join(tmpdir(), 'patchline-csharp-'));
+  try {
+    writeFileSync(join(dir, 'helpers.cs'), hereStrings[0] ?? '');
+    writeFileSync(join(dir, 'harness.cs'), CSHARP_HARNESS);
+    execFileSync('mcs', ['-langversion:5', `-out:${join(dir, 'harness.exe')}`, join(dir, 'helpers.cs'), join(dir, 'harness.cs')], { timeout: MONO_STEP_TIMEOUT_MS, stdio: 'pipe' });
+    const out = execFileSync('mono', [join(dir, 'harness.exe')], { input: 'first\n{"id":"1","type":"rebootStatus","note":"é"}\n', timeout: MONO_STEP_TIMEOUT_MS, encoding: 'utf8' });
+    assert.equal(out, 'line:first\nline:{"id":"1","type":"rebootStatus","note":"é"}\ncalls:1\n');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 // ── 4. replay through the real client ───────────────────────────────────────────────────────

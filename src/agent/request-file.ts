@@ -56,6 +56,13 @@ export function parseCycleRequest(value: unknown, source = 'the cycle request'):
     throw usageError('BAD_CYCLE_REQUEST',
       `${source} is invalid (${problems.join('; ')}); the connector and the agent must be the same Patchline version`);
   }
+  if (value.filters.title !== undefined) {
+    try {
+      new RegExp(value.filters.title, 'i');
+    } catch (error) {
+      throw usageError('BAD_CYCLE_REQUEST', `${source} has a title filter that is not a regular expression: ${(error as Error).message}`, { cause: error });
+    }
+  }
   if (value.serverSelection === 'offline' && value.offlineCabPath === undefined) {
     throw usageError('BAD_CYCLE_REQUEST', `${source} asks for an offline scan without offlineCabPath: give the path of wsusscn2.cab on the target`);
   }

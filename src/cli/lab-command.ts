@@ -1,10 +1,12 @@
 /**
  * `patchline lab …`: the lab of virtual Windows hosts. `lab provider` (here) is the simulated WUA
  * provider one virtual host runs; `lab daemon` (lab-daemon-command.ts) serves every host of a
- * scenario. Further lab subcommands register on the same `lab` command below.
+ * scenario; `lab catalog` (lab-catalog.ts) writes a signed catalog cab of a scenario. Further lab
+ * subcommands register on the same `lab` command in registerLabCommand.
  */
 import type { Command } from 'commander';
 import { runLabProviderOnStdio } from '../lab/provider-main.ts';
+import { registerLabCatalog } from './lab-catalog.ts';
 import { registerLabDaemonCommand } from './lab-daemon-command.ts';
 
 interface ProviderOptions {
@@ -40,5 +42,6 @@ export function registerLabCommand(program: Command): void {
   const lab = program.command('lab').description('The lab: virtual Windows hosts that behave like Windows Update, for trying Patchline without Windows.');
   registerLabProviderCommand(lab);
   registerLabDaemonCommand(lab);
-  // Other `lab` subcommands: add `registerLab…Command(lab)` here.
+  registerLabCatalog(lab);
+  // Other `lab` subcommands: add `registerLab…(lab)` here.
 }

@@ -216,7 +216,7 @@ function nameList<T extends string>(option: string, value: string | undefined, k
 }
 
 /** A comma list, or @FILE for an OpCon-style list file (one per line, # comments). */
-function itemList(option: string, value: string | undefined, kind: 'kb' | 'guid', readText: (file: string) => string): string[] | undefined {
+function itemList(option: string, value: string | undefined, kind: "kb" | "guid", readText: (file: string) => string): readonly string[] | undefined {
   if (value === undefined) return undefined;
   let text: string;
   let source: string;

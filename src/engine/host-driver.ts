@@ -302,6 +302,8 @@ export class HostDriver {
       this.lastPollAtMs = nowMs;
       return { kind: 'launched', taskId: launched.taskId, pid: launched.pid, bootId: status.bootId };
     } catch (error) {
+      // The host went down between the probe and the launch: wait for it like any unreachable host.
+      if (error instanceof PatchlineError && error.exitCode === EXIT.UNREACHABLE) return { kind: 'launch-unreachable' };
       return { kind: 'launch-refused', hresult: hresultOf(error), message: (error as Error).message };
     }
   }

@@ -4,6 +4,7 @@
  * (--parallel / --serial) and one HostDriver per host; everything is released before they return.
  */
 import { randomBytes } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import type { HostEvent, HostOutcome, HostState, CyclePolicy } from '../domain/cycle.ts';
 import { initialHostState, isEndPhase } from '../domain/cycle.ts';
 import { EXIT, PatchlineError, usageError } from '../domain/errors.ts';
@@ -94,6 +95,8 @@ async function drive(
   const server = await CallbackServer.start(deps.callbackHost ?? '127.0.0.1');
   const stopCtl = new AbortController();
   const timerCtl = new AbortController();
+  // Every host waits on the run's stop signal (a few listeners each): not a leak.
+  setMaxListeners(0, stopCtl.signal, signal);
   let reason: 'cancel' | 'deadline' | null = null;
   const drivers: HostDriver[] = [];
   const requestStop = (why: 'cancel' | 'deadline') => {
@@ -161,6 +164,17 @@ export async function loadRunReport(deps: Pick<EngineDeps, 'store'>, runId: stri
   const hosts = (await repo.getHosts(runId)).map((h) => JSON.parse(h.stateJson) as HostState);
   const report = buildReport({ runId, mode: stored.mode, startedAt: run.startedAt, finishedAt: run.finishedAt, hosts, describe: describeForReport });
   return { runId, report, exitCode: report.run.exitCode ?? EXIT.INTERNAL };
+}
+
+/**
+ * The options a run was started with (deadline as a Date, `meta` as given), or null for an unknown
+ * run: lets `--resume RUN_ID` rebuild the transport from `meta` before calling resumeRun.
+ */
+export async function loadRunOptions(deps: Pick<EngineDeps, 'store'>, runId: string): Promise<RunOptions | null> {
+  const run = await new RunsRepo(deps.store.db).getRun(runId);
+  if (!run) return null;
+  const stored = JSON.parse(run.optionsJson) as StoredOptions;
+  return { ...stored, deadlineAt: stored.deadlineAt ? new Date(stored.deadlineAt) : null };
 }
 
 function policyOf(options: RunOptions, timing: EngineTiming): CyclePolicy {

@@ -38,6 +38,11 @@ export interface RunOptions {
   readonly offlineCabSource?: string;
   readonly installerBusyTimeoutSeconds: number;
   readonly logHandoverTimeoutSeconds: number;
+  /**
+   * Anything the caller needs to rebuild its side on resume (the CLI: which transport, the lab
+   * scenario and dir, the report file). Saved with the run, JSON only; the engine ignores it.
+   */
+  readonly meta?: Readonly<Record<string, unknown>>;
 }
 
 /** How often the engine looks at things. Defaults suit real hosts; tests shrink them. */

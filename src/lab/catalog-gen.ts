@@ -32,7 +32,8 @@ export interface CabMemberInput {
 
 /** CAB writing and signing (src/catalog/cab/, src/catalog/authenticode/), behind one narrow seam. */
 export interface CatalogPacker {
-  writeCab(out: string, members: readonly CabMemberInput[]): Promise<void>;
+  /** `compress: false` stores the members as they are (the outer cab: its members are cabs already). */
+  writeCab(out: string, members: readonly CabMemberInput[], options: { readonly compress: boolean }): Promise<void>;
   /** Creates (or reuses) a lab root in `dir` and signs `input` into `output`; returns the root's PEM. */
   sign(input: string, output: string, dir: string): Promise<{ rootPem: string }>;
 }
@@ -97,14 +98,14 @@ export async function generateCatalog(scenario: Scenario, options: GenerateOptio
         members.push({ name: `l\\en\\${u.revisionId}`, data: Buffer.from(localizedBlob(u)) });
       }
       const path = join(work, name);
-      await packer.writeCab(path, members);
+      await packer.writeCab(path, members, { compress: true });
       // Microsoft's first shard starts at 0 so every RevisionId has a shard.
       shardFiles.push({ name, rangeStart: k === 0 ? 0 : plan.firstRevisionId + start, path });
       options.onProgress?.({ phase: 'shards', done: k + 1, total: ranges.length });
     }
     options.onProgress?.({ phase: 'pack', done: 0, total: 1 });
     const packageCab = join(work, 'package.cab');
-    await packer.writeCab(packageCab, [{ name: 'package.xml', data: { path: packageXml } }]);
+    await packer.writeCab(packageCab, [{ name: 'package.xml', data: { path: packageXml } }], { compress: true });
     await rm(packageXml);
     const indexXml = Buffer.from(renderIndexXml(shardFiles));
     const unsigned = join(work, 'wsusscn2.unsigned.cab');
@@ -112,7 +113,9 @@ export async function generateCatalog(scenario: Scenario, options: GenerateOptio
       { name: 'index.xml', data: indexXml },
       { name: 'package.cab', data: { path: packageCab } },
       ...shardFiles.map((s) => ({ name: s.name, data: { path: s.path } })),
-    ]);
+      // Stored, not compressed again: the inner cabs are compressed already, and inflating them
+      // twice would only cost the importer time (Microsoft's outer cab is LZX; ours is a lab's).
+    ], { compress: false });
     options.onProgress?.({ phase: 'sign', done: 0, total: 1 });
     const { rootPem } = await packer.sign(unsigned, options.out, options.rootDir ?? join(work, 'root'));
     const rootPemFile = `${options.out}.root.pem`;

@@ -40,7 +40,7 @@ hosts:
   - name: web01
     product: Windows Server 2022
     rebootSeconds: 2
-  - name: old01
+  - name: old{01..02}
     product: Windows Server 2019
     rebootSeconds: 2
 `;
@@ -188,16 +188,16 @@ for (const mode of ['process', 'inprocess'] as const satisfies readonly LabDaemo
     it('a reboot kills everything the host runs (agent and provider) and the host comes back', async () => {
       const signal = AbortSignal.timeout(WAIT_TIMEOUT_MS);
       const token = `tok-${mode}-3`;
-      const before = await transport.probe('old01', signal);
-      const launched = await transport.launch('old01', cycleRequest('old01', `run-${mode}-reboot`, { url: callback.url, token }), signal);
+      const before = await transport.probe('old02', signal);
+      const launched = await transport.launch('old02', cycleRequest('old02', `run-${mode}-reboot`, { url: callback.url, token }), signal);
       await waitFor('download done, install under way', async () => ((callback.events.get(token) ?? []).some((e) => e.kind === 'update-result' && e.phase === 'download') ? true : undefined));
-      await transport.reboot('old01');
-      const back = await waitFor('old01 back', async () => {
-        const s = await transport.probe('old01', AbortSignal.timeout(WAIT_TIMEOUT_MS));
+      await transport.reboot('old02');
+      const back = await waitFor('old02 back', async () => {
+        const s = await transport.probe('old02', AbortSignal.timeout(WAIT_TIMEOUT_MS));
         return s.reachable ? s : undefined;
       });
       assert.notEqual(back.bootId, before.bootId);
-      assert.equal(await transport.isRunning('old01', launched, signal), false);
+      assert.equal(await transport.isRunning('old02', launched, signal), false);
       if (mode === 'process') {
         // Nothing is left in the task's process group: the provider died with the agent.
         assert.throws(() => process.kill(-launched.pid, 0), { code: 'ESRCH' });

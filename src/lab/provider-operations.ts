@@ -121,8 +121,9 @@ export function createOperations(deps: OperationsDeps): Operations {
       response = await deps.fetch(payloads.urlFor(entry, deps.upstreamUrl), { signal: AbortSignal.any([signal, timeout]) });
     } catch (error) {
       if (signal.aborted) throw error;
-      emit({ type: 'warning', requestId: req.id, hresult: HR.ERROR_INTERNET_CANNOT_CONNECT, message: `download of ${entry.key} failed: ${(error as Error).message}` });
-      return timeout.aborted ? HR.ERROR_INTERNET_TIMEOUT : HR.ERROR_INTERNET_CANNOT_CONNECT;
+      const hresult = timeout.aborted ? HR.ERROR_INTERNET_TIMEOUT : HR.ERROR_INTERNET_CANNOT_CONNECT;
+      emit({ type: 'warning', requestId: req.id, hresult, message: `download of ${entry.key} failed: ${(error as Error).message}` });
+      return hresult;
     }
     if (!response.ok || !response.body) {
       await response.body?.cancel();

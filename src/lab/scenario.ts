@@ -193,6 +193,8 @@ class Fields {
     const v = this.value(key);
     const p = [...this.path, key];
     if (v === undefined || v === null) return [];
+    // A single name is a list of one (`products: Windows Server 2022`).
+    if (typeof v === 'string' && v.trim() !== '') return [v.trim()];
     if (!Array.isArray(v)) throw new FieldError(p, 'must be a list, e.g. [a, b]');
     return v.map((item, i) => {
       if (typeof item !== 'string' || item.trim() === '') throw new FieldError([...p, i], 'must be a non-empty string');
@@ -218,10 +220,12 @@ function toHResult(v: unknown, path: Path): string {
 }
 
 const DATE_RE = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/;
+const DATE_ONLY_RE = /^\d{4}-\d{2}-\d{2}$/;
 
+/** "2026-11-11" (midnight UTC) or a full ISO date-time → ISO-8601 UTC. */
 function toIsoDate(v: unknown, path: Path): string {
-  const text = v instanceof Date ? v.toISOString() : typeof v === 'string' ? v.trim() : '';
-  const ms = DATE_RE.test(text) || v instanceof Date ? Date.parse(/^\d{4}-\d{2}-\d{2}$/.test(text) ? `${text}T00:00:00Z` : text) : NaN;
+  const text = typeof v === 'string' ? v.trim() : '';
+  const ms = DATE_RE.test(text) ? Date.parse(DATE_ONLY_RE.test(text) ? `${text}T00:00:00Z` : text) : NaN;
   if (!Number.isFinite(ms)) throw new FieldError(path, 'must be a date like 2026-11-11');
   return new Date(ms).toISOString();
 }

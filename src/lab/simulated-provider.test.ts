@@ -426,6 +426,18 @@ describe('simulated provider: errors and other requests', () => {
     }
   });
 
+  it('fails a download from an upstream nobody listens on with 0x80072EFD and a warning', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const s = startSession('web01', await hostDir(), { upstream: `http://127.0.0.1:${port}` });
+    const r = await s.request({ type: 'download', updateIds: [idOf('def')] });
+    assert.deepEqual([r.resultCode, r.hresult], ['failed', '0x80072EFD']);
+    assert.ok(s.events.some((e) => e.type === 'warning' && e.requestId === r.requestId && e.hresult === '0x80072EFD'));
+    await s.close();
+  });
+
   it('hides and unhides, and copyToCache accepts only the right bytes', async () => {
     const dir = await hostDir();
     const s = startSession('web01', dir);

@@ -114,6 +114,8 @@ export function inMemoryChannel(serve: (input: Readable, output: Writable) => Pr
   const fromProvider = new PassThrough();
   let settle!: (exit: ProviderExit) => void;
   const exited = new Promise<ProviderExit>((resolve) => { settle = resolve; });
+  // Like a dead child's stdin: a write after the provider ended is reported through `exited`.
+  toProvider.on('error', () => undefined);
   let ended = false;
   const end = (exit: ProviderExit): void => {
     if (ended) return;
@@ -384,6 +386,8 @@ export class WuaClient {
   }
 
   private write(request: ProviderRequest): void {
+    // A provider that is gone is reported by onExit/onOutputEnd; writing to it would only error.
+    if (!this.channel.input.writable) return;
     this.channel.input.write(`${JSON.stringify(request)}\n`);
   }
 }

@@ -125,6 +125,7 @@ test('unknown codes still decode severity, facility and the Win32 error number',
   assert.equal(win32.name, null);
   assert.match(win32.meaning, /^0x80070426 is a Win32 error 1062 \(0x426\)/);
   assert.match(win32.meaning, /net helpmsg 1062/);
+  assert.equal(formatHResultForUser('0x80070426'), `${win32.meaning}.`, 'the code is not repeated');
 
   const winhttp = describeHResult('0x80072F76');
   assert.match(winhttp.meaning, /Win32 error 12150 .*WinHTTP/);

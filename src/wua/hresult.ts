@@ -281,8 +281,9 @@ export function describeHResult(code: string | number): HResultDescription {
 export function formatHResultForUser(code: string | number): string {
   if (parseHResult(code) === null) return `${String(code)} (not an HRESULT)`;
   const d = describeHResult(code);
-  const head = d.name ? `${d.hresult} ${d.name}` : d.hresult;
-  return d.advice ? `${head}: ${d.meaning}. ${d.advice}` : `${head}: ${d.meaning}.`;
+  // A decoded unknown code's meaning already starts with the code ("0x80070426 is a Win32 error …").
+  const text = d.name ? `${d.hresult} ${d.name}: ${d.meaning}` : d.meaning.startsWith(d.hresult) ? d.meaning : `${d.hresult}: ${d.meaning}`;
+  return d.advice ? `${text}. ${d.advice}` : `${text}.`;
 }
 
 /** Severity, facility and code of an HRESULT in no table, in words. */

@@ -26,6 +26,8 @@ export interface CertificateSpec {
   readonly notAfter: Date;
   /** A CA (basicConstraints cA, keyCertSign) or an end entity (digitalSignature). */
   readonly ca: boolean;
+  /** A CA's pathLenConstraint: how many CAs may follow it. Default 0 (it issues end entities only). */
+  readonly pathLen?: number;
   /** Extended key usages of an end entity; none → no EKU extension. */
   readonly extendedKeyUsage?: readonly string[];
   /** RFC 3161 wants the timeStamping EKU marked critical. */
@@ -73,7 +75,7 @@ export function issueCertificate(spec: CertificateSpec): string {
   cert.notAfter.value = spec.notAfter;
   cert.subjectPublicKeyInfo = pkijs.PublicKeyInfo.fromBER(spec.publicKey.export({ type: 'spki', format: 'der' }));
   const extensions = [
-    extension(OID.basicConstraints, true, new pkijs.BasicConstraints(spec.ca ? { cA: true, pathLenConstraint: 0 } : { cA: false }).toSchema()),
+    extension(OID.basicConstraints, true, new pkijs.BasicConstraints(spec.ca ? { cA: true, pathLenConstraint: spec.pathLen ?? 0 } : { cA: false }).toSchema()),
     extension(
       OID.keyUsage,
       true,

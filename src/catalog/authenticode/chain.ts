@@ -9,6 +9,11 @@ import { sameCertificate, type CertInfo } from './certificate.ts';
 
 /** Longest path tried (leaf + intermediates + root); real Authenticode chains have 3–4. */
 export const MAX_CHAIN_LENGTH = 8;
+/**
+ * Issuer checks allowed per search. Certificates in a signature are attacker-supplied; without a
+ * budget, a few dozen certificates cross-signing each other would make the depth-first search explode.
+ */
+export const MAX_CHAIN_SEARCH_STEPS = 2000;
 
 export type ChainResult =
   | { readonly ok: true; readonly chain: readonly CertInfo[] }
@@ -68,7 +73,9 @@ export function buildChain(
   purpose: string,
 ): ChainResult {
   let bestReason: string | undefined; // a complete path that failed a check says more than "no issuer"
-  const pool = [...roots, ...intermediates];
+  // Roots first; a certificate both embedded and shipped is one candidate, not two branches.
+  const pool = [...roots, ...intermediates].filter((c, i, all) => all.findIndex((o) => sameCertificate(o, c)) === i);
+  let steps = 0;
 
   const extend = (path: CertInfo[]): readonly CertInfo[] | undefined => {
     const current = path[path.length - 1] as CertInfo;
@@ -81,6 +88,10 @@ export function buildChain(
     if (path.length >= MAX_CHAIN_LENGTH) return undefined;
     for (const candidate of pool) {
       if (path.some((p) => sameCertificate(p, candidate))) continue;
+      if (++steps > MAX_CHAIN_SEARCH_STEPS) {
+        bestReason ??= `the signature carries too many certificates to search for a chain (over ${MAX_CHAIN_SEARCH_STEPS} issuer checks)`;
+        return undefined;
+      }
       if (!issued(current, candidate)) continue;
       const found = extend([...path, candidate]);
       if (found) return found;

@@ -9,7 +9,7 @@
 import { DerFormatError, timeOf } from './der.ts';
 import { signedDigestRanges } from './cab-layout.ts';
 import { digestFileRanges } from './cab-digest.ts';
-import { attributeValue } from './signed-data.ts';
+import { attributeValue, type SignerInfoParts } from './signed-data.ts';
 import { certsFromPem, type CertInfo } from './certificate.ts';
 import { parseSignature, readCabSignatureBlob, type ParsedSignature } from './signature-blob.ts';
 import { buildChain } from './chain.ts';
@@ -86,8 +86,9 @@ function readTrustPems(pems: readonly string[], role: string): CertInfo[] {
  * @example
  *   const info = await verifyCabSignature('wsusscn2.cab', { roots: defaultRoots() });
  *   info.signer.subject // 'CN=Microsoft Corporation, …'
- * @throws PatchlineError CATALOG_NOT_CABINET | CATALOG_UNSIGNED | CATALOG_TAMPERED |
- *   CATALOG_SIGNATURE_INVALID | CATALOG_UNTRUSTED
+ * @throws PatchlineError CATALOG_UNREADABLE | CATALOG_NOT_CABINET | CATALOG_UNSIGNED |
+ *   CATALOG_TAMPERED | CATALOG_SIGNATURE_INVALID | CATALOG_UNTRUSTED; TRUST_CERT_INVALID (exit 64)
+ *   for an unreadable root or intermediate PEM
  */
 export async function verifyCabSignature(path: string, options: VerifyCabOptions): Promise<CabSignatureInfo> {
   const { loc, blob } = await readCabSignatureBlob(path);
@@ -107,16 +108,19 @@ export async function verifyCabSignature(path: string, options: VerifyCabOptions
   if (!blob) throw signatureError(SIGNATURE_ERROR.invalid, path, `the signature record claims ${loc.size} bytes`);
 
   const warnings: string[] = [];
+  const trustRoots = readTrustPems(options.roots, 'trusted root');
+  const intermediates = readTrustPems(options.intermediates ?? defaultIntermediates(), 'intermediate');
   let parsed: ParsedSignature;
   let signerCert: CertInfo;
   let timestamp: TimestampOutcome;
-  const trustRoots = readTrustPems(options.roots, 'trusted root');
-  const intermediates = readTrustPems(options.intermediates ?? defaultIntermediates(), 'intermediate');
+  let signedTime: Date | undefined;
   try {
     parsed = parseSignature(blob);
-    const signer = parsed.signedData.signerInfos[0]!;
+    const signer = parsed.signedData.signerInfos[0] as SignerInfoParts; // parseSignature insists on exactly one
     signerCert = checkSigner(signer, parsed.certs, parsed.indirect.hashedBytes, OID.spcIndirectDataContent, 'signature');
     timestamp = checkTimestamp(signer, parsed.certs, { intermediates, roots: trustRoots });
+    const signingTimeNode = attributeValue(signer.signedAttrs, OID.signingTime);
+    signedTime = signingTimeNode ? timeOf(signingTimeNode, 'signingTime') : undefined;
     if (signer.unsignedAttrs.has(OID.spcNestedSignature)) {
       warnings.push('the file carries nested (additional) signatures; only the primary signature was checked');
     }
@@ -130,21 +134,11 @@ export async function verifyCabSignature(path: string, options: VerifyCabOptions
   const { indirect } = parsed;
   const actual = await digestFileRanges(path, signedDigestRanges(loc.offset), indirect.digestAlgorithm, options.signal);
   if (!actual.equals(Buffer.from(indirect.digest))) {
-    throw signatureError(
-      SIGNATURE_ERROR.tampered,
-      path,
-      `its ${indirect.digestAlgorithm} digest is ${actual.toString('hex')}, the signature says ${Buffer.from(indirect.digest).toString('hex')}`,
-    );
+    const signed = Buffer.from(indirect.digest).toString('hex');
+    const reason = `its ${indirect.digestAlgorithm} digest is ${actual.toString('hex')}, the signature says ${signed}`;
+    throw signatureError(SIGNATURE_ERROR.tampered, path, reason);
   }
 
-  const signer = parsed.signedData.signerInfos[0]!;
-  const signingTimeNode = attributeValue(signer.signedAttrs, OID.signingTime);
-  let signedTime: Date | undefined;
-  try {
-    signedTime = signingTimeNode ? timeOf(signingTimeNode, 'signingTime') : undefined;
-  } catch (e) {
-    throw signatureError(SIGNATURE_ERROR.invalid, path, (e as Error).message, e);
-  }
   let validatedAt: Date;
   let validatedAtSource: ValidationTimeSource;
   if (timestamp.kind === 'trusted') {

@@ -8,7 +8,7 @@ import { readdir, realpath, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { CabError, corrupt } from './errors.ts';
 import {
-  ATTR_UTF8_NAME, CAB_SIGNATURE, COMPRESSION, COMPRESSION_MASK, FOLDER_INDEX_CONTINUED_FROM_PREV,
+  ATTR_UTF8_NAME, COMPRESSION, COMPRESSION_MASK, FOLDER_INDEX_CONTINUED_FROM_PREV,
   FOLDER_INDEX_CONTINUED_PREV_AND_NEXT, FOLDER_INDEX_CONTINUED_TO_NEXT, FOLDER_MAX_BLOCKS, HeaderParseError,
   describeCompression, dosDateTime, parseCabinet, type CabinetHeader, type CompressionName, type ParsedCabinet,
 } from './format.ts';
@@ -433,9 +433,3 @@ function buildCabinet(path: string, sets: CabSet[], opened: RandomAccessFile[], 
     close: () => (closed ??= Promise.all(opened.map((f) => f.close())).then(() => undefined)),
   };
 }
-
-/** True when `buf` starts with the MSCF signature (a cheap check before openCab). */
-export function looksLikeCab(buf: Uint8Array): boolean {
-  return buf.length >= 4 && new DataView(buf.buffer, buf.byteOffset, 4).getUint32(0, true) === CAB_SIGNATURE;
-}
-

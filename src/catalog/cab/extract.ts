@@ -58,11 +58,16 @@ export async function* memberChunks(cab: Cabinet, member: string | CabFile, sess
 }
 
 /**
- * A Readable of one member's bytes.
+ * A Readable of one member's bytes. Throws at once (CAB_NOT_FOUND, CAB_INCOMPLETE, CAB_CORRUPT)
+ * when the member is unknown or cannot be extracted; data errors arrive as stream errors.
  * @example await pipeline(openFileStream(cab, 'index.xml'), createWriteStream('index.xml'));
  */
 export function openFileStream(cab: Cabinet, member: string | CabFile, signal?: AbortSignal): Readable {
-  return Readable.from(memberChunks(cab, member, undefined, signal), { objectMode: false });
+  // Fail now, not on first read, when the member does not exist or cannot be extracted.
+  const file = findMember(cab, member);
+  const problem = memberProblem(file, cab.folders[file.folderIndex]!);
+  if (problem) throw problem;
+  return Readable.from(memberChunks(cab, file, undefined, signal), { objectMode: false });
 }
 
 /**

@@ -58,13 +58,3 @@ class BufferedFile implements RandomAccessFile {
     await this.handle.close();
   }
 }
-
-/** An in-memory RandomAccessFile, for tests and for cabinets already held in a Buffer. */
-export function bufferFile(path: string, data: Uint8Array): RandomAccessFile {
-  return {
-    path,
-    size: data.length,
-    read: async (position, length) => Buffer.from(data.buffer, data.byteOffset, data.byteLength).subarray(Math.min(position, data.length), Math.min(position + length, data.length)),
-    close: async () => {},
-  };
-}
