@@ -43,6 +43,8 @@ export interface FakeHostSpec {
   readonly streamBroken?: boolean;
   /** The task scheduler refuses to start the agent. */
   readonly refuseLaunch?: boolean;
+  /** The scheduler confirms the start this late: the agent's first events arrive before launch returns. */
+  readonly slowLaunchMs?: number;
   /** Posts events in batches of 3, each batch in reverse order and sent twice (retries, reordering). */
   readonly chaoticStream?: boolean;
 }
@@ -204,6 +206,7 @@ export class FakeFleet implements Transport {
     host.agent = agent;
     this.busyStart(name);
     void this.runAgent(host, agent);
+    if (host.spec.slowLaunchMs) await this.sleep(host.spec.slowLaunchMs);
     return { taskId: `task-${agent.pid}`, pid: agent.pid };
   }
 

@@ -184,7 +184,7 @@ export class HostDriver {
   /** The callback's sink: buffers events, answers the highest seq saved (waits briefly for it). */
   private readonly sink = async (events: readonly AgentEvent[]): Promise<number> => {
     this.lastAgentEventAtMs = this.ctx.clock.now().getTime();
-    if (this.state.phase !== 'running') {
+    if (!acceptsAgentEvents(this.state)) {
       // After cycle-finished (e.g. the agent's `rebooting`): keep it in the log, nothing to decide.
       const fresh = events.filter((e) => e.seq > this.state.lastSeq);
       await this.ctx.repo.appendEvents(this.ctx.runId, fresh.map((e) => ({ host: this.state.host, at: this.ctx.clock.now().toISOString(), kind: 'agent', cycle: this.state.cycle, seq: e.seq, data: e })));
@@ -204,7 +204,7 @@ export class HostDriver {
         resolve();
       };
       const check = () => {
-        if (this.state.lastSeq >= target || isEndPhase(this.state.phase) || this.state.phase !== 'running') done();
+        if (this.state.lastSeq >= target || !acceptsAgentEvents(this.state)) done();
       };
       this.ackWaiters.add(check);
       sleepUnlessAborted(this.ctx.clock, this.ctx.timing.ackWaitMs, timeout.signal).then(done, done);
@@ -396,6 +396,15 @@ export class HostDriver {
         break;
     }
   }
+}
+
+/**
+ * Whether agent events still feed the state machine: while the cycle runs, and already while its
+ * launch is being saved (a fast agent posts before `launched` is applied). After the cycle ended
+ * (e.g. the agent's `rebooting`), events only go to the log.
+ */
+function acceptsAgentEvents(state: HostState): boolean {
+  return state.phase === 'running';
 }
 
 function hresultOf(error: unknown): string {

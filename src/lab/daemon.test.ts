@@ -2,6 +2,8 @@
  * The lab host daemon over real HTTP on 127.0.0.1: auth, status, reboots (new boot id, WUA
  * state completed, servicing after boot), faults (never returns, launch refused), a daemon
  * restarted on the same DIR, and the lab transport's probe/resolveTargets/fetchLog against it.
+ * Host behaviour does not depend on the launch mode, so these run in-process (no bundle build);
+ * daemon-launch.test.ts runs real launches in both modes.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
@@ -88,7 +90,7 @@ describe('lab daemon', () => {
     dir = await mkdtemp(join(tmpdir(), 'pl-daemon-'));
     scenarioPath = join(dir, 'scenario.yaml');
     await writeFile(scenarioPath, SCENARIO);
-    daemon = await startLabDaemon({ scenarioPath, dir: join(dir, 'lab'), mode: 'process', idleShutdownMs: 0 });
+    daemon = await startLabDaemon({ scenarioPath, dir: join(dir, 'lab'), mode: 'inprocess', idleShutdownMs: 0 });
     transport = transportFor(daemon);
   });
   after(async () => {
@@ -222,19 +224,19 @@ describe('lab daemon restarted on the same DIR', () => {
     const dir = await mkdtemp(join(tmpdir(), 'pl-daemon-restart-'));
     try {
       const scenarioPath = join(dir, 'scenario.yaml');
-      await writeFile(scenarioPath, SCENARIO.replace('rebootSeconds: 600', 'rebootSeconds: 20'));
+      await writeFile(scenarioPath, SCENARIO.replace('rebootSeconds: 600', 'rebootSeconds: 60'));
       const labDir = join(dir, 'lab');
-      const first = await startLabDaemon({ scenarioPath, dir: labDir, mode: 'process', idleShutdownMs: 0 });
+      const first = await startLabDaemon({ scenarioPath, dir: labDir, mode: 'inprocess', idleShutdownMs: 0 });
       const t1 = transportFor(first);
       const web01 = await t1.probe('web01', signal());
       const slowBefore = await t1.probe('slow01', signal());
-      await t1.reboot('slow01'); // 20 × 0.05 = 1 s: the daemon dies in the middle
+      await t1.reboot('slow01'); // 60 × 0.05 = 3 s: the daemon stops in the middle
       await t1.reboot('lost01');
       await waitFor('lost01 back', async () => ((await t1.probe('lost01', signal())).reachable ? true : undefined));
       await t1.reboot('lost01'); // the 2nd reboot: never returns
       await first.close();
 
-      const second = await startLabDaemon({ scenarioPath, dir: labDir, mode: 'process', idleShutdownMs: 0 });
+      const second = await startLabDaemon({ scenarioPath, dir: labDir, mode: 'inprocess', idleShutdownMs: 0 });
       try {
         const t2 = transportFor(second);
         assert.equal((await t2.probe('web01', signal())).bootId, web01.bootId);

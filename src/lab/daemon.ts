@@ -346,6 +346,8 @@ export async function startLabDaemon(options: StartLabDaemonOptions): Promise<La
       await Promise.all([...hosts.values()].map((h) => h.killAll()));
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
+      // A bundle build still writing into DIR must finish before anyone removes DIR.
+      await bundle?.catch(() => undefined);
       const current = await readDaemonFile(dir);
       if (current?.pid === process.pid && current.url === url) await rm(join(dir, DAEMON_FILE), { force: true });
       log('lab daemon stopped');

@@ -361,6 +361,12 @@ describe('simulated provider: abort', () => {
     assert.deepEqual(results.map((e) => (e.type === 'result' ? [e.requestId, e.resultCode] : [])), [['i1', 'aborted'], ['s1', 'aborted']]);
   });
 
+  it('returns at once when its signal is already aborted', async () => {
+    const output = new PassThrough();
+    await serveProvider(new PassThrough(), output, { scenario, hostName: 'web01', hostDir: await hostDir(), upstreamUrl, payloads, signal: AbortSignal.abort() });
+    assert.equal(parseEvent(String(output.read()).trim()).type, 'hello');
+  });
+
   it('aborts a running download: the update is not marked downloaded', async () => {
     const dir = await hostDir();
     let started!: () => void;

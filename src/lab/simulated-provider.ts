@@ -154,6 +154,7 @@ export async function serveProvider(input: Readable, output: Writable, ctx: Prov
   };
 
   const lines = createInterface({ input, crlfDelay: Infinity });
+  const closed = new Promise<void>((resolve) => lines.once('close', resolve));
   const onStop = () => {
     running?.controller.abort();
     for (const id of pendingIds) cancelled.add(id);
@@ -166,7 +167,7 @@ export async function serveProvider(input: Readable, output: Writable, ctx: Prov
   if (ctx.signal?.aborted) onStop();
   try {
     lines.on('line', onLine);
-    await new Promise<void>((resolve) => lines.once('close', resolve));
+    await closed;
     await queue;
     await Promise.all(immediate);
   } finally {

@@ -364,7 +364,7 @@ async function findCabinetFile(dir: string, name: string): Promise<string | unde
     try {
       return (await stat(p)).isFile();
     } catch {
-      return false;
+      return false; // missing or unreadable: not a candidate, as in cabextract
     }
   };
   const exact = join(dir, name);
@@ -373,7 +373,7 @@ async function findCabinetFile(dir: string, name: string): Promise<string | unde
   try {
     entries = await readdir(dir);
   } catch {
-    return undefined;
+    return undefined; // unreadable directory: the part is simply not found
   }
   const lower = name.toLowerCase();
   const match = entries.find((e) => e.toLowerCase() === lower);
