@@ -260,6 +260,13 @@ describe('runCycle', () => {
     }
   });
 
+  it('ends with outcome error, the HRESULT and what it means when the search fails', async () => {
+    const { summary } = await cycle(world([], { searchFails: '0x8024402C' }), request());
+    assert.equal(summary.outcome, 'error');
+    assert.equal(summary.hresult, '0x8024402C');
+    assert.match(summary.message ?? '', /search failed.*WU_E_PT_WINHTTP_NAME_NOT_RESOLVED.*proxy/);
+  });
+
   it('still writes cycle-started and cycle-finished when the provider cannot start', async () => {
     const { summary, events } = await cycle(world([]), request(), { openProvider: () => spawnProvider(['/nonexistent/provider']) });
     assert.equal(summary.outcome, 'error');

@@ -31,6 +31,8 @@ export interface FakeWorld {
   busyPolls?: number;
   /** install answers WU_E_INSTALL_NOT_ALLOWED this many more times. */
   busyInstalls?: number;
+  /** search fails as a whole with this HRESULT. */
+  searchFails?: string;
   readonly installed: Set<string>;
   /** Every request received, in order. */
   readonly requests: ProviderRequest[];
@@ -76,6 +78,10 @@ export async function serveFake(w: FakeWorld, input: Readable, output: Writable)
         break;
       }
       case 'search': {
+        if (w.searchFails) {
+          result('search', 'failed', w.searchFails);
+          break;
+        }
         send({ type: 'progress', requestId: r.id, phase: 'search', updateId: null, percent: 100 });
         const applicable = w.updates.filter((u) => !w.installed.has(u.record.updateId) && (u.requires ?? []).every((id) => w.installed.has(id)));
         result('search', 'succeeded', null, { updates: applicable.map((u) => ({ ...u.record, isDownloaded: u.record.isDownloaded || downloaded.has(u.record.updateId) })) });

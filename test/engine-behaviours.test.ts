@@ -227,7 +227,7 @@ test('events resent and out of order on the callback are applied once, in order'
 test('events that arrive while the launch is still being confirmed are not lost', async () => {
   const env = await testEnv();
   try {
-    const fleet = new FakeFleet([{ name: 'web01', updates: [DEFENDER], slowLaunchMs: 50 }]);
+    const fleet = new FakeFleet([{ name: 'web01', updates: [DEFENDER], slowLaunchMs: 300 }]);
     const result = await startRun(env.deps(fleet), runOptions(['web01']), never);
     assert.equal(result.exitCode, 0);
     const kinds = env.events.filter((e) => e.kind === 'agent-event').map((e) => (e.kind === 'agent-event' ? e.event.kind : ''));

@@ -9,7 +9,18 @@ test('SSU → CU → .NET chain: 3 cycles, 3 reboots, nothing left applicable, e
   const env = await testEnv();
   try {
     const fleet = new FakeFleet([{ name: 'web01', updates: [...CHAIN, DEFENDER] }]);
+    const before = process.getActiveResourcesInfo();
+    const timersBefore = before.filter((r) => r === 'Timeout').length;
+    const serversBefore = before.filter((r) => r === 'TCPServerWrap').length;
     const result = await startRun(env.deps(fleet), runOptions(['web01']), never);
+    await fleet.shutdown();
+    // Nothing left behind: the callback server is closed and no engine timer is pending. (libuv
+    // releases a closed handle on a later turn of the loop: wait for that, bounded.)
+    const servers = () => process.getActiveResourcesInfo().filter((r) => r === 'TCPServerWrap').length;
+    for (let i = 0; i < 100 && servers() > serversBefore; i++) await new Promise((r) => setTimeout(r, 10));
+    const resources = process.getActiveResourcesInfo();
+    assert.equal(resources.filter((r) => r === 'TCPServerWrap').length, serversBefore, `still listening: ${resources.join(', ')}`);
+    assert.ok(resources.filter((r) => r === 'Timeout').length <= timersBefore, `timers left: ${resources.join(', ')}`);
     assert.equal(result.exitCode, 0);
     const host = result.report.hosts[0]!;
     assert.equal(host.outcome, 'compliant', host.message ?? '');

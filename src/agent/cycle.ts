@@ -11,6 +11,7 @@ import type { CycleOutcome, CycleRequest } from '../domain/agent-log.ts';
 import { PatchlineError } from '../domain/errors.ts';
 import type { UpdateRecord } from '../domain/update.ts';
 import { WuaClient, type ProviderChannel, type RequestOptions } from '../wua/client.ts';
+import { formatHResultForUser } from '../wua/hresult.ts';
 import type { PerUpdateResult, ProgressEvent, ResultOf, WarningEvent } from '../wua/protocol.ts';
 import type { Clock } from './clock.ts';
 import {
@@ -205,7 +206,7 @@ class CycleRun {
     }, this.timeouts.searchMs);
     this.throwIfAborted('search', result);
     if ((result.resultCode !== 'succeeded' && result.resultCode !== 'succeededWithErrors') || !result.data) {
-      throw new CycleEnd('error', `the Windows Update search failed (${result.resultCode}${result.message ? `: ${result.message}` : ''})`, result.hresult);
+      throw new CycleEnd('error', `the Windows Update search failed (${result.resultCode})${explain(result)}`, result.hresult);
     }
     const found = result.data.updates;
     const selection = selectForPass(found, this.request, { installedThisCycle: this.installed, failedThisCycle: this.failed }, this.deps.clock.now());
@@ -284,7 +285,7 @@ class CycleRun {
     const result = await this.call({ type: 'rebootStatus' }, this.timeouts.rebootStatusMs);
     this.throwIfAborted('rebootStatus', result);
     if (result.resultCode !== 'succeeded' || !result.data) {
-      throw new CycleEnd('error', `the provider could not read the reboot status (${result.resultCode}${result.message ? `: ${result.message}` : ''})`, result.hresult);
+      throw new CycleEnd('error', `the provider could not read the reboot status (${result.resultCode})${explain(result)}`, result.hresult);
     }
     return result.data;
   }
@@ -351,6 +352,12 @@ function isInstallerBusy(result: ResultOf<'install'>): boolean {
   if (result.hresult === HRESULT_INSTALLER_BUSY && result.resultCode === 'failed') return true;
   const updates = result.data?.updates ?? [];
   return updates.length > 0 && updates.every((u) => u.hresult === HRESULT_INSTALLER_BUSY);
+}
+
+/** The provider's message and what its HRESULT means and suggests, for a cycle-finished message. */
+function explain(result: { readonly hresult: string | null; readonly message?: string }): string {
+  const parts = [result.message, result.hresult === null ? undefined : formatHResultForUser(result.hresult)].filter((p) => p);
+  return parts.length > 0 ? `: ${parts.join(' — ')}` : '';
 }
 
 function abortMessage(error: unknown): string {

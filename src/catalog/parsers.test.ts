@@ -76,6 +76,13 @@ test('package.xml in Microsoft\'s namespace: header, Or groups, BundledBy, paylo
   assert.deepEqual(batches.flatMap((b) => b.fileLocations), [{ id: 'fQTAfvF3nDnhdPA/eUmJ+CSM/3Q=', url: 'http://download.windowsupdate.com/d/x_7d04c07e.cab', isIncluded: false }]);
 });
 
+test('a prefixed OfflineSync root is the same catalog', async () => {
+  const xml = `<o:OfflineSyncPackage xmlns:o="${OFFLINE_SYNC_NS}" PackageId="p1"><o:Updates><o:Update UpdateId="00000000-0000-0000-0000-000000000001" RevisionId="7" RevisionNumber="1"><o:SupersededBy><o:Revision Id="8"/></o:SupersededBy></o:Update></o:Updates></o:OfflineSyncPackage>`;
+  const updates = await allUpdates(Readable.from([xml]));
+  assert.deepEqual(updates.map((u) => [u.revisionId, u.supersededBy]), [[7, [8]]]);
+  await assert.rejects(allUpdates(Readable.from([`<o:OfflineSyncPackage xmlns:o="${OFFLINE_SYNC_NS}"><x:Updates xmlns:x="urn:x"/></o:OfflineSyncPackage>`])), /outside/);
+});
+
 test('package.xml that is not a catalog is rejected with a reason', async () => {
   await assert.rejects(allUpdates(Readable.from(['<Foo/>'])), /not <OfflineSyncPackage>/);
   await assert.rejects(allUpdates(Readable.from(['<OfflineSyncPackage xmlns="urn:other"/>'])), /unexpected namespace/);

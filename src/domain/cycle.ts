@@ -166,6 +166,13 @@ export function initialHostState(host: string, policy: CyclePolicy): HostState {
   };
 }
 
+/** End states a resume picks up again: the run was stopped, or the host was away. */
+export const RESUMABLE_OUTCOMES: readonly HostOutcome[] = ['cancelled', 'timed-out', 'unreachable'];
+
+export function isResumable(state: HostState): boolean {
+  return !isEndPhase(state.phase) || RESUMABLE_OUTCOMES.includes(state.phase);
+}
+
 /** The ids the next cycle must not install: failed for good or looping. */
 export function excludedUpdates(state: HostState): readonly string[] {
   return Object.values(state.updates).filter((u) => u.final).map((u) => u.updateId).sort();
@@ -461,7 +468,10 @@ function resume(s: HostState, now: Date): StepResult {
   const fresh = (w: HostWait): HostWait => ({ ...w, attempt: 0, deadlineAt: new Date(Math.max(Date.parse(w.deadlineAt), now.getTime() + s.policy.rebootTimeoutMs)).toISOString() });
   switch (s.phase) {
     case 'cancelled':
-      // The cancelled cycle may have stopped half-way; the next cycle's scan sees what stuck.
+    case 'timed-out':
+    case 'unreachable':
+      // Stopped half-way (or the host was away): the next cycle's scan sees what stuck. Updates
+      // that failed for good stay excluded; the cycle count goes on (--max-cycles still bounds it).
       return out({ ...s, phase: 'queued', launch: null, wait: null, message: null });
     case 'launching':
       // We do not know whether the launch happened: launch this cycle again (the agent scans first).

@@ -404,7 +404,7 @@ export class HostDriver {
  * (e.g. the agent's `rebooting`), events only go to the log.
  */
 function acceptsAgentEvents(state: HostState): boolean {
-  return state.phase === 'running';
+  return state.phase === 'running' || state.phase === 'launching';
 }
 
 function hresultOf(error: unknown): string {

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import type { HostEvent, HostOutcome, HostState, CyclePolicy } from '../domain/cycle.ts';
-import { initialHostState, isEndPhase } from '../domain/cycle.ts';
+import { initialHostState, isResumable } from '../domain/cycle.ts';
 import { EXIT, PatchlineError, usageError } from '../domain/errors.ts';
 import { buildReport, exitCodeFor, runOutcomeFor } from '../domain/report.ts';
 import { MODES, REBOOT_POLICIES } from '../domain/agent-log.ts';
@@ -51,20 +51,37 @@ export async function startRun(deps: EngineDeps, options: RunOptions, signal: Ab
   return drive(deps, timing, repo, runId, { ...options, targets: unique }, now.toISOString(), states.map((s) => ({ state: s, first: null })), signal, false);
 }
 
+export interface ResumeOverrides {
+  /** A new deadline for the resumed run (null: none). Absent: the saved one if still ahead, else none. */
+  readonly deadlineAt?: Date | null;
+}
+
 /**
- * Continues a run: hosts that were cancelled or unfinished go on from their saved state; hosts
+ * The deadline of a resumed run: the one given, else the saved one while it is still ahead. A
+ * saved deadline that has passed does not apply again — exit 4 says "resume", and a resume that
+ * timed out at once would be useless; give --deadline again to bound the resumed run.
+ */
+export function resumeDeadline(saved: string | null, overrides: ResumeOverrides, now: Date): Date | null {
+  if (overrides.deadlineAt !== undefined) return overrides.deadlineAt;
+  if (saved === null) return null;
+  const at = new Date(saved);
+  return at.getTime() > now.getTime() ? at : null;
+}
+
+/**
+ * Continues a run: hosts that were cancelled, timed out, unreachable or unfinished go on from their saved state; hosts
  * whose agent was running are re-attached (their log is read, since the old callback is gone).
  * A run with nothing left to do returns its report unchanged.
  */
-export async function resumeRun(deps: EngineDeps, runId: string, signal: AbortSignal): Promise<RunResult> {
+export async function resumeRun(deps: EngineDeps, runId: string, signal: AbortSignal, overrides: ResumeOverrides = {}): Promise<RunResult> {
   const timing = { ...DEFAULT_TIMING, ...deps.timing };
   const repo = new RunsRepo(deps.store.db);
   const run = await repo.getRun(runId);
   if (!run) throw usageError('RUN_NOT_FOUND', `No run ${runId} in this state file. List runs with \`patchline runs\`, or pass the --state file the run was started with.`, { context: { run: runId } });
   const stored = JSON.parse(run.optionsJson) as StoredOptions;
-  const options: RunOptions = { ...stored, deadlineAt: stored.deadlineAt ? new Date(stored.deadlineAt) : null };
+  const options: RunOptions = { ...stored, deadlineAt: resumeDeadline(stored.deadlineAt, overrides, deps.clock.now()) };
   const hosts = (await repo.getHosts(runId)).map((h) => JSON.parse(h.stateJson) as HostState);
-  const resumable = (s: HostState) => !isEndPhase(s.phase) || s.phase === 'cancelled';
+  const resumable = isResumable;
   if (!hosts.some(resumable) && run.finishedAt && run.exitCode !== null) {
     const report = buildReport({ runId, mode: options.mode, startedAt: run.startedAt, finishedAt: run.finishedAt, hosts, describe: describeForReport });
     return { runId, report, exitCode: report.run.exitCode ?? EXIT.INTERNAL };

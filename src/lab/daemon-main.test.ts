@@ -75,6 +75,11 @@ describe('detached lab daemon', () => {
     await writeFile(other, SCENARIO);
     await assert.rejects(ensureLabDaemon({ scenarioPath: other, dir: labDir }), (error: unknown) => error instanceof PatchlineError && error.code === 'LAB_DIR_IN_USE');
 
+    await assert.rejects(
+      openLabTransport({ scenarioPath, dir: labDir, mode: 'inprocess' }).listTargets(),
+      (error: unknown) => error instanceof PatchlineError && error.code === 'LAB_DIR_IN_USE',
+      'an in-process lab refuses a DIR a detached daemon serves',
+    );
     const transport = openLabTransport({ scenarioPath, dir: labDir, mode: 'process' });
     assert.deepEqual(await transport.listTargets(), ['app01', 'app02']);
     assert.equal((await transport.probe('app01', AbortSignal.timeout(WAIT_TIMEOUT_MS))).reachable, true);

@@ -22,6 +22,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import type { CycleRequest } from '../domain/agent-log.ts';
+import { usageError } from '../domain/errors.ts';
 import { ensureBundle, type CliCommand } from './bundle.ts';
 import { readBootFile, writeBootFile, writeJsonAtomic, initHostDir, completeReboot, type BootInfo } from './host-state.ts';
 import type { Launcher, LaunchHost } from './launcher.ts';
@@ -42,6 +43,8 @@ const KILL_WAIT_MS = 5_000;
 /** Largest request body accepted (a CycleRequest with long KB lists is a few KB). */
 const MAX_BODY_BYTES = 1024 * 1024;
 export const DAEMON_FILE = 'daemon.json';
+/** A live daemon answers its health check at once; one that does not within this is taken for dead. */
+const HEALTH_CHECK_TIMEOUT_MS = 2_000;
 
 export interface StartLabDaemonOptions {
   readonly scenarioPath: string;
@@ -264,6 +267,19 @@ function processAlive(pid: number): boolean {
   }
 }
 
+/** Does the daemon described by a daemon.json answer its health check? */
+async function answers(file: DaemonFile): Promise<boolean> {
+  try {
+    const response = await fetch(`${file.url}/health`, { headers: { authorization: `Bearer ${file.token}` }, signal: AbortSignal.timeout(HEALTH_CHECK_TIMEOUT_MS) });
+    await response.body?.cancel();
+    return response.status === 200;
+  } catch (error) {
+    // Refused or silent: a stale daemon.json left by a daemon that died.
+    void error;
+    return false;
+  }
+}
+
 function listen(server: Server, port: number): Promise<number> {
   return new Promise((resolvePromise, reject) => {
     const onError = (error: Error) => reject(error);
@@ -290,6 +306,10 @@ export async function startLabDaemon(options: StartLabDaemonOptions): Promise<La
   const log = options.log ?? (() => undefined);
   const scenario: Scenario = await loadScenario(scenarioPath);
   const previous = await readDaemonFile(dir);
+  if (previous !== null && previous.pid !== process.pid && processAlive(previous.pid) && (await answers(previous))) {
+    // Two daemons on one DIR would run every host twice.
+    throw usageError('LAB_DIR_IN_USE', `a lab daemon (pid ${previous.pid}) already serves ${dir} at ${previous.url}; use it, another directory, or stop it with "patchline lab daemon --stop --dir ${dir}"`, { context: { dir, pid: previous.pid } });
+  }
   // Reuse the previous token (and port, below) so agents a crashed daemon left running can
   // still reach their host's control URL.
   const token = previous?.token ?? randomBytes(32).toString('hex');
