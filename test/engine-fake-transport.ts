@@ -100,9 +100,12 @@ export class FakeHost {
   /** Logs of finished cycles by cycle number (the pipe / file the agent leaves). */
   readonly logs = new Map<number, AgentEvent[]>();
   rebooting = false;
+  /** Tests flip this to bring a lost host back. */
+  comesBack: boolean;
 
   constructor(readonly spec: FakeHostSpec, private readonly fleet: FakeFleet) {
     this.pendingReboot = spec.pendingReboot ?? false;
+    this.comesBack = spec.comesBack !== false;
   }
 
   get bootId(): string {
@@ -117,6 +120,11 @@ export class FakeHost {
       rebootBehavior: (u.rebootBehavior ?? 'always') === 'always' ? 'always' : 'never', impact: 'normal', eulaAccepted: true,
       supersededUpdateIds: [], maxDownloadSize: 1000, lastDeploymentChangeTime: '2026-01-01T00:00:00Z', supportUrl: null, downloadUrls: [],
     };
+  }
+
+  /** A reboot is pending when one was at start or an install awaits its reboot (as Windows reports it). */
+  rebootPending(): boolean {
+    return this.pendingReboot || [...this.installed.values()].some((st) => !st.committed);
   }
 
   applicable(): FakeUpdateSpec[] {
@@ -136,7 +144,7 @@ export class FakeHost {
       this.pendingReboot = false;
       this.bootCount++;
       this.rebooting = false;
-      this.reachable = this.spec.comesBack !== false;
+      this.reachable = this.comesBack;
       this.fleet.busyEnd(this.spec.name);
     });
   }
@@ -290,8 +298,8 @@ export class FakeFleet implements Transport {
     let rebootRequired = false;
     let installedAny = false;
     await this.emit(host, agent, { kind: 'cycle-started', runId: r.runId, host: r.host, cycle: r.cycle, pid: agent.pid, provider: 'fake', agentVersion: '0.0.0-test' });
-    await this.emit(host, agent, { kind: 'preflight', rebootRequired: host.pendingReboot, installerBusy: false, lastBootUpTime: host.bootId });
-    if (host.pendingReboot) {
+    await this.emit(host, agent, { kind: 'preflight', rebootRequired: host.rebootPending(), installerBusy: false, lastBootUpTime: host.bootId });
+    if (host.rebootPending()) {
       outcome = 'reboot-pending';
       rebootRequired = true;
     } else {

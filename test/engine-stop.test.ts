@@ -139,3 +139,54 @@ async function waitFor(cond: () => boolean, timeoutMs = 5_000): Promise<void> {
     await new Promise((r) => setTimeout(r, 5));
   }
 }
+
+test('after the deadline (exit 4), resume finishes the timed-out hosts; the passed deadline does not fire again', async () => {
+  const env = await testEnv();
+  try {
+    const fleet = new FakeFleet([{ name: 'web01', updates: [...CHAIN], stepMs: 40, rebootMs: 60 }]);
+    const first = await startRun(env.deps(fleet), runOptions(['web01'], { deadlineAt: new Date(Date.now() + 150) }), never);
+    assert.equal(first.exitCode, 4);
+    const second = await resumeRun(env.deps(fleet), first.runId, never);
+    assert.equal(second.exitCode, 0, JSON.stringify(second.report.hosts[0]));
+    assert.equal(fleet.installs('web01', NET.id), 1, JSON.stringify(second.report.hosts[0]));
+    for (const [id, n] of fleet.host('web01').installCounts) assert.equal(n, 1, `${id} installed once`);
+  } finally {
+    await env.cleanup();
+  }
+});
+
+test('an unreachable host (exit 3) is picked up again by resume once it is back', async () => {
+  const env = await testEnv();
+  try {
+    const fleet = new FakeFleet([{ name: 'db01', updates: [SSU, { ...CU }], comesBack: false }]);
+    const first = await startRun(env.deps(fleet), runOptions(['db01'], { rebootTimeoutMs: 200 }), never);
+    assert.equal(first.exitCode, 3);
+    assert.match(first.report.hosts[0]?.message ?? '', /then resume the run/);
+    // Someone fixed the host: it is up again, in a new boot.
+    fleet.host('db01').reachable = true;
+    fleet.host('db01').comesBack = true;
+    const second = await resumeRun(env.deps(fleet), first.runId, never);
+    assert.equal(second.exitCode, 0, second.report.hosts[0]?.message ?? '');
+    assert.equal(second.report.hosts[0]?.outcome, 'compliant');
+    assert.equal(fleet.installs('db01', CU.id), 1);
+    assert.equal(fleet.installs('db01', SSU.id), 1);
+  } finally {
+    await env.cleanup();
+  }
+});
+
+test('listRuns and loadRunOptions: a run can be found and resumed with only its id', async () => {
+  const env = await testEnv();
+  try {
+    const fleet = new FakeFleet([{ name: 'web01', updates: [DEFENDER] }]);
+    const result = await startRun(env.deps(fleet), runOptions(['web01'], { meta: { transport: 'fake', report: 'out.json' } }), never);
+    const { listRuns, loadRunOptions } = await import('../src/engine/run.ts');
+    const runs = await listRuns({ store: env.store });
+    assert.deepEqual(runs.map((r) => [r.id, r.outcome, r.exitCode, r.targets]), [[result.runId, 'succeeded', 0, ['web01']]]);
+    const options = await loadRunOptions({ store: env.store }, result.runId);
+    assert.deepEqual(options?.meta, { transport: 'fake', report: 'out.json' });
+    assert.equal(await loadRunOptions({ store: env.store }, 'nope'), null);
+  } finally {
+    await env.cleanup();
+  }
+});

@@ -5,6 +5,7 @@
 import { Command } from 'commander';
 import { registerAgentCommand } from './agent-command.ts';
 import { registerCatalogCommand } from './catalog-command.ts';
+import { registerCatalogSync } from './catalog-sync-command.ts';
 import { registerLabCommand } from './lab-command.ts';
 import { registerRunCommand } from './run-command.ts';
 import { runProgram } from './program.ts';
@@ -14,7 +15,7 @@ const program = new Command('patchline')
   .version('0.1.0');
 
 registerRunCommand(program);
-registerCatalogCommand(program);
+registerCatalogCommand(program, { extraSubcommands: [registerCatalogSync] });
 registerAgentCommand(program);
 registerLabCommand(program);
 

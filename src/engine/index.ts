@@ -1,5 +1,5 @@
 /** The engine's public surface. */
-export { startRun, resumeRun, loadRunReport, loadRunOptions, newRunId, type ResumeOverrides } from './run.ts';
+export { startRun, resumeRun, loadRunReport, loadRunOptions, listRuns, newRunId, type ResumeOverrides, type RunSummary } from './run.ts';
 export { formatRunLogEvent } from './log-format.ts';
 export { systemClock, type Clock } from './clock.ts';
 export {

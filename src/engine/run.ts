@@ -86,6 +86,7 @@ export async function resumeRun(deps: EngineDeps, runId: string, signal: AbortSi
     const report = buildReport({ runId, mode: options.mode, startedAt: run.startedAt, finishedAt: run.finishedAt, hosts, describe: describeForReport });
     return { runId, report, exitCode: report.run.exitCode ?? EXIT.INTERNAL };
   }
+  await repo.setOptions(runId, JSON.stringify({ ...stored, deadlineAt: options.deadlineAt?.toISOString() ?? null } satisfies StoredOptions));
   await repo.setRunStatus(runId, { outcome: 'running', finishedAt: null, exitCode: null }, [{ host: null, at: deps.clock.now().toISOString(), kind: 'run-resumed', cycle: null, seq: null, data: {} }]);
   const plan = hosts.map((s) => ({ state: s, first: resumable(s) ? ({ kind: 'resume' } as const) : null }));
   return drive(deps, timing, repo, runId, options, run.startedAt, plan, signal, true);
@@ -181,6 +182,26 @@ export async function loadRunReport(deps: Pick<EngineDeps, 'store'>, runId: stri
   const hosts = (await repo.getHosts(runId)).map((h) => JSON.parse(h.stateJson) as HostState);
   const report = buildReport({ runId, mode: stored.mode, startedAt: run.startedAt, finishedAt: run.finishedAt, hosts, describe: describeForReport });
   return { runId, report, exitCode: report.run.exitCode ?? EXIT.INTERNAL };
+}
+
+export interface RunSummary {
+  readonly id: string;
+  readonly startedAt: string;
+  readonly finishedAt: string | null;
+  /** RunOutcome, or 'running' for a run in progress or whose connector died (resume it). */
+  readonly outcome: string;
+  readonly exitCode: number | null;
+  readonly targets: readonly string[];
+  readonly mode: RunOptions['mode'];
+}
+
+/** The latest runs of a state file, newest first (for `patchline runs`). */
+export async function listRuns(deps: Pick<EngineDeps, 'store'>, limit = 50): Promise<readonly RunSummary[]> {
+  const runs = await new RunsRepo(deps.store.db).listRuns(limit);
+  return runs.map((r) => {
+    const o = JSON.parse(r.optionsJson) as StoredOptions;
+    return { id: r.id, startedAt: r.startedAt, finishedAt: r.finishedAt, outcome: r.outcome, exitCode: r.exitCode, targets: o.targets, mode: o.mode };
+  });
 }
 
 /**

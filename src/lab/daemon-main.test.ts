@@ -92,6 +92,27 @@ describe('detached lab daemon', () => {
     assert.equal(await stopLabDaemon(labDir), false);
   });
 
+  it('a daemon that crashed is started again by the next transport call, hosts as they were', async () => {
+    const labDir = join(dir, 'crash');
+    const transport = openLabTransport({ scenarioPath, dir: labDir, mode: 'process' });
+    const before = await transport.probe('app02', AbortSignal.timeout(WAIT_TIMEOUT_MS));
+    const first = await readDaemonFile(labDir);
+    assert.ok(first);
+    started.push(first.pid);
+    process.kill(first.pid, 'SIGKILL');
+    await waitUntilGone(first.pid);
+    // The crashed daemon's port refuses: unreachable this time, never an exception.
+    assert.equal((await transport.probe('app02', AbortSignal.timeout(WAIT_TIMEOUT_MS))).reachable, false);
+    const after = await transport.probe('app02', AbortSignal.timeout(WAIT_TIMEOUT_MS));
+    const second = await readDaemonFile(labDir);
+    assert.ok(second);
+    started.push(second.pid);
+    assert.notEqual(second.pid, first.pid);
+    assert.deepEqual([after.reachable, after.bootId], [true, before.bootId]);
+    await transport.close();
+    assert.equal(await stopLabDaemon(labDir), true);
+  });
+
   it('stops on its own after the idle period', async () => {
     const labDir = join(dir, 'idle');
     const daemon = await ensureLabDaemon({ scenarioPath, dir: labDir, idleShutdownMs: 1000 });

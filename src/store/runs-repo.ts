@@ -125,6 +125,11 @@ export class RunsRepo {
     await this.db.transaction().execute((tx) => insertEvents(tx, runId, events));
   }
 
+  /** Replaces a run's saved options (a resume with a new deadline). */
+  async setOptions(runId: string, optionsJson: string): Promise<void> {
+    await this.db.updateTable('runs').set({ options_json: optionsJson }).where('id', '=', runId).execute();
+  }
+
   /** Marks a run running again (resume) or finished. */
   async setRunStatus(runId: string, status: { outcome: string; finishedAt: string | null; exitCode: number | null }, events: readonly EventRow[] = []): Promise<void> {
     await this.db.transaction().execute(async (tx) => {

@@ -105,22 +105,36 @@ function withTimeout(signal: AbortSignal | undefined, ms: number): AbortSignal {
  */
 export function createLabTransport(options: LabTransportOptions): Transport {
   let endpoint: Promise<LabDaemonEndpoint> | undefined;
-  const getEndpoint = (signal?: AbortSignal): Promise<LabDaemonEndpoint> => {
-    endpoint ??= options.daemon.connect(signal).catch((error: unknown) => {
+  // Shared by concurrent calls, so one caller's cancel must not cancel it: connect is bounded itself.
+  const getEndpoint = (): Promise<LabDaemonEndpoint> => {
+    endpoint ??= options.daemon.connect().catch((error: unknown) => {
       endpoint = undefined; // let the next call try again
       throw error;
     });
     return endpoint;
   };
 
-  async function call(method: 'GET' | 'POST', path: string, body: unknown, signal: AbortSignal): Promise<{ status: number; json: Record<string, unknown> }> {
-    const { url, token } = await getEndpoint(signal);
-    const response = await fetch(`${url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      body: body === undefined ? null : JSON.stringify(body),
-      signal,
-    });
+  /**
+   * One call to the daemon, bounded by `timeoutMs`; `signal` is the caller's cancel. A daemon that
+   * refuses connections is forgotten, so the next call finds (or starts) it again: a detached
+   * daemon that idled out or died comes back with its hosts as they were on disk.
+   */
+  async function call(method: 'GET' | 'POST', path: string, body: unknown, signal: AbortSignal | undefined, timeoutMs: number): Promise<{ status: number; json: Record<string, unknown> }> {
+    const { url, token } = await getEndpoint();
+    let response: Response;
+    try {
+      response = await fetch(`${url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        body: body === undefined ? null : JSON.stringify(body),
+        signal: withTimeout(signal, timeoutMs),
+      });
+    } catch (error) {
+      signal?.throwIfAborted();
+      const timedOut = (error as Error).name === 'TimeoutError';
+      if (!timedOut) endpoint = undefined;
+      throw new PatchlineError('LAB_DAEMON_UNREACHABLE', `the lab daemon at ${url} ${timedOut ? `did not answer ${method} ${path} within ${timeoutMs} ms` : `refused ${method} ${path}`}; the next call finds or starts it again (see ${join(options.dir, 'daemon.log')})`, { cause: error, exitCode: EXIT.UNREACHABLE, context: { path } });
+    }
     const text = await response.text();
     let json: Record<string, unknown> = {};
     if (text !== '') {
@@ -139,7 +153,7 @@ export function createLabTransport(options: LabTransportOptions): Transport {
   const hostPath = (host: string) => `/hosts/${encodeURIComponent(host)}`;
 
   async function listTargets(): Promise<readonly string[]> {
-    const { status, json } = await call('GET', '/hosts', undefined, AbortSignal.timeout(CALL_TIMEOUT_MS));
+    const { status, json } = await call('GET', '/hosts', undefined, undefined, CALL_TIMEOUT_MS);
     if (status !== 200 || !Array.isArray(json.hosts)) throw new PatchlineError('LAB_DAEMON_PROTOCOL', `the lab daemon did not list its hosts (HTTP ${status})`);
     return json.hosts as string[];
   }
@@ -171,7 +185,7 @@ export function createLabTransport(options: LabTransportOptions): Transport {
     },
 
     async launch(host, request, signal): Promise<LaunchResult> {
-      const { status, json } = await call('POST', `${hostPath(host)}/tasks`, { request }, withTimeout(signal, CALL_TIMEOUT_MS));
+      const { status, json } = await call('POST', `${hostPath(host)}/tasks`, { request }, signal, CALL_TIMEOUT_MS);
       if (status === 201 && typeof json.taskId === 'string' && typeof json.pid === 'number') return { taskId: json.taskId, pid: json.pid };
       if (status === 409) throw new LaunchRefusedError(host, String(json.hresult), String(json.message));
       if (status === 503) throw hostDown(host, 'launch');
@@ -181,7 +195,7 @@ export function createLabTransport(options: LabTransportOptions): Transport {
 
     async probe(host, signal): Promise<HostStatus> {
       try {
-        const { status, json } = await call('GET', `${hostPath(host)}/status`, undefined, withTimeout(signal, PROBE_TIMEOUT_MS));
+        const { status, json } = await call('GET', `${hostPath(host)}/status`, undefined, signal, PROBE_TIMEOUT_MS);
         if (status !== 200 || json.reachable !== true) return unreachable();
         return { reachable: true, bootId: typeof json.bootId === 'string' ? json.bootId : null, servicingIdle: json.servicingIdle === true };
       } catch (error) {
@@ -205,20 +219,20 @@ export function createLabTransport(options: LabTransportOptions): Transport {
     },
 
     async isRunning(host, launch, signal) {
-      const { status, json } = await call('GET', `${hostPath(host)}/tasks/${encodeURIComponent(launch.taskId)}?pid=${launch.pid}`, undefined, withTimeout(signal, CALL_TIMEOUT_MS));
+      const { status, json } = await call('GET', `${hostPath(host)}/tasks/${encodeURIComponent(launch.taskId)}?pid=${launch.pid}`, undefined, signal, CALL_TIMEOUT_MS);
       // A host that is rebooting or down runs nothing.
       if (status === 503) return false;
       return json.running === true;
     },
 
     async stop(host, launch) {
-      const { status } = await call('POST', `${hostPath(host)}/tasks/${encodeURIComponent(launch.taskId)}/stop`, {}, AbortSignal.timeout(CALL_TIMEOUT_MS));
+      const { status } = await call('POST', `${hostPath(host)}/tasks/${encodeURIComponent(launch.taskId)}/stop`, {}, undefined, CALL_TIMEOUT_MS);
       // 404 (task unknown or ended) and 503 (host down) both mean nothing is left to stop.
       if (status !== 200 && status !== 404 && status !== 503) throw new PatchlineError('LAB_DAEMON_PROTOCOL', `the lab daemon answered HTTP ${status} to stop ${launch.taskId} on ${host}`);
     },
 
     async reboot(host) {
-      const { status } = await call('POST', `${hostPath(host)}/reboot`, {}, AbortSignal.timeout(CALL_TIMEOUT_MS));
+      const { status } = await call('POST', `${hostPath(host)}/reboot`, {}, undefined, CALL_TIMEOUT_MS);
       // 503: already rebooting or down; the caller's wait for a new boot id handles both.
       if (status !== 202 && status !== 503) throw new PatchlineError('LAB_DAEMON_PROTOCOL', `the lab daemon answered HTTP ${status} to a reboot of ${host}`);
     },
