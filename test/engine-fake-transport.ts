@@ -327,8 +327,8 @@ export class FakeFleet implements Transport {
           await this.emit(host, agent, { kind: 'progress', phase: 'download', updateId: id, percent: 100 });
           await this.emit(host, agent, { kind: 'update-result', phase: 'download', updateId: id, resultCode: 'succeeded', hresult: null, rebootRequired: false });
           if (r.mode === 'download') continue;
+          // Like WUA, an abort takes effect between updates: the one in flight finishes.
           await this.sleep(stepMs);
-          if (agent.aborted) break;
           const n = (host.attempts.get(id) ?? 0) + 1;
           host.attempts.set(id, n);
           if (n <= (spec.failTimes ?? 0)) {

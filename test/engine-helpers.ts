@@ -18,6 +18,7 @@ export const FAST_TIMING: EngineTiming = {
   streamSilenceMs: 150,
   launchTimeoutMs: 5_000,
   ackWaitMs: 2_000,
+  stopDrainMs: 2_000,
 };
 
 export const SSU: FakeUpdateSpec = { id: '00000000-0000-0000-0000-000000000001', kb: '5001001', title: 'Servicing Stack Update' };

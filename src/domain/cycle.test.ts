@@ -253,3 +253,14 @@ test('probeDelayMs and formatMs', () => {
   assert.equal(formatMs(95_000), '1m35s');
   assert.equal(formatMs(300), '300ms');
 });
+
+test('after a cancel, the stopped agent\'s last events are recorded in the report but decide nothing', () => {
+  const s = run(runningHost(), agent(scan([A, B]))).state;
+  const cancelled = step(s, { kind: 'cancel' }, T0).state;
+  const late = agent(scan([A, B]), installed(A), finished('aborted', false)).map((e) => (e as { event: AgentEvent }).event);
+  const r = step(cancelled, { kind: 'log-fetched', events: late }, T0);
+  assert.equal(r.state.phase, 'cancelled');
+  assert.equal(r.state.updates.aaaa?.result, 'installed');
+  assert.equal(r.state.updates.bbbb?.result, 'available');
+  assert.deepEqual(r.commands, []);
+});

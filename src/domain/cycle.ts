@@ -214,6 +214,11 @@ export function step(state: HostState, event: HostEvent, now: Date): StepResult 
   if (isEndPhase(state.phase)) {
     // A launch that completed after the host was stopped: do not leave that agent running.
     if (event.kind === 'launched') return out(state, [{ kind: 'stop-agent', launch: { taskId: event.taskId, pid: event.pid } }]);
+    // The last words of an agent stopped by cancel/deadline: what it installed before stopping
+    // belongs in the report (a resume's scan will not offer it again).
+    if ((state.phase === 'cancelled' || state.phase === 'timed-out') && (event.kind === 'agent' || event.kind === 'log-fetched')) {
+      return recordLateEvents(state, event.kind === 'agent' ? [event.event] : event.events ?? []);
+    }
     return ignored(state, event);
   }
   switch (event.kind) {
@@ -278,10 +283,23 @@ function applyAgentEvents(state: HostState, events: readonly AgentEvent[], now: 
   return { state: finished.state, commands: finished.commands, notes: [...notes, ...finished.notes] };
 }
 
+/** Update-level effects of agent events, without any decision: the host stays where it is. */
+function recordLateEvents(state: HostState, events: readonly AgentEvent[]): StepResult {
+  let s = state;
+  const notes: HostNote[] = [];
+  for (const e of [...events].sort((a, b) => a.seq - b.seq)) {
+    if (e.seq <= s.lastSeq) continue;
+    s = { ...s, lastSeq: e.seq };
+    if (e.kind === 'update-result') s = updateResult(s, e, notes);
+    else if (e.kind === 'scan-result') s = scanned(s, e, notes, false);
+  }
+  return out(s, [], notes);
+}
+
 type ScanEvent = Extract<AgentEvent, { kind: 'scan-result' }>;
 type UpdateResultEvent = Extract<AgentEvent, { kind: 'update-result' }>;
 
-function scanned(s: HostState, e: ScanEvent, notes: HostNote[]): HostState {
+function scanned(s: HostState, e: ScanEvent, notes: HostNote[], detectLoops = true): HostState {
   const updates: Record<string, UpdateEntry> = { ...s.updates };
   const selected = new Set(e.selected);
   const skipReason = new Map(e.skipped.map((k) => [k.updateId, k.reason]));
@@ -300,7 +318,7 @@ function scanned(s: HostState, e: ScanEvent, notes: HostNote[]): HostState {
     return u !== undefined && u.installedCycle !== null && u.installedCycle < s.cycle;
   });
   const next = { ...s, updates, lastSelected: [...e.selected] };
-  return again.length > 0 ? markLooped(next, again, notes) : next;
+  return detectLoops && again.length > 0 ? markLooped(next, again, notes) : next;
 }
 
 function markLooped(s: HostState, ids: readonly string[], notes: HostNote[]): HostState {

@@ -8,7 +8,7 @@
  */
 import type { AgentEvent, CycleRequest } from '../domain/agent-log.ts';
 import {
-  type HostCommand, type HostEvent, type HostNote, type HostState, type StepResult, isEndPhase, step, updateName,
+  type HostCommand, type HostEvent, type HostNote, type HostState, type LaunchInfo, type StepResult, isEndPhase, step, updateName,
 } from '../domain/cycle.ts';
 import { PatchlineError, EXIT } from '../domain/errors.ts';
 import type { DescribeHResult } from '../domain/report.ts';
@@ -64,6 +64,8 @@ export class HostDriver {
   private readonly pending: HostEvent[] = [];
   /** Agent events received on the callback and not yet applied, by seq. */
   private readonly buffer = new Map<number, AgentEvent>();
+  /** Events of an agent that was stopped (cancel/deadline): recorded, not decided on. */
+  private readonly late = new Map<number, AgentEvent>();
   private readonly bell: Doorbell;
   private readonly ackWaiters = new Set<() => void>();
   private callback: CycleCallback | null = null;
@@ -106,6 +108,8 @@ export class HostDriver {
         const event = await this.next();
         if (event) await this.apply(event);
       }
+      // What a stopped agent did before it stopped, and any launch that answered late.
+      for (let event = this.pending.shift(); event; event = this.pending.shift()) await this.apply(event);
     } finally {
       this.callback?.unregister();
       this.callback = null;
@@ -184,6 +188,12 @@ export class HostDriver {
   /** The callback's sink: buffers events, answers the highest seq saved (waits briefly for it). */
   private readonly sink = async (events: readonly AgentEvent[]): Promise<number> => {
     this.lastAgentEventAtMs = this.ctx.clock.now().getTime();
+    if (this.state.phase === 'cancelled' || this.state.phase === 'timed-out') {
+      // A stopped agent's last words: kept for the report once it has exited (see stop-agent).
+      for (const e of events) if (e.seq > this.state.lastSeq) this.late.set(e.seq, e);
+      this.bell.ring();
+      return Math.max(this.state.lastSeq, ...events.map((e) => e.seq));
+    }
     if (!acceptsAgentEvents(this.state)) {
       // After cycle-finished (e.g. the agent's `rebooting`): keep it in the log, nothing to decide.
       const fresh = events.filter((e) => e.seq > this.state.lastSeq);
@@ -260,7 +270,7 @@ export class HostDriver {
           // The agent may already be gone; say so and carry on ending the host.
           this.ctx.log(host, { kind: 'agent-event', cycle: this.state.cycle, event: { seq: 0, at: this.ctx.clock.now().toISOString(), kind: 'warning', message: `stopping the agent failed: ${(error as Error).message}`, hresult: null } });
         }
-        return null;
+        return this.drainStoppedAgent(command.launch);
       case 'finish':
         this.callback?.unregister();
         this.callback = null;
@@ -319,14 +329,42 @@ export class HostDriver {
     }
   }
 
-  private async fetchLog(): Promise<readonly AgentEvent[] | null> {
+  /**
+   * Waits (bounded) for a stopped agent to exit, then returns what it did before stopping — from
+   * the callback, or from its log — so the report lists an update it installed just before.
+   */
+  private async drainStoppedAgent(launch: LaunchInfo): Promise<HostEvent | null> {
+    const drain = AbortSignal.timeout(this.ctx.timing.stopDrainMs);
+    while (!drain.aborted) {
+      let running: boolean;
+      try {
+        running = await this.ctx.transport.isRunning(this.state.host, launch, drain);
+      } catch (error) {
+        // Cannot tell (host down, timeout): stop waiting; what the callback brought is kept.
+        void error;
+        running = false;
+      }
+      if (!running) break;
+      await this.bell.wait(this.ctx.timing.agentPollMs, drain);
+    }
+    // Events that arrived before the stop but were not applied yet count as late too.
+    const late = [...this.buffer.values(), ...this.late.values()];
+    this.buffer.clear();
+    this.late.clear();
+    const finished = late.some((e) => e.kind === 'cycle-finished');
+    const fetched = finished ? null : await this.fetchLog(AbortSignal.timeout(this.ctx.timing.stopDrainMs));
+    const events = [...new Map([...late, ...(fetched ?? [])].map((e) => [e.seq, e])).values()];
+    return events.length > 0 ? { kind: 'log-fetched', events } : null;
+  }
+
+  private async fetchLog(signal?: AbortSignal): Promise<readonly AgentEvent[] | null> {
     const state = this.state;
     const request = this.request?.cycle === state.cycle ? this.request
       : buildCycleRequest(this.ctx.runId, this.ctx.options, state, state.cycle, { exclude: [], installedEarlier: [], ...(this.offlineCabPath !== undefined ? { offlineCabPath: this.offlineCabPath } : {}) });
     try {
-      return await this.ctx.transport.fetchLog(state.host, request, AbortSignal.any([this.ctx.stop.signal, AbortSignal.timeout(Math.max(this.ctx.timing.launchTimeoutMs, 1000))]));
+      return await this.ctx.transport.fetchLog(state.host, request, signal ?? AbortSignal.any([this.ctx.stop.signal, AbortSignal.timeout(Math.max(this.ctx.timing.launchTimeoutMs, 1000))]));
     } catch (error) {
-      if (this.ctx.stop.signal.aborted) return null;
+      if (!signal && this.ctx.stop.signal.aborted) return null;
       // No log to be had is a normal outcome (the state machine counts the cycle lost).
       void error;
       return null;

@@ -38,11 +38,12 @@ export async function startRun(deps: EngineDeps, options: RunOptions, signal: Ab
   const targets = await deps.transport.resolveTargets(options.targets);
   const unique = [...new Set(targets)];
   const now = deps.clock.now();
-  const runId = newRunId(now);
+  const runId = options.runId ?? newRunId(now);
+  const repo = new RunsRepo(deps.store.db);
+  if (await repo.getRun(runId)) throw usageError('RUN_EXISTS', `A run ${runId} already exists in this state file. Resume it with --resume ${runId}, or start a new run without naming its id.`, { context: { run: runId } });
   const policy = policyOf(options, timing);
   const states = unique.map((h) => initialHostState(h, policy));
-  const stored: StoredOptions = { ...options, targets: unique, deadlineAt: options.deadlineAt ? options.deadlineAt.toISOString() : null };
-  const repo = new RunsRepo(deps.store.db);
+  const stored: StoredOptions = { ...options, runId, targets: unique, deadlineAt: options.deadlineAt ? options.deadlineAt.toISOString() : null };
   await repo.createRun(
     { id: runId, optionsJson: JSON.stringify(stored), startedAt: now.toISOString() },
     states.map((s) => ({ host: s.host, phase: s.phase, cycle: s.cycle, reboots: s.reboots, message: s.message, stateJson: JSON.stringify(s), updates: [] })),
@@ -232,6 +233,7 @@ function validateOptions(o: RunOptions): void {
   const intAtLeast = (name: string, v: number, min: number) => {
     if (!Number.isInteger(v) || v < min) throw usageError('RUN_OPTION_INVALID', `${name} must be a whole number ≥ ${min} (got ${v}).`);
   };
+  if (o.runId !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(o.runId)) throw usageError('RUN_OPTION_INVALID', `A run id is 1–64 letters, digits, dots, dashes or underscores (got "${o.runId}").`);
   if (o.targets.length === 0) throw usageError('RUN_NO_TARGETS', 'Name at least one target host.');
   if (!(MODES as readonly string[]).includes(o.mode)) throw usageError('RUN_OPTION_INVALID', `Unknown mode ${o.mode}: use one of ${MODES.join(', ')}.`);
   if (!(REBOOT_POLICIES as readonly string[]).includes(o.reboot)) throw usageError('RUN_OPTION_INVALID', `Unknown --reboot ${o.reboot}: use one of ${REBOOT_POLICIES.join(', ')}.`);

@@ -22,6 +22,8 @@ export const DEFAULT_REBOOT_TIMEOUT_MS = 20 * MINUTE_MS;
 export const DEFAULT_PARALLEL = 10;
 
 export interface RunOptions {
+  /** The run's id when the caller needs it before the run starts (e.g. to name a directory); default newRunId(). */
+  readonly runId?: string;
   readonly targets: readonly string[];
   readonly mode: Mode;
   readonly reboot: RebootPolicy;
@@ -58,6 +60,8 @@ export interface EngineTiming {
   readonly launchTimeoutMs: number;
   /** How long an agent's POST waits for its events to be saved before it is answered. */
   readonly ackWaitMs: number;
+  /** After a cancel or the deadline, how long to wait for a stopped agent to exit and hand over its log. */
+  readonly stopDrainMs: number;
 }
 
 export const DEFAULT_TIMING: EngineTiming = {
@@ -67,6 +71,8 @@ export const DEFAULT_TIMING: EngineTiming = {
   streamSilenceMs: 60_000,
   launchTimeoutMs: 2 * MINUTE_MS,
   ackWaitMs: 10_000,
+  // WUA aborts an install between updates; a stopped agent is normally gone within seconds.
+  stopDrainMs: 20_000,
 };
 
 export interface EngineDeps {

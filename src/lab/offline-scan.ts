@@ -385,21 +385,23 @@ function notApplicable(u: OfflineUpdate, facts: HostFacts): OfflineNotApplicable
   if (!u.productIds.some((id) => facts.productIds.has(id))) return 'product';
   if (facts.installed.has(u.updateId)) return 'installed';
   const satisfied = (id: string): boolean => facts.presentCategories.has(id) || facts.rebootDone.has(id);
-  if (!u.prerequisites.every(satisfied) || !u.oneOf.every((group) => group.some(satisfied))) return 'prerequisite';
+  if (!u.prerequisites.every(satisfied) || !u.oneOf.every((group) => group.every(satisfied))) return 'prerequisite';
   if (facts.superseded.has(u.updateId)) return 'superseded';
   return null;
 }
 
-function withHostView(u: OfflineUpdate, host: OfflineHost): UpdateRecord {
-  const has = (ids: Iterable<string> | undefined): boolean => lowerSet(ids).has(u.updateId);
-  return {
+/** The host's view of a record: downloaded and hidden flags from its state. */
+function hostView(host: OfflineHost): (u: OfflineUpdate) => UpdateRecord {
+  const downloaded = lowerSet(host.downloadedIds);
+  const hidden = lowerSet(host.hiddenIds);
+  return (u) => ({
     ...u.record,
-    isDownloaded: has(host.downloadedIds),
-    isHidden: has(host.hiddenIds),
+    isDownloaded: downloaded.has(u.updateId),
+    isHidden: hidden.has(u.updateId),
     // package.xml's EulaFiles are not parsed (and the lab's cab writes none), so a scan cannot
     // tell that a licence is pending; the provider's install accepts licences anyway.
     eulaAccepted: true,
-  };
+  });
 }
 
 /**
@@ -421,13 +423,13 @@ export function offlineNotApplicableReason(catalog: OfflineCatalog, host: Offlin
  */
 export function offlineApplicable(catalog: OfflineCatalog, host: OfflineHost): UpdateRecord[] {
   const facts = hostFacts(catalog, host);
-  return catalog.updates.filter((u) => notApplicable(u, facts) === null).map((u) => withHostView(u, host));
+  return catalog.updates.filter((u) => notApplicable(u, facts) === null).map(hostView(host));
 }
 
 /** The installed updates of the host's product that the cab knows (what `IsInstalled=1` finds). */
 export function offlineInstalled(catalog: OfflineCatalog, host: OfflineHost): UpdateRecord[] {
   const facts = hostFacts(catalog, host);
-  return catalog.updates.filter((u) => facts.installed.has(u.updateId) && u.productIds.some((id) => facts.productIds.has(id))).map((u) => withHostView(u, host));
+  return catalog.updates.filter((u) => facts.installed.has(u.updateId) && u.productIds.some((id) => facts.productIds.has(id))).map(hostView(host));
 }
 
 // ── loading a cab: signature, cache ────────────────────────────────────────────────────────

@@ -85,7 +85,7 @@ export interface CatalogVersionRow {
 }
 
 /** Page cache while importing: random-order index inserts (GUIDs, digests) thrash SQLite's 2 MB default. */
-const BULK_CACHE_KIB = 96 * 1024;
+const BULK_CACHE_KIB = 48 * 1024;
 const DEFAULT_CACHE_KIB = 2000;
 
 /** Per-version tables, in the order a version is deleted (FTS rows go first, keyed by update row id). */
@@ -118,11 +118,11 @@ export function sqliteCatalogWriter(sqlite: BetterSqlite3.Database): CatalogWrit
     `INSERT INTO catalog_updates (version_id, revision_id, update_id, revision_number, creation_date, default_language, is_bundle, is_leaf, deployment_action, release_date)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   );
-  const insertCategory = sqlite.prepare(`INSERT INTO catalog_update_categories (version_id, revision_id, category_id, type) VALUES (?, ?, ?, ?)`);
+  const insertCategory = sqlite.prepare(`INSERT OR IGNORE INTO catalog_update_categories (version_id, revision_id, category_id, type) VALUES (?, ?, ?, ?)`);
   const insertPrereq = sqlite.prepare(`INSERT INTO catalog_prerequisites (version_id, revision_id, or_group, prerequisite_update_id) VALUES (?, ?, ?, ?)`);
-  const insertBundle = sqlite.prepare(`INSERT INTO catalog_bundles (version_id, member_revision_id, bundle_revision_id) VALUES (?, ?, ?)`);
-  const insertSuper = sqlite.prepare(`INSERT INTO catalog_supersedence (version_id, revision_id, superseding_revision_id) VALUES (?, ?, ?)`);
-  const insertUpdateFile = sqlite.prepare(`INSERT INTO catalog_update_files (version_id, revision_id, file_id) VALUES (?, ?, ?)`);
+  const insertBundle = sqlite.prepare(`INSERT OR IGNORE INTO catalog_bundles (version_id, member_revision_id, bundle_revision_id) VALUES (?, ?, ?)`);
+  const insertSuper = sqlite.prepare(`INSERT OR IGNORE INTO catalog_supersedence (version_id, revision_id, superseding_revision_id) VALUES (?, ?, ?)`);
+  const insertUpdateFile = sqlite.prepare(`INSERT OR IGNORE INTO catalog_update_files (version_id, revision_id, file_id) VALUES (?, ?, ?)`);
   const upsertLocation = sqlite.prepare(
     `INSERT INTO catalog_files (version_id, file_id, url, is_included) VALUES (?, ?, ?, ?)
      ON CONFLICT (version_id, file_id) DO UPDATE SET url = excluded.url, is_included = excluded.is_included`,

@@ -57,7 +57,8 @@ export interface EventRow {
 }
 
 export interface StoredEvent extends EventRow {
-  readonly id: number;
+  /** Position in the run's event log, from 1. */
+  readonly n: number;
 }
 
 export class RunsRepo {
@@ -98,8 +99,8 @@ export class RunsRepo {
   async getEvents(runId: string, host?: string): Promise<readonly StoredEvent[]> {
     let q = this.db.selectFrom('run_events').selectAll().where('run_id', '=', runId);
     if (host !== undefined) q = q.where('host', '=', host);
-    const rows = await q.orderBy('id').execute();
-    return rows.map((r) => ({ id: r.id, host: r.host, at: r.at, kind: r.kind, cycle: r.cycle, seq: r.seq, data: JSON.parse(r.data_json) as unknown }));
+    const rows = await q.orderBy('n').execute();
+    return rows.map((r) => ({ n: r.n, host: r.host, at: r.at, kind: r.kind, cycle: r.cycle, seq: r.seq, data: JSON.parse(r.data_json) as unknown }));
   }
 
   /** Saves one transition of one host atomically: its events, its new state, the updates it changed. */
@@ -141,7 +142,10 @@ export class RunsRepo {
 
 async function insertEvents(tx: Transaction<Database>, runId: string, events: readonly EventRow[]): Promise<void> {
   if (events.length === 0) return;
+  // Inside the transaction, so two writers of one run cannot take the same numbers.
+  const last = await tx.selectFrom('run_events').select((eb) => eb.fn.max('n').as('max')).where('run_id', '=', runId).executeTakeFirst();
+  const first = Number(last?.max ?? 0) + 1;
   await tx.insertInto('run_events')
-    .values(events.map((e) => ({ run_id: runId, host: e.host, at: e.at, kind: e.kind, cycle: e.cycle, seq: e.seq, data_json: JSON.stringify(e.data) })))
+    .values(events.map((e, i) => ({ run_id: runId, n: first + i, host: e.host, at: e.at, kind: e.kind, cycle: e.cycle, seq: e.seq, data_json: JSON.stringify(e.data) })))
     .execute();
 }

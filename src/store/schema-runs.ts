@@ -4,8 +4,6 @@
  * A run's options and every host's cycle state are JSON text so resume needs only the run id; the
  * per-update rows and the event log are plain columns so reports and queries need no JSON parsing.
  */
-import type { Generated } from 'kysely';
-
 export interface RunsTable {
   id: string;
   /** RunOptions as JSON. */
@@ -48,8 +46,9 @@ export interface RunHostUpdatesTable {
 }
 
 export interface RunEventsTable {
-  id: Generated<number>;
   run_id: string;
+  /** 1, 2, 3 … within the run, in the order the events were saved. */
+  n: number;
   host: string | null;
   at: string;
   /** 'agent' for an agent event (data = the AgentEvent), else the engine's transition/event kind. */

@@ -17,6 +17,11 @@ import { LaunchRefusedError, type HostStatus, type LaunchResult, type Transport 
 
 /** A status or task call: the daemon answers at once, even for a host that is rebooting. */
 const CALL_TIMEOUT_MS = 5_000;
+/**
+ * A launch answers once the agent runs; the very first one of a daemon may wait for the agents'
+ * bundle to be built (seconds on a loaded machine), like a cold Task Scheduler on Windows.
+ */
+const LAUNCH_TIMEOUT_MS = 60_000;
 /** A probe is answered quickly or the host counts as unreachable this time round. */
 const PROBE_TIMEOUT_MS = 2_000;
 /** Reading a whole log from the agent's socket (a few MB at most). */
@@ -185,7 +190,7 @@ export function createLabTransport(options: LabTransportOptions): Transport {
     },
 
     async launch(host, request, signal): Promise<LaunchResult> {
-      const { status, json } = await call('POST', `${hostPath(host)}/tasks`, { request }, signal, CALL_TIMEOUT_MS);
+      const { status, json } = await call('POST', `${hostPath(host)}/tasks`, { request }, signal, LAUNCH_TIMEOUT_MS);
       if (status === 201 && typeof json.taskId === 'string' && typeof json.pid === 'number') return { taskId: json.taskId, pid: json.pid };
       if (status === 409) throw new LaunchRefusedError(host, String(json.hresult), String(json.message));
       if (status === 503) throw hostDown(host, 'launch');

@@ -36,17 +36,19 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addPrimaryKeyConstraint('run_host_updates_pk', ['run_id', 'host', 'update_id'])
     .addForeignKeyConstraint('run_host_updates_host_fk', ['run_id', 'host'], 'run_hosts', ['run_id', 'host'], (c) => c.onDelete('cascade'))
     .execute();
+  // Numbered per run by the repository (no autoincrement: SQLite and PostgreSQL spell it differently).
   await db.schema.createTable('run_events')
-    .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
     .addColumn('run_id', 'varchar(64)', (c) => c.notNull().references('runs.id').onDelete('cascade'))
+    .addColumn('n', 'integer', (c) => c.notNull())
     .addColumn('host', 'varchar(255)')
     .addColumn('at', 'varchar(32)', (c) => c.notNull())
     .addColumn('kind', 'varchar(32)', (c) => c.notNull())
     .addColumn('cycle', 'integer')
     .addColumn('seq', 'integer')
     .addColumn('data_json', 'text', (c) => c.notNull())
+    .addPrimaryKeyConstraint('run_events_pk', ['run_id', 'n'])
     .execute();
-  await db.schema.createIndex('run_events_run_host').on('run_events').columns(['run_id', 'host', 'id']).execute();
+  await db.schema.createIndex('run_events_run_host').on('run_events').columns(['run_id', 'host', 'n']).execute();
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {

@@ -3,11 +3,15 @@
  * run the same migration; the one SQLite-only piece, the FTS5 title index, is created only when
  * the dialect is SQLite (PostgreSQL falls back to LIKE in src/catalog/query.ts).
  *
+ * The link tables are keyed by their natural composite key and, on SQLite, stored WITHOUT ROWID:
+ * one B-tree per table instead of a rowid table plus an index, which is a third less work for
+ * the ~1.5 million link rows of a real catalog import.
+ *
  * No foreign keys from the per-version tables to catalog_versions: the bulk import writes
  * millions of rows and deletes whole versions explicitly, and a per-row FK check would cost time
  * for nothing.
  */
-import { SqliteAdapter, sql, type Kysely } from 'kysely';
+import { SqliteAdapter, sql, type CreateTableBuilder, type Kysely } from 'kysely';
 
 export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema
@@ -64,8 +68,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('revision_id', 'integer', (c) => c.notNull())
     .addColumn('category_id', 'text', (c) => c.notNull())
     .addColumn('type', 'text', (c) => c.notNull())
+    .addPrimaryKeyConstraint('catalog_update_categories_pk', ['version_id', 'revision_id', 'category_id'])
+    .$call(withoutRowid(db))
     .execute();
-  await db.schema.createIndex('catalog_update_categories_rev').on('catalog_update_categories').columns(['version_id', 'revision_id']).execute();
 
   await db.schema
     .createTable('catalog_categories')
@@ -73,8 +78,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('category_id', 'text', (c) => c.notNull())
     .addColumn('type', 'text', (c) => c.notNull())
     .addColumn('name', 'text')
+    .addPrimaryKeyConstraint('catalog_categories_pk', ['version_id', 'category_id'])
+    .$call(withoutRowid(db))
     .execute();
-  await db.schema.createIndex('catalog_categories_id').unique().on('catalog_categories').columns(['version_id', 'category_id']).execute();
 
   await db.schema
     .createTable('catalog_prerequisites')
@@ -90,8 +96,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('version_id', 'integer', (c) => c.notNull())
     .addColumn('member_revision_id', 'integer', (c) => c.notNull())
     .addColumn('bundle_revision_id', 'integer', (c) => c.notNull())
+    .addPrimaryKeyConstraint('catalog_bundles_pk', ['version_id', 'member_revision_id', 'bundle_revision_id'])
+    .$call(withoutRowid(db))
     .execute();
-  await db.schema.createIndex('catalog_bundles_member').on('catalog_bundles').columns(['version_id', 'member_revision_id']).execute();
   await db.schema.createIndex('catalog_bundles_bundle').on('catalog_bundles').columns(['version_id', 'bundle_revision_id']).execute();
 
   await db.schema
@@ -99,8 +106,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('version_id', 'integer', (c) => c.notNull())
     .addColumn('revision_id', 'integer', (c) => c.notNull())
     .addColumn('superseding_revision_id', 'integer', (c) => c.notNull())
+    .addPrimaryKeyConstraint('catalog_supersedence_pk', ['version_id', 'revision_id', 'superseding_revision_id'])
+    .$call(withoutRowid(db))
     .execute();
-  await db.schema.createIndex('catalog_supersedence_old').on('catalog_supersedence').columns(['version_id', 'revision_id']).execute();
   await db.schema.createIndex('catalog_supersedence_new').on('catalog_supersedence').columns(['version_id', 'superseding_revision_id']).execute();
 
   await db.schema
@@ -108,8 +116,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('version_id', 'integer', (c) => c.notNull())
     .addColumn('revision_id', 'integer', (c) => c.notNull())
     .addColumn('file_id', 'text', (c) => c.notNull())
+    .addPrimaryKeyConstraint('catalog_update_files_pk', ['version_id', 'revision_id', 'file_id'])
+    .$call(withoutRowid(db))
     .execute();
-  await db.schema.createIndex('catalog_update_files_rev').on('catalog_update_files').columns(['version_id', 'revision_id']).execute();
 
   await db.schema
     .createTable('catalog_files')
@@ -120,8 +129,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('file_name', 'text')
     .addColumn('size', 'integer')
     .addColumn('sha256', 'text')
+    .addPrimaryKeyConstraint('catalog_files_pk', ['version_id', 'file_id'])
+    .$call(withoutRowid(db))
     .execute();
-  await db.schema.createIndex('catalog_files_id').unique().on('catalog_files').columns(['version_id', 'file_id']).execute();
 
   await db.schema
     .createTable('catalog_titles')
@@ -130,8 +140,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('language', 'text', (c) => c.notNull())
     .addColumn('title', 'text')
     .addColumn('description', 'text')
+    .addPrimaryKeyConstraint('catalog_titles_pk', ['version_id', 'revision_id', 'language'])
+    .$call(withoutRowid(db))
     .execute();
-  await db.schema.createIndex('catalog_titles_rev').unique().on('catalog_titles').columns(['version_id', 'revision_id', 'language']).execute();
 
   if (isSqlite(db)) {
     // rowid = catalog_updates.id; holds its own copy of the title so a version's rows can be
@@ -148,6 +159,11 @@ export async function down(db: Kysely<unknown>): Promise<void> {
   ]) {
     await db.schema.dropTable(table).ifExists().execute();
   }
+}
+
+/** SQLite: store the table in its primary-key B-tree (WITHOUT ROWID); other dialects: as is. */
+function withoutRowid(db: Kysely<unknown>) {
+  return <T extends CreateTableBuilder<string, never>>(builder: T): T => (isSqlite(db) ? (builder.modifyEnd(sql`without rowid`) as T) : builder);
 }
 
 function isSqlite(db: Kysely<unknown>): boolean {
