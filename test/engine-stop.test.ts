@@ -59,10 +59,11 @@ test('deadline: no new cycles after it, running agents stopped, hosts timed-out,
   const env = await testEnv();
   try {
     const fleet = new FakeFleet([
-      { name: 'slow01', updates: [...CHAIN], stepMs: 80, rebootMs: 100 },
+      { name: 'slow01', updates: [...CHAIN], stepMs: 150, rebootMs: 400 },
       { name: 'fast01', updates: [{ ...DEFENDER }] },
     ]);
-    const deadlineAt = new Date(Date.now() + 400);
+    // fast01 needs ~50 ms; slow01's chain needs 3 reboots (> 2 s).
+    const deadlineAt = new Date(Date.now() + 1_200);
     const result = await startRun(env.deps(fleet), runOptions(['slow01', 'fast01'], { deadlineAt }), never);
     assert.equal(result.exitCode, 4);
     const [slow, fast] = result.report.hosts;
@@ -130,6 +131,62 @@ test('resume of a finished run returns its report and changes nothing', async ()
     assert.deepEqual(again.report.hosts, first.report.hosts);
     assert.equal(fleet.host('web01').launches.length, 1);
     await assert.rejects(resumeRun(env.deps(fleet), 'no-such-run', never), /No run no-such-run/);
+  } finally {
+    await env.cleanup();
+  }
+});
+
+test('after the deadline (exit 4), resume finishes the timed-out hosts; the passed deadline does not fire again', async () => {
+  const env = await testEnv();
+  try {
+    const fleet = new FakeFleet([{ name: 'web01', updates: [...CHAIN], stepMs: 40, rebootMs: 60 }]);
+    const first = await startRun(env.deps(fleet), runOptions(['web01'], { deadlineAt: new Date(Date.now() + 150) }), never);
+    assert.equal(first.exitCode, 4);
+    const second = await resumeRun(env.deps(fleet), first.runId, never);
+    assert.equal(second.exitCode, 0, JSON.stringify(second.report.hosts[0]));
+    assert.equal(fleet.installs('web01', NET.id), 1, JSON.stringify(second.report.hosts[0]));
+    for (const [id, n] of fleet.host('web01').installCounts) assert.equal(n, 1, `${id} installed once`);
+  } finally {
+    await env.cleanup();
+  }
+});
+
+test('an unreachable host (exit 3) is picked up again by resume once it is back', async () => {
+  const env = await testEnv();
+  try {
+    const fleet = new FakeFleet([{ name: 'db01', updates: [SSU, { ...CU }], comesBack: false }]);
+    const first = await startRun(env.deps(fleet), runOptions(['db01'], { rebootTimeoutMs: 200 }), never);
+    assert.equal(first.exitCode, 3);
+    assert.match(first.report.hosts[0]?.message ?? '', /then resume the run/);
+    // Someone fixed the host: it is up again, in a new boot.
+    fleet.host('db01').reachable = true;
+    fleet.host('db01').comesBack = true;
+    const second = await resumeRun(env.deps(fleet), first.runId, never);
+    assert.equal(second.exitCode, 0, second.report.hosts[0]?.message ?? '');
+    assert.equal(second.report.hosts[0]?.outcome, 'compliant');
+    assert.equal(fleet.installs('db01', CU.id), 1);
+    assert.equal(fleet.installs('db01', SSU.id), 1);
+  } finally {
+    await env.cleanup();
+  }
+});
+
+test('listRuns and loadRunOptions: a run can be found and resumed with only its id', async () => {
+  const env = await testEnv();
+  try {
+    const fleet = new FakeFleet([{ name: 'web01', updates: [DEFENDER] }]);
+    const result = await startRun(env.deps(fleet), runOptions(['web01'], { meta: { transport: 'fake', report: 'out.json' } }), never);
+    const runs = await listRuns({ store: env.store });
+    assert.deepEqual(runs.map((r) => [r.id, r.outcome, r.exitCode, r.targets]), [[result.runId, 'succeeded', 0, ['web01']]]);
+    const options = await loadRunOptions({ store: env.store }, result.runId);
+    assert.deepEqual(options?.meta, { transport: 'fake', report: 'out.json' });
+    assert.equal(await loadRunOptions({ store: env.store }, 'nope'), null);
+    // A caller-chosen id is used as given, once.
+    const named = await startRun(env.deps(fleet), runOptions(['web01'], { runId: 'night-2026-11-21' }), never);
+    assert.equal(named.runId, 'night-2026-11-21');
+    assert.equal(named.report.run.id, 'night-2026-11-21');
+    await assert.rejects(startRun(env.deps(fleet), runOptions(['web01'], { runId: 'night-2026-11-21' }), never), /already exists/);
+    await assert.rejects(startRun(env.deps(fleet), runOptions(['web01'], { runId: '../etc' }), never), /run id is/);
   } finally {
     await env.cleanup();
   }

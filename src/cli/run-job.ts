@@ -25,11 +25,18 @@ export interface TransportConfig {
   readonly inProcess: boolean;
 }
 
+/**
+ * Lab hosts reboot in seconds (scenario durations × timeScale), so the engine looks at them often;
+ * real servers keep the engine's defaults (probes from 5 s up to a minute).
+ */
+const LAB_TIMING = { probeInitialDelayMs: 250, probeMaxDelayMs: 2_000, agentPollMs: 1_000, streamSilenceMs: 15_000 } as const;
+
 function labDirFor(stateFile: string, runId: string): string {
   return join(dirname(resolve(stateFile)), 'lab', runId);
 }
 
-async function checkLabTargets(config: RunConfig): Promise<void> {
+/** Checks the scenario and the target names; no names means every host of the scenario. */
+async function checkLabTargets(config: RunConfig): Promise<readonly string[]> {
   // Validate before anything starts: a bad scenario or an unknown host is a usage error (64).
   const scenario = await loadScenario(config.labScenario!);
   const known = new Set(scenario.hosts.map((h) => h.name.toLowerCase()));
@@ -38,13 +45,14 @@ async function checkLabTargets(config: RunConfig): Promise<void> {
     const some = scenario.hosts.slice(0, 5).map((h) => h.name).join(', ');
     throw usageError('UNKNOWN_HOST', `${unknown.join(', ')}: not ${unknown.length === 1 ? 'a host' : 'hosts'} of the lab scenario ${config.labScenario} (it has ${scenario.hosts.length}: ${some}${scenario.hosts.length > 5 ? ', …' : ''}).`);
   }
+  return config.targets.length > 0 ? config.targets : scenario.hosts.map((h) => h.name);
 }
 
-function toEngineOptions(config: RunConfig, runId: string, transport: TransportConfig, now: Date): RunOptions {
+function toEngineOptions(config: RunConfig, targets: readonly string[], runId: string, transport: TransportConfig, now: Date): RunOptions {
   return {
     runId,
     transportConfig: transport,
-    targets: config.targets,
+    targets,
     mode: config.mode,
     reboot: config.reboot,
     filters: config.filters,
@@ -68,7 +76,8 @@ function makeLog(parsed: ParsedRun): LiveLog {
 
 export async function runJob(parsed: ParsedRun): Promise<number> {
   const stateFile = parsed.output.stateFile ?? defaultStateFile();
-  if (parsed.kind === 'new') await checkLabTargets(parsed.config);
+  let targets: readonly string[] = [];
+  if (parsed.kind === 'new') targets = await checkLabTargets(parsed.config);
 
   const store = await openStore(stateFile);
   const controller = new AbortController();
@@ -97,12 +106,12 @@ export async function runJob(parsed: ParsedRun): Promise<number> {
     transportConfig = saved;
   }
   const transport = openLabTransport({ scenarioPath: transportConfig.scenario, dir: transportConfig.dir, mode: transportConfig.inProcess ? 'inprocess' : 'process' });
-  const deps: EngineDeps = { store, transport, clock: systemClock, log: (e) => log.write(e) };
+  const deps: EngineDeps = { store, transport, clock: systemClock, log: (e) => log.write(e), timing: LAB_TIMING };
 
   let result: RunResult;
   try {
     result = parsed.kind === 'new'
-      ? await startRun(deps, toEngineOptions(parsed.config, runId, transportConfig, systemClock.now()), controller.signal)
+      ? await startRun(deps, toEngineOptions(parsed.config, targets, runId, transportConfig, systemClock.now()), controller.signal)
       : await resumeRun(deps, runId, controller.signal, parsed.deadlineMs === null ? undefined : { deadlineAt: new Date(systemClock.now().getTime() + parsed.deadlineMs) });
   } finally {
     log.close();
