@@ -67,7 +67,8 @@ async function assertCatalogA(store: Store): Promise<void> {
 
 test('an import killed halfway leaves the previous catalog current and queryable; the next import succeeds', async () => {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'catalog', 'import', b.cab.out, '--trust', trust, '--state', state], {
-    env: { ...process.env, [HOLD_ENV]: '1' },
+    // TMPDIR inside the test dir: a killed import cannot remove its temp files, `after` does.
+    env: { ...process.env, [HOLD_ENV]: '1', TMPDIR: a.dir },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.on('exit', (code, signal) => resolve(signal ?? code)));

@@ -61,6 +61,15 @@ test('search by words, product, classification and release date returns exactly 
   assert.deepEqual(await searchCatalog(store.db, { text: 'no such words anywhere' }), []);
 });
 
+test('the portable LIKE text search (the PostgreSQL path) finds the same as FTS5', async () => {
+  for (const text of ['cumulative update', 'CUMULATIVE', 'cumul upd', 'Servicing', '.NET Framework', 'kb5044444', 'Server 2019', 'nothing like this']) {
+    const fts = (await searchCatalog(store.db, { text, textIndex: 'fts' })).map((h) => h.updateId);
+    const like = (await searchCatalog(store.db, { text, textIndex: 'like' })).map((h) => h.updateId);
+    assert.deepEqual(like, fts, text);
+  }
+  assert.equal((await searchCatalog(store.db, { text: '100%_', textIndex: 'like' })).length, 0, '% and _ are literal characters');
+});
+
 test('show: prerequisites resolved to titles, with the product "one of" group', async () => {
   const [cu] = await showUpdate(store.db, 'KB5044444');
   assert.ok(cu);

@@ -237,3 +237,34 @@ test('events that arrive while the launch is still being confirmed are not lost'
     await env.cleanup();
   }
 });
+
+test('a host down at the start is waited for (no cycle counted), then patched; one that stays down is unreachable', async () => {
+  const env = await testEnv();
+  try {
+    const fleet = new FakeFleet([{ name: 'web01', updates: [DEFENDER] }, { name: 'dead01', updates: [DEFENDER] }]);
+    fleet.host('web01').reachable = false;
+    fleet.host('dead01').reachable = false;
+    const running = startRun(env.deps(fleet), runOptions(['web01', 'dead01'], { rebootTimeoutMs: 1_000 }), never);
+    // web01 answers once the engine has noticed it was down.
+    await new Promise<void>((resolve, reject) => {
+      const started = Date.now();
+      const tick = () => {
+        if (env.events.some((e) => e.host === 'web01' && e.kind === 'waiting-for-host')) return resolve();
+        if (Date.now() - started > 5_000) return reject(new Error('no waiting-for-host event'));
+        setImmediate(tick);
+      };
+      tick();
+    });
+    fleet.host('web01').reachable = true;
+    const result = await running;
+    const [web, dead] = result.report.hosts;
+    assert.equal(web?.outcome, 'compliant');
+    assert.equal(web?.cycles, 1, 'the wait did not use up a cycle');
+    assert.equal(dead?.outcome, 'unreachable');
+    assert.equal(dead?.cycles, 0);
+    assert.match(dead?.message ?? '', /dead01 was not reachable within the reboot timeout \(1s\) for cycle 1: it did not answer/);
+    assert.equal(result.exitCode, 3);
+  } finally {
+    await env.cleanup();
+  }
+});

@@ -43,6 +43,8 @@ export interface FakeHostSpec {
   readonly streamBroken?: boolean;
   /** The task scheduler refuses to start the agent. */
   readonly refuseLaunch?: boolean;
+  /** In this cycle, the first install runs until the agent is told to stop (a long CU install). */
+  readonly installUntilStoppedInCycle?: number;
   /** The scheduler confirms the start this late: the agent's first events arrive before launch returns. */
   readonly slowLaunchMs?: number;
   /** Posts events in batches of 3, each batch in reverse order and sent twice (retries, reordering). */
@@ -58,9 +60,22 @@ class FakeAgent {
   logSafe = false;
   acked = 0;
   finishedSeq = 0;
+  /** Highest seq handed to a POST so far. */
+  posted = 0;
+  flushing: Promise<void> | null = null;
   readonly streamErrors: string[] = [];
   private seq = 0;
   private readonly safeWaiters: (() => void)[] = [];
+  private readonly stopWaiters: (() => void)[] = [];
+
+  abort(): void {
+    this.aborted = true;
+    for (const w of this.stopWaiters.splice(0)) w();
+  }
+
+  untilStopped(): Promise<void> {
+    return this.aborted ? Promise.resolve() : new Promise((resolve) => this.stopWaiters.push(resolve));
+  }
 
   constructor(readonly pid: number, readonly request: CycleRequest) {}
 
@@ -238,7 +253,7 @@ export class FakeFleet implements Transport {
 
   async stop(name: string, launch: LaunchResult): Promise<void> {
     const a = this.host(name).agent;
-    if (a && a.pid === launch.pid) a.aborted = true;
+    if (a && a.pid === launch.pid) a.abort();
   }
 
   async reboot(name: string): Promise<void> {
@@ -255,7 +270,7 @@ export class FakeFleet implements Transport {
 
   /** Stops every simulated agent and timer (end of a test). */
   async shutdown(): Promise<void> {
-    for (const h of this.hosts.values()) if (h.agent) h.agent.aborted = true;
+    for (const h of this.hosts.values()) h.agent?.abort();
     await this.close();
   }
 
@@ -281,9 +296,26 @@ export class FakeFleet implements Transport {
     }
   }
 
+  /** Streams in the background like the real agent's HTTP sink: what piles up during a POST goes in the next one. */
+  private flush(host: FakeHost, agent: FakeAgent): Promise<void> {
+    agent.flushing ??= (async () => {
+      while (agent.posted < agent.events.length && !agent.logSafe) {
+        const batch = agent.events.filter((e) => e.seq > agent.posted);
+        agent.posted = batch.at(-1)!.seq;
+        await this.post(host, agent, batch);
+      }
+    })().finally(() => {
+      agent.flushing = null;
+    });
+    return agent.flushing;
+  }
+
   private async emit(host: FakeHost, agent: FakeAgent, body: AgentEventBody): Promise<void> {
     const e = agent.push(body);
-    if (!host.spec.chaoticStream) return this.post(host, agent, [e]);
+    if (!host.spec.chaoticStream) {
+      void this.flush(host, agent);
+      return;
+    }
     if (e.seq % 3 !== 0) return;
     const batch = agent.events.slice(-3).reverse();
     await this.post(host, agent, batch);
@@ -329,6 +361,7 @@ export class FakeFleet implements Transport {
           if (r.mode === 'download') continue;
           // Like WUA, an abort takes effect between updates: the one in flight finishes.
           await this.sleep(stepMs);
+          if (host.spec.installUntilStoppedInCycle === r.cycle) await agent.untilStopped();
           const n = (host.attempts.get(id) ?? 0) + 1;
           host.attempts.set(id, n);
           if (n <= (spec.failTimes ?? 0)) {
@@ -361,7 +394,8 @@ export class FakeFleet implements Transport {
     // remains is handing over the log and exiting.
     if (!willReboot) this.busyEnd(host.spec.name);
     host.logs.set(r.cycle, [...agent.events]);
-    // Resend everything not yet acknowledged (a real agent batches; a lost batch is resent).
+    // Send what is left, then resend everything not yet acknowledged (a lost batch is resent).
+    if (!host.spec.chaoticStream) await this.flush(host, agent);
     await this.post(host, agent, agent.events.filter((e) => e.seq > agent.acked));
     await agent.waitSafe(r.logHandoverTimeoutSeconds * 1000);
     agent.running = false;

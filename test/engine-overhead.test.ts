@@ -27,9 +27,10 @@ for (const [label, hostCount, parallel] of [['serial', 5, 1], ['parallel 20', 20
       const elapsedMs = performance.now() - started;
       const cpu = process.cpuUsage(cpuBefore);
       const cpuMs = (cpu.user + cpu.system) / 1000;
-      assert.equal(result.exitCode, 0);
+      const summary = JSON.stringify(result.report.hosts.filter((h) => h.outcome !== 'compliant' || h.cycles !== 4).map((h) => [h.name, h.outcome, h.cycles, h.message]));
+      assert.equal(result.exitCode, 0, summary);
       const cycles = result.report.hosts.reduce((n, h) => n + h.cycles, 0);
-      assert.equal(cycles, hostCount * 4);
+      assert.equal(cycles, hostCount * 4, summary);
       // CPU time is the stable figure on a shared machine; it includes the simulated agents' HTTP posts.
       const cpuPerCycleMs = cpuMs / cycles;
       process.stdout.write(`# overhead ${label}: ${cycles} host cycles in ${elapsedMs.toFixed(0)} ms wall (${(elapsedMs / cycles).toFixed(1)} ms per cycle), ${cpuPerCycleMs.toFixed(1)} ms CPU per host cycle\n`);

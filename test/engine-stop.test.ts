@@ -83,13 +83,14 @@ test('cancel stops cleanly (agent stopped, state saved, exit 5); resume finishes
   const env = await testEnv();
   try {
     const fleet = new FakeFleet([
-      { name: 'web01', updates: [...CHAIN], stepMs: 30 },
-      { name: 'web02', updates: [SSU, DEFENDER], stepMs: 30 },
+      { name: 'web01', updates: [...CHAIN], stepMs: 30, installUntilStoppedInCycle: 2 },
+      { name: 'web02', updates: [SSU, DEFENDER], stepMs: 30, installUntilStoppedInCycle: 1 },
       { name: 'web03', updates: [SSU] },
     ]);
     const ctl = new AbortController();
     const running = startRun(env.deps(fleet), runOptions(['web01', 'web02', 'web03'], { parallel: 2 }), ctl.signal);
-    // Cancel while web01's second cycle is installing (after one reboot).
+    // Cancel while web01's second cycle is installing (after one reboot) and web02's first is;
+    // web03 waits for a slot (--parallel 2).
     await waitForLog(env.events, (e) => e.host === 'web01' && e.kind === 'cycle-launched' && e.cycle === 2);
     await waitForLog(env.events, (e) => e.host === 'web01' && e.kind === 'agent-event' && e.cycle === 2 && e.event.kind === 'progress');
     ctl.abort();

@@ -9,10 +9,11 @@
  * the next import deletes the leftover `importing` version first.
  */
 import { PatchlineError } from '../domain/errors.ts';
-import type { CatalogWriter, ExtendedInput, LocalizedInput } from '../store/catalog-repo.ts';
+import { hostname } from 'node:os';
+import { ImportBusyError, type CatalogWriter, type ExtendedInput, type LocalizedInput } from '../store/catalog-repo.ts';
 import { parseIndexXml } from './index-xml.ts';
 import { DEFAULT_BATCH_SIZE, readPackageXml, type PackageHeader } from './package-xml.ts';
-import { decodeBlob, parseBlobName, parseCoreBlob, parseExtendedBlob, parseLocalizedBlob } from './shards.ts';
+import { coreUpdateType, decodeBlob, parseBlobName, parseExtendedBlob, parseLocalizedBlob } from './shards.ts';
 import type { CatalogSource } from './source.ts';
 
 /** Revisions per write transaction in the shard phase. */
@@ -25,6 +26,25 @@ interface MutableDetails {
   others?: { language: string; texts: LocalizedInput }[];
 }
 export const DEFAULT_LANGUAGES: readonly string[] = ['en'];
+
+/**
+ * Is the importer "host:pid" alive? Only a process on this host can be checked; one on another
+ * host (a shared database) is assumed alive, since its rows must not be pulled away under it.
+ */
+export function isRunningHere(importer: string): boolean {
+  const at = importer.lastIndexOf(':');
+  const host = importer.slice(0, at);
+  const pid = Number(importer.slice(at + 1));
+  if (host !== hostname()) return true;
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists but belongs to someone else — still alive. ESRCH: gone.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 export type ImportPhase = 'package' | 'shards' | 'finalize' | 'switch' | 'done';
 
@@ -69,7 +89,13 @@ export async function importCatalog(source: CatalogSource, writer: CatalogWriter
   const languages = (options.languages ?? DEFAULT_LANGUAGES).map((l) => l.toLowerCase());
   const primaryLanguage = languages[0] ?? 'en';
   const signal = options.signal;
-  const versionId = writer.beginImport({ source: source.description, signerSubject: options.signerSubject ?? null, now: now() });
+  let versionId: number;
+  try {
+    versionId = writer.beginImport({ source: source.description, signerSubject: options.signerSubject ?? null, now: now(), importer: `${hostname()}:${process.pid}`, isRunning: isRunningHere });
+  } catch (error) {
+    if (!(error instanceof ImportBusyError)) throw error;
+    throw new PatchlineError('CATALOG_IMPORT_BUSY', `Another catalog import into this state file is running (${error.source}, process ${error.importer}, started ${error.startedAt}). Wait for it to finish, or stop that process, then try again.`, { cause: error });
+  }
   writer.bulkMode(true);
   try {
     const index = parseIndexXml(await source.indexXml(signal));
@@ -116,7 +142,7 @@ export async function importCatalog(source: CatalogSource, writer: CatalogWriter
           pending.set(name.revisionId, details);
         }
         const text = decodeBlob(blob.bytes);
-        if (name.kind === 'c') details.updateType = parseCoreBlob(text).updateType;
+        if (name.kind === 'c') details.updateType = coreUpdateType(text);
         else if (name.kind === 'x') details.extended = parseExtendedBlob(text);
         else if (name.language === primaryLanguage) details.primary = parseLocalizedBlob(text);
         else (details.others ??= []).push({ language: name.language!, texts: parseLocalizedBlob(text) });

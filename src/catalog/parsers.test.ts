@@ -153,6 +153,17 @@ test('the x/ blob with a payload file: digest, name, size, SHA-256, reboot behav
   assert.deepEqual(c.prerequisites.filter((p) => p.orGroup === null).map((p) => p.updateId), ['04437cf2-2157-44c9-96df-6cd88b0dc541', '59653007-e2e9-4f71-8525-2ff588527978']);
 });
 
+test('the quick UpdateType scan agrees with the full core parse', { skip }, async () => {
+  const { coreUpdateType } = await import('./shards.ts');
+  for (const [shard, rev] of [['package2', '123456'], ['package2', '234567'], ['package3', '345678']] as const) {
+    const text = await readFile(join(EXTRACTED, shard, 'c', rev), 'utf8');
+    assert.equal(coreUpdateType(text), parseCoreBlob(text).updateType);
+  }
+  assert.equal(coreUpdateType(`<UpdateIdentity UpdateID="x"/><Properties ExplicitlyDeployable='true' UpdateType='Detectoid'/>`), 'Detectoid');
+  assert.equal(coreUpdateType('<p:Properties xmlns:p="urn:x" p:UpdateType="Driver"/>'), 'Driver', 'falls back to the full parse');
+  assert.equal(coreUpdateType('<UpdateIdentity UpdateID="x"/>'), null);
+});
+
 test('blob names, with either separator', () => {
   assert.deepEqual(parseBlobName('c\\123'), { kind: 'c', language: null, revisionId: 123 });
   assert.deepEqual(parseBlobName('l/EN/45'), { kind: 'l', language: 'en', revisionId: 45 });
@@ -162,8 +173,8 @@ test('blob names, with either separator', () => {
 });
 
 test('search text builders: FTS quoting, LIKE escaping, date bounds', () => {
-  assert.equal(ftsQuery(' cumulative  update '), '"cumulative" "update"');
-  assert.equal(ftsQuery('say "hi"'), '"say" """hi"""');
+  assert.equal(ftsQuery(' cumulative  update '), '"cumulative"* "update"*');
+  assert.equal(ftsQuery('say "hi"'), '"say"* """hi"""*');
   assert.equal(ftsQuery('   '), null);
   assert.deepEqual(likePatterns('100% net_fx'), ['%100\\%%', '%net\\_fx%']);
   assert.equal(dateBound('2026-10-01', 'since'), '2026-10-01T00:00:00Z');

@@ -51,6 +51,8 @@ export interface SearchCriteria {
   readonly limit?: number;
   /** Also list category/detectoid entries and updates that only exist inside a bundle. */
   readonly all?: boolean;
+  /** Text matching: `fts` (SQLite's FTS5 index; the default on SQLite) or `like` (portable; the default elsewhere). */
+  readonly textIndex?: 'fts' | 'like';
 }
 
 export interface CatalogHit {
@@ -116,10 +118,13 @@ export interface CatalogUpdateDetails extends CatalogHit {
   readonly titles: readonly { readonly language: string; readonly title: string | null }[];
 }
 
-/** Builds an FTS5 MATCH expression: every word, each quoted (so `-` or `:` are not operators). */
+/**
+ * Builds an FTS5 MATCH expression: every word, each quoted (so `-` or `:` are not operators) and
+ * as a prefix (`"cumul"*`), so typing the start of a word finds it, as LIKE would.
+ */
 export function ftsQuery(text: string): string | null {
   const words = words_(text);
-  return words.length === 0 ? null : words.map((w) => `"${w.replace(/"/g, '""')}"`).join(' ');
+  return words.length === 0 ? null : words.map((w) => `"${w.replace(/"/g, '""')}"*`).join(' ');
 }
 
 /** LIKE patterns for the portable path: one per word, with %, _ and \ escaped (ESCAPE '\'). */
@@ -186,7 +191,8 @@ export async function searchCatalog(db: Kysely<Database>, criteria: SearchCriter
   if (criteria.since) q = q.where('u.release_date', '>=', dateBound(criteria.since, 'since'));
   if (criteria.until) q = q.where('u.release_date', '<=', dateBound(criteria.until, 'until'));
   if (criteria.text) {
-    const match = isSqlite(db) ? ftsQuery(criteria.text) : null;
+    const useFts = (criteria.textIndex ?? (isSqlite(db) ? 'fts' : 'like')) === 'fts';
+    const match = useFts ? ftsQuery(criteria.text) : null;
     if (match !== null) {
       q = q.where('u.id', 'in', sql<number>`(SELECT rowid FROM catalog_updates_fts WHERE catalog_updates_fts MATCH ${match})`);
     } else {

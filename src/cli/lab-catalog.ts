@@ -17,6 +17,8 @@ const wholeNumber = (flag: string, value: string | undefined, min: number): numb
   return n;
 };
 
+const sizeText = (bytes: number): string => (bytes >= 1e6 ? `${(bytes / 1e6).toFixed(1)} MB` : `${(bytes / 1e3).toFixed(1)} kB`);
+
 /** Registers `lab catalog` on the `lab` command. */
 export function registerLabCatalog(lab: Command): void {
   lab
@@ -48,6 +50,6 @@ Examples:
       if (!options.json && process.stderr.isTTY) process.stderr.write('\r\x1b[K');
       process.stdout.write(options.json
         ? `${JSON.stringify(result)}\n`
-        : `Wrote ${result.out} (${result.updates} updates, ${result.shards} shards, package.xml ${(result.packageXmlBytes / 1e6).toFixed(1)} MB).\nLab root certificate: ${result.rootPemFile} (pass it to catalog import --trust).\n`);
+        : `Wrote ${result.out} (${result.updates} updates, ${result.shards} shards, package.xml ${sizeText(result.packageXmlBytes)}).\nLab root certificate: ${result.rootPemFile} (pass it to catalog import --trust).\n`);
     });
 }

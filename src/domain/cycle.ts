@@ -448,9 +448,10 @@ function probed(s: HostState, e: Extract<HostEvent, { kind: 'probe' }>, now: Dat
   }
   const remaining = msUntil(w.deadlineAt, now);
   if (remaining <= 0) {
-    const what = w.reason === 'reboot' ? `after the reboot of cycle ${s.cycle}` : w.reason === 'lost-cycle' ? `after cycle ${s.cycle} was lost` : 'before its next cycle';
+    const what = w.reason === 'reboot' ? `after the reboot of cycle ${s.cycle}` : w.reason === 'lost-cycle' ? `after cycle ${s.cycle} was lost` : `for cycle ${s.cycle + 1}`;
     const last = { unreachable: 'it did not answer', 'same-boot': 'it answered but had not rebooted (same boot id)', 'servicing-busy': 'it was back but Windows servicing was still busy', nothing: 'no probe answered' }[seen];
-    return finish(s, 'unreachable', `${s.host} did not come back within the reboot timeout (${formatMs(s.policy.rebootTimeoutMs)}) ${what}: ${last}. Check the host's console, then resume the run.`);
+    const verb = w.reason === 'unreachable-at-launch' ? 'was not reachable' : 'did not come back';
+    return finish(s, 'unreachable', `${s.host} ${verb} within the reboot timeout (${formatMs(s.policy.rebootTimeoutMs)}) ${what}: ${last}. Check the host's console, then resume the run.`);
   }
   const attempt = w.attempt + 1;
   const phase: HostPhase = w.reason === 'reboot' && bootChanged ? 'waiting-online' : s.phase;

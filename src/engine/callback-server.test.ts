@@ -50,3 +50,23 @@ test('a closed server refuses connections', async () => {
   await server.close();
   await assert.rejects(post(cb.url, cb.token, ndjson([ev(1)])));
 });
+
+test('close() still delivers an acknowledgement in flight (the last agent must not wait out its hand-over)', async () => {
+  const server = await CallbackServer.start();
+  let release: () => void = () => undefined;
+  let entered: () => void = () => undefined;
+  const inSink = new Promise<void>((r) => (entered = r));
+  const cb = server.register(async () => {
+    entered();
+    await new Promise<void>((r) => (release = r));
+    return 7;
+  });
+  const response = post(cb.url, cb.token, ndjson([ev(7)]));
+  await inSink;
+  const closing = server.close();
+  release();
+  const res = await response;
+  assert.equal(res.status, 200);
+  assert.deepEqual(await res.json(), { ackSeq: 7 });
+  await closing;
+});

@@ -14,6 +14,11 @@ import type { AgentEvent } from '../domain/agent-log.ts';
 
 /** An agent's batch is a few events; a scan of a badly out-of-date host is a few MB at most. */
 const MAX_BODY_BYTES = 32 * 1024 * 1024;
+/**
+ * On close, answers in flight get this long to reach their agent: the last host's final
+ * acknowledgement is what lets its agent exit instead of waiting out its log hand-over.
+ */
+const CLOSE_GRACE_MS = 2_000;
 
 /** Receives a batch (unordered, possibly resent) and answers the highest contiguous seq saved. */
 export type EventSink = (events: readonly AgentEvent[]) => Promise<number>;
@@ -33,6 +38,8 @@ interface Registration {
 export class CallbackServer {
   private readonly cycles = new Map<string, Registration>();
   private closing: Promise<void> | null = null;
+  private inFlight = 0;
+  private drained: (() => void) | null = null;
 
   private constructor(private readonly server: Server, readonly baseUrl: string) {}
 
@@ -44,7 +51,13 @@ export class CallbackServer {
         res.writeHead(503).end();
         return;
       }
-      self.handle(req, res).catch((error: unknown) => {
+      const current = self;
+      current.inFlight++;
+      res.once('close', () => {
+        current.inFlight--;
+        if (current.inFlight === 0) current.drained?.();
+      });
+      current.handle(req, res).catch((error: unknown) => {
         if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ error: (error as Error).message }));
       });
@@ -71,13 +84,26 @@ export class CallbackServer {
     return { url: `${this.baseUrl}/cycles/${id}/events`, token, unregister: () => void this.cycles.delete(id) };
   }
 
-  /** Closes the server; open keep-alive connections are dropped. Idempotent. */
+  /**
+   * Closes the server: no new connections; answers in flight are delivered (up to CLOSE_GRACE_MS),
+   * then every connection is dropped. Idempotent.
+   */
   close(): Promise<void> {
     this.cycles.clear();
-    this.closing ??= new Promise<void>((resolve) => {
-      this.server.close(() => resolve());
+    this.closing ??= (async () => {
+      const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+      if (this.inFlight > 0) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, CLOSE_GRACE_MS);
+          this.drained = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
       this.server.closeAllConnections();
-    });
+      await closed;
+    })();
     return this.closing;
   }
 

@@ -103,13 +103,10 @@ export class HostDriver {
           if (!this.ctx.stop.signal.aborted) throw error;
         }
       }
-      if (first) await this.apply(first);
-      while (!isEndPhase(this.state.phase)) {
-        const event = await this.next();
-        if (event) await this.apply(event);
-      }
+      if (first) await this.apply([first]);
+      while (!isEndPhase(this.state.phase)) await this.apply(await this.next());
       // What a stopped agent did before it stopped, and any launch that answered late.
-      for (let event = this.pending.shift(); event; event = this.pending.shift()) await this.apply(event);
+      for (let event = this.pending.shift(); event; event = this.pending.shift()) await this.apply([event]);
     } finally {
       this.callback?.unregister();
       this.callback = null;
@@ -121,16 +118,17 @@ export class HostDriver {
 
   // ── events in ──────────────────────────────────────────────────────────────────────────────
 
-  private async next(): Promise<HostEvent | null> {
+  /** The next events to apply (several at once when the agent sent a batch), or none yet. */
+  private async next(): Promise<readonly HostEvent[]> {
     // Results of commands first: a launch that answered after a stop must be seen, so that the
     // stop that follows stops its agent. Commands started after a stop are aborted by its signal.
     const pending = this.pending.shift();
-    if (pending) return pending;
+    if (pending) return [pending];
     const why = this.ctx.stop.reason();
-    if (why) return { kind: why };
+    if (why) return [{ kind: why }];
     switch (this.state.phase) {
       case 'queued':
-        return { kind: 'start' };
+        return [{ kind: 'start' }];
       case 'running':
         return this.watchAgent();
       default:
@@ -139,50 +137,53 @@ export class HostDriver {
   }
 
   /** The next agent event in seq order, or a poll of the transport while the agent runs. */
-  private async watchAgent(): Promise<HostEvent | null> {
-    const ready = this.takeNextBuffered();
-    if (ready) return ready;
+  private async watchAgent(): Promise<readonly HostEvent[]> {
+    const ready = this.takeBuffered();
+    if (ready.length > 0) return ready;
     const { timing, clock } = this.ctx;
     const nowMs = clock.now().getTime();
     const untilPoll = this.lastPollAtMs + timing.agentPollMs - nowMs;
     if (untilPoll > 0) {
       await this.bell.wait(untilPoll, this.ctx.stop.signal);
-      return this.takeNextBuffered();
+      return this.takeBuffered();
     }
     this.lastPollAtMs = nowMs;
     const launch = this.state.launch;
-    if (!launch) return { kind: 'agent-gone' };
+    if (!launch) return [{ kind: 'agent-gone' }];
     let running: boolean;
     try {
       running = await this.ctx.transport.isRunning(this.state.host, launch, this.ctx.stop.signal);
       this.runningCheckFailures = 0;
     } catch (error) {
-      if (this.ctx.stop.signal.aborted) return null;
+      if (this.ctx.stop.signal.aborted) return [];
       // The host may be rebooting under us; after a few failures in a row treat the agent as gone.
       this.runningCheckFailures++;
       running = this.runningCheckFailures < MAX_RUNNING_CHECK_FAILURES;
       if (running) this.ctx.log(this.state.host, { kind: 'waiting-for-host', reason: 'lost-cycle', seen: 'unreachable' });
       void error;
     }
-    const buffered = this.takeNextBuffered();
-    if (buffered) return buffered;
-    if (!running) return { kind: 'agent-gone' };
+    const buffered = this.takeBuffered();
+    if (buffered.length > 0) return buffered;
+    if (!running) return [{ kind: 'agent-gone' }];
     const silentMs = nowMs - Math.max(this.lastAgentEventAtMs, this.lastLogPollAtMs);
     if (this.state.streamLost || silentMs >= timing.streamSilenceMs) {
       // The stream is gone (connector restarted) or silent: read whatever log the agent serves.
       this.lastLogPollAtMs = nowMs;
       const events = await this.fetchLog();
-      if (events && events.some((e) => e.seq > this.state.lastSeq)) return { kind: 'log-fetched', events };
+      if (events && events.some((e) => e.seq > this.state.lastSeq)) return [{ kind: 'log-fetched', events }];
     }
-    return null;
+    return [];
   }
 
-  private takeNextBuffered(): HostEvent | null {
+  /** The buffered agent events that follow the last one applied, without gaps, in seq order. */
+  private takeBuffered(): HostEvent[] {
     for (const seq of [...this.buffer.keys()]) if (seq <= this.state.lastSeq) this.buffer.delete(seq);
-    const next = this.buffer.get(this.state.lastSeq + 1);
-    if (!next) return null;
-    this.buffer.delete(next.seq);
-    return { kind: 'agent', event: next };
+    const out: HostEvent[] = [];
+    for (let seq = this.state.lastSeq + 1; this.buffer.has(seq); seq++) {
+      out.push({ kind: 'agent', event: this.buffer.get(seq)! });
+      this.buffer.delete(seq);
+    }
+    return out;
   }
 
   /** The callback's sink: buffers events, answers the highest seq saved (waits briefly for it). */
@@ -224,15 +225,28 @@ export class HostDriver {
 
   // ── transitions ────────────────────────────────────────────────────────────────────────────
 
-  private async apply(event: HostEvent): Promise<void> {
+  /**
+   * Steps through the events, saves the resulting state and every row in one transaction, then
+   * executes the commands in order (write-ahead). A batch of agent events costs one transaction.
+   */
+  private async apply(events: readonly HostEvent[]): Promise<void> {
+    if (events.length === 0) return;
     const now = this.ctx.clock.now();
-    const before = this.state;
-    const result = step(before, event, now);
-    await this.ctx.repo.saveTransition(this.ctx.runId, snapshot(before, result.state), transitionRows(before, event, result, now), now.toISOString());
-    this.state = result.state;
+    const first = this.state;
+    let state = first;
+    const steps: { before: HostState; event: HostEvent; result: StepResult }[] = [];
+    const rows: EventRow[] = [];
+    for (const event of events) {
+      const result = step(state, event, now);
+      steps.push({ before: state, event, result });
+      rows.push(...transitionRows(state, event, result, now));
+      state = result.state;
+    }
+    await this.ctx.repo.saveTransition(this.ctx.runId, snapshot(first, state), rows, now.toISOString());
+    this.state = state;
     for (const w of [...this.ackWaiters]) w();
-    this.logTransition(before, event, result);
-    await this.execute(result.commands);
+    for (const s of steps) this.logTransition(s.before, s.event, s.result);
+    await this.execute(steps.flatMap((s) => s.result.commands));
   }
 
   private async execute(commands: readonly HostCommand[]): Promise<void> {

@@ -6,8 +6,7 @@
 import { renderIndexXml } from '../catalog/index-xml.ts';
 import type { CatalogSource } from '../catalog/source.ts';
 import type { CatalogPlan } from './catalog-gen-model.ts';
-import { coreBlob, extendedBlob, fileLocationXml, localizedBlob, PACKAGE_XML_MIDDLE, PACKAGE_XML_TAIL, packageXmlHead } from './catalog-gen-xml.ts';
-import { updateXml } from './catalog-gen-xml.ts';
+import { coreBlob, extendedBlob, fileLocationXml, localizedBlob, PACKAGE_XML_MIDDLE, PACKAGE_XML_TAIL, packageXmlHead, updateXml } from './catalog-gen-xml.ts';
 import { shardRanges } from './catalog-gen.ts';
 
 const PIECE_CHARS = 256 * 1024;

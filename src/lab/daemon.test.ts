@@ -220,35 +220,43 @@ describe('lab daemon', () => {
 });
 
 describe('lab daemon restarted on the same DIR', () => {
-  it('meets every host as it was: mid-reboot hosts come back, lost hosts stay down, others keep their boot id', async () => {
+  it('meets every host as it was: mid-reboot hosts finish their reboot, lost hosts stay down, others keep their boot id', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'pl-daemon-restart-'));
     try {
       const scenarioPath = join(dir, 'scenario.yaml');
-      await writeFile(scenarioPath, SCENARIO.replace('rebootSeconds: 600', 'rebootSeconds: 60'));
+      await writeFile(scenarioPath, SCENARIO);
       const labDir = join(dir, 'lab');
       const first = await startLabDaemon({ scenarioPath, dir: labDir, mode: 'inprocess', idleShutdownMs: 0 });
       const t1 = transportFor(first);
       const web01 = await t1.probe('web01', signal());
       const slowBefore = await t1.probe('slow01', signal());
-      await t1.reboot('slow01'); // 60 × 0.05 = 3 s: the daemon stops in the middle
+      await t1.reboot('slow01'); // 600 × 0.05 = 30 s: the daemon stops in the middle
       await t1.reboot('lost01');
       await waitFor('lost01 back', async () => ((await t1.probe('lost01', signal())).reachable ? true : undefined));
       await t1.reboot('lost01'); // the 2nd reboot: never returns
       await first.close();
 
       const second = await startLabDaemon({ scenarioPath, dir: labDir, mode: 'inprocess', idleShutdownMs: 0 });
+      const t2 = transportFor(second);
+      assert.equal((await t2.probe('web01', signal())).bootId, web01.bootId);
+      assert.equal((await t2.probe('slow01', signal())).reachable, false, 'still rebooting');
+      assert.equal((await t2.probe('lost01', signal())).reachable, false);
+      await second.close();
+
+      // A daemon started after slow01's reboot time has passed completes that reboot at once.
+      const later = () => new Date(Date.now() + 60_000);
+      const third = await startLabDaemon({ scenarioPath, dir: labDir, mode: 'inprocess', idleShutdownMs: 0, now: later });
       try {
-        const t2 = transportFor(second);
-        assert.equal((await t2.probe('web01', signal())).bootId, web01.bootId);
-        assert.equal((await t2.probe('slow01', signal())).reachable, false, 'still rebooting');
+        const t3 = transportFor(third);
         const slowAfter = await waitFor('slow01 back', async () => {
-          const s = await t2.probe('slow01', signal());
+          const s = await t3.probe('slow01', signal());
           return s.reachable ? s : undefined;
         });
         assert.notEqual(slowAfter.bootId, slowBefore.bootId);
-        assert.equal((await t2.probe('lost01', signal())).reachable, false);
+        assert.equal((await t3.probe('lost01', signal())).reachable, false);
+        assert.equal((await t3.probe('web01', signal())).bootId, web01.bootId);
       } finally {
-        await second.close();
+        await third.close();
       }
     } finally {
       await rm(dir, { recursive: true, force: true });
@@ -263,7 +271,9 @@ describe('lab daemon idle shutdown', () => {
       const scenarioPath = join(dir, 'scenario.yaml');
       await writeFile(scenarioPath, SCENARIO);
       const daemon = await startLabDaemon({ scenarioPath, dir: join(dir, 'lab'), mode: 'inprocess', idleShutdownMs: 300 });
-      const stopped = await Promise.race([daemon.closed.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), WAIT_TIMEOUT_MS))]);
+      let timer: NodeJS.Timeout | undefined;
+      const stopped = await Promise.race([daemon.closed.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), WAIT_TIMEOUT_MS)))]);
+      clearTimeout(timer);
       assert.equal(stopped, true);
       await assert.rejects(fetch(`${daemon.url}/hosts`, { headers: { authorization: `Bearer ${daemon.token}` } }));
       await assert.rejects(readFile(join(daemon.dir, 'daemon.json')), { code: 'ENOENT' });

@@ -43,6 +43,8 @@ const KILL_WAIT_MS = 5_000;
 /** Largest request body accepted (a CycleRequest with long KB lists is a few KB). */
 const MAX_BODY_BYTES = 1024 * 1024;
 export const DAEMON_FILE = 'daemon.json';
+/** Host dirs initialised at once at start (bounded: each is a few fsynced writes). */
+const HOST_INIT_BATCH = 32;
 /** A live daemon answers its health check at once; one that does not within this is taken for dead. */
 const HEALTH_CHECK_TIMEOUT_MS = 2_000;
 
@@ -335,10 +337,18 @@ export async function startLabDaemon(options: StartLabDaemonOptions): Promise<La
 
   let lastActivityMs = Date.now();
   const hosts = new Map<string, VirtualHost>();
+  // Host dirs are created (or read back) a batch at a time: 500 hosts start in a second, not ten.
+  const boots = new Map<string, BootInfo>();
+  for (let i = 0; i < scenario.hosts.length; i += HOST_INIT_BATCH) {
+    await Promise.all(scenario.hosts.slice(i, i + HOST_INIT_BATCH).map(async (spec) => {
+      const hostDir = join(dir, 'hosts', spec.name);
+      await initHostDir(hostDir, spec, now(), scenario.timeScale);
+      boots.set(spec.name, (await readBootFile(hostDir)) as BootInfo);
+    }));
+  }
   for (const spec of scenario.hosts) {
     const hostDir = join(dir, 'hosts', spec.name);
-    await initHostDir(hostDir, spec, now(), scenario.timeScale);
-    const boot = (await readBootFile(hostDir)) as BootInfo;
+    const boot = boots.get(spec.name) as BootInfo;
     const launchHost: LaunchHost = { name: spec.name, hostDir, controlUrl: `${url}/hosts/${encodeURIComponent(spec.name)}`, controlToken: hostControlToken(token, spec.name) };
     const scheduler = new TaskScheduler({
       host: launchHost,

@@ -12,9 +12,10 @@
  * bundle reported instead of its members. `searchOfflineCab` wraps both into the provider
  * protocol's search result. Failures carry the HRESULT WUA would report (OFFLINE_SCAN_HRESULT).
  *
- * Parsed catalogs are cached per cab path + mtime + size + trusted roots within a process: every
- * virtual host of an in-process lab scans the same cab, and parsing it once per host would turn a
- * 500-host lab night into 500 parses.
+ * Parsed catalogs are cached within a process per file (path, or the same inode reached through a
+ * hard link) + mtime + size + trusted roots: every virtual host of an in-process lab scans the same
+ * cab (linked into each host's directory), and parsing it once per host would turn a 500-host lab
+ * night into 500 parses.
  */
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
@@ -87,6 +88,7 @@ export interface OfflineUpdate {
 }
 
 export interface OfflineCatalog {
+  /** The path the catalog was read from (first reader's, when hard links share one parse). */
   readonly cabPath: string;
   /** Subject of the signer whose signature was checked; null for an unverified source (tests). */
   readonly signerSubject: string | null;
@@ -385,7 +387,7 @@ function notApplicable(u: OfflineUpdate, facts: HostFacts): OfflineNotApplicable
   if (!u.productIds.some((id) => facts.productIds.has(id))) return 'product';
   if (facts.installed.has(u.updateId)) return 'installed';
   const satisfied = (id: string): boolean => facts.presentCategories.has(id) || facts.rebootDone.has(id);
-  if (!u.prerequisites.every(satisfied) || !u.oneOf.every((group) => group.every(satisfied))) return 'prerequisite';
+  if (!u.prerequisites.every(satisfied) || !u.oneOf.every((group) => group.some(satisfied))) return 'prerequisite';
   if (facts.superseded.has(u.updateId)) return 'superseded';
   return null;
 }
@@ -468,7 +470,7 @@ export function createOfflineCatalogCache(maxEntries: number = OFFLINE_CATALOG_C
 
 /**
  * The one process-wide cache. A deliberate exception to "no singletons": its key is the cab's
- * identity (path, mtime, size, trusted roots), so it only memoises a pure function of file
+ * identity (file, mtime, size, trusted roots), so it only memoises a pure function of file
  * content, and provider sessions created anywhere in the process share one parse.
  */
 const processCache = createOfflineCatalogCache();
@@ -519,7 +521,7 @@ async function waitFor<T>(promise: Promise<T>, signal: AbortSignal | undefined):
 
 /**
  * Verifies and parses a wsusscn2-shaped cab for offline scans, as AddScanPackageService does;
- * cached per path + mtime + size + trusted roots.
+ * cached per file (path or inode) + mtime + size + trusted roots.
  *
  * @example
  *   const catalog = await loadOfflineCatalog('C:/lab/hosts/web01/wsusscn2.cab');
@@ -538,7 +540,10 @@ export async function loadOfflineCatalog(cabPath: string, options: LoadOfflineCa
   const besideRoot = options.trustRootBesideCab === false ? null : await readIfPresent(`${file}${LAB_ROOT_SUFFIX}`);
   const roots = [...defaultRoots(), ...(besideRoot ? [besideRoot] : []), ...(options.roots ?? [])];
   const rootsDigest = createHash('sha256').update(roots.join('\0')).digest('hex').slice(0, 16);
-  const key = `${file}\0${info.mtimeMs}\0${info.size}\0${rootsDigest}`;
+  // The inode, not the path: hosts whose directories hold hard links to one cab share one parse.
+  // A file replaced by a new download gets a new inode (or at least a new mtime).
+  const identity = info.ino > 0 ? `${info.dev}:${info.ino}` : file;
+  const key = `${identity}\0${info.mtimeMs}\0${info.size}\0${rootsDigest}`;
   const cache = options.cache ?? processCache;
   const built = cache.get(key, async () => {
     try {

@@ -20,6 +20,8 @@ export interface CatalogVersionsTable {
   creation_date: string | null;
   /** Where it came from: a file path or URL. */
   source: string;
+  /** Who runs (or ran) the import: "host:pid", so a second import can tell a live one from a killed one. */
+  importer: string | null;
   /** Subject of the Authenticode signer, when the signature was checked. */
   signer_subject: string | null;
   /** ISO-8601 UTC; when the import started and, once current, when it finished. */

@@ -22,6 +22,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('creation_date', 'text')
     .addColumn('source', 'text', (c) => c.notNull())
     .addColumn('signer_subject', 'text')
+    .addColumn('importer', 'text')
     .addColumn('started_at', 'text', (c) => c.notNull())
     .addColumn('imported_at', 'text')
     .addColumn('updates_count', 'integer', (c) => c.notNull().defaultTo(0))

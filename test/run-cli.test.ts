@@ -1,0 +1,204 @@
+/**
+ * `patchline run` end to end, as a scheduler starts it: the real CLI process, the detached lab
+ * daemon, agents and simulated providers as separate processes (the real process path). Uses the
+ * small scenarios in examples/lab/. Each test has its own state file and lab.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stopLabDaemon } from '../src/lab/daemon-main.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const SMALL = join(ROOT, 'examples/lab/small.yaml');
+const FAULTS = join(ROOT, 'examples/lab/faults.yaml');
+/** Upper bound for one CLI run of these tiny scenarios; a hang fails the test instead of CI. */
+const RUN_TIMEOUT_MS = 90_000;
+
+interface Ran {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+function start(args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; done: Promise<Ran>; lines: (match: RegExp) => Promise<string> } {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], {
+    cwd: ROOT,
+    env: { ...process.env, NO_COLOR: '1', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  const waiters: { match: RegExp; resolve: (line: string) => void }[] = [];
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    stdout += chunk;
+    for (const w of [...waiters]) {
+      const line = stdout.split('\n').find((l) => w.match.test(l));
+      if (line) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(line);
+      }
+    }
+  });
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const timer = setTimeout(() => child.kill('SIGKILL'), RUN_TIMEOUT_MS);
+  const done = new Promise<Ran>((resolve) => child.on('close', (code, signal) => {
+    clearTimeout(timer);
+    resolve({ code, signal, stdout, stderr });
+  }));
+  const lines = (match: RegExp) => new Promise<string>((resolve, reject) => {
+    const found = stdout.split('\n').find((l) => match.test(l));
+    if (found) return resolve(found);
+    waiters.push({ match, resolve });
+    void done.then((r) => reject(new Error(`the run ended (exit ${r.code}) before printing ${match}:\n${r.stdout.slice(-2000)}\n${r.stderr}`)));
+  });
+  return { child, done, lines };
+}
+
+const run = (args: string[], env?: NodeJS.ProcessEnv) => start(args, env).done;
+
+async function workspace(t: import('node:test').TestContext) {
+  const dir = await mkdtemp(join(tmpdir(), 'pl-run-'));
+  const state = join(dir, 'state.sqlite');
+  t.after(async () => {
+    const labs = join(dir, 'lab');
+    if (existsSync(labs)) for (const id of await readdir(labs)) await stopLabDaemon(join(labs, id));
+    await rm(dir, { recursive: true, force: true });
+  });
+  return { dir, state, report: join(dir, 'report.json') };
+}
+
+async function hostState(dir: string, runId: string, host: string): Promise<{ installed: Record<string, unknown>; history: { updateKey: string; operation: string; resultCode: string }[] }> {
+  return JSON.parse(await readFile(join(dir, 'lab', runId, 'hosts', host, 'state.json'), 'utf8'));
+}
+
+interface Report {
+  run: { id: string; outcome: string; exitCode: number };
+  hosts: { name: string; outcome: string; cycles: number; reboots: number; message: string | null; updates: { kb: string; result: string; hresult: string | null; message: string | null; attempts: number }[] }[];
+}
+const readReport = async (file: string): Promise<Report> => JSON.parse(await readFile(file, 'utf8'));
+
+test('a servicing stack → cumulative update → .NET chain completes in the fewest cycles the reboots allow; JSON log lines carry the run id', async (t) => {
+  const w = await workspace(t);
+  const r = await run(['run', '--lab', SMALL, '--state', w.state, '--report', w.report, '--log-format', 'json']);
+  assert.equal(r.code, 0, r.stderr);
+  const report = await readReport(w.report);
+  assert.equal(report.run.outcome, 'succeeded');
+  for (const host of report.hosts) {
+    assert.equal(host.outcome, 'compliant');
+    // Cycle 1: SSU (no reboot) then, after a rescan, the CU → reboot. Cycle 2: .NET → reboot. Cycle 3: nothing left.
+    assert.deepEqual([host.cycles, host.reboots], [3, 2], host.name);
+    assert.deepEqual(host.updates.map((u) => [u.kb, u.result]).sort(), [['2267602', 'installed'], ['5044444', 'installed'], ['5044445', 'installed'], ['5044447', 'installed']]);
+  }
+  const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { runId: string; kind: string });
+  assert.ok(lines.length > 20);
+  assert.ok(lines.every((l) => l.runId === report.run.id), 'every NDJSON line names the run');
+});
+
+test('--scan changes nothing on any host and reports what is available', async (t) => {
+  const w = await workspace(t);
+  const r = await run(['run', '--lab', SMALL, '--scan', '--state', w.state, '--report', w.report]);
+  assert.equal(r.code, 0, r.stderr);
+  const report = await readReport(w.report);
+  for (const host of report.hosts) {
+    assert.equal(host.outcome, 'pending');
+    assert.ok(host.updates.length > 0 && host.updates.every((u) => u.result === 'available'), JSON.stringify(host.updates));
+    const state = await hostState(w.dir, report.run.id, host.name);
+    assert.deepEqual(Object.keys(state.installed), [], `${host.name} had nothing installed by a scan`);
+    assert.equal(state.history.length, 0);
+  }
+});
+
+test('bad input is refused with exit 64, a message naming the problem, and nothing started', async (t) => {
+  const w = await workspace(t);
+  const badScenario = join(w.dir, 'bad.yaml');
+  await writeFile(badScenario, 'timeScale: 0.05\ncatalog:\n  - key: a\n    kb: 1234567\n    title: A\n    classification: Security Updates\n    products: [Windows Server 2022]\n    requires: [missing-key]\nhosts:\n  - name: h1\n    product: Windows Server 2022\n');
+  const cases: [string[], RegExp][] = [
+    [['run', '--lab', SMALL, '--bogus'], /unknown option '--bogus'/],
+    [['run', '--lab', badScenario], /bad\.yaml.*missing-key/s],
+    [['run', '--lab', SMALL, '--kb', '@/nonexistent/kbs.txt'], /LIST_UNREADABLE.*nonexistent\/kbs\.txt/],
+    [['run', 'web01', 'nosuchhost', '--lab', SMALL], /UNKNOWN_HOST.*nosuchhost/],
+    [['run', '--lab', SMALL, '--reboot-timeout', '20'], /with a unit/],
+  ];
+  for (const [args, message] of cases) {
+    const r = await run([...args, '--state', w.state]);
+    assert.equal(r.code, 64, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, message);
+    assert.equal(existsSync(w.state), false, `${args.join(' ')} created no state`);
+    assert.equal(existsSync(join(w.dir, 'lab')), false, `${args.join(' ')} started no lab`);
+  }
+});
+
+test('faults: a refused launch is reported with the scheduler\'s error, failures with HRESULT name and meaning; the rest finish', async (t) => {
+  const w = await workspace(t);
+  const r = await run(['run', 'ok01', 'retry01', 'broken01', 'denied01', 'loop01', '--lab', FAULTS, '--state', w.state, '--report', w.report]);
+  assert.equal(r.code, 2, `${r.stdout.slice(-3000)}\n${r.stderr}`);
+  const report = await readReport(w.report);
+  const byName = Object.fromEntries(report.hosts.map((h) => [h.name, h]));
+  assert.equal(byName.ok01!.outcome, 'compliant');
+  assert.equal(byName.retry01!.outcome, 'compliant', 'the .NET update that failed once was retried after a reboot');
+  assert.equal(byName.retry01!.updates.find((u) => u.kb === '5044447')?.attempts, 2);
+
+  const broken = byName.broken01!;
+  assert.equal(broken.outcome, 'failed');
+  const cu = broken.updates.find((u) => u.kb === '5044445')!;
+  assert.deepEqual([cu.result, cu.hresult, cu.attempts], ['failed', '0x800F0922', 2]);
+  assert.match(cu.message ?? '', /CBS_E_INSTALLERS_FAILED/);
+  assert.ok(broken.updates.some((u) => u.kb === '2267602' && u.result === 'installed'), 'the host\'s other updates were still installed');
+
+  const denied = byName.denied01!;
+  assert.notEqual(denied.outcome, 'compliant');
+  assert.match(denied.message ?? '', /0x80070005/);
+  assert.doesNotMatch(denied.message ?? '', /time(d)? ?out/i);
+  assert.match(r.stdout, /denied01.*0x80070005/);
+
+  const loop = byName.loop01!;
+  assert.equal(loop.outcome, 'failed');
+  assert.match(loop.message ?? JSON.stringify(loop.updates), /loop|comes back|offered again/i);
+  assert.ok(loop.cycles < 5, 'the loop was stopped before --max-cycles');
+});
+
+test('SIGINT stops cleanly with exit 5; --resume finishes the run', async (t) => {
+  const w = await workspace(t);
+  const first = start(['run', '--lab', SMALL, '--state', w.state, '--report', w.report]);
+  const launched = await first.lines(/cycle 1 started/);
+  assert.ok(launched);
+  first.child.kill('SIGINT');
+  const stopped = await first.done;
+  assert.equal(stopped.code, 5, stopped.stderr);
+  const cancelled = await readReport(w.report);
+  assert.equal(cancelled.run.exitCode, 5);
+  assert.ok(cancelled.hosts.some((h) => h.outcome === 'cancelled'));
+
+  const resumed = await run(['run', '--resume', cancelled.run.id, '--state', w.state, '--report', w.report]);
+  assert.equal(resumed.code, 0, resumed.stderr);
+  const report = await readReport(w.report);
+  assert.equal(report.run.id, cancelled.run.id);
+  assert.ok(report.hosts.every((h) => h.outcome === 'compliant'));
+});
+
+test('kill -9 of the connector mid-run, then --resume: a complete report and no update installed twice', async (t) => {
+  const w = await workspace(t);
+  const first = start(['run', '--lab', SMALL, '--state', w.state, '--log-format', 'json']);
+  const line = await first.lines(/"kind":"agent-event".*"phase":"install"/);
+  const runId = (JSON.parse(line) as { runId: string }).runId;
+  first.child.kill('SIGKILL');
+  await first.done;
+
+  const resumed = await run(['run', '--resume', runId, '--state', w.state, '--report', w.report]);
+  assert.equal(resumed.code, 0, `${resumed.stdout.slice(-3000)}\n${resumed.stderr}`);
+  const report = await readReport(w.report);
+  assert.equal(report.hosts.length, 2);
+  for (const host of report.hosts) {
+    assert.equal(host.outcome, 'compliant');
+    assert.equal(host.updates.filter((u) => u.result === 'installed').length, 4, host.name);
+    const state = await hostState(w.dir, runId, host.name);
+    const installs = state.history.filter((h) => h.operation === 'installation' && h.resultCode === 'succeeded').map((h) => h.updateKey);
+    assert.equal(new Set(installs).size, installs.length, `${host.name} installed ${installs.join(', ')}`);
+  }
+});
