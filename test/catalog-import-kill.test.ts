@@ -1,7 +1,8 @@
 /**
  * Behaviour test 5 and the rejection paths: a catalog import killed halfway (SIGKILL of the real
  * CLI, paused by a test hook after its first committed batch) or aborted in-process leaves the
- * previous catalog current and queryable, and the next import succeeds. A tampered, unsigned or
+ * previous catalog current and queryable, and the next import succeeds; while an import runs, a
+ * second one is refused. A tampered, unsigned or
  * untrusted cab is rejected with its error code and exit 1, and the previous catalog stays current.
  */
 import { after, before, test } from 'node:test';
@@ -86,6 +87,13 @@ test('an import killed halfway leaves the previous catalog current and queryable
       clearTimeout(timer);
       reject(new Error(`the import exited before the hold point: ${stderr}`));
     });
+  });
+  // While it runs, a second import is refused rather than pulling the rows away under it.
+  await withStore(async (store) => {
+    await assert.rejects(
+      importCatalogFile(a.cab.out, sqliteCatalogWriter(store.sqlite), defaultCabToolkit(), { trustPems: [await readFile(trust, 'utf8')] }),
+      (error: { code: string; message: string }) => error.code === 'CATALOG_IMPORT_BUSY' && error.message.includes(`:${child.pid}`),
+    );
   });
   child.kill('SIGKILL');
   assert.equal(await exited, 'SIGKILL');

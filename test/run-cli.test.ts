@@ -117,7 +117,7 @@ test('--scan changes nothing on any host and reports what is available', async (
 test('bad input is refused with exit 64, a message naming the problem, and nothing started', async (t) => {
   const w = await workspace(t);
   const badScenario = join(w.dir, 'bad.yaml');
-  await writeFile(badScenario, 'timeScale: 0.05\ncatalog:\n  - key: a\n    kb: 1234567\n    title: A\n    classification: Security Updates\n    products: [Windows Server 2022]\n    requires: [missing-key]\nhosts:\n  - name: h1\n    product: Windows Server 2022\n');
+  await writeFile(badScenario, 'timeScale: 0.05\ncatalog:\n  - key: a\n    kb: 1234567\n    title: A\n    classification: Security Updates\n    products: [Windows Server 2022]\n    released: 2026-11-10\n    requires: [missing-key]\nhosts:\n  - name: h1\n    product: Windows Server 2022\n');
   const cases: [string[], RegExp][] = [
     [['run', '--lab', SMALL, '--bogus'], /unknown option '--bogus'/],
     [['run', '--lab', badScenario], /bad\.yaml.*missing-key/s],
@@ -136,7 +136,7 @@ test('bad input is refused with exit 64, a message naming the problem, and nothi
 
 test('faults: a refused launch is reported with the scheduler\'s error, failures with HRESULT name and meaning; the rest finish', async (t) => {
   const w = await workspace(t);
-  const r = await run(['run', 'ok01', 'retry01', 'broken01', 'denied01', 'loop01', '--lab', FAULTS, '--state', w.state, '--report', w.report]);
+  const r = await run(['run', 'ok01', 'retry01', 'broken01', 'loop01', '--lab', FAULTS, '--state', w.state, '--report', w.report]);
   assert.equal(r.code, 2, `${r.stdout.slice(-3000)}\n${r.stderr}`);
   const report = await readReport(w.report);
   const byName = Object.fromEntries(report.hosts.map((h) => [h.name, h]));
@@ -151,16 +151,23 @@ test('faults: a refused launch is reported with the scheduler\'s error, failures
   assert.match(cu.message ?? '', /CBS_E_INSTALLERS_FAILED/);
   assert.ok(broken.updates.some((u) => u.kb === '2267602' && u.result === 'installed'), 'the host\'s other updates were still installed');
 
-  const denied = byName.denied01!;
-  assert.notEqual(denied.outcome, 'compliant');
-  assert.match(denied.message ?? '', /0x80070005/);
-  assert.doesNotMatch(denied.message ?? '', /time(d)? ?out/i);
-  assert.match(r.stdout, /denied01.*0x80070005/);
-
   const loop = byName.loop01!;
   assert.equal(loop.outcome, 'failed');
   assert.match(loop.message ?? JSON.stringify(loop.updates), /loop|comes back|offered again/i);
   assert.ok(loop.cycles < 5, 'the loop was stopped before --max-cycles');
+});
+
+test('a launch refused by the task scheduler is reported at once with the scheduler\'s error, not a timeout (exit 3)', async (t) => {
+  const w = await workspace(t);
+  const started = Date.now();
+  const r = await run(['run', 'denied01', '--lab', FAULTS, '--state', w.state, '--report', w.report]);
+  assert.equal(r.code, 3, r.stderr);
+  const [denied] = (await readReport(w.report)).hosts;
+  assert.equal(denied!.outcome, 'unreachable');
+  assert.match(denied!.message ?? '', /refused.*0x80070005/);
+  assert.doesNotMatch(denied!.message ?? '', /time(d)? ?out/i);
+  assert.match(r.stdout, /denied01.*0x80070005/);
+  assert.ok(Date.now() - started < 30_000, 'reported without waiting for a timeout');
 });
 
 test('SIGINT stops cleanly with exit 5; --resume finishes the run', async (t) => {

@@ -6,8 +6,9 @@ import { Command, CommanderError } from 'commander';
 import { EXIT, PatchlineError } from '../domain/errors.ts';
 
 export async function runProgram(program: Command, argv: readonly string[]): Promise<void> {
-  program.exitOverride();
-  program.configureOutput({ outputError: (text, write) => write(text) });
+  // Subcommands do not inherit settings made after they were added: apply to every command.
+  const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
+  for (const command of all(program)) command.exitOverride();
   try {
     await program.parseAsync(argv as string[]);
   } catch (error) {

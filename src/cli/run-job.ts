@@ -8,7 +8,7 @@
  */
 import { dirname, join, resolve } from 'node:path';
 import { EXIT, PatchlineError, usageError } from '../domain/errors.ts';
-import { newRunId, resumeRun, startRun, systemClock, type EngineDeps, type RunOptions, type RunResult } from '../engine/index.ts';
+import { loadRunOptions, newRunId, resumeRun, startRun, systemClock, type EngineDeps, type RunOptions, type RunResult } from '../engine/index.ts';
 import { loadScenario } from '../lab/scenario.ts';
 import { openLabTransport, stopLabDaemon } from '../lab/daemon-main.ts';
 import { openStore } from '../store/db.ts';
@@ -51,7 +51,7 @@ async function checkLabTargets(config: RunConfig): Promise<readonly string[]> {
 function toEngineOptions(config: RunConfig, targets: readonly string[], runId: string, transport: TransportConfig, now: Date): RunOptions {
   return {
     runId,
-    transportConfig: transport,
+    meta: { transportConfig: transport },
     targets,
     mode: config.mode,
     reboot: config.reboot,
@@ -130,10 +130,9 @@ export async function runJob(parsed: ParsedRun): Promise<number> {
 }
 
 async function savedTransportConfig(store: Awaited<ReturnType<typeof openStore>>, runId: string): Promise<TransportConfig> {
-  const { RunsRepo } = await import('../store/runs-repo.ts');
-  const run = await new RunsRepo(store.db).getRun(runId);
-  if (!run) throw usageError('RUN_NOT_FOUND', `No run ${runId} in this state file. Pass the --state file the run was started with.`, { context: { run: runId } });
-  const options = JSON.parse(run.optionsJson) as { transportConfig?: TransportConfig };
-  if (!options.transportConfig) throw usageError('RUN_NOT_RESUMABLE', `Run ${runId} does not record how its targets were reached; it cannot be resumed by this version.`);
-  return options.transportConfig;
+  const options = await loadRunOptions({ store }, runId);
+  if (!options) throw usageError('RUN_NOT_FOUND', `No run ${runId} in this state file. Pass the --state file the run was started with.`, { context: { run: runId } });
+  const meta = options.meta as { transportConfig?: TransportConfig } | undefined;
+  if (!meta?.transportConfig) throw usageError('RUN_NOT_RESUMABLE', `Run ${runId} does not record how its targets were reached; it cannot be resumed by this version.`);
+  return meta.transportConfig;
 }
