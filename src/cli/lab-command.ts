@@ -8,6 +8,7 @@ import type { Command } from 'commander';
 import { runLabProviderOnStdio } from '../lab/provider-main.ts';
 import { registerLabCatalog } from './lab-catalog.ts';
 import { registerLabDaemonCommand } from './lab-daemon-command.ts';
+import { registerLabServeCatalog } from './lab-serve-catalog.ts';
 
 interface ProviderOptions {
   readonly scenario: string;
@@ -43,5 +44,6 @@ export function registerLabCommand(program: Command): void {
   registerLabProviderCommand(lab);
   registerLabDaemonCommand(lab);
   registerLabCatalog(lab);
+  registerLabServeCatalog(lab);
   // Other `lab` subcommands: add `registerLab…(lab)` here.
 }

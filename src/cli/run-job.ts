@@ -29,7 +29,7 @@ export interface TransportConfig {
  * Lab hosts reboot in seconds (scenario durations × timeScale), so the engine looks at them often;
  * real servers keep the engine's defaults (probes from 5 s up to a minute).
  */
-const LAB_TIMING = { probeInitialDelayMs: 250, probeMaxDelayMs: 2_000, agentPollMs: 1_000, streamSilenceMs: 15_000 } as const;
+export const LAB_TIMING = { probeInitialDelayMs: 250, probeMaxDelayMs: 2_000, agentPollMs: 1_000, streamSilenceMs: 15_000 } as const;
 
 function labDirFor(stateFile: string, runId: string): string {
   return join(dirname(resolve(stateFile)), 'lab', runId);

@@ -189,8 +189,11 @@ export function updateName(u: Pick<UpdateEntry, 'kb' | 'title' | 'updateId'>): s
   return u.kb ? `KB${u.kb}` : u.title || u.updateId;
 }
 
-export function loopMessage(u: UpdateEntry): string {
-  return `${updateName(u)} was installed in cycle ${u.installedCycle ?? '?'} but is offered again after the reboot: the install does not stick (silent rollback or a detection that never becomes true). Stopped instead of looping; see the update's history on the host.`;
+export function loopMessage(u: UpdateEntry, cycle?: number): string {
+  const when = u.installedCycle !== undefined && u.installedCycle !== null && u.installedCycle === cycle
+    ? `was installed in cycle ${cycle} and offered again in the same cycle, right after its "successful" install`
+    : `was installed in cycle ${u.installedCycle ?? '?'} but is offered again after the reboot`;
+  return `${updateName(u)} ${when}: the install does not stick (silent rollback or a detection that never becomes true). Stopped instead of looping; see the update's history on the host.`;
 }
 
 /**
@@ -327,7 +330,7 @@ function markLooped(s: HostState, ids: readonly string[], notes: HostNote[]): Ho
   const updates: Record<string, UpdateEntry> = { ...s.updates };
   for (const id of fresh) {
     const u = updates[id] ?? { updateId: id, kb: null, title: id, result: 'failed', hresult: null, attempts: 0, cycle: s.cycle, installedCycle: null, final: true, message: null };
-    updates[id] = { ...u, result: 'failed', final: true, cycle: s.cycle, message: loopMessage(u) };
+    updates[id] = { ...u, result: 'failed', final: true, cycle: s.cycle, message: loopMessage(u, s.cycle) };
   }
   notes.push({ kind: 'loop-detected', updateIds: fresh });
   return { ...s, updates, looped: [...s.looped, ...fresh] };
