@@ -144,6 +144,8 @@ interface BlobDetails {
 
 const REBOOT: Readonly<Record<string, RebootBehavior>> = { NeverReboots: 'never', AlwaysRequiresReboot: 'always', CanRequestReboot: 'canRequest' };
 const IMPACT: Readonly<Record<string, Impact>> = { Normal: 'normal', Minor: 'minor', RequiresExclusiveHandling: 'exclusive' };
+/** How many examples a warning about many entries names. */
+const WARNING_EXAMPLES = 5;
 /** When a bundle's members disagree, the most demanding reboot behaviour wins (as WUA reports bundles). */
 const REBOOT_RANK: Readonly<Record<RebootBehavior, number>> = { never: 0, canRequest: 1, always: 2 };
 
@@ -277,7 +279,10 @@ export async function buildOfflineCatalog(source: CatalogSource, meta: { readonl
       skipped.bundleMembers++;
       for (const rev of u.bundledBy) {
         const bundleId = updateIdOfRevision(rev);
-        if (bundleId) membersOf.set(bundleId, [...(membersOf.get(bundleId) ?? []), u]);
+        if (!bundleId) continue;
+        const list = membersOf.get(bundleId) ?? [];
+        list.push(u);
+        membersOf.set(bundleId, list);
       }
     } else {
       reportable.push(u);
@@ -286,17 +291,24 @@ export async function buildOfflineCatalog(source: CatalogSource, meta: { readonl
 
   // Supersedence: SupersededBy names RevisionIds; WUA (and the lab) reason in UpdateIds.
   const supersedes = new Map<string, string[]>();
+  const unknownRevisions: string[] = [];
   for (const u of latest.values()) {
     for (const rev of u.supersededBy) {
       const newer = updateIdOfRevision(rev);
       if (!newer) {
-        warnings.push(`${u.updateId} is superseded by revision ${rev}, which the cab does not contain`);
+        unknownRevisions.push(`${u.updateId} → ${rev}`);
         continue;
       }
       const list = supersedes.get(newer) ?? [];
       if (!list.includes(u.updateId)) list.push(intern(u.updateId));
       supersedes.set(intern(newer), list);
     }
+  }
+
+  if (unknownRevisions.length > 0) {
+    // Expired superseding revisions are left out of real catalogs; name a few, count the rest.
+    const shown = unknownRevisions.slice(0, WARNING_EXAMPLES).join(', ');
+    warnings.push(`${unknownRevisions.length} SupersededBy reference(s) name revisions the cab does not contain (ignored): ${shown}${unknownRevisions.length > WARNING_EXAMPLES ? ', …' : ''}`);
   }
 
   const sharedCategories = new Map<string, Category>();

@@ -67,7 +67,9 @@ export function issueCertificate(spec: CertificateSpec): string {
   const cert = new pkijs.Certificate();
   cert.version = 2;
   const serial = randomBytes(SERIAL_BYTES);
-  serial[0] = (serial[0] as number) & 0x7f; // a positive INTEGER
+  // A positive INTEGER in minimal DER: high bit clear (else negative) and the first byte non-zero
+  // (a leading 0x00 before a byte < 0x80 is not DER, and OpenSSL rejects the certificate).
+  serial[0] = ((serial[0] as number) & 0x3f) | 0x40;
   cert.serialNumber = new asn1js.Integer({ valueHex: serial });
   cert.issuer = name(spec.issuer);
   cert.subject = name(spec.subject);
