@@ -115,7 +115,7 @@ async function runOne(config: Config, timeScale: number): Promise<object> {
       result = await startRun({ store, transport, clock: systemClock, log, timing: LAB_TIMING }, {
         targets, mode: 'install', reboot: 'if-required', filters: {}, maxCycles: CHAIN + 2, retries: 1,
         rebootTimeoutMs: 10 * 60_000, deadlineAt: null, parallel: config.parallel, serverSelection: 'default',
-        installerBusyTimeoutSeconds: 600, logHandoverTimeoutSeconds: 60,
+        installerBusyTimeoutSeconds: 600, logHandoverTimeoutSeconds: Number(process.env.BENCH_HANDOVER ?? 60),
       }, AbortSignal.timeout(CHILD_TIMEOUT_MS));
     } finally {
       await transport.close();
@@ -142,7 +142,7 @@ async function runOne(config: Config, timeScale: number): Promise<object> {
     };
   } finally {
     clearInterval(sampler);
-    await rm(dir, { recursive: true, force: true });
+    if (process.env.BENCH_KEEP) process.stderr.write(`kept ${dir}\n`); else await rm(dir, { recursive: true, force: true });
   }
 }
 

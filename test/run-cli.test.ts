@@ -209,3 +209,21 @@ test('kill -9 of the connector mid-run, then --resume: a complete report and no 
     assert.equal(new Set(installs).size, installs.length, `${host.name} installed ${installs.join(', ')}`);
   }
 });
+
+test('--offline-cab: the scan runs against a signed catalog copied onto each host and finds what an online scan finds', async (t) => {
+  const w = await workspace(t);
+  const cab = join(w.dir, 'wsusscn2.cab');
+  const made = await run(['lab', 'catalog', SMALL, '--out', cab]);
+  assert.equal(made.code, 0, made.stderr);
+  const online = join(w.dir, 'online.json');
+  const [offlineRun, onlineRun] = await Promise.all([
+    run(['run', '--lab', SMALL, '--scan', '--offline-cab', cab, '--state', w.state, '--report', w.report]),
+    run(['run', '--lab', SMALL, '--scan', '--state', join(w.dir, 'online.sqlite'), '--report', online]),
+  ]);
+  assert.equal(offlineRun.code, 0, offlineRun.stderr);
+  assert.equal(onlineRun.code, 0, onlineRun.stderr);
+  const available = (r: Report) => r.hosts.map((h) => [h.name, h.updates.filter((u) => u.result === 'available').map((u) => u.kb).sort()]);
+  const offlineReport = await readReport(w.report);
+  assert.deepEqual(available(offlineReport), available(await readReport(online)));
+  assert.ok(existsSync(join(w.dir, 'lab', offlineReport.run.id, 'hosts', 'web01', 'wsusscn2.cab')), 'the cab was put on the host\'s own disk');
+});

@@ -6,6 +6,7 @@
  * exit 5); a second signal exits at once (state is still consistent: every transition is
  * persisted before it acts).
  */
+import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { EXIT, PatchlineError, usageError } from '../domain/errors.ts';
 import { loadRunOptions, newRunId, resumeRun, startRun, systemClock, type EngineDeps, type RunOptions, type RunResult } from '../engine/index.ts';
@@ -45,10 +46,26 @@ async function checkLabTargets(config: RunConfig): Promise<readonly string[]> {
     const some = scenario.hosts.slice(0, 5).map((h) => h.name).join(', ');
     throw usageError('UNKNOWN_HOST', `${unknown.join(', ')}: not ${unknown.length === 1 ? 'a host' : 'hosts'} of the lab scenario ${config.labScenario} (it has ${scenario.hosts.length}: ${some}${scenario.hosts.length > 5 ? ', …' : ''}).`);
   }
+  if (config.offlineCab !== null && !/^https?:\/\//i.test(config.offlineCab) && !existsSync(config.offlineCab)) {
+    throw usageError('OFFLINE_CAB_NOT_FOUND', `--offline-cab ${config.offlineCab}: no such file. Give the path (or http(s) URL) of a wsusscn2.cab; \`patchline lab catalog SCENARIO --out FILE\` makes a lab one.`);
+  }
   return config.targets.length > 0 ? config.targets : scenario.hosts.map((h) => h.name);
 }
 
-function toEngineOptions(config: RunConfig, targets: readonly string[], runId: string, transport: TransportConfig, now: Date): RunOptions {
+/**
+ * An --offline-cab URL is downloaded once by the connector (conditional and resumable, like
+ * `catalog sync`), then copied to each target. Its signature is checked on each target by the
+ * scan itself, as WUA's AddScanPackageService does.
+ */
+async function localOfflineCab(source: string, stateFile: string): Promise<string> {
+  if (!/^https?:\/\//i.test(source)) return resolve(source);
+  const { syncCatalog } = await import('../catalog/sync.ts');
+  const { proxyDispatcher } = await import('../catalog/proxy.ts');
+  const result = await syncCatalog({ url: source, dir: join(dirname(resolve(stateFile)), 'offline-cab'), dispatcher: proxyDispatcher(undefined), verify: async () => {} });
+  return result.file;
+}
+
+function toEngineOptions(config: RunConfig, targets: readonly string[], offlineCab: string | null, runId: string, transport: TransportConfig, now: Date): RunOptions {
   return {
     runId,
     meta: { transportConfig: transport },
@@ -61,8 +78,8 @@ function toEngineOptions(config: RunConfig, targets: readonly string[], runId: s
     rebootTimeoutMs: config.rebootTimeoutMs,
     deadlineAt: config.deadlineMs === null ? null : new Date(now.getTime() + config.deadlineMs),
     parallel: config.parallel,
-    serverSelection: config.offlineCab ? 'offline' : 'default',
-    ...(config.offlineCab ? { offlineCabSource: config.offlineCab } : {}),
+    serverSelection: offlineCab ? 'offline' : 'default',
+    ...(offlineCab ? { offlineCabSource: offlineCab } : {}),
     installerBusyTimeoutSeconds: Math.round(config.installerBusyTimeoutMs / 1000),
     logHandoverTimeoutSeconds: Math.round(DEFAULT_LOG_HANDOVER_TIMEOUT_MS / 1000),
   };
@@ -77,7 +94,11 @@ function makeLog(parsed: ParsedRun): LiveLog {
 export async function runJob(parsed: ParsedRun): Promise<number> {
   const stateFile = parsed.output.stateFile ?? defaultStateFile();
   let targets: readonly string[] = [];
-  if (parsed.kind === 'new') targets = await checkLabTargets(parsed.config);
+  let offlineCab: string | null = null;
+  if (parsed.kind === 'new') {
+    targets = await checkLabTargets(parsed.config);
+    if (parsed.config.offlineCab !== null) offlineCab = await localOfflineCab(parsed.config.offlineCab, stateFile);
+  }
 
   const store = await openStore(stateFile);
   const controller = new AbortController();
@@ -111,7 +132,7 @@ export async function runJob(parsed: ParsedRun): Promise<number> {
   let result: RunResult;
   try {
     result = parsed.kind === 'new'
-      ? await startRun(deps, toEngineOptions(parsed.config, targets, runId, transportConfig, systemClock.now()), controller.signal)
+      ? await startRun(deps, toEngineOptions(parsed.config, targets, offlineCab, runId, transportConfig, systemClock.now()), controller.signal)
       : await resumeRun(deps, runId, controller.signal, parsed.deadlineMs === null ? undefined : { deadlineAt: new Date(systemClock.now().getTime() + parsed.deadlineMs) });
   } finally {
     log.close();

@@ -18,6 +18,7 @@ import { initialHostState, installerBusyAt, readBootFile, readHostState, withHis
 import type { PayloadStore } from './payloads.ts';
 import type { CatalogEntry, Scenario, ScenarioHost } from './scenario.ts';
 import { matchesCriteria, parseCriteria } from './search-criteria.ts';
+import { searchOfflineCab } from './offline-scan.ts';
 import type { ProviderClock } from './simulated-provider.ts';
 import { hostViewOf, toUpdateRecord } from './update-record.ts';
 import { HR, httpStatusHResult, overallResult } from './wua-codes.ts';
@@ -104,12 +105,9 @@ export function createOperations(deps: OperationsDeps): Operations {
     return { type: 'result', requestId: req.id, request: 'search', resultCode: 'succeeded', hresult: null, data: { updates: updates as unknown as ResultData<'search'>['updates'] } };
   };
 
-  /**
-   * TODO(offline scan): scan against the catalog cab at req.offlineCabPath (a later task: the lab
-   * generates a signed wsusscn2.cab; this should read it and apply the same applicability).
-   */
+  /** AddScanPackageService + ssOthers: the same criteria, answered from the signed cab at req.offlineCabPath. */
   const searchOffline = async (req: RequestOf<'search'>): Promise<ProviderResult> =>
-    failedResult(req, HR.WU_E_NOOP, 'offline scans need a catalog cab; not yet supported by the lab');
+    searchOfflineCab(req, { scenario, host, state: await load(), emit });
 
   // ── download ──────────────────────────────────────────────────────────────────────────────
   /** Fetches one payload, checking size and SHA-256; returns the HRESULT of a failure or null. */

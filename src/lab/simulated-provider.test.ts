@@ -394,9 +394,10 @@ describe('simulated provider: errors and other requests', () => {
     assert.deepEqual([bad.resultCode, bad.hresult, bad.data], ['failed', '0x80240032', undefined]);
     const unknown = await s.request({ type: 'search', criteria: "CategoryIDs contains 'x'", serverSelection: 'default' });
     assert.equal(unknown.hresult, '0x80240032');
-    const offline = await s.request({ type: 'search', criteria: 'IsInstalled=0', serverSelection: 'offline', offlineCabPath: '/tmp/wsusscn2.cab' });
-    assert.deepEqual([offline.resultCode, offline.hresult], ['failed', '0x8024000C']);
-    assert.match(offline.message ?? '', /offline scans need a catalog cab/);
+    const missingCab = join(await hostDir(), 'no-such-wsusscn2.cab');
+    const offline = await s.request({ type: 'search', criteria: 'IsInstalled=0', serverSelection: 'offline', offlineCabPath: missingCab });
+    assert.deepEqual([offline.resultCode, offline.hresult], ['failed', '0x80070002']);
+    assert.match(offline.message ?? '', /cannot be read.*local disk/);
     // rmmagent's inventory query: everything installed plus the needed software.
     assert.deepEqual(await searchKeys(s, "IsInstalled=1 or IsInstalled=0 and Type='Software' and IsHidden=0"), ['ssu', 'def', 'opt', 'tool', 'cu-old']);
     assert.deepEqual(await searchKeys(s, "Type='Driver'"), ['drv']);

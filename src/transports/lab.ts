@@ -6,8 +6,8 @@
  * (src/lab/daemon-main.ts `openLabTransport` composes both), which keeps the import direction
  * transports → domain. Every call has a short timeout; probe never throws for a host that is down.
  */
-import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { copyFile, link, mkdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -108,6 +108,41 @@ function withTimeout(signal: AbortSignal | undefined, ms: number): AbortSignal {
  *   const transport = createLabTransport({ dir, daemon: { connect: async () => ({ url, token }), close: async () => {} } });
  *   const status = await transport.probe('web01', signal); // { reachable, bootId, servicingIdle }
  */
+/** The offline catalog's name on a lab host's disk. */
+export const LAB_OFFLINE_CAB_FILE = 'wsusscn2.cab';
+const LAB_ROOT_SUFFIX = '.root.pem';
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw error;
+  }
+}
+
+/** Puts `source` at `target` unless already there (same size+mtime): hard link, else a copy keeping the mtime; temp name + rename. */
+async function placeFile(source: string, target: string): Promise<void> {
+  const from = await stat(source);
+  const to = (await exists(target)) ? await stat(target) : null;
+  if (to && to.size === from.size && to.mtimeMs === from.mtimeMs) return;
+  const tmp = `${target}.${randomBytes(4).toString('hex')}.tmp`;
+  try {
+    try {
+      await link(source, tmp);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'ENOTSUP') throw error;
+      await copyFile(source, tmp);
+      await utimes(tmp, from.atime, from.mtime);
+    }
+    await rename(tmp, target);
+  } finally {
+    await rm(tmp, { force: true });
+  }
+}
+
 export function createLabTransport(options: LabTransportOptions): Transport {
   let endpoint: Promise<LabDaemonEndpoint> | undefined;
   // Shared by concurrent calls, so one caller's cancel must not cancel it: connect is bounded itself.
@@ -183,10 +218,22 @@ export function createLabTransport(options: LabTransportOptions): Transport {
       return [...new Set(names)];
     },
 
-    async prepare(_host, input) {
-      // The lab's hosts share this machine's file system: the client is the bundle the daemon
-      // starts, and an offline cab is read where it is (like a share path).
-      return input.offlineCabSource === undefined ? {} : { offlineCabPath: resolve(input.offlineCabSource) };
+    async prepare(host, input, signal) {
+      // An offline cab goes onto the host's own disk, as on Windows, where WUA running as SYSTEM cannot
+      // read a scan package on a UNC path (Kerberos double hop): DIR/hosts/<name>/, with its lab root.
+      if (input.offlineCabSource === undefined) return {};
+      signal.throwIfAborted();
+      const source = resolve(input.offlineCabSource);
+      const hostDir = join(options.dir, 'hosts', host);
+      const target = join(hostDir, LAB_OFFLINE_CAB_FILE);
+      try {
+        await mkdir(hostDir, { recursive: true });
+        await placeFile(source, target);
+        if (await exists(`${source}${LAB_ROOT_SUFFIX}`)) await placeFile(`${source}${LAB_ROOT_SUFFIX}`, `${target}${LAB_ROOT_SUFFIX}`);
+      } catch (cause) {
+        throw usageError('OFFLINE_CAB_NOT_FOUND', `cannot put the offline catalog ${source} on ${host}: ${(cause as Error).message}. Give --offline-cab the path of a wsusscn2.cab (patchline lab catalog SCENARIO --out FILE makes one).`, { cause, context: { host, file: source } });
+      }
+      return { offlineCabPath: target };
     },
 
     async launch(host, request, signal): Promise<LaunchResult> {
