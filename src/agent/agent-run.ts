@@ -37,6 +37,11 @@ export interface AgentRunDeps {
   /** Replaces the real reboot (tests, or a lab that reboots differently). */
   readonly reboot?: (plan: RebootPlan) => Promise<void>;
   readonly timeouts?: Partial<CycleTimeouts>;
+  /**
+   * The agent is being killed (in-process agents whose virtual host reboots or powers off): what
+   * is left — the log hand-over, the reboot — is abandoned at once, as it would be for a killed process.
+   */
+  readonly kill?: AbortSignal;
 }
 
 export interface AgentRunResult {
@@ -81,7 +86,7 @@ export async function runAgentCycle(request: CycleRequest, deps: AgentRunDeps): 
     const handover = await waitUntilLogSafe({
       request, events: () => summary.log.events(), ...(http ? { http } : {}),
       logDir: resolveLogDir(deps.env, deps.platform), timeoutMs: request.logHandoverTimeoutSeconds * 1_000,
-      report: deps.report, platform: deps.platform,
+      report: deps.report, platform: deps.platform, ...(deps.kill ? { abandon: deps.kill } : {}),
     });
     if (handover.via === 'file') deps.report(`cycle log written to ${handover.path}`);
     if (rebootError) throw rebootError;

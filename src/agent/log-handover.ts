@@ -27,6 +27,12 @@ export interface HandoverOptions {
   readonly timeoutMs: number;
   readonly report?: (message: string) => void;
   readonly platform?: NodeJS.Platform;
+  /**
+   * The agent itself is going away (in-process agents whose virtual host reboots or powers off:
+   * what killing the process does to a real agent). Aborting it stops the wait at once, with
+   * LOG_HANDOVER_ABANDONED and no file written.
+   */
+  readonly abandon?: AbortSignal;
 }
 
 /**
@@ -72,18 +78,31 @@ export async function waitUntilLogSafe(options: HandoverOptions): Promise<Handov
     ));
   }
   let timer: NodeJS.Timeout | undefined;
+  let onAbandon: (() => void) | undefined;
+  const abandoned = new Promise<'abandoned'>((resolve) => {
+    onAbandon = () => resolve('abandoned');
+    if (options.abandon?.aborted) resolve('abandoned');
+    else options.abandon?.addEventListener('abort', onAbandon, { once: true });
+  });
   try {
     if (waits.length > 0) {
       const timeout = new Promise<null>((resolve) => { timer = setTimeout(() => resolve(null), options.timeoutMs); });
-      const safe = await Promise.race([firstNonNull(waits), timeout]);
+      const safe = await Promise.race([firstNonNull(waits), timeout, abandoned]);
+      if (safe === 'abandoned') throw abandonedError();
       if (safe) return safe;
     }
   } finally {
     clearTimeout(timer);
+    if (onAbandon) options.abandon?.removeEventListener('abort', onAbandon);
     stop.abort();
     await pipe?.close();
   }
+  if (options.abandon?.aborted) throw abandonedError();
   return { via: 'file', path: writeLogFile(options) };
+}
+
+function abandonedError(): PatchlineError {
+  return new PatchlineError('LOG_HANDOVER_ABANDONED', 'the agent was killed (its host is rebooting or powered off) before its log was handed over; the connector reads what it can');
 }
 
 /** Resolves with the first non-null value, or null once all resolved null. */

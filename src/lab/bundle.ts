@@ -3,13 +3,15 @@
  *
  * Starting `node --import tsx src/cli/main.ts` costs about half a second of CPU per process
  * (TypeScript is transpiled on every start), which a 500-host lab on two cores cannot afford.
- * So the lab builds ONE ESM bundle of src/cli/main.ts with esbuild into `DIR/.bundle/patchline.mjs`
+ * So the lab builds ONE ESM bundle of src/cli/main.ts with esbuild into `$TMPDIR/patchline-bundle-<tree>/patchline.mjs`
  * (rebuilt only when a source file is newer) and starts `node patchline.mjs …`. If bundling or
  * the bundle's smoke test fails, it falls back to tsx and says so in the log.
  */
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, rename, stat } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, rename, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -112,6 +114,10 @@ async function buildBundle(repoRoot: string, mainTs: string, outfile: string): P
       },
     ],
   });
+  // Files the code reads beside itself (`new URL('./x', import.meta.url)`) must sit beside the bundle.
+  for (const asset of await readdir(join(repoRoot, 'src', 'catalog', 'roots'))) {
+    if (asset.endsWith('.pem')) await copyFile(join(repoRoot, 'src', 'catalog', 'roots', asset), join(dirname(outfile), asset));
+  }
   await rename(tmp, outfile);
 }
 
@@ -126,7 +132,11 @@ async function buildBundle(repoRoot: string, mainTs: string, outfile: string): P
 export async function ensureBundle(dir: string, log: (message: string) => void = () => undefined): Promise<CliCommand> {
   const tree = sourceTree();
   if (tree === null) return sourceCli();
-  const outfile = join(dir, '.bundle', 'patchline.mjs');
+  // One bundle per source tree, shared by every lab (each run has its own lab DIR): building it
+  // takes a second or two. Writes are atomic (temp name + rename), so concurrent labs are safe.
+  void dir;
+  const treeId = createHash('sha256').update(tree.repoRoot).digest('hex').slice(0, 12);
+  const outfile = join(tmpdir(), `patchline-bundle-${treeId}`, 'patchline.mjs');
   try {
     const [sourcesMs, bundleMs] = await Promise.all([newestMtimeMs(join(tree.repoRoot, 'src')), mtimeMsOrZero(outfile)]);
     if (bundleMs === 0 || sourcesMs > bundleMs) {

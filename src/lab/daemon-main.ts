@@ -7,6 +7,7 @@
  * health check, and meets the hosts as they were. A daemon nobody talks to stops on its own.
  */
 import { spawn } from 'node:child_process';
+import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { mkdir, open, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { PatchlineError, usageError } from '../domain/errors.ts';
@@ -177,19 +178,34 @@ export async function stopLabDaemon(dir: string): Promise<boolean> {
 /** How the connector reaches the daemon for each lab mode. */
 export function labDaemonConnection(options: { readonly scenarioPath: string; readonly dir: string; readonly mode: LabDaemonMode; readonly idleShutdownMs?: number }): LabDaemonConnection {
   let inProcess: ReturnType<typeof startLabDaemon> | undefined;
+  let logStream: WriteStream | undefined;
   return {
     async connect(signal) {
       if (options.mode === 'process') {
         const { url, token } = await ensureLabDaemon({ ...options, ...(signal ? { signal } : {}) });
         return { url, token };
       }
-      // In-process: the hosts live and die with this connector (no idle shutdown needed).
-      inProcess ??= startLabDaemon({ scenarioPath: options.scenarioPath, dir: options.dir, mode: 'inprocess', idleShutdownMs: 0 });
+      // In-process: the hosts live and die with this connector (no idle shutdown needed). Their
+      // notes (reboots, agents' HTTP retries, failed reboots) go to DIR/daemon.log, as a detached
+      // daemon's do: without them a host that never rebooted leaves no trace of why.
+      if (inProcess === undefined) {
+        mkdirSync(options.dir, { recursive: true });
+        const stream = createWriteStream(join(options.dir, 'daemon.log'), { flags: 'a' });
+        stream.on('error', (error) => process.emitWarning(`patchline: cannot write ${join(options.dir, 'daemon.log')}: ${error.message}`));
+        logStream = stream;
+        inProcess = startLabDaemon({
+          scenarioPath: options.scenarioPath, dir: options.dir, mode: 'inprocess', idleShutdownMs: 0,
+          log: (message) => stream.write(`${new Date().toISOString()} ${message}\n`),
+        });
+      }
       const { url, token } = await inProcess;
       return { url, token };
     },
     async close() {
       if (inProcess !== undefined) await (await inProcess).close();
+      const stream = logStream;
+      logStream = undefined;
+      if (stream) await new Promise<void>((done) => stream.end(done));
     },
   };
 }

@@ -52,6 +52,7 @@ export function createInProcessLauncher(options: InProcessLauncherOptions): Laun
       })),
       clock: systemClock,
       signal: AbortSignal.any([stop, kill]),
+      kill,
       report: (message) => log(`${host.name} ${spec.taskId}: ${message}`),
       // The same environment the process launcher gives a real agent.
       env: { PATCHLINE_LAB_CONTROL_URL: host.controlUrl, PATCHLINE_LAB_CONTROL_TOKEN: host.controlToken, PATCHLINE_LOG_DIR: join(host.hostDir, 'logs') },
