@@ -104,7 +104,11 @@ async function runOne(config: Config, timeScale: number): Promise<object> {
     const transport = openLabTransport({ scenarioPath, dir: join(dir, 'lab'), mode: config.mode });
     const targets = Array.from({ length: config.hosts }, (_, i) => `bench${String(i + 1).padStart(String(config.hosts).length, '0')}`);
     const counts = new Map<string, number>();
-    const log = (e: RunLogEvent) => counts.set(e.kind, (counts.get(e.kind) ?? 0) + 1);
+    const trace: string[] = [];
+    const log = (e: RunLogEvent) => {
+      counts.set(e.kind, (counts.get(e.kind) ?? 0) + 1);
+      if (process.env.BENCH_TRACE) trace.push(JSON.stringify({ t: performance.now(), ...e }));
+    };
     // Start the lab before the clock runs: the daemon's start-up is not part of a patch night.
     await transport.resolveTargets(targets);
     const rssBeforeRun = process.memoryUsage().rss;
@@ -122,6 +126,7 @@ async function runOne(config: Config, timeScale: number): Promise<object> {
       await store.close();
     }
     const wallSeconds = (performance.now() - started) / 1000;
+    if (process.env.BENCH_TRACE) await writeFile(process.env.BENCH_TRACE, trace.join('\n') + '\n');
     const cpu = process.cpuUsage(cpuBefore);
     const lb = lowerBoundSeconds(config.hosts, config.parallel, timeScale);
     const hostCycles = result.report.hosts.reduce((n, h) => n + h.cycles, 0);
