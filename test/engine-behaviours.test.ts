@@ -268,3 +268,32 @@ test('a host down at the start is waited for (no cycle counted), then patched; o
     await env.cleanup();
   }
 });
+
+for (const how of ['warning', 'silent'] as const) {
+  test(`the agent's reboot fails (${how === 'warning' ? 'it says so after cycle-finished' : 'it exits without a word'}): the engine reboots the host itself and the run finishes`, async () => {
+    const env = await testEnv();
+    try {
+      const fleet = new FakeFleet([
+        { name: 'web01', updates: [...CHAIN], agentRebootFails: { cycle: 2, how } },
+        { name: 'web02', updates: [...CHAIN] },
+      ]);
+      // rebootTimeoutMs 2 s: without the engine's reboot web01 would end unreachable ("same boot id").
+      const result = await startRun(env.deps(fleet), runOptions(['web01', 'web02']), never);
+      const summary = JSON.stringify(result.report.hosts.map((h) => [h.name, h.outcome, h.message]));
+      assert.equal(result.exitCode, 0, summary);
+      assert.equal(fleet.agentRebootFailures, 1);
+      const web01 = result.report.hosts.find((h) => h.name === 'web01')!;
+      assert.equal(web01.outcome, 'compliant');
+      for (const u of CHAIN) assert.equal(web01.updates.find((x) => x.updateId === u.id)?.result, 'installed');
+      assert.equal(fleet.engineReboots.get('web01'), 1, 'rebooted once by the engine');
+      assert.equal(fleet.engineReboots.get('web02') ?? 0, 0, 'a host whose agent rebooted is left alone');
+      assert.equal(fleet.host('web01').bootCount, 4, 'three reboots in all, one of them the engine\'s');
+      const byEngine = env.events.filter((e) => e.kind === 'reboot-started' && e.by === 'engine');
+      assert.equal(byEngine.length, 1);
+      assert.equal(byEngine[0]!.host, 'web01');
+      assert.match(byEngine[0]!.kind === 'reboot-started' ? byEngine[0]!.reason : '', how === 'warning' ? /agent could not reboot.*fetch failed/ : /agent could not reboot.*exited without rebooting/);
+    } finally {
+      await env.cleanup();
+    }
+  });
+}

@@ -49,6 +49,11 @@ export interface FakeHostSpec {
   readonly slowLaunchMs?: number;
   /** Posts events in batches of 3, each batch in reverse order and sent twice (retries, reordering). */
   readonly chaoticStream?: boolean;
+  /**
+   * In this cycle the agent's own reboot does not happen: `warning` says so after `rebooting`
+   * (the lab's "fetch failed" to its daemon), or `silent`: the agent exits without a word.
+   */
+  readonly agentRebootFails?: { readonly cycle: number; readonly how: 'warning' | 'silent' };
 }
 
 interface InstalledState { readonly committed: boolean }
@@ -167,6 +172,10 @@ export class FakeHost {
 
 export class FakeFleet implements Transport {
   readonly name = 'fake';
+  /** Agents whose own reboot did not happen (agentRebootFails). */
+  agentRebootFailures = 0;
+  /** Reboots the engine asked for through the transport, by host. */
+  readonly engineReboots = new Map<string, number>();
   readonly hosts = new Map<string, FakeHost>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private nextPid = 1000;
@@ -259,6 +268,7 @@ export class FakeFleet implements Transport {
   async reboot(name: string): Promise<void> {
     const h = this.host(name);
     this.busyStart(name);
+    this.engineReboots.set(name, (this.engineReboots.get(name) ?? 0) + 1);
     h.reboot();
   }
 
@@ -278,9 +288,10 @@ export class FakeFleet implements Transport {
     return new Promise((resolve) => this.timer(ms, resolve));
   }
 
-  private async post(host: FakeHost, agent: FakeAgent, events: readonly AgentEvent[]): Promise<void> {
+  /** `afterSafe`: an event the agent still sends once its log is safe (a failed reboot's warning). */
+  private async post(host: FakeHost, agent: FakeAgent, events: readonly AgentEvent[], afterSafe = false): Promise<void> {
     const cb = agent.request.callback;
-    if (!cb || host.spec.streamBroken || agent.logSafe) return;
+    if (!cb || host.spec.streamBroken || (agent.logSafe && !afterSafe)) return;
     try {
       const res = await fetch(cb.url, { method: 'POST', headers: { authorization: `Bearer ${cb.token}`, 'content-type': 'application/x-ndjson' }, body: events.map((e) => JSON.stringify(e)).join('\n') + '\n' });
       if (res.status === 200) {
@@ -398,6 +409,19 @@ export class FakeFleet implements Transport {
     if (!host.spec.chaoticStream) await this.flush(host, agent);
     await this.post(host, agent, agent.events.filter((e) => e.seq > agent.acked));
     await agent.waitSafe(r.logHandoverTimeoutSeconds * 1000);
+    const fails = host.spec.agentRebootFails;
+    if (willReboot && !this.closed && fails?.cycle === r.cycle) {
+      // Like runAgentCycle: `rebooting`, the reboot call fails, the warning is delivered, then the agent exits.
+      this.agentRebootFailures++;
+      await this.emit(host, agent, { kind: 'rebooting' });
+      if (fails.how === 'warning') {
+        agent.push({ kind: 'warning', message: 'the reboot failed: the lab host did not take the reboot request: fetch failed', hresult: null });
+        // The log is already safe (flush stops there): the agent still posts its last words.
+        await this.post(host, agent, agent.events.filter((e) => e.seq > agent.posted), true);
+      }
+      agent.running = false;
+      return;
+    }
     agent.running = false;
     if (willReboot && !this.closed) {
       await this.emit(host, agent, { kind: 'rebooting' });

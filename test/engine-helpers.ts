@@ -19,6 +19,7 @@ export const FAST_TIMING: EngineTiming = {
   launchTimeoutMs: 5_000,
   ackWaitMs: 2_000,
   stopDrainMs: 2_000,
+  agentRebootGraceMs: 200,
 };
 
 export const SSU: FakeUpdateSpec = { id: '00000000-0000-0000-0000-000000000001', kb: '5001001', title: 'Servicing Stack Update' };

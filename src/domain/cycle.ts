@@ -37,7 +37,20 @@ export interface CyclePolicy {
   /** First delay between probes while waiting for a host; doubles up to probeMaxDelayMs. */
   readonly probeInitialDelayMs: number;
   readonly probeMaxDelayMs: number;
+  /**
+   * After the agent said its reboot failed (or exited without rebooting), how long the host may
+   * still show the same boot id before the engine reboots it itself. Absent in runs saved before
+   * it existed: DEFAULT_AGENT_REBOOT_GRACE_MS.
+   */
+  readonly agentRebootGraceMs?: number;
 }
+
+/**
+ * Default grace before the engine reboots a host whose agent failed to: long enough for a
+ * Windows shutdown already under way to take the host off the network (a second `shutdown /r`
+ * during one fails with "a system shutdown is in progress").
+ */
+export const DEFAULT_AGENT_REBOOT_GRACE_MS = 120_000;
 
 export interface UpdateEntry {
   readonly updateId: string;
@@ -84,6 +97,8 @@ export interface HostWait {
   readonly attempt: number;
   /** What the last probe saw, for the unreachable message. */
   readonly lastSeen: 'nothing' | 'unreachable' | 'same-boot' | 'servicing-busy';
+  /** The agent that was to reboot the host said it could not (or exited without doing it). */
+  readonly agentRebootFailed?: { readonly at: string; readonly message: string } | null;
 }
 
 export interface HostState {
@@ -128,6 +143,8 @@ export type HostEvent =
   | { readonly kind: 'probe'; readonly reachable: boolean; readonly bootId: string | null; readonly servicingIdle: boolean }
   | { readonly kind: 'reboot-sent' }
   | { readonly kind: 'reboot-failed'; readonly message: string }
+  /** The agent was to reboot the host and says it could not (a `warning` after cycle-finished), or it exited without rebooting. */
+  | { readonly kind: 'agent-reboot-failed'; readonly message: string }
   | { readonly kind: 'deadline' }
   | { readonly kind: 'cancel' }
   | { readonly kind: 'resume' };
@@ -253,6 +270,8 @@ export function step(state: HostState, event: HostEvent, now: Date): StepResult 
     case 'reboot-failed':
       if (state.phase !== 'rebooting') return ignored(state, event);
       return finish(state, 'failed', `Rebooting ${state.host} failed: ${event.message}. Reboot it by hand and resume the run.`);
+    case 'agent-reboot-failed':
+      return agentRebootFailed(state, event.message, now);
   }
 }
 
@@ -261,9 +280,13 @@ export function step(state: HostState, event: HostEvent, now: Date): StepResult 
 function applyAgentEvents(state: HostState, events: readonly AgentEvent[], now: Date): StepResult {
   let s = state;
   const notes: HostNote[] = [];
+  let rebootFailure: string | null = null;
   for (const e of [...events].sort((a, b) => a.seq - b.seq)) {
     if (e.seq <= s.lastSeq) continue; // a resend or an event already seen on the stream
     s = { ...s, lastSeq: e.seq };
+    // A warning after a cycle-finished that promised a reboot: the agent could not reboot (the
+    // agent writes nothing else after cycle-finished but `rebooting`).
+    if (e.kind === 'warning' && s.cycleEnd?.willReboot) rebootFailure = e.message;
     switch (e.kind) {
       case 'scan-result':
         s = scanned(s, e, notes);
@@ -283,7 +306,20 @@ function applyAgentEvents(state: HostState, events: readonly AgentEvent[], now: 
   }
   if (!s.cycleEnd || (s.phase !== 'running' && s.phase !== 'fetching-log')) return out(s, [], notes);
   const finished = cycleFinished(s, now);
-  return { state: finished.state, commands: finished.commands, notes: [...notes, ...finished.notes] };
+  const result = { state: finished.state, commands: finished.commands, notes: [...notes, ...finished.notes] };
+  return rebootFailure === null ? result : { ...result, state: agentRebootFailed(result.state, rebootFailure, now).state };
+}
+
+/**
+ * The agent that was to reboot the host could not. Recorded on the wait; the probes decide: a
+ * host whose boot id still has not changed after the grace period is rebooted by the engine.
+ */
+function agentRebootFailed(s: HostState, message: string, now: Date): StepResult {
+  const w = s.wait;
+  if (s.phase !== 'rebooting' || !w || w.reason !== 'reboot' || w.by !== 'agent' || w.agentRebootFailed) {
+    return ignored(s, { kind: 'agent-reboot-failed', message });
+  }
+  return out({ ...s, wait: { ...w, agentRebootFailed: { at: now.toISOString(), message } } });
 }
 
 /** Update-level effects of agent events, without any decision: the host stays where it is. */
@@ -448,6 +484,14 @@ function probed(s: HostState, e: Extract<HostEvent, { kind: 'probe' }>, now: Dat
     const ready: HostState = { ...s, wait: null, rebootedAfterCycle: w.reason === 'reboot' ? true : s.rebootedAfterCycle, bootIdAtLaunch: e.bootId };
     const r = w.reason === 'unreachable-at-launch' ? launchNext(ready, []) : afterCycle(ready, now);
     return { ...r, notes: [back, ...r.notes] };
+  }
+  const failed = w.agentRebootFailed;
+  const graceMs = s.policy.agentRebootGraceMs ?? DEFAULT_AGENT_REBOOT_GRACE_MS;
+  if (failed && w.by === 'agent' && e.reachable && !bootChanged && now.getTime() - Date.parse(failed.at) >= graceMs) {
+    // The agent's reboot did not happen and the host is still up on the same boot: reboot it
+    // ourselves (the same command as a retry's reboot), with a fresh reboot timeout.
+    const wait: HostWait = { reason: 'reboot', by: 'engine', since: now.toISOString(), deadlineAt: new Date(now.getTime() + s.policy.rebootTimeoutMs).toISOString(), attempt: 0, lastSeen: 'nothing' };
+    return out({ ...s, wait }, [{ kind: 'reboot' }], [{ kind: 'reboot-started', by: 'engine', reason: `the agent could not reboot the host (${failed.message})` }]);
   }
   const remaining = msUntil(w.deadlineAt, now);
   if (remaining <= 0) {

@@ -76,6 +76,8 @@ export class HostDriver {
   private lastAgentEventAtMs = 0;
   private lastLogPollAtMs = 0;
   private runningCheckFailures = 0;
+  /** The current cycle's agent, still known while the host waits for the reboot that agent owes. */
+  private lastLaunch: LaunchInfo | null = null;
 
   constructor(private state: HostState, private readonly ctx: HostContext) {
     this.bell = new Doorbell(ctx.clock);
@@ -196,10 +198,14 @@ export class HostDriver {
       return Math.max(this.state.lastSeq, ...events.map((e) => e.seq));
     }
     if (!acceptsAgentEvents(this.state)) {
-      // After cycle-finished (e.g. the agent's `rebooting`): keep it in the log, nothing to decide.
+      // After cycle-finished (e.g. the agent's `rebooting`): keep it in the log, nothing to decide —
+      // except a warning while we wait for the agent's reboot: its reboot failed (agent-run.ts).
       const fresh = events.filter((e) => e.seq > this.state.lastSeq);
       await this.ctx.repo.appendEvents(this.ctx.runId, fresh.map((e) => ({ host: this.state.host, at: this.ctx.clock.now().toISOString(), kind: 'agent', cycle: this.state.cycle, seq: e.seq, data: e })));
       for (const e of fresh) this.ctx.log(this.state.host, { kind: 'agent-event', cycle: this.state.cycle, event: e });
+      const failure = fresh.find((e) => e.kind === 'warning');
+      // The loop is executing this wait's probe; the event is applied right after it (in order).
+      if (failure?.kind === 'warning' && awaitsAgentReboot(this.state)) this.pending.push({ kind: 'agent-reboot-failed', message: failure.message });
       return Math.max(this.state.lastSeq, ...events.map((e) => e.seq));
     }
     for (const e of events) if (e.seq > this.state.lastSeq) this.buffer.set(e.seq, e);
@@ -268,7 +274,9 @@ export class HostDriver {
         const jitter = 1 + (Math.random() * 2 - 1) * PROBE_JITTER_RATIO;
         if (!(await sleepUnlessAborted(this.ctx.clock, Math.round(command.delayMs * jitter), this.ctx.stop.signal))) return null;
         const status = await this.probe();
-        return status ? { kind: 'probe', reachable: status.reachable, bootId: status.bootId, servicingIdle: status.servicingIdle } : null;
+        if (!status) return null;
+        if (status.reachable && status.bootId === this.state.bootIdAtLaunch) await this.checkAgentExited();
+        return { kind: 'probe', reachable: status.reachable, bootId: status.bootId, servicingIdle: status.servicingIdle };
       }
       case 'reboot':
         try {
@@ -290,6 +298,28 @@ export class HostDriver {
         this.callback = null;
         this.ctx.log(host, { kind: 'host-finished', outcome: command.outcome, message: command.message, cycles: this.state.cycle, reboots: this.state.reboots });
         return null;
+    }
+  }
+
+  /**
+   * The host is up on the boot it had when the agent started, and the agent was to reboot it: if
+   * that agent is gone, its reboot did not happen (it crashed, or its reboot failed and the warning
+   * was lost). Queued before the probe's own event, so the state machine sees both in order.
+   */
+  private async checkAgentExited(): Promise<void> {
+    const launch = this.lastLaunch;
+    if (!launch || !awaitsAgentReboot(this.state)) return;
+    let running: boolean;
+    try {
+      running = await this.ctx.transport.isRunning(this.state.host, launch, this.ctx.stop.signal);
+    } catch (error) {
+      // Cannot tell now; the next probe asks again.
+      void error;
+      return;
+    }
+    if (!running) {
+      this.lastLaunch = null;
+      this.pending.push({ kind: 'agent-reboot-failed', message: 'the agent exited without rebooting the host' });
     }
   }
 
@@ -324,6 +354,7 @@ export class HostDriver {
       const nowMs = this.ctx.clock.now().getTime();
       this.lastAgentEventAtMs = nowMs;
       this.lastPollAtMs = nowMs;
+      this.lastLaunch = { taskId: launched.taskId, pid: launched.pid };
       return { kind: 'launched', taskId: launched.taskId, pid: launched.pid, bootId: status.bootId };
     } catch (error) {
       // The host went down between the probe and the launch: wait for it like any unreachable host.
@@ -457,6 +488,11 @@ export class HostDriver {
  */
 function acceptsAgentEvents(state: HostState): boolean {
   return state.phase === 'running' || state.phase === 'launching';
+}
+
+/** Waiting for the reboot the cycle's agent said it would do, with no failure of it known yet. */
+function awaitsAgentReboot(state: HostState): boolean {
+  return state.phase === 'rebooting' && state.wait?.reason === 'reboot' && state.wait.by === 'agent' && !state.wait.agentRebootFailed;
 }
 
 function hresultOf(error: unknown): string {

@@ -220,6 +220,7 @@ function policyOf(options: RunOptions, timing: EngineTiming): CyclePolicy {
   return {
     mode: options.mode, reboot: options.reboot, maxCycles: options.maxCycles, retries: options.retries,
     rebootTimeoutMs: options.rebootTimeoutMs, probeInitialDelayMs: timing.probeInitialDelayMs, probeMaxDelayMs: timing.probeMaxDelayMs,
+    agentRebootGraceMs: timing.agentRebootGraceMs,
   };
 }
 

@@ -3,7 +3,7 @@
  * `RunLogEvent` — one value per thing the live log shows, for a readable line or NDJSON.
  */
 import type { AgentEvent, CycleRequest, Mode, RebootPolicy } from '../domain/agent-log.ts';
-import type { HostOutcome, WaitReason, HostWait } from '../domain/cycle.ts';
+import { DEFAULT_AGENT_REBOOT_GRACE_MS, type HostOutcome, type WaitReason, type HostWait } from '../domain/cycle.ts';
 import type { UpdateFilters } from '../domain/filters.ts';
 import type { RunOutcome, RunReport } from '../domain/report.ts';
 import type { ExitCode } from '../domain/errors.ts';
@@ -62,6 +62,11 @@ export interface EngineTiming {
   readonly ackWaitMs: number;
   /** After a cancel or the deadline, how long to wait for a stopped agent to exit and hand over its log. */
   readonly stopDrainMs: number;
+  /**
+   * The agent said its reboot failed (or exited without rebooting): if the host still shows the
+   * same boot id this long after, the engine reboots it through the transport.
+   */
+  readonly agentRebootGraceMs: number;
 }
 
 export const DEFAULT_TIMING: EngineTiming = {
@@ -73,6 +78,8 @@ export const DEFAULT_TIMING: EngineTiming = {
   ackWaitMs: 10_000,
   // WUA aborts an install between updates; a stopped agent is normally gone within seconds.
   stopDrainMs: 20_000,
+  // A Windows shutdown already under way takes the host off the network within this.
+  agentRebootGraceMs: DEFAULT_AGENT_REBOOT_GRACE_MS,
 };
 
 export interface EngineDeps {

@@ -208,8 +208,11 @@ export function createOperations(deps: OperationsDeps): Operations {
     const history = (resultCode: PerUpdateResult['resultCode'], hresult: string | null) =>
       withHistory(state, { updateKey: entry.key, updateId: entry.updateId, title: entry.title, operation: 'installation', resultCode, hresult, date: clock.now().toISOString() });
     try {
+      // Each step is due at start + step × stepMs: a busy event loop (hundreds of in-process hosts)
+      // delays a step, but the delay does not add up into an install longer than the scenario says.
+      const startedMs = clock.now().getTime();
       for (let step = 1; step <= INSTALL_PROGRESS_STEPS; step++) {
-        await clock.sleep(stepMs, signal);
+        await clock.sleep(Math.max(0, startedMs + step * stepMs - clock.now().getTime()), signal);
         progress((step / INSTALL_PROGRESS_STEPS) * 100);
       }
     } catch (error) {
