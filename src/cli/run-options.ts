@@ -7,12 +7,8 @@ import { parseList, type UpdateFilters } from '../domain/filters.ts';
 import { usageError } from '../domain/errors.ts';
 import type { Mode, RebootPolicy } from '../domain/agent-log.ts';
 import { REBOOT_POLICIES } from '../domain/agent-log.ts';
+import { DEFAULT_MAX_CYCLES, DEFAULT_PARALLEL, DEFAULT_REBOOT_TIMEOUT_MS, DEFAULT_RETRIES } from '../engine/index.ts';
 
-export const DEFAULT_PARALLEL = 10;
-export const DEFAULT_MAX_CYCLES = 5;
-export const DEFAULT_RETRIES = 1;
-/** Server 2016 cumulative updates can take 30 min to boot through; Ansible's win_updates uses 20 min. */
-export const DEFAULT_REBOOT_TIMEOUT_MS = 20 * 60_000;
 /** Another installer (TrustedInstaller, an MSI) rarely holds WUA longer than this. */
 export const DEFAULT_INSTALLER_BUSY_TIMEOUT_MS = 30 * 60_000;
 /** How long an agent keeps its log for a connector that lost the stream before writing it to disk. */

@@ -264,3 +264,33 @@ test('after a cancel, the stopped agent\'s last events are recorded in the repor
   assert.equal(r.state.updates.bbbb?.result, 'available');
   assert.deepEqual(r.commands, []);
 });
+
+test('the agent\'s reboot failed: same boot after the grace period → the engine reboots; before it, or once rebooted, it only probes', () => {
+  const policy: CyclePolicy = { ...POLICY, agentRebootGraceMs: 5_000 };
+  const waiting = run(runningHost(policy), agent(scan([A]), installed(A), finished('reboot-required', true))).state;
+  assert.equal(waiting.phase, 'rebooting');
+  const failedAt = step(waiting, { kind: 'agent-reboot-failed', message: 'fetch failed' }, at(3_000));
+  assert.deepEqual(failedAt.commands, [], 'the report alone decides nothing');
+  const early = step(failedAt.state, { kind: 'probe', reachable: true, bootId: 'boot1', servicingIdle: true }, at(7_000));
+  assert.equal(early.commands[0]?.kind, 'probe', 'within the grace period: a shutdown may still be under way');
+  const late = step(early.state, { kind: 'probe', reachable: true, bootId: 'boot1', servicingIdle: true }, at(8_000));
+  assert.deepEqual(late.commands, [{ kind: 'reboot' }]);
+  assert.ok(late.notes.some((n) => n.kind === 'reboot-started' && n.by === 'engine' && /fetch failed/.test(n.reason)));
+  assert.equal(late.state.wait?.by, 'engine');
+  assert.equal(late.state.reboots, 1, 'the agent\'s reboot never happened: one reboot in all');
+  const sent = step(late.state, { kind: 'reboot-sent' }, at(8_100));
+  assert.equal(sent.commands[0]?.kind, 'probe');
+  const again = step(sent.state, { kind: 'probe', reachable: true, bootId: 'boot1', servicingIdle: true }, at(20_000));
+  assert.equal(again.commands[0]?.kind, 'probe', 'the engine reboots once, then waits');
+  const up = step(again.state, back('boot2'), at(21_000));
+  assert.equal(up.state.phase, 'launching');
+
+  // A warning in the same batch as cycle-finished counts too; an unreachable host is left to come back.
+  const batch = run(runningHost(policy), agent(scan([A]), installed(A), finished('reboot-required', true), { kind: 'rebooting' }, { kind: 'warning', message: 'the reboot failed: 503', hresult: null })).state;
+  assert.ok(batch.wait?.agentRebootFailed);
+  const down = step(batch, { kind: 'probe', reachable: false, bootId: null, servicingIdle: false }, at(60_000));
+  assert.equal(down.commands[0]?.kind, 'probe');
+  // Without a failure report the same boot only means "not down yet".
+  const plain = step(waiting, { kind: 'probe', reachable: true, bootId: 'boot1', servicingIdle: true }, at(59_000));
+  assert.equal(plain.commands[0]?.kind, 'probe');
+});
