@@ -255,6 +255,8 @@ export function step(state: HostState, event: HostEvent, now: Date): StepResult 
       if (state.phase !== 'launching') return ignored(state, event);
       return finish({ ...state, cycle: state.cycle - 1 }, 'unreachable', `The task scheduler on ${state.host} refused to start the agent (${event.hresult}): ${event.message}`);
     case 'agent':
+      // A warning right behind the cycle-finished that promised a reboot: the reboot failed.
+      if (state.phase === 'rebooting' && event.event.kind === 'warning' && event.event.seq > state.lastSeq) return agentRebootFailed(state, event.event.message, now);
       if (state.phase !== 'running') return ignored(state, event);
       return applyAgentEvents(state, [event.event], now);
     case 'agent-gone':
