@@ -62,8 +62,12 @@ export interface UpdateRecord {
   readonly downloadUrls: readonly string[];
 }
 
-/** A short human label for logs: "KB5044444 2026-11 Cumulative Update …" or the title alone. */
+/**
+ * A short human label for logs: "KB5044444 2026-11 Cumulative Update …", or the title alone when
+ * there is no KB or the title already names it (Microsoft's titles usually end "(KB5044444)").
+ */
 export function updateLabel(u: Pick<UpdateRecord, 'kbs' | 'title'>): string {
   const kb = u.kbs[0];
-  return kb ? `KB${kb} ${u.title}` : u.title;
+  if (!kb || u.title.includes(`KB${kb}`)) return u.title;
+  return `KB${kb} ${u.title}`;
 }
