@@ -16,6 +16,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { syncCatalog } from '../src/catalog/sync.ts';
+import { startCatalogUpstream } from '../src/lab/catalog-upstream.ts';
 import { defaultCabToolkit } from '../src/catalog/cab-toolkit.ts';
 import { importCatalogFile } from '../src/catalog/import-file.ts';
 import { generateCatalog } from '../src/lab/catalog-gen.ts';
@@ -71,6 +73,30 @@ async function importChild(cab: string, root: string, state: string): Promise<vo
   }
 }
 
+/** Syncs the cab from the lab's fake upstream twice; times the second, unchanged sync. */
+async function unchangedResync(cab: string, root: string, cacheDir: string): Promise<{ seconds: number; bodyBytes: number }> {
+  const upstream = await startCatalogUpstream({ file: cab });
+  const dir = join(cacheDir, 'resync');
+  await rm(dir, { recursive: true, force: true });
+  const toolkit = defaultCabToolkit();
+  const trustPems = [await readFile(root, 'utf8')];
+  const verify = async (file: string) => {
+    await toolkit.verify(file, { trustPems });
+  };
+  try {
+    await syncCatalog({ url: upstream.url, dir, verify });
+    const before = upstream.stats.bodyBytes;
+    const started = performance.now();
+    const second = await syncCatalog({ url: upstream.url, dir, verify });
+    const seconds = (performance.now() - started) / 1000;
+    if (second.changed) throw new Error('the unchanged re-sync downloaded the catalog again');
+    return { seconds, bodyBytes: upstream.stats.bodyBytes - before };
+  } finally {
+    await upstream.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
   if (process.argv[2] === '--import-child') {
     await importChild(process.argv[3]!, process.argv[4]!, process.argv[5]!);
@@ -86,6 +112,7 @@ async function main(): Promise<void> {
   const wallSeconds = (performance.now() - wallStart) / 1000;
   const child = JSON.parse(stdout.trim().split('\n').pop()!) as { seconds: number; updates: number; rows: number; maxRssMB: number; cpuSeconds: number };
   for (const suffix of ['', '-wal', '-shm']) await rm(`${state}${suffix}`, { force: true });
+  const resync = await unchangedResync(gen.cab, gen.root, cacheDir);
   process.stdout.write(`${JSON.stringify({
     bench: 'catalog-import',
     updates: child.updates,
@@ -100,7 +127,10 @@ async function main(): Promise<void> {
     rows: child.rows,
     rowsPerSecond: Math.round(child.rows / child.seconds),
     generatedSeconds: gen.generatedSeconds === null ? null : Number(gen.generatedSeconds.toFixed(1)),
-    targets: { importSeconds: 90, peakRssMB: 400 },
+    // A second `catalog sync` with the upstream unchanged (HEAD says so): no body, no import.
+    resyncUnchangedSeconds: Number(resync.seconds.toFixed(3)),
+    resyncBodyBytes: resync.bodyBytes,
+    targets: { importSeconds: 90, peakRssMB: 400, resyncUnchangedSeconds: 1 },
   })}\n`);
 }
 
