@@ -15,11 +15,17 @@
  *
  * Each configuration runs in a child process of its own, so `peakRssMB` (the child's maxRSS) is
  * that configuration's alone. In in-process mode that figure includes the simulated hosts (agents,
- * providers, the daemon); `engineRssEstimateMB` subtracts the share measured for the hosts by a
- * run that only starts the lab and keeps every host busy with no engine (see hostsOnlyRss).
+ * providers, the daemon, their HTTP connections): `rssBeforeRunMB` is the RSS once the lab is up
+ * (daemon + idle hosts, modules loaded) and before the run starts; the engine's own share is not
+ * separated from the busy hosts' (the process-path line below is the connector without hosts).
+ *
+ * The process-path line (5 hosts, `mode: process`: a detached daemon, one agent process and one
+ * provider process per cycle) has `rssIncludesHosts: false`: its peak RSS is the connector alone.
  *
  *   npm run bench:run-overhead                   # 50 hosts --parallel 50, 500 hosts --parallel 100, 5 hosts process path
- *   node --import tsx bench/run-overhead.ts --only 50:50 --time-scale 0.05
+ *   node --import tsx bench/run-overhead.ts --only 50:50,500:500 --time-scale 0.02
+ *   BENCH_TRACE=/tmp/trace.jsonl …               # also write every run log event with a timestamp (where the time goes)
+ *   BENCH_KEEP=1 …                               # keep the temp dir (lab/daemon.log has the agents' diagnostics)
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -29,7 +35,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { LAB_TIMING } from '../src/cli/run-job.ts';
 import { startRun, systemClock, type RunLogEvent } from '../src/engine/index.ts';
-import { openLabTransport } from '../src/lab/daemon-main.ts';
+import { openLabTransport, stopLabDaemon } from '../src/lab/daemon-main.ts';
 import { SERVICING_AFTER_BOOT_SECONDS } from '../src/lab/daemon.ts';
 import { openStore } from '../src/store/db.ts';
 
@@ -41,6 +47,8 @@ const CHAIN = 3;
 /** 0.05: one host cycle with work is (60 + 60 + 20) s × 0.05 = 7 s of simulated work. */
 const DEFAULT_TIME_SCALE = 0.05;
 const CHILD_TIMEOUT_MS = 20 * 60 * 1000;
+/** Agents whose ack was lost hand their log over within this; a killed in-process agent stops at once. */
+const LOG_HANDOVER_TIMEOUT_SECONDS = 60;
 const RSS_SAMPLE_MS = 200;
 const MB = 1024 * 1024;
 
@@ -119,11 +127,13 @@ async function runOne(config: Config, timeScale: number): Promise<object> {
       result = await startRun({ store, transport, clock: systemClock, log, timing: LAB_TIMING }, {
         targets, mode: 'install', reboot: 'if-required', filters: {}, maxCycles: CHAIN + 2, retries: 1,
         rebootTimeoutMs: 10 * 60_000, deadlineAt: null, parallel: config.parallel, serverSelection: 'default',
-        installerBusyTimeoutSeconds: 600, logHandoverTimeoutSeconds: Number(process.env.BENCH_HANDOVER ?? 60),
+        installerBusyTimeoutSeconds: 600, logHandoverTimeoutSeconds: LOG_HANDOVER_TIMEOUT_SECONDS,
       }, AbortSignal.timeout(CHILD_TIMEOUT_MS));
     } finally {
       await transport.close();
       await store.close();
+      // Process mode leaves its daemon detached (so a connector can resume): this one is done.
+      if (config.mode === 'process') await stopLabDaemon(join(dir, 'lab'));
     }
     const wallSeconds = (performance.now() - started) / 1000;
     if (process.env.BENCH_TRACE) await writeFile(process.env.BENCH_TRACE, trace.join('\n') + '\n');

@@ -44,3 +44,21 @@ describe('executeReboot (lab)', () => {
       /REBOOT_FAILED|Access is denied/);
   });
 });
+
+describe('executeReboot (lab) when the daemon does not answer at first', () => {
+  it('tries again on a new connection and succeeds; a 503 after an unanswered attempt means the reboot is on', async () => {
+    let calls = 0;
+    const flaky: typeof fetch = async () => {
+      calls += 1;
+      if (calls === 1) throw new TypeError('fetch failed');
+      return new Response(calls === 2 ? '{"reachable":false}' : '', { status: calls === 2 ? 503 : 202 });
+    };
+    await executeReboot({ kind: 'lab', url: 'http://127.0.0.1:9/hosts/web01/reboot', token: 't' }, { fetch: flaky });
+    assert.equal(calls, 2);
+  });
+  it('a first-attempt 503 is a refusal (the host was already down)', async () => {
+    const down: typeof fetch = async () => new Response('{"reachable":false}', { status: 503 });
+    await assert.rejects(executeReboot({ kind: 'lab', url: 'http://127.0.0.1:9/hosts/web01/reboot', token: 't' }, { fetch: down }),
+      (e: unknown) => e instanceof PatchlineError && e.code === 'REBOOT_FAILED' && /503/.test(e.message));
+  });
+});

@@ -12,8 +12,16 @@ export type RebootPlan =
 
 /** Reboot now (no delay: the log is already safe); the comment shows in the System event log. */
 export const WINDOWS_REBOOT_ARGV = Object.freeze(['shutdown.exe', '/r', '/t', '0', '/c', 'Patchline']);
-/** shutdown.exe returns at once; the lab daemon answers quickly. */
+/** shutdown.exe returns at once; the lab daemon answers quickly. Also the lab's whole budget, retries included. */
 export const REBOOT_REQUEST_TIMEOUT_MS = 30_000;
+/**
+ * One attempt of the lab's reboot request. A connection the daemon's kernel dropped (accept
+ * queue full) waits for SYN retransmits — 1 s, 3 s, 7 s, 15 s — so a fresh attempt on a new
+ * connection beats waiting out one attempt for the whole budget.
+ */
+export const LAB_REBOOT_ATTEMPT_TIMEOUT_MS = 8_000;
+/** Pause between attempts of the lab's reboot request. */
+const LAB_REBOOT_RETRY_PAUSE_MS = 250;
 
 /**
  * @example planReboot({ PATCHLINE_LAB_CONTROL_URL: 'http://127.0.0.1:4100/hosts/web01', PATCHLINE_LAB_CONTROL_TOKEN: 't' }, 'linux')
@@ -37,19 +45,7 @@ export interface RebootIo {
 /** Carries out a plan; throws REBOOT_FAILED with the reason when the host refused. */
 export async function executeReboot(plan: RebootPlan, io: RebootIo = {}): Promise<void> {
   if (plan.kind === 'lab') {
-    const doFetch = io.fetch ?? globalThis.fetch;
-    let response: Response;
-    try {
-      response = await doFetch(plan.url, {
-        method: 'POST', headers: { authorization: `Bearer ${plan.token}` }, signal: AbortSignal.timeout(REBOOT_REQUEST_TIMEOUT_MS),
-      });
-    } catch (error) {
-      throw new PatchlineError('REBOOT_FAILED', `the lab host did not take the reboot request at ${plan.url}: ${(error as Error).message}`, { cause: error });
-    }
-    if (!response.ok) {
-      throw new PatchlineError('REBOOT_FAILED', `the lab host refused the reboot (${response.status} ${(await response.text()).slice(0, 200)})`,
-        { context: { status: response.status } });
-    }
+    await labReboot(plan, io.fetch ?? globalThis.fetch);
     return;
   }
   try {
@@ -67,4 +63,32 @@ function runCommand(argv: readonly string[]): Promise<void> {
       else resolve();
     });
   });
+}
+
+/**
+ * POSTs the lab's reboot request, retrying (new connection) when no answer came — connection
+ * refused or dropped, or an attempt timed out — until REBOOT_REQUEST_TIMEOUT_MS. A 503 ("already
+ * rebooting") after an unanswered attempt means that attempt reached the daemon: the reboot is on.
+ */
+async function labReboot(plan: Extract<RebootPlan, { kind: 'lab' }>, doFetch: typeof fetch): Promise<void> {
+  const budget = AbortSignal.timeout(REBOOT_REQUEST_TIMEOUT_MS);
+  let lastError: unknown;
+  for (let attempt = 0; ; attempt++) {
+    let response: Response;
+    try {
+      response = await doFetch(plan.url, {
+        method: 'POST', headers: { authorization: `Bearer ${plan.token}` }, signal: AbortSignal.any([budget, AbortSignal.timeout(LAB_REBOOT_ATTEMPT_TIMEOUT_MS)]),
+      });
+    } catch (error) {
+      lastError = error;
+      if (budget.aborted) break;
+      await new Promise((resolve) => setTimeout(resolve, LAB_REBOOT_RETRY_PAUSE_MS));
+      if (budget.aborted) break;
+      continue;
+    }
+    const text = await response.text();
+    if (response.ok || (response.status === 503 && attempt > 0)) return;
+    throw new PatchlineError('REBOOT_FAILED', `the lab host refused the reboot (${response.status} ${text.slice(0, 200)})`, { context: { status: response.status } });
+  }
+  throw new PatchlineError('REBOOT_FAILED', `the lab host did not take the reboot request at ${plan.url} within ${REBOOT_REQUEST_TIMEOUT_MS / 1000} s: ${(lastError as Error | undefined)?.message ?? 'no answer'}`, { cause: lastError });
 }

@@ -19,6 +19,8 @@ const MAX_BODY_BYTES = 32 * 1024 * 1024;
  * acknowledgement is what lets its agent exit instead of waiting out its log hand-over.
  */
 const CLOSE_GRACE_MS = 2_000;
+/** Pending connections queued while the event loop is busy (Node's default is 511). */
+const LISTEN_BACKLOG = 4096;
 
 /** Receives a batch (unordered, possibly resent) and answers the highest contiguous seq saved. */
 export type EventSink = (events: readonly AgentEvent[]) => Promise<number>;
@@ -65,7 +67,10 @@ export class CallbackServer {
     server.keepAliveTimeout = 5_000;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(0, host, () => {
+      // Every agent of a large parallel run may connect at once (a fleet patched in lock-step):
+      // a full accept queue makes the kernel drop connections, and the agent's retry waits for
+      // its SYN retransmits (seconds to tens of seconds). The kernel caps it at somaxconn.
+      server.listen({ port: 0, host, backlog: LISTEN_BACKLOG }, () => {
         server.off('error', reject);
         resolve();
       });

@@ -23,6 +23,8 @@ import type { EngineTiming, RunLogEvent, RunOptions } from './types.ts';
 const PROBE_JITTER_RATIO = 0.2;
 /** isRunning failing this many times in a row means the agent (or its host) is gone. */
 const MAX_RUNNING_CHECK_FAILURES = 3;
+/** Ends an ack wait's timer: one shared reason instead of a DOMException per agent POST. */
+const ACK_WAIT_OVER = Object.freeze(new Error('ack wait over'));
 /** E_FAIL: used when a transport's launch fails without a scheduler HRESULT of its own. */
 const E_FAIL = '0x80004005';
 
@@ -217,7 +219,7 @@ export class HostDriver {
     await new Promise<void>((resolve) => {
       const done = () => {
         this.ackWaiters.delete(check);
-        timeout.abort();
+        timeout.abort(ACK_WAIT_OVER);
         resolve();
       };
       const check = () => {
@@ -248,7 +250,14 @@ export class HostDriver {
       rows.push(...transitionRows(state, event, result, now));
       state = result.state;
     }
-    await this.ctx.repo.saveTransition(this.ctx.runId, snapshot(first, state), rows, now.toISOString());
+    if (steps.every((s) => isProgressOnly(s.event, s.result))) {
+      // Progress (most of an agent's events: ten per install) changes nothing but lastSeq; the
+      // event log keeps it, and the host row is saved with the next real transition. A resume
+      // that re-reads it from the agent's log applies it again, which changes nothing either.
+      await this.ctx.repo.appendEvents(this.ctx.runId, rows);
+    } else {
+      await this.ctx.repo.saveTransition(this.ctx.runId, snapshot(first, state), rows, now.toISOString());
+    }
     this.state = state;
     for (const w of [...this.ackWaiters]) w();
     for (const s of steps) this.logTransition(s.before, s.event, s.result);
@@ -488,6 +497,11 @@ export class HostDriver {
  */
 function acceptsAgentEvents(state: HostState): boolean {
   return state.phase === 'running' || state.phase === 'launching';
+}
+
+/** An agent `progress` event applied while the cycle runs: no command, no note, no phase change. */
+function isProgressOnly(event: HostEvent, result: StepResult): boolean {
+  return event.kind === 'agent' && event.event.kind === 'progress' && result.commands.length === 0 && result.notes.length === 0 && result.state.phase === 'running';
 }
 
 /** Waiting for the reboot the cycle's agent said it would do, with no failure of it known yet. */

@@ -282,11 +282,21 @@ async function answers(file: DaemonFile): Promise<boolean> {
   }
 }
 
+/**
+ * Pending connections the daemon's socket queues while its event loop is busy. Node's default is
+ * 511; a lab of 500 hosts patched at once (all in lock-step) opens more than that in a burst —
+ * payload downloads, reboot requests, the engine's probes — and every connection the kernel drops
+ * then waits for the client's SYN retries (1 s, 3 s, 7 s, 15 s …): reboot requests took 20–45 s
+ * and timed out after 30 s (TcpExt ListenOverflows grew by thousands). The kernel caps it at
+ * net.core.somaxconn (4096 on current Linux).
+ */
+export const LAB_LISTEN_BACKLOG = 4096;
+
 function listen(server: Server, port: number): Promise<number> {
   return new Promise((resolvePromise, reject) => {
     const onError = (error: Error) => reject(error);
     server.once('error', onError);
-    server.listen(port, '127.0.0.1', () => {
+    server.listen({ port, host: '127.0.0.1', backlog: LAB_LISTEN_BACKLOG }, () => {
       server.off('error', onError);
       resolvePromise((server.address() as AddressInfo).port);
     });
