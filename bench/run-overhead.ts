@@ -28,7 +28,7 @@
  *   BENCH_KEEP=1 …                               # keep the temp dir (lab/daemon.log has the agents' diagnostics)
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -55,12 +55,19 @@ const MB = 1024 * 1024;
 interface Config {
   readonly hosts: number;
   readonly parallel: number;
-  readonly mode: 'inprocess' | 'process';
+  /**
+   * inprocess: the lab daemon and its agents inside the connector's process (peak RSS includes the
+   * simulated hosts); detached: the daemon in its own process with in-process agents, as
+   * `patchline run --lab-inprocess` runs it (peak RSS is the connector's alone, the daemon's is
+   * reported beside it); process: a detached daemon with one agent and one provider process per task.
+   */
+  readonly mode: 'inprocess' | 'detached' | 'process';
 }
 
 const DEFAULT_CONFIGS: readonly Config[] = [
   { hosts: 50, parallel: 50, mode: 'inprocess' },
   { hosts: 500, parallel: 100, mode: 'inprocess' },
+  { hosts: 500, parallel: 100, mode: 'detached' },
   { hosts: 5, parallel: 5, mode: 'process' },
 ];
 
@@ -109,7 +116,7 @@ async function runOne(config: Config, timeScale: number): Promise<object> {
     const scenarioPath = join(dir, 'bench.json');
     await writeFile(scenarioPath, JSON.stringify(benchScenario(config.hosts, timeScale)));
     const store = await openStore(join(dir, 'state.db'));
-    const transport = openLabTransport({ scenarioPath, dir: join(dir, 'lab'), mode: config.mode });
+    const transport = openLabTransport({ scenarioPath, dir: join(dir, 'lab'), mode: config.mode === 'process' ? 'process' : 'inprocess', detached: config.mode !== 'inprocess' });
     const targets = Array.from({ length: config.hosts }, (_, i) => `bench${String(i + 1).padStart(String(config.hosts).length, '0')}`);
     const counts = new Map<string, number>();
     const trace: string[] = [];
@@ -123,6 +130,7 @@ async function runOne(config: Config, timeScale: number): Promise<object> {
     const cpuBefore = process.cpuUsage();
     const started = performance.now();
     let result;
+    let daemonPeakRssMB: number | null = null;
     try {
       result = await startRun({ store, transport, clock: systemClock, log, timing: LAB_TIMING }, {
         targets, mode: 'install', reboot: 'if-required', filters: {}, maxCycles: CHAIN + 2, retries: 1,
@@ -132,8 +140,11 @@ async function runOne(config: Config, timeScale: number): Promise<object> {
     } finally {
       await transport.close();
       await store.close();
-      // Process mode leaves its daemon detached (so a connector can resume): this one is done.
-      if (config.mode === 'process') await stopLabDaemon(join(dir, 'lab'));
+      // A detached daemon stays up (so a connector can resume): read its peak RSS, then stop it.
+      if (config.mode !== 'inprocess') {
+        daemonPeakRssMB = await daemonPeakRss(join(dir, 'lab'));
+        await stopLabDaemon(join(dir, 'lab'));
+      }
     }
     const wallSeconds = (performance.now() - started) / 1000;
     if (process.env.BENCH_TRACE) await writeFile(process.env.BENCH_TRACE, trace.join('\n') + '\n');
@@ -153,11 +164,24 @@ async function runOne(config: Config, timeScale: number): Promise<object> {
       peakRssMB: Math.round(Math.max(maxRssMB, peakRss / MB)),
       rssBeforeRunMB: Math.round(rssBeforeRun / MB),
       rssIncludesHosts: config.mode === 'inprocess',
+      labDaemonPeakRssMB: daemonPeakRssMB,
       logEvents: Object.fromEntries(counts),
     };
   } finally {
     clearInterval(sampler);
     if (process.env.BENCH_KEEP) process.stderr.write(`kept ${dir}\n`); else await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** The detached daemon's peak RSS (VmHWM, Linux), or null where /proc is not there. */
+async function daemonPeakRss(labDir: string): Promise<number | null> {
+  try {
+    const { pid } = JSON.parse(await readFile(join(labDir, 'daemon.json'), 'utf8')) as { pid: number };
+    const status = await readFile(`/proc/${pid}/status`, 'utf8');
+    const kb = /VmHWM:\s+(\d+) kB/.exec(status)?.[1];
+    return kb === undefined ? null : Math.round(Number(kb) / 1024);
+  } catch {
+    return null; // not Linux, or the daemon already gone: the figure is simply not reported
   }
 }
 
@@ -171,19 +195,23 @@ function arg(name: string): string | undefined {
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
 
+function parseMode(mode: string | undefined): Config['mode'] {
+  return mode === 'process' || mode === 'detached' ? mode : 'inprocess';
+}
+
 async function main(): Promise<void> {
   const timeScale = Number(arg('--time-scale') ?? DEFAULT_TIME_SCALE);
   const child = arg('--child');
   if (child !== undefined) {
     const [hosts, parallel, mode] = child.split(':');
-    const figures = await runOne({ hosts: Number(hosts), parallel: Number(parallel), mode: mode === 'process' ? 'process' : 'inprocess' }, timeScale);
+    const figures = await runOne({ hosts: Number(hosts), parallel: Number(parallel), mode: parseMode(mode) }, timeScale);
     process.stdout.write(`${JSON.stringify(figures)}\n`);
     return;
   }
   const only = arg('--only');
   const configs = only === undefined ? DEFAULT_CONFIGS : only.split(',').map((c) => {
     const [hosts, parallel, mode] = c.split(':');
-    return { hosts: Number(hosts), parallel: Number(parallel), mode: mode === 'process' ? 'process' : 'inprocess' } as Config;
+    return { hosts: Number(hosts), parallel: Number(parallel), mode: parseMode(mode) } as Config;
   });
   const self = fileURLToPath(import.meta.url);
   for (const c of configs) {

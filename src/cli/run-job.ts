@@ -130,7 +130,8 @@ export async function runJob(parsed: ParsedRun): Promise<number> {
     const saved = await savedTransportConfig(store, runId);
     transportConfig = saved;
   }
-  const transport = openLabTransport({ scenarioPath: transportConfig.scenario, dir: transportConfig.dir, mode: transportConfig.inProcess ? 'inprocess' : 'process' });
+  // --lab-inprocess: agents run inside the (still detached) lab daemon, not one process per task.
+  const transport = openLabTransport({ scenarioPath: transportConfig.scenario, dir: transportConfig.dir, mode: transportConfig.inProcess ? 'inprocess' : 'process', detached: true });
   const deps: EngineDeps = { store, transport, clock: systemClock, log: (e) => log.write(e), timing: LAB_TIMING };
 
   let result: RunResult;
@@ -147,7 +148,7 @@ export async function runJob(parsed: ParsedRun): Promise<number> {
   }
 
   // A finished run needs its virtual hosts no more; a cancelled or timed-out one may be resumed.
-  if (result.exitCode !== EXIT.CANCELLED && result.exitCode !== EXIT.DEADLINE && !transportConfig.inProcess) {
+  if (result.exitCode !== EXIT.CANCELLED && result.exitCode !== EXIT.DEADLINE) {
     await stopLabDaemon(transportConfig.dir);
   }
   if (parsed.output.reportFile) await writeReportFile(parsed.output.reportFile, result.report);

@@ -32,6 +32,8 @@ export interface EnsureLabDaemonOptions {
   readonly dir: string;
   /** Idle period after which the detached daemon stops; default the daemon's (10 min). */
   readonly idleShutdownMs?: number;
+  /** The detached daemon runs its hosts' agents and providers inside itself (large fleets). */
+  readonly agentsInProcess?: boolean;
   readonly signal?: AbortSignal;
 }
 
@@ -127,6 +129,7 @@ export async function ensureLabDaemon(options: EnsureLabDaemonOptions): Promise<
   if (command === undefined) throw new PatchlineError('LAB_DAEMON_FAILED', 'cannot find the patchline command to start the lab daemon');
   const args = [...prefix, 'lab', 'daemon', '--scenario', scenarioPath, '--dir', dir];
   if (options.idleShutdownMs !== undefined) args.push('--idle-seconds', String(Math.ceil(options.idleShutdownMs / 1000)));
+  if (options.agentsInProcess) args.push('--inprocess');
   let exited: { code: number | null; signal: NodeJS.Signals | null } | null = null;
   try {
     const child = spawn(command, args, { detached: true, stdio: ['ignore', logFile.fd, logFile.fd], cwd: dir });
@@ -176,13 +179,28 @@ export async function stopLabDaemon(dir: string): Promise<boolean> {
 }
 
 /** How the connector reaches the daemon for each lab mode. */
-export function labDaemonConnection(options: { readonly scenarioPath: string; readonly dir: string; readonly mode: LabDaemonMode; readonly idleShutdownMs?: number }): LabDaemonConnection {
+export interface LabTransportMode {
+  readonly scenarioPath: string;
+  readonly dir: string;
+  /** Where agents and providers run: as processes per task, or inside the daemon. */
+  readonly mode: LabDaemonMode;
+  /**
+   * Run the daemon as a detached process (the default for mode `process`). With mode `inprocess`
+   * this keeps the virtual hosts out of the connector's process: they survive a killed connector,
+   * and the connector's memory is its own.
+   */
+  readonly detached?: boolean;
+  readonly idleShutdownMs?: number;
+}
+
+export function labDaemonConnection(options: LabTransportMode): LabDaemonConnection {
+  const detached = options.detached ?? options.mode === 'process';
   let inProcess: ReturnType<typeof startLabDaemon> | undefined;
   let logStream: WriteStream | undefined;
   return {
     async connect(signal) {
-      if (options.mode === 'process') {
-        const { url, token } = await ensureLabDaemon({ ...options, ...(signal ? { signal } : {}) });
+      if (detached) {
+        const { url, token } = await ensureLabDaemon({ ...options, agentsInProcess: options.mode === 'inprocess', ...(signal ? { signal } : {}) });
         return { url, token };
       }
       // In-process: the hosts live and die with this connector (no idle shutdown needed). Their
@@ -218,6 +236,6 @@ export function labDaemonConnection(options: { readonly scenarioPath: string; re
  *   const transport = openLabTransport({ scenarioPath: 'examples/lab/patch-night.yaml', dir, mode: 'process' });
  *   await transport.resolveTargets(['web01', 'web02']);
  */
-export function openLabTransport(options: { readonly scenarioPath: string; readonly dir: string; readonly mode: LabDaemonMode; readonly idleShutdownMs?: number }): Transport {
+export function openLabTransport(options: LabTransportMode): Transport {
   return createLabTransport({ dir: resolve(options.dir), daemon: labDaemonConnection(options) });
 }
