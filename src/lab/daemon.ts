@@ -176,15 +176,18 @@ class VirtualHost {
     await completeReboot(this.hostDir, now);
     const servicingMs = SERVICING_AFTER_BOOT_SECONDS * 1000 * this.timeScale;
     const bootId = nextBootId(this.boot.bootId, now);
-    this.boot = {
+    const next = {
       ...this.boot,
       bootId,
       bootCount: this.boot.bootCount + 1,
-      state: 'up',
+      state: 'up' as const,
       rebootStartedAt: null,
       servicingUntil: new Date(Date.parse(bootId) + servicingMs).toISOString(),
     };
-    await this.persist();
+    // On disk first, then in memory: the host must not answer with a boot id that boot.json (what a
+    // restarted daemon, and fetchLog, rely on) does not hold yet.
+    await writeBootFile(this.hostDir, next);
+    this.boot = next;
     this.log(`${this.spec.name}: up again, boot ${this.boot.bootCount} (${bootId})`);
   }
 
