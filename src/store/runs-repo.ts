@@ -5,8 +5,12 @@
  * (write-ahead), in one transaction: the input event, the new host state and the updates it
  * touched. A connector killed between the two resumes from the saved state and re-issues what the
  * state implies. The state and options are stored as JSON text; this module does not interpret them.
+ *
+ * Several connector processes may share one state file: every query names its run, and every
+ * write is retried while another process holds the file's write lock (`retryBusy`).
  */
 import type { Kysely, Transaction } from 'kysely';
+import { retryBusy } from './busy.ts';
 import type { Database } from './schema.ts';
 
 export interface StoredRun {
@@ -66,14 +70,14 @@ export class RunsRepo {
 
   /** Creates a run with its hosts in their initial state. */
   async createRun(run: { id: string; optionsJson: string; startedAt: string }, hosts: readonly HostSnapshot[], events: readonly EventRow[]): Promise<void> {
-    await this.db.transaction().execute(async (tx) => {
+    await retryBusy(() => this.db.transaction().execute(async (tx) => {
       await tx.insertInto('runs').values({ id: run.id, options_json: run.optionsJson, started_at: run.startedAt, finished_at: null, outcome: 'running', exit_code: null }).execute();
       let ordinal = 0;
       for (const h of hosts) {
         await tx.insertInto('run_hosts').values({ run_id: run.id, host: h.host, ordinal: ordinal++, phase: h.phase, state_json: h.stateJson, cycles: h.cycle, reboots: h.reboots, message: h.message, updated_at: run.startedAt }).execute();
       }
       await insertEvents(tx, run.id, events);
-    });
+    }));
   }
 
   async getRun(id: string): Promise<StoredRun | null> {
@@ -105,7 +109,7 @@ export class RunsRepo {
 
   /** Saves one transition of one host atomically: its events, its new state, the updates it changed. */
   async saveTransition(runId: string, snapshot: HostSnapshot, events: readonly EventRow[], at: string): Promise<void> {
-    await this.db.transaction().execute(async (tx) => {
+    await retryBusy(() => this.db.transaction().execute(async (tx) => {
       await insertEvents(tx, runId, events);
       await tx.updateTable('run_hosts')
         .set({ phase: snapshot.phase, state_json: snapshot.stateJson, cycles: snapshot.cycle, reboots: snapshot.reboots, message: snapshot.message, updated_at: at })
@@ -118,25 +122,25 @@ export class RunsRepo {
           .onConflict((oc) => oc.columns(['run_id', 'host', 'update_id']).doUpdateSet(values))
           .execute();
       }
-    });
+    }));
   }
 
   async appendEvents(runId: string, events: readonly EventRow[]): Promise<void> {
     if (events.length === 0) return;
-    await this.db.transaction().execute((tx) => insertEvents(tx, runId, events));
+    await retryBusy(() => this.db.transaction().execute((tx) => insertEvents(tx, runId, events)));
   }
 
   /** Replaces a run's saved options (a resume with a new deadline). */
   async setOptions(runId: string, optionsJson: string): Promise<void> {
-    await this.db.updateTable('runs').set({ options_json: optionsJson }).where('id', '=', runId).execute();
+    await retryBusy(() => this.db.updateTable('runs').set({ options_json: optionsJson }).where('id', '=', runId).execute());
   }
 
   /** Marks a run running again (resume) or finished. */
   async setRunStatus(runId: string, status: { outcome: string; finishedAt: string | null; exitCode: number | null }, events: readonly EventRow[] = []): Promise<void> {
-    await this.db.transaction().execute(async (tx) => {
+    await retryBusy(() => this.db.transaction().execute(async (tx) => {
       await tx.updateTable('runs').set({ outcome: status.outcome, finished_at: status.finishedAt, exit_code: status.exitCode }).where('id', '=', runId).execute();
       await insertEvents(tx, runId, events);
-    });
+    }));
   }
 }
 
