@@ -163,9 +163,9 @@ test('a held check-in answers as soon as an action is created for its host, over
     const started = performance.now();
     const action = f.store.createAction('install', [a.hostId], T0);
     assert.equal(f.gateway.wake([a.hostId]), 1);
-    const body = await (await held).json();
+    const body = (await (await held).json()) as { actions: { id: string }[]; policy: { ring: string } };
     assert.ok(performance.now() - started < 2_000);
-    assert.deepEqual(body.actions.map((x: { id: string }) => x.id), [action.id]);
+    assert.deepEqual(body.actions.map((x) => x.id), [action.id]);
     assert.equal(body.policy.ring, 'pilot');
     assert.equal(f.gateway.connected(), 0);
   } finally {
