@@ -1,0 +1,1 @@
+$ErrorActionPreference = 'Stop'; $ProgressPreference = 'SilentlyContinue'; $p = Get-CimInstance -ClassName Win32_Process -Filter 'ProcessId = 4242' -ComputerName 'web01.corp.example'; if ($null -eq $p) { '{"running":false}' } else { @{ running = $true; commandLine = [string]$p.CommandLine } | ConvertTo-Json -Compress }

@@ -1,0 +1,1 @@
+$ErrorActionPreference = 'Stop'; $ProgressPreference = 'SilentlyContinue'; $os = Get-CimInstance -ClassName Win32_OperatingSystem -Property LastBootUpTime -ComputerName 'web01.corp.example'; @{ bootId = [string]$os.LastBootUpTime.ToFileTime() } | ConvertTo-Json -Compress
