@@ -5,30 +5,29 @@
  *    and each session obeys the protocol's rules (hello first, one result per request …);
  * 2. the transcripts and wua.ps1 agree: every event type, request type, result code, field name
  *    and message the transcripts show is one the script can print;
- * 3. wua.ps1 uses the WUA calls DESIGN.md §4 requires, and its brackets balance (a crude stand-in
- *    for a parser: `pwsh` is not available from this machine's Debian packages); where Mono is
- *    installed, its C# helpers are compiled as C# 5 and its stdin reader is run;
+ * 3. wua.ps1 uses the WUA calls DESIGN.md §4 requires, with the flags Microsoft documents for
+ *    what Patchline needs, and its structure keeps the promises the protocol makes (one result per
+ *    request, no StrictMode crash on bad input) — read from the text, since `pwsh` is not
+ *    available from this machine's Debian packages (its C# half runs under Mono:
+ *    powershell-helpers.test.ts; what the transcripts mean is checked in transcripts-meaning.test.ts);
  * 4. the replay provider plays every transcript back through the real WuaClient, as a process.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { fileURLToPath } from 'node:url';
-import { dirname, join, resolve } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   OPERATION_RESULT_CODES, RequestSchema, UpdateRecordSchema, parseEvent, parseRequest,
   type ProgressEvent, type ProviderEvent, type ProviderRequest, type WarningEvent,
 } from '../src/wua/protocol.ts';
 import { isCommentRecord, parseTranscript, serveReplay, type Transcript } from '../src/wua/providers/replay.ts';
 import { WuaClient, inMemoryChannel, spawnProvider, type RequestBody } from '../src/wua/client.ts';
+import {
+  ROOT as root, balanced, functionBody, numericConstant, requiredFieldsTable, scanPowerShell, scanned, script,
+} from './powershell-script.ts';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const TRANSCRIPT_DIR = join(root, 'test', 'transcripts');
-const SCRIPT_PATH = join(root, 'src', 'wua', 'providers', 'powershell', 'wua.ps1');
 const REPLAY_PATH = join(root, 'src', 'wua', 'providers', 'replay.ts');
-const script = readFileSync(SCRIPT_PATH, 'utf8');
 const transcriptFiles = readdirSync(TRANSCRIPT_DIR).filter((f) => f.endsWith('.jsonl')).sort();
 const readTranscript = (file: string): string => readFileSync(join(TRANSCRIPT_DIR, file), 'utf8');
 const protocolLines = (file: string): string[] => readTranscript(file).split('\n').filter((l) => l.trim() !== '').slice(1);
@@ -42,7 +41,8 @@ const isRequestLine = (line: string): boolean => 'id' in (JSON.parse(line) as ob
 // ── 1. the transcripts are protocol ─────────────────────────────────────────────────────────
 
 test('there is a transcript for each session the brief names', () => {
-  for (const name of ['normal-install-reboot', 'installer-busy', 'offline-scan', 'failed-update', 'abort', 'no-network', 'access-denied']) {
+  for (const name of ['normal-install-reboot', 'installer-busy', 'offline-scan', 'failed-update', 'abort', 'no-network', 'access-denied',
+    'service-restart', 'progress-unavailable', 'not-found', 'user-input', 'reboot-pending', 'post-reboot-failure', 'stale-offline-registration']) {
     assert.ok(transcriptFiles.includes(`${name}.jsonl`), name);
   }
 });
@@ -103,8 +103,12 @@ test('together the transcripts cover every request type and the failures admins 
   const allTypes = RequestSchema.anyOf.map((s) => s.properties.type.const as string);
   assert.deepEqual(allTypes.filter((t) => !requestTypes.has(t as ProviderRequest['type'])), []);
   const results = allEvents().filter((e) => e.type === 'result');
-  const hresults = new Set(results.flatMap((r) => [r.hresult, ...((r.data && 'updates' in r.data ? r.data.updates : []) as { hresult?: string | null }[]).map((u) => u.hresult ?? null)]));
-  for (const code of ['0x80240016', '0x80242016', '0x8024402C', '0x80070005']) assert.ok(hresults.has(code), code);
+  const inData = (r: (typeof results)[number]): { hresult?: string | null }[] =>
+    (r.data && 'updates' in r.data ? r.data.updates : r.data && 'entries' in r.data ? r.data.entries : []) as { hresult?: string | null }[];
+  const hresults = new Set(results.flatMap((r) => [r.hresult, ...inData(r).map((u) => u.hresult ?? null)]));
+  // Installer busy, post-reboot failure (history), no network, remote token, install failure,
+  // the WU service restarting mid-job, an update that needs a user, an update not found.
+  for (const code of ['0x80240016', '0x80242016', '0x8024402C', '0x80070005', '0x80070643', '0x800706BE', '0x80240020', '0x80240017']) assert.ok(hresults.has(code), code);
   assert.ok(results.some((r) => r.resultCode === 'aborted'), 'an aborted result');
   assert.ok(results.some((r) => r.request === 'install' && r.data?.rebootRequired === true), 'an install that needs a reboot');
   const offline = transcriptFiles.flatMap((f) => protocolLines(f).filter(isRequestLine).map((l) => parseRequest(l)))
@@ -147,7 +151,8 @@ test('every request field the transcripts send is one wua.ps1 reads', () => {
   const requests = transcriptFiles.flatMap((f) => protocolLines(f).filter(isRequestLine).map((l) => parseRequest(l)));
   const keys = keysOf(requests);
   assert.ok(keys.has('offlineCabPath') && keys.has('targetId'));
-  assert.deepEqual([...keys].filter((k) => !new RegExp(`\\.${k}\\b`).test(script)), []);
+  const reads = (k: string): boolean => new RegExp(`\\.${k}\\b|Get-Field \\$\\w+ '${k}'|Properties\\['${k}'\\]`).test(script);
+  assert.deepEqual([...keys].filter((k) => !reads(k)), []);
 });
 
 test('wua.ps1 maps every field of the update record', () => {
@@ -157,8 +162,9 @@ test('wua.ps1 maps every field of the update record', () => {
 test('wua.ps1 handles every request type of the protocol', () => {
   const types = RequestSchema.anyOf.map((s) => s.properties.type.const as string);
   // `abort` is handled as lines arrive, the others in the request switch: 'search' { … }.
-  assert.deepEqual(types.filter((t) => t !== 'abort' && !new RegExp(`'${t}'\\s*\\{`).test(script)), []);
-  assert.match(script, /\.type -eq 'abort'/);
+  const dispatch = functionBody('Start-Request');
+  assert.deepEqual(types.filter((t) => t !== 'abort' && !new RegExp(`'${t}'\\s*\\{`).test(dispatch)), []);
+  assert.match(functionBody('Receive-Line'), /-eq 'abort'\) \{ Invoke-Abort/);
 });
 
 /** The script's string literals as patterns: "$x" and "$(…)" interpolations match anything. */
@@ -221,60 +227,8 @@ test('wua.ps1 never writes to stdout except through its JSON writer', () => {
   assert.equal(script.match(/\$Out\.WriteLine\(/g)?.length, 1);
 });
 
-/**
- * Splits PowerShell text into its brackets (outside comments and strings), its string literals and
- * its here-strings (the C#). Not a parser: enough to catch an unbalanced brace or parenthesis and
- * to list the strings the script can print.
- */
-function scanPowerShell(text: string): { brackets: string; singleQuoted: string[]; doubleQuoted: string[]; hereStrings: string[] } {
-  let brackets = '';
-  const singleQuoted: string[] = [];
-  const doubleQuoted: string[] = [];
-  const hereStrings: string[] = [];
-  let i = 0;
-  while (i < text.length) {
-    const c = text[i] as string;
-    const two = text.slice(i, i + 2);
-    if (two === '<#') { i = text.indexOf('#>', i + 2) + 2; continue; }
-    if (c === '#') { const nl = text.indexOf('\n', i); i = nl < 0 ? text.length : nl; continue; }
-    if (two === '@"' || two === "@'") {
-      const end = text.indexOf(`\n${two[1]}@`, i);
-      hereStrings.push(text.slice(i + 2, end));
-      i = end + 3;
-      continue;
-    }
-    if (c === "'") {
-      let j = i + 1;
-      while (j < text.length && !(text[j] === "'" && text[j + 1] !== "'")) j += text[j] === "'" ? 2 : 1;
-      singleQuoted.push(text.slice(i + 1, j).replace(/''/g, "'"));
-      i = j + 1;
-      continue;
-    }
-    if (c === '"') {
-      let j = i + 1;
-      while (j < text.length && text[j] !== '"') j += text[j] === '`' ? 2 : 1;
-      doubleQuoted.push(text.slice(i + 1, j));
-      i = j + 1;
-      continue;
-    }
-    if ('(){}[]'.includes(c)) brackets += c;
-    i += 1;
-  }
-  return { brackets, singleQuoted, doubleQuoted, hereStrings };
-}
-
-function balanced(brackets: string): boolean {
-  const pairs: Record<string, string> = { ')': '(', '}': '{', ']': '[' };
-  const stack: string[] = [];
-  for (const c of brackets) {
-    if ('({['.includes(c)) stack.push(c);
-    else if (stack.pop() !== pairs[c]) return false;
-  }
-  return stack.length === 0;
-}
-
 test('wua.ps1 brackets balance, in the PowerShell and in its C# (a stand-in for a parser, which is not available here)', () => {
-  const { brackets, hereStrings } = scanPowerShell(script);
+  const { brackets, hereStrings } = scanned;
   assert.ok(brackets.length > 100);
   assert.ok(balanced(brackets), 'PowerShell brackets');
   assert.equal(hereStrings.length, 1, 'one C# here-string');
@@ -283,47 +237,89 @@ test('wua.ps1 brackets balance, in the PowerShell and in its C# (a stand-in for 
   assert.ok(!balanced('{(})'), 'the checker itself catches crossed brackets');
 });
 
-/** Finds a program on PATH, or null (for checks that need an optional tool). */
-function onPath(program: string): string | null {
-  for (const dir of (process.env.PATH ?? '').split(':')) {
-    if (dir && existsSync(join(dir, program))) return join(dir, program);
-  }
-  return null;
-}
+// AddServiceFlag and UpdateServiceOption (wuapi.h), reference/windows-update-agent.md §1.
+const ASF_ALLOW_ONLINE_REGISTRATION = 2;
+const ASF_REGISTER_SERVICE_WITH_AU = 4;
+const USO_NON_VOLATILE_SERVICE = 1;
 
-/** Runs the LineReader and JobCallback of wua.ps1 on Mono: reads stdin lines with a timeout until EOF. */
-const CSHARP_HARNESS = `
-public static class Harness {
-  public static int Main() {
-    Patchline.Wua.LineReader reader = new Patchline.Wua.LineReader(System.Console.OpenStandardInput());
-    Patchline.Wua.JobCallback callback = new Patchline.Wua.JobCallback();
-    ((Patchline.Wua.IDownloadCompletedCallback)callback).Invoke(null, null);
-    while (true) {
-      string line = reader.Next(100);
-      if (line != null) System.Console.WriteLine("line:" + line);
-      else if (reader.IsFinished) break;
-    }
-    System.Console.WriteLine("calls:" + callback.Calls);
-    return 0;
-  }
-}`;
-/** Bounds each Mono step; compiling takes about a second. */
-const MONO_STEP_TIMEOUT_MS = 60_000;
+test('Microsoft Update is registered for online use only, never as the machine\'s Automatic Updates service', () => {
+  const flags = numericConstant('AddServiceFlags');
+  // asfRegisterServiceWithAU changes how the host patches itself, for good; PSWindowsUpdate passes 2.
+  assert.equal(flags & ASF_REGISTER_SERVICE_WITH_AU, 0, `AddService2 flags ${flags} include asfRegisterServiceWithAU`);
+  assert.equal(flags & ASF_ALLOW_ONLINE_REGISTRATION, ASF_ALLOW_ONLINE_REGISTRATION);
+  assert.match(functionBody('Set-ServerSelection'), /AddService2\(\$MicrosoftUpdateServiceId, \$AddServiceFlags, ''\)/);
+});
 
-test('the C# helpers of wua.ps1 compile as C# 5 (what Add-Type\'s csc accepts) and read stdin lines until EOF', {
-  skip: onPath('mcs') && onPath('mono') ? false : 'needs Mono (apt-get install mono-mcs) to compile the Add-Type block',
-}, () => {
-  const { hereStrings } = scanPowerShell(script);
-  const dir = mkdtempSync(join(tmpdir(), 'patchline-csharp-'));
-  try {
-    writeFileSync(join(dir, 'helpers.cs'), hereStrings[0] ?? '');
-    writeFileSync(join(dir, 'harness.cs'), CSHARP_HARNESS);
-    execFileSync('mcs', ['-langversion:5', `-out:${join(dir, 'harness.exe')}`, join(dir, 'helpers.cs'), join(dir, 'harness.cs')], { timeout: MONO_STEP_TIMEOUT_MS, stdio: 'pipe' });
-    const out = execFileSync('mono', [join(dir, 'harness.exe')], { input: 'first\n{"id":"1","type":"rebootStatus","note":"é"}\n', timeout: MONO_STEP_TIMEOUT_MS, encoding: 'utf8' });
-    assert.equal(out, 'line:first\nline:{"id":"1","type":"rebootStatus","note":"é"}\ncalls:1\n');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
+test('an offline-scan registration cannot outlive a crashed provider: volatile, kept while used, and stale ones removed at start', () => {
+  assert.equal(numericConstant('ScanPackageServiceOption') & USO_NON_VOLATILE_SERVICE, 0, 'usoNonVolatileService leaks the registration when the provider dies');
+  assert.match(functionBody('Start-Search'), /\$state\.scanService = \$ServiceManager\.AddScanPackageService\(\$OfflineServiceName, \$path, \$ScanPackageServiceOption\)/);
+  const stale = functionBody('Remove-StaleScanServices');
+  assert.match(stale, /\.Name -eq \$OfflineServiceName -and \[bool\]\$s\.IsScanPackageService/, 'only Patchline\'s own scan packages are removed');
+  assert.match(stale, /RemoveService\(\$serviceId\)/);
+  // Run once, after hello (its warnings are protocol lines), inside the loop's try.
+  const code = scanned.code;
+  const hello = code.indexOf("type = 'hello'");
+  const call = code.indexOf('Remove-StaleScanServices\n', code.indexOf('try {', hello));
+  assert.ok(hello > 0 && call > hello && call < code.indexOf('while ($true)'), 'Remove-StaleScanServices runs after hello, before the loop');
+});
+
+test('the fields wua.ps1 requires of each request are the ones protocol.ts requires', () => {
+  const table = requiredFieldsTable();
+  const expected = Object.fromEntries(RequestSchema.anyOf.map((s) => [
+    s.properties.type.const as string, (s.required ?? []).filter((f: string) => f !== 'id' && f !== 'type').sort(),
+  ]));
+  assert.deepEqual(Object.fromEntries(Object.entries(table).map(([t, f]) => [t, [...f].sort()])), expected);
+});
+
+test('before a request is checked, wua.ps1 reads it only through Get-Field (StrictMode throws on a missing property or $null)', () => {
+  for (const name of ['Receive-Line', 'Invoke-Abort']) {
+    const direct = functionBody(name).match(/\$request\.\w+/gi) ?? [];
+    assert.deepEqual(direct, [], `${name} reads a request field directly`);
   }
+  const getField = functionBody('Get-Field');
+  assert.ok(getField.indexOf('$null -eq $Object') < getField.indexOf('.PSObject'), 'Get-Field checks for $null first');
+  // A `null` line, a number or an array is not a request: refused before Get-Field.
+  assert.match(functionBody('Receive-Line'), /\$null -eq \$request -or \$request -isnot \[System\.Management\.Automation\.PSCustomObject\]/);
+  assert.match(functionBody('Invoke-Abort'), /if \(-not \$target\) \{\s*Send-Result \$Request 'failed' \$HResultInvalidArg/);
+});
+
+test('every request gets exactly one result: a job is cleaned up (never throwing) before its one answer is sent', () => {
+  assert.equal(scanned.code.match(/\.CleanUp\(\)/g)?.length, 1, 'CleanUp is called in one place');
+  assert.match(functionBody('Close-Job'), /try \{ \$State\.job\.CleanUp\(\) \}\s*catch \{ Send-Warning/);
+  for (const name of ['Complete-Running', 'Complete-LostJob']) {
+    const body = functionBody(name);
+    assert.equal(body.match(/Send-(Answer|Result)/g)?.length, 1, `${name} answers once`);
+    assert.ok(body.indexOf('Close-Job $State') >= 0 && body.indexOf('Close-Job $State') < body.indexOf('Send-Answer'), `${name} cleans up before it answers`);
+  }
+  // The Get-*Answer functions only say what to answer; they send no result themselves.
+  for (const name of ['Get-SearchAnswer', 'Get-DownloadAnswer', 'Get-InstallAnswer']) assert.doesNotMatch(functionBody(name), /Send-Result|Send-Answer|CleanUp/, name);
+});
+
+test('an unknown request type is answered (E_NOTIMPL), not only warned about', () => {
+  const dispatch = functionBody('Start-Request');
+  assert.doesNotMatch(dispatch, /default \{ Send-Warning/);
+  assert.match(dispatch, /if \(-not \$RequiredFields\.ContainsKey\(\$type\)\) \{[^}]*Send-Result \$Request 'failed' \$HResultNotImplemented/);
+  assert.match(script, /^\$HResultNotImplemented = '0x80004001'/m);
+});
+
+test('the job poll survives the Windows Update service going away, and a failing GetProgress is rate-limited', () => {
+  const loop = scanned.code.slice(scanned.code.indexOf('while ($true)'));
+  assert.match(loop, /try \{\s*\$completed = \[bool\]\$Running\.job\.IsCompleted\s*\} catch \{[^}]*Complete-LostJob \$lost \$_\.Exception/);
+  assert.match(loop, /try \{ Send-JobProgress \$Running \}\s*catch \{ Send-ProgressFailure \$Running \$_\.Exception \}/);
+  assert.match(functionBody('Send-ProgressFailure'), /\$held = \$State\.warnings\.Admit\([^)]*\)\s*if \(\$held -lt 0\) \{ return \}/);
+});
+
+test('install refuses when a restart must come first and skips updates that can ask for user input, before WUA is called', () => {
+  const install = functionBody('Start-Install');
+  const at = (s: string): number => { const i = install.indexOf(s); assert.ok(i >= 0, s); return i; };
+  assert.ok(at('.RebootRequiredBeforeInstallation') < at('Find-Updates'));
+  assert.ok(at('.InstallationBehavior.CanRequestUserInput') < at('New-UpdateCollection'));
+  assert.ok(at('New-UpdateCollection') < at('BeginInstall('));
+});
+
+test('a search asks WUA for a searcher before it reports progress (E_ACCESSDENIED comes from CreateUpdateSearcher, before any progress)', () => {
+  const search = functionBody('Start-Search');
+  assert.ok(search.indexOf('CreateUpdateSearcher()') < search.indexOf('Send-Progress'));
 });
 
 // ── 4. replay through the real client ───────────────────────────────────────────────────────
@@ -360,7 +356,7 @@ function expectedFor(transcript: Transcript, index: number, liveId: string): { r
 }
 
 describe('replay provider through the WUA client', () => {
-  for (const file of ['normal-install-reboot.jsonl', 'installer-busy.jsonl', 'offline-scan.jsonl', 'failed-update.jsonl', 'no-network.jsonl', 'access-denied.jsonl', 'maintenance.jsonl']) {
+  for (const file of transcriptFiles.filter((f) => f !== 'abort.jsonl')) {
     // One transcript runs as a real process; the rest in memory (same code, no start-up cost).
     const how = file === 'normal-install-reboot.jsonl' ? 'process' : 'memory';
     test(`replaying ${file} (${how}) through WuaClient gives the recorded results, progress and warnings`, async () => {

@@ -27,16 +27,22 @@ $ProtocolVersion = 1
 $ClientApplicationId = 'Patchline'
 $MicrosoftUpdateServiceId = '7971f918-a847-4430-9279-4a52d1efe18d'
 $OfflineServiceName = 'Patchline offline scan'
-# asfAllowPendingRegistration | asfAllowOnlineRegistration | asfRegisterServiceWithAU
-$AddServiceFlags = 7
-# usoNonVolatileService: the registration survives until RemoveService (done after every scan).
-$ScanPackageServiceOption = 1
+# asfAllowOnlineRegistration only, as PSWindowsUpdate does. Never asfRegisterServiceWithAU (4):
+# it makes Microsoft Update the Automatic Updates service of the machine, a permanent change to
+# how the host patches itself that nobody asked Patchline for.
+$AddServiceFlags = 2
+# 0, not usoNonVolatileService (1): a volatile registration is removed by WUA when the provider
+# releases it, so a provider that crashes (or is killed) mid-scan leaves nothing registered.
+# Removed explicitly after every scan too, and stale ones of older versions at start.
+$ScanPackageServiceOption = 0
 # How often a running job is polled for progress and completion; also how long a read of stdin
 # waits while a job runs, so an abort is seen within this time.
 $PollIntervalMs = 500
 # How long an idle read of stdin waits before the loop checks again whether stdin was closed.
 $IdleReadTimeoutMs = 5000
 $DefaultHistoryLimit = 50
+# A failing GetProgress is polled every $PollIntervalMs: the same warning again only after this.
+$ProgressWarningQuietMs = 60000
 # OperationResultCode (wuapi.h) by value.
 $ResultCodes = @('notStarted', 'inProgress', 'succeeded', 'succeededWithErrors', 'failed', 'aborted')
 $RebootBehaviors = @('never', 'always', 'canRequest')
@@ -49,6 +55,23 @@ $HResultNotApplicable = '0x80240017'
 $HResultInstallNotAllowed = '0x80240016'
 $HResultFileNotFound = '0x80070002'
 $HResultInvalidArg = '0x80070057'
+# E_NOTIMPL: a request type this version of the script does not know (an older wua.ps1).
+$HResultNotImplemented = '0x80004001'
+# WU_E_NO_INTERACTIVE_USER: what WUA answers, as SYSTEM, for an update that can ask for input.
+$HResultNoInteractiveUser = '0x80240020'
+# The fields each request type must carry besides id and type (src/wua/protocol.ts); a request
+# without one is answered failed/E_INVALIDARG instead of throwing under StrictMode.
+$RequiredFields = @{
+  search       = @('criteria', 'serverSelection')
+  download     = @('updateIds')
+  install      = @('updateIds')
+  rebootStatus = @()
+  history      = @()
+  hide         = @('updateIds')
+  unhide       = @('updateIds')
+  copyToCache  = @('updateId', 'files')
+  abort        = @('targetId')
+}
 
 # ── helpers compiled once: COM callback objects, a stdin reader thread, keep-awake ──────────────
 # Why C#: BeginSearch/BeginDownload/BeginInstall reject null callbacks, and PowerShell script
@@ -60,6 +83,7 @@ $HResultInvalidArg = '0x80070057'
 Add-Type -TypeDefinition @'
 using System;
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.IO;
 using System.Runtime.InteropServices;
 using System.Text;
@@ -136,16 +160,84 @@ namespace Patchline.Wua
             thread.Start();
         }
 
-        /// <summary>The next line, or null when none arrived within timeoutMs or stdin is closed.</summary>
+        /// <summary>
+        /// The next line, or null when none arrived within timeoutMs. Always waits the full timeout
+        /// when no line comes, also once stdin is closed: TryTake returns at once on a completed
+        /// collection, and a caller polling a running job with this wait would otherwise spin.
+        /// </summary>
         public string Next(int timeoutMs)
         {
             string line;
-            return lines.TryTake(out line, timeoutMs) ? line : null;
+            Stopwatch waited = Stopwatch.StartNew();
+            if (lines.TryTake(out line, timeoutMs)) return line;
+            long left = timeoutMs - waited.ElapsedMilliseconds;
+            if (left > 0) Thread.Sleep((int)left);
+            return null;
         }
 
         /// <summary>stdin was closed and every line has been taken.</summary>
         public bool IsFinished { get { return lines.IsCompleted; } }
         public string ReadError { get { return readError; } }
+    }
+
+    /// <summary>
+    /// Rate-limits a warning that repeats on every poll (a failing GetProgress is polled every
+    /// 500 ms): the first one is reported, the same text again only after quietMs, a different
+    /// text at once. Admit returns how many were held back since the last report (0 or more) when
+    /// this one is to be reported, -1 when it is held back.
+    /// </summary>
+    public sealed class WarningGate
+    {
+        private readonly long quietMs;
+        private readonly Stopwatch clock = Stopwatch.StartNew();
+        private string lastText;
+        private long lastReportedAt;
+        private int heldBack;
+
+        public WarningGate(long quietMs) { this.quietMs = quietMs; }
+
+        public int Admit(string text) { return Admit(text, clock.ElapsedMilliseconds); }
+
+        public int Admit(string text, long nowMs)
+        {
+            if (lastText != null && text == lastText && nowMs - lastReportedAt < quietMs)
+            {
+                heldBack++;
+                return -1;
+            }
+            int held = heldBack;
+            heldBack = 0;
+            lastText = text;
+            lastReportedAt = nowMs;
+            return held;
+        }
+    }
+
+    /// <summary>
+    /// The overall OperationResultCode of a request over several updates, where WUA saw only some
+    /// of them. Pure, so the rules are unit-run under Mono (test/powershell-contract.test.ts).
+    /// </summary>
+    public static class Outcome
+    {
+        /// <summary>
+        /// done: updates WUA handled or that needed nothing (already downloaded); notDone: updates
+        /// Patchline could not hand to WUA (not found, skipped). Nothing done is a failure whatever
+        /// WUA said; a WUA success that left some out is succeededWithErrors, as WUA's own is when
+        /// one of its updates fails.
+        /// </summary>
+        public static string Merge(string wuaCode, int done, int notDone)
+        {
+            if (done == 0) return "failed";
+            if (notDone > 0 && wuaCode == "succeeded") return "succeededWithErrors";
+            return wuaCode;
+        }
+
+        /// <summary>The code of a request answered per update without WUA's help (hide, unhide).</summary>
+        public static string OfCounts(int succeeded, int failed)
+        {
+            if (failed == 0) return "succeeded";
+            return succeeded == 0 ? "failed" : "succeededWithErrors";
+        }
     }
 
     /// <summary>SetThreadExecutionState: keep the host from sleeping while a job runs.</summary>
@@ -232,6 +324,25 @@ function Get-ExceptionMessage($Exception) {
   $e = $Exception
   while ($null -ne $e.InnerException) { $e = $e.InnerException }
   return ([string]$e.Message).Trim()
+}
+
+# A field of a parsed request, or $null when it is absent: under StrictMode reading a missing
+# property throws, and a request is input from another process, so it is never trusted to be whole.
+function Get-Field($Object, [string]$Name) {
+  if ($null -eq $Object) { return $null }
+  $property = $Object.PSObject.Properties[$Name]
+  if ($null -eq $property) { return $null }
+  return $property.Value
+}
+
+# What a request will be answered with. Built first and sent last, after the job is cleaned up, so
+# nothing that happens while cleaning up can come after (or instead of) the one result.
+function New-Answer([string]$ResultCode, $HResult, $Data, [string]$Message) {
+  return @{ code = $ResultCode; hresult = $HResult; data = $Data; message = $Message }
+}
+
+function Send-Answer($Request, $Answer) {
+  Send-Result $Request $Answer.code $Answer.hresult $Answer.data $Answer.message
 }
 
 # ── IUpdate → update record ─────────────────────────────────────────────────────────────────────
@@ -339,20 +450,22 @@ function New-UpdateCollection($Updates) {
 }
 
 # ── asynchronous requests: search, download, install ───────────────────────────────────────────
-# Each Start-* begins a WUA job and returns a state object; Complete-* ends it and sends the result.
+# Each Start-* begins a WUA job and returns a state object (or answers at once and returns $null);
+# Get-*Answer ends the job and says what to answer; Complete-Running cleans up and answers.
 
 function Start-Search($Request) {
-  $state = @{ request = $Request; kind = 'search'; job = $null; searcher = $null; callback = $null; scanServiceId = $null; abortRequested = $false; lastProgress = '' }
+  $state = @{ request = $Request; kind = 'search'; job = $null; searcher = $null; callback = $null; scanService = $null; scanServiceId = $null; abortRequested = $false; lastProgress = ''; warnings = $null }
+  # First COM call: over a remote logon token WUA refuses here (E_ACCESSDENIED), before any progress.
   $searcher = $Session.CreateUpdateSearcher()
   $searcher.ClientApplicationID = $ClientApplicationId
   if ([string]$Request.serverSelection -eq 'offline') {
-    $path = ''
-    if ($null -ne $Request.PSObject.Properties['offlineCabPath']) { $path = [string]$Request.offlineCabPath }
+    $path = [string](Get-Field $Request 'offlineCabPath')
     if (-not $path) { Send-Result $Request 'failed' $HResultInvalidArg $null 'offline search without offlineCabPath'; return $null }
     if ($path.StartsWith('\\')) { Send-Warning $Request.id $null "offline scan file is on a UNC path ($path): WUA is often denied access to it; copy it to a local disk" }
     if (-not (Test-Path -LiteralPath $path -PathType Leaf)) { Send-Result $Request 'failed' $HResultFileNotFound $null "offline scan file not found: $path"; return $null }
-    $service = $ServiceManager.AddScanPackageService($OfflineServiceName, $path, $ScanPackageServiceOption)
-    $state.scanServiceId = [string]$service.ServiceID
+    # The state keeps the IUpdateService: the volatile registration lives as long as this reference.
+    $state.scanService = $ServiceManager.AddScanPackageService($OfflineServiceName, $path, $ScanPackageServiceOption)
+    $state.scanServiceId = [string]$state.scanService.ServiceID
     # ssOthers + the package's ServiceID; without them WUA goes online (0x8024402C offline).
     $searcher.ServerSelection = 3
     $searcher.ServiceID = $state.scanServiceId
@@ -361,7 +474,7 @@ function Start-Search($Request) {
   }
   if ([string]$Request.criteria -match '(?i)IsHidden\s*=\s*1') { $searcher.IncludePotentiallySupersededUpdates = $true }
   $state.searcher = $searcher
-  $state.callback = New-Object Patchline.Wua.JobCallback
+  $state.callback = [Patchline.Wua.JobCallback]::new()
   Send-Progress $Request.id 'search' $null 0 $null $null $null
   try {
     $state.job = $searcher.BeginSearch([string]$Request.criteria, $state.callback, $null)
@@ -372,42 +485,40 @@ function Start-Search($Request) {
   return $state
 }
 
+# Never throws: a registration that cannot be removed is a warning (it is volatile, WUA drops it
+# when the provider exits).
 function Remove-ScanService($State) {
   if (-not $State.scanServiceId) { return }
   try { $ServiceManager.RemoveService($State.scanServiceId) }
   catch { Send-Warning $State.request.id (Get-ExceptionHResult $_.Exception) "could not remove the offline scan service $($State.scanServiceId): $(Get-ExceptionMessage $_.Exception)" }
   $State.scanServiceId = $null
+  $State.scanService = $null
 }
 
-function Complete-Search($State) {
+function Get-SearchAnswer($State) {
   $request = $State.request
-  try {
-    $result = $State.searcher.EndSearch($State.job)
-    $code = Get-ResultCodeName $result.ResultCode
-    foreach ($w in $result.Warnings) { Send-Warning $request.id (Format-HResult $w.HResult) ("search warning (context $([int]$w.Context)): " + [string]$w.Message) }
-    $records = New-Object System.Collections.ArrayList
-    foreach ($u in $result.Updates) {
-      try {
-        $record = ConvertTo-UpdateRecord $u
-        $KnownUpdates[$record.updateId] = $u
-        [void]$records.Add($record)
-      } catch {
-        Send-Warning $request.id (Get-ExceptionHResult $_.Exception) "skipped an update that could not be read ($([string]$u.Title)): $(Get-ExceptionMessage $_.Exception)"
-      }
+  $result = $State.searcher.EndSearch($State.job)
+  $code = Get-ResultCodeName $result.ResultCode
+  foreach ($w in $result.Warnings) { Send-Warning $request.id (Format-HResult $w.HResult) ("search warning (context $([int]$w.Context)): " + [string]$w.Message) }
+  $records = New-Object System.Collections.ArrayList
+  foreach ($u in $result.Updates) {
+    try {
+      $record = ConvertTo-UpdateRecord $u
+      $KnownUpdates[$record.updateId] = $u
+      [void]$records.Add($record)
+    } catch {
+      Send-Warning $request.id (Get-ExceptionHResult $_.Exception) "skipped an update that could not be read ($([string]$u.Title)): $(Get-ExceptionMessage $_.Exception)"
     }
-    if ([string]$request.serverSelection -ne 'offline') { $script:LastOnlineSelection = [string]$request.serverSelection }
-    if ($code -eq 'succeeded' -or $code -eq 'succeededWithErrors') { Send-Progress $request.id 'search' $null 100 $null $null $null }
-    $data = $null
-    if ($code -ne 'aborted' -and $code -ne 'failed') { $data = [ordered]@{ updates = $records.ToArray() } }
-    Send-Result $request $code $null $data $null
-  } finally {
-    $State.job.CleanUp()
-    Remove-ScanService $State
   }
+  if ([string]$request.serverSelection -ne 'offline') { $script:LastOnlineSelection = [string]$request.serverSelection }
+  if ($code -eq 'succeeded' -or $code -eq 'succeededWithErrors') { Send-Progress $request.id 'search' $null 100 $null $null $null }
+  $data = $null
+  if ($code -ne 'aborted' -and $code -ne 'failed') { $data = [ordered]@{ updates = $records.ToArray() } }
+  return (New-Answer $code $null $data $null)
 }
 
 function Start-Download($Request) {
-  $state = @{ request = $Request; kind = 'download'; job = $null; downloader = $null; callback = $null; updates = @(); abortRequested = $false; lastProgress = ''; missing = @(); already = @() }
+  $state = @{ request = $Request; kind = 'download'; job = $null; downloader = $null; callback = $null; updates = @(); abortRequested = $false; lastProgress = ''; missing = @(); already = @(); warnings = $null }
   $found = Find-Updates $Request.updateIds $Request.id
   $state.missing = @(foreach ($id in @($Request.updateIds)) { $k = ([string]$id).ToLowerInvariant(); if (-not $found.Contains($k)) { $k } })
   $toDownload = New-Object System.Collections.ArrayList
@@ -418,12 +529,12 @@ function Start-Download($Request) {
     [void]$toDownload.Add($u)
   }
   $state.updates = $toDownload.ToArray()
-  if ($state.updates.Count -eq 0) { Complete-Download $state; return $null }
+  if ($state.updates.Count -eq 0) { Send-Answer $Request (Get-DownloadAnswer $state); return $null }
   $downloader = $Session.CreateUpdateDownloader()
   $downloader.ClientApplicationID = $ClientApplicationId
   $downloader.Updates = New-UpdateCollection $state.updates
   $state.downloader = $downloader
-  $state.callback = New-Object Patchline.Wua.JobCallback
+  $state.callback = [Patchline.Wua.JobCallback]::new()
   [Patchline.Wua.KeepAwake]::Begin()
   $state.job = $downloader.BeginDownload($state.callback, $state.callback, $null)
   return $state
@@ -440,7 +551,7 @@ function Get-MissingResults($State) {
   return @(foreach ($id in $State.missing) { [ordered]@{ updateId = $id; resultCode = 'failed'; hresult = $HResultNotApplicable } })
 }
 
-function Complete-Download($State) {
+function Get-DownloadAnswer($State) {
   $request = $State.request
   $perUpdate = New-Object System.Collections.ArrayList
   foreach ($id in $State.already) { [void]$perUpdate.Add([ordered]@{ updateId = $id; resultCode = 'succeeded'; hresult = $null }) }
@@ -448,59 +559,76 @@ function Complete-Download($State) {
   $code = 'succeeded'
   $hresult = $null
   if ($null -ne $State.job) {
-    try {
-      $result = $State.downloader.EndDownload($State.job)
-      $code = Get-ResultCodeName $result.ResultCode
-      $hresult = Format-HResult $result.HResult
-      for ($i = 0; $i -lt $State.updates.Count; $i++) {
-        $r = $result.GetUpdateResult($i)
-        [void]$perUpdate.Add([ordered]@{ updateId = ([string]$State.updates[$i].Identity.UpdateID).ToLowerInvariant(); resultCode = (Get-ResultCodeName $r.ResultCode); hresult = (Format-HResult $r.HResult) })
-      }
-    } finally {
-      $State.job.CleanUp()
-      [Patchline.Wua.KeepAwake]::End()
+    $result = $State.downloader.EndDownload($State.job)
+    $code = Get-ResultCodeName $result.ResultCode
+    $hresult = Format-HResult $result.HResult
+    for ($i = 0; $i -lt $State.updates.Count; $i++) {
+      $r = $result.GetUpdateResult($i)
+      [void]$perUpdate.Add([ordered]@{ updateId = ([string]$State.updates[$i].Identity.UpdateID).ToLowerInvariant(); resultCode = (Get-ResultCodeName $r.ResultCode); hresult = (Format-HResult $r.HResult) })
     }
   }
-  if ($code -eq 'succeeded' -and $State.missing.Count -gt 0) { $code = 'succeededWithErrors' }
-  Send-Result $request $code $hresult ([ordered]@{ updates = @(Select-InRequestOrder $perUpdate $request.updateIds) }) $null
+  $done = @($State.already).Count + @($State.updates).Count
+  $code = [Patchline.Wua.Outcome]::Merge($code, $done, @($State.missing).Count)
+  $message = $null
+  if ($done -eq 0) { $hresult = $HResultNotApplicable; $message = 'none of the updates was found' }
+  return (New-Answer $code $hresult ([ordered]@{ updates = @(Select-InRequestOrder $perUpdate $request.updateIds) }) $message)
 }
 
 function Start-Install($Request) {
-  $state = @{ request = $Request; kind = 'install'; job = $null; installer = $null; callback = $null; updates = @(); abortRequested = $false; lastProgress = ''; missing = @() }
+  $state = @{ request = $Request; kind = 'install'; job = $null; installer = $null; callback = $null; updates = @(); abortRequested = $false; lastProgress = ''; missing = @(); skipped = @(); warnings = $null }
   $installer = $Session.CreateUpdateInstaller()
   if ([bool]$installer.IsBusy) {
     Send-Result $Request 'failed' $HResultInstallNotAllowed $null 'the Windows Update installer is busy with another installation'
     return $null
   }
+  # WUA would refuse (WU_E_INSTALL_NOT_ALLOWED) or leave the machine half-serviced; Ansible refuses too.
+  if ([bool]$installer.RebootRequiredBeforeInstallation) {
+    Send-Result $Request 'failed' $HResultInstallNotAllowed ([ordered]@{ rebootRequired = $true; updates = @() }) 'Windows Update requires a restart before it installs anything more (RebootRequiredBeforeInstallation): restart the host, then install'
+    return $null
+  }
   $found = Find-Updates $Request.updateIds $Request.id
   $state.missing = @(foreach ($id in @($Request.updateIds)) { $k = ([string]$id).ToLowerInvariant(); if (-not $found.Contains($k)) { $k } })
   $updates = New-Object System.Collections.ArrayList
+  $skipped = New-Object System.Collections.ArrayList
   foreach ($key in $found.Keys) {
     $u = $found[$key]
+    # As SYSTEM nobody can answer: WUA fails these with WU_E_NO_INTERACTIVE_USER or the installer
+    # waits for a click that never comes. Skipped, and said so, rather than started.
+    if ([bool]$u.InstallationBehavior.CanRequestUserInput) {
+      [void]$skipped.Add($key)
+      Send-Warning $Request.id $HResultNoInteractiveUser "skipped $($key): it can ask for user input (InstallationBehavior.CanRequestUserInput), which nobody can give to a SYSTEM install; install it from a logged-on session"
+      continue
+    }
     if (-not [bool]$u.EulaAccepted) { $u.AcceptEula() }
     [void]$updates.Add($u)
   }
+  $state.skipped = $skipped.ToArray()
   $state.updates = $updates.ToArray()
   if ($state.updates.Count -eq 0) {
-    Send-Result $Request 'failed' $HResultNotApplicable ([ordered]@{ rebootRequired = $false; updates = @(Get-MissingResults $state) }) 'none of the updates was found'
+    Send-Answer $Request (Get-InstallAnswer $state)
     return $null
   }
   $installer.ClientApplicationID = $ClientApplicationId
   $installer.AllowSourcePrompts = $false
   $installer.Updates = New-UpdateCollection $state.updates
   $state.installer = $installer
-  $state.callback = New-Object Patchline.Wua.JobCallback
+  $state.callback = [Patchline.Wua.JobCallback]::new()
   [Patchline.Wua.KeepAwake]::Begin()
   $state.job = $installer.BeginInstall($state.callback, $state.callback, $null)
   return $state
 }
 
-function Complete-Install($State) {
+function Get-InstallAnswer($State) {
   $request = $State.request
-  try {
+  $perUpdate = New-Object System.Collections.ArrayList
+  foreach ($r in (Get-MissingResults $State)) { [void]$perUpdate.Add($r) }
+  foreach ($id in $State.skipped) { [void]$perUpdate.Add([ordered]@{ updateId = $id; resultCode = 'failed'; hresult = $HResultNoInteractiveUser; rebootRequired = $false }) }
+  $code = 'succeeded'
+  $hresult = $null
+  $message = $null
+  $rebootRequired = $false
+  if ($null -ne $State.job) {
     $result = $State.installer.EndInstall($State.job)
-    $perUpdate = New-Object System.Collections.ArrayList
-    foreach ($r in (Get-MissingResults $State)) { [void]$perUpdate.Add($r) }
     for ($i = 0; $i -lt $State.updates.Count; $i++) {
       $r = $result.GetUpdateResult($i)
       [void]$perUpdate.Add([ordered]@{
@@ -511,13 +639,17 @@ function Complete-Install($State) {
         })
     }
     $code = Get-ResultCodeName $result.ResultCode
-    if ($code -eq 'succeeded' -and $State.missing.Count -gt 0) { $code = 'succeededWithErrors' }
+    $hresult = Format-HResult $result.HResult
     $rebootRequired = [bool]$result.RebootRequired -or [bool](New-Object -ComObject Microsoft.Update.SystemInfo).RebootRequired
-    Send-Result $request $code (Format-HResult $result.HResult) ([ordered]@{ rebootRequired = $rebootRequired; updates = @(Select-InRequestOrder $perUpdate $request.updateIds) }) $null
-  } finally {
-    $State.job.CleanUp()
-    [Patchline.Wua.KeepAwake]::End()
+  } elseif (@($State.skipped).Count -gt 0) {
+    $hresult = $HResultNoInteractiveUser
+    $message = 'none of the updates can be installed without a user present (not found, or InstallationBehavior.CanRequestUserInput)'
+  } else {
+    $hresult = $HResultNotApplicable
+    $message = 'none of the updates was found'
   }
+  $code = [Patchline.Wua.Outcome]::Merge($code, @($State.updates).Count, @($State.missing).Count + @($State.skipped).Count)
+  return (New-Answer $code $hresult ([ordered]@{ rebootRequired = $rebootRequired; updates = @(Select-InRequestOrder $perUpdate $request.updateIds) }) $message)
 }
 
 # Progress of a running download/install (searches report none), sent only when it changed.
@@ -539,12 +671,59 @@ function Send-JobProgress($State) {
   Send-Progress $State.request.id $State.kind $updateId $p.PercentComplete $p.CurrentUpdatePercentComplete $bytes $total
 }
 
-function Complete-Job($State) {
+# The answer to a finished job; throws when EndSearch/EndDownload/EndInstall does.
+function Get-JobAnswer($State) {
   switch ($State.kind) {
-    'search' { Complete-Search $State }
-    'download' { Complete-Download $State }
-    'install' { Complete-Install $State }
+    'search' { return (Get-SearchAnswer $State) }
+    'download' { return (Get-DownloadAnswer $State) }
+    'install' { return (Get-InstallAnswer $State) }
   }
+  throw "unknown job kind '$($State.kind)'"
+}
+
+# Releases what a job holds. Never throws: a CleanUp() that fails (the service went away) is a
+# warning before the result, not a second answer after it.
+function Close-Job($State) {
+  if ($null -ne $State.job) {
+    try { $State.job.CleanUp() }
+    catch { Send-Warning $State.request.id (Get-ExceptionHResult $_.Exception) "could not clean up the $($State.kind) job: $(Get-ExceptionMessage $_.Exception)" }
+  }
+  [Patchline.Wua.KeepAwake]::End()
+  Remove-ScanService $State
+}
+
+# Answers a job that ended: exactly one result, sent after Close-Job.
+function Complete-Running($State) {
+  try {
+    $answer = Get-JobAnswer $State
+  } catch {
+    # EndX throws when the job failed as a whole, or was aborted before WUA produced a result.
+    $code = $(if ($State.abortRequested) { 'aborted' } else { 'failed' })
+    $answer = New-Answer $code (Get-ExceptionHResult $_.Exception) $null (Get-ExceptionMessage $_.Exception)
+  }
+  Close-Job $State
+  Send-Answer $State.request $answer
+}
+
+# Answers a job whose IsCompleted threw: the Windows Update service stopped or restarted under it
+# (RPC_S_CALL_FAILED, RPC_S_SERVER_UNAVAILABLE …), and the job object is gone with the old service.
+function Complete-LostJob($State, $Exception) {
+  $code = $(if ($State.abortRequested) { 'aborted' } else { 'failed' })
+  $answer = New-Answer $code (Get-ExceptionHResult $Exception) $null "the Windows Update service stopped answering during the $($State.kind) (it may have restarted); run it again: $(Get-ExceptionMessage $Exception)"
+  Close-Job $State
+  Send-Answer $State.request $answer
+}
+
+# A GetProgress that fails is a warning, but not one per poll: the gate lets the first through,
+# then the same text once per $ProgressWarningQuietMs, with the count held back.
+function Send-ProgressFailure($State, $Exception) {
+  if ($null -eq $State.warnings) { $State.warnings = [Patchline.Wua.WarningGate]::new($ProgressWarningQuietMs) }
+  $hresult = Get-ExceptionHResult $Exception
+  $text = Get-ExceptionMessage $Exception
+  $held = $State.warnings.Admit("$hresult $text")
+  if ($held -lt 0) { return }
+  $more = $(if ($held -gt 0) { " ($held identical warnings held back)" } else { '' })
+  Send-Warning $State.request.id $hresult "could not read progress: $text$more"
 }
 
 # ── synchronous requests ────────────────────────────────────────────────────────────────────────
@@ -589,20 +768,22 @@ function Invoke-SetHidden($Request, [bool]$Hidden) {
   $found = Find-Updates $Request.updateIds $Request.id
   $results = New-Object System.Collections.ArrayList
   $failures = 0
+  $hresult = $null
   foreach ($id in @($Request.updateIds)) {
     $key = ([string]$id).ToLowerInvariant()
-    if (-not $found.Contains($key)) { $failures++; continue }
+    if (-not $found.Contains($key)) { $failures++; $hresult = $HResultNotApplicable; continue }
     try {
       $found[$key].IsHidden = $Hidden
+      [void]$results.Add([ordered]@{ updateId = $key; isHidden = $Hidden })
     } catch {
       $failures++
-      Send-Warning $Request.id (Get-ExceptionHResult $_.Exception) "could not set IsHidden=$Hidden on $($key): $(Get-ExceptionMessage $_.Exception)"
+      $hresult = Get-ExceptionHResult $_.Exception
+      Send-Warning $Request.id $hresult "could not set IsHidden=$Hidden on $($key): $(Get-ExceptionMessage $_.Exception)"
     }
-    [void]$results.Add([ordered]@{ updateId = $key; isHidden = [bool]$found[$key].IsHidden })
   }
-  $code = 'succeeded'
-  if ($failures -gt 0) { $code = $(if ($results.Count -gt 0) { 'succeededWithErrors' } else { 'failed' }) }
-  Send-Result $Request $code $null ([ordered]@{ updates = $results.ToArray() }) $null
+  # Only the updates whose flag was set are listed; a hide where none was set failed.
+  $code = [Patchline.Wua.Outcome]::OfCounts($results.Count, $failures)
+  Send-Result $Request $code $(if ($code -eq 'failed') { $hresult } else { $null }) ([ordered]@{ updates = $results.ToArray() }) $null
 }
 
 function Invoke-CopyToCache($Request) {
@@ -645,7 +826,11 @@ $Queue = New-Object System.Collections.Queue
 $Running = $null
 
 function Invoke-Abort($Request) {
-  $target = [string]$Request.targetId
+  $target = [string](Get-Field $Request 'targetId')
+  if (-not $target) {
+    Send-Result $Request 'failed' $HResultInvalidArg ([ordered]@{ aborted = $false }) 'abort without targetId: name the request to abort'
+    return
+  }
   if ($null -ne $Running -and [string]$Running.request.id -eq $target) {
     try {
       $Running.job.RequestAbort()
@@ -673,7 +858,18 @@ function Invoke-Abort($Request) {
 # Runs one request; returns the state of a started job, or $null when the request is answered.
 function Start-Request($Request) {
   try {
-    switch ([string]$Request.type) {
+    $type = [string]$Request.type
+    if (-not $RequiredFields.ContainsKey($type)) {
+      # An agent newer than this script: answer, or the agent waits for its timeout.
+      Send-Result $Request 'failed' $HResultNotImplemented $null "unknown request type '$type': this wua.ps1 ($ProviderVersion) does not implement it"
+      return $null
+    }
+    $absent = @(foreach ($field in $RequiredFields[$type]) { if ($null -eq (Get-Field $Request $field)) { $field } })
+    if ($absent.Count -gt 0) {
+      Send-Result $Request 'failed' $HResultInvalidArg $null "$type request without $($absent -join ', ')"
+      return $null
+    }
+    switch ($type) {
       'search' { return (Start-Search $Request) }
       'download' { return (Start-Download $Request) }
       'install' { return (Start-Install $Request) }
@@ -682,23 +878,12 @@ function Start-Request($Request) {
       'hide' { Invoke-SetHidden $Request $true }
       'unhide' { Invoke-SetHidden $Request $false }
       'copyToCache' { Invoke-CopyToCache $Request }
-      default { Send-Warning $Request.id $null "unknown request type '$([string]$Request.type)'" }
     }
   } catch {
     [Patchline.Wua.KeepAwake]::End()
     Send-Result $Request 'failed' (Get-ExceptionHResult $_.Exception) $null (Get-ExceptionMessage $_.Exception)
   }
   return $null
-}
-
-function Complete-Running($State) {
-  try {
-    Complete-Job $State
-  } catch {
-    # EndX throws when the job failed as a whole, or was aborted before WUA produced a result.
-    $code = $(if ($State.abortRequested) { 'aborted' } else { 'failed' })
-    Send-Result $State.request $code (Get-ExceptionHResult $_.Exception) $null (Get-ExceptionMessage $_.Exception)
-  }
 }
 
 function Receive-Line([string]$Line) {
@@ -709,26 +894,63 @@ function Receive-Line([string]$Line) {
     Send-Warning $null $null "ignored a line that is not JSON: $($Line.Substring(0, [Math]::Min(200, $Line.Length)))"
     return
   }
-  if ($null -eq $request.PSObject.Properties['id'] -or $null -eq $request.PSObject.Properties['type']) {
-    Send-Warning $null $null 'ignored a request without id or type'
+  # `null`, a number, a string or an array parse as JSON but are not requests.
+  if ($null -eq $request -or $request -isnot [System.Management.Automation.PSCustomObject]) {
+    Send-Warning $null $null "ignored a line that is not a JSON object: $($Line.Substring(0, [Math]::Min(200, $Line.Length)))"
     return
   }
-  if ([string]$request.type -eq 'abort') { Invoke-Abort $request } else { $Queue.Enqueue($request) }
+  $id = Get-Field $request 'id'
+  $type = Get-Field $request 'type'
+  if ($null -eq $id -or $null -eq $type -or "$id" -eq '' -or "$type" -eq '') {
+    # Without an id nobody can be answered; the agent never sends such a line.
+    $message = 'ignored a request without id or type'
+    if ($null -ne $id -and "$id" -ne '') { Send-Warning ([string]$id) $null $message } else { Send-Warning $null $null $message }
+    return
+  }
+  if ([string]$type -eq 'abort') { Invoke-Abort $request } else { $Queue.Enqueue($request) }
+}
+
+# Offline-scan registrations left by an earlier provider: older versions registered them
+# non-volatile, and one killed mid-scan never reached RemoveService. One provider runs per host.
+function Remove-StaleScanServices {
+  try {
+    $stale = @(foreach ($s in $ServiceManager.Services) { if ([string]$s.Name -eq $OfflineServiceName -and [bool]$s.IsScanPackageService) { [string]$s.ServiceID } })
+  } catch {
+    Send-Warning $null (Get-ExceptionHResult $_.Exception) "could not list the registered update services: $(Get-ExceptionMessage $_.Exception)"
+    return
+  }
+  foreach ($serviceId in $stale) {
+    try {
+      $ServiceManager.RemoveService($serviceId)
+      Send-Warning $null $null "removed offline scan registration $serviceId left behind by an earlier provider that stopped before cleaning up"
+    } catch {
+      Send-Warning $null (Get-ExceptionHResult $_.Exception) "could not remove the stale offline scan registration $($serviceId): $(Get-ExceptionMessage $_.Exception)"
+    }
+  }
 }
 
 Send-Event ([ordered]@{ type = 'hello'; protocol = $ProtocolVersion; provider = 'powershell'; version = $ProviderVersion; computerName = [string]$env:COMPUTERNAME })
 
 try {
+  Remove-StaleScanServices
   while ($true) {
     if ($null -ne $Running) {
-      if ([bool]$Running.job.IsCompleted) {
+      try {
+        $completed = [bool]$Running.job.IsCompleted
+      } catch {
+        $lost = $Running
+        $Running = $null
+        Complete-LostJob $lost $_.Exception
+        continue
+      }
+      if ($completed) {
         $done = $Running
         $Running = $null
         Complete-Running $done
         continue
       }
       try { Send-JobProgress $Running }
-      catch { Send-Warning $Running.request.id (Get-ExceptionHResult $_.Exception) "could not read progress: $(Get-ExceptionMessage $_.Exception)" }
+      catch { Send-ProgressFailure $Running $_.Exception }
     } elseif ($Queue.Count -gt 0) {
       $Running = Start-Request $Queue.Dequeue()
       continue
@@ -737,6 +959,8 @@ try {
       # because stopping an install half-way is worse than answering nobody.
       break
     }
+    # Waits the whole interval even once stdin is closed (LineReader.Next), so polling a job
+    # that outlives stdin does not spin.
     $line = $In.Next($(if ($null -ne $Running) { $PollIntervalMs } else { $IdleReadTimeoutMs }))
     if ($null -ne $line) { Receive-Line $line }
   }
