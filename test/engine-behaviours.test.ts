@@ -181,14 +181,15 @@ test('a lost stream (callback unreachable): the log is read from the agent and t
   }
 });
 
-test('the task scheduler refusing the launch is reported with its error; exit 3', async () => {
+test('the task scheduler refusing the launch with E_ACCESSDENIED is reported as access denied with its error; exit 3', async () => {
   const env = await testEnv();
   try {
     const fleet = new FakeFleet([{ name: 'web01', updates: [SSU], refuseLaunch: true }]);
     const result = await startRun(env.deps(fleet), runOptions(['web01']), never);
     assert.equal(result.exitCode, 3);
-    assert.equal(result.report.hosts[0]?.outcome, 'unreachable');
-    assert.match(result.report.hosts[0]?.message ?? '', /refused to start the agent \(0x80070005\): Access is denied/);
+    assert.equal(result.report.hosts[0]?.outcome, 'access-denied');
+    assert.equal(result.report.hosts[0]?.cycles, 0, 'no cycle ran');
+    assert.match(result.report.hosts[0]?.message ?? '', /^Access denied: the task scheduler on web01 refused to start the agent \(0x80070005 E_ACCESSDENIED\): Access is denied/);
   } finally {
     await env.cleanup();
   }

@@ -3,14 +3,14 @@
  * forwards every call to the parent (which holds the simulated fleet) over the IPC channel, and
  * relays the live log to the parent. The parent kills it with SIGKILL mid-run.
  */
-import type { Transport } from '../src/transports/transport.ts';
+import { TransportError, type Transport, type TransportFailureKind } from '../src/transports/transport.ts';
 import { openStore } from '../src/store/db.ts';
 import { startRun } from '../src/engine/run.ts';
 import { systemClock } from '../src/engine/clock.ts';
 import type { RunOptions } from '../src/engine/types.ts';
 import { FAST_TIMING } from './engine-helpers.ts';
 
-interface Reply { readonly id: number; readonly result?: unknown; readonly error?: string }
+interface Reply { readonly id: number; readonly result?: unknown; readonly error?: string; readonly kind?: TransportFailureKind }
 
 let nextId = 1;
 const waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
@@ -18,7 +18,8 @@ process.on('message', (m: Reply) => {
   const w = waiting.get(m.id);
   if (!w) return;
   waiting.delete(m.id);
-  if (m.error !== undefined) w.reject(new Error(m.error));
+  // The parent's error keeps its classification across the process boundary.
+  if (m.error !== undefined) w.reject(new TransportError(m.kind ?? 'internal', 'ipc', m.error));
   else w.resolve(m.result);
 });
 

@@ -11,7 +11,7 @@ import type { AgentEvent, AgentEventBody, CycleOutcome, CycleRequest } from '../
 import { selectUpdates } from '../src/domain/filters.ts';
 import type { UpdateRecord } from '../src/domain/update.ts';
 import { usageError } from '../src/domain/errors.ts';
-import { LaunchRefusedError, type HostStatus, type LaunchResult, type Transport } from '../src/transports/transport.ts';
+import { LaunchRefusedError, TransportError, type HostStatus, type LaunchResult, type Transport } from '../src/transports/transport.ts';
 
 export interface FakeUpdateSpec {
   readonly id: string;
@@ -54,6 +54,8 @@ export interface FakeHostSpec {
    * (the lab's "fetch failed" to its daemon), or `silent`: the agent exits without a word.
    */
   readonly agentRebootFails?: { readonly cycle: number; readonly how: 'warning' | 'silent' };
+  /** This transport call throws `error` (from the host's boot number `fromBoot` on; default 1). */
+  readonly throws?: { readonly op: 'prepare' | 'launch' | 'probe' | 'isRunning' | 'fetchLog' | 'reboot'; readonly error: Error; readonly fromBoot?: number };
 }
 
 interface InstalledState { readonly committed: boolean }
@@ -225,13 +227,25 @@ export class FakeFleet implements Transport {
     return [...this.hosts.keys()];
   }
 
-  async prepare(): Promise<{ readonly offlineCabPath?: string }> {
+  /** Calls made per host and operation (what a test of "no waiting" counts). */
+  readonly calls = new Map<string, number>();
+
+  private count(name: string, op: NonNullable<FakeHostSpec['throws']>['op']): void {
+    const key = `${name}:${op}`;
+    this.calls.set(key, (this.calls.get(key) ?? 0) + 1);
+    const t = this.host(name).spec.throws;
+    if (t && t.op === op && this.host(name).bootCount >= (t.fromBoot ?? 1)) throw t.error;
+  }
+
+  async prepare(name: string): Promise<{ readonly offlineCabPath?: string }> {
+    this.count(name, 'prepare');
     return {};
   }
 
   async launch(name: string, request: CycleRequest): Promise<LaunchResult> {
+    this.count(name, 'launch');
     const host = this.host(name);
-    if (!host.reachable) throw new Error(`${name} is not reachable`);
+    if (!host.reachable) throw new TransportError('unreachable', name, `${name} is not reachable`);
     if (host.spec.refuseLaunch) throw new LaunchRefusedError(name, '0x80070005', 'Access is denied.');
     host.launches.push(request);
     const agent = new FakeAgent(this.nextPid++, request);
@@ -243,11 +257,13 @@ export class FakeFleet implements Transport {
   }
 
   async probe(name: string): Promise<HostStatus> {
+    this.count(name, 'probe');
     const h = this.host(name);
     return { reachable: h.reachable, bootId: h.reachable ? h.bootId : null, servicingIdle: h.reachable && h.servicingIdle };
   }
 
   async fetchLog(name: string, request: CycleRequest): Promise<readonly AgentEvent[] | null> {
+    this.count(name, 'fetchLog');
     const h = this.host(name);
     const log = h.logs.get(request.cycle);
     if (!log) return null;
@@ -256,6 +272,7 @@ export class FakeFleet implements Transport {
   }
 
   async isRunning(name: string, launch: LaunchResult): Promise<boolean> {
+    this.count(name, 'isRunning');
     const a = this.host(name).agent;
     return a !== null && a.pid === launch.pid && a.running;
   }
@@ -266,6 +283,7 @@ export class FakeFleet implements Transport {
   }
 
   async reboot(name: string): Promise<void> {
+    this.count(name, 'reboot');
     const h = this.host(name);
     this.busyStart(name);
     this.engineReboots.set(name, (this.engineReboots.get(name) ?? 0) + 1);

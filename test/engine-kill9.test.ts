@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { openStore } from '../src/store/db.ts';
 import { resumeRun } from '../src/engine/run.ts';
 import type { RunLogEvent } from '../src/engine/types.ts';
+import { transportFailureOf } from '../src/transports/transport.ts';
 import { FakeFleet } from './engine-fake-transport.ts';
 import { CHAIN, DEFENDER, NET, SSU, never, runOptions, testEnv } from './engine-helpers.ts';
 
@@ -31,7 +32,7 @@ test('kill -9 of the connector mid-install, then resume: complete report, nothin
         const fn = (fleet as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[m.method!]!;
         fn.apply(fleet, m.args ?? []).then(
           (result) => child.connected && child.send({ id: m.id, result: result ?? null }),
-          (error: Error) => child.connected && child.send({ id: m.id, error: error.message }),
+          (error: Error) => child.connected && child.send({ id: m.id, error: error.message, kind: transportFailureOf(error) }),
         );
       } else if (m.type === 'log' && m.event) {
         log.push(m.event);

@@ -50,7 +50,7 @@ test('lab faults scenario: compliant, retried, failed with HRESULT, unreachable,
     assert.ok((by.get('pending01')?.reboots ?? 0) >= 1);
     assert.equal(by.get('loop01')?.outcome, 'failed', summary);
     assert.match(by.get('loop01')?.message ?? '', /offered again after the reboot|install does not stick|loop/i);
-    assert.equal(by.get('denied01')?.outcome, 'unreachable', summary);
+    assert.equal(by.get('denied01')?.outcome, 'access-denied', summary);
     assert.match(by.get('denied01')?.message ?? '', /0x80070005/);
     assert.equal(result.exitCode, 3);
     process.stdout.write(`# lab run of ${hosts.length} hosts took ${Date.now() - started} ms\n`);

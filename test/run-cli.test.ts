@@ -163,7 +163,7 @@ test('a launch refused by the task scheduler is reported at once with the schedu
   const r = await run(['run', 'denied01', '--lab', FAULTS, '--state', w.state, '--report', w.report]);
   assert.equal(r.code, 3, r.stderr);
   const [denied] = (await readReport(w.report)).hosts;
-  assert.equal(denied!.outcome, 'unreachable');
+  assert.equal(denied!.outcome, 'access-denied', 'E_ACCESSDENIED is called access denied, not unreachable');
   assert.match(denied!.message ?? '', /refused.*0x80070005/);
   assert.doesNotMatch(denied!.message ?? '', /time(d)? ?out/i);
   assert.match(r.stdout, /denied01.*0x80070005/);

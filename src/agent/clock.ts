@@ -3,12 +3,10 @@
  * "installer busy" polling in milliseconds.
  */
 import { setTimeout as delay } from 'node:timers/promises';
+import type { Clock } from '../domain/clock.ts';
 
-export interface Clock {
-  now(): Date;
-  /** Resolves after `ms`, rejects with the signal's reason when it aborts first. */
-  sleep(ms: number, signal: AbortSignal): Promise<void>;
-}
+/** One Clock for engine, agent and lab (domain/clock.ts); tests may pass engine/manual-clock.ts's. */
+export type { Clock } from '../domain/clock.ts';
 
 /** Wall-clock time and real timers. */
 export const systemClock: Clock = Object.freeze({

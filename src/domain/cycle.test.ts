@@ -225,11 +225,26 @@ test('host unreachable at launch: the cycle is not counted; waits, then launches
   assert.equal(r.state.cycle, 1);
 });
 
-test('launch refused by the task scheduler: unreachable with the scheduler\'s error', () => {
+test('launch refused by the task scheduler: unreachable with the scheduler\'s error; E_ACCESSDENIED is access-denied', () => {
   const launching = step(initialHostState('web01', POLICY), { kind: 'start' }, T0).state;
-  const r = step(launching, { kind: 'launch-refused', hresult: '0x80070005', message: 'Access is denied.' }, T0);
-  assert.equal(r.state.phase, 'unreachable');
-  assert.match(r.state.message ?? '', /refused to start the agent \(0x80070005\): Access is denied\./);
+  const busy = step(launching, { kind: 'launch-refused', hresult: '0x80041326', message: 'The task is disabled.' }, T0);
+  assert.equal(busy.state.phase, 'unreachable');
+  assert.match(busy.state.message ?? '', /refused to start the agent \(0x80041326\): The task is disabled\./);
+  const denied = step(launching, { kind: 'launch-refused', hresult: '0x80070005', message: 'Access is denied.' }, T0);
+  assert.equal(denied.state.phase, 'access-denied');
+  assert.equal(denied.state.cycle, 0);
+  assert.match(denied.state.message ?? '', /^Access denied: the task scheduler on web01 refused to start the agent \(0x80070005 E_ACCESSDENIED\): Access is denied\. The connector's account needs administrator rights/);
+});
+
+test('the target refuses our credentials or its host key in any phase: the host ends at once, no wait', () => {
+  const waiting = run(runningHost(), agent(scan([A]), installed(A), finished('reboot-required', true))).state;
+  assert.equal(waiting.phase, 'rebooting');
+  const auth = step(waiting, { kind: 'host-refused', failure: 'auth', message: 'web01 refused user patch (password)' }, T0);
+  assert.equal(auth.state.phase, 'access-denied');
+  assert.deepEqual(auth.commands.map((c) => c.kind), ['finish']);
+  const key = step(step(initialHostState('web01', POLICY), { kind: 'start' }, T0).state, { kind: 'host-refused', failure: 'host-key', message: 'host key changed' }, T0);
+  assert.equal(key.state.phase, 'unreachable');
+  assert.equal(key.state.cycle, 0, 'the launch that was refused is no cycle');
 });
 
 test('events that do not fit the phase are ignored and noted, never thrown', () => {

@@ -12,11 +12,16 @@ import type { AgentEvent, CycleOutcome, Mode, RebootPolicy } from './agent-log.t
 
 export const HOST_PHASES = [
   'queued', 'launching', 'running', 'fetching-log', 'rebooting', 'waiting-online',
-  'compliant', 'failed', 'unreachable', 'timed-out', 'cancelled', 'pending',
+  'compliant', 'failed', 'unreachable', 'access-denied', 'timed-out', 'cancelled', 'pending',
 ] as const;
 export type HostPhase = (typeof HOST_PHASES)[number];
 
-export const HOST_OUTCOMES = ['compliant', 'failed', 'unreachable', 'timed-out', 'cancelled', 'pending'] as const;
+/**
+ * `access-denied`: the target refused us — our credentials, or the task scheduler said
+ * E_ACCESSDENIED (0x80070005). Like `unreachable` it means exit 3 and is resumed, but it is not a
+ * host that is down, and an administrator fixes it differently (rights, not cables).
+ */
+export const HOST_OUTCOMES = ['compliant', 'failed', 'unreachable', 'access-denied', 'timed-out', 'cancelled', 'pending'] as const;
 /** The end phases; a host's outcome in the report. */
 export type HostOutcome = (typeof HOST_OUTCOMES)[number];
 
@@ -107,6 +112,12 @@ export interface HostState {
   readonly phase: HostPhase;
   /** Cycles launched so far (lost ones included); the current cycle's number while one runs. */
   readonly cycle: number;
+  /**
+   * Cycles cut short by the connector's side — cancel, deadline, a crash or a locked store — not
+   * by the host. They do not count against --max-cycles (see countedCycles). Absent in states
+   * saved before it existed: 0.
+   */
+  readonly interruptedCycles?: number;
   readonly reboots: number;
   readonly lostCycles: number;
   /** Highest agent seq applied in the current cycle (events at or below it are duplicates). */
@@ -136,6 +147,11 @@ export type HostEvent =
   | { readonly kind: 'launched'; readonly taskId: string; readonly pid: number; readonly bootId: string | null }
   | { readonly kind: 'launch-unreachable' }
   | { readonly kind: 'launch-refused'; readonly hresult: string; readonly message: string }
+  /**
+   * The transport was refused by the target in any phase: our credentials (`auth`) or the target's
+   * identity (`host-key`). Waiting will not fix it: the host ends at once.
+   */
+  | { readonly kind: 'host-refused'; readonly failure: 'auth' | 'host-key' | 'refused'; readonly message: string }
   | { readonly kind: 'agent'; readonly event: AgentEvent }
   /** The agent process is gone without a cycle-finished reaching us. */
   | { readonly kind: 'agent-gone' }
@@ -184,10 +200,28 @@ export function initialHostState(host: string, policy: CyclePolicy): HostState {
 }
 
 /** End states a resume picks up again: the run was stopped, or the host was away. */
-export const RESUMABLE_OUTCOMES: readonly HostOutcome[] = ['cancelled', 'timed-out', 'unreachable'];
+export const RESUMABLE_OUTCOMES: readonly HostOutcome[] = ['cancelled', 'timed-out', 'unreachable', 'access-denied'];
+
+/** E_ACCESSDENIED: the task scheduler (or the share) refused the connector's account. */
+export const E_ACCESSDENIED = '0x80070005';
 
 export function isResumable(state: HostState): boolean {
   return !isEndPhase(state.phase) || RESUMABLE_OUTCOMES.includes(state.phase);
+}
+
+/**
+ * The cycles that count against --max-cycles and that the report shows: those that ran to an end
+ * (or were lost by the host), not those the connector itself interrupted.
+ *
+ * @example countedCycles({ ...state, cycle: 3, interruptedCycles: 1 }) // 2
+ */
+export function countedCycles(state: Pick<HostState, 'cycle' | 'interruptedCycles'>): number {
+  return Math.max(0, state.cycle - (state.interruptedCycles ?? 0));
+}
+
+/** Waiting for the reboot the cycle's agent said it would do, with no failure of it known yet. */
+export function awaitsAgentReboot(state: HostState): boolean {
+  return state.phase === 'rebooting' && state.wait?.reason === 'reboot' && state.wait.by === 'agent' && !state.wait.agentRebootFailed;
 }
 
 /** The ids the next cycle must not install: failed for good or looping. */
@@ -253,7 +287,16 @@ export function step(state: HostState, event: HostEvent, now: Date): StepResult 
       return startWait({ ...state, cycle: state.cycle - 1 }, 'unreachable-at-launch', null, now, []);
     case 'launch-refused':
       if (state.phase !== 'launching') return ignored(state, event);
+      if (event.hresult.toLowerCase() === E_ACCESSDENIED) {
+        return finish({ ...state, cycle: state.cycle - 1 }, 'access-denied', `Access denied: the task scheduler on ${state.host} refused to start the agent (${event.hresult} E_ACCESSDENIED): ${event.message} The connector's account needs administrator rights on ${state.host}; fix them, then resume the run.`);
+      }
       return finish({ ...state, cycle: state.cycle - 1 }, 'unreachable', `The task scheduler on ${state.host} refused to start the agent (${event.hresult}): ${event.message}`);
+    case 'host-refused': {
+      // Nothing to wait for: the same credentials or key will be refused again. A launching
+      // cycle never started; a running agent cannot be reached to stop it (it ends on its own).
+      const base = state.phase === 'launching' ? { ...state, cycle: state.cycle - 1 } : state;
+      return finish(base, event.failure === 'auth' ? 'access-denied' : 'unreachable', event.message);
+    }
     case 'agent':
       // A warning right behind the cycle-finished that promised a reboot: the reboot failed.
       if (state.phase === 'rebooting' && event.event.kind === 'warning' && event.event.seq > state.lastSeq) return agentRebootFailed(state, event.event.message, now);

@@ -3,12 +3,12 @@
  * precedence. Pure: built from the hosts' cycle states; HRESULT names come from a function passed in.
  *
  * Exit codes, highest precedence first: 5 cancelled, 4 deadline reached, 3 some host unreachable /
- * not back within the reboot timeout, 2 some update failed (or, in install mode, a host was left
+ * not back within the reboot timeout / access denied, 2 some update failed (or, in install mode, a host was left
  * with work it could not do: pending), 0 every target done.
  */
 import type { Mode } from './agent-log.ts';
 import { EXIT, type ExitCode } from './errors.ts';
-import { type HostOutcome, type HostState, type UpdateResult, updateName } from './cycle.ts';
+import { HOST_OUTCOMES, type HostOutcome, type HostState, type UpdateResult, updateName } from './cycle.ts';
 
 export const RUN_OUTCOMES = ['succeeded', 'failed', 'unreachable', 'deadline-reached', 'cancelled', 'running'] as const;
 export type RunOutcome = (typeof RUN_OUTCOMES)[number];
@@ -56,7 +56,7 @@ export type DescribeHResult = (hresult: string) => { readonly name: string | nul
 export function exitCodeFor(outcomes: readonly HostOutcome[], mode: Mode): ExitCode {
   if (outcomes.includes('cancelled')) return EXIT.CANCELLED;
   if (outcomes.includes('timed-out')) return EXIT.DEADLINE;
-  if (outcomes.includes('unreachable')) return EXIT.UNREACHABLE;
+  if (outcomes.includes('unreachable') || outcomes.includes('access-denied')) return EXIT.UNREACHABLE;
   if (outcomes.includes('failed')) return EXIT.UPDATE_FAILED;
   // scan/download: pending means "matching updates found", which is the result asked for.
   if (mode === 'install' && outcomes.includes('pending')) return EXIT.UPDATE_FAILED;
@@ -83,7 +83,7 @@ export function hostReport(state: HostState, describe: DescribeHResult): HostRep
       message: u.message ?? (u.result === 'failed' ? failureMessage(updateName(u), u.hresult, u.attempts, describe) : null),
     }))
     .sort((a, b) => RESULT_ORDER[a.result] - RESULT_ORDER[b.result] || a.title.localeCompare(b.title));
-  const outcome: HostOutcome = (['compliant', 'failed', 'unreachable', 'timed-out', 'cancelled', 'pending'] as const).find((o) => o === state.phase) ?? 'pending';
+  const outcome: HostOutcome = HOST_OUTCOMES.find((o) => o === state.phase) ?? 'pending';
   return { name: state.host, outcome, cycles: state.cycle, reboots: state.reboots, message: state.message, updates };
 }
 

@@ -1,13 +1,11 @@
 /**
- * Time as the engine sees it: `now()` and an abortable `sleep`. Tests pass their own; production
- * uses `systemClock`. Every wait in the engine goes through `sleep`, so no timer outlives its signal.
+ * Time as the engine sees it: `now()` and an abortable `sleep` (the Clock of domain/clock.ts).
+ * Tests pass a ManualClock (manual-clock.ts); production uses `systemClock`. Every wait in the
+ * engine goes through `sleep`, so no timer outlives its signal — and tests control all of them.
  */
+import type { Clock } from '../domain/clock.ts';
 
-export interface Clock {
-  now(): Date;
-  /** Resolves after `ms`; rejects (with the signal's reason) as soon as `signal` aborts. */
-  sleep(ms: number, signal: AbortSignal): Promise<void>;
-}
+export type { Clock } from '../domain/clock.ts';
 
 export const systemClock: Clock = {
   now: () => new Date(),
@@ -45,6 +43,22 @@ export async function sleepUnlessAborted(clock: Clock, ms: number, signal: Abort
     throw error;
   }
 }
+
+/**
+ * An AbortSignal that aborts after `ms` on `clock` (AbortSignal.timeout runs on real time only).
+ * `clear()` drops the timer once the bounded work is done.
+ */
+export function clockTimeout(clock: Clock, ms: number): { readonly signal: AbortSignal; clear(): void } {
+  const timeout = new AbortController();
+  const timer = new AbortController();
+  void sleepUnlessAborted(clock, ms, timer.signal).then((passed) => {
+    if (passed) timeout.abort(CLOCK_TIMEOUT);
+  });
+  return { signal: timeout.signal, clear: () => timer.abort(DOORBELL_DONE) };
+}
+
+/** The reason a clockTimeout aborts with (named like AbortSignal.timeout's). */
+const CLOCK_TIMEOUT = Object.freeze(Object.assign(new Error('the wait timed out'), { name: 'TimeoutError' }));
 
 /**
  * A wake-up call: `wait(ms, signal)` resolves when `ring()` is called, when `ms` passed, or when

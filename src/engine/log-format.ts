@@ -3,7 +3,7 @@
  * NDJSON output is `JSON.stringify(event)`; this is the human form. Pure.
  */
 import type { AgentEvent } from '../domain/agent-log.ts';
-import { formatMs } from '../domain/cycle.ts';
+import { type HostWait, type WaitReason, formatMs } from '../domain/cycle.ts';
 import type { RunLogEvent } from './types.ts';
 
 /**
@@ -35,7 +35,11 @@ function describe(e: RunLogEvent): string {
     case 'reboot-started':
       return `rebooting (${e.by === 'engine' ? 'by the connector' : 'by the agent'}: ${e.reason})`;
     case 'waiting-for-host':
-      return `waiting for the host (${e.seen === 'unreachable' ? 'not answering' : e.seen === 'same-boot' ? 'not rebooted yet' : e.seen === 'servicing-busy' ? 'servicing still busy' : 'probing'})`;
+      return `waiting for the host (${SEEN[e.seen]})`;
+    case 'still-waiting':
+      return `still waiting for ${e.waitingFor}${WAIT_WHY[e.reason]}: ${formatMs(e.waitedMs)} of ${formatMs(e.timeoutMs)} (${SEEN[e.seen]})`;
+    case 'transport-error':
+      return `${e.op} failed (${e.failure}): ${e.message}${e.cause && !e.message.includes(e.cause) ? ` — cause: ${e.cause}` : ''}`;
     case 'host-back':
       return `back after ${formatMs(e.afterMs)}${e.bootId ? ` (boot ${e.bootId})` : ''}`;
     case 'update-failed':
@@ -50,6 +54,14 @@ function describe(e: RunLogEvent): string {
       return `run ${e.runId} finished: ${e.outcome}, exit ${e.exitCode} (${Object.entries(e.hosts).map(([k, v]) => `${v} ${k}`).join(', ')})`;
   }
 }
+
+const SEEN: Record<HostWait['lastSeen'], string> = {
+  unreachable: 'not answering', 'same-boot': 'not rebooted yet', 'servicing-busy': 'servicing still busy', nothing: 'probing',
+};
+
+const WAIT_WHY: Record<WaitReason, string> = {
+  reboot: ' to come back from its reboot', 'lost-cycle': ' to answer again', 'unreachable-at-launch': ' to answer',
+};
 
 function agentLine(a: AgentEvent): string {
   switch (a.kind) {

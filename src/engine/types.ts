@@ -8,7 +8,7 @@ import type { UpdateFilters } from '../domain/filters.ts';
 import type { RunOutcome, RunReport } from '../domain/report.ts';
 import type { ExitCode } from '../domain/errors.ts';
 import type { Store } from '../store/db.ts';
-import type { Transport } from '../transports/transport.ts';
+import type { Transport, TransportFailureKind } from '../transports/transport.ts';
 import type { Clock } from './clock.ts';
 
 const MINUTE_MS = 60_000;
@@ -117,6 +117,10 @@ export type RunLogEvent = LogBase &
     | { readonly kind: 'cycle-lost'; readonly cycle: number; readonly reason: string }
     | { readonly kind: 'reboot-started'; readonly cycle: number; readonly by: 'agent' | 'engine'; readonly reason: string }
     | { readonly kind: 'waiting-for-host'; readonly reason: WaitReason; readonly seen: HostWait['lastSeen'] }
+    /** About every minute while a host is waited for ("still waiting for lost01: 5m of 20m"). */
+    | { readonly kind: 'still-waiting'; readonly waitingFor: string; readonly reason: WaitReason; readonly seen: HostWait['lastSeen']; readonly waitedMs: number; readonly timeoutMs: number }
+    /** A transport call failed for a reason other than the host being away; `cause` is the original error chain. */
+    | { readonly kind: 'transport-error'; readonly op: string; readonly failure: TransportFailureKind; readonly message: string; readonly cause: string | null }
     | { readonly kind: 'host-back'; readonly bootId: string | null; readonly afterMs: number }
     | { readonly kind: 'update-failed'; readonly updateId: string; readonly label: string; readonly hresult: string | null; readonly hresultName: string | null; readonly meaning: string | null; readonly attempts: number; readonly final: boolean }
     | { readonly kind: 'loop-detected'; readonly updateIds: readonly string[]; readonly message: string }

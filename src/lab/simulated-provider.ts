@@ -17,6 +17,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { PROTOCOL_VERSION, ProtocolError, parseRequest, type ProviderEvent, type ProviderRequest, type ProviderResult } from '../wua/protocol.ts';
 import { initHostDir } from './host-state.ts';
 import { createPayloadStore, type PayloadStore } from './payloads.ts';
+import type { Clock } from '../domain/clock.ts';
 import { scenarioHost, type Scenario } from './scenario.ts';
 import { createOperations, failedResult, type Operations } from './provider-operations.ts';
 import { HR } from './wua-codes.ts';
@@ -24,12 +25,8 @@ import { HR } from './wua-codes.ts';
 export const LAB_PROVIDER_NAME = 'lab';
 export const LAB_PROVIDER_VERSION = '0.1.0';
 
-/** Time as the provider sees it; tests and large labs may pass their own. */
-export interface ProviderClock {
-  now(): Date;
-  /** Resolves after `ms`, or rejects when `signal` aborts. */
-  sleep(ms: number, signal: AbortSignal): Promise<void>;
-}
+/** Time as the provider sees it (the Clock every part shares); tests and large labs may pass their own. */
+export type ProviderClock = Clock;
 
 export const systemClock: ProviderClock = {
   now: () => new Date(),

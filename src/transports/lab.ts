@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { AgentEvent, CycleRequest } from '../domain/agent-log.ts';
 import { EXIT, PatchlineError, usageError } from '../domain/errors.ts';
-import { LaunchRefusedError, type HostStatus, type LaunchResult, type Transport } from './transport.ts';
+import { LaunchRefusedError, TransportError, transportFailureOf, type HostStatus, type LaunchResult, type Transport } from './transport.ts';
 
 /** A status or task call: the daemon answers at once, even for a host that is rebooting. */
 const CALL_TIMEOUT_MS = 5_000;
@@ -199,7 +199,7 @@ export function createLabTransport(options: LabTransportOptions): Transport {
   }
 
   function hostDown(host: string, what: string): PatchlineError {
-    return new PatchlineError('HOST_UNREACHABLE', `${host} does not answer (${what}); it is rebooting or down`, { exitCode: EXIT.UNREACHABLE, context: { host } });
+    return new TransportError('unreachable', host, `${host} does not answer (${what}); it is rebooting or down`);
   }
 
   return {
@@ -251,9 +251,10 @@ export function createLabTransport(options: LabTransportOptions): Transport {
         if (status !== 200 || json.reachable !== true) return unreachable();
         return { reachable: true, bootId: typeof json.bootId === 'string' ? json.bootId : null, servicingIdle: json.servicingIdle === true };
       } catch (error) {
-        // The caller's cancel is not "unreachable"; everything else (refused, timeout, garbage) is.
+        // The caller's cancel is not "unreachable", nor is a daemon that answers garbage or refuses
+        // our token (a fault to report, not a host to wait for); a refused or slow call is.
         signal.throwIfAborted();
-        if (error instanceof PatchlineError && error.code === 'LAB_DAEMON_AUTH') throw error;
+        if (transportFailureOf(error) !== 'unreachable') throw error;
         return unreachable();
       }
     },
