@@ -6,6 +6,9 @@
  * reboot or the log hand-over failed.
  */
 import type { Command } from 'commander';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { checkPackedClient } from '../agent/manifest.ts';
 import { runAgentCycle } from '../agent/agent-run.ts';
 import { systemClock } from '../agent/clock.ts';
 import { resolveProviderCommand } from '../agent/provider-command.ts';
@@ -46,6 +49,10 @@ export function registerAgentCommand(program: Command): void {
     .requiredOption('--request <file>', 'the CycleRequest JSON the connector wrote for this cycle (mode, filters, reboot policy, callback, pipe)')
     .addHelpText('after', CYCLE_HELP)
     .action(async (options: { request: string }) => {
+      // A packed client (patchline client pack) checks its folder against its manifest first: a
+      // tampered or half-copied file is refused (CLIENT_TAMPERED) before anything runs.
+      const clientDir = dirname(fileURLToPath(import.meta.url));
+      const packed = await checkPackedClient(clientDir, process.env.PATCHLINE_CLIENT_PACK === '1');
       const request = await readCycleRequest(options.request);
       const controller = new AbortController();
       let signals = 0;
@@ -59,7 +66,7 @@ export function registerAgentCommand(program: Command): void {
       process.on('SIGINT', onSignal);
       try {
         const result = await runAgentCycle(request, {
-          openProvider: () => spawnProvider(resolveProviderCommand(process.env, process.platform)),
+          openProvider: () => spawnProvider(resolveProviderCommand(process.env, process.platform, packed ? join(clientDir, 'wua.ps1') : undefined)),
           clock: systemClock,
           signal: controller.signal,
           stdout: process.stdout,

@@ -6,6 +6,7 @@ import { Command } from 'commander';
 import { registerAgentCommand } from './agent-command.ts';
 import { registerCatalogCommand } from './catalog-command.ts';
 import { registerCatalogSync } from './catalog-sync-command.ts';
+import { registerClientCommand } from './client-pack-command.ts';
 import { registerLabCommand } from './lab-command.ts';
 import { registerRunCommand } from './run-command.ts';
 import { runProgram } from './program.ts';
@@ -18,5 +19,6 @@ registerRunCommand(program);
 registerCatalogCommand(program, { extraSubcommands: [registerCatalogSync] });
 registerAgentCommand(program);
 registerLabCommand(program);
+registerClientCommand(program);
 
 await runProgram(program, process.argv);
