@@ -9,6 +9,7 @@ import { registerCatalogSync } from './catalog-sync-command.ts';
 import { registerClientCommand } from './client-pack-command.ts';
 import { registerLabCommand } from './lab-command.ts';
 import { registerRunCommand } from './run-command.ts';
+import { registerServerCommand } from './server-command.ts';
 import { runProgram } from './program.ts';
 
 const program = new Command('patchline')
@@ -20,5 +21,6 @@ registerCatalogCommand(program, { extraSubcommands: [registerCatalogSync] });
 registerAgentCommand(program);
 registerLabCommand(program);
 registerClientCommand(program);
+registerServerCommand(program);
 
 await runProgram(program, process.argv);

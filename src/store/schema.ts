@@ -3,5 +3,6 @@
  */
 import type { RunTables } from './schema-runs.ts';
 import type { CatalogTables } from './schema-catalog.ts';
+import type { ServerTables } from './schema-server.ts';
 
-export interface Database extends RunTables, CatalogTables {}
+export interface Database extends RunTables, CatalogTables, ServerTables {}

@@ -16,7 +16,7 @@ import { SqliteAdapter, sql, type CreateTableBuilder, type Kysely } from 'kysely
 export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema
     .createTable('catalog_versions')
-    .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+    .addColumn('id', isSqlite(db) ? 'integer' : 'serial', (c) => (isSqlite(db) ? c.primaryKey().autoIncrement() : c.primaryKey()))
     .addColumn('state', 'text', (c) => c.notNull())
     .addColumn('package_id', 'text')
     .addColumn('creation_date', 'text')
@@ -35,7 +35,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     // A plain rowid key, not AUTOINCREMENT: that would touch sqlite_sequence on every one of
     // ~350 000 inserts. Ids of a deleted version may be reused; nothing keeps them but the FTS
     // index, whose rows are deleted with the version.
-    .addColumn('id', 'integer', (c) => c.primaryKey())
+    .addColumn('id', isSqlite(db) ? 'integer' : 'serial', (c) => c.primaryKey())
     .addColumn('version_id', 'integer', (c) => c.notNull())
     .addColumn('revision_id', 'integer', (c) => c.notNull())
     .addColumn('update_id', 'text', (c) => c.notNull())
@@ -56,7 +56,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('release_date', 'text')
     .addColumn('support_url', 'text')
     .addColumn('more_info_url', 'text')
-    .addColumn('max_download_size', 'integer')
+    .addColumn('max_download_size', bigInteger(db))
     .addColumn('browse_only', 'integer', (c) => c.notNull().defaultTo(0))
     .execute();
   await db.schema.createIndex('catalog_updates_rev').unique().on('catalog_updates').columns(['version_id', 'revision_id']).execute();
@@ -128,7 +128,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('url', 'text')
     .addColumn('is_included', 'integer', (c) => c.notNull().defaultTo(0))
     .addColumn('file_name', 'text')
-    .addColumn('size', 'integer')
+    .addColumn('size', bigInteger(db))
     .addColumn('sha256', 'text')
     .addPrimaryKeyConstraint('catalog_files_pk', ['version_id', 'file_id'])
     .$call(withoutRowid(db))
@@ -165,6 +165,11 @@ export async function down(db: Kysely<unknown>): Promise<void> {
 /** SQLite: store the table in its primary-key B-tree (WITHOUT ROWID); other dialects: as is. */
 function withoutRowid(db: Kysely<unknown>) {
   return <T extends CreateTableBuilder<string, never>>(builder: T): T => (isSqlite(db) ? (builder.modifyEnd(sql`without rowid`) as T) : builder);
+}
+
+/** File sizes pass 2 GiB: PostgreSQL's integer is 32-bit; SQLite's INTEGER holds 64 bits already. */
+function bigInteger(db: Kysely<unknown>): 'integer' | 'bigint' {
+  return isSqlite(db) ? 'integer' : 'bigint';
 }
 
 function isSqlite(db: Kysely<unknown>): boolean {

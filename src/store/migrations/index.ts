@@ -2,8 +2,10 @@
 import type { Migration } from 'kysely';
 import * as runs from './0001-runs.ts';
 import * as catalog from './0002-catalog.ts';
+import * as server from './0003-server.ts';
 
 export const migrations: Record<string, Migration> = {
   '0001-runs': runs,
   '0002-catalog': catalog,
+  '0003-server': server,
 };
