@@ -9,6 +9,7 @@ import { registerCatalogSync } from './catalog-sync-command.ts';
 import { registerClientCommand } from './client-pack-command.ts';
 import { registerLabCommand } from './lab-command.ts';
 import { registerRunCommand } from './run-command.ts';
+import { registerRunsCommand } from './runs-command.ts';
 import { registerServerCommand } from './server-command.ts';
 import { runProgram } from './program.ts';
 
@@ -17,6 +18,7 @@ const program = new Command('patchline')
   .version('0.1.0');
 
 registerRunCommand(program);
+registerRunsCommand(program);
 registerCatalogCommand(program, { extraSubcommands: [registerCatalogSync] });
 registerAgentCommand(program);
 registerLabCommand(program);

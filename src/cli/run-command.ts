@@ -2,10 +2,9 @@
  * `patchline run` — the connector job: patch the named servers to completion, then exit with a
  * documented code. This file only declares the command line; run-job.ts does the work.
  */
-import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { parseRunOptions, type RawRunOptions } from './run-options.ts';
-import { runJob } from './run-job.ts';
+import { readListFile, runJob } from './run-job.ts';
 
 const HELP_AFTER = `
 Examples:
@@ -22,17 +21,21 @@ Examples:
   # OpCon-style lists: one KB per line, "KB" optional, # comments:
   patchline run --lab night.yaml --kb @approved.txt --exclude-kb @blocked.txt
 
-  # Continue a run that was cancelled, killed or hit its deadline:
-  patchline run --resume r-20261121-0512-7f3a
+  # Continue a run that was cancelled, killed or hit its deadline (\`patchline runs\` lists them):
+  patchline run --resume 20261121-0512-7f3a1c --state /var/lib/patchline/state.sqlite
+
+  # A scheduler job re-run with --resume added: options equal to the saved ones are accepted.
+  patchline run web01 --lab night.yaml --kb @approved.txt --resume 20261121-0512-7f3a1c
 
 Exit codes (the highest that applies wins, in this order):
-  5  cancelled (SIGINT/SIGTERM)          -> resume with --resume RUN_ID
-  4  the --deadline was reached          -> resume with --resume RUN_ID
-  3  some host unreachable, or not back within --reboot-timeout
+  5  cancelled (SIGINT/SIGTERM)          -> the resume command is printed
+  4  the --deadline was reached          -> the resume command is printed
+  3  some host unreachable, or not back within --reboot-timeout (resumable too)
   2  some update failed (HRESULT and meaning in the log and the report)
   0  every target done: nothing matching left (install), or the scan/download completed
+  1  node itself failed before patchline ran (not installed, a missing module)
   64 usage error (bad option, unreadable list, invalid scenario, unknown host): nothing started
-  70 internal error
+  70 internal error (the report is still written; the run can be resumed)
 
 Durations take a unit: 90s, 20m, 1h30m. The run id is printed first and in every JSON log line.`;
 
@@ -71,11 +74,11 @@ export function registerRunCommand(program: Command): void {
     .option('--log-format <format>', 'text | json (NDJSON, every line with the runId) (default: text)')
     .option('--no-progress', 'no live per-host view, even in a terminal')
     .option('--state <file>', 'state file (default: in your data directory; env PATCHLINE_STATE)')
-    .option('--resume <runId>', 'continue an unfinished run with its saved options')
-    .addOption(new Option('--lab-inprocess', 'run the lab agents inside this process (large fleets, benchmarks)').hideHelp())
+    .option('--resume <runId>', 'continue an unfinished run with its saved options (`patchline runs` lists them)')
+    .option('--lab-inprocess', 'run the lab agents inside the lab daemon, not one process each (large fleets, benchmarks)')
     .addHelpText('after', HELP_AFTER)
     .action(async (targets: string[], raw: RawRunOptions) => {
-      const parsed = parseRunOptions(targets, raw, (file) => readFileSync(file, 'utf8'));
+      const parsed = parseRunOptions(targets, raw, readListFile);
       process.exitCode = await runJob(parsed);
     });
 }

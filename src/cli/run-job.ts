@@ -1,30 +1,32 @@
 /**
- * Runs a validated `patchline run`: opens the state, builds the lab transport, hands the run to
- * the engine, renders the live log, writes the report, and returns the exit code.
+ * Runs a validated `patchline run`: checks everything that can be checked before starting (the
+ * scenario, host names, products, the report path), opens the state, builds the lab transport,
+ * hands the run to the engine, renders the live log, and writes the report on every way out —
+ * success, failures, cancel, deadline, an internal error, a broken stdout pipe.
  *
  * SIGINT/SIGTERM cancel the run cleanly (no new work, running agents aborted, state saved,
  * exit 5); a second signal exits at once (state is still consistent: every transition is
  * persisted before it acts).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { isResumable, type HostState } from '../domain/cycle.ts';
 import { EXIT, PatchlineError, usageError } from '../domain/errors.ts';
-import { loadRunOptions, newRunId, resumeRun, startRun, systemClock, type EngineDeps, type RunOptions, type RunResult } from '../engine/index.ts';
-import { loadScenario } from '../lab/scenario.ts';
+import { unmatchedFilterValues, type UnmatchedFilter } from '../domain/filters.ts';
+import type { UpdateRecord } from '../domain/update.ts';
+import { loadRunOptions, loadRunReport, newRunId, resumeRun, startRun, systemClock, type EngineDeps, type RunOptions, type RunResult } from '../engine/index.ts';
+import { loadScenario, type Scenario } from '../lab/scenario.ts';
 import { openLabTransport, stopLabDaemon } from '../lab/daemon-main.ts';
-import { openStore } from '../store/db.ts';
+import { openStore, type Store } from '../store/db.ts';
 import { defaultStateFile } from '../store/paths.ts';
+import { RunsRepo } from '../store/runs-repo.ts';
 import { DEFAULT_LOG_HANDOVER_TIMEOUT_MS, type ParsedRun, type RunConfig } from './run-options.ts';
-import { jsonLog, textLog, type LiveLog } from './live-log.ts';
-import { writeReportFile } from './report-file.ts';
+import { guardedOutput, jsonLog, textLog, type LiveLog } from './live-log.ts';
+import { checkReportTarget, writeReportFile } from './report-file.ts';
+import { resumeCommand, resumeConflicts, type RunMeta } from './run-resume.ts';
 
 /** What the CLI keeps with a run so `--resume` can rebuild its transport. */
-export interface TransportConfig {
-  readonly kind: 'lab';
-  readonly scenario: string;
-  readonly dir: string;
-  readonly inProcess: boolean;
-}
+export type TransportConfig = NonNullable<RunMeta['transportConfig']>;
 
 /**
  * Lab hosts reboot in seconds (scenario durations × timeScale), so the engine looks at them often:
@@ -36,24 +38,45 @@ export interface TransportConfig {
  */
 export const LAB_TIMING = { probeInitialDelayMs: 100, probeMaxDelayMs: 250, agentPollMs: 1_000, streamSilenceMs: 15_000, agentRebootGraceMs: 2_000 } as const;
 
+/** Exits after which the run can be continued with --resume (and the command is printed). */
+const RESUMABLE_EXITS: readonly number[] = [EXIT.UNREACHABLE, EXIT.DEADLINE, EXIT.CANCELLED, EXIT.INTERNAL];
+
 function labDirFor(stateFile: string, runId: string): string {
   return join(dirname(resolve(stateFile)), 'lab', runId);
 }
 
-/** Checks the scenario and the target names; no names means every host of the scenario. */
+/**
+ * Checks the scenario, the target names and the product names; no names means every host of the
+ * scenario. Host names match case-insensitively (as on Windows) and come back as the scenario
+ * writes them.
+ */
 async function checkLabTargets(config: RunConfig): Promise<readonly string[]> {
   // Validate before anything starts: a bad scenario or an unknown host is a usage error (64).
   const scenario = await loadScenario(config.labScenario!);
-  const known = new Set(scenario.hosts.map((h) => h.name.toLowerCase()));
-  const unknown = config.targets.filter((t) => !known.has(t.toLowerCase()));
+  const byName = new Map(scenario.hosts.map((h) => [h.name.toLowerCase(), h.name]));
+  const unknown = config.targets.filter((t) => !byName.has(t.toLowerCase()));
   if (unknown.length > 0) {
     const some = scenario.hosts.slice(0, 5).map((h) => h.name).join(', ');
     throw usageError('UNKNOWN_HOST', `${unknown.join(', ')}: not ${unknown.length === 1 ? 'a host' : 'hosts'} of the lab scenario ${config.labScenario} (it has ${scenario.hosts.length}: ${some}${scenario.hosts.length > 5 ? ', …' : ''}).`);
   }
+  checkProducts(config, scenario);
   if (config.offlineCab !== null && !/^https?:\/\//i.test(config.offlineCab) && !existsSync(config.offlineCab)) {
     throw usageError('OFFLINE_CAB_NOT_FOUND', `--offline-cab ${config.offlineCab}: no such file. Give the path (or http(s) URL) of a wsusscn2.cab; \`patchline lab catalog SCENARIO --out FILE\` makes a lab one.`);
   }
-  return config.targets.length > 0 ? config.targets : scenario.hosts.map((h) => h.name);
+  return config.targets.length > 0 ? config.targets.map((t) => byName.get(t.toLowerCase())!) : scenario.hosts.map((h) => h.name);
+}
+
+/** The lab scenario knows every product name: a typo would select nothing and end "compliant", so refuse it. */
+function checkProducts(config: RunConfig, scenario: Scenario): void {
+  const given = config.filters.products;
+  if (!given || given.length === 0) return;
+  const known = new Map<string, string>();
+  for (const u of scenario.catalog) for (const p of u.products) known.set(p.toLowerCase(), p);
+  for (const h of scenario.hosts) known.set(h.product.toLowerCase(), h.product);
+  const unknown = given.filter((p) => !known.has(p.toLowerCase()));
+  if (unknown.length > 0) {
+    throw usageError('USAGE_VALUE', `--product: ${unknown.map((p) => `"${p}"`).join(', ')} ${unknown.length === 1 ? 'is not a product' : 'are not products'} of the lab scenario ${config.labScenario}. Known: ${[...known.values()].sort().join(', ')}.`);
+  }
 }
 
 /**
@@ -69,10 +92,10 @@ async function localOfflineCab(source: string, stateFile: string): Promise<strin
   return result.file;
 }
 
-function toEngineOptions(config: RunConfig, targets: readonly string[], offlineCab: string | null, runId: string, transport: TransportConfig, now: Date): RunOptions {
+function toEngineOptions(config: RunConfig, targets: readonly string[], offlineCab: string | null, runId: string, meta: RunMeta, now: Date): RunOptions {
   return {
     runId,
-    meta: { transportConfig: transport },
+    meta: { ...meta },
     targets,
     mode: config.mode,
     reboot: config.reboot,
@@ -90,21 +113,110 @@ function toEngineOptions(config: RunConfig, targets: readonly string[], offlineC
 }
 
 function makeLog(parsed: ParsedRun): LiveLog {
-  if (parsed.output.logFormat === 'json') return jsonLog(process.stdout);
+  const out = guardedOutput(process.stdout);
+  if (parsed.output.logFormat === 'json') return jsonLog(out);
   const tty = Boolean(process.stdout.isTTY) && parsed.output.progress;
-  return textLog(process.stdout, { tty, color: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR });
+  return textLog(out, { tty, color: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR });
+}
+
+/** The state file given (or PATCHLINE_STATE) is "default" only when it is the built-in path. */
+function isDefaultState(stateFile: string): boolean {
+  return resolve(stateFile) === resolve(defaultStateFile({ ...process.env, PATCHLINE_STATE: '' }));
+}
+
+/** A resumed run: the saved options, checked against what the command line gave. */
+async function loadForResume(store: Store, parsed: ParsedRun & { kind: 'resume' }, stateFile: string): Promise<RunOptions> {
+  const options = await loadRunOptions({ store }, parsed.runId);
+  if (!options) throw usageError('RUN_NOT_FOUND', `No run ${parsed.runId} in the state file ${stateFile}. \`patchline runs${isDefaultState(stateFile) ? '' : ` --state ${stateFile}`}\` lists its runs; pass the --state file the run was started with.`, { context: { run: parsed.runId, file: stateFile } });
+  const meta = (options.meta ?? {}) as RunMeta;
+  if (!meta.transportConfig) throw usageError('RUN_NOT_RESUMABLE', `Run ${parsed.runId} does not record how its targets were reached; it cannot be resumed by this version.`);
+  const conflicts = resumeConflicts(parsed.given, parsed.config, options);
+  if (conflicts.length > 0) {
+    throw usageError('RESUME_CONFLICT', `--resume continues run ${parsed.runId} with the options it was started with, and these differ: ${conflicts.map((c) => `${c.option} ${c.given} (the run has ${c.saved})`).join('; ')}. Remove them or give the saved values; only --state, --report, --log-format and --deadline may change.`, { context: { run: parsed.runId } });
+  }
+  return options;
+}
+
+/** True when no host of the run has anything left to do: a resume only reports. */
+async function isFinished(store: Store, runId: string): Promise<boolean> {
+  const repo = new RunsRepo(store.db);
+  const run = await repo.getRun(runId);
+  if (!run || run.finishedAt === null || run.exitCode === null) return false;
+  return !(await repo.getHosts(runId)).some((h) => isResumable(JSON.parse(h.stateJson) as HostState));
+}
+
+/** Every update the run's scans found, from its saved event log (so a resumed run counts earlier scans too). */
+async function scannedUpdates(store: Store, runId: string): Promise<UpdateRecord[]> {
+  const events = await new RunsRepo(store.db).getEvents(runId);
+  const found: UpdateRecord[] = [];
+  for (const e of events) {
+    const data = e.data as { kind?: string; found?: UpdateRecord[] } | null;
+    if (e.kind === 'agent' && data?.kind === 'scan-result' && Array.isArray(data.found)) found.push(...data.found);
+  }
+  return found;
+}
+
+function warnUnmatched(unmatched: readonly UnmatchedFilter[], parsed: ParsedRun, runId: string): void {
+  for (const u of unmatched) {
+    const text = `WARNING: ${u.option} ${u.values.map((v) => `"${v}"`).join(', ')} matched no update found on any host; ${u.seen.length > 0 ? `the scans found: ${u.seen.join(', ')}` : 'the scans found no update at all'}. Check the spelling: nothing was done for it.`;
+    if (parsed.output.logFormat === 'json') process.stdout.write(`${JSON.stringify({ at: new Date().toISOString(), runId, kind: 'filter-unmatched', ...u, message: text })}\n`);
+    else process.stdout.write(`${text}\n`);
+    process.stderr.write(`patchline: ${text}\n`);
+  }
 }
 
 export async function runJob(parsed: ParsedRun): Promise<number> {
   const stateFile = parsed.output.stateFile ?? defaultStateFile();
+  // Guard the output first: `… | tee log` then Ctrl-C closes the pipe; a write must not kill the run.
+  const log = makeLog(parsed);
+  guardedOutput(process.stderr);
+  if (parsed.output.reportFile) checkReportTarget(parsed.output.reportFile);
   let targets: readonly string[] = [];
   let offlineCab: string | null = null;
   if (parsed.kind === 'new') {
     targets = await checkLabTargets(parsed.config);
     if (parsed.config.offlineCab !== null) offlineCab = await localOfflineCab(parsed.config.offlineCab, stateFile);
+  } else if (!existsSync(stateFile)) {
+    // A resume never creates a state file: a wrong --state would leave an empty one behind.
+    throw usageError('RUN_NOT_FOUND', `No state file ${stateFile}, so no run ${parsed.runId} to resume. Pass the --state file the run was started with.`, { context: { run: parsed.runId, file: stateFile } });
   }
 
   const store = await openStore(stateFile);
+  let runId: string;
+  let meta: RunMeta;
+  let reportFiles: string[];
+  try {
+    if (parsed.kind === 'new') {
+      runId = newRunId(systemClock.now());
+      meta = {
+        transportConfig: { kind: 'lab', scenario: resolve(parsed.config.labScenario!), dir: labDirFor(stateFile, runId), inProcess: parsed.config.labInProcess },
+        ...(parsed.output.reportFile ? { reportFile: resolve(parsed.output.reportFile) } : {}),
+        ...(parsed.config.offlineCab ? { offlineCab: parsed.config.offlineCab } : {}),
+      };
+      reportFiles = meta.reportFile ? [meta.reportFile] : [];
+    } else {
+      runId = parsed.runId;
+      const saved = await loadForResume(store, parsed, stateFile);
+      meta = saved.meta as RunMeta;
+      const given = parsed.output.reportFile ? resolve(parsed.output.reportFile) : null;
+      reportFiles = [...new Set([meta.reportFile, given].filter((f): f is string => Boolean(f)))];
+      if (await isFinished(store, runId)) {
+        const done = (await loadRunReport({ store }, runId))!;
+        if (given) await writeReportFile(given, done.report);
+        process.stdout.write(`Run ${runId} is already finished: ${done.report.run.outcome}, exit ${done.exitCode}, at ${done.report.run.finishedAt}. Nothing to resume${given ? `; the report was written to ${given}` : ''}.\n`);
+        return done.exitCode;
+      }
+      if (given && !meta.reportFile) {
+        // The run had no report file: this one becomes its report file for later resumes too.
+        meta = { ...meta, reportFile: given };
+        await new RunsRepo(store.db).setOptions(runId, JSON.stringify({ ...JSON.parse((await new RunsRepo(store.db).getRun(runId))!.optionsJson), meta }));
+      }
+    }
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+
   const controller = new AbortController();
   let signals = 0;
   const onSignal = (name: NodeJS.Signals) => {
@@ -119,46 +231,62 @@ export async function runJob(parsed: ParsedRun): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
-  const log = makeLog(parsed);
-  let transportConfig: TransportConfig;
-  let runId: string;
-  if (parsed.kind === 'new') {
-    runId = newRunId(systemClock.now());
-    transportConfig = { kind: 'lab', scenario: resolve(parsed.config.labScenario!), dir: labDirFor(stateFile, runId), inProcess: parsed.config.labInProcess };
-  } else {
-    runId = parsed.runId;
-    const saved = await savedTransportConfig(store, runId);
-    transportConfig = saved;
-  }
+  const transportConfig = meta.transportConfig!;
   // --lab-inprocess: agents run inside the (still detached) lab daemon, not one process per task.
   const transport = openLabTransport({ scenarioPath: transportConfig.scenario, dir: transportConfig.dir, mode: transportConfig.inProcess ? 'inprocess' : 'process', detached: true });
   const deps: EngineDeps = { store, transport, clock: systemClock, log: (e) => log.write(e), timing: LAB_TIMING };
+  const resume = resumeCommand(runId, stateFile, isDefaultState(stateFile));
 
   let result: RunResult;
   try {
-    result = parsed.kind === 'new'
-      ? await startRun(deps, toEngineOptions(parsed.config, targets, offlineCab, runId, transportConfig, systemClock.now()), controller.signal)
-      : await resumeRun(deps, runId, controller.signal, parsed.deadlineMs === null ? undefined : { deadlineAt: new Date(systemClock.now().getTime() + parsed.deadlineMs) });
-  } finally {
+    try {
+      result = parsed.kind === 'new'
+        ? await startRun(deps, toEngineOptions(parsed.config, targets, offlineCab, runId, meta, systemClock.now()), controller.signal)
+        : await resumeRun(deps, runId, controller.signal, parsed.deadlineMs === null ? undefined : { deadlineAt: new Date(systemClock.now().getTime() + parsed.deadlineMs) });
+    } catch (error) {
+      // An internal error (or a store failure) mid-run: the saved state is the truth; report it.
+      log.close();
+      await writeFailureReport(store, runId, reportFiles, error);
+      if (error instanceof PatchlineError && error.exitCode !== EXIT.USAGE) process.stderr.write(`patchline: the run's state is saved; after fixing the cause, resume it with: ${resume}\n`);
+      throw error;
+    }
     log.close();
+    const filters = parsed.kind === 'new' ? parsed.config.filters : (await loadRunOptions({ store }, runId))!.filters;
+    const unmatched = unmatchedFilterValues(filters, await scannedUpdates(store, runId));
+    warnUnmatched(unmatched, parsed, runId);
+    const report = unmatched.length > 0 ? { ...result.report, warnings: unmatched.map((u) => ({ kind: 'filter-unmatched', ...u })) } : result.report;
+    for (const file of reportFiles) await writeReportFile(file, report);
+  } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await transport.close();
     await store.close();
   }
 
-  // A finished run needs its virtual hosts no more; a cancelled or timed-out one may be resumed.
-  if (result.exitCode !== EXIT.CANCELLED && result.exitCode !== EXIT.DEADLINE) {
-    await stopLabDaemon(transportConfig.dir);
-  }
-  if (parsed.output.reportFile) await writeReportFile(parsed.output.reportFile, result.report);
+  // A finished run needs its virtual hosts no more; a cancelled or timed-out one keeps them for its resume.
+  if (result.exitCode !== EXIT.CANCELLED && result.exitCode !== EXIT.DEADLINE) await stopLabDaemon(transportConfig.dir);
+  if (RESUMABLE_EXITS.includes(result.exitCode)) process.stderr.write(`patchline: run ${runId} ended with exit ${result.exitCode}; continue it with: ${resume}\n`);
   return result.exitCode;
 }
 
-async function savedTransportConfig(store: Awaited<ReturnType<typeof openStore>>, runId: string): Promise<TransportConfig> {
-  const options = await loadRunOptions({ store }, runId);
-  if (!options) throw usageError('RUN_NOT_FOUND', `No run ${runId} in this state file. Pass the --state file the run was started with.`, { context: { run: runId } });
-  const meta = options.meta as { transportConfig?: TransportConfig } | undefined;
-  if (!meta?.transportConfig) throw usageError('RUN_NOT_RESUMABLE', `Run ${runId} does not record how its targets were reached; it cannot be resumed by this version.`);
-  return meta.transportConfig;
+/** The report of a run that stopped on an error: its saved state, exit 70, and the error. */
+async function writeFailureReport(store: Store, runId: string, files: readonly string[], error: unknown): Promise<void> {
+  if (files.length === 0) return;
+  const saved = await loadRunReport({ store }, runId).catch((cause: unknown) => {
+    process.stderr.write(`patchline: the run's saved state could not be read for the report: ${(cause as Error).message}\n`);
+    return null;
+  });
+  const code = error instanceof PatchlineError ? error.code : 'INTERNAL';
+  const exitCode = error instanceof PatchlineError ? error.exitCode : EXIT.INTERNAL;
+  const report = {
+    run: { ...(saved?.report.run ?? { id: runId, startedAt: null, finishedAt: null }), outcome: 'error', exitCode },
+    hosts: saved?.report.hosts ?? [],
+    error: { code, message: (error as Error)?.message ?? String(error) },
+  };
+  for (const file of files) {
+    await writeReportFile(file, report).catch((cause: unknown) => process.stderr.write(`patchline: ${(cause as Error).message}\n`));
+  }
 }
+
+/** Reads a list file's bytes (decoded by run-options, which knows the encodings Windows writes). */
+export const readListFile = (file: string): Uint8Array => readFileSync(file);

@@ -4,6 +4,7 @@
  * List files (@FILE) are read here too, through the `readText` function passed in.
  */
 import { parseList, type UpdateFilters } from '../domain/filters.ts';
+import { decodeListFile } from './list-file-text.ts';
 import { usageError } from '../domain/errors.ts';
 import type { Mode, RebootPolicy } from '../domain/agent-log.ts';
 import { REBOOT_POLICIES } from '../domain/agent-log.ts';
@@ -84,22 +85,47 @@ export interface OutputConfig {
 
 export type ParsedRun =
   | { readonly kind: 'new'; readonly config: RunConfig; readonly output: OutputConfig }
-  | { readonly kind: 'resume'; readonly runId: string; readonly output: OutputConfig; readonly deadlineMs: number | null };
+  | {
+      readonly kind: 'resume'; readonly runId: string; readonly output: OutputConfig; readonly deadlineMs: number | null;
+      /**
+       * Run-defining options given with --resume (a scheduler job re-run with --resume added) and
+       * their parsed values: accepted when equal to the saved ones (run-resume.ts compares them).
+       */
+      readonly given: readonly RunDefiningOption[]; readonly config: RunConfig;
+    };
 
-/** Options that define a run; with --resume the saved ones are used, so these are refused. */
-const RUN_DEFINING: readonly (keyof RawRunOptions)[] = [
+/** A file list option's bytes (or text, for tests). */
+export type ReadText = (file: string) => string | Uint8Array;
+
+/** Options that define a run; with --resume the saved ones are used, so different values are refused. */
+export type RunDefiningOption = 'targets' | (typeof RUN_DEFINING)[number];
+const RUN_DEFINING = [
   'lab', 'transport', 'scan', 'download', 'install', 'reboot', 'classification', 'severity', 'product', 'kb',
   'excludeKb', 'updateId', 'excludeUpdateId', 'title', 'includeOptional', 'includeDrivers', 'minAge',
   'maxCycles', 'retries', 'rebootTimeout', 'installerBusyTimeout', 'parallel', 'serial', 'offlineCab', 'labInprocess',
-];
+] as const satisfies readonly (keyof RawRunOptions)[];
 
-const flag = (key: string): string => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+/** `maxCycles` → `--max-cycles`. */
+export const flag = (key: string): string => (key === 'targets' ? 'the target names' : key === 'labInprocess' ? '--lab-inprocess' : `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
+
+/**
+ * `--report --state X`: commander took "--state" as the report file and X became a target. An
+ * option value that is itself an option is a forgotten value; say so before X is blamed.
+ */
+function checkForgottenValues(raw: RawRunOptions): void {
+  for (const [key, value] of Object.entries(raw)) {
+    if (typeof value === 'string' && /^--[a-z]/.test(value)) {
+      throw usageError('USAGE_MISSING_VALUE', `${flag(key)} needs a value, but the next word is the option ${value.split('=')[0]}. Give ${flag(key)} its value (e.g. ${flag(key)} ${key === 'report' ? 'report.json' : 'VALUE'}).`);
+    }
+  }
+}
 
 /**
  * Validates the command line of `patchline run`.
  * @example parseRunOptions(['web01'], { lab: 'night.yaml', kb: '@kbs.txt' }, fs.readFileSync-like)
  */
-export function parseRunOptions(targets: readonly string[], raw: RawRunOptions, readText: (file: string) => string): ParsedRun {
+export function parseRunOptions(targets: readonly string[], raw: RawRunOptions, readText: ReadText): ParsedRun {
+  checkForgottenValues(raw);
   const output: OutputConfig = Object.freeze({
     reportFile: raw.report ?? null,
     logFormat: oneOf('--log-format', raw.logFormat ?? 'text', ['text', 'json'] as const),
@@ -108,14 +134,16 @@ export function parseRunOptions(targets: readonly string[], raw: RawRunOptions, 
   });
 
   if (raw.resume !== undefined) {
-    const given = RUN_DEFINING.filter((k) => raw[k] !== undefined && raw[k] !== false);
-    if (targets.length > 0) given.unshift('targets' as keyof RawRunOptions);
-    if (given.length > 0) {
-      throw usageError('RESUME_CONFLICT', `--resume continues run ${raw.resume} with the options it was started with; remove ${given.map((k) => (k === ('targets' as keyof RawRunOptions) ? 'the target names' : flag(k))).join(', ')}. Only --state, --report, --log-format and --deadline may be given with --resume.`);
-    }
-    if (!/^[A-Za-z0-9-]{4,64}$/.test(raw.resume)) throw usageError('RESUME_BAD_ID', `--resume ${raw.resume}: not a run id. Run ids look like "r-20261121-0512-7f3a"; the log's first line and the report name it.`);
-    return { kind: 'resume', runId: raw.resume, output, deadlineMs: raw.deadline ? parseDuration('--deadline', raw.deadline) : null };
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{3,63}$/.test(raw.resume)) throw usageError('RESUME_BAD_ID', `--resume ${raw.resume}: not a run id. Run ids look like "20261121-0512-7f3a1c"; the log's first line and the report name it, and \`patchline runs\` lists them.`);
+    const given: RunDefiningOption[] = RUN_DEFINING.filter((k) => raw[k] !== undefined && raw[k] !== false);
+    if (targets.length > 0) given.unshift('targets');
+    return { kind: 'resume', runId: raw.resume, output, deadlineMs: raw.deadline ? parseDuration('--deadline', raw.deadline) : null, given, config: parseDefinition(targets, raw, readText, false) };
   }
+  return { kind: 'new', config: parseDefinition(targets, raw, readText, true), output };
+}
+
+/** The options that define a run, validated; `requireLab` is false for a resume (the saved scenario applies). */
+function parseDefinition(targets: readonly string[], raw: RawRunOptions, readText: ReadText, requireLab: boolean): RunConfig {
 
   const modes = (['scan', 'download', 'install'] as const).filter((m) => raw[m]);
   if (modes.length > 1) throw usageError('USAGE_MODE', `Choose one of --scan, --download or --install (got ${modes.map((m) => `--${m}`).join(' and ')}).`);
@@ -124,7 +152,7 @@ export function parseRunOptions(targets: readonly string[], raw: RawRunOptions, 
   if (raw.transport !== undefined && raw.transport !== 'lab') {
     throw usageError('TRANSPORT_UNAVAILABLE', `--transport ${raw.transport}: only the lab transport exists in this version (ssh and windows are planned). Use --lab SCENARIO to patch virtual hosts.`);
   }
-  if (raw.lab === undefined) {
+  if (raw.lab === undefined && requireLab) {
     throw usageError('TRANSPORT_UNAVAILABLE', 'No way to reach real Windows targets yet: this version patches lab hosts only. Give --lab SCENARIO (try examples/lab/patch-night.yaml).');
   }
   if (raw.serial && raw.parallel !== undefined) throw usageError('USAGE_PARALLEL', '--serial and --parallel N contradict each other; give one.');
@@ -132,7 +160,7 @@ export function parseRunOptions(targets: readonly string[], raw: RawRunOptions, 
   const filters: UpdateFilters = Object.freeze({
     classifications: nameList('--classification', raw.classification, KNOWN_CLASSIFICATIONS),
     severities: nameList('--severity', raw.severity, KNOWN_SEVERITIES),
-    products: plainList(raw.product),
+    products: nonEmpty('--product', plainList(raw.product), 'a product name, e.g. "Windows Server 2022"'),
     kbs: itemList('--kb', raw.kb, 'kb', readText),
     excludeKbs: itemList('--exclude-kb', raw.excludeKb, 'kb', readText),
     updateIds: itemList('--update-id', raw.updateId, 'guid', readText),
@@ -146,7 +174,7 @@ export function parseRunOptions(targets: readonly string[], raw: RawRunOptions, 
   const config: RunConfig = Object.freeze({
     targets: Object.freeze(checkTargets(targets)),
     transport: 'lab' as const,
-    labScenario: raw.lab,
+    labScenario: raw.lab ?? null,
     labInProcess: raw.labInprocess ?? false,
     mode,
     reboot: oneOf('--reboot', raw.reboot ?? 'if-required', REBOOT_POLICIES),
@@ -159,7 +187,13 @@ export function parseRunOptions(targets: readonly string[], raw: RawRunOptions, 
     parallel: raw.serial ? 1 : raw.parallel === undefined ? DEFAULT_PARALLEL : integer('--parallel', raw.parallel, 1, 10_000),
     offlineCab: raw.offlineCab ?? null,
   });
-  return { kind: 'new', config, output };
+  return config;
+}
+
+/** An include filter given but empty (`--product ""`) would silently mean "no filter": refuse it. */
+function nonEmpty<T>(option: string, items: T[] | undefined, example: string): T[] | undefined {
+  if (items !== undefined && items.length === 0) throw usageError('LIST_EMPTY', `${option} is empty; name ${example}, or leave the option out to take every one.`);
+  return items;
 }
 
 function oneOf<T extends string>(option: string, value: string, allowed: readonly T[]): T {
@@ -212,17 +246,19 @@ function nameList<T extends string>(option: string, value: string | undefined, k
 }
 
 /** A comma list, or @FILE for an OpCon-style list file (one per line, # comments). */
-function itemList(option: string, value: string | undefined, kind: "kb" | "guid", readText: (file: string) => string): readonly string[] | undefined {
+function itemList(option: string, value: string | undefined, kind: 'kb' | 'guid', readText: ReadText): readonly string[] | undefined {
   if (value === undefined) return undefined;
   let text: string;
   let source: string;
   if (value.startsWith('@')) {
     source = value.slice(1);
+    let content: string | Uint8Array;
     try {
-      text = readText(source);
+      content = readText(source);
     } catch (cause) {
       throw usageError('LIST_UNREADABLE', `${option} ${value}: cannot read the list file ${source} (${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message}). Check the path; it is read by the connector, not the targets.`, { cause, context: { file: source } });
     }
+    text = typeof content === 'string' ? content : decodeListFile(content, source);
   } else {
     source = 'the command line';
     text = value;
@@ -233,13 +269,17 @@ function itemList(option: string, value: string | undefined, kind: "kb" | "guid"
     const shown = invalid.slice(0, 5).map((i) => (value.startsWith('@') ? `line ${i.line}: "${i.text}"` : `"${i.text}"`)).join('; ');
     throw usageError('LIST_INVALID', `${option}: ${source} holds entries that are not ${what}: ${shown}${invalid.length > 5 ? ` (+${invalid.length - 5} more)` : ''}.`);
   }
-  if (items.length === 0 && value.startsWith('@')) {
-    throw usageError('LIST_EMPTY', `${option} ${value}: the list file names nothing. An empty include list would select no update; remove the option instead.`);
+  // An empty exclude list excludes nothing. An empty include list is a mistake (an empty file, an
+  // unset variable in `--kb "$KBS"`): taking it as "no filter" would install everything.
+  if (items.length === 0 && !option.startsWith('--exclude')) {
+    const where = value.startsWith('@') ? `the list file ${source} names nothing` : 'the list is empty';
+    throw usageError('LIST_EMPTY', `${option} ${value === '' ? '""' : value}: ${where}. An empty include list would select nothing; name at least one, or leave the option out to take every update.`);
   }
   return items;
 }
 
 function checkRegex(source: string): string {
+  if (source.trim() === '') throw usageError('LIST_EMPTY', '--title is empty; it would match every update. Give a regular expression, or leave the option out.');
   try {
     new RegExp(source, 'i');
   } catch (cause) {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseList, selectUpdates, type UpdateFilters } from './filters.ts';
+import { parseList, selectUpdates, unmatchedFilterValues, type UpdateFilters } from './filters.ts';
 import type { UpdateRecord } from './update.ts';
 
 const now = new Date('2026-11-21T00:00:00Z');
@@ -54,4 +54,17 @@ test('list files: KB prefix optional, comments, commas, duplicates folded, bad l
   assert.deepEqual(parseList('\uFEFFKB5044444\r\n# comment\nkb 5043050, 5044444\n', 'kb'), { items: ['5044444', '5043050'], invalid: [] });
   assert.deepEqual(parseList('KB50x\n', 'kb').invalid, [{ line: 1, text: 'KB50x' }]);
   assert.deepEqual(parseList('{8B2A6F3E-0000-4000-8000-00000000ABCD}', 'guid').items, ['8b2a6f3e-0000-4000-8000-00000000abcd']);
+});
+
+test('a filter value that matched no update on any host is named, with the values the scans saw', () => {
+  const found = [
+    update('5044445'),
+    update('2267602', { products: ['Windows Server 2022', 'Microsoft Defender Antivirus'], classification: 'Definition Updates', msrcSeverity: null }),
+  ];
+  assert.deepEqual(unmatchedFilterValues({ products: ['Windows Server 2002', 'windows server 2022'], kbs: ['5044445', '5099999'], severities: ['Critical'] }, found), [
+    { option: '--product', values: ['Windows Server 2002'], seen: ['Microsoft Defender Antivirus', 'Windows Server 2022'] },
+    { option: '--kb', values: ['5099999'], seen: ['KB2267602', 'KB5044445'] },
+  ]);
+  assert.deepEqual(unmatchedFilterValues({ excludeKbs: ['1234567'] }, found), [], 'exclusions that match nothing are harmless');
+  assert.deepEqual(unmatchedFilterValues({ classifications: ['Drivers'] }, []), [{ option: '--classification', values: ['Drivers'], seen: [] }]);
 });

@@ -148,3 +148,46 @@ export function parseList(text: string, kind: 'kb' | 'guid'): ListParseResult {
 }
 
 const GUID_RE = /^\{?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\}?$/i;
+
+/** A filter value that matched no update found on any host: a likely typo, reported loudly. */
+export interface UnmatchedFilter {
+  /** The option, as on the command line: `--product`. */
+  readonly option: string;
+  /** The values given that matched nothing. */
+  readonly values: readonly string[];
+  /** What the scans did find for that attribute (sorted, at most UNMATCHED_SEEN_MAX), so the typo is plain. */
+  readonly seen: readonly string[];
+}
+
+const UNMATCHED_SEEN_MAX = 20;
+
+/**
+ * The include-filter values (products, classifications, severities, KBs, update ids) that matched
+ * no update any host's scan found. Where names can be checked up front (the lab scenario, an
+ * imported catalog) they are; this catches the rest after the fact.
+ *
+ * @example unmatchedFilterValues({ products: ['Windows Server 2002'] }, scanned)
+ *   // [{ option: '--product', values: ['Windows Server 2002'], seen: ['Windows Server 2022'] }]
+ */
+export function unmatchedFilterValues(filters: UpdateFilters, found: Iterable<UpdateRecord>): UnmatchedFilter[] {
+  const attributes: { option: string; given: readonly string[] | undefined; of: (u: UpdateRecord) => readonly string[]; key: (v: string) => string }[] = [
+    { option: '--product', given: filters.products, of: (u) => u.products, key: (v) => v.trim().toLowerCase() },
+    { option: '--classification', given: filters.classifications, of: (u) => [u.classification], key: (v) => v.trim().toLowerCase() },
+    { option: '--severity', given: filters.severities, of: (u) => [u.msrcSeverity ?? 'none'], key: (v) => v.trim().toLowerCase() },
+    { option: '--kb', given: filters.kbs, of: (u) => u.kbs.map((kb) => `KB${kb}`), key: (v) => normalizeKb(v).toLowerCase() },
+    { option: '--update-id', given: filters.updateIds, of: (u) => [u.updateId], key: (v) => v.trim().toLowerCase() },
+  ];
+  const seen = attributes.map(() => new Map<string, string>());
+  for (const u of found) {
+    attributes.forEach((a, i) => {
+      if (a.given && a.given.length > 0) for (const v of a.of(u)) seen[i]!.set(a.key(v), v);
+    });
+  }
+  const result: UnmatchedFilter[] = [];
+  attributes.forEach((a, i) => {
+    if (!a.given || a.given.length === 0) return;
+    const values = a.given.filter((v) => !seen[i]!.has(a.key(v)));
+    if (values.length > 0) result.push({ option: a.option, values, seen: [...seen[i]!.values()].sort().slice(0, UNMATCHED_SEEN_MAX) });
+  });
+  return result;
+}
