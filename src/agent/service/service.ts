@@ -1,0 +1,380 @@
+/**
+ * `patchline agent service`: the long-running agent of an enrolled host. Two loops share one state
+ * directory:
+ *   - the check-in loop keeps one long-poll request open to the server (actions arrive within
+ *     milliseconds), delivers what is queued on disk first (action progress, the scan report), and
+ *     backs off with capped, jittered exponential delays while the server is unreachable;
+ *   - the work loop runs one thing at a time: operator actions (scan, download, install, reboot —
+ *     at once, whatever the window), scans on the ring's interval (jittered), and the unattended
+ *     install of what the policy allows inside a maintenance window (or at shutdown).
+ * Everything the server must know goes to disk before it is sent, so a server restart, a network
+ * cut or an agent restart loses nothing; a resent report or progress changes nothing server-side.
+ */
+import { access, rename, unlink } from 'node:fs/promises';
+import {
+  AGENT_PROTOCOL_VERSION, type ActionProgress, type AgentAction, type AgentPolicy, type CatalogInfo, type CheckinResponse, type ReportAck,
+} from '../../domain/agent-protocol.ts';
+import type { ProviderChannel } from '../../wua/client.ts';
+import type { Clock } from '../clock.ts';
+import { AgentHttpError, REQUEST_TIMEOUT_MS, type AgentHttp } from './http.ts';
+import { buildReport, inventoryOf } from './inventory.ts';
+import { backoffDelayMs, inAnyWindow, jitteredIntervalMs } from './schedule.ts';
+import type { AgentState, OutboxEntry } from './state.ts';
+import { runWorkCycle, scanInventory, type ScanResult, type ScanSource } from './work.ts';
+
+/** How long a check-in is held by the server when nothing happens. */
+export const CHECKIN_WAIT_SECONDS = 25;
+/** The work loop looks at the clock at least this often (maintenance windows open). */
+const WORK_TICK_MS = 60_000;
+/** After this many failed attempts an update is left out of unattended installs (an operator may still push it). */
+export const MAX_UNATTENDED_ATTEMPTS = 3;
+
+/** The host under the agent: its WUA provider, its reboot, its boot id. Lab and Windows differ only here. */
+export interface HostIo {
+  openProvider(): ProviderChannel;
+  /** Reboots the host; the service is stopped by it (its process dies, or the lab kills it). */
+  reboot(): Promise<void>;
+  bootId(): Promise<string | null>;
+  /** Verifies a downloaded cab's Authenticode signature as WUA would; throws when it fails. */
+  verifyCab(path: string): Promise<void>;
+}
+
+export interface AgentServiceDeps {
+  readonly state: AgentState;
+  readonly http: AgentHttp;
+  readonly host: HostIo;
+  readonly clock: Clock;
+  readonly random: () => number;
+  readonly agentVersion: string;
+  readonly hostName: string;
+  readonly log: (message: string) => void;
+  readonly checkinWaitSeconds?: number;
+}
+
+type WorkItem = { readonly kind: 'action'; readonly action: AgentAction } | { readonly kind: 'scan' } | { readonly kind: 'window' };
+
+export class AgentService {
+  private policy: AgentPolicy | null = null;
+  private catalogSha256: string | null = null;
+  private lastScan: ScanResult | null = null;
+  private nextScanAt = 0;
+  private readonly queue: WorkItem[] = [];
+  private wakeWork: AbortController = new AbortController();
+  private flushing: Promise<void> = Promise.resolve();
+  /** Set once the first check-in answered (the work loop needs the policy). */
+  private firstCheckin: (() => void) | null = null;
+  private readonly firstCheckinDone: Promise<void>;
+  /** Progress not yet delivered, oldest first; mirrored to disk (outbox.json) after every change. */
+  private outbox: OutboxEntry[] | null = null;
+  private outboxWrite: Promise<void> = Promise.resolve();
+  /** True while a check-in is answered or held (the server sees us). */
+  connected = false;
+
+  constructor(private readonly deps: AgentServiceDeps) {
+    this.firstCheckinDone = new Promise((resolve) => {
+      this.firstCheckin = resolve;
+    });
+  }
+
+  /** Runs until `signal` aborts. */
+  async run(signal: AbortSignal): Promise<void> {
+    this.outbox = await this.deps.state.outbox();
+    await Promise.all([this.checkinLoop(signal), this.workLoop(signal)]);
+  }
+
+  // ── check-in ──────────────────────────────────────────────────────────────────────────────
+
+  private async checkinLoop(signal: AbortSignal): Promise<void> {
+    let failures = 0;
+    let wait = 0;
+    while (!signal.aborted) {
+      try {
+        await this.flush(signal);
+        const waitSeconds = wait;
+        const { body } = await this.deps.http.json<CheckinResponse>('POST', '/api/v1/agent/checkin', {
+          protocol: AGENT_PROTOCOL_VERSION, waitSeconds, agentVersion: this.deps.agentVersion, ...(await this.bootIdField()),
+        }, signal, waitSeconds * 1_000 + REQUEST_TIMEOUT_MS);
+        this.connected = true;
+        failures = 0;
+        wait = this.deps.checkinWaitSeconds ?? CHECKIN_WAIT_SECONDS;
+        await this.onCheckin(body);
+      } catch (error) {
+        this.connected = false;
+        if (signal.aborted) return;
+        const delay = backoffDelayMs(failures++, this.deps.random);
+        this.deps.log(`check-in failed (${describe(error)}); retrying in ${Math.round(delay / 100) / 10} s`);
+        wait = 0;
+        await this.deps.clock.sleep(delay, signal).catch(() => undefined);
+      }
+    }
+  }
+
+  private async onCheckin(res: CheckinResponse): Promise<void> {
+    const policyChanged = JSON.stringify(this.policy) !== JSON.stringify(res.policy);
+    this.policy = res.policy;
+    this.catalogSha256 = res.catalogSha256;
+    const acked = await this.deps.state.acked();
+    // The server holds less than we think (restored from a backup): our delta base is gone.
+    if (acked && res.ackedReportSeq < acked.seq) await this.deps.state.setAcked(null);
+    const received = new Set(await this.deps.state.received());
+    for (const action of res.actions) {
+      if (received.has(action.id)) continue;
+      await this.deps.state.addReceived(action.id);
+      await this.progress(action.id, { state: 'received' });
+      this.enqueue({ kind: 'action', action });
+    }
+    if (policyChanged) this.enqueue({ kind: 'window' });
+    this.firstCheckin?.();
+    this.firstCheckin = null;
+  }
+
+  private async bootIdField(): Promise<{ bootId?: string }> {
+    const id = await this.deps.host.bootId();
+    return id === null ? {} : { bootId: id };
+  }
+
+  /** Sends what is queued on disk, in order: progress first, then the pending report. One flush at a time. */
+  flush(signal: AbortSignal): Promise<void> {
+    const run = this.flushing.then(() => this.flushOnce(signal));
+    this.flushing = run.catch(() => undefined);
+    return run;
+  }
+
+  private async flushOnce(signal: AbortSignal): Promise<void> {
+    const { state, http } = this.deps;
+    const outbox = this.outbox ?? [];
+    while (outbox.length > 0) {
+      const first = outbox[0]!;
+      try {
+        await http.json('POST', `/api/v1/agent/actions/${encodeURIComponent(first.actionId)}/progress`, first.progress, signal);
+      } catch (error) {
+        // The server will never accept it (the action is gone): drop it, keep the rest.
+        if (!(error instanceof AgentHttpError) || error.retryable) throw error;
+        this.deps.log(`progress for action ${first.actionId} refused (${error.code}): dropped`);
+      }
+      outbox.shift();
+      await this.persistOutbox();
+    }
+    const pending = await state.pending();
+    if (!pending) return;
+    try {
+      const { body } = await http.json<ReportAck>('POST', '/api/v1/agent/reports', pending.report, signal);
+      if (body.ackedSeq === pending.report.seq) {
+        await state.setAcked({ seq: pending.report.seq, updates: pending.inventory });
+        // A scan may have queued a newer report meanwhile: only the one sent is done.
+        if ((await state.pending())?.report.seq === pending.report.seq) await state.setPending(null);
+        else await this.flushOnce(signal);
+        return;
+      }
+      // The server is ahead of us (our state was lost): send everything again above its seq.
+      await this.rebuildFull(pending.inventory, body.ackedSeq);
+    } catch (error) {
+      if (!(error instanceof AgentHttpError) || error.retryable) throw error;
+      this.deps.log(`report ${pending.report.seq} refused (${error.code}: ${error.message}); sending a full report instead`);
+      await this.rebuildFull(pending.inventory, 0);
+      if (error.code !== 'AGENT_REPORT_BASE_MISMATCH') throw error;
+      await this.flushOnce(signal);
+    }
+  }
+
+  private async rebuildFull(inventory: NonNullable<Awaited<ReturnType<AgentState['pending']>>>['inventory'], serverSeq: number): Promise<void> {
+    const { state } = this.deps;
+    const pending = await state.pending();
+    if (!pending) return;
+    const seq = Math.max(await state.lastSeq(), serverSeq) + 1;
+    await state.setLastSeq(seq);
+    await state.setAcked(null);
+    const { protocol: _p, seq: _s, baseSeq: _b, updates: _u, removed: _r, ...meta } = pending.report;
+    await state.setPending({ report: buildReport(seq, null, inventory, meta), inventory });
+  }
+
+  private async progress(actionId: string, p: Omit<ActionProgress, 'protocol' | 'at'>): Promise<void> {
+    const entry = { actionId, progress: { protocol: AGENT_PROTOCOL_VERSION, at: this.deps.clock.now().toISOString(), ...p } as ActionProgress };
+    (this.outbox ??= []).push(entry);
+    await this.persistOutbox();
+    this.flushSoon();
+  }
+
+  /** Writes the outbox as it is now; writes are serialised, the last one wins. */
+  private persistOutbox(): Promise<void> {
+    const write = this.outboxWrite.then(() => this.deps.state.setOutbox(this.outbox ?? []));
+    this.outboxWrite = write.catch((error: unknown) => this.deps.log(`cannot write the outbox: ${describe(error)}`));
+    return write;
+  }
+
+  private flushSoon(): void {
+    this.flush(AbortSignal.timeout(REQUEST_TIMEOUT_MS)).catch((error: unknown) => this.deps.log(`delivery postponed: ${describe(error)}`));
+  }
+
+  // ── work ──────────────────────────────────────────────────────────────────────────────────
+
+  private enqueue(item: WorkItem): void {
+    this.queue.push(item);
+    this.wakeWork.abort();
+  }
+
+  private async workLoop(signal: AbortSignal): Promise<void> {
+    await Promise.race([this.firstCheckinDone, new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }))]);
+    while (!signal.aborted) {
+      const item = this.queue.shift() ?? this.dueItem();
+      if (item) {
+        try {
+          await this.execute(item, signal);
+        } catch (error) {
+          if (signal.aborted) return;
+          this.deps.log(`${item.kind === 'action' ? `action ${item.action.id} (${item.action.action})` : item.kind} failed: ${describe(error)}`);
+          if (item.kind === 'action') await this.progress(item.action.id, { state: 'failed', message: describe(error) });
+        }
+        continue;
+      }
+      this.wakeWork = new AbortController();
+      const untilScan = Math.max(0, this.nextScanAt - this.deps.clock.now().getTime());
+      await this.deps.clock.sleep(Math.min(untilScan, WORK_TICK_MS), AbortSignal.any([signal, this.wakeWork.signal])).catch(() => undefined);
+      // A tick with nothing else due: a maintenance window may have opened.
+      if (!this.queue.length && this.deps.clock.now().getTime() < this.nextScanAt) this.queue.push({ kind: 'window' });
+    }
+  }
+
+  private dueItem(): WorkItem | null {
+    return this.deps.clock.now().getTime() >= this.nextScanAt ? { kind: 'scan' } : null;
+  }
+
+  private async execute(item: WorkItem, signal: AbortSignal): Promise<void> {
+    const policy = this.policy!;
+    if (item.kind === 'scan') {
+      await this.scanAndReport(signal);
+      await this.unattendedInstall(policy, signal);
+      return;
+    }
+    if (item.kind === 'window') {
+      await this.unattendedInstall(policy, signal);
+      return;
+    }
+    const { action } = item;
+    this.deps.log(`action ${action.id}: ${action.action}`);
+    await this.progress(action.id, { state: 'running' });
+    if (action.action === 'scan') {
+      const scan = await this.scanAndReport(signal);
+      await this.progress(action.id, { state: 'succeeded', message: `${scan.needed.length} needed, ${scan.installed.length} installed${scan.rebootPending ? ', reboot pending' : ''}` });
+      return;
+    }
+    if (action.action === 'reboot') {
+      await this.progress(action.id, { state: 'succeeded', phase: 'reboot', message: 'rebooting now' });
+      await this.flush(signal).catch((error: unknown) => this.deps.log(`progress not delivered before the reboot (${describe(error)}); it is sent after`));
+      await this.deps.host.reboot();
+      return;
+    }
+    const scan = this.lastScan ?? (await this.scanAndReport(signal));
+    const allowed = new Set(policy.allowedUpdateIds.map((id) => id.toLowerCase()));
+    const wanted = action.updateIds ? action.updateIds.map((id) => id.toLowerCase()).filter((id) => allowed.has(id)) : [...allowed];
+    // All allowed ids go to the cycle: an update that becomes applicable after another one is
+    // installed (a CU after its servicing stack update) is taken in the same cycle.
+    const ids = wanted;
+    if (!scan.needed.some((u) => allowed.has(u.updateId.toLowerCase()) && ids.includes(u.updateId.toLowerCase()))) {
+      await this.progress(action.id, { state: 'succeeded', message: 'nothing allowed is needed on this host' });
+      return;
+    }
+    const result = await this.cycle(action.id, action.action, ids, signal, (phase, updateId, percent) => {
+      void this.progress(action.id, { state: 'running', phase, percent, ...(updateId ? { updateId } : {}) });
+    });
+    const ok = result.outcome === 'done' || result.outcome === 'reboot-required';
+    await this.progress(action.id, { state: ok ? 'succeeded' : 'failed', message: result.message ?? result.outcome, hresult: result.hresult });
+    await this.afterInstall(policy, result, signal);
+  }
+
+  /** Installs, unattended, what the policy allows and the host needs — only inside a maintenance window. */
+  private async unattendedInstall(policy: AgentPolicy, signal: AbortSignal, atShutdown = false): Promise<void> {
+    if (!atShutdown && !inAnyWindow(policy.windows, this.deps.clock.now())) return;
+    const scan = this.lastScan;
+    if (!scan) return;
+    const attempts = await this.deps.state.attempts();
+    const allowed = new Set(policy.allowedUpdateIds.map((id) => id.toLowerCase()));
+    const givenUp = (id: string): boolean => attempts[id]?.resultCode === 'failed' && (attempts[id]?.attempts ?? 0) >= MAX_UNATTENDED_ATTEMPTS;
+    const ids = [...allowed].filter((id) => !givenUp(id));
+    if (!scan.needed.some((u) => ids.includes(u.updateId.toLowerCase()))) return;
+    this.deps.log(`installing ${ids.length} allowed update(s) ${atShutdown ? 'at shutdown' : 'inside the maintenance window'}`);
+    const summary = await this.cycle(`unattended-${this.deps.clock.now().toISOString()}`, 'install', ids, signal);
+    await this.afterInstall(policy, summary, signal, atShutdown);
+  }
+
+  /** The host is shutting down: install what is allowed first when the ring says so (installAtShutdown). */
+  async onShutdown(signal: AbortSignal): Promise<void> {
+    const policy = this.policy;
+    if (!policy?.installAtShutdown) return;
+    await this.unattendedInstall(policy, signal, true);
+  }
+
+  private async cycle(id: string, mode: 'download' | 'install', ids: readonly string[], signal: AbortSignal,
+    onProgress?: (phase: 'search' | 'download' | 'install', updateId: string | null, percent: number) => void) {
+    const source = await this.scanSource(signal);
+    const attempts = await this.deps.state.attempts();
+    let lastPct = -10;
+    const { summary, attempts: next } = await runWorkCycle({
+      id, mode, updateIds: ids, source,
+      onProgress: (phase, updateId, percent) => {
+        // One progress message per 10 % keeps a 10,000-host install from flooding the server.
+        if (Math.floor(percent / 10) * 10 === lastPct && percent < 100) return;
+        lastPct = Math.floor(percent / 10) * 10;
+        onProgress?.(phase, updateId, percent);
+      },
+    }, attempts, { openProvider: () => this.deps.host.openProvider(), clock: this.deps.clock, hostName: this.deps.hostName }, signal);
+    await this.deps.state.setAttempts(next);
+    return summary;
+  }
+
+  /** After an install: report the new state, then reboot as the ring says. */
+  private async afterInstall(policy: AgentPolicy, summary: { rebootRequired: boolean; installed: readonly string[] }, signal: AbortSignal, atShutdown = false): Promise<void> {
+    const scan = await this.scanAndReport(signal);
+    if (atShutdown) return; // the host is going down anyway
+    const reboot = policy.reboot === 'always' ? summary.installed.length > 0 : policy.reboot === 'if-required' && (summary.rebootRequired || scan.rebootPending);
+    if (!reboot) return;
+    this.deps.log('rebooting (ring reboot policy)');
+    await this.flush(signal).catch((error: unknown) => this.deps.log(`not delivered before the reboot (${describe(error)}); sent after`));
+    await this.deps.host.reboot();
+  }
+
+  /** Scans, queues the report on disk, and sends it; the next scan is due one jittered interval later. */
+  async scanAndReport(signal: AbortSignal): Promise<ScanResult> {
+    const policy = this.policy!;
+    const source = await this.scanSource(signal);
+    const scannedAt = this.deps.clock.now();
+    const scan = await scanInventory(source, { openProvider: () => this.deps.host.openProvider(), clock: this.deps.clock, hostName: this.deps.hostName }, signal);
+    this.lastScan = scan;
+    this.nextScanAt = scannedAt.getTime() + jitteredIntervalMs(policy.scanIntervalSeconds * 1_000, this.deps.random);
+    const { state } = this.deps;
+    const inventory = inventoryOf(scan.needed, scan.installed, await state.attempts());
+    const seq = (await state.lastSeq()) + 1;
+    await state.setLastSeq(seq);
+    const report = buildReport(seq, await state.acked(), inventory, {
+      scannedAt: scannedAt.toISOString(), source: source.kind, catalogSha256: source.kind === 'offline' ? this.catalogSha256 : null, rebootPending: scan.rebootPending,
+    });
+    await state.setPending({ report, inventory });
+    this.flushSoon();
+    return scan;
+  }
+
+  /** Offline against the server's current cab (downloaded only when it changed, verified), or online. */
+  private async scanSource(signal: AbortSignal): Promise<ScanSource> {
+    if (this.policy?.scanSource === 'online' || this.catalogSha256 === null) return { kind: 'online' };
+    const cabPath = this.deps.state.path(`catalog-${this.catalogSha256}.cab`);
+    const have = await access(cabPath).then(() => true, () => false);
+    if (!have) {
+      const { body } = await this.deps.http.json<CatalogInfo>('GET', '/api/v1/agent/catalog', undefined, signal);
+      const downloaded = `${cabPath}.download`;
+      await this.deps.http.download(body.url, downloaded, { algorithm: 'sha256', hex: body.sha256 }, signal);
+      try {
+        await this.deps.host.verifyCab(downloaded);
+      } catch (error) {
+        await unlink(downloaded);
+        throw error;
+      }
+      await rename(downloaded, cabPath);
+    }
+    return { kind: 'offline', cabPath };
+  }
+}
+
+function describe(error: unknown): string {
+  if (error instanceof AgentHttpError) return `${error.code}: ${error.message}`;
+  return error instanceof Error ? error.message : String(error);
+}
