@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import {
   agentProcessScript, agentTaskName, agentTaskXml, argvToCmdLine, bootIdScript, decodePowerShell, decodeTaskXml, encodeTaskXml,
   findAgentScript, powershellArgv, readFileFromOffsetScript, requestFileName, schtasksCreate, schtasksDelete, schtasksQueryStatus,
-  schtasksQueryXml, schtasksRun, servicingStateScript, shutdownAbortArgv, shutdownRebootArgv, splitArgv, splitCommandLine, TARGET_REQUEST_DIR,
+  schtasksQueryXml, schtasksRun, servicingStateScript, shutdownAbortArgv, stopProcessScript, shutdownRebootArgv, splitArgv, splitCommandLine, TARGET_REQUEST_DIR,
 } from '../src/transports/windows/index.ts';
 import { win32 } from 'node:path';
 import { checkTaskXml } from './windows-task-schema.ts';
@@ -54,6 +54,7 @@ const SCRIPTS: Readonly<Record<string, string>> = {
   'ps-agent-process': agentProcessScript(4242),
   'ps-agent-process-remote': agentProcessScript(4242, 'web01.corp.example'),
   'ps-find-agent': findAgentScript(requestPath),
+  'ps-stop-process-remote': stopProcessScript(4242, 'web01.corp.example'),
 };
 
 function compareGolden(name: string, actual: string): void {

@@ -183,3 +183,14 @@ export function parseAgentPids(stdout: string): readonly number[] {
   if (!list.every((p) => typeof p === 'number' && Number.isInteger(p) && p > 0)) throw badOutput('agent pids', stdout);
   return list as number[];
 }
+
+/**
+ * Ends process `pid` (Win32_Process.Terminate through CIM). Windows has no SIGTERM across
+ * machines: the agent is killed, not asked; WUA's own install, if one runs, goes on in its
+ * service. Prints `{"terminated":true|false,"returnValue":N}`.
+ */
+export function stopProcessScript(pid: number, computer?: string): string {
+  if (!Number.isSafeInteger(pid) || pid <= 0) throw usageError('WINDOWS_ARG_UNQUOTABLE', `not a process id: ${pid}`);
+  return `${PRELUDE}; $p = Get-CimInstance -ClassName Win32_Process -Filter 'ProcessId = ${pid}'${cimTarget(computer)}; ` +
+    `if ($null -eq $p) { '{"terminated":false,"returnValue":-1}' } else { $r = Invoke-CimMethod -InputObject $p -MethodName Terminate; @{ terminated = ($r.ReturnValue -eq 0); returnValue = [int]$r.ReturnValue } | ConvertTo-Json -Compress }`;
+}
