@@ -1,0 +1,98 @@
+/** One host: its updates with states and last results (HRESULT and meaning), its history, and the action buttons. */
+import { useQuery } from '@tanstack/react-query';
+import { Link, useParams } from 'react-router';
+import { api } from '../../api/client.ts';
+import type { HostRow, HostUpdateRow } from '../../api/types.ts';
+import { ActionButtons } from '../../components/action-buttons.tsx';
+import { formatAge, formatDateTime } from '../../components/format.ts';
+import { HostProgress } from './host-progress.tsx';
+
+interface HistoryEntry {
+  readonly at: string;
+  readonly updateId: string | null;
+  readonly kb: string | null;
+  readonly event: string;
+  readonly hresult?: string | null;
+  readonly message?: string | null;
+}
+
+export function HostPage() {
+  const { name = '' } = useParams();
+  const path = `/hosts/${encodeURIComponent(name)}`;
+  const host = useQuery({ queryKey: ['host', name, 'info'], queryFn: ({ signal }) => api<HostRow>(path, { signal }) });
+  const updates = useQuery({ queryKey: ['host', name, 'updates'], queryFn: ({ signal }) => api<{ updates: HostUpdateRow[] }>(`${path}/updates`, { signal }) });
+  const history = useQuery({ queryKey: ['host', name, 'history'], queryFn: ({ signal }) => api<{ history: HistoryEntry[] }>(`${path}/history`, { signal }) });
+  if (host.error) return <p role="alert">{host.error.message}</p>;
+  const h = host.data;
+  return (
+    <>
+      <h1>{name}</h1>
+      {h && (
+        <dl className="facts">
+          <dt>Ring</dt>
+          <dd>{h.ring ?? '—'}</dd>
+          <dt>Online</dt>
+          <dd data-testid="online">{h.online ? 'online' : `offline (last seen ${formatAge(h.lastSeenAt)})`}</dd>
+          <dt>Last scan</dt>
+          <dd>{formatAge(h.lastScanAt)}</dd>
+          <dt>Reboot pending</dt>
+          <dd data-testid="reboot-pending">{h.rebootPending ? 'yes' : 'no'}</dd>
+        </dl>
+      )}
+      <ActionButtons hosts={[name]} />
+      <HostProgress host={name} />
+      <section>
+        <h2>Updates</h2>
+        <table className="compact" aria-label="Host updates">
+          <thead>
+            <tr>
+              <th scope="col">KB</th>
+              <th scope="col">Title</th>
+              <th scope="col">State</th>
+              <th scope="col">Decision</th>
+              <th scope="col">Last result</th>
+              <th scope="col">Attempts</th>
+            </tr>
+          </thead>
+          <tbody>
+            {(updates.data?.updates ?? []).map((u) => (
+              <tr key={u.updateId} data-update-id={u.updateId}>
+                <td>
+                  <Link to={`/updates/${u.updateId}`}>{u.kb ? `KB${u.kb}` : '—'}</Link>
+                </td>
+                <td className="title">{u.title}</td>
+                <td data-state={u.state}>
+                  {u.state} <small>({u.wsusState})</small>
+                </td>
+                <td>
+                  {u.decision}
+                  {u.deferredUntil ? ` until ${formatDateTime(u.deferredUntil)}` : ''}
+                </td>
+                <td>
+                  {u.hresult ? (
+                    <>
+                      <code>{u.hresult}</code> {u.hresultName} {u.hresultMeaning && <small>— {u.hresultMeaning}</small>}
+                    </>
+                  ) : (
+                    '—'
+                  )}
+                </td>
+                <td>{u.attempts}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </section>
+      <section>
+        <h2>History</h2>
+        <ol className="history">
+          {(history.data?.history ?? []).map((e, i) => (
+            <li key={i}>
+              {formatDateTime(e.at)} — {e.event} {e.kb ? `KB${e.kb}` : ''} {e.hresult ? <code>{e.hresult}</code> : null} {e.message}
+            </li>
+          ))}
+        </ol>
+      </section>
+    </>
+  );
+}

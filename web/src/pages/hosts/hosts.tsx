@@ -1,0 +1,72 @@
+/** Hosts: one grid of the fleet (ring, online, last scan, counts per state, reboot pending), paged on the server. */
+import { useQuery, keepPreviousData } from '@tanstack/react-query';
+import { Link } from 'react-router';
+import type { ColumnDef } from '@tanstack/react-table';
+import { api, query } from '../../api/client.ts';
+import type { HostRow } from '../../api/types.ts';
+import { DataGrid } from '../../components/data-grid.tsx';
+import { useGridState } from '../../components/grid-state.ts';
+import { formatAge } from '../../components/format.ts';
+
+const FILTERS = ['q', 'ring', 'online', 'rebootPending'] as const;
+
+const columns: ColumnDef<HostRow, unknown>[] = [
+  { id: 'name', header: 'Host', accessorKey: 'name', cell: ({ row }) => <Link to={`/hosts/${encodeURIComponent(row.original.name)}`}>{row.original.name}</Link> },
+  { id: 'ring', header: 'Ring', accessorKey: 'ring', cell: ({ row }) => row.original.ring ?? '—' },
+  { id: 'online', header: 'Online', accessorKey: 'online', cell: ({ row }) => (row.original.online ? 'online' : 'offline') },
+  { id: 'lastScanAt', header: 'Last scan', accessorKey: 'lastScanAt', cell: ({ row }) => formatAge(row.original.lastScanAt) },
+  { id: 'needed', header: 'Needed', cell: ({ row }) => row.original.counts.needed ?? 0 },
+  { id: 'installed', header: 'Installed', cell: ({ row }) => row.original.counts.installed ?? 0 },
+  { id: 'failed', header: 'Failed', cell: ({ row }) => row.original.counts.failed ?? 0 },
+  { id: 'rebootPending', header: 'Reboot pending', accessorKey: 'rebootPending', cell: ({ row }) => (row.original.rebootPending ? 'yes' : 'no') },
+];
+
+export function Hosts() {
+  const grid = useGridState({ id: 'name', desc: false });
+  const q = grid.apiQuery(FILTERS);
+  const { data, isFetching, error } = useQuery({
+    queryKey: ['hosts', q],
+    queryFn: ({ signal }) => api<{ hosts: HostRow[]; total: number }>(`/hosts${query(q)}`, { signal }),
+    placeholderData: keepPreviousData,
+  });
+  return (
+    <>
+      <h1>Hosts</h1>
+      <div className="toolbar" role="search">
+        <label>
+          Search
+          <input type="search" defaultValue={grid.params.get('q') ?? ''} onChange={(e) => grid.setFilter('q', e.target.value)} placeholder="host name" />
+        </label>
+        <label>
+          Online
+          <select value={grid.params.get('online') ?? ''} onChange={(e) => grid.setFilter('online', e.target.value)}>
+            <option value="">any</option>
+            <option value="true">online</option>
+            <option value="false">offline</option>
+          </select>
+        </label>
+        <label>
+          Reboot pending
+          <select value={grid.params.get('rebootPending') ?? ''} onChange={(e) => grid.setFilter('rebootPending', e.target.value)}>
+            <option value="">any</option>
+            <option value="true">yes</option>
+            <option value="false">no</option>
+          </select>
+        </label>
+      </div>
+      {error && <p role="alert">{error.message}</p>}
+      <DataGrid
+        label="Hosts"
+        columns={columns}
+        rows={data?.hosts ?? []}
+        total={data?.total ?? 0}
+        page={grid.page}
+        onPage={grid.setPage}
+        sorting={grid.sorting}
+        onSorting={grid.setSorting}
+        rowId={(h) => h.name}
+        loading={isFetching}
+      />
+    </>
+  );
+}

@@ -1,0 +1,167 @@
+/**
+ * Updates, in WAPT's layout: filters on the left (severity, product, classification, state,
+ * decision, released since), a grid of updates with host counts and the decision (and the rule
+ * that made it); select rows to allow, forbid (after a preview) or download now.
+ */
+import { useState } from 'react';
+import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { Link } from 'react-router';
+import type { ColumnDef } from '@tanstack/react-table';
+import { api, query } from '../../api/client.ts';
+import { useCan } from '../../api/session.tsx';
+import type { UpdateRow } from '../../api/types.ts';
+import { DataGrid } from '../../components/data-grid.tsx';
+import { useGridState } from '../../components/grid-state.ts';
+import { formatDate, formatDateTime } from '../../components/format.ts';
+import { RulePreviewDialog, type RulePreview } from '../../components/rule-preview.tsx';
+
+const FILTERS = ['q', 'severity', 'classification', 'product', 'state', 'decision', 'since'] as const;
+
+interface Facets {
+  readonly severities: readonly string[];
+  readonly classifications: readonly string[];
+  readonly products: readonly string[];
+}
+
+const columns: ColumnDef<UpdateRow, unknown>[] = [
+  { id: 'kb', header: 'KB', accessorKey: 'kb', cell: ({ row }) => <Link to={`/updates/${row.original.updateId}`}>{row.original.kb ? `KB${row.original.kb}` : '(no KB)'}</Link> },
+  { id: 'title', header: 'Title', accessorKey: 'title', cell: ({ row }) => <span className="title">{row.original.title}</span> },
+  { id: 'classification', header: 'Classification', accessorKey: 'classification' },
+  { id: 'severity', header: 'Severity', accessorKey: 'severity', cell: ({ row }) => row.original.severity ?? '—' },
+  { id: 'releasedAt', header: 'Released', accessorKey: 'releasedAt', cell: ({ row }) => formatDate(row.original.releasedAt) },
+  {
+    id: 'decision',
+    header: 'Decision',
+    accessorKey: 'decision',
+    cell: ({ row }) => (
+      <span data-decision={row.original.decision} title={row.original.decidedBy ?? undefined}>
+        {row.original.decision}
+        {row.original.decidedBy ? <small> ({row.original.decidedBy})</small> : null}
+      </span>
+    ),
+  },
+  { id: 'needed', header: 'Needed', cell: ({ row }) => <span data-count="needed">{row.original.counts.needed ?? 0}</span> },
+  { id: 'installed', header: 'Installed', cell: ({ row }) => <span data-count="installed">{row.original.counts.installed ?? 0}</span> },
+  { id: 'failed', header: 'Failed', cell: ({ row }) => <span data-count="failed">{row.original.counts.failed ?? 0}</span> },
+  { id: 'cachedAt', header: 'Downloaded on', accessorKey: 'cachedAt', cell: ({ row }) => formatDateTime(row.original.cachedAt) },
+];
+
+function Filter(props: { label: string; name: string; values: readonly string[]; value: string; onChange: (v: string) => void }) {
+  return (
+    <label>
+      {props.label}
+      <select name={props.name} value={props.value} onChange={(e) => props.onChange(e.target.value)}>
+        <option value="">any</option>
+        {props.values.map((v) => (
+          <option key={v} value={v}>
+            {v}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+}
+
+export function Updates() {
+  const grid = useGridState({ id: 'releasedAt', desc: true });
+  const canAdmin = useCan('admin');
+  const canOperate = useCan('operator');
+  const queryClient = useQueryClient();
+  const [selection, setSelection] = useState<Set<string>>(new Set());
+  const [pending, setPending] = useState<{ action: 'allow' | 'forbid'; preview: RulePreview } | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
+  const q = grid.apiQuery(FILTERS);
+  const { data, isFetching, error } = useQuery({
+    queryKey: ['updates', q],
+    queryFn: ({ signal }) => api<{ updates: UpdateRow[]; total: number }>(`/updates${query(q)}`, { signal }),
+    placeholderData: keepPreviousData,
+  });
+  const facets = useQuery({ queryKey: ['updates', 'facets'], queryFn: ({ signal }) => api<Facets>('/updates/facets', { signal }) });
+
+  const rule = (action: 'allow' | 'forbid') => ({ action, updateIds: [...selection] });
+  const preview = useMutation({
+    mutationFn: (action: 'allow' | 'forbid') => api<RulePreview>('/rules/preview', { method: 'POST', body: rule(action) }),
+    onSuccess: (result, action) => setPending({ action, preview: result }),
+    onError: (e) => setNotice(e.message),
+  });
+  const save = useMutation({
+    mutationFn: (action: 'allow' | 'forbid') => api<{ id: string }>('/rules', { method: 'POST', body: rule(action) }),
+    onSuccess: (_r, action) => {
+      setNotice(`Rule saved: ${action} ${selection.size} update(s).`);
+      setPending(null);
+      setSelection(new Set());
+      void queryClient.invalidateQueries();
+    },
+    onError: (e) => setNotice(e.message),
+  });
+  const download = useMutation({
+    mutationFn: () => api<{ queued: number }>('/content/fetch', { method: 'POST', body: { updateIds: [...selection] } }),
+    onSuccess: (r) => setNotice(`${r.queued} file(s) queued for download.`),
+    onError: (e) => setNotice(e.message),
+  });
+
+  const value = (k: string) => grid.params.get(k) ?? '';
+  return (
+    <div className="split">
+      <aside className="filters" aria-label="Filters">
+        <h2>Filters</h2>
+        <label>
+          Search
+          <input type="search" name="q" defaultValue={value('q')} onChange={(e) => grid.setFilter('q', e.target.value)} placeholder="KB or title" />
+        </label>
+        <Filter label="Severity" name="severity" values={facets.data?.severities ?? []} value={value('severity')} onChange={(v) => grid.setFilter('severity', v)} />
+        <Filter label="Classification" name="classification" values={facets.data?.classifications ?? []} value={value('classification')} onChange={(v) => grid.setFilter('classification', v)} />
+        <Filter label="Product" name="product" values={facets.data?.products ?? []} value={value('product')} onChange={(v) => grid.setFilter('product', v)} />
+        <Filter label="State" name="state" values={['needed', 'installed', 'failed', 'installed-pending-reboot']} value={value('state')} onChange={(v) => grid.setFilter('state', v)} />
+        <Filter label="Decision" name="decision" values={['allowed', 'forbidden', 'deferred']} value={value('decision')} onChange={(v) => grid.setFilter('decision', v)} />
+        <label>
+          Released since
+          <input type="date" name="since" value={value('since')} onChange={(e) => grid.setFilter('since', e.target.value)} />
+        </label>
+      </aside>
+      <section className="main-pane">
+        <h1>Updates</h1>
+        {(canAdmin || canOperate) && (
+          <div className="toolbar" role="toolbar" aria-label="Selected updates">
+            <span>{selection.size} selected</span>
+            {canAdmin && (
+              <>
+                <button type="button" disabled={selection.size === 0 || preview.isPending} onClick={() => preview.mutate('allow')}>
+                  Allow
+                </button>
+                <button type="button" disabled={selection.size === 0 || preview.isPending} onClick={() => preview.mutate('forbid')}>
+                  Forbid
+                </button>
+              </>
+            )}
+            {canOperate && (
+              <button type="button" disabled={selection.size === 0 || download.isPending} onClick={() => download.mutate()}>
+                Download now
+              </button>
+            )}
+          </div>
+        )}
+        {notice && (
+          <p role="status" className="notice">
+            {notice}
+          </p>
+        )}
+        {error && <p role="alert">{error.message}</p>}
+        <DataGrid
+          label="Updates"
+          columns={columns}
+          rows={data?.updates ?? []}
+          total={data?.total ?? 0}
+          page={grid.page}
+          onPage={grid.setPage}
+          sorting={grid.sorting}
+          onSorting={grid.setSorting}
+          rowId={(u) => u.updateId}
+          {...(canAdmin || canOperate ? { selection, onSelection: setSelection } : {})}
+          loading={isFetching}
+        />
+        <RulePreviewDialog preview={pending?.preview ?? null} busy={save.isPending} onConfirm={() => pending && save.mutate(pending.action)} onCancel={() => setPending(null)} />
+      </section>
+    </div>
+  );
+}
