@@ -28,7 +28,7 @@ export const eventRoutes: FastifyPluginAsyncTypebox<{ deps: ServerDeps }> = asyn
       config: { access: 'viewer' },
       schema: {
         tags: ['events'],
-        summary: 'Live changes as server-sent events (text/event-stream): `id`, `event` = kind, `data` = JSON',
+        summary: 'Live changes as server-sent events (text/event-stream): `id`, `data` = JSON with `kind` ("rule.create", "action.progress", …), `at` and ids',
         querystring: Type.Object({ after: Type.Optional(Type.Integer({ minimum: 0, description: 'resume after this event id' })) }, { additionalProperties: false }),
         headers: Type.Object({ 'last-event-id': Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$' })) }),
         response: errors({ 200: Type.String({ description: 'text/event-stream' }) }),
@@ -56,7 +56,8 @@ export const eventRoutes: FastifyPluginAsyncTypebox<{ deps: ServerDeps }> = asyn
             const batch = await eventsAfter(deps.store.db, cursor, BATCH);
             for (const e of batch) {
               if (ended) return;
-              res.write(`id: ${e.id}\nevent: ${e.kind}\ndata: ${JSON.stringify({ at: e.at, ...e.data })}\n\n`);
+              // Unnamed events (EventSource.onmessage gets them all); the kind travels in the data.
+              res.write(`id: ${e.id}\ndata: ${JSON.stringify({ kind: e.kind, at: e.at, ...e.data })}\n\n`);
               cursor = e.id;
             }
             if (batch.length === BATCH) again = true;

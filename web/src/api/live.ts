@@ -45,16 +45,14 @@ export function useLiveEvents(enabled: boolean): void {
       } catch (error) {
         console.warn('unreadable server event', message.data, error);
       }
-      const type = message.type === 'message' ? String(data.type ?? 'message') : message.type;
+      // The server sends every change as an unnamed event whose data names its kind ("rule.create").
+      const type = String(data.kind ?? message.type);
       for (const listener of listeners) listener({ type, data });
       const keys = keysFor(type) ?? ['hosts', 'host', 'updates', 'update', 'overview', 'actions', 'audit'];
       keys.forEach((k) => pending.add(k));
       timer ??= setTimeout(flush, 250);
     };
     source.onmessage = onMessage;
-    for (const type of ['action', 'action.progress', 'action.created', 'action.finished', 'report', 'host', 'rule', 'ring', 'catalog', 'content', 'audit', 'promotion']) {
-      source.addEventListener(type, onMessage as EventListener);
-    }
     return () => {
       source.close();
       if (timer) clearTimeout(timer);

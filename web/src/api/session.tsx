@@ -23,9 +23,12 @@ interface SessionState {
 
 const SessionContext = createContext<SessionState | null>(null);
 
+/** GET/POST /api/v1/session: who is calling; the CSRF token to send back on changes. */
 interface SessionResponse {
-  readonly user: { readonly name: string; readonly role: Role };
-  readonly csrfToken: string;
+  readonly kind: 'user' | 'token';
+  readonly name: string;
+  readonly role: Role;
+  readonly csrfToken: string | null;
 }
 
 export function SessionProvider({ children }: { children: ReactNode }) {
@@ -34,7 +37,7 @@ export function SessionProvider({ children }: { children: ReactNode }) {
 
   const adopt = useCallback((response: SessionResponse | null) => {
     setCsrfToken(response?.csrfToken ?? null);
-    setUser(response ? { name: response.user.name, role: response.user.role, csrfToken: response.csrfToken } : null);
+    setUser(response ? { name: response.name, role: response.role, csrfToken: response.csrfToken ?? '' } : null);
   }, []);
 
   useEffect(() => {
