@@ -247,15 +247,7 @@ test('a host down at the start is waited for (no cycle counted), then patched; o
     fleet.host('dead01').reachable = false;
     const running = startRun(env.deps(fleet), runOptions(['web01', 'dead01'], { rebootTimeoutMs: 1_000 }), never);
     // web01 answers once the engine has noticed it was down.
-    await new Promise<void>((resolve, reject) => {
-      const started = Date.now();
-      const tick = () => {
-        if (env.events.some((e) => e.host === 'web01' && e.kind === 'waiting-for-host')) return resolve();
-        if (Date.now() - started > 5_000) return reject(new Error('no waiting-for-host event'));
-        setImmediate(tick);
-      };
-      tick();
-    });
+    await env.when((e) => e.host === 'web01' && e.kind === 'waiting-for-host');
     fleet.host('web01').reachable = true;
     const result = await running;
     const [web, dead] = result.report.hosts;

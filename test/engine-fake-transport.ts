@@ -11,6 +11,8 @@ import type { AgentEvent, AgentEventBody, CycleOutcome, CycleRequest } from '../
 import { selectUpdates } from '../src/domain/filters.ts';
 import type { UpdateRecord } from '../src/domain/update.ts';
 import { usageError } from '../src/domain/errors.ts';
+import type { Clock } from '../src/domain/clock.ts';
+import { systemClock } from '../src/engine/clock.ts';
 import { LaunchRefusedError, TransportError, type HostStatus, type LaunchResult, type Transport } from '../src/transports/transport.ts';
 
 export interface FakeUpdateSpec {
@@ -84,10 +86,10 @@ class FakeAgent {
     return this.aborted ? Promise.resolve() : new Promise((resolve) => this.stopWaiters.push(resolve));
   }
 
-  constructor(readonly pid: number, readonly request: CycleRequest) {}
+  constructor(readonly pid: number, readonly request: CycleRequest, private readonly fleet: FakeFleet) {}
 
   push(body: AgentEventBody): AgentEvent {
-    const event = { ...body, seq: ++this.seq, at: new Date().toISOString() } as AgentEvent;
+    const event = { ...body, seq: ++this.seq, at: this.fleet.clock.now().toISOString() } as AgentEvent;
     this.events.push(event);
     return event;
   }
@@ -97,14 +99,16 @@ class FakeAgent {
     for (const w of this.safeWaiters.splice(0)) w();
   }
 
+  /** Waits (on the fleet's clock) until the log is safe or `ms` passed. */
   waitSafe(ms: number): Promise<void> {
     if (this.logSafe) return Promise.resolve();
+    const timer = new AbortController();
     return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
       this.safeWaiters.push(() => {
-        clearTimeout(timer);
+        timer.abort();
         resolve();
       });
+      this.fleet.clock.sleep(ms, AbortSignal.any([timer.signal, this.fleet.stopped])).then(resolve, () => resolve());
     });
   }
 }
@@ -179,7 +183,12 @@ export class FakeFleet implements Transport {
   /** Reboots the engine asked for through the transport, by host. */
   readonly engineReboots = new Map<string, number>();
   readonly hosts = new Map<string, FakeHost>();
-  private readonly timers = new Set<NodeJS.Timeout>();
+  /** Simulated time: the test's ManualClock (engine-helpers.ts), or real time for the kill -9 test. */
+  clock: Clock = systemClock;
+  /** Aborted by close(): every pending simulated duration ends. */
+  private readonly stopAll = new AbortController();
+  /** Agent POSTs on the wire: simulated time stands still while one is (a ManualClock's `busy`). */
+  inFlight = 0;
   private nextPid = 1000;
   private readonly busy = new Set<string>();
   maxBusy = 0;
@@ -195,12 +204,13 @@ export class FakeFleet implements Transport {
     return h;
   }
 
+  get stopped(): AbortSignal {
+    return this.stopAll.signal;
+  }
+
+  /** Runs `fn` after `ms` of the fleet's clock, unless the fleet is closed first. */
   timer(ms: number, fn: () => void): void {
-    const t = setTimeout(() => {
-      this.timers.delete(t);
-      fn();
-    }, ms);
-    this.timers.add(t);
+    this.clock.sleep(ms, this.stopAll.signal).then(fn, () => undefined);
   }
 
   busyStart(name: string): void {
@@ -229,12 +239,17 @@ export class FakeFleet implements Transport {
 
   /** Calls made per host and operation (what a test of "no waiting" counts). */
   readonly calls = new Map<string, number>();
+  /** Calls that threw the host's `throws` error, per host and operation. */
+  readonly thrown = new Map<string, number>();
 
   private count(name: string, op: NonNullable<FakeHostSpec['throws']>['op']): void {
     const key = `${name}:${op}`;
     this.calls.set(key, (this.calls.get(key) ?? 0) + 1);
     const t = this.host(name).spec.throws;
-    if (t && t.op === op && this.host(name).bootCount >= (t.fromBoot ?? 1)) throw t.error;
+    if (t && t.op === op && this.host(name).bootCount >= (t.fromBoot ?? 1)) {
+      this.thrown.set(key, (this.thrown.get(key) ?? 0) + 1);
+      throw t.error;
+    }
   }
 
   async prepare(name: string): Promise<{ readonly offlineCabPath?: string }> {
@@ -248,7 +263,7 @@ export class FakeFleet implements Transport {
     if (!host.reachable) throw new TransportError('unreachable', name, `${name} is not reachable`);
     if (host.spec.refuseLaunch) throw new LaunchRefusedError(name, '0x80070005', 'Access is denied.');
     host.launches.push(request);
-    const agent = new FakeAgent(this.nextPid++, request);
+    const agent = new FakeAgent(this.nextPid++, request, this);
     host.agent = agent;
     this.busyStart(name);
     void this.runAgent(host, agent);
@@ -292,8 +307,7 @@ export class FakeFleet implements Transport {
 
   async close(): Promise<void> {
     this.closed = true;
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
+    this.stopAll.abort();
   }
 
   /** Stops every simulated agent and timer (end of a test). */
@@ -310,6 +324,7 @@ export class FakeFleet implements Transport {
   private async post(host: FakeHost, agent: FakeAgent, events: readonly AgentEvent[], afterSafe = false): Promise<void> {
     const cb = agent.request.callback;
     if (!cb || host.spec.streamBroken || (agent.logSafe && !afterSafe)) return;
+    this.inFlight++;
     try {
       const res = await fetch(cb.url, { method: 'POST', headers: { authorization: `Bearer ${cb.token}`, 'content-type': 'application/x-ndjson' }, body: events.map((e) => JSON.stringify(e)).join('\n') + '\n' });
       if (res.status === 200) {
@@ -322,6 +337,8 @@ export class FakeFleet implements Transport {
     } catch (error) {
       // The connector is gone (killed or closed): the agent relies on its log hand-over, as the real one does.
       agent.streamErrors.push((error as Error).message);
+    } finally {
+      this.inFlight--;
     }
   }
 
@@ -369,7 +386,7 @@ export class FakeFleet implements Transport {
       for (let pass = 1; pass <= 3; pass++) {
         if (agent.aborted) break;
         const found = host.applicable().map((u) => host.record(u));
-        const selection = selectUpdates(found, r.filters, new Date());
+        const selection = selectUpdates(found, r.filters, this.clock.now());
         const selectedAll = selection.selected.map((u) => u.updateId).filter((id) => !r.exclude.includes(id));
         const looping = selectedAll.filter((id) => r.installedEarlier.includes(id));
         const selected = selectedAll.filter((id) => !looping.includes(id));

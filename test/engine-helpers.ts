@@ -1,16 +1,19 @@
 /**
- * Shared set-up for engine tests: a temp state file, fast timings, default run options, a log
- * collector, and the servicing-stack → cumulative update → .NET chain most scenarios start from.
+ * Shared set-up for engine tests: a temp state file, a ManualClock that runs simulated time on its
+ * own (reboots, installs, probe backoff and deadlines cost no real time and happen in the same
+ * order under any load), default run options, a log collector with event-driven waits, and the
+ * servicing-stack → cumulative update → .NET chain most scenarios start from.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStore, type Store } from '../src/store/db.ts';
-import { systemClock } from '../src/engine/clock.ts';
+import { systemClock, type Clock } from '../src/engine/clock.ts';
+import { ManualClock } from '../src/engine/manual-clock.ts';
 import type { EngineDeps, EngineTiming, RunLogEvent, RunOptions } from '../src/engine/types.ts';
 import type { FakeUpdateSpec, FakeFleet } from './engine-fake-transport.ts';
 
-/** Small simulated durations: a test run takes well under a second per cycle. */
+/** Small durations: on the ManualClock they cost nothing; on real time (kill -9) well under a second per cycle. */
 export const FAST_TIMING: EngineTiming = {
   probeInitialDelayMs: 10,
   probeMaxDelayMs: 40,
@@ -40,24 +43,47 @@ export interface TestEnv {
   readonly store: Store;
   readonly file: string;
   readonly events: RunLogEvent[];
+  /** The run's clock: a self-running ManualClock, or real time with `testEnv({ realTime: true })`. */
+  readonly clock: Clock;
   deps(fleet: FakeFleet, over?: Partial<EngineDeps>): EngineDeps;
+  /** Resolves with the first logged event matching `pred` (at once if already logged). */
+  when(pred: (e: RunLogEvent) => boolean): Promise<RunLogEvent>;
   cleanup(): Promise<void>;
 }
 
-export async function testEnv(): Promise<TestEnv> {
+export async function testEnv(options: { readonly realTime?: boolean } = {}): Promise<TestEnv> {
   const dir = mkdtempSync(join(tmpdir(), 'patchline-engine-'));
   const file = join(dir, 'state.sqlite');
   const store = await openStore(file);
   const events: RunLogEvent[] = [];
   const fleets: FakeFleet[] = [];
+  const watchers: { pred: (e: RunLogEvent) => boolean; resolve: (e: RunLogEvent) => void }[] = [];
+  const manual = options.realTime ? null : new ManualClock();
+  const clock: Clock = manual ?? systemClock;
+  // Simulated time stands still while an agent's POST is on the wire (real loopback I/O).
+  const auto = manual?.autoAdvance({ busy: () => fleets.some((f) => f.inFlight > 0) });
+  const log = (e: RunLogEvent) => {
+    events.push(e);
+    for (const w of [...watchers]) {
+      if (!w.pred(e)) continue;
+      watchers.splice(watchers.indexOf(w), 1);
+      w.resolve(e);
+    }
+  };
   return {
-    store, file, events,
+    store, file, events, clock,
     deps: (fleet, over = {}) => {
       fleets.push(fleet);
-      return { store, transport: fleet, clock: systemClock, log: (e) => events.push(e), timing: FAST_TIMING, ...over };
+      fleet.clock = clock;
+      return { store, transport: fleet, clock, log, timing: FAST_TIMING, ...over };
+    },
+    when: (pred) => {
+      const hit = events.find(pred);
+      return hit ? Promise.resolve(hit) : new Promise((resolve) => watchers.push({ pred, resolve }));
     },
     cleanup: async () => {
       for (const f of fleets) await f.shutdown();
+      await auto?.stop();
       await store.close();
       rmSync(dir, { recursive: true, force: true });
     },

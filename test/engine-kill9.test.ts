@@ -16,7 +16,8 @@ import { CHAIN, DEFENDER, NET, SSU, never, runOptions, testEnv } from './engine-
 const RUNNER = fileURLToPath(new URL('./engine-child-runner.ts', import.meta.url));
 
 test('kill -9 of the connector mid-install, then resume: complete report, nothing installed twice', async () => {
-  const env = await testEnv();
+  // Real time: the child connector runs on it, and the fleet's simulated durations must too.
+  const env = await testEnv({ realTime: true });
   await env.store.close(); // the child owns the file until it dies
   const fleet = new FakeFleet([
     { name: 'web01', updates: [...CHAIN, DEFENDER], stepMs: 40 },

@@ -2,23 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { listRuns, loadRunOptions, resumeRun, startRun } from '../src/engine/run.ts';
-import type { RunLogEvent } from '../src/engine/types.ts';
 import { FakeFleet } from './engine-fake-transport.ts';
 import { CHAIN, CU, DEFENDER, NET, SSU, never, runOptions, testEnv } from './engine-helpers.ts';
-
-/** Resolves when the log shows an event matching `pred` (bounded). */
-function waitForLog(events: RunLogEvent[], pred: (e: RunLogEvent) => boolean, timeoutMs = 10_000): Promise<RunLogEvent> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const tick = () => {
-      const hit = events.find(pred);
-      if (hit) return resolve(hit);
-      if (Date.now() - started > timeoutMs) return reject(new Error('log event did not come'));
-      setImmediate(tick);
-    };
-    tick();
-  });
-}
 
 const names = (n: number, prefix = 'h') => Array.from({ length: n }, (_, i) => `${prefix}${String(i + 1).padStart(2, '0')}`);
 
@@ -63,7 +48,7 @@ test('deadline: no new cycles after it, running agents stopped, hosts timed-out,
       { name: 'fast01', updates: [{ ...DEFENDER }] },
     ]);
     // fast01 needs ~50 ms; slow01's chain needs 3 reboots (> 2 s).
-    const deadlineAt = new Date(Date.now() + 1_200);
+    const deadlineAt = new Date(env.clock.now().getTime() + 1_200);
     const result = await startRun(env.deps(fleet), runOptions(['slow01', 'fast01'], { deadlineAt }), never);
     assert.equal(result.exitCode, 4);
     const [slow, fast] = result.report.hosts;
@@ -91,8 +76,8 @@ test('cancel stops cleanly (agent stopped, state saved, exit 5); resume finishes
     const running = startRun(env.deps(fleet), runOptions(['web01', 'web02', 'web03'], { parallel: 2 }), ctl.signal);
     // Cancel while web01's second cycle is installing (after one reboot) and web02's first is;
     // web03 waits for a slot (--parallel 2).
-    await waitForLog(env.events, (e) => e.host === 'web01' && e.kind === 'cycle-launched' && e.cycle === 2);
-    await waitForLog(env.events, (e) => e.host === 'web01' && e.kind === 'agent-event' && e.cycle === 2 && e.event.kind === 'progress');
+    await env.when((e) => e.host === 'web01' && e.kind === 'cycle-launched' && e.cycle === 2);
+    await env.when((e) => e.host === 'web01' && e.kind === 'agent-event' && e.cycle === 2 && e.event.kind === 'progress');
     ctl.abort();
     const first = await running;
     assert.equal(first.exitCode, 5);
@@ -141,7 +126,7 @@ test('after the deadline (exit 4), resume finishes the timed-out hosts; the pass
   const env = await testEnv();
   try {
     const fleet = new FakeFleet([{ name: 'web01', updates: [...CHAIN], stepMs: 40, rebootMs: 60 }]);
-    const first = await startRun(env.deps(fleet), runOptions(['web01'], { deadlineAt: new Date(Date.now() + 150) }), never);
+    const first = await startRun(env.deps(fleet), runOptions(['web01'], { deadlineAt: new Date(env.clock.now().getTime() + 150) }), never);
     assert.equal(first.exitCode, 4);
     const second = await resumeRun(env.deps(fleet), first.runId, never);
     assert.equal(second.exitCode, 0, JSON.stringify(second.report.hosts[0]));

@@ -101,6 +101,38 @@ export class ManualClock implements Clock {
     }
   }
 
+  /**
+   * Lets time run on its own, as a discrete-event simulation: whenever the code has nothing left
+   * to do but sleep, the next sleep falls due at once. `busy()` holds time still while real I/O is
+   * under way (an HTTP request on loopback), for at most MAX_BUSY_TURNS turns of the event loop —
+   * so code that waits for that I/O sees it land before any timeout of its own fires.
+   *
+   * @example
+   *   const auto = clock.autoAdvance({ busy: () => fleet.inFlight > 0 });
+   *   const result = await startRun({ ...deps, clock }, options, signal); // 3 reboots, in ms
+   *   await auto.stop();
+   */
+  autoAdvance(options: { readonly busy?: () => boolean } = {}): { stop(): Promise<void> } {
+    let stopped = false;
+    const loop = (async () => {
+      let busyTurns = 0;
+      while (!stopped) {
+        await settle();
+        if (stopped) break;
+        if (options.busy?.() && busyTurns++ < MAX_BUSY_TURNS) continue;
+        busyTurns = 0;
+        const next = this.earliest();
+        if (next) this.wake(next);
+      }
+    })();
+    return {
+      stop: async () => {
+        stopped = true;
+        await loop;
+      },
+    };
+  }
+
   private earliest(): Sleeper | undefined {
     let best: Sleeper | undefined;
     for (const s of this.sleepers) if (!best || s.at < best.at || (s.at === best.at && s.order < best.order)) best = s;
@@ -114,6 +146,8 @@ export class ManualClock implements Clock {
   }
 }
 
+/** How long real I/O may hold simulated time still (event-loop turns; loopback HTTP needs a few). */
+const MAX_BUSY_TURNS = 2_000;
 /** Turns of the event loop given to woken code before the next sleep fires. */
 const SETTLE_TURNS = 3;
 /** Turns given when nothing sleeps, before concluding nothing will. */
