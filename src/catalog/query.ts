@@ -368,3 +368,14 @@ async function filesOf(db: Kysely<Database>, versionId: number, revisionId: numb
     .execute();
   return rows.map((r) => ({ id: r.file_id, fileName: r.file_name ?? null, size: r.size ?? null, sha1: r.file_id, sha256: r.sha256 ?? null, url: r.url ?? null }));
 }
+
+/**
+ * The category names of one type in the current catalog ("Product": "Windows Server 2022" …;
+ * "UpdateClassification": "Security Updates" …), sorted: lets `catalog search` refuse a misspelt
+ * name instead of answering "No updates match".
+ */
+export async function categoryNames(db: Kysely<Database>, type: 'Product' | 'UpdateClassification'): Promise<string[]> {
+  const versionId = await currentVersionId(db);
+  const rows = await db.selectFrom('catalog_categories').select('name').distinct().where('version_id', '=', versionId).where('type', '=', type).where('name', 'is not', null).execute();
+  return rows.map((r) => r.name!).sort();
+}

@@ -10,13 +10,14 @@
 import { readFile } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Command, Option } from 'commander';
-import { PatchlineError } from '../domain/errors.ts';
+import { EXIT, PatchlineError, usageError } from '../domain/errors.ts';
 import { defaultCabToolkit } from '../catalog/cab-toolkit.ts';
 import { importCatalogFile, type CabToolkit } from '../catalog/import-file.ts';
 import type { ImportProgress } from '../catalog/importer.ts';
-import { DEFAULT_SEARCH_LIMIT, catalogStatus, searchCatalog, showUpdate } from '../catalog/query.ts';
+import { DEFAULT_SEARCH_LIMIT, catalogStatus, categoryNames, searchCatalog, showUpdate } from '../catalog/query.ts';
 import { renderDetails, renderHits, renderImportResult, renderProgress, renderStatus } from '../catalog/render.ts';
-import { sqliteCatalogWriter } from '../store/catalog-repo.ts';
+import { sqliteCatalogWriter, type CatalogWriter } from '../store/catalog-repo.ts';
+import { KNOWN_SEVERITIES } from './run-options.ts';
 import { openStore, type Store } from '../store/db.ts';
 import { defaultStateFile } from '../store/paths.ts';
 
@@ -95,14 +96,19 @@ Examples:
         .option('--severity <severity>', 'MSRC severity: Critical, Important, Moderate, Low')
         .option('--since <date>', 'released on or after (YYYY-MM-DD)')
         .option('--until <date>', 'released on or before (YYYY-MM-DD)')
-        .addOption(new Option('--limit <n>', 'at most this many results').default(String(DEFAULT_SEARCH_LIMIT)))
+        .addOption(new Option('--limit <n>', 'at most this many results').default(DEFAULT_SEARCH_LIMIT))
         .option('--all', 'also list category entries and updates that only ship inside a bundle'),
     )
-    .action(async (text: string[], options: CommonOptions & { kb?: string; product?: string; classification?: string; severity?: string; since?: string; until?: string; limit: string; all?: boolean }) => {
+    .action(async (text: string[], options: CommonOptions & { kb?: string; product?: string; classification?: string; severity?: string; since?: string; until?: string; limit: string | number; all?: boolean }) => {
       const limit = Number(options.limit);
       if (!Number.isInteger(limit) || limit < 1) throw new PatchlineError('USAGE', `--limit must be a whole number of at least 1, not "${options.limit}".`, { exitCode: 64 });
+      // Like `run`: a misspelt name or an impossible date is refused, not answered with "No updates match".
+      const severity = options.severity === undefined ? undefined : knownName('--severity', options.severity, KNOWN_SEVERITIES.filter((s) => s !== 'none'));
+      for (const option of ['since', 'until'] as const) if (options[option] !== undefined) checkDate(`--${option}`, options[option]!);
       await cli.withStore(options, async (store) => {
-        const hits = await searchCatalog(store.db, { ...options, text: text.join(' ') || undefined, limit });
+        const product = options.product === undefined ? undefined : knownName('--product', options.product, await categoryNames(store.db, 'Product'));
+        const classification = options.classification === undefined ? undefined : knownName('--classification', options.classification, await categoryNames(store.db, 'UpdateClassification'));
+        const hits = await searchCatalog(store.db, { ...options, product, classification, severity, text: text.join(' ') || undefined, limit });
         cli.print(options, hits, () => renderHits(hits, limit));
       });
     });
@@ -148,14 +154,60 @@ Examples:
         }
       };
       await cli.withStore(options, async (store) => {
-        const result = await importCatalogFile(file, sqliteCatalogWriter(store.sqlite), deps.toolkit ?? defaultCabToolkit(), {
-          trustPems, languages: options.language, skipSignature: options.skipSignature, onProgress,
-        });
-        if (tty) process.stderr.write('\r\x1b[K');
-        cli.print(options, { event: 'imported', ...result }, () => renderImportResult(result));
+        try {
+          const result = await importCatalogFile(file, unlessAlreadyCurrent(sqliteCatalogWriter(store.sqlite)), deps.toolkit ?? defaultCabToolkit(), {
+            trustPems, languages: options.language, skipSignature: options.skipSignature, onProgress,
+          });
+          if (tty) process.stderr.write('\r\x1b[K');
+          cli.print(options, { event: 'imported', ...result }, () => renderImportResult(result));
+        } catch (error) {
+          if (!(error instanceof PatchlineError && error.code === 'CATALOG_ALREADY_CURRENT')) throw error;
+          if (tty) process.stderr.write('\r\x1b[K');
+          cli.print(options, { event: 'current', ...error.context }, () => error.message);
+        }
       });
     });
 
   // Further subcommands (catalog sync) plug in here.
   for (const register of deps.extraSubcommands ?? []) register(catalog, cli);
+}
+
+/**
+ * A writer that stops the import as soon as the package header shows the catalog already
+ * current (same PackageId and CreationDate): importing it again would only add a second copy.
+ * The importer then drops what it wrote and the current catalog stays as it is.
+ */
+function unlessAlreadyCurrent(writer: CatalogWriter): CatalogWriter {
+  return {
+    ...writer,
+    setHeader(versionId, header) {
+      const current = writer.versions().find((v) => v.state === 'current');
+      if (current && header.packageId !== null && current.packageId === header.packageId && current.creationDate === header.creationDate) {
+        throw new PatchlineError('CATALOG_ALREADY_CURRENT', `This catalog (package ${header.packageId}, created ${header.creationDate}) is already the current one, imported ${current.importedAt ?? current.startedAt}. Nothing to import.`, {
+          exitCode: EXIT.OK, context: { packageId: header.packageId, creationDate: header.creationDate ?? '', versionId: current.id },
+        });
+      }
+      writer.setHeader(versionId, header);
+    },
+  };
+}
+
+/** One of `known`, case-insensitively, returned as the catalog spells it; otherwise a usage error listing the names. */
+function knownName(option: string, value: string, known: readonly string[]): string {
+  const match = known.find((k) => k.toLowerCase() === value.trim().toLowerCase());
+  if (match !== undefined) return match;
+  const words = value.toLowerCase().split(/\s+/).filter((w) => w.length > 2);
+  const near = known.filter((k) => words.some((w) => k.toLowerCase().includes(w)));
+  const shown = (near.length > 0 ? near : known).slice(0, 15);
+  throw usageError('USAGE_VALUE', `${option}: "${value}" is not a name in the current catalog. ${near.length > 0 ? 'Did you mean' : 'Known'}: ${shown.join(', ')}${(near.length > 0 ? near : known).length > shown.length ? ', …' : ''}.`);
+}
+
+/** YYYY-MM-DD must be a real day (2026-13-45 is not); other forms must parse as a date. */
+function checkDate(option: string, value: string): void {
+  const v = value.trim();
+  const day = /^\d{4}-\d{2}-\d{2}$/.test(v);
+  const ms = Date.parse(day ? `${v}T00:00:00Z` : v);
+  if (!Number.isFinite(ms) || (day && new Date(ms).toISOString().slice(0, 10) !== v)) {
+    throw new PatchlineError('CATALOG_BAD_DATE', `${option} ${value}: not a date; use YYYY-MM-DD (e.g. 2026-10-01).`, { exitCode: EXIT.USAGE });
+  }
 }
