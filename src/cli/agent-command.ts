@@ -14,6 +14,7 @@ import { systemClock } from '../agent/clock.ts';
 import { resolveProviderCommand } from '../agent/provider-command.ts';
 import { readCycleRequest } from '../agent/request-file.ts';
 import { spawnProvider } from '../wua/client.ts';
+import { registerAgentServiceCommands } from './agent-service-command.ts';
 
 /** Exit code after a second Ctrl-C / SIGTERM while the first one is still being honoured. */
 const EXIT_INTERRUPTED = 130;
@@ -42,7 +43,8 @@ Exit codes: 0 the cycle ran (whatever its outcome), 1 the log hand-over or the r
 
 /** Registers `patchline agent …`. */
 export function registerAgentCommand(program: Command): void {
-  const agent = program.command('agent').description('What runs on a target: one patch cycle (started by the connector).');
+  const agent = program.command('agent').description('What runs on a target: one patch cycle (started by the connector), or the enrolled agent service.');
+  registerAgentServiceCommands(agent);
   agent
     .command('cycle')
     .description('Run one patch cycle on this host, as described by a cycle request file.')
