@@ -17,6 +17,7 @@ import type { EventSink } from './event-log.ts';
 import { resolveLogDir, waitUntilLogSafe, type HandoverResult } from './log-handover.ts';
 import { executeReboot, planReboot, type RebootPlan } from './reboot.ts';
 import { HttpCallbackSink } from './sinks/http-sink.ts';
+import { fileSink } from './sinks/file-sink.ts';
 import { streamSink } from './sinks/stream-sink.ts';
 
 /** How long a failed reboot's warning may take to reach the callback before the agent exits. */
@@ -64,6 +65,8 @@ export async function runAgentCycle(request: CycleRequest, deps: AgentRunDeps): 
     ? new HttpCallbackSink({ url: request.callback.url, token: request.callback.token, report: deps.report, ...(deps.fetch ? { fetch: deps.fetch } : {}) })
     : undefined;
   if (http) sinks.push(http);
+  const file = request.logFile === undefined ? undefined : fileSink(request.logFile, (error) => deps.report(`cannot append to the log file ${request.logFile} (${error.message}); events still go to the other sinks`));
+  if (file) sinks.push(file);
   try {
     const summary = await runCycle(request, {
       openProvider: deps.openProvider, sinks, clock: deps.clock, signal: deps.signal, agentVersion: deps.agentVersion,
@@ -103,5 +106,6 @@ export async function runAgentCycle(request: CycleRequest, deps: AgentRunDeps): 
     return { summary, handover, rebooted: plan !== null };
   } finally {
     http?.close();
+    file?.close();
   }
 }

@@ -42,6 +42,7 @@ export const CycleRequestSchema = Type.Object({
   installerBusyTimeoutSeconds: Type.Number({ minimum: 0 }),
   callback: Type.Optional(Type.Object({ url: Type.String({ pattern: '^https?://' }), token: Type.String({ minLength: 1 }) })),
   pipePath: Type.Optional(Type.String({ minLength: 1 })),
+  logFile: Type.Optional(Type.String({ minLength: 1 })),
   logHandoverTimeoutSeconds: Type.Number({ minimum: 0 }),
 });
 

@@ -37,6 +37,11 @@ export interface CycleRequest {
   readonly callback?: { readonly url: string; readonly token: string };
   /** Where the agent serves its whole log at the end: a named pipe on Windows, a Unix socket elsewhere. */
   readonly pipePath?: string;
+  /**
+   * A file the agent appends every event to as a JSON line, as it happens (the SSH transport reads
+   * it by byte offset when the target cannot reach the callback; it survives dropped connections).
+   */
+  readonly logFile?: string;
   /** How long the agent waits for someone to take the log before it writes it to disk and goes on. */
   readonly logHandoverTimeoutSeconds: number;
 }

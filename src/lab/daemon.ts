@@ -60,6 +60,8 @@ export interface StartLabDaemonOptions {
   readonly log?: (message: string) => void;
   /** The clock for boot ids and state files (timers stay real). */
   readonly now?: () => Date;
+  /** Told when a host goes down (reboot started, or never returns) and when it is up again (the SSH lab stops and starts its sshd). */
+  readonly onHostState?: (host: string, state: 'up' | 'rebooting' | 'down') => void;
 }
 
 export interface LabDaemon {
@@ -108,6 +110,7 @@ class VirtualHost {
     private readonly timeScale: number,
     private readonly now: () => Date,
     private readonly log: (message: string) => void,
+    private readonly onState: (host: string, state: 'up' | 'rebooting' | 'down') => void = () => undefined,
   ) {
     this.boot = boot;
   }
@@ -138,6 +141,7 @@ class VirtualHost {
     const neverReturns = this.spec.faults.neverReturnAfterReboot === rebootsStarted;
     this.boot = { ...this.boot, state: neverReturns ? 'down' : 'rebooting', rebootsStarted, rebootStartedAt: this.now().toISOString() };
     this.log(`${this.spec.name}: reboot ${rebootsStarted} started${neverReturns ? ' (fault: it never comes back)' : ''}`);
+    this.onState(this.spec.name, this.state);
     const persisted = this.persist();
     return {
       killTasks: async () => {
@@ -189,6 +193,7 @@ class VirtualHost {
     await writeBootFile(this.hostDir, next);
     this.boot = next;
     this.log(`${this.spec.name}: up again, boot ${this.boot.bootCount} (${bootId})`);
+    this.onState(this.spec.name, 'up');
   }
 
   private persist(): Promise<void> {
@@ -372,7 +377,7 @@ export async function startLabDaemon(options: StartLabDaemonOptions): Promise<La
         lastActivityMs = Date.now();
       },
     });
-    const host = new VirtualHost(spec, hostDir, scheduler, boot, scenario.timeScale, now, log);
+    const host = new VirtualHost(spec, hostDir, scheduler, boot, scenario.timeScale, now, log, options.onHostState);
     host.resume();
     hosts.set(spec.name, host);
   }

@@ -1,0 +1,44 @@
+/**
+ * The client folder the SSH lab's connector copies to its hosts, laid out like `patchline client
+ * pack` does for Windows: the agent bundle (patchline.mjs), wua.ps1, the trust roots, a node.exe
+ * and a manifest of sha256 digests. The lab has no node.exe: its node.exe is a text file saying
+ * so, and the lab's task scheduler starts the lab's own agent bundle (the same code) with Linux's
+ * node. The copy itself — digests compared, only differing files sent — is the real SFTP path.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ensureBundle } from '../bundle.ts';
+
+/** The client version the lab lays out (the folder name under C:\ProgramData\Patchline). */
+export const LAB_CLIENT_VERSION = 'lab';
+
+/**
+ * Lays out `<dir>/ssh-lab/client/` and returns it.
+ *
+ * @example const client = await labClientDir(labDir) // copy it with createSshTransport({ client: { kind: 'copy', dir: client, version: LAB_CLIENT_VERSION } })
+ */
+export async function labClientDir(dir: string, log: (message: string) => void = () => undefined): Promise<string> {
+  const out = join(dir, 'ssh-lab', 'client');
+  await mkdir(out, { recursive: true });
+  const cli = await ensureBundle(dir, log);
+  const bundle = cli.argv.at(-1);
+  if (cli.bundled && bundle !== undefined && existsSync(bundle)) {
+    await copyFile(bundle, join(out, 'patchline.mjs'));
+    for (const name of await readdir(dirname(bundle))) if (name.endsWith('.pem')) await copyFile(join(dirname(bundle), name), join(out, name));
+  } else {
+    await writeFile(join(out, 'patchline.mjs'), `// lab: no bundle could be built (${cli.note ?? 'unknown reason'}); the lab runs the sources\n`);
+  }
+  const wua = fileURLToPath(new URL('../../wua/providers/powershell/wua.ps1', import.meta.url));
+  await copyFile(wua, join(out, 'wua.ps1'));
+  await writeFile(join(out, 'node.exe'), 'lab: stands for the node.exe an administrator supplies; the lab runs its agent with Linux node\n');
+  const files: Record<string, string> = {};
+  for (const name of (await readdir(out)).sort()) {
+    if (name === 'manifest.json') continue;
+    files[name] = createHash('sha256').update(await readFile(join(out, name))).digest('hex');
+  }
+  await writeFile(join(out, 'manifest.json'), `${JSON.stringify({ version: LAB_CLIENT_VERSION, files }, null, 2)}\n`);
+  return out;
+}

@@ -1,0 +1,80 @@
+/**
+ * Shared set-up for the SSH transport's end-to-end tests: the SSH lab (real sshd per host) with
+ * the real SSH transport, a temp state file, run options, and a projection of a report that two
+ * transports must agree on (outcome, cycles, reboots, every update's result).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startRun } from '../src/engine/run.ts';
+import { systemClock } from '../src/engine/clock.ts';
+import type { EngineTiming, RunLogEvent, RunOptions, RunResult } from '../src/engine/types.ts';
+import type { RunReport } from '../src/domain/report.ts';
+import { openStore } from '../src/store/db.ts';
+import { openSshLabTransport, type SshLabTransport, type SshLabTransportOptions } from '../src/lab/ssh/lab-transport.ts';
+import { sshdUnavailableReason } from '../src/lab/ssh/sshd.ts';
+import type { Transport } from '../src/transports/transport.ts';
+
+/** Why these tests cannot run here (they need root and Debian's openssh-server), or false. */
+export const SKIP_SSH: string | false = sshdUnavailableReason() ?? false;
+
+export const SMALL = new URL('../examples/lab/small.yaml', import.meta.url).pathname;
+export const PATCH_NIGHT = new URL('../examples/lab/patch-night.yaml', import.meta.url).pathname;
+
+/** Lab hosts reboot in seconds; SSH round trips cost tens of ms: probe often, but not in a spin. */
+export const SSH_LAB_TIMING: Partial<EngineTiming> = { probeInitialDelayMs: 100, probeMaxDelayMs: 400, agentPollMs: 1_000, streamSilenceMs: 15_000, agentRebootGraceMs: 3_000, launchTimeoutMs: 90_000 };
+
+export function options(targets: readonly string[], over: Partial<RunOptions> = {}): RunOptions {
+  return {
+    targets, mode: 'install', reboot: 'if-required', filters: {}, maxCycles: 5, retries: 1, rebootTimeoutMs: 60_000,
+    deadlineAt: null, parallel: 10, serverSelection: 'default', installerBusyTimeoutSeconds: 30, logHandoverTimeoutSeconds: 30,
+    ...over,
+  };
+}
+
+export interface SshRun {
+  readonly result: RunResult;
+  readonly events: readonly RunLogEvent[];
+  readonly notes: readonly { host: string; message: string }[];
+  readonly labLog: readonly string[];
+  readonly elapsedMs: number;
+}
+
+export function tempDir(prefix: string): { dir: string; cleanup(): void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Runs the engine over `transport` with a fresh state file. */
+export async function runWith(transport: Transport, dir: string, runOptions: RunOptions, timing: Partial<EngineTiming> = SSH_LAB_TIMING): Promise<{ result: RunResult; events: RunLogEvent[]; elapsedMs: number }> {
+  const store = await openStore(join(dir, `state-${Math.random().toString(36).slice(2)}.sqlite`));
+  const events: RunLogEvent[] = [];
+  const started = Date.now();
+  try {
+    const result = await startRun({ store, transport, clock: systemClock, log: (e) => events.push(e), timing }, runOptions, new AbortController().signal);
+    return { result, events, elapsedMs: Date.now() - started };
+  } finally {
+    await store.close();
+  }
+}
+
+/** Opens the SSH lab transport, runs, closes. */
+export async function sshLabRun(scenarioPath: string, dir: string, runOptions: (hosts: readonly string[]) => RunOptions, over: Partial<SshLabTransportOptions> = {}): Promise<SshRun & { transport: SshLabTransport }> {
+  const notes: { host: string; message: string }[] = [];
+  const labLog: string[] = [];
+  const transport = await openSshLabTransport({ scenarioPath, dir: join(dir, 'lab'), note: (host, message) => notes.push({ host, message }), log: (m) => labLog.push(m), logPollMs: 200, ...over });
+  try {
+    const { result, events, elapsedMs } = await runWith(transport, dir, runOptions(await transport.listTargets()));
+    return { result, events, notes, labLog, elapsedMs, transport };
+  } finally {
+    await transport.close();
+  }
+}
+
+/** What two transports must agree on, host by host. */
+export function projection(report: RunReport) {
+  return Object.fromEntries([...report.hosts].sort((a, b) => a.name.localeCompare(b.name)).map((h) => [h.name, {
+    outcome: h.outcome, cycles: h.cycles, reboots: h.reboots,
+    updates: [...h.updates].map((u) => `${u.kb ?? u.updateId} ${u.result}${u.hresult ? ` ${u.hresult}` : ''}`).sort(),
+  }]));
+}
