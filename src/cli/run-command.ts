@@ -5,6 +5,7 @@
 import { Command, Option } from 'commander';
 import { parseRunOptions, type RawRunOptions } from './run-options.ts';
 import { readListFile, runJob } from './run-job.ts';
+import { addSshRunOptions } from './ssh-run.ts';
 
 const HELP_AFTER = `
 Examples:
@@ -40,13 +41,13 @@ Exit codes (the highest that applies wins, in this order):
 Durations take a unit: 90s, 20m, 1h30m. The run id is printed first and in every JSON log line.`;
 
 export function registerRunCommand(program: Command): void {
-  program
+  const run = program
     .command('run')
     .summary('patch servers to completion (the connector job)')
     .description('Patch the named servers until nothing matching the filters is left: on each target the agent scans, downloads and installs, the host reboots, the job waits for it and repeats. With no target names, every host of the lab scenario.')
     .argument('[targets...]', 'host names (default: every host of the --lab scenario)')
     .option('--lab <scenario>', 'patch the virtual hosts of a lab scenario file (YAML or JSON)')
-    .addOption(new Option('--transport <name>', 'how targets are reached').choices(['lab']))
+    .addOption(new Option('--transport <name>', 'how targets are reached').choices(['lab', 'ssh']))
     .addOption(new Option('--scan', 'only report what is applicable; change nothing').conflicts(['download', 'install']))
     .addOption(new Option('--download', 'download what is applicable; install nothing').conflicts(['scan', 'install']))
     .addOption(new Option('--install', 'download and install (default)').conflicts(['scan', 'download']))
@@ -76,7 +77,8 @@ export function registerRunCommand(program: Command): void {
     .option('--state <file>', 'state file (default: in your data directory; env PATCHLINE_STATE)')
     .option('--resume <runId>', 'continue an unfinished run with its saved options (`patchline runs` lists them)')
     .option('--lab-inprocess', 'run the lab agents inside the lab daemon, not one process each (large fleets, benchmarks)')
-    .addHelpText('after', HELP_AFTER)
+    .addHelpText('after', HELP_AFTER);
+  addSshRunOptions(run)
     .action(async (targets: string[], raw: RawRunOptions) => {
       const parsed = parseRunOptions(targets, raw, readListFile);
       process.exitCode = await runJob(parsed);

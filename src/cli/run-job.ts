@@ -24,6 +24,7 @@ import { DEFAULT_LOG_HANDOVER_TIMEOUT_MS, type ParsedRun, type RunConfig } from 
 import { guardedOutput, jsonLog, textLog, type LiveLog } from './live-log.ts';
 import { checkReportTarget, writeReportFile } from './report-file.ts';
 import { resumeCommand, resumeConflicts, type RunMeta } from './run-resume.ts';
+import { openSshRunTransport } from './ssh-run.ts';
 
 /** What the CLI keeps with a run so `--resume` can rebuild its transport. */
 export type TransportConfig = NonNullable<RunMeta['transportConfig']>;
@@ -37,6 +38,8 @@ export type TransportConfig = NonNullable<RunMeta['transportConfig']>;
  * did not happen. Real servers keep the engine's defaults (probes from 5 s up to a minute).
  */
 export const LAB_TIMING = { probeInitialDelayMs: 100, probeMaxDelayMs: 250, agentPollMs: 1_000, streamSilenceMs: 15_000, agentRebootGraceMs: 2_000 } as const;
+/** The SSH lab: every call is an SSH round trip and a forced command, so it probes a little less often. */
+export const SSH_LAB_TIMING = { ...LAB_TIMING, probeInitialDelayMs: 200, probeMaxDelayMs: 500, agentRebootGraceMs: 5_000 } as const;
 
 /** Exits after which the run can be continued with --resume (and the command is printed). */
 const RESUMABLE_EXITS: readonly number[] = [EXIT.UNREACHABLE, EXIT.DEADLINE, EXIT.CANCELLED, EXIT.INTERNAL];
@@ -174,7 +177,7 @@ export async function runJob(parsed: ParsedRun): Promise<number> {
   let targets: readonly string[] = [];
   let offlineCab: string | null = null;
   if (parsed.kind === 'new') {
-    targets = await checkLabTargets(parsed.config);
+    targets = parsed.config.labScenario === null ? parsed.config.targets : await checkLabTargets(parsed.config);
     if (parsed.config.offlineCab !== null) offlineCab = await localOfflineCab(parsed.config.offlineCab, stateFile);
   } else if (!existsSync(stateFile)) {
     // A resume never creates a state file: a wrong --state would leave an empty one behind.
@@ -189,7 +192,9 @@ export async function runJob(parsed: ParsedRun): Promise<number> {
     if (parsed.kind === 'new') {
       runId = newRunId(systemClock.now());
       meta = {
-        transportConfig: { kind: 'lab', scenario: resolve(parsed.config.labScenario!), dir: labDirFor(stateFile, runId), inProcess: parsed.config.labInProcess },
+        transportConfig: parsed.config.ssh !== null
+          ? { kind: 'ssh', ssh: parsed.config.ssh, stateFile: resolve(stateFile), ...(parsed.config.labScenario !== null ? { lab: { scenario: resolve(parsed.config.labScenario), dir: labDirFor(stateFile, runId) } } : {}) }
+          : { kind: 'lab', scenario: resolve(parsed.config.labScenario!), dir: labDirFor(stateFile, runId), inProcess: parsed.config.labInProcess },
         ...(parsed.output.reportFile ? { reportFile: resolve(parsed.output.reportFile) } : {}),
         ...(parsed.config.offlineCab ? { offlineCab: parsed.config.offlineCab } : {}),
       };
@@ -232,9 +237,23 @@ export async function runJob(parsed: ParsedRun): Promise<number> {
   process.on('SIGTERM', onSignal);
 
   const transportConfig = meta.transportConfig!;
-  // --lab-inprocess: agents run inside the (still detached) lab daemon, not one process per task.
-  const transport = openLabTransport({ scenarioPath: transportConfig.scenario, dir: transportConfig.dir, mode: transportConfig.inProcess ? 'inprocess' : 'process', detached: true });
-  const deps: EngineDeps = { store, transport, clock: systemClock, log: (e) => log.write(e), timing: LAB_TIMING };
+  let transport;
+  if (transportConfig.kind === 'ssh') {
+    try {
+      ({ transport, targets } = await openSshRunTransport(transportConfig, targets));
+    } catch (error) {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      log.close();
+      await store.close();
+      throw error;
+    }
+  } else {
+    // --lab-inprocess: agents run inside the (still detached) lab daemon, not one process per task.
+    transport = openLabTransport({ scenarioPath: transportConfig.scenario, dir: transportConfig.dir, mode: transportConfig.inProcess ? 'inprocess' : 'process', detached: true });
+  }
+  const timing = transportConfig.kind === 'lab' ? LAB_TIMING : transportConfig.lab ? SSH_LAB_TIMING : undefined;
+  const deps: EngineDeps = { store, transport, clock: systemClock, log: (e) => log.write(e), ...(timing ? { timing } : {}) };
   const resume = resumeCommand(runId, stateFile, isDefaultState(stateFile));
 
   let result: RunResult;
@@ -264,7 +283,7 @@ export async function runJob(parsed: ParsedRun): Promise<number> {
   }
 
   // A finished run needs its virtual hosts no more; a cancelled or timed-out one keeps them for its resume.
-  if (result.exitCode !== EXIT.CANCELLED && result.exitCode !== EXIT.DEADLINE) await stopLabDaemon(transportConfig.dir);
+  if (transportConfig.kind === 'lab' && result.exitCode !== EXIT.CANCELLED && result.exitCode !== EXIT.DEADLINE) await stopLabDaemon(transportConfig.dir);
   if (RESUMABLE_EXITS.includes(result.exitCode)) process.stderr.write(`patchline: run ${runId} ended with exit ${result.exitCode}; continue it with: ${resume}\n`);
   return result.exitCode;
 }

@@ -8,6 +8,7 @@ import { decodeListFile } from './list-file-text.ts';
 import { usageError } from '../domain/errors.ts';
 import type { Mode, RebootPolicy } from '../domain/agent-log.ts';
 import { REBOOT_POLICIES } from '../domain/agent-log.ts';
+import { parseSshRunOptions, type SshRunConfig } from './ssh-run.ts';
 import { DEFAULT_MAX_CYCLES, DEFAULT_PARALLEL, DEFAULT_REBOOT_TIMEOUT_MS, DEFAULT_RETRIES } from '../engine/index.ts';
 
 /** Another installer (TrustedInstaller, an MSI) rarely holds WUA longer than this. */
@@ -55,12 +56,18 @@ export interface RawRunOptions {
   readonly offlineCab?: string;
   readonly labInprocess?: boolean;
   readonly progress?: boolean;
+  readonly inventory?: string;
+  readonly knownHosts?: string;
+  readonly acceptNewHostKeys?: boolean;
+  readonly clientDir?: string;
 }
 
 export interface RunConfig {
   readonly targets: readonly string[];
-  readonly transport: 'lab';
+  readonly transport: 'lab' | 'ssh';
   readonly labScenario: string | null;
+  /** --transport ssh: inventory, host keys, client folder. */
+  readonly ssh: SshRunConfig | null;
   readonly labInProcess: boolean;
   readonly mode: Mode;
   readonly reboot: RebootPolicy;
@@ -149,10 +156,11 @@ function parseDefinition(targets: readonly string[], raw: RawRunOptions, readTex
   if (modes.length > 1) throw usageError('USAGE_MODE', `Choose one of --scan, --download or --install (got ${modes.map((m) => `--${m}`).join(' and ')}).`);
   const mode: Mode = modes[0] ?? 'install';
 
-  if (raw.transport !== undefined && raw.transport !== 'lab') {
-    throw usageError('TRANSPORT_UNAVAILABLE', `--transport ${raw.transport}: only the lab transport exists in this version (ssh and windows are planned). Use --lab SCENARIO to patch virtual hosts.`);
+  if (raw.transport !== undefined && raw.transport !== 'lab' && raw.transport !== 'ssh') {
+    throw usageError('TRANSPORT_UNAVAILABLE', `--transport ${raw.transport}: this version has the lab and ssh transports. Use --lab SCENARIO to patch virtual hosts, or --transport ssh --inventory FILE.`);
   }
-  if (raw.lab === undefined && requireLab) {
+  const ssh = raw.transport === 'ssh' && requireLab ? parseSshRunOptions(raw) : null;
+  if (raw.lab === undefined && requireLab && ssh === null) {
     throw usageError('TRANSPORT_UNAVAILABLE', 'No way to reach real Windows targets yet: this version patches lab hosts only. Give --lab SCENARIO (try examples/lab/patch-night.yaml).');
   }
   if (raw.serial && raw.parallel !== undefined) throw usageError('USAGE_PARALLEL', '--serial and --parallel N contradict each other; give one.');
@@ -173,8 +181,9 @@ function parseDefinition(targets: readonly string[], raw: RawRunOptions, readTex
 
   const config: RunConfig = Object.freeze({
     targets: Object.freeze(checkTargets(targets)),
-    transport: 'lab' as const,
+    transport: raw.transport === 'ssh' ? ('ssh' as const) : ('lab' as const),
     labScenario: raw.lab ?? null,
+    ssh,
     labInProcess: raw.labInprocess ?? false,
     mode,
     reboot: oneOf('--reboot', raw.reboot ?? 'if-required', REBOOT_POLICIES),

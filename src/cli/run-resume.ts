@@ -8,10 +8,11 @@ import { resolve } from 'node:path';
 import type { RunOptions } from '../engine/index.ts';
 import { formatMs } from '../domain/cycle.ts';
 import { flag, type RunConfig, type RunDefiningOption } from './run-options.ts';
+import type { SshTransportConfig } from './ssh-run.ts';
 
 /** What the CLI keeps with a run (RunOptions.meta) to rebuild its side on resume. */
 export interface RunMeta {
-  readonly transportConfig?: { readonly kind: 'lab'; readonly scenario: string; readonly dir: string; readonly inProcess: boolean };
+  readonly transportConfig?: { readonly kind: 'lab'; readonly scenario: string; readonly dir: string; readonly inProcess: boolean } | SshTransportConfig;
   /** Absolute path of the --report file the run was started with: a resume rewrites it. */
   readonly reportFile?: string;
   /** --offline-cab as given (a URL is saved downloaded, as a local file, in offlineCabSource). */
@@ -41,10 +42,13 @@ export function resumeConflicts(given: readonly RunDefiningOption[], config: Run
     if (!equal) conflicts.push({ option, given: show(givenValue), saved: show(savedValue) });
   };
   const modeFlags = new Set<string>();
+  const tc = meta.transportConfig;
+  const savedScenario = tc?.kind === 'lab' ? tc.scenario : tc?.lab?.scenario;
+  const savedInProcess = tc?.kind === 'lab' && tc.inProcess;
   for (const key of given) {
     switch (key) {
       case 'targets': check(flag(key), sameList(config.targets, saved.targets), config.targets, saved.targets); break;
-      case 'lab': check('--lab', config.labScenario !== null && resolve(config.labScenario) === meta.transportConfig?.scenario, config.labScenario, meta.transportConfig?.scenario); break;
+      case 'lab': check('--lab', config.labScenario !== null && resolve(config.labScenario) === savedScenario, config.labScenario, savedScenario); break;
       case 'transport': break; // only 'lab' exists, and parsing refused anything else
       case 'scan': case 'download': case 'install':
         if (!modeFlags.has('mode')) check(`--${config.mode}`, config.mode === saved.mode, config.mode, saved.mode);
@@ -76,7 +80,7 @@ export function resumeConflicts(given: readonly RunDefiningOption[], config: Run
         check(flag(key), norm(config.offlineCab) === norm(savedCab), config.offlineCab, savedCab);
         break;
       }
-      case 'labInprocess': check(flag(key), meta.transportConfig?.inProcess === true, 'yes', meta.transportConfig?.inProcess ? 'yes' : 'no'); break;
+      case 'labInprocess': check(flag(key), savedInProcess, 'yes', savedInProcess ? 'yes' : 'no'); break;
     }
   }
   return conflicts;

@@ -2,13 +2,12 @@
  * One SSH connection to one target, on ssh2: connects lazily, checks the host key against the
  * known_hosts file before anything is sent, authenticates (key file, SSH agent, password — in that
  * order, whichever the target entry has), and is reused for every exec and SFTP call until it
- * drops; the next call reconnects. Every failure is classified (errors.ts) with the user and the
+ * drops; the next call reconnects. Every failure is classified (failures.ts) with the user and the
  * methods tried, never the password.
  */
 import { readFile } from 'node:fs/promises';
 import { Client, type ConnectConfig, type SFTPWrapper } from 'ssh2';
-import type { TransportError } from '../transport.ts';
-import { SSH_ERROR_CODES, isConnectionLoss, sshError } from './errors.ts';
+import { SSH_ERROR_CODES, isConnectionLoss, sshError, type SshTransportError } from './failures.ts';
 import { hostPattern, type HostKeyVerdict, type KnownHostsFile } from './known-hosts.ts';
 
 /** How one target is reached (an inventory entry, resolved). */
@@ -133,7 +132,7 @@ export class SshConnection {
     const client = new Client();
     return new Promise<Client>((resolve, reject) => {
       let settled = false;
-      const fail = (error: TransportError) => {
+      const fail = (error: SshTransportError) => {
         if (settled) return;
         settled = true;
         client.end();

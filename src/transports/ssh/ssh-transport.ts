@@ -9,7 +9,7 @@
  *   probe   — boot id (LastBootUpTime) and CBS servicing state through powershell -EncodedCommand;
  *   reboot  — shutdown /r when the engine must reboot a host itself.
  * Command lines come from the pure builders in src/transports/windows/ and ./scripts.ts; this file
- * only runs them. Every failure is a classified TransportError (errors.ts).
+ * only runs them. Every failure is a classified TransportError (failures.ts).
  */
 import type { CycleRequest } from '../../domain/agent-log.ts';
 import { usageError } from '../../domain/errors.ts';
@@ -22,7 +22,7 @@ import { classifyShutdownExit, shutdownAbortArgv, shutdownRebootArgv } from '../
 import { encodeTaskXml } from '../windows/task-xml.ts';
 import { copyFiles, filesToCopy, localClientFiles, type LocalFile } from './client-copy.ts';
 import { SshConnection, type SshTarget, type ExecResult } from './connection.ts';
-import { SSH_ERROR_CODES, isConnectionLoss, sshError } from './errors.ts';
+import { SSH_ERROR_CODES, isConnectionLoss, sshError } from './failures.ts';
 import { KnownHostsFile } from './known-hosts.ts';
 import { LogReader, LogRelay } from './log-reader.ts';
 import { fileDigestsScript, parseFileDigests, parseReachable, sftpPath, taskkillArgv, tcpReachableScript } from './scripts.ts';
