@@ -4,16 +4,9 @@
  * credentials: fail the host at once, saying which user and method), host-key (unknown or changed
  * key: fail at once with both fingerprints), internal (anything else: exit 70, cause kept).
  */
-import { EXIT, PatchlineError } from '../../domain/errors.ts';
+import { TransportError, type TransportFailureKind } from '../transport.ts';
 
-export type SshFailureKind = 'unreachable' | 'auth' | 'host-key' | 'internal';
-
-/** A classified SSH failure; `kind` is what the engine decides on, `cause` the original error. */
-export class SshTransportError extends PatchlineError {
-  constructor(readonly kind: SshFailureKind, readonly host: string, code: string, message: string, cause?: unknown) {
-    super(code, message, { exitCode: kind === 'internal' ? EXIT.INTERNAL : EXIT.UNREACHABLE, context: { host }, ...(cause === undefined ? {} : { cause }) });
-  }
-}
+export type SshTransportError = TransportError;
 
 /** Stable codes (docs/errors.md) by kind. */
 export const SSH_ERROR_CODES = {
@@ -38,6 +31,7 @@ export function isConnectionLoss(error: unknown): boolean {
   return typeof e.message === 'string' && /Not connected|No response from server|Connection lost|Channel open failure|socket (hang up|closed)|Keepalive timeout|connection closed/i.test(e.message);
 }
 
-export function sshError(kind: SshFailureKind, host: string, code: string, message: string, cause?: unknown): SshTransportError {
-  return new SshTransportError(kind, host, code, message, cause);
+/** A classified failure with its SSH code; `cause` keeps the original error. */
+export function sshError(kind: TransportFailureKind, host: string, code: string, message: string, cause?: unknown): TransportError {
+  return new TransportError(kind, host, message, { code, ...(cause === undefined ? {} : { cause }) });
 }
