@@ -72,7 +72,8 @@ export function createWindowsTransport(options: WindowsTransportOptions): Transp
   const hosts = new Map<string, InventoryHost>();
   let clientChecked = false;
 
-  const address = (host: string): string => hosts.get(host.toLowerCase())?.address ?? host;
+  /** The host's address: from the targets resolved, else the inventory, else the name itself. */
+  const address = (host: string): string => hosts.get(host.toLowerCase())?.address ?? options.inventory?.hosts.get(host.toLowerCase())?.address ?? host;
 
   async function powershell(host: string, script: string, signal: AbortSignal): Promise<string> {
     const result = await executor.run(powershellArgv(script), signal);
