@@ -1,5 +1,5 @@
 /**
- * CAB extraction throughput. Streams the largest LZX vectors (from /work/shared/testdata/cab,
+ * CAB extraction throughput. Streams the largest LZX vectors (from ../shared/testdata/cab,
  * outside the repo) through our pure-TypeScript decoder into sha256 and prints one JSON line:
  * MB/s of decompressed output for the 14.6 MB LZX:21 outer cabinet and for the first
  * BENCH_LARGE_MB (default 512) MiB of a 2 GiB LZX:21 member of the nested large-files.cab

@@ -1,6 +1,6 @@
 /**
  * Real CAB test vectors against our pure-TypeScript reader. The vectors and their expected
- * results live outside the repository, in /work/shared/testdata/cab (see SOURCES.md there: public
+ * results live outside the repository, in ../shared/testdata/cab (see SOURCES.md there: public
  * cabinets from libmspack, cabextract, libarchive, gcab, python-cabarchive and node-cabarc, with
  * expected.json recorded from Debian's cabextract 1.9). Nothing is copied into the repo.
  *
@@ -14,12 +14,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { CabError, extractFile, forEachMember, openCab, openFileStream, type Cabinet } from '../src/catalog/cab/index.ts';
+import { skipWithoutTestdata, testdata } from './testdata.ts';
 
-const VECTORS_DIR = fileURLToPath(new URL('../../shared/testdata/cab/', import.meta.url));
+const VECTORS_DIR = testdata('cab');
 const EXPECTED_PATH = join(VECTORS_DIR, 'expected.json');
 const VECTOR_TIMEOUT_MS = 30_000;
 const LARGE_TIMEOUT_MS = 300_000;
@@ -129,7 +129,7 @@ function check(key: string, exp: Expected, got: Outcome): void {
   assert.equal(got.bad.length, exp.failed_files?.length ?? got.bad.length, `${key}: failed members differ`);
 }
 
-describe('CAB vectors from /work/shared/testdata/cab', { skip: haveVectors ? false : 'vectors not found beside the repository' }, () => {
+describe('CAB vectors from the shared test data', { skip: haveVectors ? false : skipWithoutTestdata('cab', 'expected.json') || 'vectors not found' }, () => {
   for (const [key, exp] of Object.entries(expected)) {
     if (key.includes('#') || key.includes('!')) continue;
     it(`${key} ${exp.ok ? 'extracts like cabextract' : 'fails safely like cabextract'}`, { timeout: VECTOR_TIMEOUT_MS }, async () => {

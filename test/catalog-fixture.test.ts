@@ -1,5 +1,5 @@
 /**
- * The real vuls-data-update wsusscn2.cab fixture (read from /work/shared/testdata at run time,
+ * The real vuls-data-update wsusscn2.cab fixture (read from ../shared/testdata at run time,
  * or $PATCHLINE_TESTDATA; never copied into the repo): imported through the pure-TS CAB reader,
  * and its unpacked directory through the CLI's --skip-signature path, both answer the same.
  * The fixture is unsigned, so the signed path is covered by catalog-lab.test.ts instead.
@@ -17,9 +17,9 @@ import { searchCatalog, showUpdate } from '../src/catalog/query.ts';
 import { cabSource } from '../src/catalog/source-cab.ts';
 import { sqliteCatalogWriter } from '../src/store/catalog-repo.ts';
 import { openStore } from '../src/store/db.ts';
+import { testdata } from './testdata.ts';
 
-const TESTDATA = process.env.PATCHLINE_TESTDATA ?? '/work/shared/testdata';
-const FIXTURE = join(TESTDATA, 'wsus', 'vuls-data-update');
+const FIXTURE = testdata('wsus', 'vuls-data-update');
 const skip = existsSync(join(FIXTURE, 'wsusscn2.cab')) ? false : `fixture not found at ${FIXTURE}`;
 const CLI_TIMEOUT_MS = 60_000;
 const dirs: string[] = [];

@@ -6,6 +6,7 @@
  * stays current.
  */
 import { test } from 'node:test';
+import { skipWithoutTestdata, testdata } from './testdata.ts';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { copyFile, readFile, rm, writeFile } from 'node:fs/promises';
@@ -72,8 +73,10 @@ test('catalog sync: download, verify, import; an unchanged re-sync moves no body
   assert.equal(current.id, imported.versionId, 'the previous catalog stays current');
 
   // An unsigned cab (a real third-party vector) is refused with its own code.
-  await copyFile(join(ROOT, '../shared/testdata/cab/cabarchive/simple.cab'), served);
-  const unsigned = await sync('--force');
-  assert.equal(unsigned.code, 1);
-  assert.match(unsigned.stderr, /CATALOG_UNSIGNED/);
+  await t.test('an unsigned third-party cabinet is refused', { skip: skipWithoutTestdata('cab', 'cabarchive', 'simple.cab') }, async () => {
+    await copyFile(testdata('cab', 'cabarchive', 'simple.cab'), served);
+    const unsigned = await sync('--force');
+    assert.equal(unsigned.code, 1);
+    assert.match(unsigned.stderr, /CATALOG_UNSIGNED/);
+  });
 });

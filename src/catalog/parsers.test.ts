@@ -1,6 +1,6 @@
 /**
  * Parser tests against the real vuls-data-update fixture (read at run time from
- * /work/shared/testdata/wsus — or $PATCHLINE_TESTDATA — never copied into the repo), compared
+ * ../shared/testdata/wsus beside the repository — or $PATCHLINE_TESTDATA — never copied into it), compared
  * with vuls' golden output where its schema carries the same facts.
  */
 import { test } from 'node:test';
@@ -13,9 +13,9 @@ import { parseIndexXml, renderIndexXml, shardFor } from './index-xml.ts';
 import { OFFLINE_SYNC_NS, readPackageXml, type PackageUpdate } from './package-xml.ts';
 import { parseBlobName, parseCoreBlob, parseExtendedBlob, parseLocalizedBlob } from './shards.ts';
 import { dateBound, ftsQuery, likePatterns } from './query.ts';
+import { testdata } from '../../test/testdata.ts';
 
-const TESTDATA = process.env.PATCHLINE_TESTDATA ?? '/work/shared/testdata';
-const FIXTURE = join(TESTDATA, 'wsus', 'vuls-data-update');
+const FIXTURE = testdata('wsus', 'vuls-data-update');
 const EXTRACTED = join(FIXTURE, 'extracted');
 const GOLDEN = join(FIXTURE, 'golden');
 const skip = existsSync(EXTRACTED) ? false : `fixture not found at ${EXTRACTED}`;

@@ -15,7 +15,7 @@ import { after, before, describe, it } from 'node:test';
 import type { AgentEvent, CycleRequest } from '../domain/agent-log.ts';
 import { createLabTransport } from '../transports/lab.ts';
 import type { Transport } from '../transports/transport.ts';
-import { startLabDaemon, type LabDaemon, type LabDaemonMode } from './daemon.ts';
+import { POWERED_OFF_NOTE, startLabDaemon, type LabDaemon, type LabDaemonMode } from './daemon.ts';
 
 const SCENARIO = `
 timeScale: 0.05
@@ -207,3 +207,32 @@ for (const mode of ['process', 'inprocess'] as const satisfies readonly LabDaemo
     });
   });
 }
+
+describe('lab daemon close (inprocess)', () => {
+  it('waits for the in-process agents it killed: nothing of theirs still runs once close() resolved', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pl-close-inprocess-'));
+    const callback = new CallbackServer();
+    const notes: string[] = [];
+    try {
+      const scenarioPath = join(dir, 'scenario.yaml');
+      await writeFile(scenarioPath, SCENARIO);
+      await callback.start();
+      const daemon = await startLabDaemon({ scenarioPath, dir: join(dir, 'lab'), mode: 'inprocess', idleShutdownMs: 0, log: (m) => notes.push(m) });
+      const transport = createLabTransport({ dir: daemon.dir, daemon: { connect: async () => ({ url: daemon.url, token: daemon.token }), close: async () => undefined } });
+      const signal = AbortSignal.timeout(WAIT_TIMEOUT_MS);
+      const token = 'tok-close';
+      await transport.launch('old01', cycleRequest('old01', 'run-close', { url: callback.url, token }), signal);
+      await waitFor('install under way', async () => ((callback.events.get(token) ?? []).some((e) => e.kind === 'update-result' && e.phase === 'download') ? true : undefined));
+      await daemon.close();
+      // The killed agent's last word (its hand-over abandoned) comes before the daemon says the
+      // hosts are off: `ended` settles at the kill, the agent's code unwinds after it.
+      const stopped = notes.indexOf(POWERED_OFF_NOTE);
+      const agentEnded = notes.findIndex((n) => n.startsWith('old01 ') && /LOG_HANDOVER_ABANDONED|killed/.test(n));
+      assert.ok(stopped >= 0, notes.join('\n'));
+      assert.ok(agentEnded >= 0 && agentEnded < stopped, `the agent ended after close() resolved:\n${notes.join('\n')}`);
+    } finally {
+      await callback.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

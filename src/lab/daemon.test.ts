@@ -162,9 +162,10 @@ describe('lab daemon', () => {
       return s.reachable ? s : undefined;
     });
     assert.ok(first.bootId);
-    await transport.reboot('lost01');
-    // A reboot takes 100 ms here; give it ten times that, then it must still be down.
-    await new Promise((r) => setTimeout(r, 1000));
+    // web03 reboots at the same moment with the same reboot time: once it is back (the event
+    // waited for), lost01 would be back too if it were ever coming back.
+    await Promise.all([transport.reboot('lost01'), transport.reboot('web03')]);
+    await waitFor('web03 back after its reboot', async () => ((await transport.probe('web03', signal())).reachable ? true : undefined));
     assert.equal((await transport.probe('lost01', signal())).reachable, false);
     const boot = JSON.parse(await readFile(join(daemon.hostDir('lost01'), 'boot.json'), 'utf8')) as { state: string };
     assert.equal(boot.state, 'down');

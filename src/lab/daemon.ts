@@ -40,6 +40,8 @@ export const DEFAULT_IDLE_SHUTDOWN_MS = 10 * 60_000;
 export const SERVICING_AFTER_BOOT_SECONDS = 20;
 /** A reboot waits at most this long for the host's processes to die before the host goes down anyway. */
 const KILL_WAIT_MS = 5_000;
+/** Logged by close() once every host's agents ended and its files are written. */
+export const POWERED_OFF_NOTE = 'lab daemon: hosts powered off, every agent ended';
 /** Largest request body accepted (a CycleRequest with long KB lists is a few KB). */
 const MAX_BODY_BYTES = 1024 * 1024;
 export const DAEMON_FILE = 'daemon.json';
@@ -101,6 +103,12 @@ export function nextBootId(previous: string, now: Date): string {
 class VirtualHost {
   private boot: BootFile;
   private timer: NodeJS.Timeout | undefined;
+  /**
+   * The boot.json writes and boot completion under way. close() waits for them: a daemon
+   * restarted on the same DIR must read what this one last decided (a host that went down for
+   * good must not come back up because its write was cut off).
+   */
+  private inFlight: Promise<unknown> = Promise.resolve();
 
   constructor(
     readonly spec: ScenarioHost,
@@ -170,7 +178,7 @@ class VirtualHost {
     const delayMs = Math.max(0, started + rebootMs - this.now().getTime());
     clearTimeout(this.timer);
     this.timer = setTimeout(() => {
-      this.completeBoot().catch((error: unknown) => this.log(`${this.spec.name}: boot failed to complete: ${(error as Error).stack ?? String(error)}`));
+      this.track(this.completeBoot()).catch((error: unknown) => this.log(`${this.spec.name}: boot failed to complete: ${(error as Error).stack ?? String(error)}`));
     }, delayMs);
   }
 
@@ -197,7 +205,22 @@ class VirtualHost {
   }
 
   private persist(): Promise<void> {
-    return writeBootFile(this.hostDir, this.boot);
+    return this.track(writeBootFile(this.hostDir, this.boot));
+  }
+
+  private track<T>(work: Promise<T>): Promise<T> {
+    const previous = this.inFlight;
+    this.inFlight = Promise.allSettled([previous, work]);
+    return work;
+  }
+
+  /** Settles once every boot.json write and boot completion started so far has ended. */
+  async settled(): Promise<void> {
+    let current: Promise<unknown>;
+    do {
+      current = this.inFlight;
+      await current;
+    } while (current !== this.inFlight);
   }
 
   stopTimers(): void {
@@ -392,6 +415,10 @@ export async function startLabDaemon(options: StartLabDaemonOptions): Promise<La
       for (const host of hosts.values()) host.stopTimers();
       // The lab is powered off: everything the hosts run stops with it.
       await Promise.all([...hosts.values()].map((h) => h.killAll()));
+      // In-process agents outlive their kill for a moment (the provider writes state.json, the
+      // agent ends its hand-over); boot.json writes may be under way. Both end before close does.
+      await Promise.all([launcher.drain?.(KILL_WAIT_MS), ...[...hosts.values()].map((h) => h.settled())]);
+      log(POWERED_OFF_NOTE);
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
       // A bundle build still writing into DIR must finish before anyone removes DIR.

@@ -37,6 +37,8 @@ function aborted(signal: AbortSignal): Promise<void> {
 
 export function createInProcessLauncher(options: InProcessLauncherOptions): Launcher {
   const log = options.log ?? (() => undefined);
+  /** Agents whose code is still running, killed or not (drain waits for these). */
+  const running = new Set<Promise<void>>();
 
   /** Exactly what `patchline agent cycle` does (runAgentCycle), minus the process. */
   async function runAgent(spec: LaunchSpec, stop: AbortSignal, kill: AbortSignal): Promise<void> {
@@ -81,6 +83,8 @@ export function createInProcessLauncher(options: InProcessLauncherOptions): Laun
         // A real agent process would print this to its stderr and exit non-zero.
         log(`${spec.host.name} ${spec.taskId}: agent failed: ${(error as Error).stack ?? String(error)}`);
       });
+      running.add(run);
+      void run.then(() => running.delete(run));
       return {
         // The agent runs in this process; cycle-started reports the same pid.
         pid: process.pid,
@@ -91,6 +95,14 @@ export function createInProcessLauncher(options: InProcessLauncherOptions): Laun
           kill.abort(new Error('host rebooting'));
         },
       };
+    },
+    async drain(timeoutMs: number): Promise<void> {
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), timeoutMs); });
+      const all = Promise.all([...running]).then(() => 'drained' as const);
+      const outcome = await Promise.race([all, deadline]);
+      clearTimeout(timer);
+      if (outcome === 'timeout') log(`${running.size} in-process agent(s) still running ${timeoutMs} ms after they were stopped`);
     },
   };
 }

@@ -46,4 +46,10 @@ export interface Launcher {
   readonly mode: 'process' | 'inprocess';
   /** Starts the agent now; resolves once it runs (PID known), rejects with LaunchFailedError. */
   start(spec: LaunchSpec): Promise<LaunchedAgent>;
+  /**
+   * Waits (at most `timeoutMs`) until every agent started so far has really finished. A killed
+   * process is gone when `ended` settles; an in-process agent's code may still be unwinding then
+   * (writing state.json, ending its log hand-over), and a lab being closed must outlast it.
+   */
+  drain?(timeoutMs: number): Promise<void>;
 }

@@ -178,10 +178,10 @@ describe('WuaClient', () => {
   });
 
   it('reports an in-memory provider that throws as a crash', async () => {
-    const channel = inMemoryChannel(async (_input, output) => {
+    const channel = inMemoryChannel(async (input, output) => {
       output.write(`${JSON.stringify({ type: 'hello', protocol: 1, provider: 'mem', version: '0', computerName: 'lab01' })}\n`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      throw new Error('state.json is corrupt');
+      // Crash while a request is pending: on the first request line, not after a guessed delay.
+      for await (const _line of createInterface({ input })) throw new Error('state.json is corrupt');
     });
     const client = await WuaClient.start(channel, { helloTimeoutMs: 1_000 });
     await rejectsWith(client.request({ type: 'rebootStatus' }, { timeoutMs: 5_000 }), 'PROVIDER_CRASHED', /failed \(state.json is corrupt\)/);
