@@ -14,6 +14,7 @@ import { ImportBusyError, type CatalogWriter, type ExtendedInput, type Localized
 import { parseIndexXml } from './index-xml.ts';
 import { DEFAULT_BATCH_SIZE, readPackageXml, type PackageHeader } from './package-xml.ts';
 import { coreUpdateType, decodeBlob, parseBlobName, parseExtendedBlob, parseLocalizedBlob } from './shards.ts';
+import { XmlFragmentError } from './xml-tree.ts';
 import type { CatalogSource } from './source.ts';
 
 /** Revisions per write transaction in the shard phase. */
@@ -23,8 +24,12 @@ interface MutableDetails {
   updateType?: string | null;
   extended?: ExtendedInput;
   primary?: LocalizedInput;
+  fallback?: LocalizedInput;
   others?: { language: string; texts: LocalizedInput }[];
 }
+
+/** Names of rejected blobs kept for the result (the count is always complete). */
+const SKIPPED_EXAMPLES = 10;
 export const DEFAULT_LANGUAGES: readonly string[] = ['en'];
 
 /**
@@ -54,6 +59,8 @@ export interface ImportProgress {
   readonly shardsDone: number;
   readonly shardsTotal: number;
   readonly blobs: number;
+  /** Blobs the XML reader rejected: skipped, the rest of the import goes on. */
+  readonly blobsSkipped: number;
 }
 
 export interface ImportOptions {
@@ -74,6 +81,10 @@ export interface ImportResult {
   readonly files: number;
   readonly shards: number;
   readonly blobs: number;
+  /** Blobs the XML reader rejected and the import skipped (their revision keeps what package.xml said). */
+  readonly blobsSkipped: number;
+  /** The first few of them: "package2.cab!x/123456: unknown entity &nbsp;". */
+  readonly skippedExamples: readonly string[];
   readonly seconds: number;
 }
 
@@ -99,7 +110,11 @@ export async function importCatalog(source: CatalogSource, writer: CatalogWriter
   writer.bulkMode(true);
   try {
     const index = parseIndexXml(await source.indexXml(signal));
-    const progress = { phase: 'package' as ImportPhase, updates: 0, shardsDone: 0, shardsTotal: index.shards.length, blobs: 0 };
+    const progress = { phase: 'package' as ImportPhase, updates: 0, shardsDone: 0, shardsTotal: index.shards.length, blobs: 0, blobsSkipped: 0 };
+    const skippedExamples: string[] = [];
+    // Revisions whose DefaultLanguage is not one asked for: their titles come from l/<DefaultLanguage>/
+    // when no asked-for language has one (an update published only in, say, Japanese still gets a title).
+    const fallbackLanguage = new Map<number, string>();
     const report = async (): Promise<void> => {
       // Let timers, signals and I/O callbacks run: the parse loop itself only awaits microtasks.
       await new Promise<void>((resolve) => setImmediate(resolve));
@@ -118,6 +133,10 @@ export async function importCatalog(source: CatalogSource, writer: CatalogWriter
         writer.insertUpdates(versionId, batch.updates);
         writer.insertFileLocations(versionId, batch.fileLocations);
       });
+      for (const u of batch.updates) {
+        const lang = u.defaultLanguage?.toLowerCase();
+        if (lang && !languages.includes(lang)) fallbackLanguage.set(u.revisionId, lang);
+      }
       progress.updates += batch.updates.length;
       await report();
     }
@@ -134,18 +153,29 @@ export async function importCatalog(source: CatalogSource, writer: CatalogWriter
       for await (const blob of source.shardBlobs(shard.name, signal)) {
         const name = parseBlobName(blob.name);
         if (!name) continue;
-        const isWanted = name.kind === 'c' || name.kind === 'x' || (name.kind === 'l' && name.language !== null && languages.includes(name.language));
+        const isFallback = name.kind === 'l' && name.language !== null && fallbackLanguage.get(name.revisionId) === name.language;
+        const isWanted = name.kind === 'c' || name.kind === 'x' || isFallback || (name.kind === 'l' && name.language !== null && languages.includes(name.language));
         if (!isWanted) continue;
         let details = pending.get(name.revisionId);
         if (!details) {
           details = {};
           pending.set(name.revisionId, details);
         }
-        const text = decodeBlob(blob.bytes);
-        if (name.kind === 'c') details.updateType = coreUpdateType(text);
-        else if (name.kind === 'x') details.extended = parseExtendedBlob(text);
-        else if (name.language === primaryLanguage) details.primary = parseLocalizedBlob(text);
-        else (details.others ??= []).push({ language: name.language!, texts: parseLocalizedBlob(text) });
+        try {
+          const text = decodeBlob(blob.bytes);
+          if (name.kind === 'c') details.updateType = coreUpdateType(text);
+          else if (name.kind === 'x') details.extended = parseExtendedBlob(text);
+          else if (name.language === primaryLanguage) details.primary = parseLocalizedBlob(text);
+          else if (isFallback) details.fallback = parseLocalizedBlob(text);
+          else (details.others ??= []).push({ language: name.language!, texts: parseLocalizedBlob(text) });
+        } catch (error) {
+          // One malformed blob costs its own fields, never the whole import (real catalogs hold
+          // about a million blobs); it is counted and named in the result.
+          if (!(error instanceof XmlFragmentError) && !(error instanceof RangeError)) throw error;
+          progress.blobsSkipped += 1;
+          if (skippedExamples.length < SKIPPED_EXAMPLES) skippedExamples.push(`${shard.name}!${blob.name.replace(/\\/g, '/')}: ${error.message}`);
+          continue;
+        }
         progress.blobs += 1;
         if (pending.size >= REVISIONS_PER_TRANSACTION) {
           flush();
@@ -166,7 +196,10 @@ export async function importCatalog(source: CatalogSource, writer: CatalogWriter
     writer.bulkMode(false);
     progress.phase = 'done';
     await options.onProgress?.({ ...progress });
-    return { versionId, header, updates: counts.updates, files: counts.files, shards: index.shards.length, blobs: progress.blobs, seconds: (performance.now() - started) / 1000 };
+    return {
+      versionId, header, updates: counts.updates, files: counts.files, shards: index.shards.length, blobs: progress.blobs,
+      blobsSkipped: progress.blobsSkipped, skippedExamples, seconds: (performance.now() - started) / 1000,
+    };
   } catch (error) {
     writer.bulkMode(false);
     // Leave the previous catalog current: drop what this import wrote.

@@ -108,6 +108,10 @@ export interface CatalogUpdateDetails extends CatalogHit {
   readonly maxDownloadSize: number | null;
   readonly supportUrl: string | null;
   readonly moreInfoUrl: string | null;
+  /** Every MoreInfoUrl of the l/ blob, in order. */
+  readonly moreInfoUrls: readonly string[];
+  /** The CVEs the update fixes (x/ CveID). */
+  readonly cveIds: readonly string[];
   readonly securityBulletinId: string | null;
   readonly prerequisites: readonly PrerequisiteGroup[];
   readonly bundleMembers: readonly RelatedUpdate[];
@@ -279,6 +283,7 @@ export async function showUpdate(db: Kysely<Database>, idOrKb: string): Promise<
       description: r.description, categories: mine, creationDate: r.creation_date,
       isBundle: r.is_bundle === 1, isLeaf: r.is_leaf === 1, rebootBehavior: r.reboot_behavior, impact: r.impact,
       browseOnly: r.browse_only === 1, maxDownloadSize: r.max_download_size, supportUrl: r.support_url, moreInfoUrl: r.more_info_url,
+      moreInfoUrls: jsonList(r.more_info_urls) ?? (r.more_info_url ? [r.more_info_url] : []), cveIds: jsonList(r.cve_ids) ?? [],
       securityBulletinId: r.security_bulletin_id,
       prerequisites: await prerequisitesOf(db, versionId, r.revision_id),
       bundleMembers: await byRevisions(db, versionId, (await db.selectFrom('catalog_bundles').select('member_revision_id as rev').where('version_id', '=', versionId).where('bundle_revision_id', '=', r.revision_id).execute()).map((b) => b.rev)),
@@ -290,6 +295,13 @@ export async function showUpdate(db: Kysely<Database>, idOrKb: string): Promise<
     });
   }
   return out;
+}
+
+/** A JSON array-of-strings column; null when empty or not an array (an older import). */
+function jsonList(value: string | null): string[] | null {
+  if (!value) return null;
+  const parsed: unknown = JSON.parse(value);
+  return Array.isArray(parsed) ? parsed.filter((v): v is string => typeof v === 'string') : null;
 }
 
 async function prerequisitesOf(db: Kysely<Database>, versionId: number, revisionId: number): Promise<PrerequisiteGroup[]> {

@@ -29,7 +29,7 @@ test('status without a catalog says how to get one', () => {
 test('details: "one of" prerequisite groups, chains indented by depth, files with digests and URL', () => {
   const d: CatalogUpdateDetails = {
     ...hit, description: null, categories: [], creationDate: null, isBundle: true, isLeaf: true, rebootBehavior: 'AlwaysRequiresReboot', impact: 'Normal',
-    browseOnly: false, maxDownloadSize: 10, supportUrl: null, moreInfoUrl: null, securityBulletinId: null,
+    browseOnly: false, maxDownloadSize: 10, supportUrl: null, moreInfoUrl: null, moreInfoUrls: [], cveIds: [], securityBulletinId: null,
     prerequisites: [
       { kind: 'all', updates: [{ updateId: 'a', revisionId: 1, kb: '1', title: 'SSU' }] },
       { kind: 'oneOf', updates: [{ updateId: 'p1', revisionId: 2, kb: null, title: 'Windows Server 2022' }, { updateId: 'p2', revisionId: null, kb: null, title: null }] },
@@ -45,4 +45,16 @@ test('details: "one of" prerequisite groups, chains indented by depth, files wit
   assert.match(text, /Supersedes:\n {2}KB2 Older {2}o1\n {4}KB3 Oldest {2}o2/);
   assert.match(text, /Files:\n {2}f\.msu {2}10 bytes {2}sha1 q {2}sha256 r {2}http:\/\/u\/f\.msu/);
   assert.doesNotMatch(text, /Superseded by/);
+});
+
+test('details: every CVE and every MoreInfoUrl are printed', () => {
+  const d = {
+    ...hit, description: null, categories: [], creationDate: null, isBundle: false, isLeaf: true, rebootBehavior: null, impact: null,
+    browseOnly: false, maxDownloadSize: null, supportUrl: null, moreInfoUrl: 'https://a', moreInfoUrls: ['https://a', 'https://b'],
+    cveIds: ['CVE-2026-21001', 'CVE-2026-21002'], securityBulletinId: null, prerequisites: [], bundleMembers: [], bundledBy: [],
+    supersedes: [], supersededBy: [], files: [], titles: [],
+  } satisfies CatalogUpdateDetails;
+  const text = renderDetails(d);
+  assert.match(text, /CVEs +CVE-2026-21001, CVE-2026-21002/);
+  assert.match(text, /More information:\n {2}https:\/\/a\n {2}https:\/\/b/);
 });

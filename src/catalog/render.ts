@@ -59,7 +59,8 @@ export function renderDetails(d: CatalogUpdateDetails): string {
     ['Reboot', d.rebootBehavior ?? '-'],
     ['Impact', d.impact ?? '-'],
     ['Max download', d.maxDownloadSize === null ? '-' : `${d.maxDownloadSize} bytes`],
-    ['Support URL', d.supportUrl ?? d.moreInfoUrl ?? '-'],
+    ['Support URL', d.supportUrl ?? '-'],
+    ['CVEs', d.cveIds.join(', ') || '-'],
   ];
   const width = Math.max(...fields.map(([k]) => k.length));
   for (const [k, v] of fields) lines.push(`  ${k.padEnd(width)}  ${v}`);
@@ -68,6 +69,7 @@ export function renderDetails(d: CatalogUpdateDetails): string {
     lines.push(`${title}:`);
     for (const i of items) lines.push(`  ${i}`);
   };
+  section('More information', d.moreInfoUrls);
   section('Prerequisites', d.prerequisites.flatMap((g) => (g.kind === 'all' ? g.updates.map(related) : [`one of: ${g.updates.map(related).join(' | ')}`])));
   section('Bundle members', d.bundleMembers.map(related));
   section('Bundled by', d.bundledBy.map(related));
@@ -85,5 +87,9 @@ export function renderProgress(p: ImportProgress): string {
 }
 
 export function renderImportResult(r: ImportResult): string {
-  return `Imported catalog version ${r.versionId}: ${r.updates} updates, ${r.files} files, ${r.shards} shards in ${r.seconds.toFixed(1)} s. It is now current.`;
+  const done = `Imported catalog version ${r.versionId}: ${r.updates} updates, ${r.files} files, ${r.shards} shards in ${r.seconds.toFixed(1)} s. It is now current.`;
+  if (!r.blobsSkipped) return done;
+  // Skipped blobs cost only their own fields (a title, a KB); say which, so a bad catalog is noticed.
+  const examples = r.skippedExamples.map((e) => `\n  skipped ${e}`).join('');
+  return `${done}\n${r.blobsSkipped} malformed shard blob(s) were skipped; their updates lack those details:${examples}`;
 }

@@ -5,6 +5,18 @@
  * The blobs are fragments (several root elements, no namespace), so they go through
  * parseFragment's synthetic root. Field locations follow SCHEMA-NOTES.md §4 and the real
  * fixture: KBArticleID is a child element of ExtendedProperties, MsrcSeverity an attribute.
+ *
+ * Checked against public parsers of the real file (issue 7):
+ * - x/ blobs carry no CreationDate: Microsoft strips it, and vuls-data-update's ExtendedProperties
+ *   struct (MaineK00n/vuls-data-update pkg/fetch/microsoft/wsusscn2/types.go, type X) has none;
+ *   the release date is package.xml's Update/@CreationDate. It also reads CveID as a repeated
+ *   child of ExtendedProperties, beside KBArticleID and SecurityBulletinID.
+ * - BundledUpdates lists members directly and inside AtLeastOne groups: Microsoft's own
+ *   update-server-server-sync (src/library/Metadata/BundledUpdatesParser.cs) queries both
+ *   `BundledUpdates/UpdateIdentity` and `BundledUpdates/AtLeastOne/UpdateIdentity`.
+ * - l/ blobs may carry several MoreInfoUrl elements (WSUS keeps them in a table of their own,
+ *   tbMoreInfoURLForRevision); every one is kept.
+ * - EULA blobs are named e/<lang>/<rev>, like the l/ blobs.
  */
 import { childText, childrenNamed, findFirst, parseFragment, type XmlElement } from './xml-tree.ts';
 
@@ -13,13 +25,13 @@ export type BlobKind = (typeof BLOB_KINDS)[number];
 
 export interface BlobName {
   readonly kind: BlobKind;
-  /** For `l/` blobs: the language directory ("en", "de"). */
+  /** For `l/` and `e/` blobs: the language directory ("en", "de"). */
   readonly language: string | null;
   readonly revisionId: number;
 }
 
 /**
- * Parses a shard member name: "c/123", "x\\123", "l/en/123" (cabinets store `\`).
+ * Parses a shard member name: "c/123", "x\\123", "l/en/123", "e/en/123" (cabinets store `\`).
  * Returns null for members that are not revision blobs.
  *
  * @example parseBlobName('l\\en\\345678') // { kind: 'l', language: 'en', revisionId: 345678 }
@@ -30,8 +42,8 @@ export function parseBlobName(name: string): BlobName | null {
   const last = parts[parts.length - 1] ?? '';
   if (!/^\d+$/.test(last)) return null;
   const revisionId = Number(last);
-  if (kind === 'l' && parts.length === 3) return { kind, language: (parts[1] ?? '').toLowerCase(), revisionId };
-  if ((kind === 'c' || kind === 'x' || kind === 'e') && parts.length === 2) return { kind, language: null, revisionId };
+  if ((kind === 'l' || kind === 'e') && parts.length === 3) return { kind, language: (parts[1] ?? '').toLowerCase(), revisionId };
+  if ((kind === 'c' || kind === 'x') && parts.length === 2) return { kind, language: null, revisionId };
   return null;
 }
 
@@ -64,10 +76,11 @@ export interface ExtendedBlob {
   readonly supportUrl: string | null;
   readonly rebootBehavior: string | null;
   readonly impact: string | null;
-  readonly creationDate: string | null;
   readonly maxDownloadSize: number | null;
   readonly isBeta: boolean | null;
   readonly browseOnly: boolean;
+  /** CveID elements ("CVE-2026-21001"), in document order, without duplicates. */
+  readonly cveIds: readonly string[];
   readonly files: readonly ExtendedFile[];
 }
 
@@ -75,7 +88,10 @@ export interface LocalizedBlob {
   readonly language: string | null;
   readonly title: string | null;
   readonly description: string | null;
+  /** The first MoreInfoUrl (kept for callers that show one link). */
   readonly moreInfoUrl: string | null;
+  /** Every MoreInfoUrl, in document order. */
+  readonly moreInfoUrls: readonly string[];
   readonly supportUrl: string | null;
 }
 
@@ -110,13 +126,15 @@ export function parseCoreBlob(text: string): CoreBlob {
   }
   const ids = (el: XmlElement | undefined): string[] =>
     childrenNamed(el, 'UpdateIdentity').map((u) => lowerGuid(u.attrs.UpdateID)).filter((id): id is string => id !== null);
+  // Members listed directly and members inside AtLeastOne groups are all members of the bundle.
+  const bundled = (el: XmlElement | undefined): string[] => [...new Set([...ids(el), ...childrenNamed(el, 'AtLeastOne').flatMap(ids)])];
   return {
     updateId: lowerGuid(identity?.attrs.UpdateID),
     revisionNumber: optNumber(identity?.attrs.RevisionNumber),
     updateType: properties?.attrs.UpdateType ?? null,
     explicitlyDeployable: optBool(properties?.attrs.ExplicitlyDeployable),
     prerequisites,
-    bundledUpdateIds: ids(childrenNamed(relationships, 'BundledUpdates')[0]),
+    bundledUpdateIds: bundled(childrenNamed(relationships, 'BundledUpdates')[0]),
     supersededUpdateIds: ids(childrenNamed(relationships, 'SupersededUpdates')[0]),
   };
 }
@@ -162,10 +180,10 @@ export function parseExtendedBlob(text: string): ExtendedBlob {
     supportUrl: childText(ext, 'SupportUrl'),
     rebootBehavior: behavior?.attrs.RebootBehavior ?? null,
     impact: behavior?.attrs.Impact ?? null,
-    creationDate: ext?.attrs.CreationDate ?? null,
     maxDownloadSize: optNumber(ext?.attrs.MaxDownloadSize),
     isBeta: optBool(ext?.attrs.IsBeta),
     browseOnly: ext?.attrs.BrowseOnly === 'true',
+    cveIds: [...new Set(childrenNamed(ext, 'CveID').map((c) => c.text.trim()).filter((c) => c !== ''))],
     files,
   };
 }
@@ -174,11 +192,13 @@ export function parseExtendedBlob(text: string): ExtendedBlob {
 export function parseLocalizedBlob(text: string): LocalizedBlob {
   const root = parseFragment(text);
   const loc = root.children.find((c) => c.name === 'LocalizedProperties') ?? root;
+  const moreInfoUrls = childrenNamed(loc, 'MoreInfoUrl').map((m) => m.text.trim()).filter((u) => u !== '');
   return {
     language: childText(loc, 'Language'),
     title: childText(loc, 'Title'),
     description: childText(loc, 'Description'),
-    moreInfoUrl: childText(loc, 'MoreInfoUrl'),
+    moreInfoUrl: moreInfoUrls[0] ?? null,
+    moreInfoUrls,
     supportUrl: childText(loc, 'SupportUrl'),
   };
 }

@@ -61,11 +61,15 @@ export function coreBlob(u: GenUpdate): string {
   return `${s}<Relationships>${rel}</Relationships>`;
 }
 
-/** x/<rev>: KB, severity, install behaviour, files. */
+/**
+ * x/<rev>: KB, severity, install behaviour, files. No CreationDate: Microsoft strips it from real
+ * x/ blobs, so the importer must take the date from package.xml's Update/@CreationDate — and the
+ * lab takes the same path real data takes.
+ */
 export function extendedBlob(u: GenUpdate): string {
   const maxSize = u.files.reduce((sum, f) => sum + f.size, 0);
   let s = `<ExtendedProperties DefaultPropertiesLanguage="en"`;
-  if (u.updateType !== 'Category') s += ` Handler="http://schemas.microsoft.com/msus/2002/12/UpdateHandlers/Cbs" CreationDate="${u.creationDate}"`;
+  if (u.updateType !== 'Category') s += ` Handler="http://schemas.microsoft.com/msus/2002/12/UpdateHandlers/Cbs"`;
   s += ` MaxDownloadSize="${maxSize}" MinDownloadSize="0"`;
   if (u.severity) s += ` MsrcSeverity="${u.severity}"`;
   if (u.browseOnly) s += ' BrowseOnly="true"';

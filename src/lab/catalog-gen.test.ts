@@ -75,6 +75,7 @@ test('rendered XML parses back to the same facts', async () => {
   const back = parsed.find((u) => u.updateId === newU.updateId)!;
   assert.deepEqual(back.categories, newU.categories);
   assert.deepEqual(back.prerequisites, [{ updateId: newU.prerequisites[0], orGroup: null }, ...newU.orPrerequisites[0]!.map((p) => ({ updateId: p, orGroup: 1 }))]);
+  assert.doesNotMatch(extendedBlob(newU), /CreationDate=/, 'real x/ blobs carry no CreationDate; the lab writes none either');
   const x = parseExtendedBlob(extendedBlob(newU));
   assert.deepEqual([x.kb, x.msrcSeverity, x.rebootBehavior, x.files[0]?.digest], ['5000002', 'Critical', 'AlwaysRequiresReboot', newU.files[0]?.id]);
   assert.equal(parseLocalizedBlob(localizedBlob(newU)).title, 'New CU & more (KB5000002)', 'XML special characters survive');

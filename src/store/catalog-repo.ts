@@ -47,9 +47,9 @@ export interface ExtendedInput {
   readonly supportUrl: string | null;
   readonly rebootBehavior: string | null;
   readonly impact: string | null;
-  readonly creationDate: string | null;
   readonly maxDownloadSize: number | null;
   readonly browseOnly: boolean;
+  readonly cveIds?: readonly string[];
   readonly files: readonly { readonly digest: string; readonly fileName: string | null; readonly size: number | null; readonly sha256: string | null }[];
 }
 
@@ -57,6 +57,7 @@ export interface LocalizedInput {
   readonly title: string | null;
   readonly description: string | null;
   readonly moreInfoUrl: string | null;
+  readonly moreInfoUrls?: readonly string[];
   readonly supportUrl: string | null;
 }
 
@@ -66,6 +67,11 @@ export interface RevisionDetails {
   readonly extended?: ExtendedInput;
   /** The primary language's texts: they fill the update's own title and description. */
   readonly primary?: LocalizedInput;
+  /**
+   * The update's own DefaultLanguage texts, when that is not a language asked for: they fill the
+   * title only where no primary-language blob does (whichever blob arrives first).
+   */
+  readonly fallback?: LocalizedInput;
   /** Other languages, kept in catalog_titles. */
   readonly others?: readonly { readonly language: string; readonly texts: LocalizedInput }[];
 }
@@ -147,13 +153,16 @@ export function sqliteCatalogWriter(sqlite: BetterSqlite3.Database): CatalogWrit
     `INSERT INTO catalog_files (version_id, file_id, file_name, size, sha256) VALUES (?, ?, ?, ?, ?)
      ON CONFLICT (version_id, file_id) DO UPDATE SET file_name = excluded.file_name, size = excluded.size, sha256 = coalesce(excluded.sha256, sha256)`,
   );
-  // One UPDATE per revision: every column keeps its value unless the blobs gave a new one.
+  // One UPDATE per revision: every column keeps its value unless the blobs gave a new one. The
+  // release date is not here: it is package.xml's Update/@CreationDate (real x/ blobs have none).
+  // Title and description: the primary language wins, then what is there, then the fallback
+  // (the update's DefaultLanguage), so the blob order inside a shard does not matter.
   const setDetails = sqlite.prepare(
     `UPDATE catalog_updates SET update_type = coalesce(?, update_type), kb = coalesce(?, kb), msrc_severity = coalesce(?, msrc_severity),
        security_bulletin_id = coalesce(?, security_bulletin_id), reboot_behavior = coalesce(?, reboot_behavior), impact = coalesce(?, impact),
-       release_date = coalesce(?, release_date), max_download_size = coalesce(?, max_download_size), browse_only = coalesce(?, browse_only),
-       title = coalesce(?, title), description = coalesce(?, description), more_info_url = coalesce(?, more_info_url),
-       support_url = coalesce(?, ?, support_url)
+       max_download_size = coalesce(?, max_download_size), browse_only = coalesce(?, browse_only), cve_ids = coalesce(?, cve_ids),
+       title = coalesce(?, title, ?), description = coalesce(?, description, ?), more_info_url = coalesce(?, more_info_url, ?),
+       more_info_urls = coalesce(?, more_info_urls, ?), support_url = coalesce(?, ?, support_url)
      WHERE version_id = ? AND revision_id = ?`,
   );
   const upsertTitle = sqlite.prepare(
@@ -197,10 +206,13 @@ export function sqliteCatalogWriter(sqlite: BetterSqlite3.Database): CatalogWrit
     applyDetails(versionId, revisionId, d) {
       const x = d.extended;
       const l = d.primary;
+      const f = d.fallback;
+      const json = (values: readonly string[] | undefined): string | null => (values && values.length > 0 ? JSON.stringify(values) : null);
       setDetails.run(
         d.updateType ?? null, x?.kb ?? null, x?.msrcSeverity ?? null, x?.securityBulletinId ?? null, x?.rebootBehavior ?? null, x?.impact ?? null,
-        x?.creationDate ?? null, x?.maxDownloadSize ?? null, x ? (x.browseOnly ? 1 : 0) : null,
-        l?.title ?? null, l?.description ?? null, l?.moreInfoUrl ?? null, x?.supportUrl ?? null, l?.supportUrl ?? null,
+        x?.maxDownloadSize ?? null, x ? (x.browseOnly ? 1 : 0) : null, json(x?.cveIds),
+        l?.title ?? null, f?.title ?? null, l?.description ?? null, f?.description ?? null, l?.moreInfoUrl ?? null, f?.moreInfoUrl ?? null,
+        json(l?.moreInfoUrls), json(f?.moreInfoUrls), x?.supportUrl ?? null, l?.supportUrl ?? f?.supportUrl ?? null,
         versionId, revisionId,
       );
       for (const f of x?.files ?? []) upsertFileDetail.run(versionId, f.digest, f.fileName, f.size, f.sha256);

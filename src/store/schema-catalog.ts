@@ -59,10 +59,15 @@ export interface CatalogUpdatesTable {
   reboot_behavior: string | null;
   /** x/ InstallationBehavior/@Impact (Normal, Minor, RequiresExclusiveHandling). */
   impact: string | null;
-  /** x/ ExtendedProperties/@CreationDate when present, else Update/@CreationDate. */
+  /** Update/@CreationDate (real x/ blobs carry no date of their own). */
   release_date: string | null;
   support_url: string | null;
+  /** The first MoreInfoUrl. */
   more_info_url: string | null;
+  /** Every MoreInfoUrl, a JSON array of strings (migration 0004). */
+  more_info_urls: string | null;
+  /** x/ CveID values, a JSON array of strings (migration 0004). */
+  cve_ids: string | null;
   max_download_size: number | null;
   browse_only: number;
 }
