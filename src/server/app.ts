@@ -24,6 +24,7 @@ import { tokenRoutes } from './routes/tokens.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { eventRoutes } from './routes/events.ts';
 import { metaRoutes } from './routes/meta.ts';
+import { consoleRoutes } from './console.ts';
 
 /** Default request body limit. Agent reports that need more raise it on their own route. */
 export const BODY_LIMIT_BYTES = 256 * 1024;
@@ -42,6 +43,8 @@ export interface BuildAppOptions {
   readonly plugins?: readonly ((app: FastifyInstance, deps: ServerDeps) => Promise<void>)[];
   /** Serve TLS with this PEM certificate and key (server.ts); absent: plain HTTP or inject only. */
   readonly https?: { readonly cert: string; readonly key: string };
+  /** The built console (default web/dist); tests may point elsewhere. */
+  readonly consoleDir?: string;
 }
 
 export type App = FastifyInstance;
@@ -107,6 +110,7 @@ export async function buildApp(deps: ServerDeps, options: BuildAppOptions = {}):
     await app.register(plugin, { deps });
   }
   for (const plugin of options.plugins ?? []) await plugin(app, deps);
+  await consoleRoutes(app, options.consoleDir);
   await app.ready();
   return app;
 }
