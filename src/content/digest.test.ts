@@ -1,7 +1,7 @@
 /** Digest forms: the catalog's base64 and the URLs' hex name the same file. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { normalizeSpec, toHex } from './digest.ts';
+import { normalizeSpec, specFromCatalogFile, toHex } from './digest.ts';
 
 test('base64 and hex digests normalise to the same lower-case hex; SHA-256 is the key when known', () => {
   // SHA-1 of the empty string, as File/@Digest (base64) and as hex.
@@ -15,4 +15,10 @@ test('base64 and hex digests normalise to the same lower-case hex; SHA-256 is th
 
 test('a file without a usable digest is refused: nothing unverified is cached', () => {
   assert.throws(() => normalizeSpec({ sha1: 'nope', url: 'http://x/a' }), (e: Error & { code?: string }) => e.code === 'CONTENT_NO_DIGEST');
+});
+
+test('catalog payload files become cache specs; one without a URL cannot be fetched', () => {
+  const f = { id: 'x', sha1: '2jmj7l5rSw0yVb/vlWAYkK/YBwk=', sha256: null, url: 'http://download.windowsupdate.com/x.cab', size: 0, fileName: 'x.cab' };
+  assert.equal(normalizeSpec(specFromCatalogFile(f)!).key, 'da39a3ee5e6b4b0d3255bfef95601890afd80709');
+  assert.equal(specFromCatalogFile({ ...f, url: null }), null);
 });

@@ -56,3 +56,11 @@ export function normalizeSpec(spec: ContentFileSpec): NormalizedSpec {
 
 /** A digest as an agent or URL names it: 40 or 64 hex characters. */
 export const isHexDigest = (value: string): boolean => /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/.test(value);
+
+/**
+ * A payload file as the catalog query returns it (src/catalog/query.ts PayloadFile: base64
+ * digests, URL from FileLocation) → a spec for the cache; null when the catalog has no URL for it.
+ */
+export function specFromCatalogFile(f: { readonly sha1: string; readonly sha256: string | null; readonly url: string | null; readonly size: number | null; readonly fileName: string | null }): ContentFileSpec | null {
+  return f.url ? { sha1: f.sha1, sha256: f.sha256, url: f.url, size: f.size, fileName: f.fileName } : null;
+}

@@ -11,3 +11,4 @@ export { deriveDelivery, waptState, wsusState } from './states.ts';
 export { createPolicy, decide, type Policy, type PolicyInput } from './decide.ts';
 export { previewRuleChange, PREVIEW_SAMPLE_LIMIT, type RulePreview, type PreviewCount, type PreviewChange } from './preview.ts';
 export { hostMatches, normalizeKb } from './match.ts';
+export { describeReason, describeDecision } from './describe.ts';

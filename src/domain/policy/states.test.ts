@@ -36,3 +36,12 @@ for (const [name, applicability, hostDelivery, cache, decision, direct, wapt, ws
     if (hostDelivery === 'failed') assert.deepEqual([d.hresult, d.attempts], ['0x80070005', 2]);
   });
 }
+
+test('describeDecision names the rule or the setting that decided', async () => {
+  const { describeDecision } = await import('./describe.ts');
+  assert.equal(describeDecision(forbidden), 'forbidden — rule r (forbid)');
+  assert.equal(describeDecision(deferred), 'deferred until 2026-12-01T00:00:00Z — ring pilot: installDelayDays 7');
+  const evidence = { fromRing: 'pilot', toRing: 'broad', hosts: 4, installed: 3, failed: 1, successPercent: 75, failurePercent: 25, since: null, eligibleAt: null };
+  assert.equal(describeDecision({ kind: 'forbidden', until: null, by: { kind: 'promotion', ring: 'broad', status: 'halted', evidence }, matchedRules: [] }),
+    'forbidden — promotion pilot → broad halted: 3 installed, 1 failed of 4 hosts (75% succeeded)');
+});
