@@ -75,3 +75,12 @@ hosts:
     assert.deepEqual(report.warnings, [{ kind: 'filter-unmatched', option: '--product', values: ['Windows Server 2019'], seen: ['Windows Server 2022'] }]);
   });
 });
+
+test('run --help lists --lab-inprocess, a --resume example with a real run id, and exit 1', async () => {
+  const help = await run(['run', '--help']);
+  assert.equal(help.code, 0, help.stderr);
+  assert.match(help.stdout, /--lab-inprocess\s+run the lab agents/);
+  // The shape newRunId() gives: 20261121-0512-7f3a1c.
+  assert.match(help.stdout, /patchline run --resume \d{8}-\d{4}-[0-9a-f]{6}\b/);
+  assert.match(help.stdout, /^ {2}1 {2}node itself failed/m);
+});

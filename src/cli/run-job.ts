@@ -160,11 +160,12 @@ async function scannedUpdates(store: Store, runId: string): Promise<UpdateRecord
 }
 
 function warnUnmatched(unmatched: readonly UnmatchedFilter[], parsed: ParsedRun, runId: string): void {
+  const out = guardedOutput(process.stdout);
   for (const u of unmatched) {
     const text = `WARNING: ${u.option} ${u.values.map((v) => `"${v}"`).join(', ')} matched no update found on any host; ${u.seen.length > 0 ? `the scans found: ${u.seen.join(', ')}` : 'the scans found no update at all'}. Check the spelling: nothing was done for it.`;
-    if (parsed.output.logFormat === 'json') process.stdout.write(`${JSON.stringify({ at: new Date().toISOString(), runId, kind: 'filter-unmatched', ...u, message: text })}\n`);
-    else process.stdout.write(`${text}\n`);
-    process.stderr.write(`patchline: ${text}\n`);
+    if (parsed.output.logFormat === 'json') out.write(`${JSON.stringify({ at: new Date().toISOString(), runId, kind: 'filter-unmatched', ...u, message: text })}\n`);
+    else out.write(`${text}\n`);
+    guardedOutput(process.stderr).write(`patchline: ${text}\n`);
   }
 }
 
