@@ -63,7 +63,10 @@ for (const agents of sizes) {
   const server = child('./server-fleet-server.ts', []);
   const ready = await waitFor<{ url: string; token: string }>(server, 'ready');
   const fleet = child('./server-fleet-agents.ts', [ready.url, ready.token, String(agents)]);
+  const t0 = Date.now();
+  const note = (m: string): boolean => process.stderr.write(`[${agents}] ${((Date.now() - t0) / 1000).toFixed(1)} s: ${m}\n`);
   await waitFor(fleet, 'enrolled');
+  note('enrolled');
   // Every agent's check-in is held at the server: that is "connected".
   let stats = await ask<{ connected: number }>(server, { cmd: 'stats' }, 'stats');
   for (let i = 0; stats.connected < agents && i < 600; i++) {
@@ -71,9 +74,11 @@ for (const agents of sizes) {
     stats = await ask<{ connected: number }>(server, { cmd: 'stats' }, 'stats');
   }
   const connected = stats.connected;
+  note(`${connected} connected`);
 
   const reports = await ask<{ reports: number; failed: number; seconds: number }>(fleet, { cmd: 'reports', perAgent: REPORTS_PER_AGENT }, 'reports');
 
+  note(`${reports.reports} reports in ${reports.seconds.toFixed(1)} s`);
   const latencies: number[] = [];
   let missed = 0;
   for (let round = 0; round < ACTION_ROUNDS; round++) {
