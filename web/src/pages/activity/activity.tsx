@@ -1,43 +1,70 @@
-/** Activity: actions and their per-host progress (refreshed live by server events), and the audit log. */
+/**
+ * Activity: actions newest first, each with its per-host progress (refreshed live: every
+ * action.progress event invalidates the action queries), and the audit log of every change.
+ */
 import { useQuery } from '@tanstack/react-query';
 import { useSearchParams } from 'react-router';
 import { api } from '../../api/client.ts';
-import type { Action, AuditEntry } from '../../api/types.ts';
+import type { ActionDetail, ActionSummary, AuditEntry } from '../../api/types.ts';
 import { formatDateTime } from '../../components/format.ts';
+
+/** How many of the newest actions are shown with their hosts' progress. */
+const DETAILED_ACTIONS = 10;
+
+function ActionCard({ summary, focus }: { summary: ActionSummary; focus: boolean }) {
+  const { data } = useQuery({ queryKey: ['actions', summary.id], queryFn: ({ signal }) => api<ActionDetail>(`/actions/${encodeURIComponent(summary.id)}`, { signal }) });
+  const a = data ?? summary;
+  const target = summary.target.ring ? `ring ${summary.target.ring}` : (summary.target.hosts ?? []).join(', ');
+  return (
+    <article className={focus ? 'action focus' : 'action'} data-action-id={a.id} aria-label={`Action ${a.action} ${a.id}`}>
+      <h3>
+        {a.action} on {target} <small>{formatDateTime(a.createdAt)} by {a.createdBy}</small> <span data-status={a.state}>{a.state}</span>
+      </h3>
+      {data && (
+        <table className="compact">
+          <tbody>
+            {data.hosts.map((h) => (
+              <tr key={h.host} data-host={h.host}>
+                <th scope="row">{h.host}</th>
+                <td data-status={h.state}>{h.state}</td>
+                <td>{h.phase ?? ''}</td>
+                <td>{h.percent !== null ? <progress max={100} value={h.percent} aria-label={`${h.host} progress`} /> : null}</td>
+                <td>
+                  {h.hresult ? <code>{h.hresult}</code> : null} {h.message}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </article>
+  );
+}
 
 export function Activity() {
   const [params] = useSearchParams();
   const focus = params.get('action');
-  const actions = useQuery({ queryKey: ['actions'], queryFn: ({ signal }) => api<{ actions: Action[] }>('/actions?limit=50', { signal }) });
+  const actions = useQuery({ queryKey: ['actions'], queryFn: ({ signal }) => api<{ actions: ActionSummary[] }>('/actions?limit=50', { signal }) });
   const audit = useQuery({ queryKey: ['audit'], queryFn: ({ signal }) => api<{ entries: AuditEntry[] }>('/audit?limit=100', { signal }) });
+  const list = actions.data?.actions ?? [];
   return (
     <>
       <h1>Activity</h1>
       <section>
         <h2>Actions</h2>
-        {(actions.data?.actions ?? []).length === 0 && <p>No actions yet.</p>}
-        {(actions.data?.actions ?? []).map((a) => (
-          <article key={a.id} className={a.id === focus ? 'action focus' : 'action'} data-action-id={a.id} aria-label={`Action ${a.action} ${a.id}`}>
-            <h3>
-              {a.action} <small>{formatDateTime(a.createdAt)}</small> <span data-status={a.status}>{a.status}</span>
-              {a.createdBy ? <small> by {a.createdBy}</small> : null}
-            </h3>
-            <table className="compact">
-              <tbody>
-                {a.hosts.map((h) => (
-                  <tr key={h.name} data-host={h.name}>
-                    <th scope="row">{h.name}</th>
-                    <td data-status={h.status}>{h.status}</td>
-                    <td>
-                      {h.percent !== null && h.percent !== undefined ? <progress max={100} value={h.percent} aria-label={`${h.name} progress`} /> : null}
-                    </td>
-                    <td>{h.message}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </article>
+        {list.length === 0 && <p>No actions yet.</p>}
+        {list.slice(0, DETAILED_ACTIONS).map((a) => (
+          <ActionCard key={a.id} summary={a} focus={a.id === focus} />
         ))}
+        {list.length > DETAILED_ACTIONS && (
+          <ul>
+            {list.slice(DETAILED_ACTIONS).map((a) => (
+              <li key={a.id}>
+                {formatDateTime(a.createdAt)} {a.action} — {a.state}
+              </li>
+            ))}
+          </ul>
+        )}
       </section>
       <section>
         <h2>Audit log</h2>
@@ -58,7 +85,7 @@ export function Activity() {
                 <td>{e.actor}</td>
                 <td>{e.action}</td>
                 <td>{e.target ?? ''}</td>
-                <td>{e.from ?? ''}</td>
+                <td>{e.ip ?? ''}</td>
               </tr>
             ))}
           </tbody>

@@ -5,16 +5,28 @@ import { api } from '../../api/client.ts';
 import { useCan } from '../../api/session.tsx';
 import { formatAge, formatBytes, formatDateTime } from '../../components/format.ts';
 
+interface Version {
+  readonly id: number;
+  readonly packageId: string | null;
+  readonly importedAt: string | null;
+  readonly updates: number;
+  readonly source: string;
+  readonly signerSubject: string | null;
+}
+
 interface CatalogInfo {
-  readonly current: { readonly version: string; readonly importedAt: string; readonly updates: number; readonly sha256?: string | null } | null;
-  readonly lastSync?: { readonly at: string; readonly outcome: string; readonly message?: string | null } | null;
+  readonly current: Version | null;
+  readonly previous: Version | null;
+  readonly importing: Version | null;
+  readonly syncing: boolean;
 }
 
 interface ContentInfo {
   readonly bytes: number;
   readonly files: number;
-  readonly downloading?: number;
-  readonly reclaimableBytes?: number;
+  readonly downloading: number;
+  readonly upstreamBytes: number;
+  readonly servedBytes: number;
 }
 
 export function CatalogPage() {
@@ -24,17 +36,17 @@ export function CatalogPage() {
   const catalog = useQuery({ queryKey: ['catalog'], queryFn: ({ signal }) => api<CatalogInfo>('/catalog', { signal }) });
   const content = useQuery({ queryKey: ['content'], queryFn: ({ signal }) => api<ContentInfo>('/content', { signal }) });
   const sync = useMutation({
-    mutationFn: () => api<{ outcome?: string; message?: string }>('/catalog/sync', { method: 'POST' }),
+    mutationFn: () => api<{ started: boolean; message: string }>('/catalog/sync', { method: 'POST' }),
     onSuccess: (r) => {
-      setNotice(`Catalog sync: ${r.message ?? r.outcome ?? 'started'}`);
+      setNotice(`Catalog sync: ${r.message}`);
       void queryClient.invalidateQueries({ queryKey: ['catalog'] });
     },
     onError: (e) => setNotice(e.message),
   });
   const cleanup = useMutation({
-    mutationFn: () => api<{ freedBytes: number; files: number }>('/content/cleanup', { method: 'POST' }),
+    mutationFn: () => api<{ deleted: unknown[]; bytesFreed: number; kept: number; inGrace: number }>('/content/cleanup', { method: 'POST' }),
     onSuccess: (r) => {
-      setNotice(`Cleanup freed ${formatBytes(r.freedBytes)} in ${r.files} files.`);
+      setNotice(`Cleanup freed ${formatBytes(r.bytesFreed)} in ${r.deleted.length} files; ${r.inGrace} unneeded files wait out their grace period.`);
       void queryClient.invalidateQueries({ queryKey: ['content'] });
     },
     onError: (e) => setNotice(e.message),
@@ -49,22 +61,22 @@ export function CatalogPage() {
         {c ? (
           <dl className="facts">
             <dt>Version</dt>
-            <dd>{c.version}</dd>
+            <dd>{c.packageId ?? c.id}</dd>
             <dt>Imported</dt>
-            <dd>
+            <dd data-testid="catalog-imported">
               {formatDateTime(c.importedAt)} ({formatAge(c.importedAt)})
             </dd>
             <dt>Updates</dt>
             <dd>{c.updates}</dd>
+            <dt>Signed by</dt>
+            <dd>{c.signerSubject ?? '—'}</dd>
+            <dt>Source</dt>
+            <dd>{c.source}</dd>
           </dl>
         ) : (
           <p>No catalog imported yet.</p>
         )}
-        {catalog.data?.lastSync && (
-          <p>
-            Last sync {formatDateTime(catalog.data.lastSync.at)}: {catalog.data.lastSync.outcome} {catalog.data.lastSync.message}
-          </p>
-        )}
+        {catalog.data?.syncing && <p role="status">A sync is running.</p>}
         {canOperate && (
           <button type="button" onClick={() => sync.mutate()} disabled={sync.isPending}>
             Sync now
@@ -79,12 +91,12 @@ export function CatalogPage() {
             <dd data-testid="content-bytes">{formatBytes(content.data.bytes)}</dd>
             <dt>Files</dt>
             <dd>{content.data.files}</dd>
-            {content.data.reclaimableBytes !== undefined && (
-              <>
-                <dt>No longer needed</dt>
-                <dd>{formatBytes(content.data.reclaimableBytes)}</dd>
-              </>
-            )}
+            <dt>Downloading</dt>
+            <dd>{content.data.downloading}</dd>
+            <dt>Fetched from upstream</dt>
+            <dd>{formatBytes(content.data.upstreamBytes)}</dd>
+            <dt>Served to hosts</dt>
+            <dd>{formatBytes(content.data.servedBytes)}</dd>
           </dl>
         )}
         {canOperate && (

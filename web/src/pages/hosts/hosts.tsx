@@ -13,12 +13,14 @@ const FILTERS = ['q', 'ring', 'online', 'rebootPending'] as const;
 const columns: ColumnDef<HostRow, unknown>[] = [
   { id: 'name', header: 'Host', accessorKey: 'name', cell: ({ row }) => <Link to={`/hosts/${encodeURIComponent(row.original.name)}`}>{row.original.name}</Link> },
   { id: 'ring', header: 'Ring', accessorKey: 'ring', cell: ({ row }) => row.original.ring ?? '—' },
-  { id: 'online', header: 'Online', accessorKey: 'online', cell: ({ row }) => (row.original.online ? 'online' : 'offline') },
+  { id: 'online', header: 'Online', enableSorting: false, cell: ({ row }) => (row.original.online ? 'online' : 'offline') },
   { id: 'lastScanAt', header: 'Last scan', accessorKey: 'lastScanAt', cell: ({ row }) => formatAge(row.original.lastScanAt) },
-  { id: 'needed', header: 'Needed', cell: ({ row }) => row.original.counts.needed ?? 0 },
-  { id: 'installed', header: 'Installed', cell: ({ row }) => row.original.counts.installed ?? 0 },
-  { id: 'failed', header: 'Failed', cell: ({ row }) => row.original.counts.failed ?? 0 },
-  { id: 'rebootPending', header: 'Reboot pending', accessorKey: 'rebootPending', cell: ({ row }) => (row.original.rebootPending ? 'yes' : 'no') },
+  { id: 'OK', header: 'OK', cell: ({ row }) => <span data-count="OK">{row.original.counts.OK ?? 0}</span> },
+  { id: 'MISSING', header: 'Missing', cell: ({ row }) => <span data-count="MISSING">{row.original.counts.MISSING ?? 0}</span> },
+  { id: 'PENDING', header: 'Pending', cell: ({ row }) => <span data-count="PENDING">{row.original.counts.PENDING ?? 0}</span> },
+  { id: 'DISCARDED', header: 'Discarded', cell: ({ row }) => <span data-count="DISCARDED">{row.original.counts.DISCARDED ?? 0}</span> },
+  { id: 'failed', header: 'Failed', cell: ({ row }) => <span data-count="failed">{row.original.wsusCounts.failed ?? 0}</span> },
+  { id: 'rebootPending', header: 'Reboot pending', enableSorting: false, cell: ({ row }) => (row.original.rebootPending ? 'yes' : 'no') },
 ];
 
 export function Hosts() {

@@ -11,13 +11,13 @@ interface Promotion {
   readonly ring: string;
   readonly fromRing: string;
   readonly status: string;
+  readonly reason: string;
   readonly evidence: {
     readonly installed: number;
     readonly failed: number;
     readonly successPercent: number | null;
     readonly failurePercent: number | null;
     readonly since: string | null;
-    readonly reason: string;
   };
 }
 
@@ -57,7 +57,7 @@ export function PromotionsSection() {
                 <td>
                   {p.evidence.installed} installed, {p.evidence.failed} failed in {p.fromRing}
                   {p.evidence.successPercent !== null ? ` (${p.evidence.successPercent.toFixed(0)} % success)` : ''}
-                  {p.evidence.since ? `, since ${formatDateTime(p.evidence.since)}` : ''} — {p.evidence.reason}
+                  {p.evidence.since ? `, since ${formatDateTime(p.evidence.since)}` : ''} — {p.reason}
                 </td>
                 {canAdmin && (
                   <td>

@@ -27,7 +27,8 @@ function windows(ring: Ring): string {
 
 function RingEditor({ ring, onDone }: { ring: Ring; onDone: () => void }) {
   const queryClient = useQueryClient();
-  const { name, ...rest } = ring;
+  // The editable settings: the view's bookkeeping (name, who changed it when) is not sent back.
+  const { name, updatedAt: _at, updatedBy: _by, ...rest } = ring;
   const [text, setText] = useState(JSON.stringify(rest, null, 2));
   const [problem, setProblem] = useState<string | null>(null);
   const save = useMutation({

@@ -11,24 +11,25 @@ interface Related {
   readonly title: string | null;
 }
 
+/** GET /api/v1/updates/{id} (src/server/routes/views.ts). */
 interface UpdateDetail {
   readonly updateId: string;
   readonly kb: string | null;
-  readonly title: string;
+  readonly title: string | null;
   readonly classification: string | null;
   readonly severity: string | null;
   readonly releasedAt: string | null;
-  readonly decision: string;
-  readonly decidedBy?: string | null;
   readonly products: readonly string[];
-  readonly cves?: readonly string[];
-  readonly moreInfoUrls?: readonly string[];
+  readonly cves: readonly string[];
+  readonly moreInfoUrls: readonly string[];
   readonly counts: StateCounts;
-  readonly hosts: readonly { readonly name: string; readonly state: string; readonly wsusState: string; readonly hresult: string | null }[];
+  readonly decisions: { readonly allowed: number; readonly forbidden: number; readonly deferred: number };
+  readonly hosts: readonly { readonly name: string; readonly state: string | null; readonly wsusState: string; readonly decision: string; readonly hresult: string | null }[];
   readonly supersedes: readonly Related[];
   readonly supersededBy: readonly Related[];
   readonly prerequisites: readonly Related[];
-  readonly failures: readonly { readonly hresult: string; readonly name?: string | null; readonly meaning?: string | null; readonly hosts: readonly string[] }[];
+  readonly failures: readonly { readonly hresult: string; readonly hresultName: string | null; readonly hresultMeaning: string | null; readonly hosts: readonly string[] }[];
+  readonly promotion: readonly { readonly ring: string; readonly status: string | null; readonly reason: string | null }[];
 }
 
 function RelatedList({ items, label }: { items: readonly Related[]; label: string }) {
@@ -72,12 +73,11 @@ export function UpdatePage() {
         <dd>{formatDate(data.releasedAt)}</dd>
         <dt>Products</dt>
         <dd>{data.products.join(', ') || '—'}</dd>
-        <dt>Decision</dt>
+        <dt>Decision (hosts that need it)</dt>
         <dd data-testid="decision">
-          {data.decision}
-          {data.decidedBy ? ` (${data.decidedBy})` : ''}
+          allowed {data.decisions.allowed} · forbidden {data.decisions.forbidden} · deferred {data.decisions.deferred}
         </dd>
-        {data.cves && data.cves.length > 0 && (
+        {data.cves.length > 0 && (
           <>
             <dt>CVEs</dt>
             <dd>{data.cves.join(', ')}</dd>
@@ -125,15 +125,25 @@ export function UpdatePage() {
               {data.failures.map((f) => (
                 <tr key={f.hresult}>
                   <td>
-                    <code>{f.hresult}</code> {f.name}
+                    <code>{f.hresult}</code> {f.hresultName}
                   </td>
-                  <td>{f.meaning}</td>
+                  <td>{f.hresultMeaning}</td>
                   <td>{f.hosts.join(', ')}</td>
                 </tr>
               ))}
             </tbody>
           </table>
         )}
+      </section>
+      <section>
+        <h2>Promotion through the rings</h2>
+        <ul>
+          {data.promotion.map((p) => (
+            <li key={p.ring} data-ring={p.ring}>
+              {p.ring}: {p.status ?? 'no gate'} {p.reason ? `— ${p.reason}` : ''}
+            </li>
+          ))}
+        </ul>
       </section>
       <RelatedList label="Supersedes" items={data.supersedes} />
       <RelatedList label="Superseded by" items={data.supersededBy} />

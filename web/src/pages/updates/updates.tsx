@@ -12,7 +12,7 @@ import { useCan } from '../../api/session.tsx';
 import type { UpdateRow } from '../../api/types.ts';
 import { DataGrid } from '../../components/data-grid.tsx';
 import { useGridState } from '../../components/grid-state.ts';
-import { formatDate, formatDateTime } from '../../components/format.ts';
+import { formatDate } from '../../components/format.ts';
 import { RulePreviewDialog, type RulePreview } from '../../components/rule-preview.tsx';
 
 const FILTERS = ['q', 'severity', 'classification', 'product', 'state', 'decision', 'since'] as const;
@@ -26,25 +26,27 @@ interface Facets {
 const columns: ColumnDef<UpdateRow, unknown>[] = [
   { id: 'kb', header: 'KB', accessorKey: 'kb', cell: ({ row }) => <Link to={`/updates/${row.original.updateId}`}>{row.original.kb ? `KB${row.original.kb}` : '(no KB)'}</Link> },
   { id: 'title', header: 'Title', accessorKey: 'title', cell: ({ row }) => <span className="title">{row.original.title}</span> },
-  { id: 'classification', header: 'Classification', accessorKey: 'classification' },
+  { id: 'classification', header: 'Classification', enableSorting: false, cell: ({ row }) => row.original.classification ?? '—' },
   { id: 'severity', header: 'Severity', accessorKey: 'severity', cell: ({ row }) => row.original.severity ?? '—' },
   { id: 'releasedAt', header: 'Released', accessorKey: 'releasedAt', cell: ({ row }) => formatDate(row.original.releasedAt) },
-  {
-    id: 'decision',
-    header: 'Decision',
-    accessorKey: 'decision',
-    cell: ({ row }) => (
-      <span data-decision={row.original.decision} title={row.original.decidedBy ?? undefined}>
-        {row.original.decision}
-        {row.original.decidedBy ? <small> ({row.original.decidedBy})</small> : null}
-      </span>
-    ),
-  },
-  { id: 'needed', header: 'Needed', cell: ({ row }) => <span data-count="needed">{row.original.counts.needed ?? 0}</span> },
-  { id: 'installed', header: 'Installed', cell: ({ row }) => <span data-count="installed">{row.original.counts.installed ?? 0}</span> },
-  { id: 'failed', header: 'Failed', cell: ({ row }) => <span data-count="failed">{row.original.counts.failed ?? 0}</span> },
-  { id: 'cachedAt', header: 'Downloaded on', accessorKey: 'cachedAt', cell: ({ row }) => formatDateTime(row.original.cachedAt) },
+  { id: 'decision', header: 'Decision (hosts)', enableSorting: false, cell: ({ row }) => <Decisions d={row.original.decisions} /> },
+  { id: 'MISSING', header: 'Needed', cell: ({ row }) => <span data-count="needed">{(row.original.wsusCounts.needed ?? 0) + (row.original.wsusCounts.failed ?? 0)}</span> },
+  { id: 'OK', header: 'Installed', cell: ({ row }) => <span data-count="installed">{row.original.wsusCounts.installed ?? 0}</span> },
+  { id: 'failed', header: 'Failed', cell: ({ row }) => <span data-count="failed">{row.original.wsusCounts.failed ?? 0}</span> },
+  { id: 'DISCARDED', header: 'Discarded', cell: ({ row }) => <span data-count="DISCARDED">{row.original.counts.DISCARDED ?? 0}</span> },
+  { id: 'cache', header: 'On the server', enableSorting: false, cell: ({ row }) => row.original.cache },
 ];
+
+/** "allowed 3 · forbidden 1" — the policy's decision for the hosts that need the update. */
+function Decisions({ d }: { d: UpdateRow['decisions'] }) {
+  const parts = (['allowed', 'forbidden', 'deferred'] as const).filter((k) => d[k] > 0);
+  if (parts.length === 0) return <span>—</span>;
+  return (
+    <span data-decision={parts.length === 1 ? parts[0] : 'mixed'}>
+      {parts.map((k) => `${k} ${d[k]}`).join(' · ')}
+    </span>
+  );
+}
 
 function Filter(props: { label: string; name: string; values: readonly string[]; value: string; onChange: (v: string) => void }) {
   return (
@@ -94,9 +96,17 @@ export function Updates() {
     },
     onError: (e) => setNotice(e.message),
   });
+  // "Download now": a download action on every host that needs one of the selected updates; the
+  // server's content cache fetches each file once, the hosts then take it from the server.
   const download = useMutation({
-    mutationFn: () => api<{ queued: number }>('/content/fetch', { method: 'POST', body: { updateIds: [...selection] } }),
-    onSuccess: (r) => setNotice(`${r.queued} file(s) queued for download.`),
+    mutationFn: async () => {
+      const ids = [...selection];
+      const details = await Promise.all(ids.map((id) => api<{ hosts: { name: string; wsusState: string }[] }>(`/updates/${id}`)));
+      const hosts = [...new Set(details.flatMap((d) => d.hosts.filter((h) => h.wsusState === 'needed' || h.wsusState === 'failed').map((h) => h.name)))];
+      if (hosts.length === 0) return { id: null, hosts: 0 };
+      return api<{ id: string; hosts: number }>('/actions', { method: 'POST', body: { action: 'download', hosts, updateIds: ids } });
+    },
+    onSuccess: (r) => setNotice(r.id ? `Download started on ${r.hosts} host(s).` : 'No host needs these updates.'),
     onError: (e) => setNotice(e.message),
   });
 
@@ -112,7 +122,7 @@ export function Updates() {
         <Filter label="Severity" name="severity" values={facets.data?.severities ?? []} value={value('severity')} onChange={(v) => grid.setFilter('severity', v)} />
         <Filter label="Classification" name="classification" values={facets.data?.classifications ?? []} value={value('classification')} onChange={(v) => grid.setFilter('classification', v)} />
         <Filter label="Product" name="product" values={facets.data?.products ?? []} value={value('product')} onChange={(v) => grid.setFilter('product', v)} />
-        <Filter label="State" name="state" values={['needed', 'installed', 'failed', 'installed-pending-reboot']} value={value('state')} onChange={(v) => grid.setFilter('state', v)} />
+        <Filter label="State" name="state" values={['MISSING', 'PENDING', 'OK', 'DISCARDED']} value={value('state')} onChange={(v) => grid.setFilter('state', v)} />
         <Filter label="Decision" name="decision" values={['allowed', 'forbidden', 'deferred']} value={value('decision')} onChange={(v) => grid.setFilter('decision', v)} />
         <label>
           Released since
