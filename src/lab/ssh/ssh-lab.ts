@@ -30,6 +30,9 @@ const run = promisify(execFile);
 
 export type { SshHostFaults } from './windows-model.ts';
 
+/** A rebooting host still answers for this long (Windows takes seconds to close its network). */
+const NETWORK_DOWN_AFTER_MS = 300;
+
 /** The user the lab's sshd lets in: the one running it (root, which sshd and chroot need). */
 export const LAB_SSH_USER = 'root';
 
@@ -148,14 +151,24 @@ export async function startSshLab(options: StartSshLabOptions): Promise<SshLab> 
     void p.finally(() => pending.delete(p));
   };
 
+  // Each host's sshd stops and starts in the order its boot says (a fast reboot is up again
+  // before the delayed stop of its going down has run).
+  const order = new Map<string, Promise<unknown>>();
+  const inOrder = (name: string, step: () => Promise<unknown>) => {
+    const next = (order.get(name) ?? Promise.resolve()).then(step);
+    order.set(name, next.catch(() => undefined));
+    track(next);
+  };
+
   const onHostState = (name: string, state: 'up' | 'rebooting' | 'down') => {
     const sshd = sshds.get(name);
     if (!sshd || closing) return;
     const f = faults[name] ?? {};
     if (state !== 'up') {
       reboots.set(name, (reboots.get(name) ?? 0) + 1);
-      // The host goes down: its sshd stops answering and every connection breaks.
-      track(sshd.stop().catch((error: unknown) => log(`${name}: stopping sshd: ${(error as Error).message}`)));
+      // The host goes down: its sshd stops answering and every connection breaks — a moment after
+      // the reboot was asked for, as on Windows, so `shutdown /r` itself still gets its answer out.
+      inOrder(name, () => new Promise((resolve) => setTimeout(resolve, NETWORK_DOWN_AFTER_MS)).then(() => sshd.stop()).catch((error: unknown) => log(`${name}: stopping sshd: ${(error as Error).message}`)));
       return;
     }
     const n = reboots.get(name) ?? 0;
@@ -167,7 +180,8 @@ export async function startSshLab(options: StartSshLabOptions): Promise<SshLab> 
       generation.set(name, (generation.get(name) ?? 0) + 1);
       log(`${name}: presents a new host key after reboot ${n} (fault hostKeyChangedAfterReboot)`);
     }
-    track(sshd.start(generation.get(name) ?? 0).catch((error: unknown) => log(`${name}: starting sshd: ${(error as Error).message}`)));
+    const gen = generation.get(name) ?? 0;
+    inOrder(name, () => sshd.start(gen).catch((error: unknown) => log(`${name}: starting sshd: ${(error as Error).message}`)));
   };
 
   const daemon = await startLabDaemon({ scenarioPath: options.scenarioPath, dir, mode: 'process', idleShutdownMs: 0, log, onHostState });

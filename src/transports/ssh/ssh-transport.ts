@@ -161,7 +161,8 @@ export function createSshTransport(options: SshTransportOptions): Transport & { 
       mode = reachable ? 'callback' : 'log';
       why = reachable ? `the target reaches ${url.host}` : `the target cannot reach ${url.host}`;
     }
-    streams.set(host.toLowerCase(), mode);
+    // Without a callback there is nothing to decide for later cycles: only a checked answer is kept.
+    if (callback) streams.set(host.toLowerCase(), mode);
     options.note(host, mode === 'callback' ? `stream: the agent's HTTP callback (${why})` : `stream: the agent's log file read over SFTP by byte offset (${why})`);
     return mode;
   }
@@ -169,13 +170,13 @@ export function createSshTransport(options: SshTransportOptions): Transport & { 
   async function confirmStarted(host: string, taskName: string, request: CycleRequest, signal: AbortSignal): Promise<number> {
     const reader = readerFor(host, request);
     for (;;) {
-      const status = await run(host, schtasksQueryStatus(taskName), signal);
+      // The scheduler's view and the agent's own first event, read at once (two channels).
+      const [status] = await Promise.all([run(host, schtasksQueryStatus(taskName), signal), reader.poll()]);
       const parsed = status.code === 0 ? parseTaskStatus(status.stdout, taskName) : null;
       if (parsed === null) {
         const { hresult, message } = failedHResult(status.stderr);
         throw new LaunchRefusedError(host, hresult, `Task Scheduler on ${host} lost task "${taskName}" before it started: ${message}`);
       }
-      await reader.poll();
       const started = reader.all()?.find((e) => e.kind === 'cycle-started');
       if (started?.kind === 'cycle-started') return started.pid;
       if (parsed.state !== 'running' && parsed.lastResult !== null && !NOT_FAILED.has(parsed.lastResult)) {

@@ -1,0 +1,147 @@
+/**
+ * What an operator meets when SSH goes wrong, against real sshd (the SSH lab on loopback):
+ *  - an unknown host key is refused by default, with its fingerprint; --accept-new-host-keys
+ *    records it; a changed key is always refused with both fingerprints;
+ *  - the client is copied only when the target's digests differ (a tampered file is replaced);
+ *  - wrong credentials fail that host at once, naming user and method, while the others finish (exit 3);
+ *  - a connection dropped mid-install loses no event: the agent's log is read on from its offset.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { appendFile, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { startSshLab, type SshLab } from '../src/lab/ssh/ssh-lab.ts';
+import { labClientDir, LAB_CLIENT_VERSION } from '../src/lab/ssh/lab-client.ts';
+import { createSshTransport } from '../src/transports/ssh/ssh-transport.ts';
+import { fingerprint } from '../src/transports/ssh/known-hosts.ts';
+import { transportFailureOf } from '../src/transports/transport.ts';
+import { options, projection, sshLabRun, SKIP_SSH, SMALL, tempDir } from './ssh-helpers.ts';
+
+const keyFingerprint = (publicKeyLine: string): string => fingerprint(Buffer.from(publicKeyLine.split(/\s+/)[1]!, 'base64'));
+
+describe('SSH host keys and the client copy', { skip: SKIP_SSH }, () => {
+  const tmp = tempDir('pl-ssh-keys-');
+  let lab: SshLab;
+  let client: string;
+  const notes: string[] = [];
+  const transport = (knownHostsFile: string, acceptNewHostKeys = false) => createSshTransport({
+    targets: lab.hosts.map((h) => ({ name: h.name, address: '127.0.0.1', port: h.port, user: 'root', keyFile: lab.clientKeyFile })),
+    knownHostsFile, acceptNewHostKeys, client: { kind: 'copy', dir: client, version: LAB_CLIENT_VERSION }, env: process.env,
+    note: (host, message) => notes.push(`${host}: ${message}`),
+  });
+
+  before(async () => {
+    lab = await startSshLab({ scenarioPath: SMALL, dir: join(tmp.dir, 'lab') });
+    client = await labClientDir(lab.dir);
+  });
+  after(async () => {
+    await lab?.close();
+    tmp.cleanup();
+  });
+
+  it('refuses an unknown host key by default, naming the host and the fingerprint; accept-new records it', async () => {
+    const knownHosts = join(tmp.dir, 'known_hosts.fresh');
+    const web01 = lab.hosts[0]!;
+    const expected = keyFingerprint(await lab.hostPublicKey(web01.name));
+    const strict = transport(knownHosts);
+    await assert.rejects(strict.probe(web01.name, AbortSignal.timeout(30_000)), (error: Error & { code?: string }) => {
+      assert.equal(transportFailureOf(error), 'host-key');
+      assert.equal(error.code, 'SSH_HOST_KEY_UNKNOWN');
+      assert.match(error.message, new RegExp(web01.name));
+      assert.ok(error.message.includes(expected), `${error.message} names ${expected}`);
+      assert.match(error.message, /expected: none recorded/);
+      return true;
+    });
+    await strict.close();
+
+    const accepting = transport(knownHosts, true);
+    assert.equal((await accepting.probe(web01.name, AbortSignal.timeout(30_000))).reachable, true);
+    await accepting.close();
+    assert.match(await readFile(knownHosts, 'utf8'), new RegExp(`^\\[127\\.0\\.0\\.1\\]:${web01.port} ssh-ed25519 `, 'm'));
+    assert.ok(notes.some((n) => n.includes(expected) && /recorded/.test(n)), 'the operator is told which key was recorded');
+
+    // Recorded: a strict connector now accepts it.
+    const again = transport(knownHosts);
+    assert.equal((await again.probe(web01.name, AbortSignal.timeout(30_000))).reachable, true);
+    await again.close();
+  });
+
+  it('always refuses a changed host key, with both fingerprints, even with --accept-new-host-keys', async () => {
+    const [web01, web02] = lab.hosts;
+    const knownHosts = join(tmp.dir, 'known_hosts.changed');
+    // web01's entry holds web02's key: what a reinstalled server (or a man in the middle) looks like.
+    const otherKey = (await lab.hostPublicKey(web02!.name)).split(/\s+/);
+    await writeFile(knownHosts, `[127.0.0.1]:${web01!.port} ${otherKey[0]} ${otherKey[1]}\n`);
+    const presented = keyFingerprint(await lab.hostPublicKey(web01!.name));
+    const recorded = keyFingerprint(otherKey.join(' '));
+    const t = transport(knownHosts, true);
+    await assert.rejects(t.probe(web01!.name, AbortSignal.timeout(30_000)), (error: Error & { code?: string }) => {
+      assert.equal(transportFailureOf(error), 'host-key');
+      assert.equal(error.code, 'SSH_HOST_KEY_CHANGED');
+      assert.ok(error.message.includes(presented) && error.message.includes(recorded), error.message);
+      assert.match(error.message, new RegExp(`${web01!.name}.*127\\.0\\.0\\.1\\]:${web01!.port}`));
+      return true;
+    });
+    await t.close();
+    assert.equal((await readFile(knownHosts, 'utf8')).trim().split('\n').length, 1, 'nothing was recorded');
+  });
+
+  it('copies the client only when the target\'s digests differ, and only the files that differ', async () => {
+    const host = lab.hosts[1]!;
+    const t = transport(lab.knownHostsFile);
+    try {
+      notes.length = 0;
+      await t.prepare(host.name, {}, AbortSignal.timeout(60_000));
+      assert.match(notes.join('\n'), /copied (\d+) of \1 client files/);
+      notes.length = 0;
+      await t.prepare(host.name, {}, AbortSignal.timeout(60_000));
+      assert.match(notes.join('\n'), /already in .*digests match/);
+      // Someone changes the bundle on the target: the next prepare puts back exactly that file.
+      const onTarget = join(host.hostDir, 'drive', 'C:', 'ProgramData', 'Patchline', LAB_CLIENT_VERSION, 'patchline.mjs');
+      await appendFile(onTarget, '\n// tampered\n');
+      notes.length = 0;
+      await t.prepare(host.name, {}, AbortSignal.timeout(60_000));
+      assert.match(notes.join('\n'), /copied 1 of \d+ client files .*: patchline\.mjs$/m);
+      assert.equal(await readFile(onTarget, 'utf8'), await readFile(join(client, 'patchline.mjs'), 'utf8'));
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe('SSH failures during a run', { skip: SKIP_SSH }, () => {
+  it('wrong credentials fail that host at once (user and method named) while a host whose link drops mid-install finishes with every event', async () => {
+    const tmp = tempDir('pl-ssh-faults-');
+    try {
+      const run = await sshLabRun(SMALL, tmp.dir, (hosts) => options(hosts, { rebootTimeoutMs: 10 * 60_000 }), {
+        faults: { web01: { callbackBlocked: true, dropConnectionMidInstall: true }, web02: { authRefused: true } },
+      });
+      const hosts = Object.fromEntries(run.result.report.hosts.map((h) => [h.name, h]));
+      assert.equal(run.result.exitCode, 3, JSON.stringify(projection(run.result.report)));
+
+      // web02: refused at once, with what to fix; not a wait for the 10-minute reboot timeout.
+      assert.equal(hosts.web02?.outcome, 'access-denied', JSON.stringify(hosts.web02));
+      assert.match(hosts.web02?.message ?? '', /refused user root with publickey \(key .*connector_ed25519\)/);
+      const web02End = run.events.find((e) => e.kind === 'host-finished' && e.host === 'web02');
+      const started = run.events.find((e) => e.kind === 'run-started');
+      assert.ok(web02End && started && Date.parse(web02End.at) - Date.parse(started.at) < 60_000, 'web02 ended within a minute');
+
+      // web01: its events came from the log file over SFTP; the link broke mid-install and nothing was lost.
+      assert.equal(hosts.web01?.outcome, 'compliant', JSON.stringify(hosts.web01));
+      assert.ok(run.labLog.some((l) => /web01: dropped every SSH connection mid-install/.test(l)), 'the fault fired');
+      const notes = run.notes.filter((n) => n.host === 'web01').map((n) => n.message);
+      assert.ok(notes.some((m) => /stream: the agent's log file read over SFTP by byte offset \(the target cannot reach/.test(m)), notes.join('\n'));
+      assert.ok(notes.some((m) => /read the agent's log on from byte \d+ after the connection came back: nothing lost/.test(m)), notes.join('\n'));
+      const byCycle = new Map<number, number[]>();
+      for (const e of run.events) if (e.kind === 'agent-event' && e.host === 'web01' && e.event.seq > 0) byCycle.set(e.cycle, [...(byCycle.get(e.cycle) ?? []), e.event.seq]);
+      assert.ok(byCycle.size >= 2, 'several cycles');
+      for (const [cycle, seqs] of byCycle) {
+        const unique = [...new Set(seqs)].sort((a, b) => a - b);
+        assert.deepEqual(unique, unique.map((_, i) => i + 1), `cycle ${cycle}: every event from 1 on, no gap`);
+      }
+      assert.ok(hosts.web01.updates.filter((u) => u.result === 'installed').length >= 3, 'the chain was installed');
+    } finally {
+      tmp.cleanup();
+    }
+  });
+});
