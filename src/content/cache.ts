@@ -208,10 +208,12 @@ export function createContentCache(options: ContentCacheOptions): ContentCache {
     },
     markNeeded(digests) {
       const at = now().toISOString();
+      const touched: ContentRecord[] = [];
       for (const d of digests) {
         const r = index.find(d.toLowerCase());
-        if (r) index.put({ ...r, lastNeededAt: at });
+        if (r) touched.push({ ...r, lastNeededAt: at });
       }
+      index.putAll(touched);
     },
     async cleanup({ needed, graceMs = DEFAULT_CLEANUP_GRACE_MS }) {
       const wanted = new Set([...needed].map((d) => d.toLowerCase()));
@@ -219,9 +221,10 @@ export function createContentCache(options: ContentCacheOptions): ContentCache {
       const deleted: { key: string; size: number }[] = [];
       let kept = 0;
       let inGrace = 0;
+      const stillNeeded: ContentRecord[] = [];
       for (const r of index.list()) {
         if (wanted.has(r.key) || (r.sha1 && wanted.has(r.sha1)) || (r.sha256 && wanted.has(r.sha256))) {
-          index.put({ ...r, lastNeededAt: new Date(t).toISOString() });
+          stillNeeded.push({ ...r, lastNeededAt: new Date(t).toISOString() });
           kept += 1;
           continue;
         }
@@ -234,6 +237,7 @@ export function createContentCache(options: ContentCacheOptions): ContentCache {
         await rm(filePath(layout, r.key), { force: true });
         deleted.push({ key: r.key, size: r.size });
       }
+      index.putAll(stillNeeded);
       // Partial downloads nobody is waiting for and nobody needs: their bytes are freed too.
       for (const name of await readdir(layout.partialDir)) {
         const key = name.replace(/\.json$/, '');

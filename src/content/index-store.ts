@@ -7,6 +7,7 @@
  * (fetch.ts), so resuming works whatever backs this index.
  */
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { PatchlineError } from '../domain/errors.ts';
 
 export interface ContentRecord {
   readonly key: string;
@@ -25,18 +26,35 @@ export interface ContentIndex {
   /** By either digest (hex): agents may ask by SHA-1 or SHA-256. */
   find(digest: string): ContentRecord | undefined;
   put(record: ContentRecord): void;
+  /** Several at once (one write for a file-backed index). */
+  putAll(records: readonly ContentRecord[]): void;
   delete(key: string): void;
   list(): ContentRecord[];
 }
 
 /** In-memory index (unit tests, benchmarks). */
 export function memoryContentIndex(initial: readonly ContentRecord[] = []): ContentIndex {
-  const byKey = new Map(initial.map((r) => [r.key, r]));
+  const byKey = new Map<string, ContentRecord>();
+  // Agents may name a file by SHA-1 while it is keyed by SHA-256: a second map answers both.
+  const byDigest = new Map<string, string>();
+  const put = (r: ContentRecord): void => {
+    byKey.set(r.key, r);
+    for (const d of [r.key, r.sha1, r.sha256]) if (d) byDigest.set(d, r.key);
+  };
+  initial.forEach(put);
   return {
     get: (key) => byKey.get(key),
-    find: (digest) => byKey.get(digest) ?? [...byKey.values()].find((r) => r.sha1 === digest || r.sha256 === digest),
-    put: (record) => void byKey.set(record.key, record),
-    delete: (key) => void byKey.delete(key),
+    find: (digest) => {
+      const key = byDigest.get(digest);
+      return key === undefined ? undefined : byKey.get(key);
+    },
+    put,
+    putAll: (records) => records.forEach(put),
+    delete: (key) => {
+      const r = byKey.get(key);
+      byKey.delete(key);
+      for (const d of [r?.key, r?.sha1, r?.sha256]) if (d && byDigest.get(d) === key) byDigest.delete(d);
+    },
     list: () => [...byKey.values()],
   };
 }
@@ -48,7 +66,9 @@ export function jsonFileContentIndex(path: string): ContentIndex {
     records = (JSON.parse(readFileSync(path, 'utf8')) as { files: ContentRecord[] }).files;
   } catch (error) {
     // A first start has no index yet; anything else (a damaged file) must not be silently reset.
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`the content index ${path} cannot be read: ${(error as Error).message}`, { cause: error });
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+      throw new PatchlineError('CONTENT_INDEX_UNREADABLE', `The content cache's index ${path} cannot be read: ${(error as Error).message}. Restore it from a backup, or delete it and the files/ beside it to start the cache empty.`, { cause: error, context: { file: path } });
+    }
   }
   const memory = memoryContentIndex(records);
   const save = (): void => {
@@ -63,6 +83,10 @@ export function jsonFileContentIndex(path: string): ContentIndex {
     put(record) {
       memory.put(record);
       save();
+    },
+    putAll(records) {
+      memory.putAll(records);
+      if (records.length > 0) save();
     },
     delete(key) {
       memory.delete(key);

@@ -12,3 +12,4 @@ export { createPolicy, decide, type Policy, type PolicyInput } from './decide.ts
 export { previewRuleChange, PREVIEW_SAMPLE_LIMIT, type RulePreview, type PreviewCount, type PreviewChange } from './preview.ts';
 export { hostMatches, normalizeKb } from './match.ts';
 export { describeReason, describeDecision } from './describe.ts';
+export { mayInstallNow, INSTALL_TRIGGERS, type InstallTrigger, type InstallVerdict } from './schedule.ts';
