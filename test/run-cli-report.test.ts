@@ -25,11 +25,16 @@ describe('a report every time', { concurrency: 3 }, () => {
     assert.deepEqual(readdirSync(w.dir).filter((f) => f !== 'reports'), [], 'no state, no lab, no temp file');
   });
 
-  test('Ctrl-C then a plain --resume rewrites the report the run was started with; the resume command names --state', async (t) => {
+  test('Ctrl-C then a plain --resume rewrites the report the run was started with; the resume command names --state; one connector per run', async (t) => {
     const w = await workspace(t);
     const args = ['run', '--lab', SMALL, '--state', w.state, '--report', w.report];
     const first = start(args);
+    const runId = /run (\S+) started/.exec(await first.line(/run \S+ started/))![1]!;
     await first.line(/cycle 1 started/);
+    // A second job resuming the run while the first still drives it is refused, naming the owner.
+    const twice = await run(['run', '--resume', runId, '--state', w.state]);
+    assert.equal(twice.code, 64, twice.stderr);
+    assert.match(twice.stderr, new RegExp(`RUN_IN_PROGRESS: Run ${runId} is being run by process ${first.child.pid}`));
     first.child.kill('SIGINT');
     const stopped = await first.done;
     assert.equal(stopped.code, 5, stopped.stderr);

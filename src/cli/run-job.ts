@@ -23,6 +23,7 @@ import { RunsRepo } from '../store/runs-repo.ts';
 import { DEFAULT_LOG_HANDOVER_TIMEOUT_MS, type ParsedRun, type RunConfig } from './run-options.ts';
 import { guardedOutput, jsonLog, textLog, type LiveLog } from './live-log.ts';
 import { checkReportTarget, writeReportFile } from './report-file.ts';
+import { lockRun, type RunLock } from './run-lock.ts';
 import { resumeCommand, resumeConflicts, type RunMeta } from './run-resume.ts';
 import { openSshRunTransport } from './ssh-run.ts';
 
@@ -189,9 +190,12 @@ export async function runJob(parsed: ParsedRun): Promise<number> {
   let runId: string;
   let meta: RunMeta;
   let reportFiles: string[];
+  // One connector per run: a second --resume of a run still being driven is refused.
+  let lock: RunLock | null = null;
   try {
     if (parsed.kind === 'new') {
       runId = newRunId(systemClock.now());
+      lock = lockRun(stateFile, runId);
       meta = {
         transportConfig: parsed.config.ssh !== null
           ? { kind: 'ssh', ssh: parsed.config.ssh, stateFile: resolve(stateFile), ...(parsed.config.labScenario !== null ? { lab: { scenario: resolve(parsed.config.labScenario), dir: labDirFor(stateFile, runId) } } : {}) }
@@ -203,6 +207,7 @@ export async function runJob(parsed: ParsedRun): Promise<number> {
     } else {
       runId = parsed.runId;
       const saved = await loadForResume(store, parsed, stateFile);
+      lock = lockRun(stateFile, runId);
       meta = saved.meta as RunMeta;
       const given = parsed.output.reportFile ? resolve(parsed.output.reportFile) : null;
       reportFiles = [...new Set([meta.reportFile, given].filter((f): f is string => Boolean(f)))];
@@ -210,6 +215,8 @@ export async function runJob(parsed: ParsedRun): Promise<number> {
         const done = (await loadRunReport({ store }, runId))!;
         if (given) await writeReportFile(given, done.report);
         process.stdout.write(`Run ${runId} is already finished: ${done.report.run.outcome}, exit ${done.exitCode}, at ${done.report.run.finishedAt}. Nothing to resume${given ? `; the report was written to ${given}` : ''}.\n`);
+        lock.release();
+        await store.close();
         return done.exitCode;
       }
       if (given && !meta.reportFile) {
@@ -219,9 +226,11 @@ export async function runJob(parsed: ParsedRun): Promise<number> {
       }
     }
   } catch (error) {
+    lock?.release();
     await store.close();
     throw error;
   }
+  const runLock = lock;
 
   const controller = new AbortController();
   let signals = 0;
@@ -246,6 +255,7 @@ export async function runJob(parsed: ParsedRun): Promise<number> {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
       log.close();
+      runLock.release();
       await store.close();
       throw error;
     }
@@ -280,6 +290,7 @@ export async function runJob(parsed: ParsedRun): Promise<number> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await transport.close();
+    runLock.release();
     await store.close();
   }
 
