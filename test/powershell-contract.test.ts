@@ -317,6 +317,12 @@ test('install refuses when a restart must come first and skips updates that can 
   assert.ok(at('New-UpdateCollection') < at('BeginInstall('));
 });
 
+test('history is read one entry at a time, so one unreadable entry costs a warning, not the whole history', () => {
+  const history = functionBody('Invoke-History');
+  assert.match(history, /for \(\$i = 0; \$i -lt \$count; \$i\+\+\) \{\s*try \{[\s\S]*\.QueryHistory\(\$i, 1\)[\s\S]*\} catch \{\s*Send-Warning/);
+  assert.doesNotMatch(history, /QueryHistory\(0,/);
+});
+
 test('a search asks WUA for a searcher before it reports progress (E_ACCESSDENIED comes from CreateUpdateSearcher, before any progress)', () => {
   const search = functionBody('Start-Search');
   assert.ok(search.indexOf('CreateUpdateSearcher()') < search.indexOf('Send-Progress'));

@@ -743,14 +743,21 @@ function Invoke-RebootStatus($Request) {
 
 function Invoke-History($Request) {
   $limit = $DefaultHistoryLimit
-  if ($null -ne $Request.PSObject.Properties['limit'] -and $null -ne $Request.limit) { $limit = [int]$Request.limit }
+  if ($null -ne (Get-Field $Request 'limit')) { $limit = [int]$Request.limit }
   $searcher = $Session.CreateUpdateSearcher()
-  $count = [int]$searcher.GetTotalHistoryCount()
+  $count = [Math]::Min($limit, [int]$searcher.GetTotalHistoryCount())
   $entries = New-Object System.Collections.ArrayList
-  if ($count -gt 0) {
-    foreach ($e in $searcher.QueryHistory(0, [Math]::Min($limit, $count))) {
+  # One entry at a time, as PSWindowsUpdate reads them: a single unreadable entry makes
+  # QueryHistory(0, N) throw as a whole, and the rest of the history is still worth having.
+  for ($i = 0; $i -lt $count; $i++) {
+    try {
+      $e = $null
+      foreach ($x in $searcher.QueryHistory($i, 1)) { $e = $x }
+      if ($null -eq $e) { continue }
       $operation = [int]$e.Operation
       if ($operation -ne 1 -and $operation -ne 2) { continue }
+      # A DATE of 0 (1899-12-30) marks a placeholder entry, not an operation (PSWindowsUpdate skips them too).
+      if (([datetime]$e.Date).Year -le 1900) { continue }
       [void]$entries.Add([ordered]@{
           updateId   = ([string]$e.UpdateIdentity.UpdateID).ToLowerInvariant()
           title      = [string]$e.Title
@@ -759,6 +766,8 @@ function Invoke-History($Request) {
           hresult    = (Format-HResult $e.HResult)
           date       = (Format-UtcTime $e.Date)
         })
+    } catch {
+      Send-Warning $Request.id (Get-ExceptionHResult $_.Exception) "skipped history entry $($i): $(Get-ExceptionMessage $_.Exception)"
     }
   }
   Send-Result $Request 'succeeded' $null ([ordered]@{ entries = $entries.ToArray() }) $null
