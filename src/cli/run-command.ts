@@ -6,6 +6,7 @@ import { Command, Option } from 'commander';
 import { parseRunOptions, type RawRunOptions } from './run-options.ts';
 import { readListFile, runJob } from './run-job.ts';
 import { addSshRunOptions } from './ssh-run.ts';
+import { addWindowsRunOptions } from './windows-run.ts';
 
 const HELP_AFTER = `
 Examples:
@@ -47,7 +48,7 @@ export function registerRunCommand(program: Command): void {
     .description('Patch the named servers until nothing matching the filters is left: on each target the agent scans, downloads and installs, the host reboots, the job waits for it and repeats. With no target names, every host of the lab scenario.')
     .argument('[targets...]', 'host names (default: every host of the --lab scenario)')
     .option('--lab <scenario>', 'patch the virtual hosts of a lab scenario file (YAML or JSON)')
-    .addOption(new Option('--transport <name>', 'how targets are reached').choices(['lab', 'ssh']))
+    .addOption(new Option('--transport <name>', 'how targets are reached').choices(['lab', 'ssh', 'windows']))
     .addOption(new Option('--scan', 'only report what is applicable; change nothing').conflicts(['download', 'install']))
     .addOption(new Option('--download', 'download what is applicable; install nothing').conflicts(['scan', 'install']))
     .addOption(new Option('--install', 'download and install (default)').conflicts(['scan', 'download']))
@@ -78,7 +79,7 @@ export function registerRunCommand(program: Command): void {
     .option('--resume <runId>', 'continue an unfinished run with its saved options (`patchline runs` lists them)')
     .option('--lab-inprocess', 'run the lab agents inside the lab daemon, not one process each (large fleets, benchmarks)')
     .addHelpText('after', HELP_AFTER);
-  addSshRunOptions(run)
+  addWindowsRunOptions(addSshRunOptions(run))
     .action(async (targets: string[], raw: RawRunOptions) => {
       const parsed = parseRunOptions(targets, raw, readListFile);
       process.exitCode = await runJob(parsed);

@@ -26,6 +26,7 @@ import { checkReportTarget, writeReportFile } from './report-file.ts';
 import { lockRun, type RunLock } from './run-lock.ts';
 import { resumeCommand, resumeConflicts, type RunMeta } from './run-resume.ts';
 import { openSshRunTransport } from './ssh-run.ts';
+import { clientVersion, openWindowsRunTransport } from './windows-run.ts';
 
 /** What the CLI keeps with a run so `--resume` can rebuild its transport. */
 export type TransportConfig = NonNullable<RunMeta['transportConfig']>;
@@ -197,7 +198,9 @@ export async function runJob(parsed: ParsedRun): Promise<number> {
       runId = newRunId(systemClock.now());
       lock = lockRun(stateFile, runId);
       meta = {
-        transportConfig: parsed.config.ssh !== null
+        transportConfig: parsed.config.windows !== null
+          ? { kind: 'windows', windows: parsed.config.windows, clientVersion: clientVersion() }
+          : parsed.config.ssh !== null
           ? { kind: 'ssh', ssh: parsed.config.ssh, stateFile: resolve(stateFile), ...(parsed.config.labScenario !== null ? { lab: { scenario: resolve(parsed.config.labScenario), dir: labDirFor(stateFile, runId) } } : {}) }
           : { kind: 'lab', scenario: resolve(parsed.config.labScenario!), dir: labDirFor(stateFile, runId), inProcess: parsed.config.labInProcess },
         ...(parsed.output.reportFile ? { reportFile: resolve(parsed.output.reportFile) } : {}),
@@ -248,9 +251,9 @@ export async function runJob(parsed: ParsedRun): Promise<number> {
 
   const transportConfig = meta.transportConfig!;
   let transport;
-  if (transportConfig.kind === 'ssh') {
+  if (transportConfig.kind === 'ssh' || transportConfig.kind === 'windows') {
     try {
-      ({ transport, targets } = await openSshRunTransport(transportConfig, targets));
+      ({ transport, targets } = transportConfig.kind === 'ssh' ? await openSshRunTransport(transportConfig, targets) : await openWindowsRunTransport(transportConfig, targets));
     } catch (error) {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
@@ -263,7 +266,7 @@ export async function runJob(parsed: ParsedRun): Promise<number> {
     // --lab-inprocess: agents run inside the (still detached) lab daemon, not one process per task.
     transport = openLabTransport({ scenarioPath: transportConfig.scenario, dir: transportConfig.dir, mode: transportConfig.inProcess ? 'inprocess' : 'process', detached: true });
   }
-  const timing = transportConfig.kind === 'lab' ? LAB_TIMING : transportConfig.lab ? SSH_LAB_TIMING : undefined;
+  const timing = transportConfig.kind === 'lab' ? LAB_TIMING : transportConfig.kind === 'ssh' && transportConfig.lab ? SSH_LAB_TIMING : undefined;
   const deps: EngineDeps = { store, transport, clock: systemClock, log: (e) => log.write(e), ...(timing ? { timing } : {}) };
   const resume = resumeCommand(runId, stateFile, isDefaultState(stateFile));
 

@@ -9,6 +9,7 @@ import { usageError } from '../domain/errors.ts';
 import type { Mode, RebootPolicy } from '../domain/agent-log.ts';
 import { REBOOT_POLICIES } from '../domain/agent-log.ts';
 import { parseSshRunOptions, type SshRunConfig } from './ssh-run.ts';
+import { parseWindowsRunOptions, type WindowsRunConfig } from './windows-run.ts';
 import { DEFAULT_MAX_CYCLES, DEFAULT_PARALLEL, DEFAULT_REBOOT_TIMEOUT_MS, DEFAULT_RETRIES } from '../engine/index.ts';
 
 /** Another installer (TrustedInstaller, an MSI) rarely holds WUA longer than this. */
@@ -60,14 +61,17 @@ export interface RawRunOptions {
   readonly knownHosts?: string;
   readonly acceptNewHostKeys?: boolean;
   readonly clientDir?: string;
+  readonly clientShare?: string;
 }
 
 export interface RunConfig {
   readonly targets: readonly string[];
-  readonly transport: 'lab' | 'ssh';
+  readonly transport: 'lab' | 'ssh' | 'windows';
   readonly labScenario: string | null;
   /** --transport ssh: inventory, host keys, client folder. */
   readonly ssh: SshRunConfig | null;
+  /** --transport windows: the client share and the inventory. */
+  readonly windows: WindowsRunConfig | null;
   readonly labInProcess: boolean;
   readonly mode: Mode;
   readonly reboot: RebootPolicy;
@@ -156,11 +160,12 @@ function parseDefinition(targets: readonly string[], raw: RawRunOptions, readTex
   if (modes.length > 1) throw usageError('USAGE_MODE', `Choose one of --scan, --download or --install (got ${modes.map((m) => `--${m}`).join(' and ')}).`);
   const mode: Mode = modes[0] ?? 'install';
 
-  if (raw.transport !== undefined && raw.transport !== 'lab' && raw.transport !== 'ssh') {
-    throw usageError('TRANSPORT_UNAVAILABLE', `--transport ${raw.transport}: this version has the lab and ssh transports. Use --lab SCENARIO to patch virtual hosts, or --transport ssh --inventory FILE.`);
+  if (raw.transport !== undefined && raw.transport !== 'lab' && raw.transport !== 'ssh' && raw.transport !== 'windows') {
+    throw usageError('TRANSPORT_UNAVAILABLE', `--transport ${raw.transport}: this version has the lab, ssh and windows transports. Use --lab SCENARIO to patch virtual hosts, or --transport ssh --inventory FILE.`);
   }
   const ssh = raw.transport === 'ssh' && requireLab ? parseSshRunOptions(raw) : null;
-  if (raw.lab === undefined && requireLab && ssh === null) {
+  const windows = raw.transport === 'windows' && requireLab ? parseWindowsRunOptions(raw) : null;
+  if (raw.lab === undefined && requireLab && ssh === null && windows === null) {
     throw usageError('TRANSPORT_UNAVAILABLE', 'No way to reach real Windows targets yet: this version patches lab hosts only. Give --lab SCENARIO (try examples/lab/patch-night.yaml).');
   }
   if (raw.serial && raw.parallel !== undefined) throw usageError('USAGE_PARALLEL', '--serial and --parallel N contradict each other; give one.');
@@ -181,9 +186,10 @@ function parseDefinition(targets: readonly string[], raw: RawRunOptions, readTex
 
   const config: RunConfig = Object.freeze({
     targets: Object.freeze(checkTargets(targets)),
-    transport: raw.transport === 'ssh' ? ('ssh' as const) : ('lab' as const),
+    transport: raw.transport === 'ssh' || raw.transport === 'windows' ? raw.transport : ('lab' as const),
     labScenario: raw.lab ?? null,
     ssh,
+    windows,
     labInProcess: raw.labInprocess ?? false,
     mode,
     reboot: oneOf('--reboot', raw.reboot ?? 'if-required', REBOOT_POLICIES),

@@ -9,10 +9,11 @@ import type { RunOptions } from '../engine/index.ts';
 import { formatMs } from '../domain/cycle.ts';
 import { flag, type RunConfig, type RunDefiningOption } from './run-options.ts';
 import type { SshTransportConfig } from './ssh-run.ts';
+import type { WindowsTransportConfig } from './windows-run.ts';
 
 /** What the CLI keeps with a run (RunOptions.meta) to rebuild its side on resume. */
 export interface RunMeta {
-  readonly transportConfig?: { readonly kind: 'lab'; readonly scenario: string; readonly dir: string; readonly inProcess: boolean } | SshTransportConfig;
+  readonly transportConfig?: { readonly kind: 'lab'; readonly scenario: string; readonly dir: string; readonly inProcess: boolean } | SshTransportConfig | WindowsTransportConfig;
   /** Absolute path of the --report file the run was started with: a resume rewrites it. */
   readonly reportFile?: string;
   /** --offline-cab as given (a URL is saved downloaded, as a local file, in offlineCabSource). */
@@ -43,7 +44,7 @@ export function resumeConflicts(given: readonly RunDefiningOption[], config: Run
   };
   const modeFlags = new Set<string>();
   const tc = meta.transportConfig;
-  const savedScenario = tc?.kind === 'lab' ? tc.scenario : tc?.lab?.scenario;
+  const savedScenario = tc?.kind === 'lab' ? tc.scenario : tc?.kind === 'ssh' ? tc.lab?.scenario : undefined;
   const savedInProcess = tc?.kind === 'lab' && tc.inProcess;
   for (const key of given) {
     switch (key) {

@@ -5,15 +5,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { PatchlineError } from '../domain/errors.ts';
-import { addWindowsRunOptions, openWindowsRunTransport, parseWindowsRunOptions } from './windows-run.ts';
+import { addWindowsRunOptions, clientVersion, openWindowsRunTransport, parseWindowsRunOptions } from './windows-run.ts';
+import { readFileSync } from 'node:fs';
 
 const code = (c: string) => (e: unknown) => e instanceof PatchlineError && e.code === c && e.exitCode === 64;
 
 test('--client-share is required and must be a UNC path; --lab does not mix with it', () => {
-  assert.deepEqual(parseWindowsRunOptions({ clientShare: '\\\\files01\\patchline\\' }), { clientShare: '\\\\files01\\patchline', inventory: null });
-  assert.throws(() => parseWindowsRunOptions({}), code('WINDOWS_NO_CLIENT_SHARE'));
-  assert.throws(() => parseWindowsRunOptions({ clientShare: 'C:\\patchline' }), (e: unknown) => code('WINDOWS_NO_CLIENT_SHARE')(e) && /not a UNC path/.test((e as Error).message));
-  assert.throws(() => parseWindowsRunOptions({ clientShare: '\\\\f\\p', lab: 'x.yaml' }), code('USAGE'));
+  assert.deepEqual(parseWindowsRunOptions({ clientShare: '\\\\files01\\patchline\\' }, 'win32'), { clientShare: '\\\\files01\\patchline', inventory: null });
+  assert.throws(() => parseWindowsRunOptions({}, 'win32'), code('WINDOWS_NO_CLIENT_SHARE'));
+  assert.throws(() => parseWindowsRunOptions({ clientShare: 'C:\\patchline' }, 'win32'), (e: unknown) => code('WINDOWS_NO_CLIENT_SHARE')(e) && /not a UNC path/.test((e as Error).message));
+  assert.throws(() => parseWindowsRunOptions({ clientShare: '\\\\f\\p', lab: 'x.yaml' }, 'win32'), code('USAGE'));
+  assert.throws(() => parseWindowsRunOptions({ clientShare: '\\\\f\\p' }, 'linux'), code('TRANSPORT_UNAVAILABLE'), 'refused before anything starts');
 });
 
 test('the options join `run` once, whichever transport added --inventory first', () => {
@@ -32,4 +34,9 @@ test('off Windows the transport is refused with what to use instead; on Windows 
   assert.equal(opened.transport.name, 'windows');
   await opened.transport.close();
   await assert.rejects(openWindowsRunTransport(config, [], 'win32'), code('RUN_NO_TARGETS'));
+});
+
+test('the client folder a windows run uses is named after this version of Patchline', () => {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  assert.equal(clientVersion(), pkg.version);
 });

@@ -6,6 +6,7 @@
  * The windows transport drives schtasks.exe, CIM and admin shares from the connector: it can only
  * run on a Windows connector, and says so elsewhere instead of failing half-way.
  */
+import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { usageError } from '../domain/errors.ts';
@@ -32,8 +33,13 @@ export function addWindowsRunOptions(command: Command): Command {
   return command.option('--client-share <unc>', 'the share `patchline client pack` laid the client out on (\\\\server\\share); --transport windows');
 }
 
+function notOnWindows(): Error {
+  return usageError('TRANSPORT_UNAVAILABLE', '--transport windows drives schtasks.exe and CIM from the connector, so the connector must run on Windows. From Linux or macOS use --transport ssh (OpenSSH Server on the targets).');
+}
+
 /** Validates the options (usage errors, exit 64). */
-export function parseWindowsRunOptions(raw: { clientShare?: string; inventory?: string; lab?: string }): WindowsRunConfig {
+export function parseWindowsRunOptions(raw: { clientShare?: string; inventory?: string; lab?: string }, platform: NodeJS.Platform = process.platform): WindowsRunConfig {
+  if (platform !== 'win32') throw notOnWindows();
   if (raw.lab !== undefined) throw usageError('USAGE', '--transport windows reaches real servers; the lab is reached with --transport lab (or ssh). Leave out --lab or the transport.');
   if (raw.clientShare === undefined) throw usageError('WINDOWS_NO_CLIENT_SHARE', '--transport windows needs --client-share \\\\server\\share: where `patchline client pack` laid the client out (readable by the targets\' computer accounts).');
   if (!UNC_PATH.test(raw.clientShare)) throw usageError('WINDOWS_NO_CLIENT_SHARE', `--client-share ${raw.clientShare} is not a UNC path (\\\\server\\share): the targets read the client over the network as SYSTEM.`);
@@ -45,9 +51,7 @@ export function parseWindowsRunOptions(raw: { clientShare?: string; inventory?: 
  * none are given). `platform` is injected for tests.
  */
 export async function openWindowsRunTransport(config: WindowsTransportConfig, targets: readonly string[], platform: NodeJS.Platform = process.platform): Promise<{ transport: Transport; targets: readonly string[] }> {
-  if (platform !== 'win32') {
-    throw usageError('TRANSPORT_UNAVAILABLE', '--transport windows drives schtasks.exe and CIM from the connector, so the connector must run on Windows. From Linux or macOS use --transport ssh (OpenSSH Server on the targets).');
-  }
+  if (platform !== 'win32') throw notOnWindows();
   const inventory = config.windows.inventory === null ? null : await loadInventory(config.windows.inventory);
   if (inventory === null && targets.length === 0) throw usageError('RUN_NO_TARGETS', 'name the servers to patch, or give --inventory servers.yaml (every host of it is patched).');
   const transport = createWindowsTransport({
@@ -56,4 +60,11 @@ export async function openWindowsRunTransport(config: WindowsTransportConfig, ta
   });
   const resolved = await transport.resolveTargets(targets.length > 0 ? targets : ['all']);
   return { transport, targets: resolved };
+}
+
+/** Patchline's version: the client folder on the share the run uses (`<share>\<version>`). */
+export function clientVersion(): string {
+  // Read lazily: only a windows run needs it, and the lab's bundle has no package.json beside it.
+  const pkg = createRequire(import.meta.url)('../../package.json') as { version?: unknown };
+  return typeof pkg.version === 'string' ? pkg.version : '0.0.0-dev';
 }
