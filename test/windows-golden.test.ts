@@ -18,6 +18,9 @@ import {
 } from '../src/transports/windows/index.ts';
 import { win32 } from 'node:path';
 import { checkTaskXml } from './windows-task-schema.ts';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 
 const GOLDEN_DIR = fileURLToPath(new URL('./golden/windows/', import.meta.url));
 const UPDATE = process.env.PATCHLINE_UPDATE_GOLDEN === '1';
@@ -119,6 +122,9 @@ test('the schema check catches what would make schtasks refuse or misbehave', ()
     ['a trigger', xml.replace('  <Settings>', '  <Triggers><TimeTrigger><StartBoundary>2026-12-05T21:00:00</StartBoundary></TimeTrigger></Triggers>\r\n  <Settings>'), /Triggers/],
     ['an unknown setting', xml.replace('<Enabled>', '<Enable>true</Enable><Enabled>'), /Enable\b.*not allowed/],
     ['a bad run level', xml.replace('HighestAvailable', 'Highest'), /RunLevel/],
+    ['a logon type the XSD does not have', xml.replace('<RunLevel>', '<LogonType>ServiceAccount</LogonType><RunLevel>'), /LogonType/],
+    ['another schema version', xml.replace('version="1.3"', 'version="1.2"'), /version 1\.2 is not 1\.3/],
+    ['a Context naming no principal', xml.replace('Context="Author"', 'Context="Nobody"'), /Context Nobody names no principal/],
     ['a bad duration', xml.replace(/<ExecutionTimeLimit>[^<]*</, '<ExecutionTimeLimit>4 hours<'), /ExecutionTimeLimit/],
     ['no actions', xml.replace(/<Actions[\s\S]*<\/Actions>\r\n/, ''), /Actions/],
     ['battery default left on', xml.replace('<DisallowStartIfOnBatteries>false', '<DisallowStartIfOnBatteries>true'), /DisallowStartIfOnBatteries/],
@@ -138,4 +144,14 @@ test('values with XML and cmd.exe metacharacters are escaped in the XML and surv
   assert.match(xml, /<Command>\\\\files01\\patch &amp; line\\&lt;0\.1\.0&gt;\\node\.exe<\/Command>/);
   const args = /<Arguments>(.*)<\/Arguments>/.exec(xml)![1]!.replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
   assert.deepEqual(splitArgv(args), ['\\\\files01\\patch & line\\<0.1.0>\\patchline.mjs', 'agent', 'cycle', '--request', 'C:\\Temp\\a "b"\\r.json']);
+});
+
+const XSD = process.env.PATCHLINE_TASK_XSD;
+const xmllint = spawnSync('xmllint', ['--version']).status === 0;
+test('the task file (UTF-16) validates against Microsoft\'s published XSD with xmllint', {
+  skip: XSD === undefined ? 'set PATCHLINE_TASK_XSD to a local copy of the XSD from learn.microsoft.com "Task Scheduler Schema" (not kept in the repository)' : !xmllint ? 'xmllint is not installed (Debian: libxml2-utils)' : false,
+}, () => {
+  const file = join(mkdtempSync(join(tmpdir(), 'pl-task-xsd-')), 'agent-task.xml');
+  writeFileSync(file, encodeTaskXml(agentTaskXml(launch)));
+  execFileSync('xmllint', ['--noout', '--schema', XSD!, file], { stdio: 'pipe' });
 });

@@ -1,13 +1,16 @@
 /**
  * The one-shot Task Scheduler task that starts the agent on a target (DESIGN.md §5 "launch").
  *
- * Schema: Task Scheduler schema 1.2 (namespace http://schemas.microsoft.com/windows/2004/02/mit/task;
- * Windows 7 / Server 2008 R2 and later). Choices, each from Microsoft's schema pages
+ * Schema: Task Scheduler schema 1.3 (namespace http://schemas.microsoft.com/windows/2004/02/mit/task;
+ * Windows 7 / Server 2008 R2 and later): the version the XSD Microsoft publishes fixes ("Task
+ * Scheduler Schema" page). Choices, each from Microsoft's schema pages
  * (learn.microsoft.com/windows/win32/taskschd, "settingsType Complex Type" etc.):
  *  - NO <Triggers>: the connector starts the task with `schtasks /Run` at once. A wall-clock start
  *    (`/SC ONCE /ST`, a TimeTrigger StartBoundary) is what broke the seed system (locale dates,
  *    "+1 minute", time zones).
- *  - Principal S-1-5-18 (LocalSystem), LogonType ServiceAccount, RunLevel HighestAvailable: WUA
+ *  - Principal S-1-5-18 (LocalSystem) and RunLevel HighestAvailable, no LogonType (the published
+ *    XSD's logonType has no value for a service account; Windows' own exports of SYSTEM tasks
+ *    leave it out, and `/RU SYSTEM` says the same): WUA
  *    refuses remote logon tokens, so the agent must run locally as SYSTEM (DESIGN.md §4).
  *  - DisallowStartIfOnBatteries and StopIfGoingOnBatteries false (both default true: a server on a
  *    UPS that reports battery would otherwise never start or be killed mid-install).
@@ -67,7 +70,7 @@ export function buildAgentTaskXml(spec: AgentTaskSpec): string {
   const limit = isoDuration(spec.executionTimeLimitMinutes ?? DEFAULT_EXECUTION_TIME_LIMIT_MINUTES);
   const lines = [
     '<?xml version="1.0" encoding="UTF-16"?>',
-    `<Task version="1.2" xmlns="${TASK_SCHEMA_NAMESPACE}">`,
+    `<Task version="1.3" xmlns="${TASK_SCHEMA_NAMESPACE}">`,
     '  <RegistrationInfo>',
     '    <Author>Patchline</Author>',
     `    <Description>${xmlText(spec.description, 'description')}</Description>`,
@@ -75,7 +78,6 @@ export function buildAgentTaskXml(spec: AgentTaskSpec): string {
     '  <Principals>',
     '    <Principal id="Author">',
     `      <UserId>${LOCAL_SYSTEM_SID}</UserId>`,
-    '      <LogonType>ServiceAccount</LogonType>',
     '      <RunLevel>HighestAvailable</RunLevel>',
     '    </Principal>',
     '  </Principals>',
