@@ -1,9 +1,10 @@
 /** Engine: the connector behaviours of the issue, end to end against the simulated fleet. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { formatRunLogEvent } from '../src/engine/log-format.ts';
 import { startRun } from '../src/engine/run.ts';
 import { FakeFleet } from './engine-fake-transport.ts';
-import { CHAIN, CU, DEFENDER, NET, SSU, never, runOptions, testEnv } from './engine-helpers.ts';
+import { CHAIN, CU, DEFENDER, FAST_TIMING, NET, SSU, never, runOptions, testEnv } from './engine-helpers.ts';
 
 test('pending reboot at start, --reboot if-required: rebooted before installing, then patched', async () => {
   const env = await testEnv();
@@ -290,3 +291,38 @@ for (const how of ['warning', 'silent'] as const) {
     }
   });
 }
+
+// ── what the operator sees (issue 6) ─────────────────────────────────────────────────────────
+
+test('the agent\'s "rebooting now", sent twice, is logged once per reboot; a failure is logged once', async () => {
+  const env = await testEnv();
+  try {
+    const flaky = { ...SSU, failTimes: 1, hresult: '0x80242016' };
+    const fleet = new FakeFleet([{ name: 'web01', updates: [flaky, CU], resendsRebooting: true }]);
+    const result = await startRun(env.deps(fleet), runOptions(['web01']), never);
+    assert.equal(result.exitCode, 0, result.report.hosts[0]?.message ?? '');
+    const rebootingLines = env.events.filter((e) => e.kind === 'agent-event' && e.event.kind === 'rebooting');
+    const agentReboots = env.events.filter((e) => e.kind === 'reboot-started' && e.by === 'agent').length;
+    assert.ok(agentReboots >= 1);
+    assert.equal(rebootingLines.length, agentReboots, 'one "rebooting now" per reboot');
+    const failureLines = env.events.filter((e) => (e.kind === 'update-failed') || (e.kind === 'agent-event' && e.event.kind === 'update-result' && e.event.resultCode === 'failed'));
+    assert.deepEqual(failureLines.map((e) => e.kind), ['update-failed'], 'the failure once, with its meaning and what happens next');
+  } finally {
+    await env.cleanup();
+  }
+});
+
+test('a host that does not come back: a line about every minute of the 20-minute wait, then unreachable', async () => {
+  const env = await testEnv();
+  try {
+    const fleet = new FakeFleet([{ name: 'lost01', updates: [SSU], comesBack: false }]);
+    const result = await startRun(env.deps(fleet, { timing: { ...FAST_TIMING, probeInitialDelayMs: 5_000, probeMaxDelayMs: 60_000 } }), runOptions(['lost01'], { rebootTimeoutMs: 20 * 60_000 }), never);
+    assert.equal(result.exitCode, 3);
+    const waits = env.events.filter((e) => e.kind === 'still-waiting');
+    assert.ok(waits.length >= 18 && waits.length <= 20, `about one line a minute (${waits.length})`);
+    const fifth = formatRunLogEvent(waits[4]!);
+    assert.match(fifth, /lost01 {2}still waiting for lost01 to come back from its reboot: 5m of 20m \(not answering\)$/);
+  } finally {
+    await env.cleanup();
+  }
+});

@@ -56,6 +56,10 @@ export interface FakeHostSpec {
    * (the lab's "fetch failed" to its daemon), or `silent`: the agent exits without a word.
    */
   readonly agentRebootFails?: { readonly cycle: number; readonly how: 'warning' | 'silent' };
+  /** Preparing the target (copying the client) takes this long; a stop of the run cuts it short. */
+  readonly slowPrepareMs?: number;
+  /** The agent sends its `rebooting` twice (a retried POST whose first answer was lost), as the lab's agent can. */
+  readonly resendsRebooting?: boolean;
   /** This transport call throws `error` (from the host's boot number `fromBoot` on; default 1). */
   readonly throws?: { readonly op: 'prepare' | 'launch' | 'probe' | 'isRunning' | 'fetchLog' | 'reboot'; readonly error: Error; readonly fromBoot?: number };
 }
@@ -252,8 +256,10 @@ export class FakeFleet implements Transport {
     }
   }
 
-  async prepare(name: string): Promise<{ readonly offlineCabPath?: string }> {
+  async prepare(name: string, _input?: unknown, signal?: AbortSignal): Promise<{ readonly offlineCabPath?: string }> {
     this.count(name, 'prepare');
+    const ms = this.host(name).spec.slowPrepareMs;
+    if (ms) await this.clock.sleep(ms, signal ? AbortSignal.any([signal, this.stopped]) : this.stopped);
     return {};
   }
 
@@ -460,6 +466,10 @@ export class FakeFleet implements Transport {
     agent.running = false;
     if (willReboot && !this.closed) {
       await this.emit(host, agent, { kind: 'rebooting' });
+      if (host.spec.resendsRebooting) {
+        const last = agent.events.filter((e) => e.kind === 'rebooting');
+        await Promise.all([this.post(host, agent, last, true), this.post(host, agent, last, true)]);
+      }
       host.reboot();
     }
   }

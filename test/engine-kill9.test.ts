@@ -20,7 +20,9 @@ test('kill -9 of the connector mid-install, then resume: complete report, nothin
   const env = await testEnv({ realTime: true });
   await env.store.close(); // the child owns the file until it dies
   const fleet = new FakeFleet([
-    { name: 'web01', updates: [...CHAIN, DEFENDER], stepMs: 40 },
+    // Each install step takes 400 ms of real time, so the kill lands while cycle 2 still installs
+    // even when the machine is loaded (at 40 ms the cycle sometimes ended before SIGKILL arrived).
+    { name: 'web01', updates: [...CHAIN, DEFENDER], stepMs: 400 },
     { name: 'web02', updates: [SSU], rebootMs: 200 },
   ]);
   const child = fork(RUNNER, [env.file, JSON.stringify(runOptions(['web01', 'web02']))], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });

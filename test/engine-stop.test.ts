@@ -177,3 +177,49 @@ test('listRuns and loadRunOptions: a run can be found and resumed with only its 
     await env.cleanup();
   }
 });
+
+// ── honest counting (issue 6) ────────────────────────────────────────────────────────────────
+
+test('--deadline passing while the first cycle is still being started (client still being copied): TIMED-OUT after 0 cycles, not 1', async () => {
+  const env = await testEnv();
+  try {
+    const fleet = new FakeFleet([{ name: 'web01', updates: [SSU], slowPrepareMs: 5_000 }]);
+    const deadlineAt = new Date(env.clock.now().getTime() + 1_000);
+    const result = await startRun(env.deps(fleet), runOptions(['web01'], { deadlineAt }), never);
+    assert.equal(result.exitCode, 4);
+    const host = result.report.hosts[0]!;
+    assert.equal(host.outcome, 'timed-out');
+    assert.equal(host.cycles, 0);
+    assert.match(host.message ?? '', /while its first cycle was being started/);
+    const finished = env.events.find((e) => e.kind === 'host-finished');
+    assert.ok(finished && finished.kind === 'host-finished');
+    assert.equal(finished.cycles, 0);
+    assert.equal(fleet.host('web01').launches.length, 0, 'no agent was started');
+  } finally {
+    await env.cleanup();
+  }
+});
+
+test('a cycle cut short by a cancel does not count against --max-cycles: the resumed host finishes (was PENDING, exit 2)', async () => {
+  const env = await testEnv();
+  try {
+    // The chain needs 4 cycles that run to an end; --max-cycles 4 allows exactly that.
+    const fleet = new FakeFleet([{ name: 'web01', updates: [...CHAIN], installUntilStoppedInCycle: 2 }]);
+    const ctl = new AbortController();
+    const running = startRun(env.deps(fleet), runOptions(['web01'], { maxCycles: 4 }), ctl.signal);
+    await env.when((e) => e.host === 'web01' && e.kind === 'agent-event' && e.cycle === 2 && e.event.kind === 'progress');
+    ctl.abort();
+    const first = await running;
+    assert.equal(first.exitCode, 5);
+    assert.equal(first.report.hosts[0]?.interruptedCycles, 1);
+    const second = await resumeRun(env.deps(fleet), first.runId, never);
+    const host = second.report.hosts[0]!;
+    assert.equal(second.exitCode, 0, host.message ?? '');
+    assert.equal(host.outcome, 'compliant');
+    assert.equal(host.cycles, 4, 'cycles that ran to an end');
+    assert.equal(host.interruptedCycles, 1);
+    assert.equal(fleet.installs('web01', NET.id), 1);
+  } finally {
+    await env.cleanup();
+  }
+});

@@ -13,7 +13,7 @@
  */
 import type { AgentEvent } from '../domain/agent-log.ts';
 import { updateLabel } from '../domain/update.ts';
-import { formatRunLogEvent, type RunLogEvent } from '../engine/index.ts';
+import { formatRunLogEvent, leftOut, type RunLogEvent } from '../engine/index.ts';
 import { formatHResultForUser } from '../wua/hresult.ts';
 
 /** Where the log is written: stdout, guarded. */
@@ -181,8 +181,7 @@ export function textLog(out: LogOutput, options: { readonly tty: boolean; readon
       case 'scan-result': {
         for (const u of a.found) labels.set(u.updateId, updateLabel(u));
         const chosen = a.selected.map((id) => `    + ${label(id)}`);
-        const skippedCount = a.skipped.length;
-        const head = `${prefix}scan ${a.pass}: ${a.found.length} applicable, ${a.selected.length} selected${skippedCount ? `, ${skippedCount} left out by filters` : ''}`;
+        const head = `${prefix}scan ${a.pass}: ${a.found.length} applicable, ${a.selected.length} selected${leftOut(a.skipped)}`;
         return [head, ...chosen].join('\n');
       }
       case 'progress': {

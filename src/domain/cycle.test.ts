@@ -5,7 +5,7 @@ import type { AgentEvent, AgentEventBody, CycleOutcome } from './agent-log.ts';
 import type { UpdateRecord } from './update.ts';
 import {
   type CyclePolicy, type HostCommand, type HostEvent, type HostState, type StepResult,
-  excludedUpdates, formatMs, initialHostState, probeDelayMs, step,
+  countedCycles, excludedUpdates, formatMs, initialHostState, probeDelayMs, step,
 } from './cycle.ts';
 
 const T0 = new Date('2026-11-21T06:00:00.000Z');
@@ -308,4 +308,59 @@ test('the agent\'s reboot failed: same boot after the grace period → the engin
   // Without a failure report the same boot only means "not down yet".
   const plain = step(waiting, { kind: 'probe', reachable: true, bootId: 'boot1', servicingIdle: true }, at(59_000));
   assert.equal(plain.commands[0]?.kind, 'probe');
+});
+
+// ── honest counting (issue 6) ────────────────────────────────────────────────────────────────
+
+test('a cycle cut short by a cancel does not count against --max-cycles: the resumed host finishes its work', () => {
+  const policy = { ...POLICY, maxCycles: 2 };
+  // Cycle 1 is cancelled mid-install (the connector was stopped, or its store was locked).
+  let s = run(runningHost(policy), [...agent(scan([A, B])), { kind: 'cancel' }]).state;
+  assert.equal(s.phase, 'cancelled');
+  s = run(s, [{ kind: 'resume' }, { kind: 'start' }, { kind: 'launched', taskId: 't', pid: 2, bootId: 'boot1' }]).state;
+  assert.equal(s.cycle, 2);
+  s = run(s, agent(scan([A, B]), installed(A), installed(B), finished('reboot-required', true)), 10_000).state;
+  s = step(s, back('boot2'), at(20_000)).state;
+  // Two cycles ran to an end only after this one: the one that confirms nothing is left may run.
+  assert.equal(s.phase, 'launching', s.message ?? '');
+  s = run(s, [{ kind: 'launched', taskId: 't', pid: 3, bootId: 'boot2' }, ...agent(scan([]), finished('done', false))], 30_000).state;
+  assert.equal(s.phase, 'compliant', s.message ?? '');
+  assert.equal(countedCycles(s), 2);
+  assert.equal(s.interruptedCycles, 1);
+});
+
+test('the deadline while the first cycle is still being started: timed out after 0 cycles, and says so', () => {
+  const launching = step(initialHostState('web01', POLICY), { kind: 'start' }, T0).state;
+  const r = step(launching, { kind: 'deadline' }, T0);
+  assert.equal(r.state.phase, 'timed-out');
+  assert.equal(countedCycles(r.state), 0);
+  assert.match(r.state.message ?? '', /^The deadline passed while its first cycle was being started: that cycle does not count, and no other was started\. Resume the run to finish\.$/);
+  const queued = step(initialHostState('web01', POLICY), { kind: 'deadline' }, T0);
+  assert.equal(countedCycles(queued.state), 0);
+  assert.match(queued.state.message ?? '', /before its first cycle/);
+});
+
+test('a retried update keeps the HRESULT of each attempt', () => {
+  let s = run(runningHost({ ...POLICY, retries: 2 }), agent(scan([A]), failed(A, '0x80242016'), finished('failed', false, false))).state;
+  s = step(s, back('boot9'), at(5000)).state;
+  s = step(s, { kind: 'launched', taskId: 't', pid: 2, bootId: 'boot9' }, at(6000)).state;
+  s = run(s, agent(scan([A]), failed(A, '0x800F0922'), finished('failed', false, false)), 7000).state;
+  s = step(s, back('boot10'), at(9000)).state;
+  s = step(s, { kind: 'launched', taskId: 't', pid: 3, bootId: 'boot10' }, at(10_000)).state;
+  s = run(s, agent(scan([A]), installed(A), finished('reboot-required', true)), 11_000).state;
+  assert.deepEqual(s.updates.aaaa?.attemptResults?.map((a) => [a.cycle, a.result, a.hresult]), [[1, 'failed', '0x80242016'], [2, 'failed', '0x800F0922'], [3, 'succeeded', null]]);
+  assert.equal(s.updates.aaaa?.attempts, 3);
+});
+
+test('a host that stops on a loop lists what it had found but never installed as blocked, with the reason', () => {
+  let s = run(runningHost(), agent(scan([A]), installed(A), finished('reboot-required', true))).state;
+  s = step(s, back('boot2'), at(3000)).state;
+  s = step(s, { kind: 'launched', taskId: 't', pid: 2, bootId: 'boot2' }, at(4000)).state;
+  const r = run(s, agent(scan([A, B]), finished('done', false)), 5000);
+  assert.equal(r.state.phase, 'failed');
+  assert.equal(r.state.updates.bbbb?.result, 'blocked');
+  assert.equal(r.state.updates.bbbb?.message, 'Not installed: the host stopped on the update loop of KB5000001. Run again once that is fixed.');
+  // --scan leaves what it found available: that is the result asked for.
+  const scanned = run(runningHost({ ...POLICY, mode: 'scan' }), agent(scan([A, B]), finished('done', false))).state;
+  assert.equal(scanned.updates.bbbb?.result, 'available');
 });

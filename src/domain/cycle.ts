@@ -25,7 +25,11 @@ export const HOST_OUTCOMES = ['compliant', 'failed', 'unreachable', 'access-deni
 /** The end phases; a host's outcome in the report. */
 export type HostOutcome = (typeof HOST_OUTCOMES)[number];
 
-export const UPDATE_RESULTS = ['installed', 'failed', 'downloaded', 'available', 'skipped'] as const;
+/**
+ * `blocked`: found and selected, but never installed because the host stopped first — an update
+ * loop, an update that failed for good, --max-cycles — the entry's message says which.
+ */
+export const UPDATE_RESULTS = ['installed', 'failed', 'blocked', 'downloaded', 'available', 'skipped'] as const;
 export type UpdateResult = (typeof UPDATE_RESULTS)[number];
 
 export function isEndPhase(phase: HostPhase): phase is HostOutcome {
@@ -65,6 +69,11 @@ export interface UpdateEntry {
   readonly hresult: string | null;
   /** Install (or, in download mode, download) attempts that ran to a result. */
   readonly attempts: number;
+  /**
+   * Each of those attempts, oldest first: a retried update keeps the HRESULT of every try, not
+   * only the last. Absent in states saved before it existed.
+   */
+  readonly attemptResults?: readonly AttemptResult[];
   /** The last cycle that touched this update. */
   readonly cycle: number;
   /** The cycle that installed it, for loop detection. */
@@ -72,6 +81,15 @@ export interface UpdateEntry {
   /** Failed for good (retries used up, loop detected, no reboot allowed): excluded from later cycles. */
   readonly final: boolean;
   readonly message: string | null;
+}
+
+/** One install (or download-mode download) attempt of an update, as the agent reported it. */
+export interface AttemptResult {
+  readonly cycle: number;
+  /** When the agent reported it (ISO-8601, the target's clock). */
+  readonly at: string;
+  readonly result: 'succeeded' | 'failed';
+  readonly hresult: string | null;
 }
 
 export interface LaunchInfo {
@@ -259,7 +277,7 @@ export function step(state: HostState, event: HostEvent, now: Date): StepResult 
     case 'cancel':
       return stopHere(state, 'cancelled', cancelMessage(state));
     case 'deadline':
-      return stopHere(state, 'timed-out', `The deadline passed ${deadlineWhere(state)}: no new cycle was started${state.phase === 'running' ? ' and the running agent was stopped' : ''}.`);
+      return stopHere(state, 'timed-out', `The deadline passed ${deadlineWhere(state)}: ${state.phase === 'launching' ? 'that cycle does not count, and no other was started' : 'no new cycle was started'}${state.phase === 'running' ? ' and the running agent was stopped' : ''}. Resume the run to finish.`);
     case 'resume':
       return resume(state, now);
     default:
@@ -423,15 +441,16 @@ function updateResult(s: HostState, e: UpdateResultEvent, notes: HostNote[]): Ho
   const ok = e.resultCode === 'succeeded' || e.resultCode === 'succeededWithErrors';
   const counts = e.phase === 'install' || s.policy.mode === 'download';
   let next: UpdateEntry;
+  const attempt = (result: AttemptResult['result']): readonly AttemptResult[] => [...(prev.attemptResults ?? []), { cycle: s.cycle, at: e.at, result, hresult: e.hresult }];
   if (ok && e.phase === 'install') {
-    next = { ...prev, result: 'installed', attempts: prev.attempts + 1, cycle: s.cycle, installedCycle: s.cycle, hresult: e.hresult, message: null };
+    next = { ...prev, result: 'installed', attempts: prev.attempts + 1, attemptResults: attempt('succeeded'), cycle: s.cycle, installedCycle: s.cycle, hresult: e.hresult, message: null };
   } else if (ok) {
-    next = { ...prev, result: prev.result === 'installed' ? 'installed' : 'downloaded', attempts: counts ? prev.attempts + 1 : prev.attempts, cycle: s.cycle, hresult: null, message: null };
+    next = { ...prev, result: prev.result === 'installed' ? 'installed' : 'downloaded', attempts: counts ? prev.attempts + 1 : prev.attempts, ...(counts ? { attemptResults: attempt('succeeded') } : {}), cycle: s.cycle, hresult: null, message: null };
   } else if (e.resultCode === 'failed') {
     const attempts = prev.attempts + 1;
     // Retried after a reboot while attempts ≤ retries; the reboot needs the policy's permission.
     const final = attempts > s.policy.retries || s.policy.reboot === 'never';
-    next = { ...prev, result: 'failed', attempts, cycle: s.cycle, hresult: e.hresult, final, message: null };
+    next = { ...prev, result: 'failed', attempts, attemptResults: attempt('failed'), cycle: s.cycle, hresult: e.hresult, final, message: null };
     notes.push({ kind: 'update-failed', updateId: e.updateId, final, attempts, hresult: e.hresult });
   } else {
     // aborted / notStarted: the attempt did not run to a result; it does not count.
@@ -479,7 +498,7 @@ function afterCycle(s: HostState, now: Date): StepResult {
         ? `A reboot was pending on ${s.host} before installing and --reboot ${s.policy.reboot} does not allow rebooting: nothing was installed. Reboot the host (or use --reboot if-required) and run again.`
         : `${s.host} needs a reboot to finish installing and --reboot ${s.policy.reboot} does not allow it. Reboot the host and run again to install what is left.`);
     case 'failed':
-      if (retryable.length > 0 && !s.rebootedAfterCycle && s.policy.reboot !== 'never' && s.cycle < s.policy.maxCycles) {
+      if (retryable.length > 0 && !s.rebootedAfterCycle && s.policy.reboot !== 'never' && countedCycles(s) < s.policy.maxCycles) {
         const waited = startWait(s, 'reboot', 'engine', now, [{ kind: 'reboot-started', by: 'engine', reason: `retry ${retryable.map(updateName).join(', ')} after a reboot` }]);
         return { ...waited, commands: [{ kind: 'reboot' }] };
       }
@@ -494,18 +513,18 @@ function afterCycle(s: HostState, now: Date): StepResult {
 }
 
 function nextCycle(s: HostState, problem: string | null): StepResult {
-  if (s.cycle >= s.policy.maxCycles) {
+  if (countedCycles(s) >= s.policy.maxCycles) {
     const finals = Object.values(s.updates).filter((u) => u.final);
     const left = s.lastSelected.filter((id) => !s.updates[id]?.final && s.updates[id]?.result !== 'installed');
     const why = problem ? ` (last: ${problem})` : '';
-    const msg = `Stopped after ${s.cycle} cycle(s) (--max-cycles ${s.policy.maxCycles})${why} with work left${left.length ? `: ${left.map((id) => { const u = s.updates[id]; return u ? updateName(u) : id; }).join(', ')}` : ''}. Run again, or raise --max-cycles.`;
+    const msg = `Stopped after ${countedCycles(s)} cycle(s) (--max-cycles ${s.policy.maxCycles})${why} with work left${left.length ? `: ${left.map((id) => { const u = s.updates[id]; return u ? updateName(u) : id; }).join(', ')}` : ''}. Run again, or raise --max-cycles.`;
     return finish(s, finals.length > 0 || problem ? 'failed' : 'pending', msg);
   }
   return launchNext({ ...s, message: problem ?? s.message }, []);
 }
 
 function launchNext(s: HostState, notes: readonly HostNote[]): StepResult {
-  if (s.cycle >= s.policy.maxCycles) return nextCycle(s, null);
+  if (countedCycles(s) >= s.policy.maxCycles) return nextCycle(s, null);
   const cycle = s.cycle + 1;
   const installedEarlier = Object.values(s.updates).filter((u) => u.installedCycle !== null).map((u) => u.updateId).sort();
   const next: HostState = { ...s, phase: 'launching', cycle, launch: null, lastSeq: 0, cycleEnd: null, rebootedAfterCycle: false, streamLost: false, wait: null };
@@ -571,7 +590,11 @@ function logFetched(s: HostState, events: readonly AgentEvent[] | null, now: Dat
 function stopHere(s: HostState, outcome: 'cancelled' | 'timed-out', message: string): StepResult {
   if (isEndPhase(s.phase)) return out(s);
   const commands: HostCommand[] = s.phase === 'running' && s.launch ? [{ kind: 'stop-agent', launch: s.launch }] : [];
-  const r = finish(s, outcome, message);
+  // A cycle cut short by the connector's side did not run to an end: it does not count against
+  // --max-cycles, and a resume runs a full cycle in its place.
+  const midCycle = s.phase === 'launching' || s.phase === 'running' || s.phase === 'fetching-log';
+  const counted = midCycle ? { ...s, interruptedCycles: (s.interruptedCycles ?? 0) + 1 } : s;
+  const r = finish(counted, outcome, message);
   return { ...r, commands: [...commands, ...r.commands] };
 }
 
@@ -603,7 +626,28 @@ function resume(s: HostState, now: Date): StepResult {
 // ── helpers ──────────────────────────────────────────────────────────────────────────────────
 
 function finish(s: HostState, outcome: HostOutcome, message: string | null): StepResult {
-  return out({ ...s, phase: outcome, wait: null, launch: outcome === 'cancelled' || outcome === 'timed-out' ? s.launch : null, message }, [{ kind: 'finish', outcome, message }]);
+  const updates = markBlocked(s, outcome);
+  return out({ ...s, updates, phase: outcome, wait: null, launch: outcome === 'cancelled' || outcome === 'timed-out' ? s.launch : null, message }, [{ kind: 'finish', outcome, message }]);
+}
+
+/**
+ * In install mode, a host that ends for good (not cancelled or timed out: those resume) leaves the
+ * updates it found and meant to install but never reached `blocked`, with the reason — so the
+ * report lists them instead of leaving them `available` as if a scan had been asked for.
+ */
+function markBlocked(s: HostState, outcome: HostOutcome): HostState['updates'] {
+  if (s.policy.mode !== 'install' || outcome === 'compliant' || outcome === 'cancelled' || outcome === 'timed-out') return s.updates;
+  const waiting = Object.values(s.updates).filter((u) => u.result === 'available' || u.result === 'downloaded');
+  if (waiting.length === 0) return s.updates;
+  const looped = s.looped.map((id) => s.updates[id]).filter((u) => u !== undefined).map(updateName);
+  const failed = Object.values(s.updates).filter((u) => u.final && !s.looped.includes(u.updateId)).map(updateName);
+  const why = looped.length > 0 ? `the host stopped on the update loop of ${looped.join(', ')}`
+    : failed.length > 0 ? `the host stopped after ${failed.join(', ')} failed`
+    : outcome === 'pending' ? `the host stopped at --max-cycles ${s.policy.maxCycles} or could not reboot`
+    : `the host ended ${outcome}`;
+  const updates: Record<string, UpdateEntry> = { ...s.updates };
+  for (const u of waiting) updates[u.updateId] = { ...u, result: 'blocked', message: `${u.result === 'downloaded' ? 'Downloaded but not installed' : 'Not installed'}: ${why}. Run again once that is fixed.` };
+  return updates;
 }
 
 function out(state: HostState, commands: readonly HostCommand[] = [], notes: readonly HostNote[] = []): StepResult {
@@ -619,12 +663,13 @@ function msUntil(iso: string, now: Date): number {
 }
 
 function cancelMessage(s: HostState): string {
-  return s.phase === 'queued' && s.cycle === 0 ? 'Cancelled before its first cycle.' : `Cancelled ${deadlineWhere(s)}; resume the run to finish.`;
+  return s.phase === 'queued' && countedCycles(s) === 0 ? 'Cancelled before its first cycle.' : `Cancelled ${deadlineWhere(s)}; resume the run to finish.`;
 }
 
 function deadlineWhere(s: HostState): string {
-  if (s.phase === 'queued' && s.cycle === 0) return 'before its first cycle';
-  if (s.phase === 'running' || s.phase === 'launching' || s.phase === 'fetching-log') return `during cycle ${s.cycle}`;
+  if (s.phase === 'queued' && countedCycles(s) === 0) return 'before its first cycle';
+  if (s.phase === 'launching') return countedCycles(s) === 1 ? 'while its first cycle was being started' : `while cycle ${s.cycle} was being started`;
+  if (s.phase === 'running' || s.phase === 'fetching-log') return `during cycle ${s.cycle}`;
   if (s.phase === 'rebooting' || s.phase === 'waiting-online') return `while waiting for the host after cycle ${s.cycle}`;
   return `after cycle ${s.cycle}`;
 }

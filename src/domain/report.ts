@@ -8,7 +8,7 @@
  */
 import type { Mode } from './agent-log.ts';
 import { EXIT, type ExitCode } from './errors.ts';
-import { HOST_OUTCOMES, type HostOutcome, type HostState, type UpdateResult, updateName } from './cycle.ts';
+import { HOST_OUTCOMES, type AttemptResult, type HostOutcome, type HostState, type UpdateResult, countedCycles, updateName } from './cycle.ts';
 
 export const RUN_OUTCOMES = ['succeeded', 'failed', 'unreachable', 'deadline-reached', 'cancelled', 'running'] as const;
 export type RunOutcome = (typeof RUN_OUTCOMES)[number];
@@ -22,13 +22,18 @@ export interface UpdateReport {
   /** What went wrong, in words: the HRESULT's name and meaning, a loop, a skip reason. */
   readonly message: string | null;
   readonly attempts: number;
+  /** Every attempt with its HRESULT, oldest first (a retried update keeps each try). */
+  readonly attemptResults: readonly AttemptResult[];
 }
 
 export interface HostReport {
   readonly name: string;
   /** `pending` also for a host still in progress when the report was made. */
   readonly outcome: HostOutcome;
+  /** Cycles that ran to an end (those that count against --max-cycles). */
   readonly cycles: number;
+  /** Cycles cut short by a cancel, the deadline or a crash of the connector; resumed, not counted. */
+  readonly interruptedCycles: number;
   readonly reboots: number;
   readonly message: string | null;
   readonly updates: readonly UpdateReport[];
@@ -73,18 +78,18 @@ export function runOutcomeFor(code: ExitCode): RunOutcome {
   }
 }
 
-const RESULT_ORDER: Record<UpdateResult, number> = { failed: 0, installed: 1, downloaded: 2, available: 3, skipped: 4 };
+const RESULT_ORDER: Record<UpdateResult, number> = { failed: 0, blocked: 1, installed: 2, downloaded: 3, available: 4, skipped: 5 };
 
 /** One host's part of the report. A host not at an end yet is reported `pending`. */
 export function hostReport(state: HostState, describe: DescribeHResult): HostReport {
   const updates = Object.values(state.updates)
     .map((u): UpdateReport => ({
-      updateId: u.updateId, kb: u.kb, title: u.title, result: u.result, hresult: u.hresult, attempts: u.attempts,
+      updateId: u.updateId, kb: u.kb, title: u.title, result: u.result, hresult: u.hresult, attempts: u.attempts, attemptResults: u.attemptResults ?? [],
       message: u.message ?? (u.result === 'failed' ? failureMessage(updateName(u), u.hresult, u.attempts, describe) : null),
     }))
     .sort((a, b) => RESULT_ORDER[a.result] - RESULT_ORDER[b.result] || a.title.localeCompare(b.title));
   const outcome: HostOutcome = HOST_OUTCOMES.find((o) => o === state.phase) ?? 'pending';
-  return { name: state.host, outcome, cycles: state.cycle, reboots: state.reboots, message: state.message, updates };
+  return { name: state.host, outcome, cycles: countedCycles(state), interruptedCycles: state.interruptedCycles ?? 0, reboots: state.reboots, message: state.message, updates };
 }
 
 /** "KB5044444 failed with 0x80242016 (WU_E_UH_POSTREBOOTUNSUCCESSFUL: …) after 2 attempt(s)." */

@@ -30,7 +30,8 @@ export interface HostContext {
   readonly repo: RunsRepo;
   readonly clock: Clock;
   readonly timing: EngineTiming;
-  readonly server: CallbackServer;
+  /** Where the cycle's agent posts its events (the run's CallbackServer; tests may pass their own). */
+  readonly server: Pick<CallbackServer, 'register'>;
   readonly slots: Slots;
   readonly stop: RunStop;
   readonly describe: DescribeHResult;

@@ -34,12 +34,17 @@ export class HostDriver {
   private lastAgentEventAtMs = 0;
   private lastLogPollAtMs = 0;
   private runningCheckFailures = 0;
+  /** Highest seq of the cycle's agent logged after its cycle-finished: a resent `rebooting` is logged once. */
+  private afterEndSeq = 0;
 
   constructor(private state: HostState, private readonly ctx: HostContext) {
     this.bell = new Doorbell(ctx.clock);
     this.runner = new CommandRunner(ctx, {
       current: () => this.state,
-      newCycle: () => this.inbox.clear(),
+      newCycle: () => {
+        this.inbox.clear();
+        this.afterEndSeq = 0;
+      },
       pause: (ms, signal) => this.bell.wait(ms, signal),
       queue: (event) => this.pending.push(event),
       leftovers: () => this.inbox.drainLeftovers(),
@@ -160,7 +165,9 @@ export class HostDriver {
     if (!acceptsAgentEvents(this.state)) {
       // After cycle-finished (e.g. the agent's `rebooting`): keep it in the log, nothing to decide —
       // except a warning while we wait for the agent's reboot: its reboot failed (agent-run.ts).
-      const fresh = events.filter((e) => e.seq > this.state.lastSeq);
+      const seen = Math.max(this.state.lastSeq, this.afterEndSeq);
+      const fresh = [...new Map(events.filter((e) => e.seq > seen).map((e) => [e.seq, e])).values()].sort((a, b) => a.seq - b.seq);
+      this.afterEndSeq = Math.max(seen, ...fresh.map((e) => e.seq));
       await this.ctx.repo.appendEvents(this.ctx.runId, fresh.map((e) => ({ host: this.state.host, at: this.ctx.clock.now().toISOString(), kind: 'agent', cycle: this.state.cycle, seq: e.seq, data: e })));
       for (const e of fresh) this.ctx.log(this.state.host, { kind: 'agent-event', cycle: this.state.cycle, event: e });
       const failure = fresh.find((e) => e.kind === 'warning');

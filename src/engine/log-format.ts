@@ -55,6 +55,29 @@ function describe(e: RunLogEvent): string {
   }
 }
 
+/** Why an update was left out of a pass, in words (filters.ts SKIP_REASONS and the agent's own). */
+const SKIP_WORDS: Readonly<Record<string, string>> = {
+  hidden: 'hidden on the host', optional: 'optional', driver: 'a driver', classification: 'not in --classification',
+  severity: 'not in --severity', product: 'not in --product', kb: 'not in --kb', 'exclude-kb': 'in --exclude-kb',
+  'update-id': 'not in --update-id', 'exclude-update-id': 'in --exclude-update-id', title: 'title not matching --title',
+  'min-age': 'newer than --min-age', excluded: 'failed for good earlier in this run', loop: 'came back after being installed (loop)',
+  'failed-this-cycle': 'failed in this cycle, retried after a reboot',
+};
+
+/**
+ * ", 2 left out: 1 not in --kb, 1 failed in this cycle, retried after a reboot" — the reasons the
+ * README promises, counted; empty when nothing was left out.
+ *
+ * @example leftOut([{ updateId: 'a', reason: 'kb' }]) // ", 1 left out: not in --kb"
+ */
+export function leftOut(skipped: readonly { readonly reason: string }[]): string {
+  if (skipped.length === 0) return '';
+  const counts = new Map<string, number>();
+  for (const s of skipped) counts.set(s.reason, (counts.get(s.reason) ?? 0) + 1);
+  const parts = [...counts].map(([reason, n]) => `${skipped.length > 1 ? `${n} ` : ''}${SKIP_WORDS[reason] ?? reason}`);
+  return `, ${skipped.length} left out: ${parts.join('; ')}`;
+}
+
 const SEEN: Record<HostWait['lastSeen'], string> = {
   unreachable: 'not answering', 'same-boot': 'not rebooted yet', 'servicing-busy': 'servicing still busy', nothing: 'probing',
 };
@@ -70,9 +93,10 @@ function agentLine(a: AgentEvent): string {
     case 'preflight':
       return `preflight: ${a.rebootRequired ? 'reboot pending' : 'no reboot pending'}, installer ${a.installerBusy ? 'busy' : 'idle'}`;
     case 'waiting':
-      return `waiting ${a.seconds}s: ${a.reason}`;
+      // The agent waits at most this long and goes on as soon as it can: not a fixed wait.
+      return `waiting up to ${formatMs(a.seconds * 1000)}: ${a.reason === 'installer-busy' ? 'the Windows installer is busy' : a.reason}`;
     case 'scan-result':
-      return `scan ${a.pass}: ${a.found.length} found, ${a.selected.length} selected, ${a.skipped.length} left out`;
+      return `scan ${a.pass}: ${a.found.length} found, ${a.selected.length} selected${leftOut(a.skipped)}`;
     case 'progress':
       return `${a.phase} ${a.updateId ?? ''} ${a.percent}%`.replace(/\s+/g, ' ');
     case 'update-result':

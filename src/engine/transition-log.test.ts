@@ -42,14 +42,15 @@ test('a launch: the phase change is a row; the log says the cycle started; the h
   assert.equal(snapshot(before, result.state).cycle, 1);
 });
 
-test('a failed install: one update-failed line with the HRESULT named, and the changed update in the host row', () => {
+test('a failed install is logged once — the update-failed line with the HRESULT named, not the agent event too — and the update is in the host row', () => {
   const before = running();
   const scan = step(before, agent({ seq: 1, kind: 'scan-result', pass: 1, found: [{ updateId: 'u1', title: 'Cumulative Update (KB5002002)', kbs: ['5002002'] }] as never, selected: ['u1'], skipped: [] }), NOW).state;
   const event = agent({ seq: 2, kind: 'update-result', phase: 'install', updateId: 'u1', resultCode: 'failed', hresult: '0x80242016', rebootRequired: false });
   const result = step(scan, event, NOW);
   const bodies = transitionLogBodies(scan, event, result, describe);
-  assert.deepEqual(bodies.map((b) => b.kind), ['agent-event', 'update-failed']);
-  const failed = bodies[1]!;
+  assert.deepEqual(bodies.map((b) => b.kind), ['update-failed']);
+  const failed = bodies[0]!;
   assert.ok(failed.kind === 'update-failed' && failed.hresultName === 'WU_E_UH_POSTREBOOTUNEXPECTEDSTATE' && failed.final === false);
+  assert.equal(failed.label, 'Cumulative Update (KB5002002)', 'the KB is not repeated when the title names it');
   assert.deepEqual(snapshot(scan, result.state).updates.map((u) => [u.updateId, u.result, u.hresult]), [['u1', 'failed', '0x80242016']]);
 });

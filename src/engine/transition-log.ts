@@ -3,9 +3,9 @@
  * (write-ahead, before any command runs), and the live-log lines an operator sees. Pure: the
  * driver saves and prints what these return, so each rule here is tested without a run.
  */
-import {
-  type HostEvent, type HostNote, type HostState, type StepResult, countedCycles, updateName,
-} from '../domain/cycle.ts';
+import type { AgentEvent } from '../domain/agent-log.ts';
+import { type HostEvent, type HostNote, type HostState, type StepResult, countedCycles } from '../domain/cycle.ts';
+import { updateLabel } from '../domain/update.ts';
 import type { DescribeHResult } from '../domain/report.ts';
 import type { EventRow, HostSnapshot } from '../store/runs-repo.ts';
 import type { LogBody } from './host-context.ts';
@@ -53,12 +53,12 @@ export function transitionLogBodies(before: HostState, event: HostEvent, result:
       out.push({ kind: 'waiting-for-host', reason: 'unreachable-at-launch', seen: 'unreachable' });
       break;
     case 'agent':
-      if (event.event.seq > before.lastSeq) out.push({ kind: 'agent-event', cycle: before.cycle, event: event.event });
+      if (event.event.seq > before.lastSeq && !toldByNote(event.event, result.notes)) out.push({ kind: 'agent-event', cycle: before.cycle, event: event.event });
       break;
     case 'log-fetched':
       out.push({ kind: 'log-fetched', cycle: before.cycle, events: event.events?.length ?? 0 });
       for (const e of [...(event.events ?? [])].sort((a, b) => a.seq - b.seq)) {
-        if (e.seq > before.lastSeq) out.push({ kind: 'agent-event', cycle: before.cycle, event: e });
+        if (e.seq > before.lastSeq && !toldByNote(e, result.notes)) out.push({ kind: 'agent-event', cycle: before.cycle, event: e });
       }
       break;
     default:
@@ -69,6 +69,17 @@ export function transitionLogBodies(before: HostState, event: HostEvent, result:
     if (body) out.push(body);
   }
   return out;
+}
+
+/**
+ * An agent event whose news a note of the same transition tells better — a failed install (the
+ * note adds the HRESULT's name and meaning and whether it is retried) or a loop (the note says
+ * what to do): printing both showed each failure twice.
+ */
+function toldByNote(e: AgentEvent, notes: readonly HostNote[]): boolean {
+  if (e.kind === 'update-result' && e.resultCode === 'failed') return notes.some((n) => n.kind === 'update-failed' && n.updateId === e.updateId);
+  if (e.kind === 'loop-detected') return notes.some((n) => n.kind === 'loop-detected');
+  return false;
 }
 
 function noteBody(after: HostState, note: HostNote, describe: DescribeHResult): LogBody | null {
@@ -86,7 +97,7 @@ function noteBody(after: HostState, note: HostNote, describe: DescribeHResult): 
     case 'update-failed': {
       const u = after.updates[note.updateId];
       const d = note.hresult ? describe(note.hresult) : null;
-      return { kind: 'update-failed', updateId: note.updateId, label: u ? `${updateName(u)} ${u.kb ? u.title : ''}`.trim() : note.updateId, hresult: note.hresult, hresultName: d?.name ?? null, meaning: d?.meaning ?? null, attempts: note.attempts, final: note.final };
+      return { kind: 'update-failed', updateId: note.updateId, label: u ? updateLabel({ kbs: u.kb ? [u.kb] : [], title: u.title || u.updateId }) : note.updateId, hresult: note.hresult, hresultName: d?.name ?? null, meaning: d?.meaning ?? null, attempts: note.attempts, final: note.final };
     }
     case 'loop-detected': {
       const first = after.updates[note.updateIds[0] ?? ''];
