@@ -75,7 +75,7 @@ export interface MemoryEnrollToken {
 export interface MemoryAction {
   readonly id: string;
   readonly action: AgentAction['action'];
-  readonly hostIds: readonly string[];
+  readonly hostIds: ReadonlySet<string>;
   readonly createdAt: string;
   readonly updateIds?: readonly string[];
   /** Per host: progress in arrival order. */
@@ -110,7 +110,7 @@ export class MemoryGatewayStore implements GatewayStore {
 
   /** What the server's POST /api/v1/actions does, for tests of the gateway alone. */
   createAction(action: AgentAction['action'], hostIds: readonly string[], now: Date, updateIds?: readonly string[]): MemoryAction {
-    const a: MemoryAction = { id: `act-${++this.actionSeq}`, action, hostIds, createdAt: now.toISOString(), progress: new Map(), ...(updateIds ? { updateIds } : {}) };
+    const a: MemoryAction = { id: `act-${++this.actionSeq}`, action, hostIds: new Set(hostIds), createdAt: now.toISOString(), progress: new Map(), ...(updateIds ? { updateIds } : {}) };
     this.actions.set(a.id, a);
     return a;
   }
@@ -172,13 +172,13 @@ export class MemoryGatewayStore implements GatewayStore {
 
   async pendingActions(hostId: string): Promise<readonly AgentAction[]> {
     return [...this.actions.values()]
-      .filter((a) => a.hostIds.includes(hostId) && !(a.progress.get(hostId) ?? []).length)
+      .filter((a) => a.hostIds.has(hostId) && !(a.progress.get(hostId) ?? []).length)
       .map((a) => ({ id: a.id, action: a.action, createdAt: a.createdAt, ...(a.updateIds ? { updateIds: [...a.updateIds] } : {}) }));
   }
 
   async recordProgress(hostId: string, actionId: string, progress: ActionProgress): Promise<boolean> {
     const a = this.actions.get(actionId);
-    if (!a || !a.hostIds.includes(hostId)) return false;
+    if (!a || !a.hostIds.has(hostId)) return false;
     const list = a.progress.get(hostId) ?? [];
     // A resent progress report (the agent did not see our answer) is recorded once.
     if (!list.some((p) => p.state === progress.state && p.at === progress.at && p.percent === progress.percent)) list.push(progress);
