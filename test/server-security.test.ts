@@ -125,7 +125,7 @@ forEachStore('every route refuses what it must', (kind) => {
   test('a change made with the session cookie but without its CSRF token is refused', async () => {
     const failures: string[] = [];
     for (const op of ops.filter((o) => o.method !== 'GET' && !['public', 'agent'].includes(o.access))) {
-      for (const headers of [{ cookie }, { cookie, 'x-csrf-token': 'forged' }]) {
+      for (const headers of [{ cookie }, { cookie, 'x-csrf-token': 'forged' }] as Record<string, string>[]) {
         const res = await call(op, headers);
         if (res.statusCode !== 403 || res.json().error.code !== 'CSRF_INVALID') failures.push(`${op.method} ${op.path} → ${res.statusCode}`);
       }
