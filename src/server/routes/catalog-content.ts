@@ -5,7 +5,6 @@
  */
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { catalogStatus } from '../../catalog/query.ts';
 import { appendAudit, appendEvent } from '../../store/server/audit-repo.ts';
 import { actorOfRequest, commitChange } from '../changes.ts';
 import type { ServerDeps } from '../context.ts';
@@ -16,6 +15,18 @@ const Version = Type.Object({
   id: Type.Integer(), state: Type.String(), packageId: Nullable(Type.String()), creationDate: Nullable(Type.String()), source: Type.String(), signerSubject: Nullable(Type.String()),
   startedAt: IsoTime, importedAt: Nullable(IsoTime), updates: Type.Integer(), files: Type.Integer(), shards: Type.Integer(),
 });
+
+/** Which catalog versions exist (read from the store; the catalog module itself is wired in by the CLI). */
+async function catalogStatus(db: ServerDeps['store']['db']) {
+  const rows = await db.selectFrom('catalog_versions').selectAll().orderBy('id', 'desc').execute();
+  const pick = (state: string) => {
+    const r = rows.find((x) => x.state === state);
+    return r
+      ? { id: Number(r.id), state: r.state, packageId: r.package_id, creationDate: r.creation_date, source: r.source, signerSubject: r.signer_subject, startedAt: r.started_at, importedAt: r.imported_at, updates: r.updates_count, files: r.files_count, shards: r.shards_count }
+      : null;
+  };
+  return { current: pick('current'), previous: pick('previous'), importing: pick('importing') };
+}
 
 export const catalogContentRoutes: FastifyPluginAsyncTypebox<{ deps: ServerDeps }> = async (app, { deps }) => {
   let syncing: Promise<void> | undefined;
