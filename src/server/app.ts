@@ -25,6 +25,12 @@ import { auditRoutes } from './routes/audit.ts';
 import { eventRoutes } from './routes/events.ts';
 import { metaRoutes } from './routes/meta.ts';
 import { consoleRoutes } from './console.ts';
+import { hostRoutes } from './routes/hosts.ts';
+import { updateRoutes } from './routes/updates.ts';
+import { policyRoutes } from './routes/policy.ts';
+import { actionRoutes } from './routes/actions.ts';
+import { catalogContentRoutes } from './routes/catalog-content.ts';
+import { createServerGateway, type AgentFiles } from './fleet/agents.ts';
 
 /** Default request body limit. Agent reports that need more raise it on their own route. */
 export const BODY_LIMIT_BYTES = 256 * 1024;
@@ -41,6 +47,8 @@ export interface BuildAppOptions {
   readonly logger?: FastifyServerOptions['logger'];
   /** Extra route plugins (the agent gateway), registered after the core ones with the same deps. */
   readonly plugins?: readonly ((app: FastifyInstance, deps: ServerDeps) => Promise<void>)[];
+  /** The agent gateway's files (catalog cab, content cache); absent: none yet. False: no gateway (tests of the API alone). */
+  readonly agentFiles?: AgentFiles | false;
   /** Serve TLS with this PEM certificate and key (server.ts); absent: plain HTTP or inject only. */
   readonly https?: { readonly cert: string; readonly key: string };
   /** The built console (default web/dist); tests may point elsewhere. */
@@ -49,7 +57,10 @@ export interface BuildAppOptions {
 
 export type App = FastifyInstance;
 
-export async function buildApp(deps: ServerDeps, options: BuildAppOptions = {}): Promise<App> {
+export async function buildApp(baseDeps: ServerDeps, options: BuildAppOptions = {}): Promise<App> {
+  // The agent gateway is part of the app: actions wake its held check-ins.
+  const gateway = options.agentFiles === false ? undefined : createServerGateway(baseDeps, options.agentFiles ?? {});
+  const deps: ServerDeps = gateway ? { ...baseDeps, agents: gateway } : baseDeps;
   const app = (Fastify as (o: FastifyServerOptions & { https?: object }) => FastifyInstance)({
     ...(options.https ? { https: { ...options.https } } : {}),
     logger: options.logger ?? { level: 'info', redact: { paths: REDACT_PATHS, censor: '[redacted]' } },
@@ -106,8 +117,17 @@ export async function buildApp(deps: ServerDeps, options: BuildAppOptions = {}):
     },
   });
 
-  for (const plugin of [healthRoutes, sessionRoutes, userRoutes, tokenRoutes, auditRoutes, eventRoutes, metaRoutes]) {
+  for (const plugin of [
+    healthRoutes, sessionRoutes, userRoutes, tokenRoutes, auditRoutes, eventRoutes, metaRoutes,
+    hostRoutes, updateRoutes, policyRoutes, actionRoutes, catalogContentRoutes,
+  ]) {
     await app.register(plugin, { deps });
+  }
+  if (gateway) {
+    await app.register(gateway.plugin);
+    // Held check-ins end first, so closing does not wait out their long-poll.
+    app.addHook('preClose', async () => gateway.close());
+    deps.metrics.registry.collect(async () => deps.metrics.agentsConnected.set(gateway.connected()));
   }
   for (const plugin of options.plugins ?? []) await plugin(app, deps);
   await consoleRoutes(app, options.consoleDir);

@@ -12,6 +12,20 @@ export interface CatalogService {
   sync(signal?: AbortSignal): Promise<{ readonly changed: boolean; readonly versionId: number | null; readonly message: string }>;
 }
 
+/** The agent gateway, seen from the API: wakes held check-ins when an action is created. */
+export interface AgentWaker {
+  wake(hostIds: Iterable<string>): number;
+  isConnected(hostId: string): boolean;
+}
+
+/** The content cache, seen from the API (src/content). */
+export interface ContentService {
+  stats(): { readonly files: number; readonly bytes: number; readonly downloading: number; readonly upstreamBytes: number; readonly servedBytes: number };
+  list(): readonly { readonly key: string; readonly sha1: string | null; readonly sha256: string | null; readonly size: number; readonly fileName: string | null; readonly cachedAt: string; readonly lastNeededAt: string }[];
+  /** Deletes files no host needs after the grace period; says what was freed. */
+  cleanup(): Promise<{ readonly deleted: readonly { readonly key: string; readonly size: number }[]; readonly bytesFreed: number; readonly kept: number; readonly inGrace: number }>;
+}
+
 export interface ServerDeps {
   readonly store: Database_;
   /** The clock: tests move it; nothing in the server calls Date.now() directly. */
@@ -23,6 +37,10 @@ export interface ServerDeps {
   readonly feed: EventFeed;
   readonly metrics: ServerMetrics;
   readonly catalog?: CatalogService;
+  readonly agents?: AgentWaker;
+  readonly content?: ContentService;
+  /** The content cache's state of an update's files, for MISSING vs PENDING. */
+  readonly cacheStateOf?: (updateId: string) => 'not-cached' | 'downloading' | 'cached';
 }
 
 export const iso = (d: Date): string => d.toISOString();

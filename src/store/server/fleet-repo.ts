@@ -1,0 +1,109 @@
+/**
+ * The fleet's rows: enrolled hosts, their per-update state as the agents reported it, and actions
+ * with their per-host progress. Plain queries; the server's gateway adapter and API routes put
+ * them together (src/server/fleet/). Functions take a Kysely or a transaction.
+ */
+import type { Kysely } from 'kysely';
+import type { Database } from '../schema.ts';
+import type { ActionHostsTable, ActionsTable, HostUpdatesTable, HostsTable } from '../schema-server.ts';
+
+export type HostRow = HostsTable;
+export type HostUpdateRow = HostUpdatesTable;
+export type ActionRow = ActionsTable;
+export type ActionHostRow = ActionHostsTable;
+
+export const hostKey = (name: string): string => name.toLowerCase();
+
+export async function findHostById(db: Kysely<Database>, id: string): Promise<HostRow | undefined> {
+  return db.selectFrom('hosts').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function findHostByName(db: Kysely<Database>, name: string): Promise<HostRow | undefined> {
+  return db.selectFrom('hosts').selectAll().where('key', '=', hostKey(name)).executeTakeFirst();
+}
+
+export async function listHostRows(db: Kysely<Database>): Promise<HostRow[]> {
+  return db.selectFrom('hosts').selectAll().orderBy('key').execute();
+}
+
+export async function insertHost(db: Kysely<Database>, row: HostRow): Promise<void> {
+  await db.insertInto('hosts').values(row).execute();
+}
+
+export async function updateHost(db: Kysely<Database>, key: string, changes: Partial<HostRow>): Promise<void> {
+  await db.updateTable('hosts').set(changes).where('key', '=', key).execute();
+}
+
+export async function hostUpdateRows(db: Kysely<Database>, key?: string): Promise<HostUpdateRow[]> {
+  let q = db.selectFrom('host_updates').selectAll();
+  if (key !== undefined) q = q.where('host_key', '=', key);
+  return q.orderBy('host_key').orderBy('update_id').execute();
+}
+
+export async function replaceHostUpdates(db: Kysely<Database>, key: string, rows: readonly HostUpdateRow[], removeAll: boolean, removed: readonly string[]): Promise<void> {
+  if (removeAll) await db.deleteFrom('host_updates').where('host_key', '=', key).execute();
+  else if (removed.length) await db.deleteFrom('host_updates').where('host_key', '=', key).where('update_id', 'in', removed).execute();
+  // Chunks stay under SQLite's bound-parameter limit (16 columns × 500 rows).
+  for (let i = 0; i < rows.length; i += 500) {
+    const chunk = rows.slice(i, i + 500);
+    await db
+      .insertInto('host_updates')
+      .values(chunk)
+      .onConflict((oc) =>
+        oc.columns(['host_key', 'update_id']).doUpdateSet((eb) => ({
+          revision: eb.ref('excluded.revision'), kb: eb.ref('excluded.kb'), applicability: eb.ref('excluded.applicability'), delivery: eb.ref('excluded.delivery'),
+          hresult: eb.ref('excluded.hresult'), attempts: eb.ref('excluded.attempts'), last_attempt_at: eb.ref('excluded.last_attempt_at'),
+          installed_at: eb.ref('excluded.installed_at'), reported_at: eb.ref('excluded.reported_at'), report_json: eb.ref('excluded.report_json'),
+        })),
+      )
+      .execute();
+  }
+}
+
+// ------------------------------------------------------------------------------ actions
+
+export async function insertAction(db: Kysely<Database>, row: ActionRow, hostKeys: readonly string[], at: string): Promise<void> {
+  await db.insertInto('actions').values(row).execute();
+  for (let i = 0; i < hostKeys.length; i += 500) {
+    await db.insertInto('action_hosts').values(hostKeys.slice(i, i + 500).map((k) => ({ action_id: row.id, host_key: k, state: 'queued', phase: null, percent: null, hresult: null, message: null, progress_json: '[]', updated_at: at }))).execute();
+  }
+}
+
+export async function findAction(db: Kysely<Database>, id: string): Promise<ActionRow | undefined> {
+  return db.selectFrom('actions').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function actionHostRows(db: Kysely<Database>, actionId: string): Promise<(ActionHostRow & { name: string | null })[]> {
+  return db.selectFrom('action_hosts').leftJoin('hosts', 'hosts.key', 'action_hosts.host_key').selectAll('action_hosts').select('hosts.name').where('action_id', '=', actionId).orderBy('action_hosts.host_key').execute();
+}
+
+export async function listActions(db: Kysely<Database>, limit: number, before?: string): Promise<ActionRow[]> {
+  let q = db.selectFrom('actions').selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit);
+  if (before) q = q.where('created_at', '<', before);
+  return q.execute();
+}
+
+/** Actions this host has not yet acknowledged receiving, oldest first. */
+export async function queuedActionsFor(db: Kysely<Database>, key: string): Promise<ActionRow[]> {
+  return db
+    .selectFrom('actions')
+    .innerJoin('action_hosts', 'action_hosts.action_id', 'actions.id')
+    .selectAll('actions')
+    .where('action_hosts.host_key', '=', key)
+    .where('action_hosts.state', '=', 'queued')
+    .orderBy('actions.created_at')
+    .orderBy('actions.id')
+    .execute();
+}
+
+export async function findActionHost(db: Kysely<Database>, actionId: string, key: string): Promise<ActionHostRow | undefined> {
+  return db.selectFrom('action_hosts').selectAll().where('action_id', '=', actionId).where('host_key', '=', key).executeTakeFirst();
+}
+
+export async function updateActionHost(db: Kysely<Database>, actionId: string, key: string, changes: Partial<ActionHostRow>): Promise<void> {
+  await db.updateTable('action_hosts').set(changes).where('action_id', '=', actionId).where('host_key', '=', key).execute();
+}
+
+export async function updateAction(db: Kysely<Database>, id: string, changes: Partial<ActionRow>): Promise<void> {
+  await db.updateTable('actions').set(changes).where('id', '=', id).execute();
+}
