@@ -93,3 +93,18 @@ test('shutdown: its exit codes decide whether to retry, wait or fail', () => {
   assert.deepEqual([0, 1190, 1115, 5].map(classifyShutdownExit), ['started', 'already-scheduled', 'in-progress', 'failed']);
   assert.throws(() => shutdownRebootArgv('x'.repeat(513)), /512 characters/);
 });
+
+test('the registered definition (schtasks /Query /XML): no trigger, SYSTEM, our command — or a trigger someone added', async () => {
+  const { agentTaskXml } = await import('./agent-launch.ts');
+  const { parseRegisteredTask } = await import('./schtasks.ts');
+  // What schtasks prints is the definition the scheduler keeps (it adds <Date>, <URI>, …).
+  const printed = agentTaskXml({ clientDir: '\\\\files01\\patchline\\0.1.0', requestPath: 'C:\\ProgramData\\Patchline\\requests\\r7-web01-1.json', description: 'x & y' })
+    .replace('<Author>Patchline</Author>', '<Date>2026-12-05T21:00:00</Date><Author>Patchline</Author><URI>\\Patchline\\r7-web01-c1</URI>');
+  assert.deepEqual(parseRegisteredTask(printed), {
+    hasTriggers: false, userId: 'S-1-5-18', runLevel: 'HighestAvailable', command: '\\\\files01\\patchline\\0.1.0\\node.exe',
+    arguments: '\\\\files01\\patchline\\0.1.0\\patchline.mjs agent cycle --request C:\\ProgramData\\Patchline\\requests\\r7-web01-1.json',
+  });
+  assert.equal(parseRegisteredTask(printed.replace('<Settings>', '<Triggers><TimeTrigger><StartBoundary>2026-12-05T21:01:00</StartBoundary></TimeTrigger></Triggers><Settings>')).hasTriggers, true);
+  assert.equal(parseRegisteredTask(printed.replace('<Settings>', '<Triggers /><Settings>')).hasTriggers, false);
+  assert.throws(() => parseRegisteredTask('ERROR: The system cannot find the file specified.\r\n'), /printed no task definition/);
+});

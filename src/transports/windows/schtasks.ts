@@ -204,3 +204,36 @@ export function parseSchtasksError(stderr: string): SchtasksError {
 export function isSchtasksSuccess(stdout: string): boolean {
   return /^SUCCESS:/im.test(stdout);
 }
+
+export interface RegisteredTask {
+  /** Any trigger at all (ours has none: a trigger could start the agent a second time). */
+  readonly hasTriggers: boolean;
+  readonly userId: string | null;
+  readonly runLevel: string | null;
+  readonly command: string | null;
+  readonly arguments: string | null;
+}
+
+const xmlUnescape = (s: string): string => s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&');
+const element = (xml: string, name: string): string | null => {
+  const m = new RegExp(`<${name}(?:\\s[^>]*)?>([\\s\\S]*?)</${name}>`).exec(xml);
+  return m ? xmlUnescape(m[1]!.trim()) : null;
+};
+
+/**
+ * Reads what `schtasks /Query /TN X /XML` prints — the definition the scheduler holds (no state:
+ * that comes from schtasks /Query /V /FO CSV) — to confirm the task registered as we wrote it.
+ *
+ * @example parseRegisteredTask(stdout).hasTriggers // false for the agent task
+ */
+export function parseRegisteredTask(stdout: string): RegisteredTask {
+  if (!/<Task[\s>]/.test(stdout)) throw new Error(`schtasks /Query /XML printed no task definition: ${JSON.stringify(stdout.slice(0, 200))}`);
+  const triggers = element(stdout, 'Triggers');
+  return {
+    hasTriggers: triggers !== null && /<\w+Trigger[\s>/]/.test(triggers),
+    userId: element(stdout, 'UserId'),
+    runLevel: element(stdout, 'RunLevel'),
+    command: element(stdout, 'Command'),
+    arguments: element(stdout, 'Arguments'),
+  };
+}
