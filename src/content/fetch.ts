@@ -10,10 +10,10 @@
  * appending bytes of another version would only fail verification later.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable, Transform } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { PatchlineError } from '../domain/errors.ts';
 import type { NormalizedSpec } from './digest.ts';
@@ -134,14 +134,23 @@ export async function fetchVerified(spec: NormalizedSpec, layout: FetchLayout, o
     // The resume state is written before the first byte, so a kill at any point can resume.
     await writeFile(statePath, JSON.stringify({ url: spec.url, validator } satisfies ResumeState));
     if (response.body) {
-      const count = new Transform({
-        transform(chunk: Buffer, _enc, done) {
-          received += chunk.length;
-          options.onBytes?.(chunk.length);
-          done(null, chunk);
-        },
-      });
-      await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream<Uint8Array>), count, createWriteStream(part, { flags: append ? 'a' : 'w' }), { signal: options.signal });
+      // Bytes are reported after they were written, so "progress" means "on disk": a restart
+      // resumes from at least what was reported.
+      const file = await open(part, append ? 'a' : 'w');
+      try {
+        const sink = new Writable({
+          write(chunk: Buffer, _enc, done) {
+            file.write(chunk).then(() => {
+              received += chunk.length;
+              options.onBytes?.(chunk.length);
+              done();
+            }, done);
+          },
+        });
+        await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream<Uint8Array>), sink, { signal: options.signal });
+      } finally {
+        await file.close();
+      }
     }
   }
   const actual = await hashFile(part);
