@@ -26,6 +26,7 @@ import { eventRoutes } from './routes/events.ts';
 import { metaRoutes } from './routes/meta.ts';
 import { consoleRoutes } from './console.ts';
 import { hostRoutes } from './routes/hosts.ts';
+import { viewRoutes } from './routes/views.ts';
 import { updateRoutes } from './routes/updates.ts';
 import { policyRoutes } from './routes/policy.ts';
 import { actionRoutes } from './routes/actions.ts';
@@ -119,7 +120,7 @@ export async function buildApp(baseDeps: ServerDeps, options: BuildAppOptions = 
 
   for (const plugin of [
     healthRoutes, sessionRoutes, userRoutes, tokenRoutes, auditRoutes, eventRoutes, metaRoutes,
-    hostRoutes, updateRoutes, policyRoutes, actionRoutes, catalogContentRoutes,
+    hostRoutes, updateRoutes, viewRoutes, policyRoutes, actionRoutes, catalogContentRoutes,
   ]) {
     await app.register(plugin, { deps });
   }

@@ -64,7 +64,7 @@ export function RulesPage() {
     return rule as Omit<Rule, 'id'>;
   };
   const doPreview = useMutation({
-    mutationFn: () => api<RulePreview>('/rules/preview', { method: 'POST', body: draft() }),
+    mutationFn: () => api<RulePreview>('/rules/preview', { method: 'POST', body: { add: [draft()] } }),
     onSuccess: (p) => {
       setProblem(null);
       setPreview(p);

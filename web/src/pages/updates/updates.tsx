@@ -82,7 +82,7 @@ export function Updates() {
 
   const rule = (action: 'allow' | 'forbid') => ({ action, updateIds: [...selection] });
   const preview = useMutation({
-    mutationFn: (action: 'allow' | 'forbid') => api<RulePreview>('/rules/preview', { method: 'POST', body: rule(action) }),
+    mutationFn: (action: 'allow' | 'forbid') => api<RulePreview>('/rules/preview', { method: 'POST', body: { add: [rule(action)] } }),
     onSuccess: (result, action) => setPending({ action, preview: result }),
     onError: (e) => setNotice(e.message),
   });
