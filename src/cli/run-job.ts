@@ -23,6 +23,7 @@ import { RunsRepo } from '../store/runs-repo.ts';
 import { DEFAULT_LOG_HANDOVER_TIMEOUT_MS, type ParsedRun, type RunConfig } from './run-options.ts';
 import { guardedOutput, jsonLog, textLog, type LiveLog } from './live-log.ts';
 import { checkReportTarget, writeReportFile } from './report-file.ts';
+import { checkCatalogProducts } from './catalog-products.ts';
 import { lockRun, type RunLock } from './run-lock.ts';
 import { resumeCommand, resumeConflicts, type RunMeta } from './run-resume.ts';
 import { openSshRunTransport } from './ssh-run.ts';
@@ -181,6 +182,8 @@ export async function runJob(parsed: ParsedRun): Promise<number> {
   let offlineCab: string | null = null;
   if (parsed.kind === 'new') {
     targets = parsed.config.labScenario === null ? parsed.config.targets : await checkLabTargets(parsed.config);
+    // Real servers: no scenario knows the product names, the imported catalog (if any) does.
+    if (parsed.config.labScenario === null && parsed.config.filters.products) await checkCatalogProducts(stateFile, parsed.config.filters.products);
     if (parsed.config.offlineCab !== null) offlineCab = await localOfflineCab(parsed.config.offlineCab, stateFile);
   } else if (!existsSync(stateFile)) {
     // A resume never creates a state file: a wrong --state would leave an empty one behind.
