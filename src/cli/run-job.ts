@@ -14,7 +14,7 @@ import { isResumable, type HostState } from '../domain/cycle.ts';
 import { EXIT, PatchlineError, usageError } from '../domain/errors.ts';
 import { unmatchedFilterValues, type UnmatchedFilter } from '../domain/filters.ts';
 import type { UpdateRecord } from '../domain/update.ts';
-import { loadRunOptions, loadRunReport, newRunId, resumeRun, startRun, systemClock, type EngineDeps, type RunOptions, type RunResult } from '../engine/index.ts';
+import { labRebootTimeoutMs, loadRunOptions, loadRunReport, newRunId, resumeRun, startRun, systemClock, type EngineDeps, type RunOptions, type RunResult } from '../engine/index.ts';
 import { loadScenario, type Scenario } from '../lab/scenario.ts';
 import { openLabTransport, stopLabDaemon } from '../lab/daemon-main.ts';
 import { openStore, type Store } from '../store/db.ts';
@@ -70,6 +70,12 @@ async function checkLabTargets(config: RunConfig): Promise<readonly string[]> {
     throw usageError('OFFLINE_CAB_NOT_FOUND', `--offline-cab ${config.offlineCab}: no such file. Give the path (or http(s) URL) of a wsusscn2.cab; \`patchline lab catalog SCENARIO --out FILE\` makes a lab one.`);
   }
   return config.targets.length > 0 ? config.targets.map((t) => byName.get(t.toLowerCase())!) : scenario.hosts.map((h) => h.name);
+}
+
+/** A lab run's --reboot-timeout default shrinks with the scenario's timeScale (engine labRebootTimeoutMs). */
+async function withLabDefaults(config: RunConfig): Promise<RunConfig> {
+  if (config.labScenario === null || config.rebootTimeoutGiven) return config;
+  return { ...config, rebootTimeoutMs: labRebootTimeoutMs((await loadScenario(config.labScenario)).timeScale) };
 }
 
 /** The lab scenario knows every product name: a typo would select nothing and end "compliant", so refuse it. */
@@ -277,7 +283,7 @@ export async function runJob(parsed: ParsedRun): Promise<number> {
   try {
     try {
       result = parsed.kind === 'new'
-        ? await startRun(deps, toEngineOptions(parsed.config, targets, offlineCab, runId, meta, systemClock.now()), controller.signal)
+        ? await startRun(deps, toEngineOptions(await withLabDefaults(parsed.config), targets, offlineCab, runId, meta, systemClock.now()), controller.signal)
         : await resumeRun(deps, runId, controller.signal, parsed.deadlineMs === null ? undefined : { deadlineAt: new Date(systemClock.now().getTime() + parsed.deadlineMs) });
     } catch (error) {
       // An internal error (or a store failure) mid-run: the saved state is the truth; report it.

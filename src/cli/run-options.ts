@@ -66,6 +66,8 @@ export interface RawRunOptions {
 
 export interface RunConfig {
   readonly targets: readonly string[];
+  /** --reboot-timeout was given: a lab run keeps it instead of scaling the default by the scenario's timeScale. */
+  readonly rebootTimeoutGiven?: boolean;
   readonly transport: 'lab' | 'ssh' | 'windows';
   readonly labScenario: string | null;
   /** --transport ssh: inventory, host keys, client folder. */
@@ -197,6 +199,7 @@ function parseDefinition(targets: readonly string[], raw: RawRunOptions, readTex
     maxCycles: raw.maxCycles === undefined ? DEFAULT_MAX_CYCLES : integer('--max-cycles', raw.maxCycles, 1, 100),
     retries: raw.retries === undefined ? DEFAULT_RETRIES : integer('--retries', raw.retries, 0, 20),
     rebootTimeoutMs: raw.rebootTimeout === undefined ? DEFAULT_REBOOT_TIMEOUT_MS : parseDuration('--reboot-timeout', raw.rebootTimeout),
+    rebootTimeoutGiven: raw.rebootTimeout !== undefined,
     deadlineMs: raw.deadline === undefined ? null : parseDuration('--deadline', raw.deadline),
     installerBusyTimeoutMs: raw.installerBusyTimeout === undefined ? DEFAULT_INSTALLER_BUSY_TIMEOUT_MS : parseDuration('--installer-busy-timeout', raw.installerBusyTimeout),
     parallel: raw.serial ? 1 : raw.parallel === undefined ? DEFAULT_PARALLEL : integer('--parallel', raw.parallel, 1, 10_000),

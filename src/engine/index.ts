@@ -3,6 +3,6 @@ export { startRun, resumeRun, loadRunReport, loadRunOptions, listRuns, newRunId,
 export { formatRunLogEvent, leftOut } from './log-format.ts';
 export { systemClock, type Clock } from './clock.ts';
 export {
-  DEFAULT_MAX_CYCLES, DEFAULT_PARALLEL, DEFAULT_REBOOT_TIMEOUT_MS, DEFAULT_RETRIES, DEFAULT_TIMING,
+  DEFAULT_MAX_CYCLES, DEFAULT_PARALLEL, DEFAULT_REBOOT_TIMEOUT_MS, DEFAULT_RETRIES, DEFAULT_TIMING, labRebootTimeoutMs,
   type EngineDeps, type EngineTiming, type RunLogEvent, type RunLogKind, type RunOptions, type RunResult,
 } from './types.ts';

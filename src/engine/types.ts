@@ -20,6 +20,21 @@ export const DEFAULT_RETRIES = 1;
 /** --reboot-timeout: Server 2016 CUs can take 15–30 min to finish servicing; Ansible's win_updates uses 20 min. */
 export const DEFAULT_REBOOT_TIMEOUT_MS = 20 * MINUTE_MS;
 export const DEFAULT_PARALLEL = 10;
+/** The least reboot timeout a lab run gets: an agent starting in the lab takes seconds of real time whatever the timeScale. */
+export const LAB_MIN_REBOOT_TIMEOUT_MS = MINUTE_MS;
+
+/**
+ * The default --reboot-timeout for a lab scenario: the real-server default, shrunk like every
+ * simulated duration by the scenario's timeScale (a lost host of faults.yaml at timeScale 0.02 is
+ * given up after a minute, not 20), never below LAB_MIN_REBOOT_TIMEOUT_MS. An explicit
+ * --reboot-timeout always wins.
+ *
+ * @example labRebootTimeoutMs(0.02) // 60_000 (24 s scaled, raised to the minimum)
+ */
+export function labRebootTimeoutMs(timeScale: number): number {
+  if (!(timeScale > 0)) return DEFAULT_REBOOT_TIMEOUT_MS;
+  return Math.max(LAB_MIN_REBOOT_TIMEOUT_MS, Math.min(DEFAULT_REBOOT_TIMEOUT_MS, Math.round(DEFAULT_REBOOT_TIMEOUT_MS * timeScale)));
+}
 
 export interface RunOptions {
   /** The run's id when the caller needs it before the run starts (e.g. to name a directory); default newRunId(). */
