@@ -31,6 +31,10 @@ export interface StartOptions {
   readonly now?: () => Date;
   readonly plugins?: BuildAppOptions['plugins'];
   readonly catalog?: CatalogService;
+  /** The catalog cab and content cache files agents download (the composition root wires src/catalog and src/content). */
+  readonly agentFiles?: BuildAppOptions['agentFiles'];
+  readonly content?: ServerDeps['content'];
+  readonly cacheStateOf?: ServerDeps['cacheStateOf'];
 }
 
 export async function resolveTls(config: ServerConfig, now: Date): Promise<TlsIdentity | null> {
@@ -49,10 +53,11 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     // The CLI reads the fingerprint from here to put it in enrollment tokens it creates.
     await putSetting(store.db, SETTING.tlsFingerprint, tls?.fingerprint ?? '', now().toISOString());
     await deleteExpiredSessions(store.db, now().toISOString());
-    const deps: ServerDeps = { store, now, secureCookies: tls !== null, tlsFingerprint: tls?.fingerprint ?? null, feed, metrics: createServerMetrics(), catalog: options.catalog };
+    const deps: ServerDeps = { store, now, secureCookies: tls !== null, tlsFingerprint: tls?.fingerprint ?? null, feed, metrics: createServerMetrics(), catalog: options.catalog, content: options.content, cacheStateOf: options.cacheStateOf };
     app = await buildApp(deps, {
       logger: options.logger ?? { level: 'info', redact: { paths: REDACT_PATHS, censor: '[redacted]' } },
       plugins: options.plugins,
+      agentFiles: options.agentFiles,
       ...(tls ? { https: { cert: tls.certPem, key: tls.keyPem } } : {}),
     });
     for (const warning of config.warnings) app.log.warn(warning);

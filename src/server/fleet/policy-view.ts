@@ -85,6 +85,10 @@ export async function loadFleet(db: Kysely<Database>, cacheStateOf: CacheStateOf
     });
   }
   const catalog = await catalogFacts(db, [...new Set(allRows.map((r) => r.update_id))], cacheStateOf);
+  // An update the catalog does not know (reported ahead of a sync) still has the KB its agent reported.
+  for (const r of allRows) {
+    if (!catalog.has(r.update_id)) catalog.set(r.update_id, { updateId: r.update_id, kbs: r.kb ? [r.kb] : [], title: r.title ?? '', classification: null, products: [], severity: null, releasedAt: null, cache: cacheStateOf(r.update_id) });
+  }
   const policy = createPolicy({ hosts: [...facts.values()].filter((_, i) => !hosts[i]!.revoked_at), rules, rings, catalog, overrides });
   return { policy, hosts, facts, rows, catalog, rules, rings };
 }
