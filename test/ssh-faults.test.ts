@@ -127,14 +127,14 @@ describe('SSH failures during a run', { skip: SKIP_SSH }, () => {
       assert.ok(web02End && started && Date.parse(web02End.at) - Date.parse(started.at) < 60_000, 'web02 ended within a minute');
 
       // web01: its events came from the log file over SFTP; the link broke mid-install and nothing was lost.
-      assert.equal(hosts.web01?.outcome, 'compliant', JSON.stringify(hosts.web01));
+      assert.equal(hosts.web01?.outcome, 'compliant', `${JSON.stringify(hosts.web01)}\n${run.notes.map((n) => `${n.host}: ${n.message}`).join('\n')}\n${run.labLog.join('\n')}`);
       assert.ok(run.labLog.some((l) => /web01: dropped every SSH connection mid-install/.test(l)), 'the fault fired');
       const notes = run.notes.filter((n) => n.host === 'web01').map((n) => n.message);
       assert.ok(notes.some((m) => /stream: the agent's log file read over SFTP by byte offset \(the target cannot reach/.test(m)), notes.join('\n'));
       assert.ok(notes.some((m) => /read the agent's log on from byte \d+ after the connection came back: nothing lost/.test(m)), notes.join('\n'));
       const byCycle = new Map<number, number[]>();
       for (const e of run.events) if (e.kind === 'agent-event' && e.host === 'web01' && e.event.seq > 0) byCycle.set(e.cycle, [...(byCycle.get(e.cycle) ?? []), e.event.seq]);
-      assert.ok(byCycle.size >= 2, 'several cycles');
+      assert.ok(byCycle.size >= 2, `several cycles: ${JSON.stringify([...byCycle])} ${JSON.stringify(run.events.filter((e) => e.host === 'web01').map((e) => e.kind))}`);
       for (const [cycle, seqs] of byCycle) {
         const unique = [...new Set(seqs)].sort((a, b) => a - b);
         assert.deepEqual(unique, unique.map((_, i) => i + 1), `cycle ${cycle}: every event from 1 on, no gap`);

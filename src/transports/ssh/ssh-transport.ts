@@ -249,6 +249,13 @@ export function createSshTransport(options: SshTransportOptions): Transport & { 
       for (const argv of [schtasksCreate(taskName, xmlPath), schtasksRun(taskName)]) {
         const result = await run(host, argv, signal);
         if (result.code !== 0 || !isSchtasksSuccess(result.stdout)) {
+          const failure = parseSchtasksError(result.stderr);
+          // An earlier attempt of this very cycle started its agent, and then the connection broke
+          // before we heard so: that agent is the cycle's (IgnoreNew); confirm and adopt it.
+          if (failure.kind === 'already-running') {
+            options.note(host, `task ${taskName} is already running (an earlier launch of this cycle got through): taking over its agent`);
+            break;
+          }
           const { hresult, message } = failedHResult(result.stderr);
           throw new LaunchRefusedError(host, hresult, `Task Scheduler on ${host} refused ${argv[1]} of task "${taskName}": ${message}`);
         }
