@@ -25,7 +25,7 @@ export interface SshHostFaults {
   readonly hostKeyChangedAfterReboot?: number;
   /** From reboot N on the host boots, but its sshd does not come back. */
   readonly sshdNotBackAfterReboot?: number;
-  /** Every SSH connection to the host breaks once, while the first install of a cycle runs. */
+  /** Every SSH connection to the host breaks once, while (or once) a cycle installs, after its launch was confirmed. */
   readonly dropConnectionMidInstall?: boolean;
   /** Every command answers this much later (a slow WAN link). */
   readonly slowLinkMs?: number;
@@ -73,6 +73,8 @@ interface ModelTask {
   pid?: number;
   labTaskId?: string;
   requestPath?: string;
+  /** The agent's log file in the drive (the dropConnectionMidInstall fault watches it). */
+  logFile?: string;
 }
 
 const ok = (stdout: string): ExecAnswer => ({ stdout, stderr: '', exitCode: 0 });
@@ -219,7 +221,7 @@ export function createWindowsModel(options: WindowsModelOptions) {
       task.pid = json.pid as number;
       task.labTaskId = json.taskId as string;
       task.requestPath = requestArg!;
-      if (host.faults.dropConnectionMidInstall && mapped.logFile !== undefined) watchForInstall(host, mapped.logFile);
+      task.logFile = mapped.logFile;
     } else if (status === 409) {
       task.lastResult = Number.parseInt(String(json.hresult), 16) | 0;
       log(`${host.name}: the lab's task scheduler refused ${task.name}: ${String(json.message)}`);
@@ -296,7 +298,12 @@ export function createWindowsModel(options: WindowsModelOptions) {
       case 'schtasks': {
         const before = hostTasks(host.name).get((option(argv, '/TN') ?? '').toLowerCase());
         const answer = await schtasks(host, argv);
-        if (argv[1]?.toLowerCase() === '/delete' && before?.pid !== undefined) retiredTasks.set(host.name, [...retired(host.name).slice(-20), before]);
+        if (argv[1]?.toLowerCase() === '/delete' && before?.pid !== undefined) {
+          retiredTasks.set(host.name, [...retired(host.name).slice(-20), before]);
+          // The transport deletes the task once it has confirmed the agent: from then on a broken
+          // link is a broken stream (a link broken during the launch is the launch's failure).
+          if (host.faults.dropConnectionMidInstall && before.logFile !== undefined) watchForInstall(host, before.logFile);
+        }
         return answer;
       }
       case 'powershell':
