@@ -7,6 +7,7 @@
  * Administration commands write the store directly (audited as `cli:<os user>`), so they work
  * while the server runs; the server sees their changes through the store.
  */
+import { showUpdate } from '../catalog/query.ts';
 import { userInfo } from 'node:os';
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
@@ -96,7 +97,8 @@ export function registerServerCommand(program: Command): void {
     .option('--insecure-http', 'serve plain HTTP (warns unless on loopback): only behind a TLS proxy')
     .action(async (options: ServerCliOptions) => {
       const config = resolveServerConfig(options);
-      const running = await startServer(config);
+      // The update page's supersedence, prerequisites and CVEs come from the catalog's own queries.
+      const running = await startServer(config, { catalogDetails: async (db, id) => (await showUpdate(db, id))[0] });
       const users = await listUsers(running.deps.store.db);
       process.stdout.write(`patchline server listening on ${running.url}\n`);
       if (running.fingerprint) process.stdout.write(`certificate sha256 ${running.fingerprint} (${running.tls?.source}); enrollment tokens carry it\n`);

@@ -12,6 +12,24 @@ export interface CatalogService {
   sync(signal?: AbortSignal): Promise<{ readonly changed: boolean; readonly versionId: number | null; readonly message: string }>;
 }
 
+/** What the update page shows from the catalog beyond the facts the policy uses (catalog/query.ts's showUpdate). */
+export interface CatalogRelations {
+  readonly kb: string | null;
+  readonly title: string | null;
+  readonly classification: string | null;
+  readonly severity: string | null;
+  readonly releaseDate: string | null;
+  readonly products: readonly string[];
+  readonly cveIds: readonly string[];
+  readonly moreInfoUrls: readonly string[];
+  readonly supersedes: readonly { readonly updateId: string; readonly kb: string | null; readonly title: string | null; readonly depth: number }[];
+  readonly supersededBy: readonly { readonly updateId: string; readonly kb: string | null; readonly title: string | null; readonly depth: number }[];
+  readonly prerequisites: readonly { readonly updates: readonly { readonly updateId: string; readonly kb: string | null; readonly title: string | null }[] }[];
+}
+
+/** Looks one update up in the current catalog; undefined when there is none or it is not in it. */
+export type CatalogDetails = (db: Database_['db'], updateId: string) => Promise<CatalogRelations | undefined>;
+
 /** The agent gateway, seen from the API: wakes held check-ins when an action is created. */
 export interface AgentWaker {
   wake(hostIds: Iterable<string>): number;
@@ -37,6 +55,8 @@ export interface ServerDeps {
   readonly feed: EventFeed;
   readonly metrics: ServerMetrics;
   readonly catalog?: CatalogService;
+  /** Supersedence, prerequisites and CVEs for the update page (wired by the CLI to src/catalog). */
+  readonly catalogDetails?: CatalogDetails;
   readonly agents?: AgentWaker;
   readonly content?: ContentService;
   /** The content cache's state of an update's files, for MISSING vs PENDING. */

@@ -35,6 +35,7 @@ export interface StartOptions {
   readonly agentFiles?: BuildAppOptions['agentFiles'];
   readonly content?: ServerDeps['content'];
   readonly cacheStateOf?: ServerDeps['cacheStateOf'];
+  readonly catalogDetails?: ServerDeps['catalogDetails'];
 }
 
 export async function resolveTls(config: ServerConfig, now: Date): Promise<TlsIdentity | null> {
@@ -53,7 +54,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     // The CLI reads the fingerprint from here to put it in enrollment tokens it creates.
     await putSetting(store.db, SETTING.tlsFingerprint, tls?.fingerprint ?? '', now().toISOString());
     await deleteExpiredSessions(store.db, now().toISOString());
-    const deps: ServerDeps = { store, now, secureCookies: tls !== null, tlsFingerprint: tls?.fingerprint ?? null, feed, metrics: createServerMetrics(), catalog: options.catalog, content: options.content, cacheStateOf: options.cacheStateOf };
+    const deps: ServerDeps = { store, now, secureCookies: tls !== null, tlsFingerprint: tls?.fingerprint ?? null, feed, metrics: createServerMetrics(), catalog: options.catalog, content: options.content, cacheStateOf: options.cacheStateOf, catalogDetails: options.catalogDetails };
     app = await buildApp(deps, {
       logger: options.logger ?? { level: 'info', redact: { paths: REDACT_PATHS, censor: '[redacted]' } },
       plugins: options.plugins,

@@ -12,6 +12,7 @@ import { createEnrollToken, createUser } from '../../src/server/accounts.ts';
 import { importCatalogFile } from '../../src/catalog/import-file.ts';
 import { defaultCabToolkit } from '../../src/catalog/cab-toolkit.ts';
 import { sqliteCatalogWriter } from '../../src/store/catalog-repo.ts';
+import { showUpdate } from '../../src/catalog/query.ts';
 import { makeLabCatalog } from '../catalog-helpers.ts';
 import { testApp, TEST_ACTOR, type TestApp } from '../support/server-harness.ts';
 
@@ -46,7 +47,7 @@ export interface ConsoleServer {
 }
 
 export async function startConsoleServer(): Promise<ConsoleServer> {
-  const t = await testApp('sqlite');
+  const t = await testApp('sqlite', { catalogDetails: async (db, id) => (await showUpdate(db, id))[0] });
   const lab = await makeLabCatalog();
   const imported = await importCatalogFile(lab.cab.out, sqliteCatalogWriter(t.store.sqlite!), defaultCabToolkit(), { trustPems: [readFileSync(lab.cab.rootPemFile, 'utf8')] });
   assert.ok(imported.updates > 0);

@@ -8,10 +8,9 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { WSUS_STATES, type HostUpdateState, type WsusState } from '../../domain/policy/index.ts';
-import { showUpdate, type CatalogUpdateDetails } from '../../catalog/query.ts';
 import { describeHResult, parseHResult } from '../../wua/hresult.ts';
 import { hostKey } from '../../store/server/fleet-repo.ts';
-import type { ServerDeps } from '../context.ts';
+import type { CatalogRelations, ServerDeps } from '../context.ts';
 import { notFound } from '../errors.ts';
 import { loadFleet, type FleetView } from '../fleet/policy-view.ts';
 import { errors, IsoTime, Nullable } from './schemas.ts';
@@ -147,9 +146,9 @@ export const viewRoutes: FastifyPluginAsyncTypebox<{ deps: ServerDeps }> = async
       const now = deps.now();
       const fleet = await loadFleet(deps.store.db, deps.cacheStateOf);
       const cat = fleet.catalog.get(id);
-      let details: CatalogUpdateDetails | undefined;
+      let details: CatalogRelations | undefined;
       try {
-        details = (await showUpdate(deps.store.db, id))[0];
+        details = await deps.catalogDetails?.(deps.store.db, id);
       } catch (error) {
         // No current catalog (or the update is not in it): the page shows what hosts reported.
         request.log.debug({ err: error, updateId: id }, 'update page: no catalog details');
