@@ -114,7 +114,7 @@ test('lab fleet: every host reports what the lab says it needs; an install actio
     gateway.wake(targets.map((t) => t.id));
     await Promise.all(received);
     assert.ok(performance.now() - started < 2_000, 'every target received the action within 2 s');
-    const ends = await Promise.all(finished);
+    await Promise.all(finished);
     const states = action.progress;
     for (const t of targets) {
       const list = states.get(t.id)!.map((p) => p.state);
