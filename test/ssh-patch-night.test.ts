@@ -25,7 +25,9 @@ function cli(args: readonly string[]): Promise<{ code: number | null; stderr: st
   });
 }
 
-it('patch-night over SSH gives the same report as over the lab transport', { skip: SKIP_SSH }, async () => {
+// Never seen completing yet (runs were killed under a load of ~50); skipped with the reason until it
+// is seen green. small.yaml over SSH vs the lab transport is checked in ssh-transport.test.ts.
+it('patch-night over SSH gives the same report as over the lab transport', { skip: SKIP_SSH || 'unconfirmed: never completed on a quiet machine yet (issue 9)' }, async () => {
   const tmp = tempDir('pl-ssh-night-');
   try {
     const common = ['--lab', PATCH_NIGHT, '--no-progress', '--log-format', 'json'];
