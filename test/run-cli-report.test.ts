@@ -103,6 +103,7 @@ describe('a report every time', { concurrency: 3 }, () => {
     assert.equal(failed.code, 70, failed.stderr);
     assert.match(failed.stderr, /ENGINE_FAILED/);
     assert.match(failed.stderr, /patchline run --resume \S+ --state /);
+    assert.doesNotMatch(failed.stderr, /--resume \S+\.(\s|$)/, 'no resume hint without the state file');
     const report = await readReport(w.report);
     assert.equal(report.run.exitCode, 70);
     assert.equal(report.error?.code, 'ENGINE_FAILED');

@@ -39,9 +39,10 @@ const MARKER = 'wsusscn2.cab.imported.json';
 async function readMarker(dir: string): Promise<ImportedMarker | null> {
   try {
     return JSON.parse(await readFile(join(dir, MARKER), 'utf8')) as ImportedMarker;
-  } catch {
+  } catch (error) {
     // No marker (first sync) or a damaged one: the catalog is imported again, nothing is lost.
-    return null;
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT' || error instanceof SyntaxError) return null;
+    throw error;
   }
 }
 

@@ -12,8 +12,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { isResumable, type HostState } from '../domain/cycle.ts';
 import { EXIT, PatchlineError, usageError } from '../domain/errors.ts';
-import { unmatchedFilterValues, type UnmatchedFilter } from '../domain/filters.ts';
-import type { UpdateRecord } from '../domain/update.ts';
+import type { UnmatchedFilter } from '../domain/filters.ts';
 import { labRebootTimeoutMs, loadRunOptions, loadRunReport, newRunId, resumeRun, startRun, systemClock, type EngineDeps, type RunOptions, type RunResult } from '../engine/index.ts';
 import { loadScenario, type Scenario } from '../lab/scenario.ts';
 import { openLabTransport, stopLabDaemon } from '../lab/daemon-main.ts';
@@ -23,6 +22,7 @@ import { RunsRepo } from '../store/runs-repo.ts';
 import { DEFAULT_LOG_HANDOVER_TIMEOUT_MS, type ParsedRun, type RunConfig } from './run-options.ts';
 import { guardedOutput, jsonLog, textLog, type LiveLog } from './live-log.ts';
 import { checkReportTarget, writeReportFile } from './report-file.ts';
+import { completeReport } from './run-report.ts';
 import { checkCatalogProducts } from './catalog-products.ts';
 import { lockRun, type RunLock } from './run-lock.ts';
 import { resumeCommand, resumeConflicts, type RunMeta } from './run-resume.ts';
@@ -157,17 +157,6 @@ async function isFinished(store: Store, runId: string): Promise<boolean> {
   return !(await repo.getHosts(runId)).some((h) => isResumable(JSON.parse(h.stateJson) as HostState));
 }
 
-/** Every update the run's scans found, from its saved event log (so a resumed run counts earlier scans too). */
-async function scannedUpdates(store: Store, runId: string): Promise<UpdateRecord[]> {
-  const events = await new RunsRepo(store.db).getEvents(runId);
-  const found: UpdateRecord[] = [];
-  for (const e of events) {
-    const data = e.data as { kind?: string; found?: UpdateRecord[] } | null;
-    if (e.kind === 'agent' && data?.kind === 'scan-result' && Array.isArray(data.found)) found.push(...data.found);
-  }
-  return found;
-}
-
 function warnUnmatched(unmatched: readonly UnmatchedFilter[], parsed: ParsedRun, runId: string): void {
   const out = guardedOutput(process.stdout);
   for (const u of unmatched) {
@@ -225,7 +214,7 @@ export async function runJob(parsed: ParsedRun): Promise<number> {
       reportFiles = [...new Set([meta.reportFile, given].filter((f): f is string => Boolean(f)))];
       if (await isFinished(store, runId)) {
         const done = (await loadRunReport({ store }, runId))!;
-        if (given) await writeReportFile(given, done.report);
+        if (given) await writeReportFile(given, (await completeReport(store, runId, done.report, meta, (await loadRunOptions({ store }, runId))!.filters)).report);
         process.stdout.write(`Run ${runId} is already finished: ${done.report.run.outcome}, exit ${done.exitCode}, at ${done.report.run.finishedAt}. Nothing to resume${given ? `; the report was written to ${given}` : ''}.\n`);
         lock.release();
         await store.close();
@@ -294,9 +283,8 @@ export async function runJob(parsed: ParsedRun): Promise<number> {
     }
     log.close();
     const filters = parsed.kind === 'new' ? parsed.config.filters : (await loadRunOptions({ store }, runId))!.filters;
-    const unmatched = unmatchedFilterValues(filters, await scannedUpdates(store, runId));
+    const { report, unmatched } = await completeReport(store, runId, result.report, meta, filters);
     warnUnmatched(unmatched, parsed, runId);
-    const report = unmatched.length > 0 ? { ...result.report, warnings: unmatched.map((u) => ({ kind: 'filter-unmatched', ...u })) } : result.report;
     for (const file of reportFiles) await writeReportFile(file, report);
   } finally {
     process.off('SIGINT', onSignal);

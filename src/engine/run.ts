@@ -153,7 +153,7 @@ async function drive(
       // One host's driver broke (the store failed?): the others were stopped cleanly so the run stays
       // resumable; give the broken one a chance to save itself as cancelled too.
       await Promise.allSettled(drivers.map((d) => d.run(null)));
-      throw new PatchlineError('ENGINE_FAILED', `The run ${runId} stopped on an internal error: ${(failure.reason as Error)?.message ?? String(failure.reason)}. Resume it with --resume ${runId}.`, { cause: failure.reason, exitCode: EXIT.INTERNAL, context: { run: runId } });
+      throw new PatchlineError('ENGINE_FAILED', `The run ${runId} stopped on an internal error: ${(failure.reason as Error)?.message ?? String(failure.reason)}. Its state is saved: resume the run once the cause is fixed.`, { cause: failure.reason, exitCode: EXIT.INTERNAL, context: { run: runId } });
     }
     finals = drivers.map((d) => d.current);
   } finally {

@@ -52,3 +52,12 @@ export function applicableUpdates(scenario: Scenario, host: ScenarioHost, state:
 export function installedUpdates(scenario: Scenario, host: ScenarioHost, state: StateView): CatalogEntry[] {
   return scenario.catalog.filter((entry) => state.installed[entry.key] !== undefined && entry.products.includes(host.product));
 }
+
+/**
+ * The updates the host would need but for a prerequisite not installed (and its reboot not done):
+ * what a failed prerequisite keeps from it. Windows Update does not offer these at all.
+ */
+export function waitingOnPrerequisites(scenario: Scenario, host: ScenarioHost, state: StateView): CatalogEntry[] {
+  const superseded = supersededByInstalled(scenario, state);
+  return scenario.catalog.filter((entry) => notApplicableReason(entry, host, state, superseded) === 'prerequisite' && !superseded.has(entry.key));
+}

@@ -105,8 +105,9 @@ async function buildBundle(repoRoot: string, mainTs: string, outfile: string): P
               return { path: requireFromRepo.resolve(args.path), external: true };
             } catch (error) {
               // An optional native package that is not installed: leave the bare import; only
-              // code that actually loads it would fail, and the smoke test tells.
-              void error;
+              // code that actually loads it would fail, and the smoke test tells. Anything else
+              // (a broken package.json, a permission error) stops the build with its cause.
+              if ((error as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw error;
               return { path: args.path, external: true };
             }
           });

@@ -14,7 +14,7 @@ import { PatchlineError, usageError } from '../domain/errors.ts';
 import { createLabTransport, type LabDaemonConnection } from '../transports/lab.ts';
 import type { Transport } from '../transports/transport.ts';
 import { sourceCli } from './bundle.ts';
-import { readDaemonFile, startLabDaemon, type LabDaemonMode } from './daemon.ts';
+import { isUnanswered, readDaemonFile, startLabDaemon, type LabDaemonMode } from './daemon.ts';
 
 /** How long a starting daemon may take to write daemon.json (tsx start + loading the scenario). */
 const DAEMON_START_TIMEOUT_MS = 30_000;
@@ -83,8 +83,8 @@ async function health(url: string, token: string): Promise<Health | null> {
     return (await response.json()) as Health;
   } catch (error) {
     // Refused, timed out or garbage: that daemon is not serving; the caller starts another.
-    void error;
-    return null;
+    if (isUnanswered(error)) return null;
+    throw error;
   }
 }
 
@@ -164,7 +164,7 @@ export async function stopLabDaemon(dir: string): Promise<boolean> {
     await fetch(`${file.url}/shutdown`, { method: 'POST', headers: { authorization: `Bearer ${file.token}` }, signal: AbortSignal.timeout(HEALTH_TIMEOUT_MS) });
   } catch (error) {
     // It did not answer: signal it instead.
-    void error;
+    if (!isUnanswered(error)) throw error;
     process.kill(file.pid, 'SIGTERM');
   }
   const deadline = Date.now() + STOP_TIMEOUT_MS;

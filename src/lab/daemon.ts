@@ -307,10 +307,19 @@ async function answers(file: DaemonFile): Promise<boolean> {
     await response.body?.cancel();
     return response.status === 200;
   } catch (error) {
-    // Refused or silent: a stale daemon.json left by a daemon that died.
-    void error;
-    return false;
+    // Refused or silent: a stale daemon.json left by a daemon that died. Anything else is a bug.
+    if (isUnanswered(error)) return false;
+    throw error;
   }
+}
+
+/**
+ * What `fetch` raises when nobody answers properly: refused, reset or timed out (TypeError "fetch
+ * failed" with the socket error as cause, or an AbortSignal timeout), or a body that is not JSON.
+ */
+export function isUnanswered(error: unknown): boolean {
+  if (error instanceof TypeError || error instanceof SyntaxError) return true;
+  return error instanceof DOMException && (error.name === 'TimeoutError' || error.name === 'AbortError');
 }
 
 /**

@@ -353,6 +353,9 @@ async function openSpannedPart(basePath: string, name: string, seen: Set<string>
   }
 }
 
+const isMissingOrUnreadable = (error: unknown): boolean =>
+  ['ENOENT', 'ENOTDIR', 'EACCES', 'EPERM'].includes((error as NodeJS.ErrnoException).code ?? '');
+
 /**
  * The file a header names, looked up beside the base cabinet: exact name first, then a
  * case-insensitive match (headers often say "Split-2.CAB" for split-2.cab). Names with path
@@ -363,8 +366,9 @@ async function findCabinetFile(dir: string, name: string): Promise<string | unde
   const isFile = async (p: string): Promise<boolean> => {
     try {
       return (await stat(p)).isFile();
-    } catch {
-      return false; // missing or unreadable: not a candidate, as in cabextract
+    } catch (error) {
+      if (isMissingOrUnreadable(error)) return false; // not a candidate, as in cabextract
+      throw error;
     }
   };
   const exact = join(dir, name);
@@ -372,8 +376,9 @@ async function findCabinetFile(dir: string, name: string): Promise<string | unde
   let entries: string[];
   try {
     entries = await readdir(dir);
-  } catch {
-    return undefined; // unreadable directory: the part is simply not found
+  } catch (error) {
+    if (isMissingOrUnreadable(error)) return undefined; // the part is simply not found
+    throw error;
   }
   const lower = name.toLowerCase();
   const match = entries.find((e) => e.toLowerCase() === lower);
