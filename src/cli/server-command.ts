@@ -1,29 +1,48 @@
 /**
  * `patchline server` — the fleet server, and the commands that administer it:
  *   patchline server [--data DIR] [--db URL] [--listen HOST:PORT] [--tls-cert F --tls-key F] [--insecure-http]
+ *                    [--catalog-source URL] [--catalog-sync-interval D] [--content-grace D] [--lab SCENARIO …]
+ *     (server-run.ts composes the running server; server-lab*.ts the lab)
  *   patchline server token create --name N --role R [--expires 90d] [--json] · token revoke ID|NAME · token list
- *   patchline server user add NAME --role R        (password from a prompt, or the first line of stdin)
+ *   patchline server user add NAME --role R · user passwd NAME   (password from a prompt, or the first line of stdin)
  *   patchline server enroll-token create --ring R --expires 7d [--single-use] [--json]
  * Administration commands write the store directly (audited as `cli:<os user>`), so they work
  * while the server runs; the server sees their changes through the store.
  */
-import { showUpdate } from '../catalog/query.ts';
 import { userInfo } from 'node:os';
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
 import { Command, Option } from 'commander';
 import { usageError } from '../domain/errors.ts';
-import { createApiToken, createEnrollToken, createUser, revokeToken } from '../server/accounts.ts';
-import { resolveServerConfig, resolveStoreLocation, type ServerCliOptions } from '../server/config.ts';
-import { startServer } from '../server/server.ts';
+import { changeUser, createApiToken, createEnrollToken, createUser, revokeToken } from '../server/accounts.ts';
+import { MICROSOFT_CATALOG_URL } from '../catalog/sync.ts';
+import { resolveStoreLocation } from '../server/config.ts';
 import { ensureSelfSigned } from '../server/tls.ts';
 import { ROLES } from '../server/auth/roles.ts';
 import { ApiError } from '../server/errors.ts';
 import { openDatabase, type Database_ } from '../store/open.ts';
 import { listApiTokens } from '../store/server/credentials-repo.ts';
 import { getSetting, putSetting, SETTING } from '../store/server/settings-repo.ts';
-import { listUsers } from '../store/server/users-repo.ts';
 import { parseDuration } from './run-options.ts';
+import { LAB_AGENT_MODES, registerLabAgentCommand } from './server-lab-agents.ts';
+import { runServer, type ServerRunOptions } from './server-run.ts';
+
+const SERVER_HELP = `
+The server keeps its SQLite store, catalog and content cache in --data. It syncs the catalog
+on its schedule (only downloading it when it changed), fetches an update's payload files only
+when a host needs it and may install it, and serves both to its agents.
+
+A lab to try it (nothing to install; plain HTTP on loopback; Ctrl-C stops it, --data resumes it):
+  patchline server --lab examples/lab/patch-night.yaml
+  patchline server --lab examples/lab/patch-night.yaml --data /tmp/lab --listen 127.0.0.1:0 --lab-agents process
+It prints the console URL and the admin login (the password once; reset it with
+\`patchline server user passwd admin --data DIR\`), and the API calls that allow the security
+updates for the pilot ring. The lab's rings are always in their maintenance window.
+
+A real server:
+  patchline server --data /var/lib/patchline --listen 0.0.0.0:8443
+  patchline server user add alice --role admin --data /var/lib/patchline
+  patchline server enroll-token create --ring pilot --expires 7d --data /var/lib/patchline`;
 
 interface StoreOptions {
   data?: string;
@@ -90,31 +109,24 @@ function storeOptions(cmd: Command): Command {
 const roleOption = () => new Option('--role <role>', 'viewer (reads), operator (also triggers actions) or admin (also changes rules, rings, users, tokens)').choices([...ROLES]).makeOptionMandatory();
 
 export function registerServerCommand(program: Command): void {
-  const server = storeOptions(program.command('server').description('Run the fleet server (REST API, agents, rules and rings), or administer it.'))
-    .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8443')
+  const server = storeOptions(program.command('server').description('Run the fleet server (REST API, agents, rules and rings, catalog sync, content cache), or administer it.'))
+    .option('--listen <host:port>', 'address to listen on (port 0: any free port; the URL printed is the real one)', '127.0.0.1:8443')
     .option('--tls-cert <file>', 'PEM certificate (default: a self-signed one created in DATA/tls on first start)')
     .option('--tls-key <file>', 'PEM private key of --tls-cert')
     .option('--insecure-http', 'serve plain HTTP (warns unless on loopback): only behind a TLS proxy')
-    .action(async (options: ServerCliOptions) => {
-      const config = resolveServerConfig(options);
-      // The update page's supersedence, prerequisites and CVEs come from the catalog's own queries.
-      const running = await startServer(config, { catalogDetails: async (db, id) => (await showUpdate(db, id))[0] });
-      const users = await listUsers(running.deps.store.db);
-      process.stdout.write(`patchline server listening on ${running.url}\n`);
-      if (running.fingerprint) process.stdout.write(`certificate sha256 ${running.fingerprint} (${running.tls?.source}); enrollment tokens carry it\n`);
-      if (users.length === 0) process.stdout.write(`no users yet: patchline server user add NAME --role admin${options.data ? ` --data ${options.data}` : ''}\n`);
-      await new Promise<void>((resolve) => {
-        const stop = (signal: NodeJS.Signals) => {
-          running.app.log.info(`${signal}: stopping (requests in flight finish first)`);
-          void running.close().then(resolve, (error: unknown) => {
-            running.app.log.error({ err: error }, 'shutdown failed');
-            resolve();
-          });
-        };
-        process.once('SIGTERM', stop);
-        process.once('SIGINT', stop);
-      });
+    .option('--catalog-source <url>', `where the catalog (wsusscn2.cab) is synced from (default: ${MICROSOFT_CATALOG_URL})`)
+    .option('--catalog-sync-interval <duration>', 'how often the catalog is synced (only downloaded if it changed); "off" to sync only on request', '24h')
+    .option('--trust <pem...>', 'also trust this root certificate for the catalog\'s signature (Microsoft\'s are always trusted)')
+    .option('--content-grace <duration>', 'cached payloads no host needs are deleted after this long', '7d')
+    .option('--content-cleanup-interval <duration>', 'how often the content cache is cleaned up; "off" for on request only', '24h')
+    .option('--lab <scenario>', 'a lab server: a signed lab catalog of the scenario from a fake upstream, one enrolled agent per scenario host')
+    .addOption(new Option('--lab-agents <mode>', 'lab agents in the server\'s process, or one process each').choices([...LAB_AGENT_MODES]))
+    .option('--lab-time-scale <n>', 'override the scenario\'s timeScale (smaller: quicker installs and reboots)')
+    .addHelpText('after', SERVER_HELP)
+    .action(async (options: ServerRunOptions) => {
+      await runServer(options);
     });
+  registerLabAgentCommand(server);
 
   const token = server.command('token').description('API tokens for scripts (Authorization: Bearer …).');
   token
@@ -154,6 +166,15 @@ export function registerServerCommand(program: Command): void {
       const password = await readPassword(name);
       const created = await withStore(cmd.optsWithGlobals(), (store) => createUser(deps(store), cliActor(), { name, role: options.role, password }));
       process.stdout.write(`added user ${created.name} (${created.role})\n`);
+    });
+
+  user
+    .command('passwd <name>')
+    .description('set a user\'s password (asked for, or the first line of stdin); their open sessions end at once')
+    .action(async (name: string, _options: unknown, cmd: Command) => {
+      const password = await readPassword(name);
+      await withStore(cmd.optsWithGlobals(), (store) => changeUser(deps(store), cliActor(), name, { password }));
+      process.stdout.write(`changed the password of ${name}\n`);
     });
 
   const enroll = server.command('enroll-token').description('Enrollment tokens for agents (patchline agent enroll --token …).');

@@ -101,7 +101,8 @@ export async function startLabFleet(options: LabFleetOptions): Promise<LabFleet>
         serverUrl: options.serverUrl, token: options.enrollToken, hostName: spec.name, agentVersion: LAB_AGENT_VERSION, state: h.state, now: () => clock.now(), signal: AbortSignal.timeout(30_000),
       });
     }
-    const http = new AgentHttp({ serverUrl: enrollment.serverUrl, fingerprint: enrollment.fingerprint, credential: enrollment.credential });
+    // The lab's server may listen on another port when the lab is resumed: its URL is the one given now.
+    const http = new AgentHttp({ serverUrl: options.serverUrl, fingerprint: enrollment.fingerprint, credential: enrollment.credential });
     const kill = new AbortController();
     const service = new AgentService({
       state: h.state, http, host: hostIo(spec, h, kill.signal), clock, random, agentVersion: LAB_AGENT_VERSION, hostName: spec.name,

@@ -6,7 +6,7 @@
  */
 import type { AgentPolicy } from '../../domain/agent-protocol.ts';
 import { WEEKDAYS } from '../../domain/policy/index.ts';
-import { createAgentGateway, type AgentGateway, type CatalogFile } from '../gateway/gateway.ts';
+import { createAgentGateway, type AgentGateway, type CatalogFile, type GatewayDeps } from '../gateway/gateway.ts';
 import type { AgentHost } from '../gateway/store.ts';
 import type { ServerDeps } from '../context.ts';
 import { sqlGatewayStore } from './gateway-store.ts';
@@ -20,11 +20,13 @@ const DEFAULT_SCAN_INTERVAL_S = 22 * 3600;
 export interface AgentFiles {
   readonly catalog?: () => Promise<CatalogFile | null>;
   readonly content?: (digest: string) => Promise<{ readonly path: string; readonly size: number } | null>;
+  /** An update's files through the content cache (the gateway checks the host may install it). */
+  readonly updateContent?: GatewayDeps['updateContent'];
 }
 
-export function memoizedFleet(deps: Pick<ServerDeps, 'store' | 'now' | 'cacheStateOf'>, ttlMs = FLEET_VIEW_TTL_MS): () => Promise<FleetView> {
+export function memoizedFleet(deps: Pick<ServerDeps, 'store' | 'now' | 'cacheStateOf'>, ttlMs = FLEET_VIEW_TTL_MS): (() => Promise<FleetView>) & { invalidate(): void } {
   let cached: { at: number; view: Promise<FleetView> } | undefined;
-  return () => {
+  const get = () => {
     const t = deps.now().getTime();
     if (!cached || t - cached.at >= ttlMs || t < cached.at) {
       const view = loadFleet(deps.store.db, deps.cacheStateOf);
@@ -33,6 +35,7 @@ export function memoizedFleet(deps: Pick<ServerDeps, 'store' | 'now' | 'cacheSta
     }
     return cached.view;
   };
+  return Object.assign(get, { invalidate: () => void (cached = undefined) });
 }
 
 export async function agentPolicy(fleet: FleetView, host: AgentHost, now: Date): Promise<AgentPolicy> {
@@ -53,11 +56,15 @@ export async function agentPolicy(fleet: FleetView, host: AgentHost, now: Date):
 
 export function createServerGateway(deps: ServerDeps, files: AgentFiles = {}): AgentGateway {
   const fleet = memoizedFleet(deps);
-  return createAgentGateway({
+  const gateway = createAgentGateway({
     store: sqlGatewayStore({ db: deps.store.db, notify: () => deps.feed.notify(), onReport: () => deps.metrics.reportsIngested.inc() }),
     now: deps.now,
     policyFor: async (host) => agentPolicy(await fleet(), host, deps.now()),
     catalog: files.catalog ?? (async () => null),
     content: files.content ?? (async () => null),
+    ...(files.updateContent ? { updateContent: files.updateContent } : {}),
   });
+  // An action is created after the rule that makes it useful (allow, then install): the check-ins
+  // it wakes must see that rule, not a fleet view computed a moment before it.
+  return { ...gateway, wake: (hostIds) => (fleet.invalidate(), gateway.wake(hostIds)) };
 }

@@ -45,10 +45,33 @@ export interface GatewayDeps {
   readonly catalog: () => Promise<CatalogFile | null>;
   /** A payload file of the content cache by digest (sha1 or sha256, hex), or null when not cached. */
   readonly content: (digest: string) => Promise<{ readonly path: string; readonly size: number } | null>;
+  /**
+   * An update's payload files, fetched into the content cache first (joins a download in flight):
+   * null when the catalog lists none, 'pending' while they are still downloading. Absent: the
+   * server has no content cache, agents download from upstream.
+   */
+  readonly updateContent?: (updateId: string) => Promise<readonly UpdateContentFile[] | null | 'pending'>;
   readonly publish?: (event: GatewayEvent) => void;
   readonly randomBytes?: (n: number) => Buffer;
   readonly newHostId?: () => string;
 }
+
+/** One payload file of an update, as the content cache holds it. */
+export interface UpdateContentFile {
+  /** The cache key (sha256 when the catalog gives it, else sha1), hex. */
+  readonly digest: string;
+  readonly sha1: string | null;
+  readonly sha256: string | null;
+  readonly size: number | null;
+  readonly fileName: string | null;
+}
+
+const UpdateContentResponse = Type.Object({
+  files: Type.Array(Type.Object({
+    digest: Type.String(), sha1: Type.Union([Type.String(), Type.Null()]), sha256: Type.Union([Type.String(), Type.Null()]),
+    size: Type.Union([Type.Integer(), Type.Null()]), fileName: Type.Union([Type.String(), Type.Null()]), url: Type.String(),
+  })),
+});
 
 export interface AgentGateway {
   /** Register with `app.register(gateway.plugin)`; the routes carry their full /api/v1/agent paths. */
@@ -204,6 +227,27 @@ export function createAgentGateway(deps: GatewayDeps): AgentGateway {
         throw new GatewayError(404, 'AGENT_CATALOG_GONE', 'that catalog is no longer current: ask /api/v1/agent/catalog for the current one');
       }
       return sendImmutableFile(request, reply, { path: catalog.path, size: catalog.size, digest: catalog.sha256, contentType: 'application/vnd.ms-cab-compressed' });
+    });
+
+    app.get('/api/v1/agent/updates/:updateId/content', {
+      schema: {
+        tags: ['agent'], summary: 'The payload files of an update this host needs and may install, from the server\'s content cache',
+        params: Type.Object({ updateId: Type.String({ pattern: '^[0-9a-fA-F-]{36}$' }) }), response: { 200: UpdateContentResponse, 503: ErrorBody, ...errors },
+      },
+    }, async (request, reply) => {
+      const host = request.agentHost!;
+      const updateId = request.params.updateId.toLowerCase();
+      // Need-driven: only what the policy allows this host (it needs it and may install it) is fetched.
+      const policy = await deps.policyFor(host);
+      if (!policy.allowedUpdateIds.some((id) => id.toLowerCase() === updateId)) {
+        throw new GatewayError(403, 'AGENT_CONTENT_NOT_ALLOWED', `update ${updateId} is not allowed on ${host.name} (or not needed): the server fetches only what a host may install`);
+      }
+      const files = deps.updateContent ? await deps.updateContent(updateId) : null;
+      if (files === 'pending') {
+        return reply.code(503).header('retry-after', '10').send({ error: { code: 'AGENT_CONTENT_DOWNLOADING', message: `the server is still downloading the files of ${updateId}: retry shortly` } });
+      }
+      if (files === null) throw new GatewayError(404, 'AGENT_CONTENT_NONE', `the server has no cached files for ${updateId} (no content cache, or the catalog lists none): download from upstream`);
+      return { files: files.map((f) => ({ ...f, url: `/api/v1/agent/content/${f.digest}` })) };
     });
 
     app.get('/api/v1/agent/content/:digest', {
