@@ -58,6 +58,19 @@ export interface BuildAppOptions {
 
 export type App = FastifyInstance;
 
+/** The deps each app was built with, as its routes see them (with the agent gateway in `agents`). */
+const composedDeps = new WeakMap<App, ServerDeps>();
+
+/**
+ * The deps `app` runs on, including the agent gateway buildApp composed (the deps passed in do not
+ * have it): the entry point and tests use it to wake or count connected agents.
+ */
+export function appDeps(app: App): ServerDeps {
+  const deps = composedDeps.get(app);
+  if (!deps) throw new Error('appDeps: this app was not built by buildApp');
+  return deps;
+}
+
 export async function buildApp(baseDeps: ServerDeps, options: BuildAppOptions = {}): Promise<App> {
   // The agent gateway is part of the app: actions wake its held check-ins.
   const gateway = options.agentFiles === false ? undefined : createServerGateway(baseDeps, options.agentFiles ?? {});
@@ -133,5 +146,6 @@ export async function buildApp(baseDeps: ServerDeps, options: BuildAppOptions = 
   for (const plugin of options.plugins ?? []) await plugin(app, deps);
   await consoleRoutes(app, options.consoleDir);
   await app.ready();
+  composedDeps.set(app, deps);
   return app;
 }

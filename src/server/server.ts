@@ -5,7 +5,7 @@
  * committed before its 2xx, so a `kill -9` instead loses nothing that was acknowledged.
  */
 import type { FastifyServerOptions } from 'fastify';
-import { buildApp, REDACT_PATHS, type App, type BuildAppOptions } from './app.ts';
+import { appDeps, buildApp, REDACT_PATHS, type App, type BuildAppOptions } from './app.ts';
 import type { CatalogService, ServerDeps } from './context.ts';
 import { SHUTDOWN_DEADLINE_MS, type ServerConfig } from './config.ts';
 import { createEventFeed } from './event-feed.ts';
@@ -74,7 +74,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     const url = `${tls ? 'https' : 'http'}://${host}:${port}`;
     let closing: Promise<void> | undefined;
     const running: RunningServer = {
-      url, fingerprint: tls?.fingerprint ?? null, app, deps, tls,
+      url, fingerprint: tls?.fingerprint ?? null, app, deps: appDeps(app), tls,
       close() {
         closing ??= (async () => {
           const deadline = setTimeout(() => app!.server.closeAllConnections(), SHUTDOWN_DEADLINE_MS);

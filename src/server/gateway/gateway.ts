@@ -152,19 +152,31 @@ export function createAgentGateway(deps: GatewayDeps): AgentGateway {
     }, async (request) => {
       const host = request.agentHost!;
       await deps.store.touch(host.id, deps.now(), request.body.bootId ?? null);
-      let actions = await deps.store.pendingActions(host.id);
-      if (actions.length === 0 && request.body.waitSeconds > 0) {
+      let actions: Awaited<ReturnType<GatewayStore['pendingActions']>>;
+      if (request.body.waitSeconds > 0) {
+        // The wait is registered before the pending actions are read: an action created while they
+        // are read then wakes it, instead of finding no waiter and being missed until the wait runs out.
         const waitS = Math.min(request.body.waitSeconds, MAX_CHECKIN_WAIT_SECONDS);
         const hangUp = new AbortController();
         const onClose = (): void => hangUp.abort();
         request.raw.socket.once('close', onClose);
         try {
-          const reason = await hub.wait(host.id, waitS * 1_000, hangUp.signal);
+          const held = hub.wait(host.id, waitS * 1_000, hangUp.signal);
+          actions = await deps.store.pendingActions(host.id).catch((error: unknown) => {
+            hangUp.abort();
+            throw error;
+          });
+          const waited = actions.length === 0;
+          if (!waited) hangUp.abort();
+          const reason = await held;
           if (reason === 'woken') actions = await deps.store.pendingActions(host.id);
+          // The host was seen for the whole wait: its last-seen time is the end of it.
+          if (waited) await deps.store.touch(host.id, deps.now(), request.body.bootId ?? null);
         } finally {
           request.raw.socket.off('close', onClose);
         }
-        await deps.store.touch(host.id, deps.now(), request.body.bootId ?? null);
+      } else {
+        actions = await deps.store.pendingActions(host.id);
       }
       const catalog = await deps.catalog();
       return {

@@ -70,7 +70,7 @@ export const actionRoutes: FastifyPluginAsyncTypebox<{ deps: ServerDeps }> = asy
           id, kind: action, target_json: JSON.stringify(hosts ? { hosts: targets.map((h) => h.name) } : { ring }), update_ids_json: updateIds ? JSON.stringify(updateIds.map((u) => u.toLowerCase())) : null,
           state: 'pending', created_at: at, created_by: who.actor, finished_at: null,
         }, targets.map((h) => h.key), at);
-        await record({ action: 'action.create', target: id, details: { action, hosts: targets.length, ring: ring ?? null }, event: { kind: 'action.created', data: { action: id, kind: action, hosts: targets.length } } });
+        await record({ action: 'action.create', target: id, details: { action, hosts: targets.length, ring: ring ?? null }, event: { kind: 'action.created', data: { action: id, type: action, hosts: targets.length } } });
       });
       deps.agents?.wake(targets.map((h) => h.id));
       return reply.status(202).send({ id, hosts: targets.length });

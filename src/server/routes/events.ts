@@ -57,7 +57,8 @@ export const eventRoutes: FastifyPluginAsyncTypebox<{ deps: ServerDeps }> = asyn
             for (const e of batch) {
               if (ended) return;
               // Unnamed events (EventSource.onmessage gets them all); the kind travels in the data.
-              res.write(`id: ${e.id}\ndata: ${JSON.stringify({ kind: e.kind, at: e.at, ...e.data })}\n\n`);
+              // kind and at come last: a payload field of the same name must not hide what the event is.
+              res.write(`id: ${e.id}\ndata: ${JSON.stringify({ ...e.data, kind: e.kind, at: e.at })}\n\n`);
               cursor = e.id;
             }
             if (batch.length === BATCH) again = true;

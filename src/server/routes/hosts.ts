@@ -121,13 +121,19 @@ export const hostRoutes: FastifyPluginAsyncTypebox<{ deps: ServerDeps }> = async
   );
 
   app.post('/api/v1/hosts/:name/revoke', { config: { access: 'admin' }, schema: { tags: ['hosts'], summary: 'Revoke a host: its agent credential stops working at once; it cannot re-enroll until forgotten', params: NameParam, response: errors({ 204: Type.Null() }) } }, async (request, reply) => {
+    let revokedId: string | undefined;
     await commitChange(deps, actorOfRequest(request), async (trx, record) => {
       const h = await findHostByName(trx, request.params.name);
       if (!h) throw notFound('HOST_NOT_FOUND', `No enrolled host ${request.params.name}.`);
       if (h.revoked_at) throw conflict('HOST_REVOKED', `Host ${h.name} is already revoked.`);
-      await trx.updateTable('hosts').set({ revoked_at: deps.now().toISOString(), credential_hash: null, online_until: null }).where('key', '=', h.key).execute();
+      // The credential's hash stays: the agent is then told it was revoked (AGENT_HOST_REVOKED), not
+      // that its credential is unknown. Nothing clears revoked_at; only forgetting the host does.
+      await trx.updateTable('hosts').set({ revoked_at: deps.now().toISOString(), online_until: null }).where('key', '=', h.key).execute();
       await record({ action: 'host.revoke', target: h.key, event: { kind: 'host.revoked', data: { host: h.name } } });
+      revokedId = h.id;
     });
+    // A held check-in answers now, so the agent's next request meets the revocation.
+    if (revokedId) deps.agents?.wake([revokedId]);
     return reply.status(204).send(null);
   });
 
