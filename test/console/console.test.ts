@@ -160,34 +160,75 @@ describe('web console', { skip }, () => {
     assert.match(await row.innerText(), /1 failed in pilot/);
   });
 
-  // Known gap (issue 8 stays open): in CI the last page of the 10,003-host grid never showed its
-  // rows within 60 s, while the API answers that page correctly (checked with inject). Skipped
-  // with this reason until the cause is found, rather than left as a failing or weakened test.
-  it('renders 10,000 hosts without freezing the page', { skip: 'last page of a 10,003-host grid does not render in time in CI: under investigation (issue 8)' }, async () => {
+  it('seven console tabs in one browser all load and stay live', async () => {
+    // An EventSource holds one of the browser's six connections to the server for good; one per
+    // tab starved the seventh tab's requests (its grid pages never arrived). Seven tabs here, plus
+    // the operator's earlier one: every tab loads and every tab sees a change without a reload.
+    const pages: Page[] = [];
+    for (let i = 0; i < 7; i++) pages.push(await open('operator', '/'));
+    const before = Number(await pages[6]!.getByTestId('hosts-reboot').innerText());
+    await server.report('sql01', [{ key: 'ssu-2026-10' }, { key: 'cu-2026-11' }, { key: 'net-2026-11' }], { rebootPending: true });
+    for (const page of pages) await page.getByTestId('hosts-reboot').filter({ hasText: new RegExp(`^${before + 1}$`) }).waitFor();
+    await pages[6]!.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Hosts' }).click();
+    await pages[6]!.getByRole('status').filter({ hasText: /^1–3 of 3$/ }).waitFor();
+    for (const page of pages) await page.close();
+  });
+
+  it("renders 10,000 hosts without freezing the page, and marks the previous page's rows stale while the next loads", async () => {
     const now = server.t.clock.now().toISOString();
     const rows = Array.from({ length: 10_000 }, (_, i) => ({
       key: `bulk${String(i).padStart(5, '0')}`, id: `bulk-${i}`, name: `bulk${String(i).padStart(5, '0')}`, ring: 'broad', credential_hash: null, agent_version: 'x', boot_id: null,
       enrolled_at: now, enroll_token_id: null, revoked_at: null, last_seen_at: now, online_until: now, last_scan_at: now, reboot_pending: 0, facts_json: '{}', report_seq: 0,
     }));
     for (let i = 0; i < rows.length; i += 500) await server.t.store.db.insertInto('hosts').values(rows.slice(i, i + 500)).execute();
-    const page = await open('viewer', '/hosts');
-    // Each page of the grid is computed on the server over all 10,003 hosts: allow a loaded machine time.
-    page.setDefaultTimeout(60_000);
-    const started = Date.now();
-    await page.getByRole('status').filter({ hasText: /of 10003/ }).waitFor();
+    const page = await open('viewer', '/activity');
+    // Long tasks (main thread busy > 50 ms) from here on: a frozen page shows up as one long task.
+    await page.evaluate(() => {
+      // Runs in the page (test code has no DOM types): 'longtask' entries exist in Chromium only.
+      const w = globalThis as unknown as { longTasks: number[] };
+      w.longTasks = [];
+      new PerformanceObserver((list) => list.getEntries().forEach((e) => w.longTasks.push(e.duration))).observe({ type: 'longtask' as 'mark' });
+    });
+    const grid = page.getByRole('table', { name: 'Hosts' });
+    const status = page.getByRole('navigation', { name: 'Hosts pages' }).getByRole('status');
+    let started = Date.now();
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Hosts' }).click();
+    await status.filter({ hasText: /^1–50 of 10003$/ }).waitFor();
     const firstPageMs = Date.now() - started;
-    // The page answers input while the grid is shown: a long task would delay this evaluate.
-    const t0 = Date.now();
+    assert.equal(await grid.locator('tbody tr[data-row-id]').count(), 50);
+
+    // Hold the last page's answer: until it arrives, the first page's rows are shown as stale.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    await page.route(/\/api\/v1\/hosts\?.*offset=10000/, async (route) => {
+      await held;
+      await route.continue();
+    });
     await page.getByRole('button', { name: 'Last', exact: true }).click();
-    await page.getByRole('status').filter({ hasText: /10001–10003 of 10003/ }).waitFor();
-    await page.locator('table[aria-label="Hosts"] tbody tr[data-row-id="sql01"]').waitFor();
-    await page.locator('table[aria-label="Hosts"] tbody tr[data-row-id="bulk09999"]').waitFor({ state: 'detached' });
-    const lastPageMs = Date.now() - t0;
+    // Until the held answer arrives the range is announced as loading, never as shown.
+    await status.filter({ hasText: /^Loading 10001–10003 of 10003…$/ }).waitFor();
+    assert.equal(await grid.getAttribute('aria-busy'), 'true');
+    assert.equal(await grid.locator('tbody.stale[inert] tr[data-row-id="bulk00000"]').count(), 1, 'the first page\'s rows are marked stale');
+    // Responsive while waiting: the page answers a round trip at once.
+    const t0 = Date.now();
+    await page.evaluate(() => performance.now());
+    const roundTripMs = Date.now() - t0;
+    release();
+    started = Date.now();
+    await status.filter({ hasText: /^10001–10003 of 10003$/ }).waitFor();
+    const lastPageMs = Date.now() - started;
     // Sorted by name on the server: the enrolled hosts come after bulk00000…bulk09999.
-    const last = await page.locator('table[aria-label="Hosts"] tbody tr[data-row-id]').evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-row-id')));
+    const last = await grid.locator('tbody:not(.stale) tr[data-row-id]').evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-row-id')));
     assert.deepEqual(last, ['sql01', 'web01', 'web02']);
-    // Generous bounds for a loaded 2-core machine (WSUS consoles time out at this size).
-    assert.ok(firstPageMs < 30_000, `first page in ${firstPageMs} ms`);
-    assert.ok(lastPageMs < 30_000, `last page in ${lastPageMs} ms`);
+    const longTasks = await page.evaluate(() => (globalThis as unknown as { longTasks: number[] }).longTasks);
+    const longest = Math.max(0, ...longTasks);
+    console.log(JSON.stringify({ hosts: 10_003, firstPageMs, lastPageMs, roundTripMs, longTasks: longTasks.length, longestTaskMs: Math.round(longest) }));
+    // Generous bounds for a loaded 2-core machine (WSUS consoles time out at this size); a grid that
+    // rendered the whole fleet in the page would block the main thread for seconds.
+    assert.ok(firstPageMs < 20_000, `first page in ${firstPageMs} ms`);
+    assert.ok(lastPageMs < 20_000, `last page in ${lastPageMs} ms`);
+    assert.ok(roundTripMs < 2_000, `page answered in ${roundTripMs} ms while a page loaded`);
+    assert.ok(longest < 1_000, `longest main-thread task ${Math.round(longest)} ms`);
+    await page.close();
   });
 });

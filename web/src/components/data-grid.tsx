@@ -22,11 +22,26 @@ export interface DataGridProps<Row> {
   readonly rowId: (row: Row) => string;
   readonly selection?: ReadonlySet<string>;
   readonly onSelection?: (selection: Set<string>) => void;
+  /** A request is under way (a page, a filter, or a live refresh of the same view). */
   readonly loading?: boolean;
+  /**
+   * The rows are the previous view's, kept on screen while the requested page or filter loads
+   * (TanStack Query's placeholder data): they are dimmed and inert, and the pager says it is
+   * loading, so nobody reads or selects last page's rows as this page's.
+   */
+  readonly stale?: boolean;
+}
+
+/** "10001–10003 of 10003": the rows of `page` in a view of `total` rows. */
+export function rangeText(page: GridPage, total: number): string {
+  if (total === 0) return 'no rows';
+  if (page.offset >= total) return `no rows past ${total}`;
+  return `${page.offset + 1}–${Math.min(total, page.offset + page.limit)} of ${total}`;
 }
 
 export function DataGrid<Row>(props: DataGridProps<Row>) {
   const { rows, total, page, sorting, selection, onSelection } = props;
+  const stale = props.stale === true;
   const table = useReactTable<Row>({
     data: rows as Row[],
     columns: props.columns,
@@ -43,7 +58,7 @@ export function DataGrid<Row>(props: DataGridProps<Row>) {
   const current = Math.floor(page.offset / page.limit);
   return (
     <div className="grid-wrap">
-      <table className="grid" aria-label={props.label} aria-busy={props.loading ? 'true' : 'false'}>
+      <table className="grid" aria-label={props.label} aria-busy={props.loading || stale ? 'true' : 'false'}>
         <thead>
           {table.getHeaderGroups().map((group) => (
             <tr key={group.id}>
@@ -53,6 +68,7 @@ export function DataGrid<Row>(props: DataGridProps<Row>) {
                     type="checkbox"
                     aria-label="Select all rows on this page"
                     checked={allSelected}
+                    disabled={stale}
                     onChange={() => {
                       const next = new Set(selection);
                       for (const r of rows) {
@@ -84,7 +100,7 @@ export function DataGrid<Row>(props: DataGridProps<Row>) {
             </tr>
           ))}
         </thead>
-        <tbody>
+        <tbody className={stale ? 'stale' : undefined} inert={stale}>
           {table.getRowModel().rows.map((row) => (
             <tr key={row.id} data-row-id={row.id}>
               {selection && onSelection && (
@@ -110,7 +126,7 @@ export function DataGrid<Row>(props: DataGridProps<Row>) {
           {rows.length === 0 && (
             <tr>
               <td colSpan={props.columns.length + (selection ? 1 : 0)} className="empty">
-                {props.loading ? 'Loading…' : 'Nothing matches.'}
+                {props.loading || stale ? 'Loading…' : 'Nothing matches.'}
               </td>
             </tr>
           )}
@@ -120,12 +136,10 @@ export function DataGrid<Row>(props: DataGridProps<Row>) {
         <button type="button" disabled={current === 0} onClick={() => props.onPage({ ...page, offset: 0 })}>
           First
         </button>
-        <button type="button" disabled={current === 0} onClick={() => props.onPage({ ...page, offset: Math.max(0, page.offset - page.limit) })}>
+        <button type="button" disabled={current === 0} onClick={() => props.onPage({ ...page, offset: Math.min(last, current - 1) * page.limit })}>
           Previous
         </button>
-        <span role="status">
-          {total === 0 ? 'no rows' : `${page.offset + 1}–${Math.min(total, page.offset + page.limit)} of ${total}`}
-        </span>
+        <span role="status">{stale ? `Loading ${rangeText(page, total)}…` : rangeText(page, total)}</span>
         <button type="button" disabled={current >= last} onClick={() => props.onPage({ ...page, offset: page.offset + page.limit })}>
           Next
         </button>

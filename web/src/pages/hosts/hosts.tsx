@@ -26,7 +26,7 @@ const columns: ColumnDef<HostRow, unknown>[] = [
 export function Hosts() {
   const grid = useGridState({ id: 'name', desc: false });
   const q = grid.apiQuery(FILTERS);
-  const { data, isFetching, error } = useQuery({
+  const { data, isFetching, isPlaceholderData, error } = useQuery({
     queryKey: ['hosts', q],
     queryFn: ({ signal }) => api<{ hosts: HostRow[]; total: number }>(`/hosts${query(q)}`, { signal }),
     placeholderData: keepPreviousData,
@@ -68,6 +68,7 @@ export function Hosts() {
         onSorting={grid.setSorting}
         rowId={(h) => h.name}
         loading={isFetching}
+        stale={isPlaceholderData}
       />
     </>
   );

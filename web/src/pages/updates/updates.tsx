@@ -73,7 +73,7 @@ export function Updates() {
   const [pending, setPending] = useState<{ action: 'allow' | 'forbid'; preview: RulePreview } | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const q = grid.apiQuery(FILTERS);
-  const { data, isFetching, error } = useQuery({
+  const { data, isFetching, isPlaceholderData, error } = useQuery({
     queryKey: ['updates', q],
     queryFn: ({ signal }) => api<{ updates: UpdateRow[]; total: number }>(`/updates${query(q)}`, { signal }),
     placeholderData: keepPreviousData,
@@ -169,6 +169,7 @@ export function Updates() {
           rowId={(u) => u.updateId}
           {...(canAdmin || canOperate ? { selection, onSelection: setSelection } : {})}
           loading={isFetching}
+          stale={isPlaceholderData}
         />
         <RulePreviewDialog preview={pending?.preview ?? null} busy={save.isPending} onConfirm={() => pending && save.mutate(pending.action)} onCancel={() => setPending(null)} />
       </section>
