@@ -5,83 +5,17 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { stopLabDaemon } from '../src/lab/daemon-main.ts';
+import { ROOT, SMALL, readReport, run, start, workspace, type Report } from './cli-helpers.ts';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const SMALL = join(ROOT, 'examples/lab/small.yaml');
 const FAULTS = join(ROOT, 'examples/lab/faults.yaml');
-/** Upper bound for one CLI run of these tiny scenarios; a hang fails the test instead of CI. */
-const RUN_TIMEOUT_MS = 90_000;
-
-interface Ran {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-function start(args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; done: Promise<Ran>; lines: (match: RegExp) => Promise<string> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], {
-    cwd: ROOT,
-    env: { ...process.env, NO_COLOR: '1', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  const waiters: { match: RegExp; resolve: (line: string) => void }[] = [];
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-    stdout += chunk;
-    for (const w of [...waiters]) {
-      const line = stdout.split('\n').find((l) => w.match.test(l));
-      if (line) {
-        waiters.splice(waiters.indexOf(w), 1);
-        w.resolve(line);
-      }
-    }
-  });
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const timer = setTimeout(() => child.kill('SIGKILL'), RUN_TIMEOUT_MS);
-  const done = new Promise<Ran>((resolve) => child.on('close', (code, signal) => {
-    clearTimeout(timer);
-    resolve({ code, signal, stdout, stderr });
-  }));
-  const lines = (match: RegExp) => new Promise<string>((resolve, reject) => {
-    const found = stdout.split('\n').find((l) => match.test(l));
-    if (found) return resolve(found);
-    waiters.push({ match, resolve });
-    void done.then((r) => reject(new Error(`the run ended (exit ${r.code}) before printing ${match}:\n${r.stdout.slice(-2000)}\n${r.stderr}`)));
-  });
-  return { child, done, lines };
-}
-
-const run = (args: string[], env?: NodeJS.ProcessEnv) => start(args, env).done;
-
-async function workspace(t: import('node:test').TestContext) {
-  const dir = await mkdtemp(join(tmpdir(), 'pl-run-'));
-  const state = join(dir, 'state.sqlite');
-  t.after(async () => {
-    const labs = join(dir, 'lab');
-    if (existsSync(labs)) for (const id of await readdir(labs)) await stopLabDaemon(join(labs, id));
-    await rm(dir, { recursive: true, force: true });
-  });
-  return { dir, state, report: join(dir, 'report.json') };
-}
 
 async function hostState(dir: string, runId: string, host: string): Promise<{ installed: Record<string, unknown>; history: { updateKey: string; operation: string; resultCode: string }[] }> {
   return JSON.parse(await readFile(join(dir, 'lab', runId, 'hosts', host, 'state.json'), 'utf8'));
 }
 
-interface Report {
-  run: { id: string; outcome: string; exitCode: number };
-  hosts: { name: string; outcome: string; cycles: number; reboots: number; message: string | null; updates: { kb: string; result: string; hresult: string | null; message: string | null; attempts: number }[] }[];
-}
-const readReport = async (file: string): Promise<Report> => JSON.parse(await readFile(file, 'utf8'));
 
 test('a servicing stack → cumulative update → .NET chain completes in the fewest cycles the reboots allow; JSON log lines carry the run id', async (t) => {
   const w = await workspace(t);
@@ -173,7 +107,7 @@ test('a launch refused by the task scheduler is reported at once with the schedu
 test('SIGINT stops cleanly with exit 5; --resume finishes the run', async (t) => {
   const w = await workspace(t);
   const first = start(['run', '--lab', SMALL, '--state', w.state, '--report', w.report]);
-  const launched = await first.lines(/cycle 1 started/);
+  const launched = await first.line(/cycle 1 started/);
   assert.ok(launched);
   first.child.kill('SIGINT');
   const stopped = await first.done;
@@ -192,7 +126,7 @@ test('SIGINT stops cleanly with exit 5; --resume finishes the run', async (t) =>
 test('kill -9 of the connector mid-run, then --resume: a complete report and no update installed twice', async (t) => {
   const w = await workspace(t);
   const first = start(['run', '--lab', SMALL, '--state', w.state, '--log-format', 'json']);
-  const line = await first.lines(/"kind":"agent-event".*"phase":"install"/);
+  const line = await first.line(/"kind":"agent-event".*"phase":"install"/);
   const runId = (JSON.parse(line) as { runId: string }).runId;
   first.child.kill('SIGKILL');
   await first.done;
