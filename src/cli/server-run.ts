@@ -75,8 +75,35 @@ export function selfArgv(): string[] {
   return [process.execPath, ...process.execArgv, process.argv[1]!];
 }
 
+/** A started server with its services (and its lab): what `runServer` waits on, and what tests drive. */
+export interface ServerRun {
+  readonly running: RunningServer;
+  readonly catalog: ServerCatalog;
+  readonly content: ServerContent;
+  readonly lab: Lab | undefined;
+  readonly agents: LabAgents | undefined;
+  /** Stops agents, schedules, cache and server (idempotent). */
+  stop(): Promise<void>;
+}
+
+/** `patchline server`: starts, prints where it is, runs until SIGINT/SIGTERM. */
 export async function runServer(options: ServerRunOptions, cliArgv: readonly string[] = selfArgv()): Promise<void> {
-  const out = (line: string) => process.stdout.write(`${line}\n`);
+  const run = await startServerRun(options, cliArgv, (line) => process.stdout.write(`${line}\n`));
+  await new Promise<void>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      run.running.app.log.info(`${signal}: stopping (agents first, then requests in flight finish)`);
+      run.stop().then(resolve, (error: unknown) => {
+        run.running.app.log.error({ err: error }, 'shutdown failed');
+        resolve();
+      });
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  });
+  if (run.lab) process.stdout.write('lab stopped; run the same command with --data to resume it\n');
+}
+
+export async function startServerRun(options: ServerRunOptions, cliArgv: readonly string[], out: (line: string) => void): Promise<ServerRun> {
   const timeScale = options.labTimeScale === undefined ? undefined : Number(options.labTimeScale);
   if (timeScale !== undefined && !(timeScale > 0)) throw usageError('USAGE_VALUE', `--lab-time-scale ${options.labTimeScale}: a positive number, e.g. 0.01.`);
   if (!options.lab && (options.labAgents !== undefined || timeScale !== undefined)) throw usageError('USAGE', '--lab-agents and --lab-time-scale go with --lab SCENARIO.');
@@ -206,18 +233,7 @@ export async function runServer(options: ServerRunOptions, cliArgv: readonly str
     await stop();
     throw error;
   }
-  await new Promise<void>((resolve) => {
-    const onSignal = (signal: NodeJS.Signals) => {
-      log(`${signal}: stopping (agents first, then requests in flight finish)`);
-      stop().then(resolve, (error: unknown) => {
-        log('shutdown failed', error);
-        resolve();
-      });
-    };
-    process.once('SIGTERM', onSignal);
-    process.once('SIGINT', onSignal);
-  });
-  if (lab) out('lab stopped; run the same command with --data to resume it');
+  return { running, catalog, content, lab, agents, stop };
 }
 
 function printLabBanner(out: (line: string) => void, b: { lab: Lab; url: string; dataDir: string; freshLab: boolean; password: string | null; logFile: string; mode: LabAgentMode; agents: number }): void {

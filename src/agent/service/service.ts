@@ -16,6 +16,7 @@ import {
 } from '../../domain/agent-protocol.ts';
 import type { ProviderChannel } from '../../wua/client.ts';
 import type { Clock } from '../clock.ts';
+import { fetchFromServerCache } from './content.ts';
 import { AgentHttpError, REQUEST_TIMEOUT_MS, type AgentHttp } from './http.ts';
 import { buildReport, inventoryOf } from './inventory.ts';
 import { backoffDelayMs, inAnyWindow, jitteredIntervalMs } from './schedule.ts';
@@ -307,6 +308,14 @@ export class AgentService {
   private async cycle(id: string, mode: 'download' | 'install', ids: readonly string[], signal: AbortSignal,
     onProgress?: (phase: 'search' | 'download' | 'install', updateId: string | null, percent: number) => void) {
     const source = await this.scanSource(signal);
+    // Payloads come from the server's content cache unless the ring lets WUA fetch them itself.
+    if (this.policy && !this.policy.directDownload && this.lastScan) {
+      const wanted = new Set(ids.map((id) => id.toLowerCase()));
+      await fetchFromServerCache({
+        http: this.deps.http, openProvider: () => this.deps.host.openProvider(), clock: this.deps.clock, random: this.deps.random,
+        dir: this.deps.state.path('content'), log: this.deps.log,
+      }, this.lastScan.needed.filter((u) => wanted.has(u.updateId.toLowerCase())), signal);
+    }
     const attempts = await this.deps.state.attempts();
     let lastPct = -10;
     const { summary, attempts: next } = await runWorkCycle({
