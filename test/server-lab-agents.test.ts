@@ -4,7 +4,8 @@
  * reports; once a rule allows the security updates and an install action goes out, both hosts
  * install the whole chain (SSU → CU → reboot → .NET) — and every payload comes from the server's
  * content cache: the lab's upstream served each file exactly once (1.00×), however many hosts
- * needed it, and the agents never went to the upstream themselves.
+ * needed it, and the agents never went to the upstream themselves. Cleanup then frees what no host
+ * needs once its grace is over, and a catalog sync on request imports nothing when nothing changed.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -35,7 +36,7 @@ async function labRun(mode: LabAgentMode): Promise<void> {
   const lines: string[] = [];
   let run: ServerRun | undefined;
   try {
-    run = await startServerRun({ lab: SCENARIO, data, listen: '127.0.0.1:0', labAgents: mode, labTimeScale: '0.005' }, CLI, (l) => lines.push(l));
+    run = await startServerRun({ lab: SCENARIO, data, listen: '127.0.0.1:0', labAgents: mode, labTimeScale: '0.005', contentGrace: '1ms' }, CLI, (l) => lines.push(l));
     const { running, lab, content } = run;
     assert.ok(lab);
     assert.match(lines.join('\n'), /sign in: {2}admin \/ \S{12,}/, 'the admin login is printed');
@@ -69,6 +70,20 @@ async function labRun(mode: LabAgentMode): Promise<void> {
     assert.equal(stats.files, 3, 'the three security updates\' files are cached (the definition update is not allowed)');
     assert.equal(lab.payloadRequests(), stats.files, 'the upstream served each payload file once: every agent got it from the cache');
     assert.equal(stats.upstreamBytes, stats.bytes, 'upstream bytes = unique needed bytes (1.00×)');
+
+    // No host needs those files any more and this lab's grace is 1 ms: cleanup frees them all and says so.
+    const cleaned = await api<{ deleted: unknown[]; bytesFreed: number; kept: number }>('POST', '/content/cleanup');
+    assert.deepEqual([cleaned.deleted.length, cleaned.bytesFreed, cleaned.kept], [3, stats.bytes, 0]);
+    assert.equal((await api<{ files: number }>('GET', '/content')).files, 0);
+
+    // A sync on request: the catalog did not change, so nothing is imported again.
+    type Catalog = { current: { id: number } | null; syncing: boolean };
+    const before = await api<Catalog>('GET', '/catalog');
+    assert.ok(before.current, 'the lab catalog is the current one');
+    assert.equal((await api<{ started: boolean }>('POST', '/catalog/sync')).started, true);
+    let after: Catalog = before;
+    await until('the requested catalog sync to finish', 30_000, async () => ((after = await api<Catalog>('GET', '/catalog')).syncing ? undefined : true), () => JSON.stringify(after));
+    assert.equal(after.current?.id, before.current.id, 'an unchanged catalog is not imported again');
   } finally {
     await run?.stop();
     await rm(data, { recursive: true, force: true });
