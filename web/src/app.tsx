@@ -31,7 +31,15 @@ export function App() {
   if (!user) return <SignIn />;
   return (
     <div className="frame">
-      <a className="skip" href="#main">
+      {/* The routes live in the URL's fragment, so "#main" would be a route: move the focus instead. */}
+      <a
+        className="skip"
+        href="#main"
+        onClick={(e) => {
+          e.preventDefault();
+          document.getElementById('main')?.focus();
+        }}
+      >
         Skip to content
       </a>
       <header className="top">

@@ -4,6 +4,7 @@ import { useState } from 'react';
 import { Link } from 'react-router';
 import { api } from '../api/client.ts';
 import { useCan } from '../api/session.tsx';
+import { toolbarKeys } from './keyboard.ts';
 
 const ACTIONS = [
   ['scan', 'Scan now'],
@@ -21,7 +22,7 @@ export function ActionButtons({ hosts }: { hosts: readonly string[] }) {
   });
   if (!canOperate) return null;
   return (
-    <div className="toolbar" role="toolbar" aria-label="Actions">
+    <div className="toolbar" role="toolbar" aria-label="Actions" onKeyDown={toolbarKeys}>
       {ACTIONS.map(([action, label]) => (
         <button key={action} type="button" disabled={trigger.isPending} onClick={() => trigger.mutate(action)}>
           {label}

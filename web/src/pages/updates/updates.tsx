@@ -11,6 +11,7 @@ import { api, query } from '../../api/client.ts';
 import { useCan } from '../../api/session.tsx';
 import type { UpdateRow } from '../../api/types.ts';
 import { DataGrid } from '../../components/data-grid.tsx';
+import { toolbarKeys } from '../../components/keyboard.ts';
 import { useGridState } from '../../components/grid-state.ts';
 import { formatDate } from '../../components/format.ts';
 import { RulePreviewDialog, type RulePreview } from '../../components/rule-preview.tsx';
@@ -132,7 +133,7 @@ export function Updates() {
       <section className="main-pane">
         <h1>Updates</h1>
         {(canAdmin || canOperate) && (
-          <div className="toolbar" role="toolbar" aria-label="Selected updates">
+          <div className="toolbar" role="toolbar" aria-label="Selected updates" onKeyDown={toolbarKeys}>
             <span>{selection.size} selected</span>
             {canAdmin && (
               <>
