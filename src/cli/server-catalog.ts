@@ -98,6 +98,11 @@ export function createServerCatalog(options: ServerCatalogOptions): ServerCatalo
   }
 
   async function syncOnce(signal?: AbortSignal): Promise<Awaited<ReturnType<CatalogService['sync']>>> {
+    // Said before a byte is downloaded (the real cab is about a gigabyte).
+    if (!store.sqlite) {
+      throw new PatchlineError('CATALOG_IMPORT_UNSUPPORTED', 'Importing the catalog into PostgreSQL is not written yet: run the server on SQLite (the default) to sync the catalog.');
+    }
+    const sqlite = store.sqlite;
     const trustPems = [...options.trustPems];
     const result = await syncCatalog({
       url: options.sourceUrl, dir, dispatcher: proxyDispatcher(options.proxy), signal,
@@ -111,11 +116,8 @@ export function createServerCatalog(options: ServerCatalogOptions): ServerCatalo
       cached = await publish(result.file, marker.sha256);
       return { changed: false, versionId: marker.versionId, message: `The catalog is unchanged (${result.how}); version ${marker.versionId} stays current.` };
     }
-    if (!store.sqlite) {
-      throw new PatchlineError('CATALOG_IMPORT_UNSUPPORTED', 'Importing the catalog into PostgreSQL is not written yet: run the server on SQLite (the default) to sync the catalog.');
-    }
     options.log(`catalog: importing ${result.file} (${result.meta.size} bytes, ${result.how})`);
-    const imported = await importCatalogFile(result.file, sqliteCatalogWriter(store.sqlite), toolkit, { trustPems, signal });
+    const imported = await importCatalogFile(result.file, sqliteCatalogWriter(sqlite), toolkit, { trustPems, signal });
     await writeMarker(dir, { sha256: result.meta.sha256, versionId: imported.versionId });
     cached = await publish(result.file, result.meta.sha256);
     return { changed: true, versionId: imported.versionId, message: `Imported catalog version ${imported.versionId}: ${imported.updates} updates.` };

@@ -173,3 +173,41 @@ test('a held check-in answers as soon as an action is created for its host, over
     await f.app.close();
   }
 });
+
+test('an update\'s cached files: only for an update the host may install; 503 while the server still downloads; none without a cache', async () => {
+  const allowed = '00000000-0000-4000-8000-000000000001';
+  const other = '00000000-0000-4000-8000-000000000002';
+  let answer: 'pending' | null | { digest: string; sha1: string; sha256: null; size: number; fileName: string }[] = 'pending';
+  const asked: string[] = [];
+  const store = new MemoryGatewayStore();
+  store.addEnrollToken({ hash: tokenSecretHash(SECRET), ring: 'pilot', expiresAt: null, usesLeft: null });
+  const gateway = createAgentGateway({
+    store, now: () => T0, policyFor: async () => ({ ...POLICY, allowedUpdateIds: [allowed] }), catalog: async () => null, content: async () => null,
+    updateContent: async (id) => (asked.push(id), answer),
+  });
+  const app = Fastify();
+  await app.register(gateway.plugin);
+  const f = { app, store, gateway, clock: { now: T0 } };
+  const auth = { authorization: `Bearer ${(await enroll(f, 'web01')).json().credential}` };
+  const get = (id: string) => app.inject({ method: 'GET', url: `/api/v1/agent/updates/${id}/content`, headers: auth });
+
+  const refused = await get(other);
+  assert.equal(refused.statusCode, 403);
+  assert.equal(refused.json().error.code, 'AGENT_CONTENT_NOT_ALLOWED');
+  assert.deepEqual(asked, [], 'nothing is fetched for an update the host may not install');
+
+  const pending = await get(allowed);
+  assert.equal(pending.statusCode, 503);
+  assert.equal(pending.json().error.code, 'AGENT_CONTENT_DOWNLOADING');
+
+  answer = [{ digest: 'ab'.repeat(20), sha1: 'ab'.repeat(20), sha256: null, size: 10, fileName: 'x.msu' }];
+  const ready = await get(allowed.toUpperCase());
+  assert.equal(ready.statusCode, 200);
+  assert.deepEqual(ready.json().files.map((x: { url: string }) => x.url), [`/api/v1/agent/content/${'ab'.repeat(20)}`]);
+
+  answer = null;
+  assert.equal((await get(allowed)).json().error.code, 'AGENT_CONTENT_NONE');
+  assert.equal((await app.inject({ method: 'GET', url: `/api/v1/agent/updates/${allowed}/content` })).statusCode, 401, 'agents only');
+  gateway.close();
+  await app.close();
+});
