@@ -15,7 +15,7 @@ import { labClientDir, LAB_CLIENT_VERSION } from '../src/lab/ssh/lab-client.ts';
 import { createSshTransport } from '../src/transports/ssh/ssh-transport.ts';
 import { fingerprint } from '../src/transports/ssh/known-hosts.ts';
 import { transportFailureOf } from '../src/transports/transport.ts';
-import { options, projection, sshLabRun, SKIP_SSH, SMALL, tempDir } from './ssh-helpers.ts';
+import { explainedBySshd, options, projection, sshLabRun, SKIP_SSH, SMALL, tempDir } from './ssh-helpers.ts';
 
 const keyFingerprint = (publicKeyLine: string): string => fingerprint(Buffer.from(publicKeyLine.split(/\s+/)[1]!, 'base64'));
 
@@ -39,7 +39,7 @@ describe('SSH host keys and the client copy', { skip: SKIP_SSH }, () => {
     tmp.cleanup();
   });
 
-  it('refuses an unknown host key by default, naming the host and the fingerprint; accept-new records it', async () => {
+  it('refuses an unknown host key by default, naming the host and the fingerprint; accept-new records it', () => explainedBySshd(() => lab.sshdLogs(), async () => {
     const knownHosts = join(tmp.dir, 'known_hosts.fresh');
     const web01 = lab.hosts[0]!;
     const expected = keyFingerprint(await lab.hostPublicKey(web01.name));
@@ -64,9 +64,9 @@ describe('SSH host keys and the client copy', { skip: SKIP_SSH }, () => {
     const again = transport(knownHosts);
     assert.equal((await again.probe(web01.name, AbortSignal.timeout(30_000))).reachable, true);
     await again.close();
-  });
+  }));
 
-  it('always refuses a changed host key, with both fingerprints, even with --accept-new-host-keys', async () => {
+  it('always refuses a changed host key, with both fingerprints, even with --accept-new-host-keys', () => explainedBySshd(() => lab.sshdLogs(), async () => {
     const [web01, web02] = lab.hosts;
     const knownHosts = join(tmp.dir, 'known_hosts.changed');
     // web01's entry holds web02's key: what a reinstalled server (or a man in the middle) looks like.
@@ -84,9 +84,9 @@ describe('SSH host keys and the client copy', { skip: SKIP_SSH }, () => {
     });
     await t.close();
     assert.equal((await readFile(knownHosts, 'utf8')).trim().split('\n').length, 1, 'nothing was recorded');
-  });
+  }));
 
-  it('copies the client only when the target\'s digests differ, and only the files that differ', async () => {
+  it('copies the client only when the target\'s digests differ, and only the files that differ', () => explainedBySshd(() => lab.sshdLogs(), async () => {
     const host = lab.hosts[1]!;
     const t = transport(lab.knownHostsFile);
     try {
@@ -106,43 +106,42 @@ describe('SSH host keys and the client copy', { skip: SKIP_SSH }, () => {
     } finally {
       await t.close();
     }
-  });
+  }));
 });
 
 describe('SSH failures during a run', { skip: SKIP_SSH }, () => {
-  // Never seen passing yet: its last runs died under a machine load of ~50 before reporting, and
-  // the fix for the drop firing during the launch (d4129fd) is unconfirmed. Skipped with this reason
-  // until it is seen green; issue 9 stays open on it.
-  it('wrong credentials fail that host at once (user and method named) while a host whose link drops mid-install finishes with every event', { skip: 'unconfirmed: never completed on a quiet machine yet (issue 9)' }, async () => {
+  it('wrong credentials fail that host at once (user and method named) while a host whose link drops mid-install finishes with every event', async () => {
     const tmp = tempDir('pl-ssh-faults-');
     try {
       const run = await sshLabRun(SMALL, tmp.dir, (hosts) => options(hosts, { rebootTimeoutMs: 10 * 60_000 }), {
         faults: { web01: { callbackBlocked: true, dropConnectionMidInstall: true }, web02: { authRefused: true } },
       });
-      const hosts = Object.fromEntries(run.result.report.hosts.map((h) => [h.name, h]));
-      assert.equal(run.result.exitCode, 3, JSON.stringify(projection(run.result.report)));
+      await explainedBySshd(() => run.sshdLogs, async () => {
+        const hosts = Object.fromEntries(run.result.report.hosts.map((h) => [h.name, h]));
+        assert.equal(run.result.exitCode, 3, JSON.stringify(projection(run.result.report)));
 
-      // web02: refused at once, with what to fix; not a wait for the 10-minute reboot timeout.
-      assert.equal(hosts.web02?.outcome, 'access-denied', JSON.stringify(hosts.web02));
-      assert.match(hosts.web02?.message ?? '', /refused user root with publickey \(key .*connector_ed25519\)/);
-      const web02End = run.events.find((e) => e.kind === 'host-finished' && e.host === 'web02');
-      const started = run.events.find((e) => e.kind === 'run-started');
-      assert.ok(web02End && started && Date.parse(web02End.at) - Date.parse(started.at) < 60_000, 'web02 ended within a minute');
+        // web02: refused at once, with what to fix; not a wait for the 10-minute reboot timeout.
+        assert.equal(hosts.web02?.outcome, 'access-denied', JSON.stringify(hosts.web02));
+        assert.match(hosts.web02?.message ?? '', /refused user root with publickey \(key .*connector_ed25519\)/);
+        const web02End = run.events.find((e) => e.kind === 'host-finished' && e.host === 'web02');
+        const started = run.events.find((e) => e.kind === 'run-started');
+        assert.ok(web02End && started && Date.parse(web02End.at) - Date.parse(started.at) < 60_000, 'web02 ended within a minute');
 
-      // web01: its events came from the log file over SFTP; the link broke mid-install and nothing was lost.
-      assert.equal(hosts.web01?.outcome, 'compliant', `${JSON.stringify(hosts.web01)}\n${run.notes.map((n) => `${n.host}: ${n.message}`).join('\n')}\n${run.labLog.join('\n')}`);
-      assert.ok(run.labLog.some((l) => /web01: dropped every SSH connection mid-install/.test(l)), 'the fault fired');
-      const notes = run.notes.filter((n) => n.host === 'web01').map((n) => n.message);
-      assert.ok(notes.some((m) => /stream: the agent's log file read over SFTP by byte offset \(the target cannot reach/.test(m)), notes.join('\n'));
-      assert.ok(notes.some((m) => /read the agent's log on from byte \d+ after the connection came back: nothing lost/.test(m)), notes.join('\n'));
-      const byCycle = new Map<number, number[]>();
-      for (const e of run.events) if (e.kind === 'agent-event' && e.host === 'web01' && e.event.seq > 0) byCycle.set(e.cycle, [...(byCycle.get(e.cycle) ?? []), e.event.seq]);
-      assert.ok(byCycle.size >= 2, `several cycles: ${JSON.stringify([...byCycle])} ${JSON.stringify(run.events.filter((e) => e.host === 'web01').map((e) => e.kind))}`);
-      for (const [cycle, seqs] of byCycle) {
-        const unique = [...new Set(seqs)].sort((a, b) => a - b);
-        assert.deepEqual(unique, unique.map((_, i) => i + 1), `cycle ${cycle}: every event from 1 on, no gap`);
-      }
-      assert.ok(hosts.web01.updates.filter((u) => u.result === 'installed').length >= 3, 'the chain was installed');
+        // web01: its events came from the log file over SFTP; the link broke mid-install and nothing was lost.
+        assert.equal(hosts.web01?.outcome, 'compliant', `${JSON.stringify(hosts.web01)}\n${run.notes.map((n) => `${n.host}: ${n.message}`).join('\n')}\n${run.labLog.join('\n')}`);
+        assert.ok(run.labLog.some((l) => /web01: dropped every SSH connection mid-install/.test(l)), 'the fault fired');
+        const notes = run.notes.filter((n) => n.host === 'web01').map((n) => n.message);
+        assert.ok(notes.some((m) => /stream: the agent's log file read over SFTP by byte offset \(the target cannot reach/.test(m)), notes.join('\n'));
+        assert.ok(notes.some((m) => /read the agent's log on from byte \d+ after the connection came back: nothing lost/.test(m)), notes.join('\n'));
+        const byCycle = new Map<number, number[]>();
+        for (const e of run.events) if (e.kind === 'agent-event' && e.host === 'web01' && e.event.seq > 0) byCycle.set(e.cycle, [...(byCycle.get(e.cycle) ?? []), e.event.seq]);
+        assert.ok(byCycle.size >= 2, `several cycles: ${JSON.stringify([...byCycle])} ${JSON.stringify(run.events.filter((e) => e.host === 'web01').map((e) => e.kind))}`);
+        for (const [cycle, seqs] of byCycle) {
+          const unique = [...new Set(seqs)].sort((a, b) => a - b);
+          assert.deepEqual(unique, unique.map((_, i) => i + 1), `cycle ${cycle}: every event from 1 on, no gap`);
+        }
+        assert.ok(hosts.web01.updates.filter((u) => u.result === 'installed').length >= 3, `the chain was installed: ${JSON.stringify(hosts.web01.updates)}`);
+      });
     } finally {
       tmp.cleanup();
     }

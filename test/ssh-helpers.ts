@@ -3,7 +3,7 @@
  * the real SSH transport, a temp state file, run options, and a projection of a report that two
  * transports must agree on (outcome, cycles, reboots, every update's result).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startRun } from '../src/engine/run.ts';
@@ -16,11 +16,7 @@ import { sshdUnavailableReason } from '../src/lab/ssh/sshd.ts';
 import type { Transport } from '../src/transports/transport.ts';
 
 /** Why these tests cannot run here (they need root and Debian's openssh-server), or false. */
-// The SSH lab's end-to-end suites hit 60 s timeouts on a clean-clone CI run (host-key and copy
-// tests); until that is understood they are skipped in CI with this reason (issue 9 stays open).
-// PATCHLINE_SSH_E2E=1 runs them anyway.
-const CI_SKIP = process.env.CI === 'true' && process.env.PATCHLINE_SSH_E2E !== '1' ? 'SSH lab end-to-end suites time out in CI (60 s aborts on a clean clone); skipped in CI until fixed — PATCHLINE_SSH_E2E=1 runs them (issue 9)' : false;
-export const SKIP_SSH: string | false = sshdUnavailableReason() ?? CI_SKIP;
+export const SKIP_SSH: string | false = sshdUnavailableReason() ?? false;
 
 export const SMALL = new URL('../examples/lab/small.yaml', import.meta.url).pathname;
 export const PATCH_NIGHT = new URL('../examples/lab/patch-night.yaml', import.meta.url).pathname;
@@ -36,12 +32,39 @@ export function options(targets: readonly string[], over: Partial<RunOptions> = 
   };
 }
 
+/**
+ * Runs `body`; when it fails, the error's message gains the end of every sshd log `logs` gives, so
+ * a CI failure says what sshd saw (refused keys, closed connections, a server that never started).
+ */
+export async function explainedBySshd<T>(logs: () => Promise<string> | string, body: () => Promise<T>): Promise<T> {
+  try {
+    return await body();
+  } catch (error) {
+    if (error instanceof Error) error.message += `\n${await logs()}`;
+    throw error;
+  }
+}
+
+/** The end of every sshd.log under `dir` (a CLI run's lab keeps them under its hosts). */
+export function sshdLogsUnder(dir: string, lines = 20): string {
+  let logs: string[];
+  try {
+    logs = (readdirSync(dir, { recursive: true, encoding: 'utf8' }) as string[]).filter((p) => p.endsWith('/ssh/sshd.log')).sort();
+  } catch (error) {
+    return `(no sshd logs under ${dir}: ${(error as Error).message})`;
+  }
+  if (logs.length === 0) return `(no sshd.log under ${dir})`;
+  return logs.map((p) => `--- ${p} ---\n${readFileSync(join(dir, p), 'utf8').trimEnd().split('\n').slice(-lines).join('\n')}`).join('\n');
+}
+
 export interface SshRun {
   readonly result: RunResult;
   readonly events: readonly RunLogEvent[];
   readonly notes: readonly { host: string; message: string }[];
   readonly labLog: readonly string[];
   readonly elapsedMs: number;
+  /** The end of every host's sshd log, taken before the lab closed: for assertion messages. */
+  readonly sshdLogs: string;
 }
 
 export function tempDir(prefix: string): { dir: string; cleanup(): void } {
@@ -68,8 +91,8 @@ export async function sshLabRun(scenarioPath: string, dir: string, runOptions: (
   const labLog: string[] = [];
   const transport = await openSshLabTransport({ scenarioPath, dir: join(dir, 'lab'), note: (host, message) => notes.push({ host, message }), log: (m) => labLog.push(m), logPollMs: 200, ...over });
   try {
-    const { result, events, elapsedMs } = await runWith(transport, dir, runOptions(await transport.listTargets()));
-    return { result, events, notes, labLog, elapsedMs, transport };
+    const { result, events, elapsedMs } = await explainedBySshd(() => transport.lab.sshdLogs(), async () => runWith(transport, dir, runOptions(await transport.listTargets())));
+    return { result, events, notes, labLog, elapsedMs, transport, sshdLogs: await transport.lab.sshdLogs() };
   } finally {
     await transport.close();
   }

@@ -23,7 +23,7 @@ import { promisify } from 'node:util';
 import { PatchlineError } from '../../domain/errors.ts';
 import { startLabDaemon, type LabDaemon } from '../daemon.ts';
 import { loadScenario } from '../scenario.ts';
-import { SshdHost, prepareDrive, ensureHostKey, sshdUnavailableReason, SFTP_SERVER_PATH, sshPaths } from './sshd.ts';
+import { SshdHost, prepareDrive, ensureHostKey, sshdLogTail, sshdUnavailableReason, SFTP_SERVER_PATH, sshPaths } from './sshd.ts';
 import { createWindowsModel, type ModelHost, type SshHostFaults } from './windows-model.ts';
 
 const run = promisify(execFile);
@@ -63,6 +63,8 @@ export interface SshLab {
   hostPublicKey(name: string, generation?: number): Promise<string>;
   /** Drops every SSH connection of a host now (a broken link); the host stays up. */
   dropConnections(name: string): number;
+  /** The end of every host's sshd log, host by host: what a failing test shows. */
+  sshdLogs(lines?: number): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -257,6 +259,10 @@ export async function startSshLab(options: StartSshLabOptions): Promise<SshLab> 
   return {
     dir, daemon, hosts, clientKeyFile, knownHostsFile, hostPublicKey,
     dropConnections: (name) => sshds.get(name)?.dropConnections() ?? 0,
+    async sshdLogs(lines = 20) {
+      const parts = await Promise.all(hosts.map(async (h) => `--- sshd of ${h.name} (127.0.0.1:${h.port}) ---\n${await sshdLogTail(h.hostDir, lines)}`));
+      return parts.join('\n');
+    },
     close() {
       closed ??= (async () => {
         closing = true;

@@ -25,7 +25,7 @@ const SFTP_RUNTIME = ['/lib64/ld-linux-x86-64.so.2', '/lib/x86_64-linux-gnu/libc
 /** sshd refuses to start without its privilege-separation directory. */
 const PRIVSEP_DIR = '/run/sshd';
 /** A starting sshd binds its port within milliseconds; this bounds a loaded machine. */
-const LISTEN_TIMEOUT_MS = 10_000;
+const LISTEN_TIMEOUT_MS = 30_000;
 const LISTEN_POLL_MS = 20;
 
 /** Why the SSH lab cannot run here, or null when it can (root, sshd, sftp-server, chroot). */
@@ -55,6 +55,8 @@ export function sshPaths(hostDir: string) {
     dir,
     config: join(dir, 'sshd_config'),
     log: join(dir, 'sshd.log'),
+    /** HOME of every session: empty, so no shell start-up file of the real user is read. */
+    home: join(dir, 'home'),
     hostKey: (generation: number) => join(dir, `ssh_host_ed25519_key.${generation}`),
     drive: join(hostDir, 'drive'),
   } as const;
@@ -105,6 +107,15 @@ export async function prepareDrive(hostDir: string): Promise<void> {
   await writeFile(join(drive, 'etc', 'group'), 'root:x:0:\n');
 }
 
+/** The last lines of a host's sshd log (for failure messages), or why there are none. */
+export async function sshdLogTail(hostDir: string, lines = 40): Promise<string> {
+  try {
+    return (await readFile(sshPaths(hostDir).log, 'utf8')).trimEnd().split('\n').slice(-lines).join('\n');
+  } catch (error) {
+    return `(no sshd log: ${(error as Error).message})`;
+  }
+}
+
 /** Generates the host key of a generation (a `hostKeyChanged` fault moves to the next one). */
 export async function ensureHostKey(hostDir: string, generation: number): Promise<string> {
   const path = sshPaths(hostDir).hostKey(generation);
@@ -122,6 +133,12 @@ export function sshdConfigText(options: SshdHostOptions, hostKey: string): strin
     `ListenAddress 127.0.0.1:${options.port}`,
     `HostKey ${hostKey}`,
     'PidFile none',
+    // sshd runs the forced command as `<root's login shell> -c …`. Debian's bash, started by sshd,
+    // reads /etc/bash.bashrc and ~/.bashrc unless SHLVL says it is nested; root's rc files are the
+    // machine's, not the lab's, and may do anything (on the CI image `pyenv init` waits up to 60 s
+    // for a rehash lock, on every session). An empty HOME and SHLVL=1 keep every session clean
+    // without touching the system account.
+    `SetEnv HOME=${sshPaths(options.hostDir).home} SHLVL=1`,
     `AuthorizedKeysFile ${options.authorizedKeysFile}`,
     // Temp dirs are not owned the way StrictModes wants; the files are ours and 0600 anyway.
     'StrictModes no',
@@ -189,31 +206,40 @@ export class SshdHost {
     if (this.child) return;
     await mkdir(PRIVSEP_DIR, { recursive: true, mode: 0o755 });
     const paths = sshPaths(this.options.hostDir);
+    await mkdir(paths.home, { recursive: true, mode: 0o700 });
     const hostKey = await ensureHostKey(this.options.hostDir, generation);
     await writeFile(paths.config, sshdConfigText(this.options, hostKey));
     const check = await run(SSHD_PATH, ['-t', '-f', paths.config]).catch((error: { stderr?: string }) => error);
     if (check instanceof Error) throw new PatchlineError('SSH_LAB_SSHD_FAILED', `sshd refused the configuration of ${this.options.name} (${paths.config}): ${(check as { stderr?: string }).stderr ?? check.message}`, { cause: check, context: { host: this.options.name } });
-    const logText = await readFile(paths.log, 'utf8').catch(() => '');
-    const child = spawn(SSHD_PATH, ['-D', '-e', '-f', paths.config], { stdio: ['ignore', 'ignore', 'pipe'] });
+    // -E: sshd's own log goes to the host's sshd.log as it happens (appended across restarts), so
+    // a failing test can show what sshd saw; stderr only carries what sshd says before it opens it.
+    const child = spawn(SSHD_PATH, ['-D', '-E', paths.log, '-f', paths.config], { stdio: ['ignore', 'ignore', 'pipe'] });
     this.child = child;
-    const log: string[] = [logText.length > 1_000_000 ? '' : logText];
-    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => log.push(chunk));
+    let stderr = '';
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr = (stderr + chunk).slice(-4_000);
+    });
     this.exited = new Promise<void>((resolve) => child.once('exit', () => {
       if (this.child === child) this.child = null;
-      void writeFile(paths.log, log.join('')).finally(resolve);
+      resolve();
     }));
-    await this.waitListening(child);
+    await this.waitListening(child, () => stderr);
   }
 
-  private async waitListening(child: ChildProcess): Promise<void> {
+  private async waitListening(child: ChildProcess, stderr: () => string): Promise<void> {
     const { connect } = await import('node:net');
     const deadline = Date.now() + LISTEN_TIMEOUT_MS;
+    const why = async () => {
+      const said = stderr().trim();
+      return `${said === '' ? '' : `; sshd said: ${said}`}; its log (${sshPaths(this.options.hostDir).log}) ends:\n${await sshdLogTail(this.options.hostDir)}`;
+    };
     for (;;) {
       if (child.exitCode !== null || child.signalCode !== null) {
-        throw new PatchlineError('SSH_LAB_SSHD_FAILED', `sshd for ${this.options.name} exited at start; see ${sshPaths(this.options.hostDir).log}`, { context: { host: this.options.name } });
+        throw new PatchlineError('SSH_LAB_SSHD_FAILED', `sshd for ${this.options.name} exited at start (${child.exitCode ?? child.signalCode})${await why()}`, { context: { host: this.options.name } });
       }
       const ok = await new Promise<boolean>((resolve) => {
         const socket = connect(this.options.port, '127.0.0.1');
+        socket.setTimeout(LISTEN_TIMEOUT_MS, () => socket.destroy(new Error('connect timed out')));
         socket.once('connect', () => {
           socket.destroy();
           resolve(true);
@@ -221,7 +247,7 @@ export class SshdHost {
         socket.once('error', () => resolve(false));
       });
       if (ok) return;
-      if (Date.now() > deadline) throw new PatchlineError('SSH_LAB_SSHD_FAILED', `sshd for ${this.options.name} did not listen on 127.0.0.1:${this.options.port} within ${LISTEN_TIMEOUT_MS} ms`, { context: { host: this.options.name } });
+      if (Date.now() > deadline) throw new PatchlineError('SSH_LAB_SSHD_FAILED', `sshd for ${this.options.name} did not listen on 127.0.0.1:${this.options.port} within ${LISTEN_TIMEOUT_MS} ms${await why()}`, { context: { host: this.options.name } });
       await new Promise((resolve) => setTimeout(resolve, LISTEN_POLL_MS));
     }
   }

@@ -212,7 +212,13 @@ export class SshConnection {
         const out: Buffer[] = [];
         const err: Buffer[] = [];
         let code: number | null = null;
-        const onAbort = () => stream.close();
+        // An abort settles at once: the server answers our channel close only when the command's
+        // process ends, and a hung command would hold the caller past its own deadline.
+        const onAbort = () => {
+          stream.close();
+          reject(signal.reason);
+        };
+        if (signal.aborted) return onAbort();
         signal.addEventListener('abort', onAbort, { once: true });
         stream.on('data', (chunk: Buffer) => out.push(chunk));
         stream.stderr.on('data', (chunk: Buffer) => err.push(chunk));
@@ -232,7 +238,14 @@ export class SshConnection {
   async sftp(): Promise<SFTPWrapper> {
     const client = await this.connect();
     this.sftpSession ??= new Promise<SFTPWrapper>((resolve, reject) => {
+      // The subsystem starts in milliseconds on a live server; a server that never answers must
+      // not hold every SFTP caller of this host.
+      const timer = setTimeout(() => {
+        this.forget(client);
+        reject(sshError('unreachable', this.target.name, SSH_ERROR_CODES.unreachable, `${this.target.name}: the SFTP subsystem did not start within ${this.options.readyTimeoutMs} ms`));
+      }, this.options.readyTimeoutMs);
       client.sftp((error, sftp) => {
+        clearTimeout(timer);
         if (error) {
           this.sftpSession = null;
           return reject(sshError('unreachable', this.target.name, SSH_ERROR_CODES.unreachable, `${this.target.name}: cannot start SFTP: ${error.message}`, error));

@@ -31,6 +31,8 @@ import { basename, win32 } from 'node:path';
 
 /** One command on the target (a schtasks call, a CIM query) answers within this on a live host. */
 const EXEC_TIMEOUT_MS = 60_000;
+/** One SFTP unit of work (a log read, a client copy of a few MB) on a live host. */
+const SFTP_TIMEOUT_MS = 60_000;
 /** A probe answers quickly or the host counts as unreachable this time round. */
 const PROBE_TIMEOUT_MS = 15_000;
 /** How long the target may take to connect to our callback before we read its log instead. */
@@ -102,6 +104,7 @@ export function createSshTransport(options: SshTransportOptions): Transport & { 
       signal.throwIfAborted();
       if ((error as { kind?: string }).kind !== undefined) throw error;
       c.forget();
+      if ((error as Error).name === 'TimeoutError') throw sshError('unreachable', host, SSH_ERROR_CODES.unreachable, `${host}: ${argv[0]} got no answer over SSH within ${timeoutMs} ms`, error);
       if (isConnectionLoss(error)) throw sshError('unreachable', host, SSH_ERROR_CODES.unreachable, `${host}: the SSH connection failed during ${argv[0]}: ${(error as Error).message}`, error);
       throw sshError('internal', host, SSH_ERROR_CODES.internal, `${host}: running ${argv[0]} over SSH failed: ${(error as Error).message}`, error);
     }
@@ -124,14 +127,25 @@ export function createSshTransport(options: SshTransportOptions): Transport & { 
   /** Wraps SFTP work: a connection lost under it is `unreachable` and forgotten. */
   async function withSftp<T>(host: string, work: (sftp: Awaited<ReturnType<typeof sftpOf>>) => Promise<T>): Promise<T> {
     const sftp = await sftpOf(host);
+    let timer: NodeJS.Timeout | undefined;
     try {
-      return await work(sftp);
+      // Ending the connection fails every SFTP request still waiting on it, so the work settles.
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          connection(host).forget();
+          reject(sshError('unreachable', host, SSH_ERROR_CODES.unreachable, `${host}: SFTP got no answer within ${SFTP_TIMEOUT_MS} ms`));
+        }, SFTP_TIMEOUT_MS);
+      });
+      return await Promise.race([work(sftp), timeout]);
     } catch (error) {
+      if ((error as { kind?: string }).kind !== undefined) throw error;
       if (isConnectionLoss(error) || /No response|not connected|closed/i.test((error as Error).message)) {
         connection(host).forget();
         throw sshError('unreachable', host, SSH_ERROR_CODES.unreachable, `${host}: the connection dropped during SFTP: ${(error as Error).message}`, error);
       }
       throw sshError('internal', host, SSH_ERROR_CODES.internal, `${host}: SFTP failed: ${(error as Error).message}`, error);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
