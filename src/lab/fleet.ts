@@ -74,13 +74,13 @@ export async function startLabFleet(options: LabFleetOptions): Promise<LabFleet>
   const random = options.random ?? Math.random;
   const hosts = new Map<string, LabFleetHost>();
   const running = new Map<string, Running>();
-  const timers = new Set<NodeJS.Timeout>();
+  const closing = new AbortController();
   let closed = false;
   const roots = [...defaultRoots(), options.labRootPem];
 
   const hostIo = (spec: ScenarioHost, h: LabFleetHost, kill: AbortSignal): HostIo => ({
     openProvider: () => inMemoryChannel((input, output) => serveProvider(input, output, {
-      scenario: options.scenario, hostName: spec.name, hostDir: h.hostDir, upstreamUrl: options.upstreamUrl, payloads: options.payloads, signal: kill,
+      scenario: options.scenario, hostName: spec.name, hostDir: h.hostDir, upstreamUrl: options.upstreamUrl, payloads: options.payloads, signal: kill, clock,
     })),
     bootId: async () => (await readBootFile(h.hostDir))?.bootId ?? null,
     reboot: async () => reboot(spec, h),
@@ -135,17 +135,14 @@ export async function startLabFleet(options: LabFleetOptions): Promise<LabFleet>
       log(`${spec.name}: did not come back from reboot ${h.reboots} (scenario fault)`);
       return;
     }
-    const timer = setTimeout(() => {
-      timers.delete(timer);
-      void (async () => {
-        const now = clock.now();
-        await completeReboot(h.hostDir, now);
-        const previous = await readBootFile(h.hostDir);
-        await writeBootFile(h.hostDir, { ...previous, bootId: new Date(Math.max(now.getTime(), Date.parse(previous?.bootId ?? '') + 1 || 0)).toISOString(), bootCount: (previous?.bootCount ?? 1) + 1 });
-        await boot(spec, h);
-      })().catch((error: unknown) => log(`${spec.name}: boot failed: ${(error as Error).message}`));
-    }, Math.round(spec.rebootSeconds * 1_000 * options.scenario.timeScale));
-    timers.add(timer);
+    // The reboot takes its time on the fleet's clock (a test's manual clock moves it).
+    void clock.sleep(Math.round(spec.rebootSeconds * 1_000 * options.scenario.timeScale), closing.signal).then(async () => {
+      const now = clock.now();
+      await completeReboot(h.hostDir, now);
+      const previous = await readBootFile(h.hostDir);
+      await writeBootFile(h.hostDir, { ...previous, bootId: new Date(Math.max(now.getTime(), Date.parse(previous?.bootId ?? '') + 1 || 0)).toISOString(), bootCount: (previous?.bootCount ?? 1) + 1 });
+      await boot(spec, h);
+    }, () => undefined).catch((error: unknown) => log(`${spec.name}: boot failed: ${(error as Error).message}`));
   }
 
   const wanted = options.hosts ? new Set(options.hosts.map((n) => n.toLowerCase())) : null;
@@ -168,8 +165,7 @@ export async function startLabFleet(options: LabFleetOptions): Promise<LabFleet>
     },
     async close() {
       closed = true;
-      for (const t of timers) clearTimeout(t);
-      timers.clear();
+      closing.abort();
       const all = [...running.values()];
       running.clear();
       for (const r of all) r.kill.abort(new Error('lab fleet closed'));

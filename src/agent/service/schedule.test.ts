@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BACKOFF_CAP_MS, backoffDelayMs, inWindow, jitteredIntervalMs } from './schedule.ts';
+import { BACKOFF_CAP_MS, backoffDelayMs, inWindow, jitteredIntervalMs, windowClosesInMs } from './schedule.ts';
 
 test('backoff grows exponentially with full jitter and is capped', () => {
   assert.equal(backoffDelayMs(0, () => 1), 1_000);
@@ -31,4 +31,15 @@ test('maintenance windows: local time zone, crossing midnight, weekdays', () => 
   const sat = { weekdays: [6], start: '23:00', durationMinutes: 120, timeZone: 'UTC' };
   assert.equal(inWindow(sat, new Date('2026-11-15T00:30:00Z')), true);
   assert.equal(inWindow(sat, new Date('2026-11-15T01:00:00Z')), false);
+});
+
+test('the open window closes in: to the millisecond, the latest of overlapping windows, 0 when closed', () => {
+  const w = { weekdays: [3], start: '22:00', durationMinutes: 240, timeZone: 'Europe/Paris' };
+  assert.equal(windowClosesInMs([w], new Date('2026-11-12T00:30:00Z')), 30 * 60_000);
+  assert.equal(windowClosesInMs([w], new Date('2026-11-12T00:59:59.500Z')), 500);
+  assert.equal(windowClosesInMs([w], new Date('2026-11-12T01:00:00Z')), 0);
+  assert.equal(windowClosesInMs([w], new Date('2026-11-11T20:59:00Z')), 0);
+  const longer = { weekdays: [3, 4], start: '23:00', durationMinutes: 300, timeZone: 'Europe/Paris' };
+  assert.equal(windowClosesInMs([w, longer], new Date('2026-11-12T00:30:00Z')), 150 * 60_000);
+  assert.equal(windowClosesInMs([], new Date('2026-11-12T00:30:00Z')), 0);
 });

@@ -60,3 +60,26 @@ export function inWindow(window: MaintenanceWindow, now: Date): boolean {
 export function inAnyWindow(windows: readonly MaintenanceWindow[], now: Date): boolean {
   return windows.some((w) => inWindow(w, now));
 }
+
+/**
+ * Milliseconds until the windows open at `now` close (the latest of them), 0 when none is open.
+ * Unattended installs stop then: what is left waits for the next window.
+ *
+ * @example windowClosesInMs([{ weekdays: [3], start: '22:00', durationMinutes: 240, timeZone: 'Europe/Paris' }], new Date('2026-11-12T00:30:00Z')) === 30 * 60_000
+ */
+export function windowClosesInMs(windows: readonly MaintenanceWindow[], now: Date): number {
+  let latest = 0;
+  for (const window of windows) {
+    const local = localTime(now, window.timeZone);
+    const [h, m] = window.start.split(':').map(Number) as [number, number];
+    const WEEK = 7 * 1440;
+    const nowInWeek = local.weekday * 1440 + local.minutes;
+    // Local minutes drop the seconds: subtract them so the close is exact (zones are whole minutes apart).
+    const intoMinuteMs = now.getUTCSeconds() * 1_000 + now.getUTCMilliseconds();
+    for (const day of window.weekdays) {
+      const since = (((nowInWeek - (day * 1440 + h * 60 + m)) % WEEK) + WEEK) % WEEK;
+      if (since < window.durationMinutes) latest = Math.max(latest, (window.durationMinutes - since) * 60_000 - intoMinuteMs);
+    }
+  }
+  return latest;
+}

@@ -16,10 +16,11 @@ import {
 } from '../../domain/agent-protocol.ts';
 import type { ProviderChannel } from '../../wua/client.ts';
 import type { Clock } from '../clock.ts';
+import type { CycleSummary } from '../cycle.ts';
 import { fetchFromServerCache } from './content.ts';
 import { AgentHttpError, REQUEST_TIMEOUT_MS, type AgentHttp } from './http.ts';
 import { buildReport, inventoryOf } from './inventory.ts';
-import { backoffDelayMs, inAnyWindow, jitteredIntervalMs } from './schedule.ts';
+import { backoffDelayMs, inAnyWindow, jitteredIntervalMs, windowClosesInMs } from './schedule.ts';
 import type { AgentState, OutboxEntry } from './state.ts';
 import { runWorkCycle, scanInventory, type ScanResult, type ScanSource } from './work.ts';
 
@@ -294,7 +295,26 @@ export class AgentService {
     const ids = [...allowed].filter((id) => !givenUp(id));
     if (!scan.needed.some((u) => ids.includes(u.updateId.toLowerCase()))) return;
     this.deps.log(`installing ${ids.length} allowed update(s) ${atShutdown ? 'at shutdown' : 'inside the maintenance window'}`);
-    const summary = await this.cycle(`unattended-${this.deps.clock.now().toISOString()}`, 'install', ids, signal);
+    // The cycle stops when the window closes (the install under way is aborted; WUA rolls it back):
+    // nothing is installed outside the window, and what is left waits for the next one.
+    const closesInMs = atShutdown || policy.windows.length === 0 ? null : windowClosesInMs(policy.windows, this.deps.clock.now());
+    const windowClosed = new AbortController();
+    const cycleOver = new AbortController();
+    if (closesInMs !== null) {
+      this.deps.clock.sleep(closesInMs, AbortSignal.any([signal, cycleOver.signal]))
+        .then(() => windowClosed.abort(new Error('the maintenance window closed')), () => undefined);
+    }
+    let summary: CycleSummary;
+    try {
+      summary = await this.cycle(`unattended-${this.deps.clock.now().toISOString()}`, 'install', ids, AbortSignal.any([signal, windowClosed.signal]));
+    } finally {
+      cycleOver.abort();
+    }
+    if (windowClosed.signal.aborted && !signal.aborted) {
+      this.deps.log(`the maintenance window closed (${summary.message ?? summary.outcome}); the rest waits for the next window`);
+      await this.scanAndReport(signal);
+      return;
+    }
     await this.afterInstall(policy, summary, signal, atShutdown);
   }
 
@@ -334,7 +354,12 @@ export class AgentService {
   /** After an install: report the new state, then reboot as the ring says. */
   private async afterInstall(policy: AgentPolicy, summary: { rebootRequired: boolean; installed: readonly string[] }, signal: AbortSignal, atShutdown = false): Promise<void> {
     const scan = await this.scanAndReport(signal);
-    if (atShutdown) return; // the host is going down anyway
+    if (atShutdown) {
+      // The host is going down anyway (it reboots into the installed state): the report goes now,
+      // while the shutdown is held, else it waits on disk for the next boot.
+      await this.flush(signal).catch((error: unknown) => this.deps.log(`report not delivered before the shutdown (${describe(error)}); sent after the next boot`));
+      return;
+    }
     const reboot = policy.reboot === 'always' ? summary.installed.length > 0 : policy.reboot === 'if-required' && (summary.rebootRequired || scan.rebootPending);
     if (!reboot) return;
     this.deps.log('rebooting (ring reboot policy)');
