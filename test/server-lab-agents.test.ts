@@ -70,6 +70,9 @@ async function labRun(mode: LabAgentMode): Promise<void> {
     assert.equal(stats.files, 3, 'the three security updates\' files are cached (the definition update is not allowed)');
     assert.equal(lab.payloadRequests(), stats.files, 'the upstream served each payload file once: every agent got it from the cache');
     assert.equal(stats.upstreamBytes, stats.bytes, 'upstream bytes = unique needed bytes (1.00×)');
+    assert.ok(stats.servedBytes >= 2 * stats.bytes, `the cache served every file to both hosts (${stats.servedBytes} bytes served, ${stats.bytes} cached)`);
+    const metrics = (await running.app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${token}` } })).body;
+    assert.match(metrics, new RegExp(`patchline_content_served_bytes_total ${stats.servedBytes}\\b`));
 
     // No host needs those files any more and this lab's grace is 1 ms: cleanup frees them all and says so.
     const cleaned = await api<{ deleted: unknown[]; bytesFreed: number; kept: number }>('POST', '/content/cleanup');

@@ -40,6 +40,8 @@ export interface ServerCatalogOptions {
   readonly trustPems: readonly string[];
   readonly proxy?: string;
   readonly log: (message: string) => void;
+  /** Told the body bytes each sync downloaded (the server's upstream-bytes metric). */
+  readonly onUpstreamBytes?: (bytes: number) => void;
 }
 
 export interface ServerCatalog extends CatalogService {
@@ -110,6 +112,7 @@ export function createServerCatalog(options: ServerCatalogOptions): ServerCatalo
         await toolkit.verify(file, { trustPems, signal });
       },
     });
+    options.onUpstreamBytes?.(result.bytesTransferred);
     const marker = await readMarker(dir);
     const status = await catalogStatus(store.db);
     if (marker && marker.sha256 === result.meta.sha256 && status.current?.id === marker.versionId) {

@@ -46,6 +46,8 @@ export interface ServerContentOptions {
   readonly allowUrl: (url: URL) => boolean;
   readonly graceMs?: number;
   readonly log: (message: string, error?: unknown) => void;
+  /** Told the bytes received from upstream (the server's upstream-bytes metric). */
+  readonly onUpstreamBytes?: (bytes: number) => void;
 }
 
 export interface ServerContent extends ContentService {
@@ -60,6 +62,8 @@ export interface ServerContent extends ContentService {
   /** Asks for a plan soon (debounced); wire it to the event feed. */
   planSoon(): void;
   readonly upstreamDownloads: () => number;
+  /** Counts bytes the gateway served from the cache (stats().servedBytes). */
+  noteServed(bytes: number): void;
   close(): Promise<void>;
 }
 
@@ -107,8 +111,10 @@ export function createServerContent(options: ServerContentOptions): ServerConten
   const { store, now, log } = options;
   const index = jsonFileContentIndex(join(options.dir, 'index.json'));
   let downloads = 0;
+  let served = 0;
   const onEvent = (e: ContentEvent): void => {
     if (e.kind === 'download-started') downloads++;
+    if (e.kind === 'progress') options.onUpstreamBytes?.(e.bytes);
     if (e.kind === 'cached') log(`content: cached ${e.key} (${e.size} bytes${e.resumedFrom ? `, resumed at ${e.resumedFrom}` : ''})`);
     if (e.kind === 'rejected') log(`content: rejected ${e.key}: ${e.reason}`);
   };
@@ -200,7 +206,8 @@ export function createServerContent(options: ServerContentOptions): ServerConten
         service.plan().catch((error: unknown) => log('content: planning failed', error));
       }, wait);
     },
-    stats: () => cache.stats(),
+    stats: () => ({ ...cache.stats(), servedBytes: served }),
+    noteServed: (bytes) => void (served += bytes),
     list: () => index.list().map((r) => ({ key: r.key, sha1: r.sha1, sha256: r.sha256, size: r.size, fileName: r.fileName, cachedAt: r.cachedAt, lastNeededAt: r.lastNeededAt })),
     async cleanup() {
       // What some host still needs (allowed or not) is kept: a rule may allow it tomorrow.

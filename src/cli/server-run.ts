@@ -161,6 +161,7 @@ export async function startServerRun(options: ServerRunOptions, cliArgv: readonl
         catalog: async () => (await late.catalog?.current()) ?? null,
         content: async (digest) => (await late.content?.file(digest)) ?? null,
         updateContent: async (id) => (late.content ? late.content.updateContent(id) : null),
+        onContentServed: (bytes) => late.content?.noteServed(bytes),
       },
     });
   } catch (error) {
@@ -174,9 +175,11 @@ export async function startServerRun(options: ServerRunOptions, cliArgv: readonl
   const catalog = (late.catalog = createServerCatalog({
     store, dir: join(config.dataDir, 'catalog'), sourceUrl: lab?.catalogSourceUrl ?? options.catalogSource ?? MICROSOFT_CATALOG_URL,
     trustPems: [...trustPems, ...(lab ? [lab.rootPem] : [])], log,
+    onUpstreamBytes: (bytes) => running.deps.metrics.upstreamBytes.inc({ source: 'catalog' }, bytes),
   }));
   const content = (late.content = createServerContent({
     store, dir: join(config.dataDir, 'content'), now: running.deps.now, graceMs, log,
+    onUpstreamBytes: (bytes) => running.deps.metrics.upstreamBytes.inc({ source: 'content' }, bytes),
     allowUrl: lab ? lab.allowUrl : (url) => (url.protocol === 'https:' || url.protocol === 'http:') && (MICROSOFT_CONTENT_HOSTS.test(url.hostname) || url.origin === sourceOrigin),
   }));
   const unsubscribe = running.deps.feed.subscribe(() => content.planSoon());

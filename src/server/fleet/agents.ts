@@ -22,6 +22,7 @@ export interface AgentFiles {
   readonly content?: (digest: string) => Promise<{ readonly path: string; readonly size: number } | null>;
   /** An update's files through the content cache (the gateway checks the host may install it). */
   readonly updateContent?: GatewayDeps['updateContent'];
+  readonly onContentServed?: GatewayDeps['onContentServed'];
 }
 
 export function memoizedFleet(deps: Pick<ServerDeps, 'store' | 'now' | 'cacheStateOf'>, ttlMs = FLEET_VIEW_TTL_MS): (() => Promise<FleetView>) & { invalidate(): void } {
@@ -63,6 +64,10 @@ export function createServerGateway(deps: ServerDeps, files: AgentFiles = {}): A
     catalog: files.catalog ?? (async () => null),
     content: files.content ?? (async () => null),
     ...(files.updateContent ? { updateContent: files.updateContent } : {}),
+    onContentServed: (bytes) => {
+      deps.metrics.contentServedBytes.inc({}, bytes);
+      files.onContentServed?.(bytes);
+    },
   });
   // An action is created after the rule that makes it useful (allow, then install): the check-ins
   // it wakes must see that rule, not a fleet view computed a moment before it.

@@ -51,6 +51,8 @@ export interface GatewayDeps {
    * server has no content cache, agents download from upstream.
    */
   readonly updateContent?: (updateId: string) => Promise<readonly UpdateContentFile[] | null | 'pending'>;
+  /** Told the bytes of each payload response sent (the content-served figures). */
+  readonly onContentServed?: (bytes: number) => void;
   readonly publish?: (event: GatewayEvent) => void;
   readonly randomBytes?: (n: number) => Buffer;
   readonly newHostId?: () => string;
@@ -267,7 +269,9 @@ export function createAgentGateway(deps: GatewayDeps): AgentGateway {
     }, async (request, reply) => {
       const file = await deps.content(request.params.digest);
       if (!file) throw new GatewayError(404, 'AGENT_CONTENT_NOT_CACHED', `payload ${request.params.digest} is not in the server's cache (yet): retry later`);
-      return sendImmutableFile(request, reply, { path: file.path, size: file.size, digest: request.params.digest });
+      const sent = sendImmutableFile(request, reply, { path: file.path, size: file.size, digest: request.params.digest });
+      if (request.method === 'GET' && (reply.statusCode === 200 || reply.statusCode === 206)) deps.onContentServed?.(Number(reply.getHeader('content-length') ?? 0));
+      return sent;
     });
   };
 
