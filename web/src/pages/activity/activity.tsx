@@ -50,7 +50,7 @@ export function Activity() {
   return (
     <>
       <h1>Activity</h1>
-      <section>
+      <section aria-busy={actions.isPending}>
         <h2>Actions</h2>
         {list.length === 0 && <p>No actions yet.</p>}
         {list.slice(0, DETAILED_ACTIONS).map((a) => (
@@ -66,7 +66,7 @@ export function Activity() {
           </ul>
         )}
       </section>
-      <section>
+      <section aria-busy={audit.isPending}>
         <h2>Audit log</h2>
         <table className="compact" aria-label="Audit log">
           <thead>

@@ -56,7 +56,7 @@ export function CatalogPage() {
     <>
       <h1>Catalog and content</h1>
       {notice && <p role="status">{notice}</p>}
-      <section>
+      <section aria-busy={catalog.isPending}>
         <h2>Catalog</h2>
         {c ? (
           <dl className="facts">
@@ -83,7 +83,7 @@ export function CatalogPage() {
           </button>
         )}
       </section>
-      <section>
+      <section aria-busy={content.isPending}>
         <h2>Content cache</h2>
         {content.data && (
           <dl className="facts">

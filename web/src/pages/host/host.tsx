@@ -38,7 +38,7 @@ export function HostPage() {
       )}
       <ActionButtons hosts={[name]} />
       <HostProgress host={name} />
-      <section>
+      <section aria-busy={updates.isPending}>
         <h2>Updates</h2>
         <table className="compact" aria-label="Host updates">
           <thead>
@@ -72,7 +72,7 @@ export function HostPage() {
           </tbody>
         </table>
       </section>
-      <section>
+      <section aria-busy={history.isPending}>
         <h2>Last results</h2>
         {(history.data?.results ?? []).length === 0 ? (
           <p>No install attempts reported.</p>
@@ -103,7 +103,7 @@ export function HostPage() {
           </table>
         )}
       </section>
-      <section>
+      <section aria-busy={history.isPending}>
         <h2>History</h2>
         <ol className="history">
           {(history.data?.history ?? []).map((e) => (
