@@ -26,6 +26,8 @@ export type LabAgentMode = (typeof LAB_AGENT_MODES)[number];
  * report — an update that became needed after a reboot — reaches them within seconds.
  */
 export const LAB_CHECKIN_WAIT_SECONDS = 5;
+/** A lab agent process looks this often whether the server that started it is still there. */
+const PARENT_CHECK_MS = 2_000;
 /** A child agent gets this long to stop after SIGTERM before it is killed. */
 const CHILD_STOP_MS = 5_000;
 
@@ -120,10 +122,21 @@ export function registerLabAgentCommand(server: Command): void {
         payloads: createPayloadStore(scenario), labRootPem: await readFile(o.root, 'utf8'),
         log: (m) => process.stderr.write(`${new Date().toISOString()} ${m}\n`), checkinWaitSeconds: LAB_CHECKIN_WAIT_SECONDS,
       });
+      const parent = process.ppid;
       await new Promise<void>((resolve) => {
         process.once('SIGTERM', () => resolve());
         process.once('SIGINT', () => resolve());
+        // A server killed outright (SIGKILL) cannot stop its lab agents: they notice and stop themselves.
+        setInterval(() => {
+          try {
+            process.kill(parent, 0);
+          } catch {
+            // ESRCH: the server is gone (process.ppid is read once at start, so it cannot tell).
+            resolve();
+          }
+        }, PARENT_CHECK_MS).unref();
       });
       await fleet.close();
+      process.exit(0);
     });
 }
