@@ -8,60 +8,19 @@
  *     npm run screenshots            # all pages, 1280×800
  *     PATCHLINE_CHROMIUM=/path/to/chromium npm run screenshots
  */
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { chromium, type Page } from 'playwright-core';
+import { REPO_ROOT, startLabServer } from '../test/console/lab-server.ts';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const OUT = join(ROOT, 'docs', 'img');
+const OUT = join(REPO_ROOT, 'docs', 'img');
 const SCENARIO = 'examples/lab/patch-night.yaml';
 const CHROMIUM = process.env.PATCHLINE_CHROMIUM ?? '/usr/bin/chromium';
 const VIEWPORT = { width: 1280, height: 800 } as const;
-/** The lab server generates and signs its catalog first: allow a loaded machine its time. */
-const START_TIMEOUT_MS = 120_000;
 /** Installing the pilot ring's security updates in the lab (time scale 0.01): seconds; bounded. */
 const INSTALL_TIMEOUT_MS = 180_000;
 const UI_TIMEOUT_MS = 30_000;
-
-interface LabServer {
-  readonly url: string;
-  readonly password: string;
-  stop(): Promise<void>;
-}
-
-/** Starts `patchline server --lab` on a free port and reads its console URL and admin password. */
-async function startLabServer(data: string): Promise<LabServer> {
-  const child = spawn(process.execPath, ['bin/patchline.js', 'server', '--lab', SCENARIO, '--data', data, '--listen', '127.0.0.1:0', '--lab-time-scale', '0.01'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
-  let output = '';
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const ready = new Promise<{ url: string; password: string }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the lab server printed no console URL and login within ${START_TIMEOUT_MS / 1000} s:\n${output}`)), START_TIMEOUT_MS);
-    child.stdout.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      const url = /console:\s+(\S+)/.exec(output)?.[1];
-      const password = /sign in:\s+admin \/ (\S+)/.exec(output)?.[1];
-      if (url && password) {
-        clearTimeout(timer);
-        resolve({ url: url.replace(/\/$/, ''), password });
-      }
-    });
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`the lab server exited (${code}) before it was ready:\n${output}`));
-    });
-  });
-  const { url, password } = await ready;
-  return {
-    url, password,
-    async stop() {
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
 
 /** Calls the API from the signed-in page: its session cookie and CSRF token, as the console does. */
 async function api<T>(page: Page, method: string, path: string, body?: unknown): Promise<T> {
@@ -103,7 +62,7 @@ async function shoot(page: Page, name: string, path: string, ready: (page: Page)
 async function main(): Promise<void> {
   mkdirSync(OUT, { recursive: true });
   const data = mkdtempSync(join(tmpdir(), 'patchline-screenshots-'));
-  const server = await startLabServer(data);
+  const server = await startLabServer({ scenario: SCENARIO, dataDir: data, timeScale: 0.01 });
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'] });
   try {
     const context = await browser.newContext({ viewport: VIEWPORT, deviceScaleFactor: 1, colorScheme: 'light', reducedMotion: 'reduce' });
