@@ -17,8 +17,10 @@ import { loadFleet } from '../server/fleet/policy-view.ts';
 import type { Database } from '../store/schema.ts';
 import type { Database_ } from '../store/open.ts';
 
-/** After a change (a report, a rule), the fleet is looked at again at most this often. */
+/** After a change (a report, a rule), the fleet is looked at again at most this often… */
 export const CONTENT_PLAN_MIN_SPACING_MS = 5_000;
+/** …and no more than 1/this of the time: a plan over a large fleet takes a while. */
+const CONTENT_PLAN_DUTY_FACTOR = 20;
 /** And at least this often, whatever happens (a maintenance window's decision changes with time). */
 export const CONTENT_PLAN_INTERVAL_MS = 10 * 60_000;
 /** An agent asking for an update's files waits this long for them before it is told to come back. */
@@ -123,6 +125,7 @@ export function createServerContent(options: ServerContentOptions): ServerConten
   const known = new Map<string, readonly NormalizedSpec[]>();
   let planning: Promise<{ updates: number; files: number }> | undefined;
   let lastPlanAt = 0;
+  let lastPlanMs = 0;
   let soon: NodeJS.Timeout | undefined;
   let closed = false;
 
@@ -192,15 +195,17 @@ export function createServerContent(options: ServerContentOptions): ServerConten
       }
     },
     plan() {
+      const started = Date.now();
       planning ??= planOnce().finally(() => {
         planning = undefined;
         lastPlanAt = Date.now();
+        lastPlanMs = lastPlanAt - started;
       });
       return planning;
     },
     planSoon() {
       if (soon || closed) return;
-      const wait = Math.max(0, lastPlanAt + CONTENT_PLAN_MIN_SPACING_MS - Date.now());
+      const wait = Math.max(0, lastPlanAt + Math.max(CONTENT_PLAN_MIN_SPACING_MS, lastPlanMs * CONTENT_PLAN_DUTY_FACTOR) - Date.now());
       soon = setTimeout(() => {
         soon = undefined;
         service.plan().catch((error: unknown) => log('content: planning failed', error));
