@@ -134,7 +134,9 @@ test('SIGKILL mid-download and mid-install: the restarted server resumes the dow
 
     fleet = await startLabFleet({
       scenario, dir: join(dir, 'lab'), serverUrl, enrollToken, upstreamUrl, payloads, labRootPem: await readFile(generated.rootPemFile, 'utf8'), checkinWaitSeconds: 2,
-      ...(process.env.FLEET_DEBUG ? { log: (m: string) => console.error(m) } : {}),
+      // Jitter at a tenth of its range: the agents retry the dead server sooner, the backoff still doubles.
+      random: () => 0.1,
+      ...(process.env.FLEET_DEBUG ? { log: (m: string) => console.error(`${new Date().toISOString().slice(11, 23)} ${m}`) } : {}),
     });
 
     // ── mid-download ──
@@ -150,12 +152,16 @@ test('SIGKILL mid-download and mid-install: the restarted server resumes the dow
     await kill9();
     holding?.destroy();
     server = await startServer();
+    const restartedAt = new Date().toISOString();
     await until(async () => {
       const content = (await api('GET', '/api/v1/content')).body;
       return content.files === 2 && content.downloading === 0;
     }, 60_000, 'both payloads in the restarted server\'s cache');
     assert.equal(cuRequests.length, 2, 'the CU\'s payload was asked for twice: before the kill and once to resume');
     assert.equal(cuRequests[1]!.range, `bytes=${half}-`, 'the download resumed from the bytes on disk');
+
+    // Both agents reconnected to the restarted server.
+    await until(async () => (await api('GET', '/api/v1/hosts')).body.hosts.filter((h: { lastSeenAt: string | null }) => h.lastSeenAt && h.lastSeenAt > restartedAt).length === 2, 60_000, 'both agents to check in with the restarted server');
 
     // ── mid-install ──
     const action = await api('POST', '/api/v1/actions', { action: 'install', ring: 'pilot' });
