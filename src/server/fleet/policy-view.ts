@@ -8,13 +8,13 @@ import type { Kysely } from 'kysely';
 import { SEVERITIES, type Severity } from '../../domain/update.ts';
 import { createPolicy, DEFAULT_RING, type CatalogFacts, type HostFacts, type Policy, type PromotionOverride, type Ring, type Rule, type ServerCacheState, type UpdateFacts } from '../../domain/policy/index.ts';
 import type { Database } from '../../store/schema.ts';
-import { hostUpdateRows, listHostRows, type HostRow, type HostUpdateRow } from '../../store/server/fleet-repo.ts';
+import { fleetUpdateRows, listHostRows, type FleetUpdateRow, type HostRow } from '../../store/server/fleet-repo.ts';
 
 export interface FleetView {
   readonly policy: Policy;
   readonly hosts: readonly HostRow[];
   readonly facts: ReadonlyMap<string, HostFacts>;
-  readonly rows: ReadonlyMap<string, readonly HostUpdateRow[]>;
+  readonly rows: ReadonlyMap<string, readonly FleetUpdateRow[]>;
   readonly catalog: CatalogFacts;
   readonly rules: readonly Rule[];
   readonly rings: readonly Ring[];
@@ -67,8 +67,8 @@ export async function catalogFacts(db: Kysely<Database>, updateIds: readonly str
 }
 
 export async function loadFleet(db: Kysely<Database>, cacheStateOf: CacheStateOf = () => 'not-cached'): Promise<FleetView> {
-  const [hosts, allRows, rules, rings, overrides] = await Promise.all([listHostRows(db), hostUpdateRows(db), loadRules(db), loadRings(db), loadOverrides(db)]);
-  const rows = new Map<string, HostUpdateRow[]>();
+  const [hosts, allRows, rules, rings, overrides] = await Promise.all([listHostRows(db), fleetUpdateRows(db), loadRules(db), loadRings(db), loadOverrides(db)]);
+  const rows = new Map<string, FleetUpdateRow[]>();
   for (const r of allRows) {
     let list = rows.get(r.host_key);
     if (!list) rows.set(r.host_key, (list = []));
