@@ -2,13 +2,14 @@
  * What an operator meets when SSH goes wrong, against real sshd (the SSH lab on loopback):
  *  - an unknown host key is refused by default, with its fingerprint; --accept-new-host-keys
  *    records it; a changed key is always refused with both fingerprints;
- *  - the client is copied only when the target's digests differ (a tampered file is replaced);
+ *  - the client (exactly the files its manifest lists) is copied only when the target's digests
+ *    differ (a tampered file is replaced); a local client that fails its manifest is refused;
  *  - wrong credentials fail that host at once, naming user and method, while the others finish (exit 3);
  *  - a connection dropped mid-install loses no event: the agent's log is read on from its offset.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFile, readFile, writeFile } from 'node:fs/promises';
+import { appendFile, cp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startSshLab, type SshLab } from '../src/lab/ssh/ssh-lab.ts';
 import { labClientDir, LAB_CLIENT_VERSION } from '../src/lab/ssh/lab-client.ts';
@@ -86,13 +87,19 @@ describe('SSH host keys and the client copy', { skip: SKIP_SSH }, () => {
     assert.equal((await readFile(knownHosts, 'utf8')).trim().split('\n').length, 1, 'nothing was recorded');
   }));
 
-  it('copies the client only when the target\'s digests differ, and only the files that differ', () => explainedBySshd(() => lab.sshdLogs(), async () => {
+  it('copies exactly the manifest\'s files, only when the target\'s digests differ, and only the files that differ', () => explainedBySshd(() => lab.sshdLogs(), async () => {
     const host = lab.hosts[1]!;
+    const onTargetDir = join(host.hostDir, 'drive', 'C:', 'ProgramData', 'Patchline', LAB_CLIENT_VERSION);
+    // A file the manifest does not list (an editor's backup, a note) is not part of the client.
+    await writeFile(join(client, 'notes.txt'), 'not part of the client\n');
+    const listed = Object.keys((JSON.parse(await readFile(join(client, 'manifest.json'), 'utf8')) as { files: Record<string, unknown> }).files);
+    assert.ok(listed.includes('patchline.mjs') && listed.includes('wua.ps1') && listed.includes('node.exe'), listed.join(', '));
     const t = transport(lab.knownHostsFile);
     try {
       notes.length = 0;
       await t.prepare(host.name, {}, AbortSignal.timeout(60_000));
-      assert.match(notes.join('\n'), /copied (\d+) of \1 client files/);
+      assert.match(notes.join('\n'), new RegExp(`copied ${listed.length + 1} of ${listed.length + 1} client files`));
+      assert.deepEqual((await readdir(onTargetDir)).sort(), [...listed, 'manifest.json'].sort(), 'the manifest\'s files and the manifest, nothing else');
       notes.length = 0;
       await t.prepare(host.name, {}, AbortSignal.timeout(60_000));
       assert.match(notes.join('\n'), /already in .*digests match/);
@@ -105,6 +112,23 @@ describe('SSH host keys and the client copy', { skip: SKIP_SSH }, () => {
       assert.equal(await readFile(onTarget, 'utf8'), await readFile(join(client, 'patchline.mjs'), 'utf8'));
     } finally {
       await t.close();
+    }
+    // A local client that no longer matches its manifest is refused before anything is copied.
+    const broken = join(tmp.dir, 'client-broken');
+    await cp(client, broken, { recursive: true });
+    await appendFile(join(broken, 'wua.ps1'), '\n# edited after the pack\n');
+    const refusing = createSshTransport({
+      targets: [{ name: host.name, address: '127.0.0.1', port: host.port, user: 'root', keyFile: lab.clientKeyFile }],
+      knownHostsFile: lab.knownHostsFile, acceptNewHostKeys: false, client: { kind: 'copy', dir: broken, version: LAB_CLIENT_VERSION }, env: process.env, note: () => undefined,
+    });
+    try {
+      await assert.rejects(refusing.prepare(host.name, {}, AbortSignal.timeout(60_000)), (error: Error & { code?: string }) => {
+        assert.equal(error.code, 'CLIENT_TAMPERED');
+        assert.match(error.message, /wua\.ps1 does not match its manifest/);
+        return true;
+      });
+    } finally {
+      await refusing.close();
     }
   }));
 });

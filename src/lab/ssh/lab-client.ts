@@ -5,11 +5,11 @@
  * so, and the lab's task scheduler starts the lab's own agent bundle (the same code) with Linux's
  * node. The copy itself — digests compared, only differing files sent — is the real SFTP path.
  */
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildManifest, MANIFEST_FILE } from '../../agent/manifest.ts';
 import { ensureBundle } from '../bundle.ts';
 
 /** The client version the lab lays out (the folder name under C:\ProgramData\Patchline). */
@@ -34,11 +34,10 @@ export async function labClientDir(dir: string, log: (message: string) => void =
   const wua = fileURLToPath(new URL('../../wua/providers/powershell/wua.ps1', import.meta.url));
   await copyFile(wua, join(out, 'wua.ps1'));
   await writeFile(join(out, 'node.exe'), 'lab: stands for the node.exe an administrator supplies; the lab runs its agent with Linux node\n');
-  const files: Record<string, string> = {};
-  for (const name of (await readdir(out)).sort()) {
-    if (name === 'manifest.json') continue;
-    files[name] = createHash('sha256').update(await readFile(join(out, name))).digest('hex');
-  }
-  await writeFile(join(out, 'manifest.json'), `${JSON.stringify({ version: LAB_CLIENT_VERSION, files }, null, 2)}\n`);
+  // The manifest `patchline client pack` writes, of what was laid out above (a file someone
+  // leaves in the folder is not part of the client, and the transport does not copy it).
+  const names = (await readdir(out)).filter((name) => name === 'patchline.mjs' || name === 'wua.ps1' || name === 'node.exe' || name.endsWith('.pem'));
+  const manifest = await buildManifest(out, LAB_CLIENT_VERSION, names);
+  await writeFile(join(out, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
   return out;
 }

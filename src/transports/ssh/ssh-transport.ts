@@ -20,14 +20,15 @@ import { agentProcessScript, bootIdScript, parseAgentProcess, parseBootId, parse
 import { agentTaskName, isSchtasksSuccess, parseSchtasksError, parseTaskStatus, schtasksCreate, schtasksDelete, schtasksQueryStatus, schtasksRun } from '../windows/schtasks.ts';
 import { classifyShutdownExit, shutdownAbortArgv, shutdownRebootArgv } from '../windows/shutdown.ts';
 import { encodeTaskXml } from '../windows/task-xml.ts';
-import { copyFiles, filesToCopy, localClientFiles, type LocalFile } from './client-copy.ts';
+import { copyFiles, filesToCopy, localFiles, manifestClientFiles, type LocalFile } from './client-copy.ts';
 import { SshConnection, type SshTarget, type ExecResult } from './connection.ts';
 import { SSH_ERROR_CODES, isConnectionLoss, sshError } from './failures.ts';
 import { KnownHostsFile } from './known-hosts.ts';
 import { LogReader, LogRelay } from './log-reader.ts';
 import { fileDigestsScript, parseFileDigests, parseReachable, sftpPath, taskkillArgv, tcpReachableScript } from './scripts.ts';
 import { makeDirs, readFrom, writeAtomic } from './sftp-files.ts';
-import { basename, win32 } from 'node:path';
+import { existsSync } from 'node:fs';
+import { basename, join, win32 } from 'node:path';
 
 /** One command on the target (a schtasks call, a CIM query) answers within this on a live host. */
 const EXEC_TIMEOUT_MS = 60_000;
@@ -74,7 +75,7 @@ export function createSshTransport(options: SshTransportOptions): Transport & { 
   const streams = new Map<string, StreamMode>();
   const readers = new Map<string, LogReader>();
   const relays = new Map<string, LogRelay>();
-  let localFiles: Promise<readonly LocalFile[]> | null = null;
+  let clientFiles: Promise<{ readonly files: readonly LocalFile[] }> | null = null;
 
   const target = (host: string): SshTarget => {
     const t = byName.get(host.toLowerCase());
@@ -219,8 +220,8 @@ export function createSshTransport(options: SshTransportOptions): Transport & { 
       const out: { offlineCabPath?: string } = {};
       if (options.client.kind === 'copy') {
         const { dir, version } = options.client;
-        localFiles ??= localClientFiles(dir);
-        const local = await localFiles;
+        clientFiles ??= manifestClientFiles(dir);
+        const local = (await clientFiles).files;
         const remoteDir = localClientDir(version);
         const digests = await run(host, powershellArgv(fileDigestsScript(remoteDir)), signal);
         if (digests.code !== 0) throw sshError('internal', host, SSH_ERROR_CODES.internal, `${host}: cannot read the client's digests in ${remoteDir}: ${digests.stderr.trim()}`);
@@ -233,7 +234,8 @@ export function createSshTransport(options: SshTransportOptions): Transport & { 
       }
       if (input.offlineCabSource !== undefined) {
         const cab = input.offlineCabSource;
-        const local = await localClientFiles(cab.replace(/[/\\][^/\\]*$/, '')).then((files) => files.filter((f) => f.name === basename(cab) || f.name === `${basename(cab)}.root.pem`));
+        const cabDir = cab.replace(/[/\\][^/\\]*$/, '');
+        const local = await localFiles(cabDir, [basename(cab), `${basename(cab)}.root.pem`].filter((name) => existsSync(join(cabDir, name))));
         const digests = await run(host, powershellArgv(fileDigestsScript(TARGET_CAB_DIR)), signal);
         const todo = filesToCopy(local, digests.code === 0 ? parseFileDigests(digests.stdout) : {});
         if (todo.length > 0) await withSftp(host, (sftp) => copyFiles(sftp, TARGET_CAB_DIR, todo, local.length));
