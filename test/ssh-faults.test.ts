@@ -4,6 +4,8 @@
  *    records it; a changed key is always refused with both fingerprints;
  *  - the client (exactly the files its manifest lists) is copied only when the target's digests
  *    differ (a tampered file is replaced); a local client that fails its manifest is refused;
+ *  - a password from an environment variable or a file logs in (sshd checks it through the lab's
+ *    own PAM service); a wrong one fails at once naming user and method, never the password;
  *  - wrong credentials fail that host at once, naming user and method, while the others finish (exit 3);
  *  - a connection dropped mid-install loses no event: the agent's log is read on from its offset.
  */
@@ -14,9 +16,13 @@ import { join } from 'node:path';
 import { startSshLab, type SshLab } from '../src/lab/ssh/ssh-lab.ts';
 import { labClientDir, LAB_CLIENT_VERSION } from '../src/lab/ssh/lab-client.ts';
 import { createSshTransport } from '../src/transports/ssh/ssh-transport.ts';
+import type { SshTarget } from '../src/transports/ssh/connection.ts';
 import { fingerprint } from '../src/transports/ssh/known-hosts.ts';
 import { transportFailureOf } from '../src/transports/transport.ts';
 import { explainedBySshd, options, projection, sshLabRun, SKIP_SSH, SMALL, tempDir } from './ssh-helpers.ts';
+
+/** The password the lab's sshd accepts for root (through the lab's own PAM service). */
+const LAB_PASSWORD = 'lab-password-5b1e';
 
 const keyFingerprint = (publicKeyLine: string): string => fingerprint(Buffer.from(publicKeyLine.split(/\s+/)[1]!, 'base64'));
 
@@ -32,7 +38,7 @@ describe('SSH host keys and the client copy', { skip: SKIP_SSH }, () => {
   });
 
   before(async () => {
-    lab = await startSshLab({ scenarioPath: SMALL, dir: join(tmp.dir, 'lab') });
+    lab = await startSshLab({ scenarioPath: SMALL, dir: join(tmp.dir, 'lab'), password: LAB_PASSWORD });
     client = await labClientDir(lab.dir);
   });
   after(async () => {
@@ -130,6 +136,40 @@ describe('SSH host keys and the client copy', { skip: SKIP_SSH }, () => {
     } finally {
       await refusing.close();
     }
+  }));
+
+  it('logs in with a password from an environment variable or a file; a wrong one fails at once naming user and method, never the password', () => explainedBySshd(() => lab.sshdLogs(), async () => {
+    const web01 = lab.hosts[0]!;
+    const withPassword = (auth: Pick<SshTarget, 'passwordEnv' | 'passwordFile'>, env: NodeJS.ProcessEnv) => createSshTransport({
+      targets: [{ name: web01.name, address: '127.0.0.1', port: web01.port, user: 'root', ...auth }],
+      knownHostsFile: lab.knownHostsFile, acceptNewHostKeys: false, client: { kind: 'share', path: '\\\\files01\\patchline' }, env, note: () => undefined,
+    });
+    const probe = async (t: ReturnType<typeof withPassword>) => {
+      try {
+        return await t.probe(web01.name, AbortSignal.timeout(30_000));
+      } finally {
+        await t.close();
+      }
+    };
+    const before = (await lab.sshdLogs(1_000)).match(/Accepted password for root/g)?.length ?? 0;
+    assert.equal((await probe(withPassword({ passwordEnv: 'PATCHLINE_TEST_SSH_PASSWORD' }, { PATCHLINE_TEST_SSH_PASSWORD: LAB_PASSWORD }))).reachable, true);
+    const passwordFile = join(tmp.dir, 'password.txt');
+    await writeFile(passwordFile, `${LAB_PASSWORD}\n`, { mode: 0o600 });
+    assert.equal((await probe(withPassword({ passwordFile }, {}))).reachable, true);
+    // sshd itself says so: these were password logins, not the connector's key.
+    assert.equal((await lab.sshdLogs(1_000)).match(/Accepted password for root/g)?.length ?? 0, before + 2, 'two password logins');
+
+    const wrong = 'not-the-password-7f3a';
+    const started = Date.now();
+    await assert.rejects(probe(withPassword({ passwordEnv: 'PATCHLINE_TEST_SSH_PASSWORD' }, { PATCHLINE_TEST_SSH_PASSWORD: wrong })), (error: Error & { code?: string }) => {
+      assert.equal(transportFailureOf(error), 'auth');
+      assert.equal(error.code, 'SSH_AUTH_FAILED');
+      assert.match(error.message, /refused user root with password \(from \$PATCHLINE_TEST_SSH_PASSWORD\)/);
+      assert.ok(!error.message.includes(wrong) && !JSON.stringify(error).includes(wrong), 'the password is never in the error');
+      return true;
+    });
+    assert.ok(Date.now() - started < 20_000, `refused at once, not after a wait (${Date.now() - started} ms)`);
+    await assert.rejects(probe(withPassword({ passwordEnv: 'PATCHLINE_TEST_SSH_UNSET' }, {})), /PATCHLINE_TEST_SSH_UNSET, which is not set/);
   }));
 });
 

@@ -16,14 +16,15 @@ import { execFile } from 'node:child_process';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:http';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { PatchlineError } from '../../domain/errors.ts';
 import { startLabDaemon, type LabDaemon } from '../daemon.ts';
 import { loadScenario } from '../scenario.ts';
-import { SshdHost, prepareDrive, ensureHostKey, sshdLogTail, sshdUnavailableReason, SFTP_SERVER_PATH, sshPaths } from './sshd.ts';
+import { SshdHost, prepareDrive, ensureHostKey, sshdLogTail, sshdUnavailableReason, SFTP_SERVER_PATH, SSHD_PATH, sshPaths } from './sshd.ts';
 import { createWindowsModel, type ModelHost, type SshHostFaults } from './windows-model.ts';
 
 const run = promisify(execFile);
@@ -42,6 +43,12 @@ export interface StartSshLabOptions {
   /** Faults by host name. */
   readonly faults?: Readonly<Record<string, SshHostFaults>>;
   readonly log?: (message: string) => void;
+  /**
+   * A password every host's sshd accepts for LAB_SSH_USER, besides the connector's key. Checked by
+   * a PAM service of this lab's own (/etc/pam.d/patchline-lab-<id>: pam_exec comparing with a 0600
+   * file in the lab's directory), removed at close: no system account or its password is touched.
+   */
+  readonly password?: string;
 }
 
 export interface SshLabHost {
@@ -66,6 +73,36 @@ export interface SshLab {
   /** The end of every host's sshd log, host by host: what a failing test shows. */
   sshdLogs(lines?: number): Promise<string>;
   close(): Promise<void>;
+}
+
+/** Where PAM reads service files (Linux-PAM: one file per service name). */
+const PAM_DIR = '/etc/pam.d';
+
+/**
+ * The lab's PAM service for password logins: pam_exec hands the password to `checker` on stdin
+ * (NUL-terminated), which compares it with the lab's password file; account and session allow.
+ */
+function pamServiceText(checker: string): string {
+  return [
+    '# Patchline SSH lab: password logins to the lab\'s sshd only (removed when the lab closes).',
+    `auth required pam_exec.so quiet expose_authtok ${checker}`,
+    'account required pam_permit.so',
+    'session required pam_permit.so',
+    'password required pam_deny.so',
+    '',
+  ].join('\n');
+}
+
+/** The checker pam_exec runs: exit 0 when the password read on stdin is the lab's for LAB_SSH_USER. */
+function passwordCheckerScript(passwordFile: string): string {
+  return [
+    '#!/bin/sh',
+    '# Patchline SSH lab: pam_exec expose_authtok writes the password, NUL-terminated, to stdin.',
+    `[ "$PAM_USER" = ${LAB_SSH_USER} ] || exit 1`,
+    'given=$(tr -d \'\\000\')',
+    `[ "$given" = "$(cat ${passwordFile})" ]`,
+    '',
+  ].join('\n');
 }
 
 async function freePort(): Promise<number> {
@@ -134,6 +171,13 @@ export async function startSshLab(options: StartSshLabOptions): Promise<SshLab> 
   const noKeys = join(labSsh, 'authorized_keys.none');
   await writeFile(noKeys, '', { mode: 0o600 });
 
+  // Password logins: a PAM service named after this lab, and sshd started under that name.
+  let pamFile: string | null = null;
+  let sshdLink: string | null = null;
+  const removePam = async () => {
+    if (pamFile !== null) await rm(pamFile, { force: true });
+  };
+
   const socketPath = join(labSsh, 'interpreter.sock');
   await rm(socketPath, { force: true });
   const forwarder = fileURLToPath(new URL('./forward.mjs', import.meta.url));
@@ -191,6 +235,20 @@ export async function startSshLab(options: StartSshLabOptions): Promise<SshLab> 
   const hosts: SshLabHost[] = [];
   let interpreter: Server | null = null;
   try {
+    if (options.password !== undefined) {
+      if (!existsSync(PAM_DIR)) throw new PatchlineError('SSH_LAB_UNAVAILABLE', `cannot give the SSH lab a password: ${PAM_DIR} does not exist (PAM is not installed)`);
+      const service = `patchline-lab-${randomBytes(6).toString('hex')}`;
+      const passwordFile = join(labSsh, 'password');
+      await writeFile(passwordFile, `${options.password}\n`, { mode: 0o600 });
+      const checker = join(labSsh, 'check-password.sh');
+      await writeFile(checker, passwordCheckerScript(passwordFile), { mode: 0o700 });
+      pamFile = join(PAM_DIR, service);
+      await writeFile(pamFile, pamServiceText(checker), { mode: 0o644 });
+      sshdLink = join(labSsh, service);
+      await rm(sshdLink, { force: true });
+      await symlink(SSHD_PATH, sshdLink);
+      log(`SSH lab: password logins for ${LAB_SSH_USER} through the PAM service ${pamFile} (removed at close)`);
+    }
     for (const spec of scenario.hosts) {
       const hostDir = daemon.hostDir(spec.name);
       await prepareDrive(hostDir);
@@ -200,6 +258,7 @@ export async function startSshLab(options: StartSshLabOptions): Promise<SshLab> 
         name: spec.name, hostDir, port,
         authorizedKeysFile: f.authRefused ? noKeys : authorizedKeys,
         forcedCommand: `/bin/sh ${script} ${hostDir} ${spec.name}`,
+        ...(sshdLink !== null ? { password: { sshdLink } } : {}),
       });
       sshds.set(spec.name, sshd);
       generation.set(spec.name, 0);
@@ -239,6 +298,7 @@ export async function startSshLab(options: StartSshLabOptions): Promise<SshLab> 
     await Promise.all([...sshds.values()].map((s) => s.stop()));
     interpreter?.close();
     await daemon.close();
+    await removePam();
     throw error;
   }
 
@@ -271,6 +331,7 @@ export async function startSshLab(options: StartSshLabOptions): Promise<SshLab> 
         await new Promise<void>((r) => interpreter!.close(() => r()));
         await daemon.close();
         await rm(socketPath, { force: true });
+        await removePam();
       })();
       return closed;
     },

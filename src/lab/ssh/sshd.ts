@@ -46,6 +46,12 @@ export interface SshdHostOptions {
   readonly authorizedKeysFile: string;
   /** The program sshd runs for every session (ForceCommand), with its arguments. */
   readonly forcedCommand: string;
+  /**
+   * Password authentication through a PAM service of the lab's own (see ssh-lab.ts): sshd names
+   * its PAM service after the name it runs under, so it is started through `sshdLink`, a symlink
+   * to sshd whose file name is the service. Without it only keys are accepted.
+   */
+  readonly password?: { readonly sshdLink: string };
 }
 
 /** Paths of one host's SSH files. */
@@ -142,10 +148,9 @@ export function sshdConfigText(options: SshdHostOptions, hostKey: string): strin
     `AuthorizedKeysFile ${options.authorizedKeysFile}`,
     // Temp dirs are not owned the way StrictModes wants; the files are ours and 0600 anyway.
     'StrictModes no',
-    'UsePAM no',
-    'PasswordAuthentication no',
+    ...(options.password === undefined ? ['UsePAM no', 'PasswordAuthentication no'] : ['UsePAM yes', 'PasswordAuthentication yes']),
     'KbdInteractiveAuthentication no',
-    'PermitRootLogin prohibit-password',
+    `PermitRootLogin ${options.password === undefined ? 'prohibit-password' : 'yes'}`,
     'AllowTcpForwarding no',
     'X11Forwarding no',
     'PermitTTY no',
@@ -209,11 +214,12 @@ export class SshdHost {
     await mkdir(paths.home, { recursive: true, mode: 0o700 });
     const hostKey = await ensureHostKey(this.options.hostDir, generation);
     await writeFile(paths.config, sshdConfigText(this.options, hostKey));
-    const check = await run(SSHD_PATH, ['-t', '-f', paths.config]).catch((error: { stderr?: string }) => error);
+    const sshd = this.options.password?.sshdLink ?? SSHD_PATH;
+    const check = await run(sshd, ['-t', '-f', paths.config]).catch((error: { stderr?: string }) => error);
     if (check instanceof Error) throw new PatchlineError('SSH_LAB_SSHD_FAILED', `sshd refused the configuration of ${this.options.name} (${paths.config}): ${(check as { stderr?: string }).stderr ?? check.message}`, { cause: check, context: { host: this.options.name } });
     // -E: sshd's own log goes to the host's sshd.log as it happens (appended across restarts), so
     // a failing test can show what sshd saw; stderr only carries what sshd says before it opens it.
-    const child = spawn(SSHD_PATH, ['-D', '-E', paths.log, '-f', paths.config], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(sshd, ['-D', '-E', paths.log, '-f', paths.config], { stdio: ['ignore', 'ignore', 'pipe'] });
     this.child = child;
     let stderr = '';
     child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
