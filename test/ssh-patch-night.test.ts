@@ -5,11 +5,12 @@
  * Both runs go at once (two CLI processes), each with its own state file and lab directory.
  *
  * The scenario is patch-night.yaml itself with its clock 5× faster (timeScale 0.01 instead of
- * 0.05), run on five of its ten hosts — both products and every misbehaving host (web04's busy
- * installer, app02's pending reboot, sql02's failing-once .NET update) — named on the command line
- * as an operator would. All ten at 0.05 take over three minutes on a loaded two-core CI machine:
- * the cost is the agents' process starts (about 35 per run), not the simulated time, and what is
- * compared — outcomes, cycles, reboots, results — depends on neither. The command path is the real one.
+ * 0.05), run on the three hosts that misbehave — web04's busy installer, app02's pending reboot,
+ * sql02's .NET update failing once — which cover both products, named on the command line as an
+ * operator would. All ten at 0.05 take over three minutes on a loaded two-core CI machine: the cost
+ * is the agents' process starts (three or four per host and run), not the simulated time, and what
+ * is compared — outcomes, cycles, reboots, results — depends on neither. The command path is the
+ * real one.
  */
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,8 +23,8 @@ import { explainedBySshd, PATCH_NIGHT, projection, SKIP_SSH, sshdLogsUnder, temp
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-/** A bound for each CLI run, so a hung run fails with what it was doing instead of hanging CI. */
-const RUN_TIMEOUT_MS = 150_000;
+/** A bound for each CLI run (they take 30–90 s), so a hung run fails with what it was doing instead of hanging CI. */
+const RUN_TIMEOUT_MS = 240_000;
 
 function cli(args: readonly string[]): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve, reject) => {
@@ -42,8 +43,8 @@ function cli(args: readonly string[]): Promise<{ code: number | null; stderr: st
   });
 }
 
-/** Both products, and every host of the patch night that misbehaves. */
-const HOSTS = ['web01', 'web04', 'app02', 'sql01', 'sql02'] as const;
+/** Every host of the patch night that misbehaves (Windows Server 2022 and 2019). */
+const HOSTS = ['web04', 'app02', 'sql02'] as const;
 
 it('patch-night over SSH gives the same report as over the lab transport', { skip: SKIP_SSH }, async () => {
   const tmp = tempDir('pl-ssh-night-');

@@ -151,7 +151,9 @@ export class SshConnection {
         });
         resolve(client);
       });
-      client.once('error', (error: Error & { level?: string }) => {
+      // on, not once: after a refusal the socket may still report its reset, and an 'error' event
+      // without a listener would crash the process.
+      client.on('error', (error: Error & { level?: string }) => {
         if (verifyError !== null) return fail(sshError('internal', target.name, SSH_ERROR_CODES.internal, `checking the host key of ${target.name} failed: ${(verifyError as Error).message}`, verifyError));
         if (verdict !== null && verdict.status !== 'known' && !(verdict.status === 'unknown' && options.acceptNewHostKeys)) {
           const code = verdict.status === 'unknown' ? SSH_ERROR_CODES.unknownKey : SSH_ERROR_CODES.changedKey;

@@ -38,8 +38,13 @@ const SFTP_TIMEOUT_MS = 60_000;
 const PROBE_TIMEOUT_MS = 15_000;
 /** How long the target may take to connect to our callback before we read its log instead. */
 const CALLBACK_CHECK_TIMEOUT_MS = 3_000;
-/** After /Run, how often we look for the agent's first event (its PID). */
+/**
+ * After /Run, how often we look for the agent's first event (its PID): soon at first (an agent is
+ * usually up within a second), then less often, so a slow start is not slowed further by a query
+ * and a log read (two sessions on the target) every 200 ms.
+ */
 const CONFIRM_POLL_MS = 200;
+const CONFIRM_POLL_MAX_MS = 1_000;
 /** "Last Result" values that do not mean a failure: running, has not run yet, success. */
 const NOT_FAILED = new Set(['0x00041301', '0x00041303', '0x00041300', '0x00000000']);
 /** Where the offline catalog goes on a target (WUA as SYSTEM cannot read it from a share). */
@@ -184,6 +189,7 @@ export function createSshTransport(options: SshTransportOptions): Transport & { 
 
   async function confirmStarted(host: string, taskName: string, request: CycleRequest, signal: AbortSignal): Promise<number> {
     const reader = readerFor(host, request);
+    let polls = 0;
     for (;;) {
       // The scheduler's view and the agent's own first event, read at once (two channels).
       const [status] = await Promise.all([run(host, schtasksQueryStatus(taskName), signal), reader.poll()]);
@@ -197,7 +203,7 @@ export function createSshTransport(options: SshTransportOptions): Transport & { 
       if (parsed.state !== 'running' && parsed.lastResult !== null && !NOT_FAILED.has(parsed.lastResult)) {
         throw new LaunchRefusedError(host, parsed.lastResult, `Task Scheduler on ${host} ran task "${taskName}", but it failed with ${parsed.lastResult} before the agent started`);
       }
-      await new Promise((resolve) => setTimeout(resolve, CONFIRM_POLL_MS));
+      await new Promise((resolve) => setTimeout(resolve, Math.min(CONFIRM_POLL_MAX_MS, CONFIRM_POLL_MS * 1.5 ** polls++)));
       signal.throwIfAborted();
     }
   }
