@@ -48,6 +48,8 @@ function hostView(fleet: FleetView, h: HostRow, states: readonly HostUpdateState
 }
 
 const SORTS = ['name', 'ring', 'lastSeenAt', 'lastScanAt', 'MISSING', 'PENDING', 'DISCARDED', 'OK', 'failed'] as const;
+/** Sorts on the host's own fields, which need no per-host states. */
+const HOST_SORTS: ReadonlySet<string> = new Set(['name', 'ring', 'lastSeenAt', 'lastScanAt']);
 
 export const hostRoutes: FastifyPluginAsyncTypebox<{ deps: ServerDeps }> = async (app, { deps }) => {
   const NameParam = Type.Object({ name: Type.String({ minLength: 1, maxLength: 253 }) });
@@ -73,18 +75,24 @@ export const hostRoutes: FastifyPluginAsyncTypebox<{ deps: ServerDeps }> = async
       const q = request.query;
       const now = deps.now();
       const fleet = await loadFleet(deps.store.db, deps.cacheStateOf);
-      let hosts = fleet.hosts.map((h) => hostView(fleet, h, fleet.policy.hostStates(fleet.facts.get(h.key)!, now), now.toISOString()));
-      if (q.ring !== undefined) hosts = hosts.filter((h) => h.ring === q.ring);
-      if (q.q) hosts = hosts.filter((h) => h.name.toLowerCase().includes(q.q!.toLowerCase()));
-      if (q.online !== undefined) hosts = hosts.filter((h) => h.online === q.online);
-      if (q.rebootPending !== undefined) hosts = hosts.filter((h) => h.rebootPending === q.rebootPending);
-      if (q.state) hosts = hosts.filter((h) => h.counts[q.state!]! > 0);
+      const nowIso = now.toISOString();
       const sort = (q.sort ?? 'name') as (typeof SORTS)[number];
+      // Per-host states (the policy over every update of the host) are the costly part: when
+      // neither the filter nor the sort needs them, they are computed for the page only.
+      const needsStates = q.state !== undefined || !HOST_SORTS.has(sort);
+      const full = (h: HostRow) => hostView(fleet, h, fleet.policy.hostStates(fleet.facts.get(h.key)!, now), nowIso);
+      let hosts = fleet.hosts.map((h) => ({ row: h, view: needsStates ? full(h) : hostView(fleet, h, [], nowIso) }));
+      if (q.ring !== undefined) hosts = hosts.filter((h) => h.view.ring === q.ring);
+      if (q.q) hosts = hosts.filter((h) => h.view.name.toLowerCase().includes(q.q!.toLowerCase()));
+      if (q.online !== undefined) hosts = hosts.filter((h) => h.view.online === q.online);
+      if (q.rebootPending !== undefined) hosts = hosts.filter((h) => h.view.rebootPending === q.rebootPending);
+      if (q.state) hosts = hosts.filter((h) => h.view.counts[q.state!]! > 0);
       const key = (h: HostView): string | number => (sort === 'name' ? h.name.toLowerCase() : sort === 'ring' ? (h.ring ?? '') : sort === 'lastSeenAt' ? (h.lastSeenAt ?? '') : sort === 'lastScanAt' ? (h.lastScanAt ?? '') : sort === 'failed' ? h.wsusCounts.failed! : h.counts[sort]!);
       const dir = q.order === 'desc' ? -1 : 1;
-      hosts.sort((a, b) => (key(a) < key(b) ? -dir : key(a) > key(b) ? dir : a.name.localeCompare(b.name)));
+      hosts.sort(({ view: a }, { view: b }) => (key(a) < key(b) ? -dir : key(a) > key(b) ? dir : a.name.localeCompare(b.name)));
       const offset = q.offset ?? 0;
-      return { hosts: hosts.slice(offset, offset + (q.limit ?? 100)), total: hosts.length };
+      const page = hosts.slice(offset, offset + (q.limit ?? 100));
+      return { hosts: page.map((h) => (needsStates ? h.view : full(h.row))), total: hosts.length };
     },
   );
 
