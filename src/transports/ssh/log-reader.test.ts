@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { LogReader } from './log-reader.ts';
+import { LogReader, LogRelay } from './log-reader.ts';
+import type { AgentEvent } from '../../domain/agent-log.ts';
 
 describe('LogReader', () => {
   it('reads complete lines only, goes on from its offset, and survives a failed read without losing or repeating an event', async () => {
@@ -32,5 +33,29 @@ describe('LogReader', () => {
     const reader = new LogReader(async () => null);
     await reader.poll();
     assert.equal(reader.all(), null);
+  });
+});
+
+describe('LogRelay', () => {
+  it('posts every event of the log, those read before it started (the launch looking for the PID) first, each once', async () => {
+    let file = '{"seq":1,"kind":"cycle-started"}\n{"seq":2,"kind":"progress"}\n';
+    const reader = new LogReader(async (offset, max) => Buffer.from(file).subarray(offset, offset + max));
+    // The launch's confirmation reads the log before the relay exists.
+    await reader.poll();
+    const posted: number[] = [];
+    let finished: () => void = () => undefined;
+    const sawThird = new Promise<void>((resolve) => (finished = resolve));
+    const relay = new LogRelay({
+      reader, callback: { url: 'http://127.0.0.1:1/cb', token: 't' }, pollMs: 5, note: () => undefined,
+      fetch: (async (_url: string, init: { body: string }) => {
+        for (const line of init.body.trim().split('\n')) posted.push((JSON.parse(line) as AgentEvent).seq);
+        if (posted.includes(3)) finished();
+        return new Response('', { status: 200 });
+      }) as unknown as typeof fetch,
+    });
+    file += '{"seq":3,"kind":"progress"}\n';
+    await Promise.race([sawThird, new Promise((_, reject) => setTimeout(() => reject(new Error(`event 3 not posted within 5 s; posted ${posted.join(',')}`)), 5_000))]);
+    relay.stop();
+    assert.deepEqual(posted, [1, 2, 3]);
   });
 });

@@ -84,6 +84,9 @@ export class LogRelay {
 
   constructor(private readonly options: RelayOptions) {
     this.done = new Promise<void>((resolve) => (this.finish = resolve));
+    // What the reader read before the relay existed goes first: the launch reads the log to find
+    // the agent's PID, and on a loaded target the agent may be many events in by then.
+    this.unsent = [...(options.reader.all() ?? [])];
     this.schedule(0);
   }
 
