@@ -21,7 +21,8 @@ import { fileURLToPath } from 'node:url';
 
 const ACTION_ROUNDS = 5;
 const REPORTS_PER_AGENT = 2;
-const STORE = 'memory';
+/** `memory` (the gateway's in-memory store) or `sqlite` (the whole server on SQLite, as `patchline server` runs). */
+const STORE = process.env.BENCH_STORE ?? 'memory';
 
 const arg = (name: string): string | undefined => {
   const i = process.argv.indexOf(name);
@@ -60,7 +61,7 @@ const p99 = (values: number[]): number => {
 };
 
 for (const agents of sizes) {
-  const server = child('./server-fleet-server.ts', []);
+  const server = child(STORE === 'sqlite' ? './server-fleet-server-sql.ts' : './server-fleet-server.ts', []);
   const ready = await waitFor<{ url: string; token: string }>(server, 'ready');
   const fleet = child('./server-fleet-agents.ts', [ready.url, ready.token, String(agents)]);
   const t0 = Date.now();

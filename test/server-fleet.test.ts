@@ -126,6 +126,13 @@ forEachStore('the fleet through the API', (kind) => {
     await reader.cancel();
   });
 
+  test('a full report replaces what the server holds: an update no longer reported is gone, an unchanged one stays', async () => {
+    const full = { ...report(2), updates: report(2).updates.filter((u) => u.updateId === U1) };
+    assert.equal((await t.app.inject({ method: 'POST', url: '/api/v1/agent/reports', headers: { authorization: agent }, payload: full })).json().status, 'applied');
+    const updates = (await t.app.inject({ method: 'GET', url: '/api/v1/hosts/web01/updates', headers: { authorization: t.bearer.viewer } })).json().updates;
+    assert.deepEqual(updates.map((u: { updateId: string; state: string }) => [u.updateId, u.state]), [[U1, 'MISSING']]);
+  });
+
   test('revoking the host cuts its credential at once, and it cannot re-enroll', async () => {
     assert.equal((await t.app.inject({ method: 'POST', url: '/api/v1/hosts/web01/revoke', headers: { authorization: t.bearer.admin } })).statusCode, 204);
     const refused = await t.app.inject({ method: 'POST', url: '/api/v1/agent/reports', headers: { authorization: agent }, payload: report(2) });

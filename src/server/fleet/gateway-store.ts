@@ -44,6 +44,15 @@ export function hostUpdateRow(key: string, u: ReportedUpdate, rebootPending: boo
   };
 }
 
+/** The same stored facts, whenever the row was reported (`reported_at`: when it last changed). */
+function sameHostUpdate(next: HostUpdateRow, previous: HostUpdateRow | undefined): boolean {
+  if (!previous) return false;
+  for (const key of Object.keys(next) as (keyof HostUpdateRow)[]) {
+    if (key !== 'reported_at' && next[key] !== previous[key]) return false;
+  }
+  return true;
+}
+
 export function sqlGatewayStore(deps: GatewayStoreDeps): GatewayStore {
   const { db } = deps;
   return {
@@ -105,7 +114,12 @@ export function sqlGatewayStore(deps: GatewayStoreDeps): GatewayStore {
         if (verdict !== 'apply') return { status: verdict, ackedSeq: host.report_seq };
         const previous = new Map((await hostUpdateRows(trx, host.key)).map((r) => [r.update_id, r]));
         const rows = report.updates.map((u) => hostUpdateRow(host.key, u, report.rebootPending, previous.get(u.updateId.toLowerCase()), at));
-        await replaceHostUpdates(trx, host.key, rows, report.baseSeq === null, report.removed.map((id) => id.toLowerCase()));
+        // Only what changed is written: a fleet's reports mostly repeat what the server holds, and
+        // rewriting 150 unchanged rows (and their index entries) per report was the ingestion's main cost.
+        const changed = rows.filter((r) => !sameHostUpdate(r, previous.get(r.update_id)));
+        const reported = new Set(rows.map((r) => r.update_id));
+        const removed = report.baseSeq === null ? [...previous.keys()].filter((id) => !reported.has(id)) : report.removed.map((id) => id.toLowerCase());
+        await replaceHostUpdates(trx, host.key, changed, false, removed);
         await updateHost(trx, host.key, { report_seq: report.seq, last_scan_at: report.scannedAt, reboot_pending: report.rebootPending ? 1 : 0 });
         await appendEvent(trx, at, 'host.report', { host: host.name, seq: report.seq });
         return { status: 'applied', ackedSeq: report.seq };

@@ -205,7 +205,9 @@ export function createAgentGateway(deps: GatewayDeps): AgentGateway {
       if (outcome.status === 'base-mismatch') {
         return reply.code(409).send({ error: { code: 'AGENT_REPORT_BASE_MISMATCH', message: `this delta builds on report ${report.baseSeq}, the server holds ${outcome.ackedSeq}: send a full report` } });
       }
-      if (outcome.status === 'applied') {
+      // The counts cost a read of the host's whole inventory: only when someone listens (the server
+      // composition publishes through the store's events outbox instead).
+      if (outcome.status === 'applied' && deps.publish) {
         const inv = await deps.store.inventory(host.id);
         let needed = 0;
         for (const u of inv.updates.values()) if (u.applicability === 'needed') needed++;

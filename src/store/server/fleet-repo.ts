@@ -58,7 +58,9 @@ export async function fleetUpdateRows(db: Kysely<Database>): Promise<FleetUpdate
 
 export async function replaceHostUpdates(db: Kysely<Database>, key: string, rows: readonly HostUpdateRow[], removeAll: boolean, removed: readonly string[]): Promise<void> {
   if (removeAll) await db.deleteFrom('host_updates').where('host_key', '=', key).execute();
-  else if (removed.length) await db.deleteFrom('host_updates').where('host_key', '=', key).where('update_id', 'in', removed).execute();
+  for (let i = 0; !removeAll && i < removed.length; i += 500) {
+    await db.deleteFrom('host_updates').where('host_key', '=', key).where('update_id', 'in', removed.slice(i, i + 500)).execute();
+  }
   // Chunks stay under SQLite's bound-parameter limit (16 columns × 500 rows).
   for (let i = 0; i < rows.length; i += 500) {
     const chunk = rows.slice(i, i + 500);
