@@ -26,9 +26,12 @@ interface Run { code: number | null; stdout: string; stderr: string; events: Age
 function runAgent(args: string[], env: NodeJS.ProcessEnv, onEvent?: (e: AgentEvent, kill: (s: NodeJS.Signals) => void) => void): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error('agent did not finish in time')); }, PROCESS_TIMEOUT_MS);
     let stdout = '';
     let stderr = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`agent did not finish within ${PROCESS_TIMEOUT_MS} ms; its output so far:\n${stdout.slice(-1500)}\nstderr:\n${stderr.slice(-1500)}`));
+    }, PROCESS_TIMEOUT_MS);
     let partial = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
       stdout += chunk;
