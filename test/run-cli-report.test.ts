@@ -32,10 +32,13 @@ describe('a report every time', { concurrency: 3 }, () => {
     const runId = /run (\S+) started/.exec(await first.line(/run \S+ started/))![1]!;
     await first.line(/cycle 1 started/);
     // A second job resuming the run while the first still drives it is refused, naming the owner.
+    // The first is held stopped meanwhile, so it cannot finish before the second has started.
+    first.child.kill('SIGSTOP');
     const twice = await run(['run', '--resume', runId, '--state', w.state]);
     assert.equal(twice.code, 64, twice.stderr);
     assert.match(twice.stderr, new RegExp(`RUN_IN_PROGRESS: Run ${runId} is being run by process ${first.child.pid}`));
     first.child.kill('SIGINT');
+    first.child.kill('SIGCONT');
     const stopped = await first.done;
     assert.equal(stopped.code, 5, stopped.stderr);
     const cancelled = await readReport(w.report);
