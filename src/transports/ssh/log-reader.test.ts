@@ -29,6 +29,17 @@ describe('LogReader', () => {
     assert.ok(reads.at(-1)! > 0);
   });
 
+  it('two polls at once read each event once', async () => {
+    const file = '{"seq":1,"kind":"cycle-started"}\n{"seq":2,"kind":"progress"}\n';
+    const reader = new LogReader(async (offset, max) => {
+      await new Promise((resolve) => setImmediate(resolve));
+      return Buffer.from(file).subarray(offset, offset + max);
+    });
+    const [a, b] = await Promise.all([reader.poll(), reader.poll()]);
+    assert.deepEqual([...a, ...b].map((e) => e.seq), [1, 2]);
+    assert.deepEqual(reader.all()?.map((e) => e.seq), [1, 2]);
+  });
+
   it('says null when the file was never there', async () => {
     const reader = new LogReader(async () => null);
     await reader.poll();

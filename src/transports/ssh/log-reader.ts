@@ -22,10 +22,19 @@ export class LogReader {
   private partial = Buffer.alloc(0);
   private exists = false;
 
+  /** Polls run one after another: two at once would read the same bytes twice. */
+  private queue: Promise<unknown> = Promise.resolve();
+
   constructor(private readonly read: ReadChunk) {}
 
   /** Reads what was appended since the last call; returns only the new events. */
-  async poll(): Promise<readonly AgentEvent[]> {
+  poll(): Promise<readonly AgentEvent[]> {
+    const next = this.queue.then(() => this.pollOnce());
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private async pollOnce(): Promise<readonly AgentEvent[]> {
     const fresh: AgentEvent[] = [];
     for (;;) {
       const chunk = await this.read(this.offset + this.partial.length, MAX_READ_BYTES);

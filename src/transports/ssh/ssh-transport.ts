@@ -32,6 +32,8 @@ import { basename, join, win32 } from 'node:path';
 
 /** One command on the target (a schtasks call, a CIM query) answers within this on a live host. */
 const EXEC_TIMEOUT_MS = 60_000;
+/** How long at most between two reads of a rebooting host's log (fetchLog). */
+const FETCH_LOG_RETRY_MAX_MS = 2_000;
 /** One SFTP unit of work (a log read, a client copy of a few MB) on a live host. */
 const SFTP_TIMEOUT_MS = 60_000;
 /** A probe answers quickly or the host counts as unreachable this time round. */
@@ -315,10 +317,26 @@ export function createSshTransport(options: SshTransportOptions): Transport & { 
     },
 
     async fetchLog(host, request, signal) {
-      signal.throwIfAborted();
       const reader = readerFor(host, request);
-      await reader.poll();
-      return reader.all();
+      for (let attempt = 0; ; attempt++) {
+        signal.throwIfAborted();
+        try {
+          await reader.poll();
+          return reader.all();
+        } catch (error) {
+          if ((error as { kind?: string }).kind !== 'unreachable') throw error;
+          // The agent reboots the host once its log is safe on disk, so the engine often asks
+          // while the host is down: read on from the offset once it answers again, within the
+          // engine's deadline, rather than give the cycle up as lost with its results.
+          await new Promise<void>((resolve, reject) => {
+            const timer = setTimeout(resolve, Math.min(FETCH_LOG_RETRY_MAX_MS, 250 * 2 ** attempt));
+            signal.addEventListener('abort', () => {
+              clearTimeout(timer);
+              reject(error);
+            }, { once: true });
+          });
+        }
+      }
     },
 
     async isRunning(host, launch, signal) {
