@@ -15,21 +15,11 @@ import { join, resolve } from 'node:path';
 import { createApiToken } from '../src/server/accounts.ts';
 import { startServerRun, type ServerRun } from '../src/cli/server-run.ts';
 import type { LabAgentMode } from '../src/cli/server-lab-agents.ts';
+import { until } from './support/until.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const SCENARIO = join(ROOT, 'examples/lab/small.yaml');
 const CLI = [process.execPath, join(ROOT, 'bin/patchline.js')];
-
-/** Polls `check` (every 200 ms) until it returns a value; fails after `ms` saying what was awaited and what was seen last. */
-async function until<T>(what: string, ms: number, check: () => Promise<T | undefined>, seen: () => string): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}; last seen: ${seen()}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 async function labRun(mode: LabAgentMode): Promise<void> {
   const data = await mkdtemp(join(tmpdir(), 'patchline-lab-agents-'));

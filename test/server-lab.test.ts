@@ -17,6 +17,7 @@ import { join, resolve } from 'node:path';
 import { applicableUpdates } from '../src/lab/applicability.ts';
 import { readHostState } from '../src/lab/host-state.ts';
 import { loadScenario } from '../src/lab/scenario.ts';
+import { until } from './support/until.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const SCENARIO = 'examples/lab/patch-night.yaml';
@@ -73,16 +74,6 @@ async function signIn(url: string, password: string) {
     assert.ok(res.ok, `${method} ${path} → ${res.status} ${text}`);
     return JSON.parse(text) as T;
   };
-}
-
-async function until<T>(what: string, ms: number, check: () => Promise<T | undefined>, seen: () => string): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}; last seen: ${seen()}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
 }
 
 type Hosts = { hosts: { name: string; ring: string; lastScanAt: string | null }[]; total: number };
