@@ -171,8 +171,8 @@ function childrenOf(pid: number): number[] {
     return text.trim() === '' ? [] : text.trim().split(/\s+/).map(Number);
   } catch (error) {
     // The process is gone: it has no children left.
-    void error;
-    return [];
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'ESRCH') return [];
+    throw error;
   }
 }
 

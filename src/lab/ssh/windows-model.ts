@@ -169,7 +169,8 @@ export function createWindowsModel(options: WindowsModelOptions) {
       try {
         xml = decodeTaskXml(await readFile(path));
       } catch (error) {
-        void error;
+        // What schtasks answers for a file that is not UTF-16 XML; the lab's log keeps the cause.
+        log(`${host.name}: task ${name}: ${(error as Error).message}`);
         return fail('ERROR: The task XML is malformed.\r\n');
       }
       if (/<(TimeTrigger|CalendarTrigger|StartBoundary)\b/.test(xml)) log(`${host.name}: task ${name} has a trigger with a start time (the transport must never register one)`);

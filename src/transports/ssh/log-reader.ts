@@ -86,6 +86,8 @@ export class LogRelay {
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
   private failing = false;
+  /** The last post to the engine failed (said once, until one succeeds). */
+  private posting = false;
   private lostAt = 0;
   private unsent: AgentEvent[] = [];
   readonly done: Promise<void>;
@@ -137,9 +139,16 @@ export class LogRelay {
       if (response.status === 410) return this.stop(); // the engine has moved past this cycle
       if (response.status === 200) this.unsent = [];
     } catch (error) {
-      // The engine is busy or restarting: the events stay unsent and go with the next poll.
-      void error;
+      // The engine is busy or restarting (refused, reset, timed out): the events stay unsent and go
+      // with the next poll. Said once until a post gets through again.
+      if (!this.posting) {
+        const cause = (error as Error & { cause?: Error }).cause;
+        this.options.note(`could not hand the agent's events to the engine (${(error as Error).message}${cause ? `: ${cause.message}` : ''}); they go with the next poll`);
+      }
+      this.posting = true;
+      return;
     }
+    this.posting = false;
   }
 
   stop(): void {
