@@ -20,7 +20,13 @@ import { encodeLzxLiterals } from '../src/catalog/cab/lzx-test-encoder.ts';
 const VECTORS_DIR = fileURLToPath(new URL('../../shared/testdata/cab/', import.meta.url));
 const LARGE_LIMIT_BYTES = Number(process.env['BENCH_LARGE_MB'] ?? 512) * 1024 * 1024;
 
-interface Figures { bytes: number; seconds: number; mbPerSecond: number; cpuSeconds: number; mbPerCpuSecond: number }
+interface Figures {
+  bytes: number;
+  seconds: number;
+  mbPerSecond: number;
+  cpuSeconds: number;
+  mbPerCpuSecond: number;
+}
 
 /** Wall-clock and CPU figures: on a shared machine CPU time is the fairer measure of the decoder. */
 function figures(bytes: number, started: bigint, cpuStart: NodeJS.CpuUsage): Figures {
@@ -28,7 +34,13 @@ function figures(bytes: number, started: bigint, cpuStart: NodeJS.CpuUsage): Fig
   const cpu = process.cpuUsage(cpuStart);
   const cpuSeconds = (cpu.user + cpu.system) / 1e6;
   const round = (x: number): number => Number(x.toFixed(3));
-  return { bytes, seconds: round(seconds), mbPerSecond: round(bytes / 1e6 / seconds), cpuSeconds: round(cpuSeconds), mbPerCpuSecond: round(bytes / 1e6 / cpuSeconds) };
+  return {
+    bytes,
+    seconds: round(seconds),
+    mbPerSecond: round(bytes / 1e6 / seconds),
+    cpuSeconds: round(cpuSeconds),
+    mbPerCpuSecond: round(bytes / 1e6 / cpuSeconds),
+  };
 }
 
 async function timeMember(cabPath: string, member: string, limitBytes = Infinity): Promise<Figures> {
@@ -71,7 +83,17 @@ try {
   const lzx21 = await timeMember(innerPath, 'lzx21-2gb.txt', LARGE_LIMIT_BYTES);
   const lzx15 = await timeMember(innerPath, 'lzx15-2gb.txt', LARGE_LIMIT_BYTES);
   const mszip = await timeMember(innerPath, 'mszip-2gb.txt', LARGE_LIMIT_BYTES);
-  console.log(JSON.stringify({ bench: 'cab-extract', outerLzx21: outer, innerLzx21: lzx21, innerLzx15: lzx15, innerMszip: mszip, literalsLzx21: literalThroughput(), maxRssMiB: Math.round(process.resourceUsage().maxRSS / 1024) }));
+  console.log(
+    JSON.stringify({
+      bench: 'cab-extract',
+      outerLzx21: outer,
+      innerLzx21: lzx21,
+      innerLzx15: lzx15,
+      innerMszip: mszip,
+      literalsLzx21: literalThroughput(),
+      maxRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
+    }),
+  );
 } finally {
   await rm(dir, { recursive: true, force: true });
 }

@@ -39,42 +39,96 @@ hosts:
   - { name: bench01, product: Windows Server 2022 }
 `;
 
-async function generate(cacheDir: string): Promise<{ cab: string; root: string; packageXmlBytes: number; updates: number; shards: number; generatedSeconds: number | null }> {
+async function generate(cacheDir: string): Promise<{
+  cab: string;
+  root: string;
+  packageXmlBytes: number;
+  updates: number;
+  shards: number;
+  generatedSeconds: number | null;
+}> {
   const cab = join(cacheDir, 'wsusscn2.cab');
   const metaFile = join(cacheDir, 'meta.json');
   const wanted = { extraUpdates: EXTRA_UPDATES, shards: SHARDS };
   if (existsSync(cab) && existsSync(metaFile)) {
-    const meta = JSON.parse(await readFile(metaFile, 'utf8')) as typeof wanted & { packageXmlBytes: number; updates: number };
+    const meta = JSON.parse(await readFile(metaFile, 'utf8')) as typeof wanted & {
+      packageXmlBytes: number;
+      updates: number;
+    };
     if (meta.extraUpdates === wanted.extraUpdates && meta.shards === wanted.shards) {
-      return { cab, root: `${cab}.root.pem`, packageXmlBytes: meta.packageXmlBytes, updates: meta.updates, shards: meta.shards, generatedSeconds: null };
+      return {
+        cab,
+        root: `${cab}.root.pem`,
+        packageXmlBytes: meta.packageXmlBytes,
+        updates: meta.updates,
+        shards: meta.shards,
+        generatedSeconds: null,
+      };
     }
   }
   await mkdir(cacheDir, { recursive: true });
   const started = performance.now();
   const scenario = parseScenario(SCENARIO, 'bench');
-  const result = await generateCatalog(scenario, { out: cab, extraUpdates: EXTRA_UPDATES, shards: SHARDS, tempDir: cacheDir, rootDir: join(cacheDir, 'root') }, defaultCatalogPacker());
-  await writeFile(metaFile, JSON.stringify({ ...wanted, packageXmlBytes: result.packageXmlBytes, updates: result.updates }));
-  return { cab, root: result.rootPemFile, packageXmlBytes: result.packageXmlBytes, updates: result.updates, shards: result.shards, generatedSeconds: (performance.now() - started) / 1000 };
+  const result = await generateCatalog(
+    scenario,
+    { out: cab, extraUpdates: EXTRA_UPDATES, shards: SHARDS, tempDir: cacheDir, rootDir: join(cacheDir, 'root') },
+    defaultCatalogPacker(),
+  );
+  await writeFile(
+    metaFile,
+    JSON.stringify({ ...wanted, packageXmlBytes: result.packageXmlBytes, updates: result.updates }),
+  );
+  return {
+    cab,
+    root: result.rootPemFile,
+    packageXmlBytes: result.packageXmlBytes,
+    updates: result.updates,
+    shards: result.shards,
+    generatedSeconds: (performance.now() - started) / 1000,
+  };
 }
 
 /** Child mode: import CAB into STATE and print {seconds, rows, maxRssMB}. */
 async function importChild(cab: string, root: string, state: string): Promise<void> {
   const store = await openStore(state);
   try {
-    const result = await importCatalogFile(cab, sqliteCatalogWriter(store.sqlite), defaultCabToolkit(), { trustPems: [await readFile(root, 'utf8')] });
-    const tables = ['catalog_updates', 'catalog_update_categories', 'catalog_prerequisites', 'catalog_bundles', 'catalog_supersedence', 'catalog_update_files', 'catalog_files', 'catalog_titles', 'catalog_categories'];
+    const result = await importCatalogFile(cab, sqliteCatalogWriter(store.sqlite), defaultCabToolkit(), {
+      trustPems: [await readFile(root, 'utf8')],
+    });
+    const tables = [
+      'catalog_updates',
+      'catalog_update_categories',
+      'catalog_prerequisites',
+      'catalog_bundles',
+      'catalog_supersedence',
+      'catalog_update_files',
+      'catalog_files',
+      'catalog_titles',
+      'catalog_categories',
+    ];
     let rows = 0;
-    for (const t of tables) rows += (store.sqlite.prepare(`SELECT count(*) AS n FROM ${t} WHERE version_id = ?`).get(result.versionId) as { n: number }).n;
+    for (const t of tables)
+      rows += (
+        store.sqlite.prepare(`SELECT count(*) AS n FROM ${t} WHERE version_id = ?`).get(result.versionId) as {
+          n: number;
+        }
+      ).n;
     // ru_maxrss is in KiB on Linux.
     const cpu = process.cpuUsage();
-    process.stdout.write(`${JSON.stringify({ seconds: result.seconds, updates: result.updates, rows, maxRssMB: (process.resourceUsage().maxRSS * 1024) / MB, cpuSeconds: (cpu.user + cpu.system) / 1e6 })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ seconds: result.seconds, updates: result.updates, rows, maxRssMB: (process.resourceUsage().maxRSS * 1024) / MB, cpuSeconds: (cpu.user + cpu.system) / 1e6 })}\n`,
+    );
   } finally {
     await store.close();
   }
 }
 
 /** Syncs the cab from the lab's fake upstream twice; times the second, unchanged sync. */
-async function unchangedResync(cab: string, root: string, cacheDir: string): Promise<{ seconds: number; bodyBytes: number }> {
+async function unchangedResync(
+  cab: string,
+  root: string,
+  cacheDir: string,
+): Promise<{ seconds: number; bodyBytes: number }> {
   const upstream = await startCatalogUpstream({ file: cab });
   const dir = join(cacheDir, 'resync');
   await rm(dir, { recursive: true, force: true });
@@ -108,30 +162,42 @@ async function main(): Promise<void> {
   for (const suffix of ['', '-wal', '-shm']) await rm(`${state}${suffix}`, { force: true });
   const self = fileURLToPath(import.meta.url);
   const wallStart = performance.now();
-  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', self, '--import-child', gen.cab, gen.root, state], { timeout: IMPORT_TIMEOUT_MS, maxBuffer: 1024 * 1024 });
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    ['--import', 'tsx', self, '--import-child', gen.cab, gen.root, state],
+    { timeout: IMPORT_TIMEOUT_MS, maxBuffer: 1024 * 1024 },
+  );
   const wallSeconds = (performance.now() - wallStart) / 1000;
-  const child = JSON.parse(stdout.trim().split('\n').pop()!) as { seconds: number; updates: number; rows: number; maxRssMB: number; cpuSeconds: number };
+  const child = JSON.parse(stdout.trim().split('\n').pop()!) as {
+    seconds: number;
+    updates: number;
+    rows: number;
+    maxRssMB: number;
+    cpuSeconds: number;
+  };
   for (const suffix of ['', '-wal', '-shm']) await rm(`${state}${suffix}`, { force: true });
   const resync = await unchangedResync(gen.cab, gen.root, cacheDir);
-  process.stdout.write(`${JSON.stringify({
-    bench: 'catalog-import',
-    updates: child.updates,
-    packageXmlMB: Number((gen.packageXmlBytes / MB).toFixed(1)),
-    shards: gen.shards,
-    cabMB: Number(((await stat(gen.cab)).size / MB).toFixed(1)),
-    importSeconds: Number(child.seconds.toFixed(1)),
-    processSeconds: Number(wallSeconds.toFixed(1)),
-    // CPU time of the importing process (user + system): tells a slow disk or a busy machine apart from slow code.
-    importCpuSeconds: Number(child.cpuSeconds.toFixed(1)),
-    peakRssMB: Math.round(child.maxRssMB),
-    rows: child.rows,
-    rowsPerSecond: Math.round(child.rows / child.seconds),
-    generatedSeconds: gen.generatedSeconds === null ? null : Number(gen.generatedSeconds.toFixed(1)),
-    // A second `catalog sync` with the upstream unchanged (HEAD says so): no body, no import.
-    resyncUnchangedSeconds: Number(resync.seconds.toFixed(3)),
-    resyncBodyBytes: resync.bodyBytes,
-    targets: { importSeconds: 90, peakRssMB: 400, resyncUnchangedSeconds: 1 },
-  })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({
+      bench: 'catalog-import',
+      updates: child.updates,
+      packageXmlMB: Number((gen.packageXmlBytes / MB).toFixed(1)),
+      shards: gen.shards,
+      cabMB: Number(((await stat(gen.cab)).size / MB).toFixed(1)),
+      importSeconds: Number(child.seconds.toFixed(1)),
+      processSeconds: Number(wallSeconds.toFixed(1)),
+      // CPU time of the importing process (user + system): tells a slow disk or a busy machine apart from slow code.
+      importCpuSeconds: Number(child.cpuSeconds.toFixed(1)),
+      peakRssMB: Math.round(child.maxRssMB),
+      rows: child.rows,
+      rowsPerSecond: Math.round(child.rows / child.seconds),
+      generatedSeconds: gen.generatedSeconds === null ? null : Number(gen.generatedSeconds.toFixed(1)),
+      // A second `catalog sync` with the upstream unchanged (HEAD says so): no body, no import.
+      resyncUnchangedSeconds: Number(resync.seconds.toFixed(3)),
+      resyncBodyBytes: resync.bodyBytes,
+      targets: { importSeconds: 90, peakRssMB: 400, resyncUnchangedSeconds: 1 },
+    })}\n`,
+  );
 }
 
 await main();

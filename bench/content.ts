@@ -37,7 +37,10 @@ async function main(): Promise<void> {
     const sizeMB = ((FILE_KB * (0.5 + i / Math.max(1, UPDATES - 1))) / 1024).toFixed(4);
     return `  - { key: u${i}, kb: ${5050000 + i}, title: Update ${i} (KB${5050000 + i}), classification: Security Updates, severity: Critical, products: [Windows Server 2022], sizeMB: ${sizeMB}, released: 2026-11-10 }`;
   });
-  const scenario = parseScenario(`payloadScale: 1\ncatalog:\n${entries.join('\n')}\nhosts:\n  - { name: h1, product: Windows Server 2022 }\n`, 'bench-content');
+  const scenario = parseScenario(
+    `payloadScale: 1\ncatalog:\n${entries.join('\n')}\nhosts:\n  - { name: h1, product: Windows Server 2022 }\n`,
+    'bench-content',
+  );
   const payloads = createPayloadStore(scenario);
 
   let upstreamBytes = 0;
@@ -54,7 +57,12 @@ async function main(): Promise<void> {
   const specs = new Map<string, ContentFileSpec & { sha256: string }>();
   for (const e of scenario.catalog) {
     const info = payloads.info(e);
-    specs.set(info.sha256, { sha1: info.sha1, sha256: info.sha256, size: info.size, url: payloads.urlFor(e, upstreamUrl) });
+    specs.set(info.sha256, {
+      sha1: info.sha1,
+      sha256: info.sha256,
+      size: info.size,
+      url: payloads.urlFor(e, upstreamUrl),
+    });
   }
   const uniqueNeededBytes = [...specs.values()].reduce((n, s) => n + s.size!, 0);
 
@@ -65,12 +73,15 @@ async function main(): Promise<void> {
     const digest = new URL(req.url ?? '/', 'http://server').pathname.slice(1);
     const spec = specs.get(digest);
     if (!spec) return void res.writeHead(404).end();
-    cache.ensure(spec).then(() => {
-      const r = cache.serve(digest, { method: req.method ?? 'GET', headers: req.headers });
-      res.writeHead(r.status, r.headers);
-      if (r.body) r.body.pipe(res);
-      else res.end();
-    }, (error: Error) => res.writeHead(502).end(error.message));
+    cache.ensure(spec).then(
+      () => {
+        const r = cache.serve(digest, { method: req.method ?? 'GET', headers: req.headers });
+        res.writeHead(r.status, r.headers);
+        if (r.body) r.body.pipe(res);
+        else res.end();
+      },
+      (error: Error) => res.writeHead(502).end(error.message),
+    );
   });
   const serverUrl = await listen(server);
 
@@ -80,27 +91,38 @@ async function main(): Promise<void> {
   const digests = [...specs.keys()];
   // Every agent starts at once, each on its own file first (rotated), then takes the rest one by
   // one as an agent does: at the first instant all 20 files are asked for by 10 agents each.
-  await Promise.all(Array.from({ length: AGENTS }, async (_, a) => {
-    for (let i = 0; i < digests.length; i++) {
-      const digest = digests[(a + i) % digests.length]!;
-      try {
-        const res = await fetch(`${serverUrl}/${digest}`);
-        const bytes = Buffer.from(await res.arrayBuffer());
-        if (res.status === 200 && createHash('sha256').update(bytes).digest('hex') === digest) verified += 1;
-        else failures += 1;
-      } catch (error) {
-        failures += 1;
-        console.error(`agent ${a}: ${digest}: ${(error as Error).message}`);
+  await Promise.all(
+    Array.from({ length: AGENTS }, async (_, a) => {
+      for (let i = 0; i < digests.length; i++) {
+        const digest = digests[(a + i) % digests.length]!;
+        try {
+          const res = await fetch(`${serverUrl}/${digest}`);
+          const bytes = Buffer.from(await res.arrayBuffer());
+          if (res.status === 200 && createHash('sha256').update(bytes).digest('hex') === digest) verified += 1;
+          else failures += 1;
+        } catch (error) {
+          failures += 1;
+          console.error(`agent ${a}: ${digest}: ${(error as Error).message}`);
+        }
       }
-    }
-  }));
+    }),
+  );
   const seconds = (performance.now() - started) / 1000;
   const stats = cache.stats();
-  console.log(JSON.stringify({
-    agents: AGENTS, updates: UPDATES, requests: AGENTS * UPDATES, verified, failures,
-    upstreamBytes, uniqueNeededBytes, ratio: Number((upstreamBytes / uniqueNeededBytes).toFixed(2)),
-    servedBytes: stats.servedBytes, seconds: Number(seconds.toFixed(2)),
-  }));
+  console.log(
+    JSON.stringify({
+      agents: AGENTS,
+      updates: UPDATES,
+      requests: AGENTS * UPDATES,
+      verified,
+      failures,
+      upstreamBytes,
+      uniqueNeededBytes,
+      ratio: Number((upstreamBytes / uniqueNeededBytes).toFixed(2)),
+      servedBytes: stats.servedBytes,
+      seconds: Number(seconds.toFixed(2)),
+    }),
+  );
   await cache.close();
   server.closeAllConnections();
   upstream.closeAllConnections();

@@ -91,7 +91,13 @@ export function benchScenario(hosts: number, timeScale: number): object {
     timeScale,
     payloadScale: 0.001,
     catalog,
-    hosts: [{ name: `bench{${'1'.padStart(width, '0')}..${String(hosts)}}`, product: 'Windows Server 2022', rebootSeconds: REBOOT_SECONDS }],
+    hosts: [
+      {
+        name: `bench{${'1'.padStart(width, '0')}..${String(hosts)}}`,
+        product: 'Windows Server 2022',
+        rebootSeconds: REBOOT_SECONDS,
+      },
+    ],
   };
 }
 
@@ -116,8 +122,16 @@ async function runOne(config: Config, timeScale: number): Promise<object> {
     const scenarioPath = join(dir, 'bench.json');
     await writeFile(scenarioPath, JSON.stringify(benchScenario(config.hosts, timeScale)));
     const store = await openStore(join(dir, 'state.db'));
-    const transport = openLabTransport({ scenarioPath, dir: join(dir, 'lab'), mode: config.mode === 'process' ? 'process' : 'inprocess', detached: config.mode !== 'inprocess' });
-    const targets = Array.from({ length: config.hosts }, (_, i) => `bench${String(i + 1).padStart(String(config.hosts).length, '0')}`);
+    const transport = openLabTransport({
+      scenarioPath,
+      dir: join(dir, 'lab'),
+      mode: config.mode === 'process' ? 'process' : 'inprocess',
+      detached: config.mode !== 'inprocess',
+    });
+    const targets = Array.from(
+      { length: config.hosts },
+      (_, i) => `bench${String(i + 1).padStart(String(config.hosts).length, '0')}`,
+    );
     const counts = new Map<string, number>();
     const trace: string[] = [];
     const log = (e: RunLogEvent) => {
@@ -132,11 +146,24 @@ async function runOne(config: Config, timeScale: number): Promise<object> {
     let result;
     let daemonPeakRssMB: number | null = null;
     try {
-      result = await startRun({ store, transport, clock: systemClock, log, timing: LAB_TIMING }, {
-        targets, mode: 'install', reboot: 'if-required', filters: {}, maxCycles: CHAIN + 2, retries: 1,
-        rebootTimeoutMs: 10 * 60_000, deadlineAt: null, parallel: config.parallel, serverSelection: 'default',
-        installerBusyTimeoutSeconds: 600, logHandoverTimeoutSeconds: LOG_HANDOVER_TIMEOUT_SECONDS,
-      }, AbortSignal.timeout(CHILD_TIMEOUT_MS));
+      result = await startRun(
+        { store, transport, clock: systemClock, log, timing: LAB_TIMING },
+        {
+          targets,
+          mode: 'install',
+          reboot: 'if-required',
+          filters: {},
+          maxCycles: CHAIN + 2,
+          retries: 1,
+          rebootTimeoutMs: 10 * 60_000,
+          deadlineAt: null,
+          parallel: config.parallel,
+          serverSelection: 'default',
+          installerBusyTimeoutSeconds: 600,
+          logHandoverTimeoutSeconds: LOG_HANDOVER_TIMEOUT_SECONDS,
+        },
+        AbortSignal.timeout(CHILD_TIMEOUT_MS),
+      );
     } finally {
       await transport.close();
       await store.close();
@@ -156,10 +183,21 @@ async function runOne(config: Config, timeScale: number): Promise<object> {
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
     const maxRssMB = process.resourceUsage().maxRSS / 1024;
     return {
-      hosts: config.hosts, parallel: config.parallel, mode: config.mode, timeScale,
-      cyclesPerHost: CHAIN + 1, hostCycles, outcomes, exitCode: result.exitCode,
-      wallSeconds: round(wallSeconds), lowerBoundSeconds: round(lb), ratio: round(wallSeconds / lb, 3),
-      overheadPerHostCycleSeconds: round(((wallSeconds - lb) * Math.min(config.parallel, config.hosts)) / hostCycles, 3),
+      hosts: config.hosts,
+      parallel: config.parallel,
+      mode: config.mode,
+      timeScale,
+      cyclesPerHost: CHAIN + 1,
+      hostCycles,
+      outcomes,
+      exitCode: result.exitCode,
+      wallSeconds: round(wallSeconds),
+      lowerBoundSeconds: round(lb),
+      ratio: round(wallSeconds / lb, 3),
+      overheadPerHostCycleSeconds: round(
+        ((wallSeconds - lb) * Math.min(config.parallel, config.hosts)) / hostCycles,
+        3,
+      ),
       cpuSeconds: round((cpu.user + cpu.system) / 1e6),
       peakRssMB: Math.round(Math.max(maxRssMB, peakRss / MB)),
       rssBeforeRunMB: Math.round(rssBeforeRun / MB),
@@ -169,7 +207,8 @@ async function runOne(config: Config, timeScale: number): Promise<object> {
     };
   } finally {
     clearInterval(sampler);
-    if (process.env.BENCH_KEEP) process.stderr.write(`kept ${dir}\n`); else await rm(dir, { recursive: true, force: true });
+    if (process.env.BENCH_KEEP) process.stderr.write(`kept ${dir}\n`);
+    else await rm(dir, { recursive: true, force: true });
   }
 }
 
@@ -204,19 +243,29 @@ async function main(): Promise<void> {
   const child = arg('--child');
   if (child !== undefined) {
     const [hosts, parallel, mode] = child.split(':');
-    const figures = await runOne({ hosts: Number(hosts), parallel: Number(parallel), mode: parseMode(mode) }, timeScale);
+    const figures = await runOne(
+      { hosts: Number(hosts), parallel: Number(parallel), mode: parseMode(mode) },
+      timeScale,
+    );
     process.stdout.write(`${JSON.stringify(figures)}\n`);
     return;
   }
   const only = arg('--only');
-  const configs = only === undefined ? DEFAULT_CONFIGS : only.split(',').map((c) => {
-    const [hosts, parallel, mode] = c.split(':');
-    return { hosts: Number(hosts), parallel: Number(parallel), mode: parseMode(mode) } as Config;
-  });
+  const configs =
+    only === undefined
+      ? DEFAULT_CONFIGS
+      : only.split(',').map((c) => {
+          const [hosts, parallel, mode] = c.split(':');
+          return { hosts: Number(hosts), parallel: Number(parallel), mode: parseMode(mode) } as Config;
+        });
   const self = fileURLToPath(import.meta.url);
   for (const c of configs) {
     // One child per configuration: its peak RSS is this configuration's alone.
-    const { stdout } = await promisify(execFile)(process.execPath, [...process.execArgv, self, '--child', `${c.hosts}:${c.parallel}:${c.mode}`, '--time-scale', String(timeScale)], { timeout: CHILD_TIMEOUT_MS, maxBuffer: 16 * MB });
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      [...process.execArgv, self, '--child', `${c.hosts}:${c.parallel}:${c.mode}`, '--time-scale', String(timeScale)],
+      { timeout: CHILD_TIMEOUT_MS, maxBuffer: 16 * MB },
+    );
     process.stdout.write(stdout.trim().split('\n').at(-1) + '\n');
   }
 }

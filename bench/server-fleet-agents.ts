@@ -19,35 +19,62 @@ const base = new URL(url);
 const pollAgent = new Agent({ keepAlive: true, maxSockets: Infinity });
 const workAgent = new Agent({ keepAlive: true, maxSockets: REPORT_CONCURRENCY });
 
-interface Sim { readonly name: string; credential: string; seq: number }
+interface Sim {
+  readonly name: string;
+  credential: string;
+  seq: number;
+}
 const sims: Sim[] = [];
 /** action id → receive time per agent index. */
 const received = new Map<string, number[]>();
 let stopping = false;
 
-function post(path: string, body: string, credential: string | null, agent: Agent): Promise<{ status: number; body: string }> {
+function post(
+  path: string,
+  body: string,
+  credential: string | null,
+  agent: Agent,
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: base.hostname, port: base.port, path, method: 'POST', agent, headers: {
-      'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...(credential ? { authorization: `Bearer ${credential}` } : {}),
-    } }, (res: IncomingMessage) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
+    const req = request(
+      {
+        host: base.hostname,
+        port: base.port,
+        path,
+        method: 'POST',
+        agent,
+        headers: {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+          ...(credential ? { authorization: `Bearer ${credential}` } : {}),
+        },
+      },
+      (res: IncomingMessage) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
 }
 
-async function pool<T>(items: readonly T[], concurrency: number, fn: (item: T, index: number) => Promise<void>): Promise<void> {
+async function pool<T>(
+  items: readonly T[],
+  concurrency: number,
+  fn: (item: T, index: number) => Promise<void>,
+): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      await fn(items[i]!, i);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        await fn(items[i]!, i);
+      }
+    }),
+  );
 }
 
 const guid = (n: number): string => `00000000-0000-4000-8000-${n.toString(16).padStart(12, '0')}`;
@@ -55,9 +82,26 @@ const guid = (n: number): string => `00000000-0000-4000-8000-${n.toString(16).pa
 const REPORT_BODIES = Array.from({ length: 32 }, (_, k) => {
   const updates = Array.from({ length: REPORT_UPDATES }, (_, i) => {
     const n = (k * 97 + i * 13) % CATALOG_UPDATES;
-    return { updateId: guid(n), revisionNumber: 200 + (n % 7), kbs: [String(5_000_000 + n)], applicability: i % 3 === 0 ? 'installed' : 'needed', downloaded: false, lastAttempt: null };
+    return {
+      updateId: guid(n),
+      revisionNumber: 200 + (n % 7),
+      kbs: [String(5_000_000 + n)],
+      applicability: i % 3 === 0 ? 'installed' : 'needed',
+      downloaded: false,
+      lastAttempt: null,
+    };
   });
-  return JSON.stringify({ protocol: 1, seq: 0, baseSeq: null, scannedAt: new Date().toISOString(), source: 'offline', catalogSha256: null, rebootPending: false, updates, removed: [] });
+  return JSON.stringify({
+    protocol: 1,
+    seq: 0,
+    baseSeq: null,
+    scannedAt: new Date().toISOString(),
+    source: 'offline',
+    catalogSha256: null,
+    rebootPending: false,
+    updates,
+    removed: [],
+  });
 });
 
 async function poll(index: number): Promise<void> {
@@ -80,7 +124,12 @@ async function poll(index: number): Promise<void> {
       let times = received.get(action.id);
       if (!times) received.set(action.id, (times = []));
       times[index] = at;
-      await post(`/api/v1/agent/actions/${action.id}/progress`, JSON.stringify({ protocol: 1, state: 'received', at: new Date().toISOString() }), sim.credential, workAgent);
+      await post(
+        `/api/v1/agent/actions/${action.id}/progress`,
+        JSON.stringify({ protocol: 1, state: 'received', at: new Date().toISOString() }),
+        sim.credential,
+        workAgent,
+      );
     }
   }
 }
@@ -112,11 +161,21 @@ process.on('message', (msg: { cmd: string; perAgent?: number; actionId?: string 
   })();
 });
 
-await pool(Array.from({ length: count }, (_, i) => i), ENROLL_CONCURRENCY, async (i) => {
-  const name = `bench${String(i).padStart(5, '0')}`;
-  const res = await post('/api/v1/agent/enroll', JSON.stringify({ protocol: 1, token, hostName: name, agentVersion: 'bench' }), null, workAgent);
-  if (res.status !== 201) throw new Error(`enroll ${name}: ${res.status} ${res.body}`);
-  sims[i] = { name, credential: (JSON.parse(res.body) as { credential: string }).credential, seq: 0 };
-});
-for (let i = 0; i < sims.length; i++) void poll(i).catch((error: unknown) => process.stderr.write(`agent ${i}: ${(error as Error).message}\n`));
+await pool(
+  Array.from({ length: count }, (_, i) => i),
+  ENROLL_CONCURRENCY,
+  async (i) => {
+    const name = `bench${String(i).padStart(5, '0')}`;
+    const res = await post(
+      '/api/v1/agent/enroll',
+      JSON.stringify({ protocol: 1, token, hostName: name, agentVersion: 'bench' }),
+      null,
+      workAgent,
+    );
+    if (res.status !== 201) throw new Error(`enroll ${name}: ${res.status} ${res.body}`);
+    sims[i] = { name, credential: (JSON.parse(res.body) as { credential: string }).credential, seq: 0 };
+  },
+);
+for (let i = 0; i < sims.length; i++)
+  void poll(i).catch((error: unknown) => process.stderr.write(`agent ${i}: ${(error as Error).message}\n`));
 process.send!({ reply: 'enrolled', agents: sims.length });

@@ -31,7 +31,14 @@ const arg = (name: string): string | undefined => {
 const sizes = (arg('--sizes') ?? '1000,10000').split(',').map(Number);
 
 function child(file: string, args: string[]): ChildProcess {
-  return fork(fileURLToPath(new URL(file, import.meta.url)), args, { execArgv: ['--import', 'tsx', ...(process.env.BENCH_PROF && file.includes('-server') ? ['--cpu-prof', '--cpu-prof-dir=/tmp/fleetprof'] : [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  return fork(fileURLToPath(new URL(file, import.meta.url)), args, {
+    execArgv: [
+      '--import',
+      'tsx',
+      ...(process.env.BENCH_PROF && file.includes('-server') ? ['--cpu-prof', '--cpu-prof-dir=/tmp/fleetprof'] : []),
+    ],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
 }
 
 async function ask<T>(proc: ChildProcess, cmd: object, reply: string): Promise<T> {
@@ -65,7 +72,8 @@ for (const agents of sizes) {
   const ready = await waitFor<{ url: string; token: string }>(server, 'ready');
   const fleet = child('./server-fleet-agents.ts', [ready.url, ready.token, String(agents)]);
   const t0 = Date.now();
-  const note = (m: string): boolean => process.stderr.write(`[${agents}] ${((Date.now() - t0) / 1000).toFixed(1)} s: ${m}\n`);
+  const note = (m: string): boolean =>
+    process.stderr.write(`[${agents}] ${((Date.now() - t0) / 1000).toFixed(1)} s: ${m}\n`);
   await waitFor(fleet, 'enrolled');
   note('enrolled');
   // Every agent's check-in is held at the server: that is "connected".
@@ -77,7 +85,11 @@ for (const agents of sizes) {
   const connected = stats.connected;
   note(`${connected} connected`);
 
-  const reports = await ask<{ reports: number; failed: number; seconds: number }>(fleet, { cmd: 'reports', perAgent: REPORTS_PER_AGENT }, 'reports');
+  const reports = await ask<{ reports: number; failed: number; seconds: number }>(
+    fleet,
+    { cmd: 'reports', perAgent: REPORTS_PER_AGENT },
+    'reports',
+  );
 
   note(`${reports.reports} reports in ${reports.seconds.toFixed(1)} s`);
   const latencies: number[] = [];
@@ -92,7 +104,9 @@ for (const agents of sizes) {
     let times: (number | null)[] = [];
     for (let i = 0; i < 200; i++) {
       await new Promise((r) => setTimeout(r, 100));
-      times = (await ask<{ times: (number | null)[] }>(fleet, { cmd: 'received', actionId: action.actionId }, 'received')).times;
+      times = (
+        await ask<{ times: (number | null)[] }>(fleet, { cmd: 'received', actionId: action.actionId }, 'received')
+      ).times;
       if (times.every((t) => t !== null)) break;
     }
     for (const t of times) {
@@ -101,12 +115,22 @@ for (const agents of sizes) {
     }
   }
   const final = await ask<{ peakRssMB: number; cpuSeconds: number }>(server, { cmd: 'stats' }, 'stats');
-  process.stdout.write(`${JSON.stringify({
-    bench: 'server-fleet', store: STORE, agents, connected,
-    reportsPerSecond: Math.round(reports.reports / reports.seconds), reportsFailed: reports.failed, reportUpdates: 150,
-    actionLatencyP99Ms: Math.round(p99(latencies)), actionLatencyMaxMs: Math.round(Math.max(...latencies)), actionsMissed: missed,
-    serverPeakRssMB: final.peakRssMB, serverCpuSeconds: Math.round(final.cpuSeconds * 10) / 10,
-  })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({
+      bench: 'server-fleet',
+      store: STORE,
+      agents,
+      connected,
+      reportsPerSecond: Math.round(reports.reports / reports.seconds),
+      reportsFailed: reports.failed,
+      reportUpdates: 150,
+      actionLatencyP99Ms: Math.round(p99(latencies)),
+      actionLatencyMaxMs: Math.round(Math.max(...latencies)),
+      actionsMissed: missed,
+      serverPeakRssMB: final.peakRssMB,
+      serverCpuSeconds: Math.round(final.cpuSeconds * 10) / 10,
+    })}\n`,
+  );
   fleet.send({ cmd: 'stop' });
   server.send({ cmd: 'stop' });
   await Promise.all([once(fleet, 'exit'), once(server, 'exit')]);

@@ -9,5 +9,9 @@ if (!existsSync('node_modules/vite/package.json')) {
   console.log('patchline: vite is not installed (production install?): the console is not rebuilt');
   process.exit(0);
 }
-const result = spawnSync(process.execPath, ['node_modules/vite/bin/vite.js', 'build', '--config', 'web/vite.config.ts', '--logLevel', 'warn'], { stdio: 'inherit' });
+const result = spawnSync(
+  process.execPath,
+  ['node_modules/vite/bin/vite.js', 'build', '--config', 'web/vite.config.ts', '--logLevel', 'warn'],
+  { stdio: 'inherit' },
+);
 process.exit(result.status ?? 1);

@@ -31,7 +31,8 @@ const HRESULT_TEXT_RE = /^0x[0-9A-F]{8}$/;
 
 function checkEntry(e: SourceEntry, index: number): void {
   if (!HRESULT_TEXT_RE.test(e.hresult)) throw new Error(`entry ${index}: bad hresult ${JSON.stringify(e.hresult)}`);
-  if (e.alt_hresult !== undefined && !HRESULT_TEXT_RE.test(e.alt_hresult)) throw new Error(`entry ${index}: bad alt_hresult`);
+  if (e.alt_hresult !== undefined && !HRESULT_TEXT_RE.test(e.alt_hresult))
+    throw new Error(`entry ${index}: bad alt_hresult`);
   if (!/^[A-Z][A-Z0-9_]+$/.test(e.name)) throw new Error(`entry ${index}: bad name ${JSON.stringify(e.name)}`);
   if (typeof e.message !== 'string' || e.message.trim() === '') throw new Error(`entry ${index}: empty message`);
 }
@@ -41,9 +42,7 @@ export function renderHResultTable(entries: readonly SourceEntry[]): string {
   entries.forEach(checkEntry);
   const sorted = [...entries].sort((a, b) => Number(a.hresult) - Number(b.hresult));
   const rows = sorted.map((e) => `  [${e.hresult}, ${JSON.stringify(e.name)}, ${JSON.stringify(e.message.trim())}],`);
-  const alts = sorted
-    .filter((e) => e.alt_hresult !== undefined)
-    .map((e) => `  [${e.alt_hresult}, ${e.hresult}],`);
+  const alts = sorted.filter((e) => e.alt_hresult !== undefined).map((e) => `  [${e.alt_hresult}, ${e.hresult}],`);
   const altNames = sorted
     .filter((e) => e.alt_name !== undefined)
     .map((e) => `  [${e.hresult}, ${JSON.stringify(e.alt_name)}],`);

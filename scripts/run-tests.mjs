@@ -15,5 +15,9 @@ function find(dir) {
 
 const files = [...find('src'), ...find('test')].sort();
 const concurrency = process.env.PATCHLINE_TEST_CONCURRENCY ?? '2';
-const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...process.argv.slice(2), ...files], { stdio: 'inherit' });
+const result = spawnSync(
+  process.execPath,
+  ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...process.argv.slice(2), ...files],
+  { stdio: 'inherit' },
+);
 process.exit(result.status ?? 1);

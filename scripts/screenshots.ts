@@ -27,7 +27,11 @@ async function api<T>(page: Page, method: string, path: string, body?: unknown):
   const result = await page.evaluate(
     async ([m, p, b]) => {
       const session = (await (await fetch('/api/v1/session')).json()) as { csrfToken: string };
-      const r = await fetch(`/api/v1${p}`, { method: m, headers: { 'content-type': 'application/json', 'x-csrf-token': session.csrfToken }, body: b === undefined ? undefined : JSON.stringify(b) });
+      const r = await fetch(`/api/v1${p}`, {
+        method: m,
+        headers: { 'content-type': 'application/json', 'x-csrf-token': session.csrfToken },
+        body: b === undefined ? undefined : JSON.stringify(b),
+      });
       return { status: r.status, text: await r.text() };
     },
     [method, path, body] as const,
@@ -42,7 +46,8 @@ async function waitForAction(page: Page, id: string): Promise<void> {
   for (;;) {
     const action = await api<{ state: string }>(page, 'GET', `/actions/${id}`);
     if (action.state === 'done' || action.state === 'failed') return;
-    if (Date.now() > deadline) throw new Error(`action ${id} still ${action.state} after ${INSTALL_TIMEOUT_MS / 1000} s`);
+    if (Date.now() > deadline)
+      throw new Error(`action ${id} still ${action.state} after ${INSTALL_TIMEOUT_MS / 1000} s`);
     await page.waitForTimeout(1_000);
   }
 }
@@ -51,9 +56,13 @@ async function waitForAction(page: Page, id: string): Promise<void> {
 async function shoot(page: Page, name: string, path: string, ready: (page: Page) => Promise<unknown>): Promise<void> {
   await page.goto(`${page.url().split('#')[0]}#${path}`);
   await ready(page);
-  await page.locator('[aria-busy="true"]').first().waitFor({ state: 'detached' }).catch((error: unknown) => {
-    throw new Error(`${name}: a grid was still loading after ${UI_TIMEOUT_MS / 1000} s`, { cause: error });
-  });
+  await page
+    .locator('[aria-busy="true"]')
+    .first()
+    .waitFor({ state: 'detached' })
+    .catch((error: unknown) => {
+      throw new Error(`${name}: a grid was still loading after ${UI_TIMEOUT_MS / 1000} s`, { cause: error });
+    });
   const file = join(OUT, `${name}.png`);
   await page.screenshot({ path: file });
   console.log(`wrote ${file}`);
@@ -63,9 +72,26 @@ async function main(): Promise<void> {
   mkdirSync(OUT, { recursive: true });
   const data = mkdtempSync(join(tmpdir(), 'patchline-screenshots-'));
   const server = await startLabServer({ scenario: SCENARIO, dataDir: data, timeScale: 0.01 });
-  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'] });
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--disable-dev-shm-usage',
+    ],
+  });
   try {
-    const context = await browser.newContext({ viewport: VIEWPORT, deviceScaleFactor: 1, colorScheme: 'light', reducedMotion: 'reduce' });
+    const context = await browser.newContext({
+      viewport: VIEWPORT,
+      deviceScaleFactor: 1,
+      colorScheme: 'light',
+      reducedMotion: 'reduce',
+    });
     const page = await context.newPage();
     page.setDefaultTimeout(UI_TIMEOUT_MS);
     await page.goto(`${server.url}/`);
@@ -78,13 +104,18 @@ async function main(): Promise<void> {
     await api(page, 'POST', '/rules', { action: 'allow', classifications: ['Security Updates'], rings: ['pilot'] });
     const install = await api<{ id: string }>(page, 'POST', '/actions', { action: 'install', ring: 'pilot' });
     await waitForAction(page, install.id);
-    const cu = (await api<{ updates: { updateId: string }[] }>(page, 'GET', '/updates?q=Cumulative&limit=1')).updates[0];
+    const cu = (await api<{ updates: { updateId: string }[] }>(page, 'GET', '/updates?q=Cumulative&limit=1'))
+      .updates[0];
     if (!cu) throw new Error('the lab catalog has no cumulative update');
 
     await shoot(page, 'overview', '/', (p) => p.getByTestId('hosts-total').waitFor());
-    await shoot(page, 'updates', '/updates', (p) => p.locator('table[aria-label="Updates"] tbody tr[data-row-id]').first().waitFor());
+    await shoot(page, 'updates', '/updates', (p) =>
+      p.locator('table[aria-label="Updates"] tbody tr[data-row-id]').first().waitFor(),
+    );
     await shoot(page, 'update', `/updates/${cu.updateId}`, (p) => p.getByRole('heading', { level: 1 }).waitFor());
-    await shoot(page, 'hosts', '/hosts', (p) => p.locator('table[aria-label="Hosts"] tbody tr[data-row-id]').first().waitFor());
+    await shoot(page, 'hosts', '/hosts', (p) =>
+      p.locator('table[aria-label="Hosts"] tbody tr[data-row-id]').first().waitFor(),
+    );
     await shoot(page, 'host', '/hosts/web01', (p) => p.locator('tr[data-update-id]').first().waitFor());
     await shoot(page, 'activity', '/activity', (p) => p.getByRole('heading', { name: 'Activity' }).waitFor());
     await shoot(page, 'catalog', '/catalog', (p) => p.getByRole('heading', { name: 'Catalog and content' }).waitFor());
@@ -94,7 +125,10 @@ async function main(): Promise<void> {
       await form.getByLabel(/^Classifications/).fill('Security Updates');
       await form.getByLabel(/^Only in rings/).fill('broad');
       await form.getByRole('button', { name: /Preview and save/ }).click();
-      await p.getByTestId('rule-preview').filter({ hasText: /This rule / }).waitFor();
+      await p
+        .getByTestId('rule-preview')
+        .filter({ hasText: /This rule / })
+        .waitFor();
     });
     await context.close();
   } finally {

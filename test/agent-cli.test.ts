@@ -20,17 +20,33 @@ const TOKEN = 'cycle-token-e2e';
 /** Generous: two tsx processes start cold under a loaded CI machine. */
 const PROCESS_TIMEOUT_MS = 60_000;
 
-interface Run { code: number | null; stdout: string; stderr: string; events: AgentEvent[] }
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  events: AgentEvent[];
+}
 
 /** Starts the agent; `onEvent` sees each JSON line as it arrives (e.g. to send SIGTERM). */
-function runAgent(args: string[], env: NodeJS.ProcessEnv, onEvent?: (e: AgentEvent, kill: (s: NodeJS.Signals) => void) => void): Promise<Run> {
+function runAgent(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  onEvent?: (e: AgentEvent, kill: (s: NodeJS.Signals) => void) => void,
+): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...CLI, ...args], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`agent did not finish within ${PROCESS_TIMEOUT_MS} ms; its output so far:\n${stdout.slice(-1500)}\nstderr:\n${stderr.slice(-1500)}`));
+      reject(
+        new Error(
+          `agent did not finish within ${PROCESS_TIMEOUT_MS} ms; its output so far:\n${stdout.slice(-1500)}\nstderr:\n${stderr.slice(-1500)}`,
+        ),
+      );
     }, PROCESS_TIMEOUT_MS);
     let partial = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
@@ -39,10 +55,15 @@ function runAgent(args: string[], env: NodeJS.ProcessEnv, onEvent?: (e: AgentEve
       partial = lines.pop() ?? '';
       for (const line of lines) if (line.trim() !== '') onEvent?.(JSON.parse(line) as AgentEvent, (s) => child.kill(s));
     });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+    });
     child.on('close', (code) => {
       clearTimeout(timer);
-      const events = stdout.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as AgentEvent);
+      const events = stdout
+        .split('\n')
+        .filter((l) => l.trim() !== '')
+        .map((l) => JSON.parse(l) as AgentEvent);
       resolve({ code, stdout, stderr, events });
     });
   });
@@ -99,21 +120,37 @@ describe('patchline agent cycle (process)', { concurrency: true }, () => {
     const worldPath = join(dir, `${name}-world.json`);
     writeFileSync(worldPath, JSON.stringify({ updates }));
     const request: CycleRequest = {
-      runId: 'r-e2e', host: 'web01', cycle: 1, mode: 'install', reboot: 'if-required', filters: {}, exclude: [], installedEarlier: [],
-      serverSelection: 'default', installerBusyTimeoutSeconds: 60, logHandoverTimeoutSeconds: 20, ...overrides,
+      runId: 'r-e2e',
+      host: 'web01',
+      cycle: 1,
+      mode: 'install',
+      reboot: 'if-required',
+      filters: {},
+      exclude: [],
+      installedEarlier: [],
+      serverSelection: 'default',
+      installerBusyTimeoutSeconds: 60,
+      logHandoverTimeoutSeconds: 20,
+      ...overrides,
     };
     const requestPath = join(dir, `${name}-request.json`);
     writeFileSync(requestPath, JSON.stringify(request));
     const env = {
       PATCHLINE_PROVIDER_CMD: JSON.stringify([...PROVIDER, worldPath]),
-      PATCHLINE_LAB_CONTROL_URL: `${base}/${name}/hosts/web01`, PATCHLINE_LAB_CONTROL_TOKEN: TOKEN,
+      PATCHLINE_LAB_CONTROL_URL: `${base}/${name}/hosts/web01`,
+      PATCHLINE_LAB_CONTROL_TOKEN: TOKEN,
       PATCHLINE_LOG_DIR: join(dir, `${name}-logs`),
     };
     return { requestPath, env, callbackUrl: `${base}/${name}/events`, seen: () => seen.get(name) ?? [] };
   }
 
   it('runs a cycle, prints JSON lines, and reboots only after the connector acknowledged the whole log', async () => {
-    const { requestPath, env, callbackUrl, seen: log } = files('reboot', [{ record: record('5060001'), needsReboot: true }]);
+    const {
+      requestPath,
+      env,
+      callbackUrl,
+      seen: log,
+    } = files('reboot', [{ record: record('5060001'), needsReboot: true }]);
     const request = JSON.parse(readFileSync(requestPath, 'utf8')) as CycleRequest;
     writeFileSync(requestPath, JSON.stringify({ ...request, callback: { url: callbackUrl, token: TOKEN } }));
     const run = await runAgent(['agent', 'cycle', '--request', requestPath], env);
@@ -141,7 +178,9 @@ describe('patchline agent cycle (process)', { concurrency: true }, () => {
   });
 
   it('aborts on SIGTERM: the running install is aborted and the cycle ends "aborted", exit 0', async () => {
-    const { requestPath, env } = files('abort', [{ record: record('5060003'), hangs: true }], { logHandoverTimeoutSeconds: 0 });
+    const { requestPath, env } = files('abort', [{ record: record('5060003'), hangs: true }], {
+      logHandoverTimeoutSeconds: 0,
+    });
     let signalled = false;
     const run = await runAgent(['agent', 'cycle', '--request', requestPath], env, (e, kill) => {
       if (!signalled && e.kind === 'progress' && e.phase === 'install') {
@@ -153,13 +192,29 @@ describe('patchline agent cycle (process)', { concurrency: true }, () => {
     assert.ok(signalled);
     const finished = run.events.at(-1);
     assert.ok(finished?.kind === 'cycle-finished' && finished.outcome === 'aborted', JSON.stringify(finished));
-    assert.ok(run.events.some((e) => e.kind === 'update-result' && e.phase === 'install' && e.resultCode === 'aborted'));
+    assert.ok(
+      run.events.some((e) => e.kind === 'update-result' && e.phase === 'install' && e.resultCode === 'aborted'),
+    );
   });
 
   it('refuses a bad request file with exit 64 and says which field', async () => {
     const path = join(dir, 'bad-request.json');
-    writeFileSync(path, JSON.stringify({ runId: 'r', host: 'web01', cycle: 1, mode: 'patch', reboot: 'if-required', filters: {}, exclude: [],
-      installedEarlier: [], serverSelection: 'default', installerBusyTimeoutSeconds: 60, logHandoverTimeoutSeconds: 1 }));
+    writeFileSync(
+      path,
+      JSON.stringify({
+        runId: 'r',
+        host: 'web01',
+        cycle: 1,
+        mode: 'patch',
+        reboot: 'if-required',
+        filters: {},
+        exclude: [],
+        installedEarlier: [],
+        serverSelection: 'default',
+        installerBusyTimeoutSeconds: 60,
+        logHandoverTimeoutSeconds: 1,
+      }),
+    );
     const run = await runAgent(['agent', 'cycle', '--request', path], {});
     assert.equal(run.code, 64);
     assert.match(run.stderr, /BAD_CYCLE_REQUEST.*\/mode/);

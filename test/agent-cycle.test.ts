@@ -16,8 +16,17 @@ import { fakeChannel, record, world, type FakeWorld } from './agent-fake-provide
 
 function request(overrides: Partial<CycleRequest> = {}): CycleRequest {
   return {
-    runId: 'r-1', host: 'web01', cycle: 1, mode: 'install', reboot: 'if-required', filters: {}, exclude: [],
-    installedEarlier: [], serverSelection: 'default', installerBusyTimeoutSeconds: 600, logHandoverTimeoutSeconds: 5,
+    runId: 'r-1',
+    host: 'web01',
+    cycle: 1,
+    mode: 'install',
+    reboot: 'if-required',
+    filters: {},
+    exclude: [],
+    installedEarlier: [],
+    serverSelection: 'default',
+    installerBusyTimeoutSeconds: 600,
+    logHandoverTimeoutSeconds: 5,
     ...overrides,
   };
 }
@@ -40,10 +49,19 @@ function fakeClock(): Clock & { slept: number[] } {
 async function cycle(w: FakeWorld, req: CycleRequest, extra: Partial<CycleDeps> = {}) {
   const seen: AgentEvent[] = [];
   const summary = await runCycle(req, {
-    openProvider: () => fakeChannel(w), sinks: [{ write: (e) => seen.push(e) }], clock: fakeClock(),
-    signal: new AbortController().signal, random: () => 0, ...extra,
+    openProvider: () => fakeChannel(w),
+    sinks: [{ write: (e) => seen.push(e) }],
+    clock: fakeClock(),
+    signal: new AbortController().signal,
+    random: () => 0,
+    ...extra,
   });
-  return { summary, events: seen, of: <K extends AgentEventKind>(kind: K) => seen.filter((e): e is Extract<AgentEvent, { kind: K }> => e.kind === kind) };
+  return {
+    summary,
+    events: seen,
+    of: <K extends AgentEventKind>(kind: K) =>
+      seen.filter((e): e is Extract<AgentEvent, { kind: K }> => e.kind === kind),
+  };
 }
 
 const installRequests = (w: FakeWorld) => w.requests.flatMap((r) => (r.type === 'install' ? [r.updateIds] : []));
@@ -56,16 +74,29 @@ describe('runCycle', () => {
     const { summary, events, of } = await cycle(w, request());
 
     assert.deepEqual(installRequests(w), [[ssu.updateId], [cu.updateId]]);
-    assert.deepEqual(of('scan-result').map((s) => s.selected), [[ssu.updateId], [cu.updateId]]);
+    assert.deepEqual(
+      of('scan-result').map((s) => s.selected),
+      [[ssu.updateId], [cu.updateId]],
+    );
     assert.equal(summary.outcome, 'reboot-required');
     assert.equal(summary.willReboot, true);
     const finished = events.at(-1);
     assert.equal(finished?.kind, 'cycle-finished');
-    assert.deepEqual(events.map((e) => e.seq), events.map((_, i) => i + 1));
+    assert.deepEqual(
+      events.map((e) => e.seq),
+      events.map((_, i) => i + 1),
+    );
     assert.equal(events[0]?.kind, 'cycle-started');
     assert.equal(events[1]?.kind, 'preflight');
-    assert.deepEqual(of('update-result').filter((r) => r.phase === 'install').map((r) => [r.resultCode, r.rebootRequired]),
-      [['succeeded', false], ['succeeded', true]]);
+    assert.deepEqual(
+      of('update-result')
+        .filter((r) => r.phase === 'install')
+        .map((r) => [r.resultCode, r.rebootRequired]),
+      [
+        ['succeeded', false],
+        ['succeeded', true],
+      ],
+    );
   });
 
   it('rescans until nothing is left when no reboot is needed: outcome done, no reboot under if-required', async () => {
@@ -77,7 +108,10 @@ describe('runCycle', () => {
     assert.equal(summary.willReboot, false);
     assert.equal(of('scan-result').length, 2);
     // Only the update that was not downloaded is downloaded.
-    assert.deepEqual(w.requests.filter((r) => r.type === 'download').map((r) => r.type === 'download' && r.updateIds), [[a.updateId]]);
+    assert.deepEqual(
+      w.requests.filter((r) => r.type === 'download').map((r) => r.type === 'download' && r.updateIds),
+      [[a.updateId]],
+    );
   });
 
   it('reboots under policy always when something was installed, even without a reboot required', async () => {
@@ -93,7 +127,10 @@ describe('runCycle', () => {
     const { summary, of } = await cycle(w, request());
     assert.equal(summary.outcome, 'reboot-pending');
     assert.equal(summary.willReboot, true);
-    assert.deepEqual(w.requests.map((r) => r.type), ['rebootStatus']);
+    assert.deepEqual(
+      w.requests.map((r) => r.type),
+      ['rebootStatus'],
+    );
     assert.equal(of('preflight')[0]?.rebootRequired, true);
 
     const never = await cycle(world([], { pendingReboot: true }), request({ reboot: 'never' }));
@@ -164,7 +201,10 @@ describe('runCycle', () => {
     const other = record('5050102');
     const w = world([{ record: back }, { record: other }]);
     const { summary, of } = await cycle(w, request({ installedEarlier: [back.updateId] }));
-    assert.deepEqual(of('loop-detected').map((e) => e.updateIds), [[back.updateId]]);
+    assert.deepEqual(
+      of('loop-detected').map((e) => e.updateIds),
+      [[back.updateId]],
+    );
     assert.deepEqual(installRequests(w), [[other.updateId]]);
     assert.equal(summary.outcome, 'loop-detected');
     assert.ok(of('scan-result')[0]?.skipped.some((s) => s.updateId === back.updateId && s.reason === 'loop'));
@@ -187,7 +227,10 @@ describe('runCycle', () => {
     assert.equal(summary.outcome, 'failed');
     assert.equal(summary.willReboot, false);
     assert.deepEqual(summary.installed, [good.updateId]);
-    assert.equal(of('update-result').find((r) => r.updateId === bad.updateId && r.phase === 'install')?.hresult, '0x80242016');
+    assert.equal(
+      of('update-result').find((r) => r.updateId === bad.updateId && r.phase === 'install')?.hresult,
+      '0x80242016',
+    );
     // The failed update is not retried in the same cycle.
     assert.equal(installRequests(w).length, 1);
   });
@@ -198,12 +241,18 @@ describe('runCycle', () => {
     const excluded = record('5050133');
     const driver = record('5050134', { type: 'driver' });
     const w = world([{ record: sec }, { record: def }, { record: excluded }, { record: driver }]);
-    const { of } = await cycle(w, request({ mode: 'scan', filters: { classifications: ['Security Updates'] }, exclude: [excluded.updateId] }));
+    const { of } = await cycle(
+      w,
+      request({ mode: 'scan', filters: { classifications: ['Security Updates'] }, exclude: [excluded.updateId] }),
+    );
     const scan = of('scan-result')[0];
     assert.deepEqual(scan?.selected, [sec.updateId]);
     assert.equal(scan?.found.length, 4);
-    assert.deepEqual(Object.fromEntries(scan?.skipped.map((s) => [s.updateId, s.reason]) ?? []),
-      { [def.updateId]: 'classification', [excluded.updateId]: 'excluded', [driver.updateId]: 'driver' });
+    assert.deepEqual(Object.fromEntries(scan?.skipped.map((s) => [s.updateId, s.reason]) ?? []), {
+      [def.updateId]: 'classification',
+      [excluded.updateId]: 'excluded',
+      [driver.updateId]: 'driver',
+    });
     const search = w.requests.find((r) => r.type === 'search');
     assert.equal(search?.type === 'search' && search.criteria, 'IsInstalled=0 and IsHidden=0');
   });
@@ -214,7 +263,10 @@ describe('runCycle', () => {
     const { summary, of } = await cycle(w, request({ mode: 'download', reboot: 'always' }));
     assert.equal(summary.outcome, 'done');
     assert.equal(summary.willReboot, false);
-    assert.deepEqual(of('update-result').map((r) => [r.phase, r.updateId]), [['download', u.updateId]]);
+    assert.deepEqual(
+      of('update-result').map((r) => [r.phase, r.updateId]),
+      [['download', u.updateId]],
+    );
     assert.equal(installRequests(w).length, 0);
   });
 
@@ -224,8 +276,17 @@ describe('runCycle', () => {
     const controller = new AbortController();
     const seen: AgentEvent[] = [];
     const summary = await runCycle(request(), {
-      openProvider: () => fakeChannel(w), clock: fakeClock(), signal: controller.signal,
-      sinks: [{ write: (e) => { seen.push(e); if (e.kind === 'progress' && e.phase === 'install') controller.abort(); } }],
+      openProvider: () => fakeChannel(w),
+      clock: fakeClock(),
+      signal: controller.signal,
+      sinks: [
+        {
+          write: (e) => {
+            seen.push(e);
+            if (e.kind === 'progress' && e.phase === 'install') controller.abort();
+          },
+        },
+      ],
     });
     assert.equal(summary.outcome, 'aborted');
     assert.equal(summary.willReboot, false);
@@ -239,7 +300,9 @@ describe('runCycle', () => {
     const dir = mkdtempSync(join(tmpdir(), 'patchline-crash-'));
     try {
       const script = join(dir, 'crash.mjs');
-      writeFileSync(script, `
+      writeFileSync(
+        script,
+        `
         import { createInterface } from 'node:readline';
         const send = (o) => process.stdout.write(JSON.stringify(o) + '\\n');
         send({ type: 'hello', protocol: 1, provider: 'crashy', version: '0', computerName: 'web01' });
@@ -249,8 +312,11 @@ describe('runCycle', () => {
             data: { rebootRequired: false, installerBusy: false, lastBootUpTime: 'x' } });
           else { process.stderr.write('Unhandled exception: 0x8007000E out of memory\\n'); process.exit(9); }
         });
-      `);
-      const { summary, events } = await cycle(world([]), request(), { openProvider: () => spawnProvider([process.execPath, script]) });
+      `,
+      );
+      const { summary, events } = await cycle(world([]), request(), {
+        openProvider: () => spawnProvider([process.execPath, script]),
+      });
       assert.equal(summary.outcome, 'error');
       assert.match(summary.message ?? '', /PROVIDER_CRASHED.*code 9 while search ran.*out of memory/);
       assert.equal(events.at(-1)?.kind, 'cycle-finished');
@@ -268,9 +334,14 @@ describe('runCycle', () => {
   });
 
   it('still writes cycle-started and cycle-finished when the provider cannot start', async () => {
-    const { summary, events } = await cycle(world([]), request(), { openProvider: () => spawnProvider(['/nonexistent/provider']) });
+    const { summary, events } = await cycle(world([]), request(), {
+      openProvider: () => spawnProvider(['/nonexistent/provider']),
+    });
     assert.equal(summary.outcome, 'error');
-    assert.deepEqual(events.map((e) => e.kind), ['cycle-started', 'cycle-finished']);
+    assert.deepEqual(
+      events.map((e) => e.kind),
+      ['cycle-started', 'cycle-finished'],
+    );
     assert.match(summary.message ?? '', /PROVIDER_CRASHED.*ENOENT/);
   });
 });

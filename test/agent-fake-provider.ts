@@ -38,7 +38,10 @@ export interface FakeWorld {
   readonly requests: ProviderRequest[];
 }
 
-export function world(updates: FakeUpdate[], extra: Partial<Omit<FakeWorld, 'updates' | 'installed' | 'requests'>> = {}): FakeWorld {
+export function world(
+  updates: FakeUpdate[],
+  extra: Partial<Omit<FakeWorld, 'updates' | 'installed' | 'requests'>> = {},
+): FakeWorld {
   return { updates, installed: new Set(), requests: [], ...extra };
 }
 
@@ -48,11 +51,26 @@ export function record(kb: string, overrides: Partial<UpdateRecord> = {}): Updat
   counter++;
   return {
     updateId: `00000000-0000-0000-0000-${String(counter).padStart(4, '0')}${kb.padStart(8, '0')}`,
-    revisionNumber: 1, title: `KB${kb} test update`, kbs: [kb], msrcSeverity: 'Important',
-    classification: 'Security Updates', products: ['Windows Server 2022'], categories: [],
-    isDownloaded: false, isHidden: false, isMandatory: false, browseOnly: false, type: 'software',
-    rebootBehavior: 'canRequest', impact: 'normal', eulaAccepted: true, supersededUpdateIds: [],
-    maxDownloadSize: 1_000_000, lastDeploymentChangeTime: '2026-10-01T00:00:00Z', supportUrl: null, downloadUrls: [],
+    revisionNumber: 1,
+    title: `KB${kb} test update`,
+    kbs: [kb],
+    msrcSeverity: 'Important',
+    classification: 'Security Updates',
+    products: ['Windows Server 2022'],
+    categories: [],
+    isDownloaded: false,
+    isHidden: false,
+    isMandatory: false,
+    browseOnly: false,
+    type: 'software',
+    rebootBehavior: 'canRequest',
+    impact: 'normal',
+    eulaAccepted: true,
+    supersededUpdateIds: [],
+    maxDownloadSize: 1_000_000,
+    lastDeploymentChangeTime: '2026-10-01T00:00:00Z',
+    supportUrl: null,
+    downloadUrls: [],
     ...overrides,
   };
 }
@@ -61,7 +79,9 @@ const LAST_BOOT = '2026-11-20T06:00:00Z';
 
 /** Serves the protocol for one world on the given streams until the input ends. */
 export async function serveFake(w: FakeWorld, input: Readable, output: Writable): Promise<void> {
-  const send = (o: object): void => { output.write(`${JSON.stringify(o)}\n`); };
+  const send = (o: object): void => {
+    output.write(`${JSON.stringify(o)}\n`);
+  };
   const downloaded = new Set<string>();
   const hanging = new Map<string, string[]>();
   send({ type: 'hello', protocol: 1, provider: 'fake', version: '1.0.0', computerName: 'web01' });
@@ -74,7 +94,11 @@ export async function serveFake(w: FakeWorld, input: Readable, output: Writable)
       case 'rebootStatus': {
         const busy = (w.busyPolls ?? 0) > 0;
         if (busy) w.busyPolls = (w.busyPolls ?? 0) - 1;
-        result('rebootStatus', 'succeeded', null, { rebootRequired: w.pendingReboot ?? false, installerBusy: busy, lastBootUpTime: LAST_BOOT });
+        result('rebootStatus', 'succeeded', null, {
+          rebootRequired: w.pendingReboot ?? false,
+          installerBusy: busy,
+          lastBootUpTime: LAST_BOOT,
+        });
         break;
       }
       case 'search': {
@@ -83,16 +107,33 @@ export async function serveFake(w: FakeWorld, input: Readable, output: Writable)
           break;
         }
         send({ type: 'progress', requestId: r.id, phase: 'search', updateId: null, percent: 100 });
-        const applicable = w.updates.filter((u) => !w.installed.has(u.record.updateId) && (u.requires ?? []).every((id) => w.installed.has(id)));
-        result('search', 'succeeded', null, { updates: applicable.map((u) => ({ ...u.record, isDownloaded: u.record.isDownloaded || downloaded.has(u.record.updateId) })) });
+        const applicable = w.updates.filter(
+          (u) => !w.installed.has(u.record.updateId) && (u.requires ?? []).every((id) => w.installed.has(id)),
+        );
+        result('search', 'succeeded', null, {
+          updates: applicable.map((u) => ({
+            ...u.record,
+            isDownloaded: u.record.isDownloaded || downloaded.has(u.record.updateId),
+          })),
+        });
         break;
       }
       case 'download':
         for (const id of r.updateIds) {
-          send({ type: 'progress', requestId: r.id, phase: 'download', updateId: id, percent: 100, bytes: 10, totalBytes: 10 });
+          send({
+            type: 'progress',
+            requestId: r.id,
+            phase: 'download',
+            updateId: id,
+            percent: 100,
+            bytes: 10,
+            totalBytes: 10,
+          });
           downloaded.add(id);
         }
-        result('download', 'succeeded', null, { updates: r.updateIds.map((updateId) => ({ updateId, resultCode: 'succeeded', hresult: null })) });
+        result('download', 'succeeded', null, {
+          updates: r.updateIds.map((updateId) => ({ updateId, resultCode: 'succeeded', hresult: null })),
+        });
         break;
       case 'install': {
         if ((w.busyInstalls ?? 0) > 0) {
@@ -116,15 +157,29 @@ export async function serveFake(w: FakeWorld, input: Readable, output: Writable)
           return { updateId, resultCode: 'succeeded', hresult: null, rebootRequired: u.needsReboot ?? false };
         });
         if (reboot) w.pendingReboot = true;
-        result('install', updates.every((u) => u.resultCode === 'succeeded') ? 'succeeded' : 'succeededWithErrors', null, { rebootRequired: reboot, updates });
+        result(
+          'install',
+          updates.every((u) => u.resultCode === 'succeeded') ? 'succeeded' : 'succeededWithErrors',
+          null,
+          { rebootRequired: reboot, updates },
+        );
         break;
       }
       case 'abort': {
         const ids = hanging.get(r.targetId);
         if (ids) {
           hanging.delete(r.targetId);
-          send({ type: 'result', requestId: r.targetId, request: 'install', resultCode: 'aborted', hresult: '0x80240007',
-            data: { rebootRequired: false, updates: ids.map((updateId) => ({ updateId, resultCode: 'aborted', hresult: null })) } });
+          send({
+            type: 'result',
+            requestId: r.targetId,
+            request: 'install',
+            resultCode: 'aborted',
+            hresult: '0x80240007',
+            data: {
+              rebootRequired: false,
+              updates: ids.map((updateId) => ({ updateId, resultCode: 'aborted', hresult: null })),
+            },
+          });
         }
         result('abort', 'succeeded', null, { aborted: ids !== undefined });
         break;

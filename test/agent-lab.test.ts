@@ -38,8 +38,18 @@ hosts:
 
 function request(host: string, overrides: Partial<CycleRequest> = {}): CycleRequest {
   return {
-    runId: 'r-lab', host, cycle: 1, mode: 'install', reboot: 'if-required', filters: {}, exclude: [], installedEarlier: [],
-    serverSelection: 'default', installerBusyTimeoutSeconds: 60, logHandoverTimeoutSeconds: 1, ...overrides,
+    runId: 'r-lab',
+    host,
+    cycle: 1,
+    mode: 'install',
+    reboot: 'if-required',
+    filters: {},
+    exclude: [],
+    installedEarlier: [],
+    serverSelection: 'default',
+    installerBusyTimeoutSeconds: 60,
+    logHandoverTimeoutSeconds: 1,
+    ...overrides,
   };
 }
 
@@ -56,7 +66,9 @@ describe('runCycle against the lab provider', () => {
     await writeFile(file, SCENARIO);
     scenario = await loadScenario(file);
     payloads = createPayloadStore(scenario);
-    upstream = createServer((req, res) => { if (!payloads.handle(req, res)) res.writeHead(404).end(); });
+    upstream = createServer((req, res) => {
+      if (!payloads.handle(req, res)) res.writeHead(404).end();
+    });
     await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
     upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
   });
@@ -69,9 +81,19 @@ describe('runCycle against the lab provider', () => {
   const labCycle = async (host: string, req: CycleRequest) => {
     const events: AgentEvent[] = [];
     const summary = await runCycle(req, {
-      openProvider: () => inMemoryChannel((input, output) =>
-        serveProvider(input, output, { scenario, hostName: host, hostDir: join(dir, 'hosts', host), upstreamUrl, payloads })),
-      sinks: [{ write: (e) => events.push(e) }], clock: systemClock, signal: AbortSignal.timeout(30_000),
+      openProvider: () =>
+        inMemoryChannel((input, output) =>
+          serveProvider(input, output, {
+            scenario,
+            hostName: host,
+            hostDir: join(dir, 'hosts', host),
+            upstreamUrl,
+            payloads,
+          }),
+        ),
+      sinks: [{ write: (e) => events.push(e) }],
+      clock: systemClock,
+      signal: AbortSignal.timeout(30_000),
     });
     return { summary, events };
   };
@@ -81,7 +103,9 @@ describe('runCycle against the lab provider', () => {
     const { summary, events } = await labCycle('web01', request('web01'));
     assert.equal(summary.outcome, 'reboot-required', summary.message ?? '');
     assert.equal(summary.willReboot, true);
-    const installs = events.flatMap((e) => (e.kind === 'update-result' && e.phase === 'install' ? [`${keyOf(e.updateId)}:${e.resultCode}`] : []));
+    const installs = events.flatMap((e) =>
+      e.kind === 'update-result' && e.phase === 'install' ? [`${keyOf(e.updateId)}:${e.resultCode}`] : [],
+    );
     assert.deepEqual(installs, ['tool:succeeded', 'ssu:succeeded', 'cu:succeeded']);
     const firstScan = events.find((e) => e.kind === 'scan-result');
     assert.ok(firstScan?.kind === 'scan-result');

@@ -18,7 +18,11 @@ import { HttpCallbackSink } from '../src/agent/sinks/http-sink.ts';
 const TOKEN = 'secret-token-123';
 const REQUEST = { runId: 'r-20261121-0200-abcd', host: 'web01', cycle: 2 };
 
-interface Received { readonly auth: string | undefined; readonly type: string | undefined; readonly seqs: number[] }
+interface Received {
+  readonly auth: string | undefined;
+  readonly type: string | undefined;
+  readonly seqs: number[];
+}
 
 /** A callback server whose answer to each POST is decided by the test. */
 async function callbackServer(answer: (req: IncomingMessage, res: ServerResponse, seqs: number[], n: number) => void) {
@@ -27,7 +31,11 @@ async function callbackServer(answer: (req: IncomingMessage, res: ServerResponse
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const seqs = Buffer.concat(chunks).toString('utf8').split('\n').filter((l) => l !== '').map((l) => (JSON.parse(l) as AgentEvent).seq);
+      const seqs = Buffer.concat(chunks)
+        .toString('utf8')
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => (JSON.parse(l) as AgentEvent).seq);
       received.push({ auth: req.headers.authorization, type: req.headers['content-type'], seqs });
       answer(req, res, seqs, received.length);
     });
@@ -36,8 +44,13 @@ async function callbackServer(answer: (req: IncomingMessage, res: ServerResponse
   const address = server.address();
   if (address === null || typeof address === 'string') throw new Error('no port');
   return {
-    url: `http://127.0.0.1:${address.port}/cycles/r1/web01/2/events`, received,
-    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    url: `http://127.0.0.1:${address.port}/cycles/r1/web01/2/events`,
+    received,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 
@@ -67,7 +80,10 @@ describe('HTTP callback sink', () => {
       emitSome(log, 5);
       assert.equal(await sink.waitForAck(5, timeoutSignal()), true);
       assert.equal(sink.ackSeq, 5);
-      assert.deepEqual([...new Set(server.received.flatMap((r) => r.seqs))].sort((a, b) => a - b), [1, 2, 3, 4, 5]);
+      assert.deepEqual(
+        [...new Set(server.received.flatMap((r) => r.seqs))].sort((a, b) => a - b),
+        [1, 2, 3, 4, 5],
+      );
       assert.ok(server.received.every((r) => r.auth === `Bearer ${TOKEN}` && r.type === 'application/x-ndjson'));
     } finally {
       sink.close();
@@ -99,7 +115,12 @@ describe('HTTP callback sink', () => {
       else ack(req, res, seqs);
     });
     const reports: string[] = [];
-    const sink = new HttpCallbackSink({ url: server.url, token: TOKEN, random: () => 0, report: (m) => reports.push(m) });
+    const sink = new HttpCallbackSink({
+      url: server.url,
+      token: TOKEN,
+      random: () => 0,
+      report: (m) => reports.push(m),
+    });
     try {
       const log = new EventLog([sink], () => new Date());
       emitSome(log, 3);
@@ -139,7 +160,9 @@ describe('HTTP callback sink', () => {
 
 describe('log hand-over', () => {
   let dir = '';
-  before(() => { dir = mkdtempSync(join(tmpdir(), 'patchline-handover-')); });
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'patchline-handover-'));
+  });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   it('is safe once the callback acknowledged the last event', async () => {
@@ -149,7 +172,13 @@ describe('log hand-over', () => {
       const log = new EventLog([http], () => new Date());
       emitSome(log, 4);
       const logDir = join(dir, 'cb');
-      const result = await waitUntilLogSafe({ request: REQUEST, events: () => log.events(), http, logDir, timeoutMs: 10_000 });
+      const result = await waitUntilLogSafe({
+        request: REQUEST,
+        events: () => log.events(),
+        http,
+        logDir,
+        timeoutMs: 10_000,
+      });
       assert.deepEqual(result, { via: 'callback' });
       assert.equal(existsSync(logDir), false, 'no file when the connector has the log');
     } finally {
@@ -163,9 +192,20 @@ describe('log hand-over', () => {
     emitSome(log, 3);
     const pipePath = join(dir, 'agent.sock');
     const logDir = join(dir, 'pipe');
-    const safe = waitUntilLogSafe({ request: { ...REQUEST, pipePath }, events: () => log.events(), logDir, timeoutMs: 10_000 });
+    const safe = waitUntilLogSafe({
+      request: { ...REQUEST, pipePath },
+      events: () => log.events(),
+      logDir,
+      timeoutMs: 10_000,
+    });
     const text = await readWhenListening(pipePath);
-    assert.deepEqual(text.trim().split('\n').map((l) => (JSON.parse(l) as AgentEvent).seq), [1, 2, 3]);
+    assert.deepEqual(
+      text
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as AgentEvent).seq),
+      [1, 2, 3],
+    );
     assert.deepEqual(await safe, { via: 'pipe' });
     assert.equal(existsSync(pipePath), false, 'the socket is removed after the hand-over');
     assert.equal(existsSync(logDir), false);
@@ -177,12 +217,23 @@ describe('log hand-over', () => {
     const pipePath = join(dir, 'unread.sock');
     const logDir = join(dir, 'fallback');
     const started = Date.now();
-    const result = await waitUntilLogSafe({ request: { ...REQUEST, pipePath }, events: () => log.events(), logDir, timeoutMs: 200 });
+    const result = await waitUntilLogSafe({
+      request: { ...REQUEST, pipePath },
+      events: () => log.events(),
+      logDir,
+      timeoutMs: 200,
+    });
     assert.ok(Date.now() - started < 5_000);
     const path = fallbackLogPath(logDir, REQUEST);
     assert.deepEqual(result, { via: 'file', path });
     assert.equal(path, join(logDir, 'r-20261121-0200-abcd-web01-2.jsonl'));
-    assert.deepEqual(readFileSync(path, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as AgentEvent).kind), ['warning', 'warning']);
+    assert.deepEqual(
+      readFileSync(path, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as AgentEvent).kind),
+      ['warning', 'warning'],
+    );
     assert.equal(existsSync(pipePath), false);
   });
 
@@ -193,7 +244,13 @@ describe('log hand-over', () => {
       const log = new EventLog([http], () => new Date());
       emitSome(log, 1);
       const started = Date.now();
-      const result = await waitUntilLogSafe({ request: REQUEST, events: () => log.events(), http, logDir: join(dir, 'gone'), timeoutMs: 60_000 });
+      const result = await waitUntilLogSafe({
+        request: REQUEST,
+        events: () => log.events(),
+        http,
+        logDir: join(dir, 'gone'),
+        timeoutMs: 60_000,
+      });
       assert.equal(result.via, 'file');
       assert.ok(Date.now() - started < 5_000, 'did not wait out the hand-over timeout');
     } finally {

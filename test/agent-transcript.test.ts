@@ -15,21 +15,35 @@ import { spawnProvider } from '../src/wua/client.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-test('a normal cycle against the PowerShell provider\'s transcript: preflight, scan, download, install, reboot required', async () => {
+test("a normal cycle against the PowerShell provider's transcript: preflight, scan, download, install, reboot required", async () => {
   const transcript = join(ROOT, 'test/transcripts/normal-install-reboot.jsonl');
   const request: CycleRequest = {
-    runId: 'r-contract', host: 'WEB01', cycle: 1, mode: 'install', reboot: 'if-required', filters: {}, exclude: [], installedEarlier: [],
-    serverSelection: 'default', installerBusyTimeoutSeconds: 60, logHandoverTimeoutSeconds: 1,
+    runId: 'r-contract',
+    host: 'WEB01',
+    cycle: 1,
+    mode: 'install',
+    reboot: 'if-required',
+    filters: {},
+    exclude: [],
+    installedEarlier: [],
+    serverSelection: 'default',
+    installerBusyTimeoutSeconds: 60,
+    logHandoverTimeoutSeconds: 1,
   };
   const summary = await runCycle(request, {
-    openProvider: () => spawnProvider([process.execPath, '--import', 'tsx', join(ROOT, 'src/wua/providers/replay.ts'), transcript]),
+    openProvider: () =>
+      spawnProvider([process.execPath, '--import', 'tsx', join(ROOT, 'src/wua/providers/replay.ts'), transcript]),
     sinks: [],
     clock: systemClock,
     signal: new AbortController().signal,
   });
   const events = summary.log.events();
   assert.equal(summary.internalError, undefined);
-  assert.deepEqual([summary.outcome, summary.rebootRequired, summary.willReboot], ['reboot-required', true, true], summary.message ?? '');
+  assert.deepEqual(
+    [summary.outcome, summary.rebootRequired, summary.willReboot],
+    ['reboot-required', true, true],
+    summary.message ?? '',
+  );
   const started = events.find((e) => e.kind === 'cycle-started');
   assert.match(started?.kind === 'cycle-started' ? started.provider : '', /^powershell/);
   const scan = events.find((e) => e.kind === 'scan-result');
@@ -38,5 +52,8 @@ test('a normal cycle against the PowerShell provider\'s transcript: preflight, s
   assert.equal(installs.length, 2);
   assert.ok(installs.every((e) => e.kind === 'update-result' && e.resultCode === 'succeeded'));
   assert.equal(summary.installed.length, 2);
-  assert.ok(events.some((e) => e.kind === 'progress' && e.phase === 'install'), 'install progress is relayed');
+  assert.ok(
+    events.some((e) => e.kind === 'progress' && e.phase === 'install'),
+    'install progress is relayed',
+  );
 });

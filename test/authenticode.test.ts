@@ -113,9 +113,13 @@ describe('the real signed cabinet (gcab test-signed.cab)', { skip: skipShared },
     const { certificates } = (await inspectCabSignature(GCAB_SIGNED))!;
     assert.equal(certificates.length, 1);
     await writeFile(join(dir, 'gcab-sig.der'), blob);
-    const { stdout } = await run(OPENSSL, ['pkcs7', '-inform', 'DER', '-in', join(dir, 'gcab-sig.der'), '-print_certs'], {
-      timeout: TOOL_TIMEOUT_MS,
-    });
+    const { stdout } = await run(
+      OPENSSL,
+      ['pkcs7', '-inform', 'DER', '-in', join(dir, 'gcab-sig.der'), '-print_certs'],
+      {
+        timeout: TOOL_TIMEOUT_MS,
+      },
+    );
     await writeFile(lvfs, stdout);
     const result = await osslsigncode('verify', '-in', GCAB_SIGNED, '-CAfile', lvfs);
     assert.equal(result.ok, false);
@@ -128,7 +132,10 @@ describe('lab-signed catalogs', { skip: skipShared }, () => {
   it('verify with the lab root and report signer, chain and time', async () => {
     const info = await verifyCabSignature(labSigned, { roots: [lab.rootPem] });
     assert.equal(info.signer.subject, 'CN=Patchline Lab Catalog Signing, O=Patchline Lab');
-    assert.deepEqual(info.chain, ['CN=Patchline Lab Catalog Signing, O=Patchline Lab', 'CN=Patchline Lab Root CA, O=Patchline Lab']);
+    assert.deepEqual(info.chain, [
+      'CN=Patchline Lab Catalog Signing, O=Patchline Lab',
+      'CN=Patchline Lab Root CA, O=Patchline Lab',
+    ]);
     assert.equal(info.digestAlgorithm, 'sha256');
     assert.equal(info.timestamped, false);
     assert.equal(info.validatedAtSource, 'signing-time');
@@ -151,25 +158,38 @@ describe('lab-signed catalogs', { skip: skipShared }, () => {
     const info = await verifyCabSignature(resigned, { roots: [lab.rootPem] });
     assert.equal(info.digestAlgorithm, 'sha1');
     // Same cabinet data: only the signature differs in size, the header layout is kept.
-    assert.equal((await inspectCabSignature(resigned))!.signatureOffset, (await inspectCabSignature(labSigned))!.signatureOffset);
+    assert.equal(
+      (await inspectCabSignature(resigned))!.signatureOffset,
+      (await inspectCabSignature(labSigned))!.signatureOffset,
+    );
   });
 
   it('validity is checked at the signing time: expired now is fine, signed after expiry is not', async () => {
     const old = await createLabRoot({ dir: join(dir, 'old-lab'), now: new Date('2020-01-01T00:00:00Z') });
     const inWindow = join(dir, 'old-in-window.cab');
-    await signCab(UNSIGNED_SIMPLE, inWindow, { certPem: old.certPem, keyPem: old.keyPem, signingTime: new Date('2021-06-01T00:00:00Z') });
+    await signCab(UNSIGNED_SIMPLE, inWindow, {
+      certPem: old.certPem,
+      keyPem: old.keyPem,
+      signingTime: new Date('2021-06-01T00:00:00Z'),
+    });
     const info = await verifyCabSignature(inWindow, { roots: [old.rootPem] });
     assert.equal(info.validatedAt.toISOString(), '2021-06-01T00:00:00.000Z');
 
     const afterExpiry = join(dir, 'old-after-expiry.cab');
-    await signCab(UNSIGNED_SIMPLE, afterExpiry, { certPem: old.certPem, keyPem: old.keyPem, signingTime: new Date('2026-01-01T00:00:00Z') });
+    await signCab(UNSIGNED_SIMPLE, afterExpiry, {
+      certPem: old.certPem,
+      keyPem: old.keyPem,
+      signingTime: new Date('2026-01-01T00:00:00Z'),
+    });
     const error = await rejection(verifyCabSignature(afterExpiry, { roots: [old.rootPem] }));
     assert.equal(error.code, 'CATALOG_UNTRUSTED');
     assert.match(error.message, /was not valid at 2026-01-01T00:00:00\.000Z/);
   });
 
   it('signCab refuses a certificate without the code-signing EKU', async () => {
-    const code = await codeOf(signCab(UNSIGNED_SIMPLE, join(dir, 'x.cab'), { certPem: lab.rootPem, keyPem: lab.keyPem }));
+    const code = await codeOf(
+      signCab(UNSIGNED_SIMPLE, join(dir, 'x.cab'), { certPem: lab.rootPem, keyPem: lab.keyPem }),
+    );
     assert.equal(code, 'CAB_SIGN_FAILED');
   });
 });
@@ -234,7 +254,10 @@ describe('rejections', { skip: skipShared }, () => {
     assert.ok(cabs.length > 10);
     const codes = new Set<string>();
     for (const cab of cabs) codes.add(await codeOf(verifyCabSignature(cab, { roots: defaultRoots() })));
-    assert.ok([...codes].every((c) => c.startsWith('CATALOG_')), [...codes].join(' '));
+    assert.ok(
+      [...codes].every((c) => c.startsWith('CATALOG_')),
+      [...codes].join(' '),
+    );
   });
 
   it('a bit flipped anywhere in the signature blob never crashes the verifier', async () => {
@@ -254,7 +277,10 @@ describe('rejections', { skip: skipShared }, () => {
   });
 
   it('a missing file → CATALOG_UNREADABLE', async () => {
-    assert.equal(await codeOf(verifyCabSignature(join(dir, 'nope.cab'), { roots: defaultRoots() })), 'CATALOG_UNREADABLE');
+    assert.equal(
+      await codeOf(verifyCabSignature(join(dir, 'nope.cab'), { roots: defaultRoots() })),
+      'CATALOG_UNREADABLE',
+    );
   });
 
   it('a --trust file without certificates is a usage error', async () => {
@@ -263,22 +289,38 @@ describe('rejections', { skip: skipShared }, () => {
 });
 
 describe('cross-check with osslsigncode', { skip: skipShared }, () => {
-  it('osslsigncode accepts our signature and removing it restores the original cabinet byte for byte', { skip: noOsslsigncode }, async () => {
-    const rootFile = join(dir, 'lab', 'lab-root.pem');
-    const verified = await osslsigncode('verify', '-in', labSigned, '-CAfile', rootFile);
-    assert.ok(verified.ok, verified.output);
-    assert.match(verified.output, /Signature verification: ok/);
-    const stripped = join(dir, 'stripped.cab');
-    const removed = await osslsigncode('remove-signature', '-in', labSigned, '-out', stripped);
-    assert.ok(removed.ok, removed.output);
-    assert.deepEqual(await readFile(stripped), await readFile(UNSIGNED_MULTI));
-  });
+  it(
+    'osslsigncode accepts our signature and removing it restores the original cabinet byte for byte',
+    { skip: noOsslsigncode },
+    async () => {
+      const rootFile = join(dir, 'lab', 'lab-root.pem');
+      const verified = await osslsigncode('verify', '-in', labSigned, '-CAfile', rootFile);
+      assert.ok(verified.ok, verified.output);
+      assert.match(verified.output, /Signature verification: ok/);
+      const stripped = join(dir, 'stripped.cab');
+      const removed = await osslsigncode('remove-signature', '-in', labSigned, '-out', stripped);
+      assert.ok(removed.ok, removed.output);
+      assert.deepEqual(await readFile(stripped), await readFile(UNSIGNED_MULTI));
+    },
+  );
 
   it('we accept a cabinet osslsigncode signed, and reject it once tampered', { skip: noOsslsigncode }, async () => {
     const certFile = join(dir, 'lab', 'lab-signing-cert.pem');
     const keyFile = join(dir, 'lab', 'lab-signing-key.pem');
     const out = join(dir, 'by-osslsigncode.cab');
-    const signed = await osslsigncode('sign', '-certs', certFile, '-key', keyFile, '-h', 'sha256', '-in', UNSIGNED_MULTI, '-out', out);
+    const signed = await osslsigncode(
+      'sign',
+      '-certs',
+      certFile,
+      '-key',
+      keyFile,
+      '-h',
+      'sha256',
+      '-in',
+      UNSIGNED_MULTI,
+      '-out',
+      out,
+    );
     assert.ok(signed.ok, signed.output);
     const info = await verifyCabSignature(out, { roots: [lab.rootPem] });
     assert.equal(info.signer.subject, 'CN=Patchline Lab Catalog Signing, O=Patchline Lab');
@@ -295,7 +337,21 @@ describe('cross-check with osslsigncode', { skip: skipShared }, () => {
     const cert = join(dir, 'noeku.pem');
     await run(
       OPENSSL,
-      ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '30', '-subj', '/CN=No EKU Signer'],
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+        '-days',
+        '30',
+        '-subj',
+        '/CN=No EKU Signer',
+      ],
       { timeout: TOOL_TIMEOUT_MS },
     );
     const out = join(dir, 'noeku.cab');
@@ -321,7 +377,13 @@ describe('timestamps (osslsigncode built-in RFC 3161 authority)', { skip: skipSh
     const leaf = generateKeyPairSync('rsa', { modulusLength: 2048 });
     const window = { notBefore: new Date('2019-01-01T00:00:00Z'), notAfter: new Date('2035-01-01T00:00:00Z') };
     const byRoot = { issuer: 'Test TSA Root', issuerKey: root.privateKey, issuerPublicKey: root.publicKey };
-    tsaRootPem = issueCertificate({ ...window, ...byRoot, subject: 'Test TSA Root', publicKey: root.publicKey, ca: true });
+    tsaRootPem = issueCertificate({
+      ...window,
+      ...byRoot,
+      subject: 'Test TSA Root',
+      publicKey: root.publicKey,
+      ca: true,
+    });
     const tsaPem = issueCertificate({
       ...window,
       ...byRoot,
@@ -337,9 +399,21 @@ describe('timestamps (osslsigncode built-in RFC 3161 authority)', { skip: skipSh
     oldLabRootPem = (await createLabRoot({ dir: oldLab, now: new Date('2020-01-01T00:00:00Z') })).rootPem;
     timestamped = join(dir, 'timestamped.cab');
     const signed = await osslsigncode(
-      'sign', '-certs', join(oldLab, 'lab-signing-cert.pem'), '-key', join(oldLab, 'lab-signing-key.pem'),
-      '-TSA-certs', join(dir, 'tsa-chain.pem'), '-TSA-key', join(dir, 'tsa.key'),
-      '-TSA-time', String(TIMESTAMP.getTime() / 1000), '-in', UNSIGNED_SIMPLE, '-out', timestamped,
+      'sign',
+      '-certs',
+      join(oldLab, 'lab-signing-cert.pem'),
+      '-key',
+      join(oldLab, 'lab-signing-key.pem'),
+      '-TSA-certs',
+      join(dir, 'tsa-chain.pem'),
+      '-TSA-key',
+      join(dir, 'tsa.key'),
+      '-TSA-time',
+      String(TIMESTAMP.getTime() / 1000),
+      '-in',
+      UNSIGNED_SIMPLE,
+      '-out',
+      timestamped,
     );
     assert.ok(signed.ok, signed.output);
   });
@@ -351,17 +425,26 @@ describe('timestamps (osslsigncode built-in RFC 3161 authority)', { skip: skipSh
     assert.equal(info.signingTime?.toISOString(), TIMESTAMP.toISOString());
   });
 
-  it('an untrusted timestamp is ignored: the signing time (now) applies and the expired signer fails', { skip: noOsslsigncode }, async () => {
-    const error = await rejection(verifyCabSignature(timestamped, { roots: [oldLabRootPem] }));
-    assert.equal(error.code, 'CATALOG_UNTRUSTED');
-    assert.match(error.message, /its timestamp was ignored/);
-  });
+  it(
+    'an untrusted timestamp is ignored: the signing time (now) applies and the expired signer fails',
+    { skip: noOsslsigncode },
+    async () => {
+      const error = await rejection(verifyCabSignature(timestamped, { roots: [oldLabRootPem] }));
+      assert.equal(error.code, 'CATALOG_UNTRUSTED');
+      assert.match(error.message, /its timestamp was ignored/);
+    },
+  );
 });
 
 describe('shipped roots', () => {
   it('defaultRoots() holds the two Microsoft roots', async () => {
     const { X509Certificate } = await import('node:crypto');
-    const subjects = defaultRoots().map((pem) => new X509Certificate(pem).subject.split('\n').find((l) => l.startsWith('CN=')));
-    assert.deepEqual(subjects.sort(), ['CN=Microsoft Root Certificate Authority 2010', 'CN=Microsoft Root Certificate Authority 2011']);
+    const subjects = defaultRoots().map((pem) =>
+      new X509Certificate(pem).subject.split('\n').find((l) => l.startsWith('CN=')),
+    );
+    assert.deepEqual(subjects.sort(), [
+      'CN=Microsoft Root Certificate Authority 2010',
+      'CN=Microsoft Root Certificate Authority 2011',
+    ]);
   });
 });

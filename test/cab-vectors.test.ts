@@ -16,7 +16,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { CabError, extractFile, forEachMember, openCab, openFileStream, type Cabinet } from '../src/catalog/cab/index.ts';
+import {
+  CabError,
+  extractFile,
+  forEachMember,
+  openCab,
+  openFileStream,
+  type Cabinet,
+} from '../src/catalog/cab/index.ts';
 import { skipWithoutTestdata, testdata } from './testdata.ts';
 
 const VECTORS_DIR = testdata('cab');
@@ -24,11 +31,16 @@ const EXPECTED_PATH = join(VECTORS_DIR, 'expected.json');
 const VECTOR_TIMEOUT_MS = 30_000;
 const LARGE_TIMEOUT_MS = 300_000;
 /** Mutated copies per seed vector in the robustness test. */
-const MUTANTS_PER_VECTOR = Number(process.env["PATCHLINE_CAB_MUTANTS"] ?? 60);
+const MUTANTS_PER_VECTOR = Number(process.env['PATCHLINE_CAB_MUTANTS'] ?? 60);
 const FUZZ_TIMEOUT_MS = 60_000;
 const FUZZ_SEEDS = [
-  'node-cabarc/lzx-21.cab', 'node-cabarc/mszip.cab', 'libarchive/test_fuzz.cab', 'libmspack/mszip_lzx_qtm.cab',
-  'libmspack/normal_2files_2folders.cab', 'libmspack/reserve_HFD.cab', 'cabextract/bugs/cve-2010-2801-qtm-flush.cab',
+  'node-cabarc/lzx-21.cab',
+  'node-cabarc/mszip.cab',
+  'libarchive/test_fuzz.cab',
+  'libmspack/mszip_lzx_qtm.cab',
+  'libmspack/normal_2files_2folders.cab',
+  'libmspack/reserve_HFD.cab',
+  'cabextract/bugs/cve-2010-2801-qtm-flush.cab',
   'libarchive/test_read_format_cab_3.cab',
 ];
 
@@ -56,8 +68,17 @@ function mutate(original: Buffer, random: () => number): Buffer {
   return data;
 }
 
-interface ExpectedFile { name: string; name_hex?: string; size: number; sha256: string }
-interface Expected { ok: boolean; files?: ExpectedFile[]; failed_files?: { name: string; error: string }[] }
+interface ExpectedFile {
+  name: string;
+  name_hex?: string;
+  size: number;
+  sha256: string;
+}
+interface Expected {
+  ok: boolean;
+  files?: ExpectedFile[];
+  failed_files?: { name: string; error: string }[];
+}
 
 const haveVectors = existsSync(EXPECTED_PATH);
 const expected: Record<string, Expected> = haveVectors ? JSON.parse(readFileSync(EXPECTED_PATH, 'utf8')) : {};
@@ -92,15 +113,19 @@ async function readAll(path: string): Promise<Outcome> {
     throw error;
   }
   try {
-    const { done, failed } = await forEachMember(cab, async (file, chunks) => {
-      const hash = createHash('sha256');
-      let size = 0;
-      for await (const chunk of chunks) {
-        hash.update(chunk);
-        size += chunk.length;
-      }
-      return { path: file.pathBytes.toString('hex'), size, sha256: hash.digest('hex') };
-    }, { continueOnError: true });
+    const { done, failed } = await forEachMember(
+      cab,
+      async (file, chunks) => {
+        const hash = createHash('sha256');
+        let size = 0;
+        for await (const chunk of chunks) {
+          hash.update(chunk);
+          size += chunk.length;
+        }
+        return { path: file.pathBytes.toString('hex'), size, sha256: hash.digest('hex') };
+      },
+      { continueOnError: true },
+    );
     return {
       good: done.map((d) => d.result),
       bad: failed.map((f) => ({ path: f.file.pathBytes.toString('hex'), error: f.error })),
@@ -114,7 +139,11 @@ function check(key: string, exp: Expected, got: Outcome): void {
   const want = (exp.files ?? []).map((f) => ({ path: expectedPathHex(f), size: f.size, sha256: f.sha256 }));
   if (exp.ok) {
     assert.equal(got.rejected, undefined, `${key}: rejected: ${got.rejected?.message}`);
-    assert.deepEqual(got.bad.map((b) => `${b.path}: ${b.error.message}`), [], `${key}: members failed`);
+    assert.deepEqual(
+      got.bad.map((b) => `${b.path}: ${b.error.message}`),
+      [],
+      `${key}: members failed`,
+    );
     assert.deepEqual(got.good, want, `${key}: members differ`);
     return;
   }
@@ -129,78 +158,106 @@ function check(key: string, exp: Expected, got: Outcome): void {
   assert.equal(got.bad.length, exp.failed_files?.length ?? got.bad.length, `${key}: failed members differ`);
 }
 
-describe('CAB vectors from the shared test data', { skip: haveVectors ? false : skipWithoutTestdata('cab', 'expected.json') || 'vectors not found' }, () => {
-  for (const [key, exp] of Object.entries(expected)) {
-    if (key.includes('#') || key.includes('!')) continue;
-    it(`${key} ${exp.ok ? 'extracts like cabextract' : 'fails safely like cabextract'}`, { timeout: VECTOR_TIMEOUT_MS }, async () => {
-      check(key, exp, await readAll(join(VECTORS_DIR, key)));
-    });
-  }
-
-  it('libmspack/multi_basic_pt1.cab#as-set: a spanned set whose parts sit under the names the headers give', { timeout: VECTOR_TIMEOUT_MS }, async () => {
-    const exp = expected['libmspack/multi_basic_pt1.cab#as-set']!;
-    const dir = await tempDir();
-    for (let i = 1; i <= 5; i++) {
-      await copyFile(join(VECTORS_DIR, `libmspack/multi_basic_pt${i}.cab`), join(dir, `cabd_multi_basic_pt${i}.cab`));
+describe(
+  'CAB vectors from the shared test data',
+  { skip: haveVectors ? false : skipWithoutTestdata('cab', 'expected.json') || 'vectors not found' },
+  () => {
+    for (const [key, exp] of Object.entries(expected)) {
+      if (key.includes('#') || key.includes('!')) continue;
+      it(
+        `${key} ${exp.ok ? 'extracts like cabextract' : 'fails safely like cabextract'}`,
+        { timeout: VECTOR_TIMEOUT_MS },
+        async () => {
+          check(key, exp, await readAll(join(VECTORS_DIR, key)));
+        },
+      );
     }
-    check('#as-set', exp, await readAll(join(dir, 'cabd_multi_basic_pt1.cab')));
-  });
 
-  it('mutated vectors (flipped bytes, truncation) only ever fail with a CabError, never a crash or a hang', { timeout: FUZZ_TIMEOUT_MS }, async () => {
-    const dir = await tempDir();
-    let rejected = 0;
-    let memberFailures = 0;
-    for (const [v, seedPath] of FUZZ_SEEDS.entries()) {
-      const original = await readFile(join(VECTORS_DIR, seedPath));
-      for (let m = 0; m < MUTANTS_PER_VECTOR; m++) {
-        const seed = v * 1000 + m;
-        const path = join(dir, `mutant-${seed}.cab`);
-        await writeFile(path, mutate(original, prng(seed)));
-        let outcome: Outcome;
-        try {
-          outcome = await readAll(path);
-        } catch (error) {
-          assert.fail(`mutant ${seed} of ${seedPath} threw a non-CabError: ${(error as Error).stack}`);
+    it(
+      'libmspack/multi_basic_pt1.cab#as-set: a spanned set whose parts sit under the names the headers give',
+      { timeout: VECTOR_TIMEOUT_MS },
+      async () => {
+        const exp = expected['libmspack/multi_basic_pt1.cab#as-set']!;
+        const dir = await tempDir();
+        for (let i = 1; i <= 5; i++) {
+          await copyFile(
+            join(VECTORS_DIR, `libmspack/multi_basic_pt${i}.cab`),
+            join(dir, `cabd_multi_basic_pt${i}.cab`),
+          );
         }
-        if (outcome.rejected) rejected++;
-        memberFailures += outcome.bad.length;
-        await rm(path);
-      }
-    }
-    // The mutations must actually reach the error paths, or this test proves nothing.
-    assert.ok(rejected > 0 && memberFailures > 0, `rejected ${rejected}, member failures ${memberFailures}`);
-  });
+        check('#as-set', exp, await readAll(join(dir, 'cabd_multi_basic_pt1.cab')));
+      },
+    );
 
-  it('large-files-cab.cab!large-files.cab: nested cabinet, 2 GiB LZX:21 member streamed into sha256', {
-    timeout: LARGE_TIMEOUT_MS,
-    skip: process.env['PATCHLINE_SKIP_LARGE'] === '1' ? 'PATCHLINE_SKIP_LARGE=1' : false,
-  }, async () => {
-    const exp = expected['cabextract/cabs/large-files-cab.cab!large-files.cab']!;
-    const dir = await tempDir();
-    const outer = await openCab(join(VECTORS_DIR, 'cabextract/cabs/large-files-cab.cab'));
-    let innerPath: string;
-    try {
-      innerPath = (await extractFile(outer, 'large-files.cab', dir))!;
-    } finally {
-      await outer.close();
-    }
-    const inner = await openCab(innerPath);
-    try {
-      assert.deepEqual(inner.files.map((f) => [f.path, f.size]), exp.files!.map((f) => [f.name, f.size]));
-      const member = exp.files!.find((f) => f.name === 'lzx21-2gb.txt')!;
-      const hash = createHash('sha256');
-      const started = process.hrtime.bigint();
-      let size = 0;
-      for await (const chunk of openFileStream(inner, member.name)) {
-        hash.update(chunk as Buffer);
-        size += (chunk as Buffer).length;
-      }
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      console.log(`# large-files.cab ${member.name}: ${size} bytes in ${seconds.toFixed(1)} s (${(size / 1e6 / seconds).toFixed(0)} MB/s)`);
-      assert.equal(size, member.size);
-      assert.equal(hash.digest('hex'), member.sha256);
-    } finally {
-      await inner.close();
-    }
-  });
-});
+    it(
+      'mutated vectors (flipped bytes, truncation) only ever fail with a CabError, never a crash or a hang',
+      { timeout: FUZZ_TIMEOUT_MS },
+      async () => {
+        const dir = await tempDir();
+        let rejected = 0;
+        let memberFailures = 0;
+        for (const [v, seedPath] of FUZZ_SEEDS.entries()) {
+          const original = await readFile(join(VECTORS_DIR, seedPath));
+          for (let m = 0; m < MUTANTS_PER_VECTOR; m++) {
+            const seed = v * 1000 + m;
+            const path = join(dir, `mutant-${seed}.cab`);
+            await writeFile(path, mutate(original, prng(seed)));
+            let outcome: Outcome;
+            try {
+              outcome = await readAll(path);
+            } catch (error) {
+              assert.fail(`mutant ${seed} of ${seedPath} threw a non-CabError: ${(error as Error).stack}`);
+            }
+            if (outcome.rejected) rejected++;
+            memberFailures += outcome.bad.length;
+            await rm(path);
+          }
+        }
+        // The mutations must actually reach the error paths, or this test proves nothing.
+        assert.ok(rejected > 0 && memberFailures > 0, `rejected ${rejected}, member failures ${memberFailures}`);
+      },
+    );
+
+    it(
+      'large-files-cab.cab!large-files.cab: nested cabinet, 2 GiB LZX:21 member streamed into sha256',
+      {
+        timeout: LARGE_TIMEOUT_MS,
+        skip: process.env['PATCHLINE_SKIP_LARGE'] === '1' ? 'PATCHLINE_SKIP_LARGE=1' : false,
+      },
+      async () => {
+        const exp = expected['cabextract/cabs/large-files-cab.cab!large-files.cab']!;
+        const dir = await tempDir();
+        const outer = await openCab(join(VECTORS_DIR, 'cabextract/cabs/large-files-cab.cab'));
+        let innerPath: string;
+        try {
+          innerPath = (await extractFile(outer, 'large-files.cab', dir))!;
+        } finally {
+          await outer.close();
+        }
+        const inner = await openCab(innerPath);
+        try {
+          assert.deepEqual(
+            inner.files.map((f) => [f.path, f.size]),
+            exp.files!.map((f) => [f.name, f.size]),
+          );
+          const member = exp.files!.find((f) => f.name === 'lzx21-2gb.txt')!;
+          const hash = createHash('sha256');
+          const started = process.hrtime.bigint();
+          let size = 0;
+          for await (const chunk of openFileStream(inner, member.name)) {
+            hash.update(chunk as Buffer);
+            size += (chunk as Buffer).length;
+          }
+          const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+          console.log(
+            `# large-files.cab ${member.name}: ${size} bytes in ${seconds.toFixed(1)} s (${(size / 1e6 / seconds).toFixed(0)} MB/s)`,
+          );
+          assert.equal(size, member.size);
+          assert.equal(hash.digest('hex'), member.sha256);
+        } finally {
+          await inner.close();
+        }
+      },
+    );
+  },
+);

@@ -25,17 +25,35 @@ test('catalog search validates its criteria; importing the current catalog again
   assert.equal(versions.previous, null, 'no second copy: the first import is still the only one');
 
   const cases: [string[], RegExp][] = [
-    [['--classification', 'Security Update'], /USAGE_VALUE: --classification: "Security Update" is not a name in the current catalog\. Did you mean: .*Security Updates/],
+    [
+      ['--classification', 'Security Update'],
+      /USAGE_VALUE: --classification: "Security Update" is not a name in the current catalog\. Did you mean: .*Security Updates/,
+    ],
     [['--severity', 'critcal'], /USAGE_VALUE: --severity: "critcal" is not a name.*Critical, Important, Moderate, Low/],
     [['--since', '2026-13-45'], /CATALOG_BAD_DATE: --since 2026-13-45: not a date/],
-    [['--product', 'Windows Server 2002'], /USAGE_VALUE: --product: "Windows Server 2002" is not a name in the current catalog\. Did you mean: .*Windows Server 2022/],
+    [
+      ['--product', 'Windows Server 2002'],
+      /USAGE_VALUE: --product: "Windows Server 2002" is not a name in the current catalog\. Did you mean: .*Windows Server 2022/,
+    ],
   ];
   for (const [extra, message] of cases) {
     const r = await run(['catalog', 'search', ...extra, '--state', w.state]);
     assert.equal(r.code, 64, `${extra.join(' ')}: ${r.stdout}${r.stderr}`);
     assert.match(r.stderr, message);
   }
-  const found = await run(['catalog', 'search', '--classification', 'security updates', '--severity', 'critical', '--since', '2026-11-01', '--state', w.state, '--json']);
+  const found = await run([
+    'catalog',
+    'search',
+    '--classification',
+    'security updates',
+    '--severity',
+    'critical',
+    '--since',
+    '2026-11-01',
+    '--state',
+    w.state,
+    '--json',
+  ]);
   assert.equal(found.code, 0, found.stderr);
   assert.deepEqual((JSON.parse(found.stdout) as { kb: string }[]).map((h) => h.kb).sort(), ['5044444', '5044445']);
 

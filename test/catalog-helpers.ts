@@ -79,6 +79,10 @@ export async function makeLabCatalog(extraUpdates = 0, dir?: string, name = 'wsu
   const file = join(where, 'scenario.yaml');
   await writeFile(file, SCENARIO_YAML);
   const scenario = await loadScenario(file);
-  const cab = await generateCatalog(scenario, { out: join(where, name), extraUpdates, rootDir: join(where, 'root') }, defaultCatalogPacker());
+  const cab = await generateCatalog(
+    scenario,
+    { out: join(where, name), extraUpdates, rootDir: join(where, 'root') },
+    defaultCatalogPacker(),
+  );
   return { dir: where, scenario, cab };
 }

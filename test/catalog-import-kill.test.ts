@@ -36,7 +36,9 @@ before(async () => {
   trust = b.cab.rootPemFile;
   state = join(a.dir, 'state.sqlite');
   await withStore(async (store) => {
-    await importCatalogFile(a.cab.out, sqliteCatalogWriter(store.sqlite), defaultCabToolkit(), { trustPems: [await readFile(trust, 'utf8')] });
+    await importCatalogFile(a.cab.out, sqliteCatalogWriter(store.sqlite), defaultCabToolkit(), {
+      trustPems: [await readFile(trust, 'utf8')],
+    });
   });
 });
 
@@ -54,7 +56,9 @@ async function withStore<T>(fn: (store: Store) => Promise<T>): Promise<T> {
 }
 
 function cli(args: string[]) {
-  return promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args, '--state', state], { timeout: CLI_TIMEOUT_MS });
+  return promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args, '--state', state], {
+    timeout: CLI_TIMEOUT_MS,
+  });
 }
 
 /** The previous catalog (A: the scenario only) is the one answering queries. */
@@ -62,20 +66,32 @@ async function assertCatalogA(store: Store): Promise<void> {
   const status = await catalogStatus(store.db);
   assert.equal(status.current?.source, a.cab.out);
   assert.equal(status.current?.updates, a.cab.updates);
-  assert.deepEqual((await searchCatalog(store.db, { kb: '5044444' })).map((h) => h.kb), ['5044444']);
+  assert.deepEqual(
+    (await searchCatalog(store.db, { kb: '5044444' })).map((h) => h.kb),
+    ['5044444'],
+  );
   assert.deepEqual(await searchCatalog(store.db, { kb: FIRST_FILLER_KB }), [], 'nothing of the half import is visible');
 }
 
 test('an import killed halfway leaves the previous catalog current and queryable; the next import succeeds', async () => {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'catalog', 'import', b.cab.out, '--trust', trust, '--state', state], {
-    // TMPDIR inside the test dir: a killed import cannot remove its temp files, `after` does.
-    env: { ...process.env, [HOLD_ENV]: '1', TMPDIR: a.dir },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.on('exit', (code, signal) => resolve(signal ?? code)));
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'src/cli/main.ts', 'catalog', 'import', b.cab.out, '--trust', trust, '--state', state],
+    {
+      // TMPDIR inside the test dir: a killed import cannot remove its temp files, `after` does.
+      env: { ...process.env, [HOLD_ENV]: '1', TMPDIR: a.dir },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
+  const exited = new Promise<NodeJS.Signals | number | null>((resolve) =>
+    child.on('exit', (code, signal) => resolve(signal ?? code)),
+  );
   let stderr = '';
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the import never reached the hold point; stderr: ${stderr}`)), CLI_TIMEOUT_MS);
+    const timer = setTimeout(
+      () => reject(new Error(`the import never reached the hold point; stderr: ${stderr}`)),
+      CLI_TIMEOUT_MS,
+    );
     child.stderr.on('data', (chunk: Buffer) => {
       stderr += chunk.toString();
       if (stderr.includes(HOLD_MARKER)) {
@@ -91,8 +107,11 @@ test('an import killed halfway leaves the previous catalog current and queryable
   // While it runs, a second import is refused rather than pulling the rows away under it.
   await withStore(async (store) => {
     await assert.rejects(
-      importCatalogFile(a.cab.out, sqliteCatalogWriter(store.sqlite), defaultCabToolkit(), { trustPems: [await readFile(trust, 'utf8')] }),
-      (error: { code: string; message: string }) => error.code === 'CATALOG_IMPORT_BUSY' && error.message.includes(`:${child.pid}`),
+      importCatalogFile(a.cab.out, sqliteCatalogWriter(store.sqlite), defaultCabToolkit(), {
+        trustPems: [await readFile(trust, 'utf8')],
+      }),
+      (error: { code: string; message: string }) =>
+        error.code === 'CATALOG_IMPORT_BUSY' && error.message.includes(`:${child.pid}`),
     );
   });
   child.kill('SIGKILL');
@@ -101,17 +120,30 @@ test('an import killed halfway leaves the previous catalog current and queryable
   const killedId = await withStore(async (store) => {
     const status = await catalogStatus(store.db);
     assert.ok(status.importing, 'the killed import left its version behind');
-    const rows = store.sqlite.prepare('SELECT count(*) AS n FROM catalog_updates WHERE version_id = ?').get(status.importing.id) as { n: number };
+    const rows = store.sqlite
+      .prepare('SELECT count(*) AS n FROM catalog_updates WHERE version_id = ?')
+      .get(status.importing.id) as { n: number };
     assert.ok(rows.n > 0 && rows.n < b.cab.updates, `the killed import had written part of its rows (${rows.n})`);
     await assertCatalogA(store);
     return status.importing.id;
   });
   // The CLI sees catalog A too.
-  assert.deepEqual((JSON.parse((await cli(['catalog', 'search', '--kb', '5044444', '--json'])).stdout) as { kb: string }[]).map((h) => h.kb), ['5044444']);
+  assert.deepEqual(
+    (JSON.parse((await cli(['catalog', 'search', '--kb', '5044444', '--json'])).stdout) as { kb: string }[]).map(
+      (h) => h.kb,
+    ),
+    ['5044444'],
+  );
 
   const { stdout } = await cli(['catalog', 'import', b.cab.out, '--trust', trust, '--json']);
-  const lines = stdout.trim().split('\n').map((l) => JSON.parse(l) as { event: string; updates: number });
-  assert.ok(lines.some((l) => l.event === 'progress'), 'NDJSON progress lines');
+  const lines = stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { event: string; updates: number });
+  assert.ok(
+    lines.some((l) => l.event === 'progress'),
+    'NDJSON progress lines',
+  );
   assert.equal(lines.at(-1)?.event, 'imported');
   await withStore(async (store) => {
     const status = await catalogStatus(store.db);
@@ -119,9 +151,14 @@ test('an import killed halfway leaves the previous catalog current and queryable
     assert.equal(status.current?.updates, b.cab.updates);
     assert.equal(status.previous?.source, a.cab.out, 'one previous version is kept');
     assert.equal(status.importing, null);
-    const leftover = store.sqlite.prepare('SELECT count(*) AS n FROM catalog_updates WHERE version_id = ?').get(killedId) as { n: number };
-    assert.equal(leftover.n, 0, 'the killed import\'s rows are gone');
-    assert.deepEqual((await searchCatalog(store.db, { kb: FIRST_FILLER_KB })).map((h) => h.kb), [FIRST_FILLER_KB]);
+    const leftover = store.sqlite
+      .prepare('SELECT count(*) AS n FROM catalog_updates WHERE version_id = ?')
+      .get(killedId) as { n: number };
+    assert.equal(leftover.n, 0, "the killed import's rows are gone");
+    assert.deepEqual(
+      (await searchCatalog(store.db, { kb: FIRST_FILLER_KB })).map((h) => h.kb),
+      [FIRST_FILLER_KB],
+    );
   });
 });
 
@@ -143,7 +180,9 @@ test('an import aborted in-process keeps the current catalog and leaves nothing 
     assert.equal(after.current?.id, before.current?.id);
     assert.equal(after.importing, null);
 
-    await importCatalogFile(a.cab.out, sqliteCatalogWriter(store.sqlite), defaultCabToolkit(), { trustPems: [await readFile(trust, 'utf8')] });
+    await importCatalogFile(a.cab.out, sqliteCatalogWriter(store.sqlite), defaultCabToolkit(), {
+      trustPems: [await readFile(trust, 'utf8')],
+    });
     const third = await catalogStatus(store.db);
     assert.equal(third.current?.source, a.cab.out);
     assert.equal(third.previous?.id, before.current?.id);
@@ -161,7 +200,11 @@ test('tampered, unsigned and untrusted cabs are rejected with exit 1; the curren
   bytes[at] = (bytes[at] ?? 0) ^ 0xff;
   await writeFile(tampered, bytes);
   const unsigned = join(a.dir, 'unsigned.cab');
-  await writeCab(unsigned, [{ name: 'index.xml', source: Buffer.from('<INDEX VERSION="1"><CABLIST XOR="0"/></INDEX>') }], { compression: 'none' });
+  await writeCab(
+    unsigned,
+    [{ name: 'index.xml', source: Buffer.from('<INDEX VERSION="1"><CABLIST XOR="0"/></INDEX>') }],
+    { compression: 'none' },
+  );
 
   const cases: [string[], string][] = [
     [['catalog', 'import', tampered, '--trust', trust], 'CATALOG_TAMPERED'],

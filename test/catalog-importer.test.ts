@@ -18,30 +18,70 @@ const FILLERS = 3001;
 
 test('a generated catalog imports completely across batch boundaries', async () => {
   const scenario = parseScenario(SCENARIO_YAML, 'test');
-  const plan = planCatalog(scenario, FILLERS, () => ({ sha1: 'a9993e364706816aba3e25717850c26c9cd0d89d', sha256: '00'.repeat(32), size: 3, url: 'http://u/x.msu' }));
+  const plan = planCatalog(scenario, FILLERS, () => ({
+    sha1: 'a9993e364706816aba3e25717850c26c9cd0d89d',
+    sha256: '00'.repeat(32),
+    size: 3,
+    url: 'http://u/x.msu',
+  }));
   const store = await openStore(':memory:');
   try {
-    const result = await importCatalog(planSource(plan, { shards: 7, packageId: 'p' }), sqliteCatalogWriter(store.sqlite), { batchSize: 500 });
+    const result = await importCatalog(
+      planSource(plan, { shards: 7, packageId: 'p' }),
+      sqliteCatalogWriter(store.sqlite),
+      { batchSize: 500 },
+    );
     assert.equal(result.updates, plan.total);
     assert.equal(result.blobs, plan.total * 3);
     const all = Array.from({ length: plan.total }, (_, i) => plan.at(i));
     const count = (sql: string) => (store.sqlite.prepare(sql).get() as { n: number }).n;
-    assert.equal(count('SELECT count(*) AS n FROM catalog_supersedence'), all.reduce((n, u) => n + u.supersededBy.length, 0));
-    assert.equal(count('SELECT count(*) AS n FROM catalog_bundles'), all.reduce((n, u) => n + u.bundledBy.length, 0));
-    assert.equal(count('SELECT count(*) AS n FROM catalog_update_categories'), all.reduce((n, u) => n + u.categories.length, 0));
-    assert.equal(count('SELECT count(*) AS n FROM catalog_updates WHERE title IS NULL'), 0, 'every revision got its l/ blob');
-    assert.equal(count(`SELECT count(*) AS n FROM catalog_categories WHERE name IS NULL`), 0, 'every category id resolved to a name');
+    assert.equal(
+      count('SELECT count(*) AS n FROM catalog_supersedence'),
+      all.reduce((n, u) => n + u.supersededBy.length, 0),
+    );
+    assert.equal(
+      count('SELECT count(*) AS n FROM catalog_bundles'),
+      all.reduce((n, u) => n + u.bundledBy.length, 0),
+    );
+    assert.equal(
+      count('SELECT count(*) AS n FROM catalog_update_categories'),
+      all.reduce((n, u) => n + u.categories.length, 0),
+    );
+    assert.equal(
+      count('SELECT count(*) AS n FROM catalog_updates WHERE title IS NULL'),
+      0,
+      'every revision got its l/ blob',
+    );
+    assert.equal(
+      count(`SELECT count(*) AS n FROM catalog_categories WHERE name IS NULL`),
+      0,
+      'every category id resolved to a name',
+    );
 
     // The last filler is a bundle without a leaf (odd count): still searchable by its KB.
     const last = plan.at(plan.total - 1);
-    assert.deepEqual((await searchCatalog(store.db, { kb: last.kb! })).map((h) => h.updateId), [last.updateId]);
+    assert.deepEqual(
+      (await searchCatalog(store.db, { kb: last.kb! })).map((h) => h.updateId),
+      [last.updateId],
+    );
     // A leaf shares its bundle's KB but only shows with --all; category entries likewise.
     const bundle = all.find((u) => u.bundles.length > 0)!;
-    assert.deepEqual((await searchCatalog(store.db, { kb: bundle.kb! })).map((h) => h.updateId), [bundle.updateId]);
+    assert.deepEqual(
+      (await searchCatalog(store.db, { kb: bundle.kb! })).map((h) => h.updateId),
+      [bundle.updateId],
+    );
     assert.equal((await searchCatalog(store.db, { kb: bundle.kb!, all: true })).length, 2);
-    assert.deepEqual(await searchCatalog(store.db, { text: 'Windows Server 2022', limit: 500 }).then((h) => h.filter((x) => x.updateType === 'Category')), []);
+    assert.deepEqual(
+      await searchCatalog(store.db, { text: 'Windows Server 2022', limit: 500 }).then((h) =>
+        h.filter((x) => x.updateType === 'Category'),
+      ),
+      [],
+    );
     const [shown] = await showUpdate(store.db, bundle.updateId);
-    assert.deepEqual(shown?.bundleMembers.map((m) => m.updateId), bundle.bundles);
+    assert.deepEqual(
+      shown?.bundleMembers.map((m) => m.updateId),
+      bundle.bundles,
+    );
   } finally {
     await store.close();
   }

@@ -25,7 +25,9 @@ let store: Store;
 before(async () => {
   lab = await makeLabCatalog(40);
   store = await openStore(join(lab.dir, 'state.sqlite'));
-  await importCatalogFile(lab.cab.out, sqliteCatalogWriter(store.sqlite), defaultCabToolkit(), { trustPems: [await readFile(lab.cab.rootPemFile, 'utf8')] });
+  await importCatalogFile(lab.cab.out, sqliteCatalogWriter(store.sqlite), defaultCabToolkit(), {
+    trustPems: [await readFile(lab.cab.rootPemFile, 'utf8')],
+  });
 });
 
 after(async () => {
@@ -35,7 +37,7 @@ after(async () => {
 
 const key = (k: string) => lab.scenario.byKey.get(k)!;
 
-test('search --kb finds exactly the scenario\'s update, with its severity, classification and products', async () => {
+test("search --kb finds exactly the scenario's update, with its severity, classification and products", async () => {
   for (const entry of lab.scenario.catalog) {
     const hits = await searchCatalog(store.db, { kb: `KB${entry.kb}` });
     assert.equal(hits.length, 1, `KB${entry.kb}`);
@@ -50,34 +52,69 @@ test('search --kb finds exactly the scenario\'s update, with its severity, class
 });
 
 test('search by words, product, classification and release date returns exactly the matching scenario updates', async () => {
-  const hits = await searchCatalog(store.db, { text: 'cumulative update', product: 'Windows Server 2022', classification: 'Security Updates', since: '2026-10-01' });
-  assert.deepEqual(hits.map((h) => h.kb), ['5044444', '5044281'], 'newest first; September CU is older, .NET is not a security update');
+  const hits = await searchCatalog(store.db, {
+    text: 'cumulative update',
+    product: 'Windows Server 2022',
+    classification: 'Security Updates',
+    since: '2026-10-01',
+  });
+  assert.deepEqual(
+    hits.map((h) => h.kb),
+    ['5044444', '5044281'],
+    'newest first; September CU is older, .NET is not a security update',
+  );
   const net = await searchCatalog(store.db, { product: 'windows server 2019' });
-  assert.deepEqual(net.map((h) => h.kb), ['5045555'], 'product names match case-insensitively');
+  assert.deepEqual(
+    net.map((h) => h.kb),
+    ['5045555'],
+    'product names match case-insensitively',
+  );
   const critical = await searchCatalog(store.db, { severity: 'critical', product: 'Windows Server 2022' });
   assert.deepEqual(critical.map((h) => h.kb).sort(), ['5043050', '5044281', '5044444']);
   const until = await searchCatalog(store.db, { product: 'Windows Server 2022', until: '2026-09-30' });
-  assert.deepEqual(until.map((h) => h.kb), ['5041160']);
+  assert.deepEqual(
+    until.map((h) => h.kb),
+    ['5041160'],
+  );
   assert.deepEqual(await searchCatalog(store.db, { text: 'no such words anywhere' }), []);
 });
 
 test('the portable LIKE text search (the PostgreSQL path) finds the same as FTS5', async () => {
-  for (const text of ['cumulative update', 'CUMULATIVE', 'cumul upd', 'Servicing', '.NET Framework', 'kb5044444', 'Server 2019', 'nothing like this']) {
+  for (const text of [
+    'cumulative update',
+    'CUMULATIVE',
+    'cumul upd',
+    'Servicing',
+    '.NET Framework',
+    'kb5044444',
+    'Server 2019',
+    'nothing like this',
+  ]) {
     const fts = (await searchCatalog(store.db, { text, textIndex: 'fts' })).map((h) => h.updateId);
     const like = (await searchCatalog(store.db, { text, textIndex: 'like' })).map((h) => h.updateId);
     assert.deepEqual(like, fts, text);
   }
-  assert.equal((await searchCatalog(store.db, { text: '100%_', textIndex: 'like' })).length, 0, '% and _ are literal characters');
+  assert.equal(
+    (await searchCatalog(store.db, { text: '100%_', textIndex: 'like' })).length,
+    0,
+    '% and _ are literal characters',
+  );
 });
 
 test('show: prerequisites resolved to titles, with the product "one of" group', async () => {
   const [cu] = await showUpdate(store.db, 'KB5044444');
   assert.ok(cu);
   const all = cu.prerequisites.find((g) => g.kind === 'all');
-  assert.deepEqual(all?.updates.map((u) => [u.updateId, u.title]), [[key('ssu-2026-10').updateId, key('ssu-2026-10').title]]);
+  assert.deepEqual(
+    all?.updates.map((u) => [u.updateId, u.title]),
+    [[key('ssu-2026-10').updateId, key('ssu-2026-10').title]],
+  );
   const oneOf = cu.prerequisites.find((g) => g.kind === 'oneOf');
   const productId = categoriesOf(key('cu-2026-11')).find((c) => c.type === 'Product')!.id;
-  assert.deepEqual(oneOf?.updates.map((u) => [u.updateId, u.title]), [[productId, 'Windows Server 2022']]);
+  assert.deepEqual(
+    oneOf?.updates.map((u) => [u.updateId, u.title]),
+    [[productId, 'Windows Server 2022']],
+  );
   assert.equal(cu.rebootBehavior, 'AlwaysRequiresReboot');
   assert.equal(cu.impact, 'RequiresExclusiveHandling');
   const [ssu] = await showUpdate(store.db, key('ssu-2026-10').updateId);
@@ -86,20 +123,41 @@ test('show: prerequisites resolved to titles, with the product "one of" group', 
 
 test('show: supersedence both ways, following the chain', async () => {
   const [newest] = await showUpdate(store.db, 'KB5044444');
-  assert.deepEqual(newest?.supersedes.map((l) => [l.kb, l.depth]), [['5044281', 1], ['5041160', 2]]);
+  assert.deepEqual(
+    newest?.supersedes.map((l) => [l.kb, l.depth]),
+    [
+      ['5044281', 1],
+      ['5041160', 2],
+    ],
+  );
   assert.deepEqual(newest?.supersededBy, []);
   const [oldest] = await showUpdate(store.db, key('cu-2026-09').updateId);
-  assert.deepEqual(oldest?.supersededBy.map((l) => [l.kb, l.depth, l.title]), [['5044281', 1, key('cu-2026-10').title], ['5044444', 2, key('cu-2026-11').title]]);
+  assert.deepEqual(
+    oldest?.supersededBy.map((l) => [l.kb, l.depth, l.title]),
+    [
+      ['5044281', 1, key('cu-2026-10').title],
+      ['5044444', 2, key('cu-2026-11').title],
+    ],
+  );
   const [middle] = await showUpdate(store.db, 'kb5044281');
-  assert.deepEqual(middle?.supersedes.map((l) => l.kb), ['5041160']);
-  assert.deepEqual(middle?.supersededBy.map((l) => l.kb), ['5044444']);
+  assert.deepEqual(
+    middle?.supersedes.map((l) => l.kb),
+    ['5041160'],
+  );
+  assert.deepEqual(
+    middle?.supersededBy.map((l) => l.kb),
+    ['5044444'],
+  );
 });
 
 test('show: payload file with its SHA-1/SHA-256 digests and a Microsoft-shaped URL', async () => {
   const [cu] = await showUpdate(store.db, 'KB5044444');
   assert.equal(cu?.files.length, 1);
   const file = cu!.files[0]!;
-  assert.match(file.url ?? '', /^http:\/\/download\.windowsupdate\.com\/d\/msdownload\/update\/software\/secu\/2026\/11\/windows10\.0-kb5044444-x64_[0-9a-f]{40}\.msu$/);
+  assert.match(
+    file.url ?? '',
+    /^http:\/\/download\.windowsupdate\.com\/d\/msdownload\/update\/software\/secu\/2026\/11\/windows10\.0-kb5044444-x64_[0-9a-f]{40}\.msu$/,
+  );
   const sha1Hex = Buffer.from(file.sha1, 'base64').toString('hex');
   assert.ok(file.url!.includes(sha1Hex), 'the URL names the file by its SHA-1, as Microsoft does');
   assert.equal(Buffer.from(file.sha256 ?? '', 'base64').length, 32);
@@ -118,9 +176,27 @@ test('optional and non-security updates keep their flags; status names the signe
 });
 
 test('the CLI prints the same as JSON, and says what to do on an unknown update', async () => {
-  const run = (args: string[]) => promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args, '--state', store.file], { timeout: CLI_TIMEOUT_MS });
-  const { stdout } = await run(['catalog', 'search', 'cumulative', 'update', '--product', 'Windows Server 2022', '--classification', 'Security Updates', '--since', '2026-10-01', '--json']);
-  assert.deepEqual((JSON.parse(stdout) as { kb: string }[]).map((h) => h.kb), ['5044444', '5044281']);
+  const run = (args: string[]) =>
+    promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args, '--state', store.file], {
+      timeout: CLI_TIMEOUT_MS,
+    });
+  const { stdout } = await run([
+    'catalog',
+    'search',
+    'cumulative',
+    'update',
+    '--product',
+    'Windows Server 2022',
+    '--classification',
+    'Security Updates',
+    '--since',
+    '2026-10-01',
+    '--json',
+  ]);
+  assert.deepEqual(
+    (JSON.parse(stdout) as { kb: string }[]).map((h) => h.kb),
+    ['5044444', '5044281'],
+  );
   const text = (await run(['catalog', 'show', 'KB5044444'])).stdout;
   assert.match(text, /Supersedes:\n {2}KB5044281 .*\n {4}KB5041160 /);
   await assert.rejects(run(['catalog', 'show', 'KB1234567']), (error: { code: number; stderr: string }) => {

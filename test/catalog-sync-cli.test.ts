@@ -20,7 +20,9 @@ const CLI_TIMEOUT_MS = 60_000;
 
 function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c));
@@ -43,7 +45,8 @@ test('catalog sync: download, verify, import; an unchanged re-sync moves no body
   const up = await startCatalogUpstream({ file: served });
   t.after(() => up.close());
   const state = join(lab.dir, 'state.sqlite');
-  const sync = (...extra: string[]) => cli(['catalog', 'sync', '--source', up.url, '--trust', lab.cab.rootPemFile, '--state', state, '--json', ...extra]);
+  const sync = (...extra: string[]) =>
+    cli(['catalog', 'sync', '--source', up.url, '--trust', lab.cab.rootPemFile, '--state', state, '--json', ...extra]);
 
   const first = await sync();
   assert.equal(first.code, 0, first.stderr);
@@ -73,10 +76,14 @@ test('catalog sync: download, verify, import; an unchanged re-sync moves no body
   assert.equal(current.id, imported.versionId, 'the previous catalog stays current');
 
   // An unsigned cab (a real third-party vector) is refused with its own code.
-  await t.test('an unsigned third-party cabinet is refused', { skip: skipWithoutTestdata('cab', 'cabarchive', 'simple.cab') }, async () => {
-    await copyFile(testdata('cab', 'cabarchive', 'simple.cab'), served);
-    const unsigned = await sync('--force');
-    assert.equal(unsigned.code, 1);
-    assert.match(unsigned.stderr, /CATALOG_UNSIGNED/);
-  });
+  await t.test(
+    'an unsigned third-party cabinet is refused',
+    { skip: skipWithoutTestdata('cab', 'cabarchive', 'simple.cab') },
+    async () => {
+      await copyFile(testdata('cab', 'cabarchive', 'simple.cab'), served);
+      const unsigned = await sync('--force');
+      assert.equal(unsigned.code, 1);
+      assert.match(unsigned.stderr, /CATALOG_UNSIGNED/);
+    },
+  );
 });

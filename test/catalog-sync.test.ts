@@ -80,7 +80,11 @@ test('a download dropped at 40 % resumes with Range and ends byte-identical', as
   t.after(() => up.close());
   const opts: SyncOptions = { url: up.url, dir: f.local, verify: f.verify };
 
-  await assert.rejects(syncCatalog(opts), (e: unknown) => e instanceof PatchlineError && e.code === 'CATALOG_DOWNLOAD_INTERRUPTED' && /resumes/.test(e.message));
+  await assert.rejects(
+    syncCatalog(opts),
+    (e: unknown) =>
+      e instanceof PatchlineError && e.code === 'CATALOG_DOWNLOAD_INTERRUPTED' && /resumes/.test(e.message),
+  );
   const sentBefore = up.stats.bodyBytes;
   assert.ok(sentBefore <= Math.ceil(f.body.length * 0.4) + 1);
 
@@ -103,7 +107,10 @@ test('a file that fails verification is rejected, removed, and the previous cata
   // The upstream now serves a changed file that fails the check.
   await writeFile(f.source, randomBytes(1024 * 1024));
   await utimes(f.source, new Date(), new Date(Date.now() + 60_000));
-  await assert.rejects(syncCatalog({ url: up.url, dir: f.local, verify: f.verify }), (e: unknown) => e instanceof PatchlineError && e.code === 'CATALOG_TAMPERED');
+  await assert.rejects(
+    syncCatalog({ url: up.url, dir: f.local, verify: f.verify }),
+    (e: unknown) => e instanceof PatchlineError && e.code === 'CATALOG_TAMPERED',
+  );
   assert.equal(sha(await readFile(first.file)), sha(f.body), 'the previous cab is untouched');
   await assert.rejects(access(join(f.local, 'wsusscn2.cab.partial')), 'the rejected bytes are not kept for a resume');
 });
@@ -127,10 +134,21 @@ test('HTTP_PROXY / --proxy route the download through the proxy', async (t) => {
     client.on('error', () => upstream.destroy());
   });
   await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
-  t.after(() => new Promise<void>((r) => { proxy.closeAllConnections(); proxy.close(() => r()); }));
+  t.after(
+    () =>
+      new Promise<void>((r) => {
+        proxy.closeAllConnections();
+        proxy.close(() => r());
+      }),
+  );
   const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
 
-  const result = await syncCatalog({ url: up.url, dir: f.local, verify: f.verify, dispatcher: proxyDispatcher(proxyUrl) });
+  const result = await syncCatalog({
+    url: up.url,
+    dir: f.local,
+    verify: f.verify,
+    dispatcher: proxyDispatcher(proxyUrl),
+  });
   assert.equal(result.changed, true);
   assert.ok(tunnels.length > 0 && tunnels.every((u) => u === new URL(up.url).host), `tunnelled ${tunnels.join(',')}`);
   assert.equal(proxyDispatcher(undefined, {}), undefined, 'no proxy without configuration');

@@ -52,16 +52,23 @@ export function start(args: string[], env: NodeJS.ProcessEnv = {}): Started {
   });
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   const timer = setTimeout(() => child.kill('SIGKILL'), RUN_TIMEOUT_MS);
-  const done = new Promise<Ran>((resolve) => child.on('close', (code, signal) => {
-    clearTimeout(timer);
-    resolve({ code, signal, stdout, stderr });
-  }));
-  const line = (match: RegExp) => new Promise<string>((resolve, reject) => {
-    const found = stdout.split('\n').find((l) => match.test(l));
-    if (found) return resolve(found);
-    waiters.push({ match, resolve });
-    void done.then((r) => reject(new Error(`the run ended (exit ${r.code}) before printing ${match}:\n${r.stdout.slice(-2000)}\n${r.stderr}`)));
-  });
+  const done = new Promise<Ran>((resolve) =>
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    }),
+  );
+  const line = (match: RegExp) =>
+    new Promise<string>((resolve, reject) => {
+      const found = stdout.split('\n').find((l) => match.test(l));
+      if (found) return resolve(found);
+      waiters.push({ match, resolve });
+      void done.then((r) =>
+        reject(
+          new Error(`the run ended (exit ${r.code}) before printing ${match}:\n${r.stdout.slice(-2000)}\n${r.stderr}`),
+        ),
+      );
+    });
   return { child, done, line };
 }
 
@@ -79,7 +86,14 @@ export async function workspace(t: TestContext): Promise<{ dir: string; state: s
 
 export interface Report {
   run: { id: string; outcome: string; exitCode: number | null };
-  hosts: { name: string; outcome: string; cycles: number; reboots: number; message: string | null; updates: { kb: string; result: string; hresult: string | null; message: string | null; attempts: number }[] }[];
+  hosts: {
+    name: string;
+    outcome: string;
+    cycles: number;
+    reboots: number;
+    message: string | null;
+    updates: { kb: string; result: string; hresult: string | null; message: string | null; attempts: number }[];
+  }[];
   warnings?: { kind: string; option: string; values: string[]; seen: string[] }[];
   error?: { code: string; message: string };
 }

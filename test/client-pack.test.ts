@@ -31,15 +31,46 @@ function fakeNode(dir: string, content = 'MZ stand-in for node.exe\n'): string {
 
 test('client pack through the CLI: a versioned folder with the five kinds of file and their digests', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'pl-pack-cli-'));
-  const { code, stdout, stderr } = await run(['--import', 'tsx', MAIN, 'client', 'pack', '--node', fakeNode(dir), '--out', join(dir, 'share')]);
+  const { code, stdout, stderr } = await run([
+    '--import',
+    'tsx',
+    MAIN,
+    'client',
+    'pack',
+    '--node',
+    fakeNode(dir),
+    '--out',
+    join(dir, 'share'),
+  ]);
   assert.equal(code, 0, stderr);
   assert.match(stdout, /laid out: .*share\/0\.1\.0/);
   const files = readdirSync(join(dir, 'share', '0.1.0')).sort();
-  assert.ok(['manifest.json', 'node.exe', 'patchline.mjs', 'wua.ps1'].every((f) => files.includes(f)), files.join(' '));
-  assert.ok(files.some((f) => f.endsWith('.pem')), 'trust roots beside the bundle');
-  const manifest = JSON.parse(readFileSync(join(dir, 'share', '0.1.0', 'manifest.json'), 'utf8')) as { files: Record<string, { sha256: string }> };
-  assert.deepEqual(Object.keys(manifest.files).sort(), files.filter((f) => f !== 'manifest.json'));
-  const missing = await run(['--import', 'tsx', MAIN, 'client', 'pack', '--node', join(dir, 'nope.exe'), '--out', join(dir, 'share')]);
+  assert.ok(
+    ['manifest.json', 'node.exe', 'patchline.mjs', 'wua.ps1'].every((f) => files.includes(f)),
+    files.join(' '),
+  );
+  assert.ok(
+    files.some((f) => f.endsWith('.pem')),
+    'trust roots beside the bundle',
+  );
+  const manifest = JSON.parse(readFileSync(join(dir, 'share', '0.1.0', 'manifest.json'), 'utf8')) as {
+    files: Record<string, { sha256: string }>;
+  };
+  assert.deepEqual(
+    Object.keys(manifest.files).sort(),
+    files.filter((f) => f !== 'manifest.json'),
+  );
+  const missing = await run([
+    '--import',
+    'tsx',
+    MAIN,
+    'client',
+    'pack',
+    '--node',
+    join(dir, 'nope.exe'),
+    '--out',
+    join(dir, 'share'),
+  ]);
   assert.equal(missing.code, 64);
   assert.match(missing.stderr, /error CLIENT_PACK_NODE_MISSING: --node .*nope\.exe/);
 });
@@ -63,13 +94,21 @@ test('the packed agent runs its manifest check first: intact passes, one changed
   writeFileSync(join(client, 'wua.ps1'), ps);
   const tampered = await run([bundle, 'agent', 'cycle', '--request', badRequest]);
   assert.equal(tampered.code, 1);
-  assert.match(tampered.stderr, /patchline: error CLIENT_TAMPERED: the client file .*wua\.ps1 does not match its manifest/);
+  assert.match(
+    tampered.stderr,
+    /patchline: error CLIENT_TAMPERED: the client file .*wua\.ps1 does not match its manifest/,
+  );
   assert.doesNotMatch(tampered.stderr, /BAD_CYCLE_REQUEST/, 'refused before reading the request');
 });
 
 test('the bundle itself is covered: a byte appended to patchline.mjs is refused', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'pl-pack-'));
-  const { dir: client } = await packClient({ node: fakeNode(dir), out: join(dir, 'share'), version: '0.1.0', smokeTest: false });
+  const { dir: client } = await packClient({
+    node: fakeNode(dir),
+    out: join(dir, 'share'),
+    version: '0.1.0',
+    smokeTest: false,
+  });
   appendFileSync(join(client, 'patchline.mjs'), '\n');
   const result = await run([join(client, 'patchline.mjs'), 'agent', 'cycle', '--request', join(dir, 'none.json')]);
   assert.equal(result.code, 1);
@@ -83,8 +122,15 @@ test('packing again: identical is a no-op; different content never overwrites a 
   assert.equal(first.created, true);
   const again = await packClient({ node: fakeNode(dir), out, version: '0.1.0', smokeTest: false });
   assert.equal(again.created, false);
-  await assert.rejects(packClient({ node: fakeNode(dir, 'another node\n'), out, version: '0.1.0', smokeTest: false }), (e: unknown) => e instanceof PatchlineError && e.code === 'CLIENT_PACK_EXISTS');
-  assert.equal(readFileSync(join(out, '0.1.0', 'node.exe'), 'utf8'), 'MZ stand-in for node.exe\n', 'the folder is untouched');
+  await assert.rejects(
+    packClient({ node: fakeNode(dir, 'another node\n'), out, version: '0.1.0', smokeTest: false }),
+    (e: unknown) => e instanceof PatchlineError && e.code === 'CLIENT_PACK_EXISTS',
+  );
+  assert.equal(
+    readFileSync(join(out, '0.1.0', 'node.exe'), 'utf8'),
+    'MZ stand-in for node.exe\n',
+    'the folder is untouched',
+  );
   assert.deepEqual(readdirSync(out), ['0.1.0'], 'no temporary folder left behind');
   assert.ok(!existsSync(join(out, '.0.1.0.tmp-' + process.pid)));
 });

@@ -19,7 +19,8 @@ import { serveContent } from '../src/content/serve.ts';
 import { createPayloadStore, type PayloadStore } from '../src/lab/payloads.ts';
 import { parseScenario, type CatalogEntry } from '../src/lab/scenario.ts';
 
-const SCENARIO = parseScenario(`
+const SCENARIO = parseScenario(
+  `
 payloadScale: 0.002
 catalog:
   - { key: lcu, kb: 5044445, title: Cumulative Update (KB5044445), classification: Security Updates, severity: Critical, products: [Windows Server 2022], sizeMB: 300, released: 2026-11-10 }
@@ -27,7 +28,9 @@ catalog:
   - { key: ssu, kb: 5044444, title: Servicing Stack Update (KB5044444), classification: Security Updates, severity: Critical, products: [Windows Server 2022], sizeMB: 18, released: 2026-11-10 }
 hosts:
   - { name: web01, product: Windows Server 2022 }
-`, 'content-cache.test');
+`,
+  'content-cache.test',
+);
 
 /** The lab upstream, counting requests and bytes per path, with faults a test can arm. */
 class Upstream {
@@ -56,7 +59,13 @@ class Upstream {
     const entry = SCENARIO.byKey.get(key)!;
     const info = this.payloads.info(entry);
     // As the catalog stores them: SHA-1 in base64 (File/@Digest), SHA-256 in base64 (AdditionalDigest).
-    return { entry, sha1: Buffer.from(info.sha1, 'hex').toString('base64'), sha256: Buffer.from(info.sha256, 'hex').toString('base64'), url: this.payloads.urlFor(entry, this.url), size: info.size };
+    return {
+      entry,
+      sha1: Buffer.from(info.sha1, 'hex').toString('base64'),
+      sha256: Buffer.from(info.sha256, 'hex').toString('base64'),
+      url: this.payloads.urlFor(entry, this.url),
+      size: info.size,
+    };
   }
 
   requestsFor(key: string): { path: string; range: string | undefined }[] {
@@ -170,9 +179,12 @@ test('a restart mid-download resumes with Range: upstream bytes equal the file s
     let received = 0;
     let reachedHalf!: () => void;
     const halfway = new Promise<void>((resolve) => (reachedHalf = resolve));
-    const first = createContentCache({ dir, onEvent: (e) => {
-      if (e.kind === 'progress' && (received += e.bytes) >= half) reachedHalf();
-    } });
+    const first = createContentCache({
+      dir,
+      onEvent: (e) => {
+        if (e.kind === 'progress' && (received += e.bytes) >= half) reachedHalf();
+      },
+    });
     const interrupted = first.ensure(spec);
     await halfway;
     await first.close(); // the server stops mid-download
@@ -223,7 +235,10 @@ test('serving a cached file over HTTP: immutable headers, ETag, Range and If-Non
     const cache = createContentCache({ dir });
     const file = await cache.ensure(up.spec('net'));
     const server = createServer((req, res) => {
-      const r = serveContent(cache.lookup(new URL(req.url!, 'http://x').pathname.slice(1)), { method: req.method!, headers: req.headers });
+      const r = serveContent(cache.lookup(new URL(req.url!, 'http://x').pathname.slice(1)), {
+        method: req.method!,
+        headers: req.headers,
+      });
       res.writeHead(r.status, r.headers);
       if (r.body) r.body.pipe(res);
       else res.end();

@@ -17,7 +17,10 @@ test('pending reboot at start, --reboot if-required: rebooted before installing,
     assert.equal(host.reboots, 1);
     assert.equal(fleet.installs('web01', DEFENDER.id), 1);
     // The first cycle installed nothing: the reboot came first.
-    assert.deepEqual(fleet.host('web01').launches.map((l) => l.cycle), [1, 2]);
+    assert.deepEqual(
+      fleet.host('web01').launches.map((l) => l.cycle),
+      [1, 2],
+    );
     const reboot = env.events.find((e) => e.kind === 'reboot-started');
     assert.ok(reboot && reboot.kind === 'reboot-started' && /pending/.test(reboot.reason));
   } finally {
@@ -72,7 +75,10 @@ test('an update failing beyond --retries is reported with HRESULT, name and mean
     assert.equal(u.result, 'failed');
     assert.equal(u.hresult, '0x80242016');
     assert.equal(u.attempts, 3, 'first attempt + 2 retries');
-    assert.match(u.message ?? '', /KB5002002 failed with 0x80242016 \(WU_E_UH_POSTREBOOTUNEXPECTEDSTATE: The state of the update after its post-reboot operation has completed is unexpected\) after 3 attempt/);
+    assert.match(
+      u.message ?? '',
+      /KB5002002 failed with 0x80242016 \(WU_E_UH_POSTREBOOTUNEXPECTEDSTATE: The state of the update after its post-reboot operation has completed is unexpected\) after 3 attempt/,
+    );
     assert.equal(fleet.host('web01').attempts.get(broken.id), 3, 'not tried a 4th time');
     for (const ok of [SSU, DEFENDER]) assert.equal(host.updates.find((x) => x.updateId === ok.id)?.result, 'installed');
     assert.match(host.message ?? '', /KB5002002/);
@@ -111,7 +117,10 @@ test('an update that comes back after a successful install stops the loop with a
     const host = result.report.hosts[0]!;
     assert.equal(host.outcome, 'failed');
     assert.ok(host.cycles <= 2, `stopped at the first repeat, not at --max-cycles (cycles: ${host.cycles})`);
-    assert.match(host.message ?? '', /KB5002002 was installed in cycle 1 but is offered again after the reboot: the install does not stick/);
+    assert.match(
+      host.message ?? '',
+      /KB5002002 was installed in cycle 1 but is offered again after the reboot: the install does not stick/,
+    );
     assert.equal(fleet.installs('web01', rollback.id), 1);
     assert.ok(env.events.some((e) => e.kind === 'loop-detected'));
   } finally {
@@ -138,7 +147,10 @@ test('--max-cycles bounds the loop: a chain longer than allowed ends pending wit
 test('--scan changes nothing and reports matching updates as available (pending), exit 0', async () => {
   const env = await testEnv();
   try {
-    const fleet = new FakeFleet([{ name: 'web01', updates: [...CHAIN, DEFENDER] }, { name: 'web02', updates: [] }]);
+    const fleet = new FakeFleet([
+      { name: 'web01', updates: [...CHAIN, DEFENDER] },
+      { name: 'web02', updates: [] },
+    ]);
     const result = await startRun(env.deps(fleet), runOptions(['web01', 'web02'], { mode: 'scan' }), never);
     assert.equal(result.exitCode, 0);
     const [a, b] = result.report.hosts;
@@ -176,7 +188,10 @@ test('a lost stream (callback unreachable): the log is read from the agent and t
     assert.equal(result.report.hosts[0]?.outcome, 'compliant');
     assert.equal(fleet.installs('web01', SSU.id), 1);
     assert.ok(env.events.some((e) => e.kind === 'log-fetched'));
-    assert.ok(env.events.some((e) => e.kind === 'agent-event' && e.event.kind === 'update-result'), 'agent events still reach the live log');
+    assert.ok(
+      env.events.some((e) => e.kind === 'agent-event' && e.event.kind === 'update-result'),
+      'agent events still reach the live log',
+    );
   } finally {
     await env.cleanup();
   }
@@ -190,7 +205,10 @@ test('the task scheduler refusing the launch with E_ACCESSDENIED is reported as 
     assert.equal(result.exitCode, 3);
     assert.equal(result.report.hosts[0]?.outcome, 'access-denied');
     assert.equal(result.report.hosts[0]?.cycles, 0, 'no cycle ran');
-    assert.match(result.report.hosts[0]?.message ?? '', /^Access denied: the task scheduler on web01 refused to start the agent \(0x80070005 E_ACCESSDENIED\): Access is denied/);
+    assert.match(
+      result.report.hosts[0]?.message ?? '',
+      /^Access denied: the task scheduler on web01 refused to start the agent \(0x80070005 E_ACCESSDENIED\): Access is denied/,
+    );
   } finally {
     await env.cleanup();
   }
@@ -200,7 +218,10 @@ test('an unknown target is a usage error before anything starts', async () => {
   const env = await testEnv();
   try {
     const fleet = new FakeFleet([{ name: 'web01', updates: [] }]);
-    await assert.rejects(startRun(env.deps(fleet), runOptions(['nope']), never), (e: Error & { exitCode?: number }) => e.exitCode === 64);
+    await assert.rejects(
+      startRun(env.deps(fleet), runOptions(['nope']), never),
+      (e: Error & { exitCode?: number }) => e.exitCode === 64,
+    );
   } finally {
     await env.cleanup();
   }
@@ -214,11 +235,16 @@ test('events resent and out of order on the callback are applied once, in order'
     assert.equal(result.exitCode, 0, result.report.hosts[0]?.message ?? '');
     assert.equal(result.report.hosts[0]?.outcome, 'compliant');
     // Each agent event shows once in the live log, in seq order within its cycle.
-    const relayed = env.events.filter((e) => e.kind === 'agent-event').map((e) => (e.kind === 'agent-event' ? `${e.cycle}:${e.event.seq}` : ''));
+    const relayed = env.events
+      .filter((e) => e.kind === 'agent-event')
+      .map((e) => (e.kind === 'agent-event' ? `${e.cycle}:${e.event.seq}` : ''));
     assert.equal(new Set(relayed).size, relayed.length, 'no event relayed twice');
     for (const cycle of [1, 2]) {
       const seqs = relayed.filter((k) => k.startsWith(`${cycle}:`)).map((k) => Number(k.split(':')[1]));
-      assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b));
+      assert.deepEqual(
+        seqs,
+        [...seqs].sort((a, b) => a - b),
+      );
       assert.ok(seqs.length > 3);
     }
   } finally {
@@ -232,9 +258,14 @@ test('events that arrive while the launch is still being confirmed are not lost'
     const fleet = new FakeFleet([{ name: 'web01', updates: [DEFENDER], slowLaunchMs: 300 }]);
     const result = await startRun(env.deps(fleet), runOptions(['web01']), never);
     assert.equal(result.exitCode, 0);
-    const kinds = env.events.filter((e) => e.kind === 'agent-event').map((e) => (e.kind === 'agent-event' ? e.event.kind : ''));
+    const kinds = env.events
+      .filter((e) => e.kind === 'agent-event')
+      .map((e) => (e.kind === 'agent-event' ? e.event.kind : ''));
     assert.equal(kinds[0], 'cycle-started');
-    assert.ok(!env.events.some((e) => e.kind === 'stream-lost' || e.kind === 'log-fetched'), 'the live stream was enough');
+    assert.ok(
+      !env.events.some((e) => e.kind === 'stream-lost' || e.kind === 'log-fetched'),
+      'the live stream was enough',
+    );
   } finally {
     await env.cleanup();
   }
@@ -243,7 +274,10 @@ test('events that arrive while the launch is still being confirmed are not lost'
 test('a host down at the start is waited for (no cycle counted), then patched; one that stays down is unreachable', async () => {
   const env = await testEnv();
   try {
-    const fleet = new FakeFleet([{ name: 'web01', updates: [DEFENDER] }, { name: 'dead01', updates: [DEFENDER] }]);
+    const fleet = new FakeFleet([
+      { name: 'web01', updates: [DEFENDER] },
+      { name: 'dead01', updates: [DEFENDER] },
+    ]);
     fleet.host('web01').reachable = false;
     fleet.host('dead01').reachable = false;
     const running = startRun(env.deps(fleet), runOptions(['web01', 'dead01'], { rebootTimeoutMs: 1_000 }), never);
@@ -256,7 +290,10 @@ test('a host down at the start is waited for (no cycle counted), then patched; o
     assert.equal(web?.cycles, 1, 'the wait did not use up a cycle');
     assert.equal(dead?.outcome, 'unreachable');
     assert.equal(dead?.cycles, 0);
-    assert.match(dead?.message ?? '', /dead01 was not reachable within the reboot timeout \(1s\) for cycle 1: it did not answer/);
+    assert.match(
+      dead?.message ?? '',
+      /dead01 was not reachable within the reboot timeout \(1s\) for cycle 1: it did not answer/,
+    );
     assert.equal(result.exitCode, 3);
   } finally {
     await env.cleanup();
@@ -281,11 +318,14 @@ for (const how of ['warning', 'silent'] as const) {
       for (const u of CHAIN) assert.equal(web01.updates.find((x) => x.updateId === u.id)?.result, 'installed');
       assert.equal(fleet.engineReboots.get('web01'), 1, 'rebooted once by the engine');
       assert.equal(fleet.engineReboots.get('web02') ?? 0, 0, 'a host whose agent rebooted is left alone');
-      assert.equal(fleet.host('web01').bootCount, 4, 'three reboots in all, one of them the engine\'s');
+      assert.equal(fleet.host('web01').bootCount, 4, "three reboots in all, one of them the engine's");
       const byEngine = env.events.filter((e) => e.kind === 'reboot-started' && e.by === 'engine');
       assert.equal(byEngine.length, 1);
       assert.equal(byEngine[0]!.host, 'web01');
-      assert.match(byEngine[0]!.kind === 'reboot-started' ? byEngine[0]!.reason : '', how === 'warning' ? /agent could not reboot.*fetch failed/ : /agent could not reboot.*exited without rebooting/);
+      assert.match(
+        byEngine[0]!.kind === 'reboot-started' ? byEngine[0]!.reason : '',
+        how === 'warning' ? /agent could not reboot.*fetch failed/ : /agent could not reboot.*exited without rebooting/,
+      );
     } finally {
       await env.cleanup();
     }
@@ -305,8 +345,16 @@ test('the agent\'s "rebooting now", sent twice, is logged once per reboot; a fai
     const agentReboots = env.events.filter((e) => e.kind === 'reboot-started' && e.by === 'agent').length;
     assert.ok(agentReboots >= 1);
     assert.equal(rebootingLines.length, agentReboots, 'one "rebooting now" per reboot');
-    const failureLines = env.events.filter((e) => (e.kind === 'update-failed') || (e.kind === 'agent-event' && e.event.kind === 'update-result' && e.event.resultCode === 'failed'));
-    assert.deepEqual(failureLines.map((e) => e.kind), ['update-failed'], 'the failure once, with its meaning and what happens next');
+    const failureLines = env.events.filter(
+      (e) =>
+        e.kind === 'update-failed' ||
+        (e.kind === 'agent-event' && e.event.kind === 'update-result' && e.event.resultCode === 'failed'),
+    );
+    assert.deepEqual(
+      failureLines.map((e) => e.kind),
+      ['update-failed'],
+      'the failure once, with its meaning and what happens next',
+    );
   } finally {
     await env.cleanup();
   }
@@ -316,12 +364,19 @@ test('a host that does not come back: a line about every minute of the 20-minute
   const env = await testEnv();
   try {
     const fleet = new FakeFleet([{ name: 'lost01', updates: [SSU], comesBack: false }]);
-    const result = await startRun(env.deps(fleet, { timing: { ...FAST_TIMING, probeInitialDelayMs: 5_000, probeMaxDelayMs: 60_000 } }), runOptions(['lost01'], { rebootTimeoutMs: 20 * 60_000 }), never);
+    const result = await startRun(
+      env.deps(fleet, { timing: { ...FAST_TIMING, probeInitialDelayMs: 5_000, probeMaxDelayMs: 60_000 } }),
+      runOptions(['lost01'], { rebootTimeoutMs: 20 * 60_000 }),
+      never,
+    );
     assert.equal(result.exitCode, 3);
     const waits = env.events.filter((e) => e.kind === 'still-waiting');
     assert.ok(waits.length >= 18 && waits.length <= 20, `about one line a minute (${waits.length})`);
     const fifth = formatRunLogEvent(waits[4]!);
-    assert.match(fifth, /lost01 {2}still waiting for lost01 to come back from its reboot: 5m of 20m \(not answering\)$/);
+    assert.match(
+      fifth,
+      /lost01 {2}still waiting for lost01 to come back from its reboot: 5m of 20m \(not answering\)$/,
+    );
   } finally {
     await env.cleanup();
   }

@@ -19,7 +19,11 @@ test('SSU → CU → .NET chain: 3 cycles, 3 reboots, nothing left applicable, e
     const servers = () => process.getActiveResourcesInfo().filter((r) => r === 'TCPServerWrap').length;
     for (let i = 0; i < 100 && servers() > serversBefore; i++) await new Promise((r) => setTimeout(r, 10));
     const resources = process.getActiveResourcesInfo();
-    assert.equal(resources.filter((r) => r === 'TCPServerWrap').length, serversBefore, `still listening: ${resources.join(', ')}`);
+    assert.equal(
+      resources.filter((r) => r === 'TCPServerWrap').length,
+      serversBefore,
+      `still listening: ${resources.join(', ')}`,
+    );
     assert.ok(resources.filter((r) => r === 'Timeout').length <= timersBefore, `timers left: ${resources.join(', ')}`);
     assert.equal(result.exitCode, 0);
     const host = result.report.hosts[0]!;
@@ -36,7 +40,10 @@ test('SSU → CU → .NET chain: 3 cycles, 3 reboots, nothing left applicable, e
       assert.equal(r?.attempts, 1);
     }
     assert.equal(result.report.run.outcome, 'succeeded');
-    assert.ok(env.events.some((e) => e.kind === 'host-back'), 'the log says when the host came back');
+    assert.ok(
+      env.events.some((e) => e.kind === 'host-back'),
+      'the log says when the host came back',
+    );
     assert.equal(env.events.at(-1)?.kind, 'run-finished');
   } finally {
     await env.cleanup();

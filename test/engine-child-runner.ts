@@ -10,7 +10,12 @@ import { systemClock } from '../src/engine/clock.ts';
 import type { RunOptions } from '../src/engine/types.ts';
 import { FAST_TIMING } from './engine-helpers.ts';
 
-interface Reply { readonly id: number; readonly result?: unknown; readonly error?: string; readonly kind?: TransportFailureKind }
+interface Reply {
+  readonly id: number;
+  readonly result?: unknown;
+  readonly error?: string;
+  readonly kind?: TransportFailureKind;
+}
 
 let nextId = 1;
 const waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
@@ -49,7 +54,11 @@ const transport: Transport = {
 const [stateFile, optionsJson] = process.argv.slice(2);
 const store = await openStore(stateFile!);
 const options = JSON.parse(optionsJson!) as RunOptions;
-const result = await startRun({ store, transport, clock: systemClock, timing: FAST_TIMING, log: (e) => process.send!({ type: 'log', event: e }) }, options, new AbortController().signal);
+const result = await startRun(
+  { store, transport, clock: systemClock, timing: FAST_TIMING, log: (e) => process.send!({ type: 'log', event: e }) },
+  options,
+  new AbortController().signal,
+);
 process.send!({ type: 'done', exitCode: result.exitCode });
 await store.close();
 process.disconnect();

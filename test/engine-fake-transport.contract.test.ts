@@ -21,7 +21,10 @@ runTransportContract('test double (FakeFleet)', async () => {
   fleet.clock = clock;
   fleet.host('lost01').reachable = false;
   return {
-    transport: fleet, up: 'web01', down: 'lost01', refusing: 'locked01',
+    transport: fleet,
+    up: 'web01',
+    down: 'lost01',
+    refusing: 'locked01',
     eventually: async (what, check) => {
       for (let waited = 0; waited <= EVENTUALLY_MS; waited += STEP_MS) {
         if (await check()) return;

@@ -13,7 +13,13 @@ import type { UpdateRecord } from '../src/domain/update.ts';
 import { usageError } from '../src/domain/errors.ts';
 import type { Clock } from '../src/domain/clock.ts';
 import { systemClock } from '../src/engine/clock.ts';
-import { LaunchRefusedError, TransportError, type HostStatus, type LaunchResult, type Transport } from '../src/transports/transport.ts';
+import {
+  LaunchRefusedError,
+  TransportError,
+  type HostStatus,
+  type LaunchResult,
+  type Transport,
+} from '../src/transports/transport.ts';
 
 export interface FakeUpdateSpec {
   readonly id: string;
@@ -61,10 +67,16 @@ export interface FakeHostSpec {
   /** The agent sends its `rebooting` twice (a retried POST whose first answer was lost), as the lab's agent can. */
   readonly resendsRebooting?: boolean;
   /** This transport call throws `error` (from the host's boot number `fromBoot` on; default 1). */
-  readonly throws?: { readonly op: 'prepare' | 'launch' | 'probe' | 'isRunning' | 'fetchLog' | 'reboot'; readonly error: Error; readonly fromBoot?: number };
+  readonly throws?: {
+    readonly op: 'prepare' | 'launch' | 'probe' | 'isRunning' | 'fetchLog' | 'reboot';
+    readonly error: Error;
+    readonly fromBoot?: number;
+  };
 }
 
-interface InstalledState { readonly committed: boolean }
+interface InstalledState {
+  readonly committed: boolean;
+}
 
 class FakeAgent {
   readonly events: AgentEvent[] = [];
@@ -90,7 +102,11 @@ class FakeAgent {
     return this.aborted ? Promise.resolve() : new Promise((resolve) => this.stopWaiters.push(resolve));
   }
 
-  constructor(readonly pid: number, readonly request: CycleRequest, private readonly fleet: FakeFleet) {}
+  constructor(
+    readonly pid: number,
+    readonly request: CycleRequest,
+    private readonly fleet: FakeFleet,
+  ) {}
 
   push(body: AgentEventBody): AgentEvent {
     const event = { ...body, seq: ++this.seq, at: this.fleet.clock.now().toISOString() } as AgentEvent;
@@ -133,7 +149,10 @@ export class FakeHost {
   /** Tests flip this to bring a lost host back. */
   comesBack: boolean;
 
-  constructor(readonly spec: FakeHostSpec, private readonly fleet: FakeFleet) {
+  constructor(
+    readonly spec: FakeHostSpec,
+    private readonly fleet: FakeFleet,
+  ) {
     this.pendingReboot = spec.pendingReboot ?? false;
     this.comesBack = spec.comesBack !== false;
   }
@@ -144,11 +163,27 @@ export class FakeHost {
 
   record(u: FakeUpdateSpec): UpdateRecord {
     return {
-      updateId: u.id, revisionNumber: 1, title: u.title ?? `Update ${u.kb}`, kbs: [u.kb], msrcSeverity: 'Important',
-      classification: u.classification ?? 'Security Updates', products: ['Windows Server 2022'], categories: [],
-      isDownloaded: false, isHidden: false, isMandatory: false, browseOnly: false, type: 'software',
-      rebootBehavior: (u.rebootBehavior ?? 'always') === 'always' ? 'always' : 'never', impact: 'normal', eulaAccepted: true,
-      supersededUpdateIds: [], maxDownloadSize: 1000, lastDeploymentChangeTime: '2026-01-01T00:00:00Z', supportUrl: null, downloadUrls: [],
+      updateId: u.id,
+      revisionNumber: 1,
+      title: u.title ?? `Update ${u.kb}`,
+      kbs: [u.kb],
+      msrcSeverity: 'Important',
+      classification: u.classification ?? 'Security Updates',
+      products: ['Windows Server 2022'],
+      categories: [],
+      isDownloaded: false,
+      isHidden: false,
+      isMandatory: false,
+      browseOnly: false,
+      type: 'software',
+      rebootBehavior: (u.rebootBehavior ?? 'always') === 'always' ? 'always' : 'never',
+      impact: 'normal',
+      eulaAccepted: true,
+      supersededUpdateIds: [],
+      maxDownloadSize: 1000,
+      lastDeploymentChangeTime: '2026-01-01T00:00:00Z',
+      supportUrl: null,
+      downloadUrls: [],
     };
   }
 
@@ -158,7 +193,9 @@ export class FakeHost {
   }
 
   applicable(): FakeUpdateSpec[] {
-    return this.spec.updates.filter((u) => !this.installed.has(u.id) && (u.requires ?? []).every((r) => this.installed.get(r)?.committed === true));
+    return this.spec.updates.filter(
+      (u) => !this.installed.has(u.id) && (u.requires ?? []).every((r) => this.installed.get(r)?.committed === true),
+    );
   }
 
   reboot(): void {
@@ -280,7 +317,11 @@ export class FakeFleet implements Transport {
   async probe(name: string): Promise<HostStatus> {
     this.count(name, 'probe');
     const h = this.host(name);
-    return { reachable: h.reachable, bootId: h.reachable ? h.bootId : null, servicingIdle: h.reachable && h.servicingIdle };
+    return {
+      reachable: h.reachable,
+      bootId: h.reachable ? h.bootId : null,
+      servicingIdle: h.reachable && h.servicingIdle,
+    };
   }
 
   async fetchLog(name: string, request: CycleRequest): Promise<readonly AgentEvent[] | null> {
@@ -327,12 +368,21 @@ export class FakeFleet implements Transport {
   }
 
   /** `afterSafe`: an event the agent still sends once its log is safe (a failed reboot's warning). */
-  private async post(host: FakeHost, agent: FakeAgent, events: readonly AgentEvent[], afterSafe = false): Promise<void> {
+  private async post(
+    host: FakeHost,
+    agent: FakeAgent,
+    events: readonly AgentEvent[],
+    afterSafe = false,
+  ): Promise<void> {
     const cb = agent.request.callback;
     if (!cb || host.spec.streamBroken || (agent.logSafe && !afterSafe)) return;
     this.inFlight++;
     try {
-      const res = await fetch(cb.url, { method: 'POST', headers: { authorization: `Bearer ${cb.token}`, 'content-type': 'application/x-ndjson' }, body: events.map((e) => JSON.stringify(e)).join('\n') + '\n' });
+      const res = await fetch(cb.url, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${cb.token}`, 'content-type': 'application/x-ndjson' },
+        body: events.map((e) => JSON.stringify(e)).join('\n') + '\n',
+      });
       if (res.status === 200) {
         const body = (await res.json()) as { ackSeq: number };
         agent.acked = Math.max(agent.acked, body.ackSeq);
@@ -381,8 +431,21 @@ export class FakeFleet implements Transport {
     let outcome: CycleOutcome;
     let rebootRequired = false;
     let installedAny = false;
-    await this.emit(host, agent, { kind: 'cycle-started', runId: r.runId, host: r.host, cycle: r.cycle, pid: agent.pid, provider: 'fake', agentVersion: '0.0.0-test' });
-    await this.emit(host, agent, { kind: 'preflight', rebootRequired: host.rebootPending(), installerBusy: false, lastBootUpTime: host.bootId });
+    await this.emit(host, agent, {
+      kind: 'cycle-started',
+      runId: r.runId,
+      host: r.host,
+      cycle: r.cycle,
+      pid: agent.pid,
+      provider: 'fake',
+      agentVersion: '0.0.0-test',
+    });
+    await this.emit(host, agent, {
+      kind: 'preflight',
+      rebootRequired: host.rebootPending(),
+      installerBusy: false,
+      lastBootUpTime: host.bootId,
+    });
     if (host.rebootPending()) {
       outcome = 'reboot-pending';
       rebootRequired = true;
@@ -396,7 +459,13 @@ export class FakeFleet implements Transport {
         const selectedAll = selection.selected.map((u) => u.updateId).filter((id) => !r.exclude.includes(id));
         const looping = selectedAll.filter((id) => r.installedEarlier.includes(id));
         const selected = selectedAll.filter((id) => !looping.includes(id));
-        await this.emit(host, agent, { kind: 'scan-result', pass, found, selected: selectedAll, skipped: selection.skipped.map((s) => ({ updateId: s.update.updateId, reason: s.reason })) });
+        await this.emit(host, agent, {
+          kind: 'scan-result',
+          pass,
+          found,
+          selected: selectedAll,
+          skipped: selection.skipped.map((s) => ({ updateId: s.update.updateId, reason: s.reason })),
+        });
         if (looping.length) {
           loops.push(...looping);
           await this.emit(host, agent, { kind: 'loop-detected', updateIds: looping });
@@ -409,7 +478,14 @@ export class FakeFleet implements Transport {
           const spec = host.spec.updates.find((u) => u.id === id)!;
           await this.sleep(stepMs);
           await this.emit(host, agent, { kind: 'progress', phase: 'download', updateId: id, percent: 100 });
-          await this.emit(host, agent, { kind: 'update-result', phase: 'download', updateId: id, resultCode: 'succeeded', hresult: null, rebootRequired: false });
+          await this.emit(host, agent, {
+            kind: 'update-result',
+            phase: 'download',
+            updateId: id,
+            resultCode: 'succeeded',
+            hresult: null,
+            rebootRequired: false,
+          });
           if (r.mode === 'download') continue;
           // Like WUA, an abort takes effect between updates: the one in flight finishes.
           await this.sleep(stepMs);
@@ -419,7 +495,14 @@ export class FakeFleet implements Transport {
           if (n <= (spec.failTimes ?? 0)) {
             failures++;
             failedThisPass = true;
-            await this.emit(host, agent, { kind: 'update-result', phase: 'install', updateId: id, resultCode: 'failed', hresult: spec.hresult ?? '0x80242016', rebootRequired: false });
+            await this.emit(host, agent, {
+              kind: 'update-result',
+              phase: 'install',
+              updateId: id,
+              resultCode: 'failed',
+              hresult: spec.hresult ?? '0x80242016',
+              rebootRequired: false,
+            });
             continue;
           }
           const needsReboot = (spec.rebootBehavior ?? 'always') === 'always';
@@ -428,7 +511,14 @@ export class FakeFleet implements Transport {
           installedAny = true;
           installedThisPass = true;
           if (needsReboot) rebootRequired = true;
-          await this.emit(host, agent, { kind: 'update-result', phase: 'install', updateId: id, resultCode: 'succeeded', hresult: null, rebootRequired: needsReboot });
+          await this.emit(host, agent, {
+            kind: 'update-result',
+            phase: 'install',
+            updateId: id,
+            resultCode: 'succeeded',
+            hresult: null,
+            rebootRequired: needsReboot,
+          });
         }
         if (r.mode === 'download' || rebootRequired || !installedThisPass || failedThisPass) break;
       }
@@ -439,8 +529,16 @@ export class FakeFleet implements Transport {
       else outcome = 'done';
     }
     if (agent.aborted) outcome = 'aborted';
-    const willReboot = outcome !== 'aborted' && r.reboot !== 'never' && (rebootRequired || (r.reboot === 'always' && installedAny));
-    const fin = agent.push({ kind: 'cycle-finished', outcome, rebootRequired, willReboot, message: null, hresult: null });
+    const willReboot =
+      outcome !== 'aborted' && r.reboot !== 'never' && (rebootRequired || (r.reboot === 'always' && installedAny));
+    const fin = agent.push({
+      kind: 'cycle-finished',
+      outcome,
+      rebootRequired,
+      willReboot,
+      message: null,
+      hresult: null,
+    });
     agent.finishedSeq = fin.seq;
     // The host's work is over once the agent wrote its last word without a reboot to come; what
     // remains is handing over the log and exiting.
@@ -448,7 +546,11 @@ export class FakeFleet implements Transport {
     host.logs.set(r.cycle, [...agent.events]);
     // Send what is left, then resend everything not yet acknowledged (a lost batch is resent).
     if (!host.spec.chaoticStream) await this.flush(host, agent);
-    await this.post(host, agent, agent.events.filter((e) => e.seq > agent.acked));
+    await this.post(
+      host,
+      agent,
+      agent.events.filter((e) => e.seq > agent.acked),
+    );
     await agent.waitSafe(r.logHandoverTimeoutSeconds * 1000);
     const fails = host.spec.agentRebootFails;
     if (willReboot && !this.closed && fails?.cycle === r.cycle) {
@@ -456,9 +558,18 @@ export class FakeFleet implements Transport {
       this.agentRebootFailures++;
       await this.emit(host, agent, { kind: 'rebooting' });
       if (fails.how === 'warning') {
-        agent.push({ kind: 'warning', message: 'the reboot failed: the lab host did not take the reboot request: fetch failed', hresult: null });
+        agent.push({
+          kind: 'warning',
+          message: 'the reboot failed: the lab host did not take the reboot request: fetch failed',
+          hresult: null,
+        });
         // The log is already safe (flush stops there): the agent still posts its last words.
-        await this.post(host, agent, agent.events.filter((e) => e.seq > agent.posted), true);
+        await this.post(
+          host,
+          agent,
+          agent.events.filter((e) => e.seq > agent.posted),
+          true,
+        );
       }
       agent.running = false;
       return;

@@ -25,16 +25,45 @@ export const FAST_TIMING: EngineTiming = {
   agentRebootGraceMs: 200,
 };
 
-export const SSU: FakeUpdateSpec = { id: '00000000-0000-0000-0000-000000000001', kb: '5001001', title: 'Servicing Stack Update' };
-export const CU: FakeUpdateSpec = { id: '00000000-0000-0000-0000-000000000002', kb: '5002002', title: 'Cumulative Update', requires: [SSU.id] };
-export const NET: FakeUpdateSpec = { id: '00000000-0000-0000-0000-000000000003', kb: '5003003', title: '.NET Framework Update', requires: [CU.id] };
-export const DEFENDER: FakeUpdateSpec = { id: '00000000-0000-0000-0000-000000000004', kb: '5004004', title: 'Defender Platform', rebootBehavior: 'never' };
+export const SSU: FakeUpdateSpec = {
+  id: '00000000-0000-0000-0000-000000000001',
+  kb: '5001001',
+  title: 'Servicing Stack Update',
+};
+export const CU: FakeUpdateSpec = {
+  id: '00000000-0000-0000-0000-000000000002',
+  kb: '5002002',
+  title: 'Cumulative Update',
+  requires: [SSU.id],
+};
+export const NET: FakeUpdateSpec = {
+  id: '00000000-0000-0000-0000-000000000003',
+  kb: '5003003',
+  title: '.NET Framework Update',
+  requires: [CU.id],
+};
+export const DEFENDER: FakeUpdateSpec = {
+  id: '00000000-0000-0000-0000-000000000004',
+  kb: '5004004',
+  title: 'Defender Platform',
+  rebootBehavior: 'never',
+};
 export const CHAIN: readonly FakeUpdateSpec[] = [SSU, CU, NET];
 
 export function runOptions(targets: readonly string[], over: Partial<RunOptions> = {}): RunOptions {
   return {
-    targets, mode: 'install', reboot: 'if-required', filters: {}, maxCycles: 5, retries: 1, rebootTimeoutMs: 2_000,
-    deadlineAt: null, parallel: 10, serverSelection: 'default', installerBusyTimeoutSeconds: 5, logHandoverTimeoutSeconds: 0.5,
+    targets,
+    mode: 'install',
+    reboot: 'if-required',
+    filters: {},
+    maxCycles: 5,
+    retries: 1,
+    rebootTimeoutMs: 2_000,
+    deadlineAt: null,
+    parallel: 10,
+    serverSelection: 'default',
+    installerBusyTimeoutSeconds: 5,
+    logHandoverTimeoutSeconds: 0.5,
     ...over,
   };
 }
@@ -71,7 +100,10 @@ export async function testEnv(options: { readonly realTime?: boolean } = {}): Pr
     }
   };
   return {
-    store, file, events, clock,
+    store,
+    file,
+    events,
+    clock,
     deps: (fleet, over = {}) => {
       fleets.push(fleet);
       fleet.clock = clock;

@@ -25,7 +25,10 @@ test('kill -9 of the connector mid-install, then resume: complete report, nothin
     { name: 'web01', updates: [...CHAIN, DEFENDER], stepMs: 400 },
     { name: 'web02', updates: [SSU], rebootMs: 200 },
   ]);
-  const child = fork(RUNNER, [env.file, JSON.stringify(runOptions(['web01', 'web02']))], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(RUNNER, [env.file, JSON.stringify(runOptions(['web01', 'web02']))], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   const log: RunLogEvent[] = [];
   let runId = '';
   const killed = new Promise<void>((resolve, reject) => {
@@ -35,7 +38,8 @@ test('kill -9 of the connector mid-install, then resume: complete report, nothin
         const fn = (fleet as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[m.method!]!;
         fn.apply(fleet, m.args ?? []).then(
           (result) => child.connected && child.send({ id: m.id, result: result ?? null }),
-          (error: Error) => child.connected && child.send({ id: m.id, error: error.message, kind: transportFailureOf(error) }),
+          (error: Error) =>
+            child.connected && child.send({ id: m.id, error: error.message, kind: transportFailureOf(error) }),
         );
       } else if (m.type === 'log' && m.event) {
         log.push(m.event);
@@ -73,8 +77,14 @@ test('kill -9 of the connector mid-install, then resume: complete report, nothin
       }
       assert.equal(fleet.installs('web01', NET.id), 1);
       assert.equal(result.report.hosts.find((h) => h.name === 'web02')?.outcome, 'compliant');
-      assert.ok(events.some((e) => e.kind === 'stream-lost' && e.host === 'web01'), 'the lost stream was noticed');
-      assert.ok(events.some((e) => e.kind === 'log-fetched' && e.host === 'web01'), 'the log of the interrupted cycle was read');
+      assert.ok(
+        events.some((e) => e.kind === 'stream-lost' && e.host === 'web01'),
+        'the lost stream was noticed',
+      );
+      assert.ok(
+        events.some((e) => e.kind === 'log-fetched' && e.host === 'web01'),
+        'the log of the interrupted cycle was read',
+      );
     } finally {
       await store.close();
     }

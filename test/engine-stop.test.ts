@@ -5,7 +5,8 @@ import { listRuns, loadRunOptions, resumeRun, startRun } from '../src/engine/run
 import { FakeFleet } from './engine-fake-transport.ts';
 import { CHAIN, CU, DEFENDER, NET, SSU, never, runOptions, testEnv } from './engine-helpers.ts';
 
-const names = (n: number, prefix = 'h') => Array.from({ length: n }, (_, i) => `${prefix}${String(i + 1).padStart(2, '0')}`);
+const names = (n: number, prefix = 'h') =>
+  Array.from({ length: n }, (_, i) => `${prefix}${String(i + 1).padStart(2, '0')}`);
 
 test('--parallel 2 is never exceeded and is used; every host finishes', async () => {
   const env = await testEnv();
@@ -30,8 +31,13 @@ test('--serial patches one host at a time', async () => {
     assert.equal(result.exitCode, 0);
     assert.equal(fleet.maxBusy, 1);
     // Host order is kept: each host's first launch comes after the previous host finished.
-    const order = env.events.filter((e) => e.kind === 'cycle-launched' || e.kind === 'host-finished').map((e) => `${e.kind}:${e.host}`);
-    assert.deepEqual(order.filter((x) => x.startsWith('host-finished')), hosts.map((h) => `host-finished:${h}`));
+    const order = env.events
+      .filter((e) => e.kind === 'cycle-launched' || e.kind === 'host-finished')
+      .map((e) => `${e.kind}:${e.host}`);
+    assert.deepEqual(
+      order.filter((x) => x.startsWith('host-finished')),
+      hosts.map((h) => `host-finished:${h}`),
+    );
     const firstLaunch = (h: string) => order.indexOf(`cycle-launched:${h}`);
     assert.ok(firstLaunch('h02') > order.indexOf('host-finished:h01'));
     assert.ok(firstLaunch('h03') > order.indexOf('host-finished:h02'));
@@ -77,7 +83,9 @@ test('cancel stops cleanly (agent stopped, state saved, exit 5); resume finishes
     // Cancel while web01's second cycle is installing (after one reboot) and web02's first is;
     // web03 waits for a slot (--parallel 2).
     await env.when((e) => e.host === 'web01' && e.kind === 'cycle-launched' && e.cycle === 2);
-    await env.when((e) => e.host === 'web01' && e.kind === 'agent-event' && e.cycle === 2 && e.event.kind === 'progress');
+    await env.when(
+      (e) => e.host === 'web01' && e.kind === 'agent-event' && e.cycle === 2 && e.event.kind === 'progress',
+    );
     ctl.abort();
     const first = await running;
     assert.equal(first.exitCode, 5);
@@ -87,7 +95,10 @@ test('cancel stops cleanly (agent stopped, state saved, exit 5); resume finishes
     assert.equal(first.report.hosts.find((h) => h.name === 'web03')?.outcome, 'cancelled', 'queued host not started');
     assert.equal(fleet.host('web03').launches.length, 0);
     const agent = fleet.host('web01').agent!;
-    assert.ok(agent.events.some((e) => e.kind === 'cycle-finished' && e.outcome === 'aborted'), 'the running agent was told to stop');
+    assert.ok(
+      agent.events.some((e) => e.kind === 'cycle-finished' && e.outcome === 'aborted'),
+      'the running agent was told to stop',
+    );
     assert.ok(!agent.running, 'the stopped agent had exited when the run returned');
     // The update in flight when the cancel came finished installing: the report says so.
     assert.equal(fleet.installs('web01', CU.id), 1);
@@ -126,7 +137,11 @@ test('after the deadline (exit 4), resume finishes the timed-out hosts; the pass
   const env = await testEnv();
   try {
     const fleet = new FakeFleet([{ name: 'web01', updates: [...CHAIN], stepMs: 40, rebootMs: 60 }]);
-    const first = await startRun(env.deps(fleet), runOptions(['web01'], { deadlineAt: new Date(env.clock.now().getTime() + 150) }), never);
+    const first = await startRun(
+      env.deps(fleet),
+      runOptions(['web01'], { deadlineAt: new Date(env.clock.now().getTime() + 150) }),
+      never,
+    );
     assert.equal(first.exitCode, 4);
     const second = await resumeRun(env.deps(fleet), first.runId, never);
     assert.equal(second.exitCode, 0, JSON.stringify(second.report.hosts[0]));
@@ -161,9 +176,16 @@ test('listRuns and loadRunOptions: a run can be found and resumed with only its 
   const env = await testEnv();
   try {
     const fleet = new FakeFleet([{ name: 'web01', updates: [DEFENDER] }]);
-    const result = await startRun(env.deps(fleet), runOptions(['web01'], { meta: { transport: 'fake', report: 'out.json' } }), never);
+    const result = await startRun(
+      env.deps(fleet),
+      runOptions(['web01'], { meta: { transport: 'fake', report: 'out.json' } }),
+      never,
+    );
     const runs = await listRuns({ store: env.store });
-    assert.deepEqual(runs.map((r) => [r.id, r.outcome, r.exitCode, r.targets]), [[result.runId, 'succeeded', 0, ['web01']]]);
+    assert.deepEqual(
+      runs.map((r) => [r.id, r.outcome, r.exitCode, r.targets]),
+      [[result.runId, 'succeeded', 0, ['web01']]],
+    );
     const options = await loadRunOptions({ store: env.store }, result.runId);
     assert.deepEqual(options?.meta, { transport: 'fake', report: 'out.json' });
     assert.equal(await loadRunOptions({ store: env.store }, 'nope'), null);
@@ -171,7 +193,10 @@ test('listRuns and loadRunOptions: a run can be found and resumed with only its 
     const named = await startRun(env.deps(fleet), runOptions(['web01'], { runId: 'night-2026-11-21' }), never);
     assert.equal(named.runId, 'night-2026-11-21');
     assert.equal(named.report.run.id, 'night-2026-11-21');
-    await assert.rejects(startRun(env.deps(fleet), runOptions(['web01'], { runId: 'night-2026-11-21' }), never), /already exists/);
+    await assert.rejects(
+      startRun(env.deps(fleet), runOptions(['web01'], { runId: 'night-2026-11-21' }), never),
+      /already exists/,
+    );
     await assert.rejects(startRun(env.deps(fleet), runOptions(['web01'], { runId: '../etc' }), never), /run id is/);
   } finally {
     await env.cleanup();
@@ -207,7 +232,9 @@ test('a cycle cut short by a cancel does not count against --max-cycles: the res
     const fleet = new FakeFleet([{ name: 'web01', updates: [...CHAIN], installUntilStoppedInCycle: 2 }]);
     const ctl = new AbortController();
     const running = startRun(env.deps(fleet), runOptions(['web01'], { maxCycles: 4 }), ctl.signal);
-    await env.when((e) => e.host === 'web01' && e.kind === 'agent-event' && e.cycle === 2 && e.event.kind === 'progress');
+    await env.when(
+      (e) => e.host === 'web01' && e.kind === 'agent-event' && e.cycle === 2 && e.event.kind === 'progress',
+    );
     ctl.abort();
     const first = await running;
     assert.equal(first.exitCode, 5);

@@ -22,16 +22,21 @@ function sourceFiles(dir: string): string[] {
 }
 
 test('every error code used in src/ is documented in docs/errors.md', () => {
-  const documented = new Set([...readFileSync(join(ROOT, 'docs/errors.md'), 'utf8').matchAll(/`([A-Z][A-Z0-9_]+)`/g)].map((m) => m[1]));
+  const documented = new Set(
+    [...readFileSync(join(ROOT, 'docs/errors.md'), 'utf8').matchAll(/`([A-Z][A-Z0-9_]+)`/g)].map((m) => m[1]),
+  );
   const used = new Map<string, string>();
   for (const file of sourceFiles(join(ROOT, 'src'))) {
     const isErrorsModule = file.endsWith('errors.ts');
     for (const line of readFileSync(file, 'utf8').split('\n')) {
       if (!isErrorsModule && !/Error\(|error\(|code:/.test(line)) continue;
-      for (const m of line.matchAll(/'([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)'/g)) if (!/^WU_|^E_|^S_/.test(m[1]!)) used.set(m[1]!, file);
+      for (const m of line.matchAll(/'([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)'/g))
+        if (!/^WU_|^E_|^S_/.test(m[1]!)) used.set(m[1]!, file);
     }
   }
   assert.ok(used.size > 40, `found ${used.size} codes: the scan itself works`);
-  const missing = [...used].filter(([code]) => !documented.has(code)).map(([code, file]) => `${code} (${file.slice(ROOT.length)})`);
+  const missing = [...used]
+    .filter(([code]) => !documented.has(code))
+    .map(([code, file]) => `${code} (${file.slice(ROOT.length)})`);
   assert.deepEqual(missing, [], 'add these codes to docs/errors.md');
 });

@@ -24,9 +24,23 @@ import { loadScenario } from '../src/lab/scenario.ts';
 
 const SCENARIO = resolve(import.meta.dirname, '../examples/lab/patch-night.yaml');
 const SECRET = 'restart-secret-0123456789';
-const POLICY: AgentPolicy = { ring: 'pilot', scanIntervalSeconds: 3600, scanSource: 'online', windows: [], reboot: 'never', installAtShutdown: false, directDownload: true, allowedUpdateIds: [] };
+const POLICY: AgentPolicy = {
+  ring: 'pilot',
+  scanIntervalSeconds: 3600,
+  scanSource: 'online',
+  windows: [],
+  reboot: 'never',
+  installAtShutdown: false,
+  directDownload: true,
+  allowedUpdateIds: [],
+};
 
-function until(bus: EventEmitter, match: (e: GatewayEvent) => boolean, what: string, ms = 30_000): Promise<GatewayEvent> {
+function until(
+  bus: EventEmitter,
+  match: (e: GatewayEvent) => boolean,
+  what: string,
+  ms = 30_000,
+): Promise<GatewayEvent> {
   return new Promise((done, fail) => {
     const timer = setTimeout(() => fail(new Error(`timed out waiting for ${what}`)), ms);
     const on = (e: GatewayEvent): void => {
@@ -39,75 +53,115 @@ function until(bus: EventEmitter, match: (e: GatewayEvent) => boolean, what: str
   });
 }
 
-async function startServer(store: MemoryGatewayStore, bus: EventEmitter, port: number): Promise<{ app: FastifyInstance; gateway: AgentGateway; url: string }> {
-  const gateway = createAgentGateway({ store, now: () => new Date(), policyFor: async () => POLICY, catalog: async () => null, content: async () => null, publish: (e) => bus.emit('event', e) });
+async function startServer(
+  store: MemoryGatewayStore,
+  bus: EventEmitter,
+  port: number,
+): Promise<{ app: FastifyInstance; gateway: AgentGateway; url: string }> {
+  const gateway = createAgentGateway({
+    store,
+    now: () => new Date(),
+    policyFor: async () => POLICY,
+    catalog: async () => null,
+    content: async () => null,
+    publish: (e) => bus.emit('event', e),
+  });
   const app = Fastify();
   await app.register(gateway.plugin);
   const url = await app.listen({ port, host: '127.0.0.1' });
   return { app, gateway, url };
 }
 
-test('agents reconnect after the server is cut off and restarted; a report queued meanwhile arrives, nothing lost', { timeout: 120_000 }, async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'patchline-restart-'));
-  const scenario = await loadScenario(SCENARIO);
-  const payloads = createPayloadStore(scenario);
-  const upstream = createServer((req, res) => {
-    if (!payloads.handle(req, res)) res.writeHead(404).end();
-  });
-  upstream.listen(0, '127.0.0.1');
-  await once(upstream, 'listening');
-  const store = new MemoryGatewayStore();
-  store.addEnrollToken({ hash: tokenSecretHash(SECRET), ring: 'pilot', expiresAt: null, usesLeft: null });
-  const bus = new EventEmitter();
-  let server = await startServer(store, bus, 0);
-  const port = Number(new URL(server.url).port);
-  const names = ['web01', 'sql01'];
-  const firstReports = Promise.all(names.map((n) => until(bus, (e) => e.type === 'host-report' && e.host === n, `${n}'s first report`)));
-  const fleet = await startLabFleet({
-    scenario, dir, serverUrl: server.url, enrollToken: encodeEnrollToken({ secret: SECRET, fingerprint: null }), hosts: names,
-    upstreamUrl: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`, payloads, labRootPem: '', random: () => 0.5,
-  });
-  try {
-    await firstReports;
-    const web01 = [...store.hosts.values()].find((h) => h.name === 'web01')!;
-    assert.equal(web01.ackedSeq, 1);
+test(
+  'agents reconnect after the server is cut off and restarted; a report queued meanwhile arrives, nothing lost',
+  { timeout: 120_000 },
+  async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'patchline-restart-'));
+    const scenario = await loadScenario(SCENARIO);
+    const payloads = createPayloadStore(scenario);
+    const upstream = createServer((req, res) => {
+      if (!payloads.handle(req, res)) res.writeHead(404).end();
+    });
+    upstream.listen(0, '127.0.0.1');
+    await once(upstream, 'listening');
+    const store = new MemoryGatewayStore();
+    store.addEnrollToken({ hash: tokenSecretHash(SECRET), ring: 'pilot', expiresAt: null, usesLeft: null });
+    const bus = new EventEmitter();
+    let server = await startServer(store, bus, 0);
+    const port = Number(new URL(server.url).port);
+    const names = ['web01', 'sql01'];
+    const firstReports = Promise.all(
+      names.map((n) => until(bus, (e) => e.type === 'host-report' && e.host === n, `${n}'s first report`)),
+    );
+    const fleet = await startLabFleet({
+      scenario,
+      dir,
+      serverUrl: server.url,
+      enrollToken: encodeEnrollToken({ secret: SECRET, fingerprint: null }),
+      hosts: names,
+      upstreamUrl: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`,
+      payloads,
+      labRootPem: '',
+      random: () => 0.5,
+    });
+    try {
+      await firstReports;
+      const web01 = [...store.hosts.values()].find((h) => h.name === 'web01')!;
+      assert.equal(web01.ackedSeq, 1);
 
-    // Cut the server off as a kill would: every socket (held check-ins included) drops at once.
-    server.app.server.closeAllConnections();
-    server.gateway.close();
-    await server.app.close();
+      // Cut the server off as a kill would: every socket (held check-ins included) drops at once.
+      server.app.server.closeAllConnections();
+      server.gateway.close();
+      await server.app.close();
 
-    // web01 scans while the server is down: the report waits on its disk.
-    const host = fleet.hosts.get('web01')!;
-    await host.service!.scanAndReport(AbortSignal.timeout(30_000));
-    const waitUntilQueued = async (): Promise<void> => {
+      // web01 scans while the server is down: the report waits on its disk.
+      const host = fleet.hosts.get('web01')!;
+      await host.service!.scanAndReport(AbortSignal.timeout(30_000));
+      const waitUntilQueued = async (): Promise<void> => {
+        for (;;) {
+          const pending = JSON.parse(
+            await readFile(join(host.state.dir, 'pending-report.json'), 'utf8').catch(() => 'null'),
+          );
+          if (pending?.report.seq === 2) return;
+          await new Promise((r) => setImmediate(r));
+        }
+      };
+      await waitUntilQueued();
+      assert.equal(store.hosts.get(web01.id)!.ackedSeq, 1, 'nothing reached the server while it was down');
+
+      const queuedArrives = until(
+        bus,
+        (e) => e.type === 'host-report' && e.host === 'web01' && e.seq === 2,
+        'the queued report after the restart',
+      );
+      server = await startServer(store, bus, port);
+      await queuedArrives;
+      // Every agent is back on a held check-in.
       for (;;) {
-        const pending = JSON.parse(await readFile(join(host.state.dir, 'pending-report.json'), 'utf8').catch(() => 'null'));
-        if (pending?.report.seq === 2) return;
-        await new Promise((r) => setImmediate(r));
+        if ([...store.hosts.keys()].every((id) => server.gateway.isConnected(id))) break;
+        await new Promise((r) => setTimeout(r, 20));
       }
-    };
-    await waitUntilQueued();
-    assert.equal(store.hosts.get(web01.id)!.ackedSeq, 1, 'nothing reached the server while it was down');
-
-    const queuedArrives = until(bus, (e) => e.type === 'host-report' && e.host === 'web01' && e.seq === 2, 'the queued report after the restart');
-    server = await startServer(store, bus, port);
-    await queuedArrives;
-    // Every agent is back on a held check-in.
-    for (;;) {
-      if ([...store.hosts.keys()].every((id) => server.gateway.isConnected(id))) break;
-      await new Promise((r) => setTimeout(r, 20));
+      assert.equal(store.hosts.get(web01.id)!.ackedSeq, 2);
+      assert.equal(
+        JSON.parse(await readFile(join(host.state.dir, 'pending-report.json'), 'utf8')),
+        null,
+        'the agent knows its report was acknowledged',
+      );
+      // The delta on the acknowledged base left the server with the agent's whole inventory.
+      const acked = JSON.parse(await readFile(join(host.state.dir, 'acked-inventory.json'), 'utf8')) as {
+        seq: number;
+        updates: { updateId: string }[];
+      };
+      assert.deepEqual(
+        [...(await store.inventory(web01.id)).updates.keys()].sort(),
+        acked.updates.map((u) => u.updateId).sort(),
+      );
+    } finally {
+      await fleet.close();
+      server.gateway.close();
+      await server.app.close();
+      upstream.close();
+      await rm(dir, { recursive: true, force: true });
     }
-    assert.equal(store.hosts.get(web01.id)!.ackedSeq, 2);
-    assert.equal(JSON.parse(await readFile(join(host.state.dir, 'pending-report.json'), 'utf8')), null, 'the agent knows its report was acknowledged');
-    // The delta on the acknowledged base left the server with the agent's whole inventory.
-    const acked = JSON.parse(await readFile(join(host.state.dir, 'acked-inventory.json'), 'utf8')) as { seq: number; updates: { updateId: string }[] };
-    assert.deepEqual([...(await store.inventory(web01.id)).updates.keys()].sort(), acked.updates.map((u) => u.updateId).sort());
-  } finally {
-    await fleet.close();
-    server.gateway.close();
-    await server.app.close();
-    upstream.close();
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+  },
+);

@@ -45,7 +45,10 @@ hosts:
 /** Tuesday 3 March 2026, 21:00 UTC: an hour before the first window. */
 const START = new Date('2026-03-03T21:00:00Z');
 /** The first window is too short for the 60 minutes of installs; the next one has room to spare. */
-const WINDOWS = [{ start: Date.parse('2026-03-03T22:00:00Z'), end: Date.parse('2026-03-03T22:45:00Z') }, { start: Date.parse('2026-03-03T23:30:00Z'), end: Date.parse('2026-03-04T01:30:00Z') }];
+const WINDOWS = [
+  { start: Date.parse('2026-03-03T22:00:00Z'), end: Date.parse('2026-03-03T22:45:00Z') },
+  { start: Date.parse('2026-03-03T23:30:00Z'), end: Date.parse('2026-03-04T01:30:00Z') },
+];
 /** Simulated time stands still until real I/O has been quiet this long (ms). */
 const QUIET_MS = 5;
 /** Never open during the test (Sunday). */
@@ -60,138 +63,265 @@ async function until(check: () => boolean | Promise<boolean>, ms: number, what: 
   }
 }
 
-test('maintenance windows, install at shutdown and an operator action, with the lab fleet on one clock', { timeout: 180_000 }, async () => {
-  const clock = new ManualClock(START);
-  const t = await testApp('sqlite', { now: () => clock.now() });
-  const dir = await mkdtemp(join(tmpdir(), 'patchline-windows-'));
-  const scenario = parseScenario(SCENARIO, 'windows.yaml');
-  const payloads = createPayloadStore(scenario);
-  // Real I/O holds the simulated time still: payload downloads, requests to the server, file I/O.
-  let inFlight = 0;
-  let lastIoAt = 0;
-  const track = (res: import('node:http').ServerResponse): void => {
-    inFlight++;
-    lastIoAt = performance.now();
-    res.once('close', () => {
-      inFlight--;
+test(
+  'maintenance windows, install at shutdown and an operator action, with the lab fleet on one clock',
+  { timeout: 180_000 },
+  async () => {
+    const clock = new ManualClock(START);
+    const t = await testApp('sqlite', { now: () => clock.now() });
+    const dir = await mkdtemp(join(tmpdir(), 'patchline-windows-'));
+    const scenario = parseScenario(SCENARIO, 'windows.yaml');
+    const payloads = createPayloadStore(scenario);
+    // Real I/O holds the simulated time still: payload downloads, requests to the server, file I/O.
+    let inFlight = 0;
+    let lastIoAt = 0;
+    const track = (res: import('node:http').ServerResponse): void => {
+      inFlight++;
       lastIoAt = performance.now();
-    });
-  };
-  /** Real work under way, or only just finished (its caller is still reading the answer). */
-  const busy = (): boolean => {
-    if (inFlight > 0 || process.getActiveResourcesInfo().some((r) => r.startsWith('FSReq'))) lastIoAt = performance.now();
-    return performance.now() - lastIoAt < QUIET_MS;
-  };
-  const upstream = createServer((req, res) => {
-    track(res);
-    if (!payloads.handle(req, res)) res.writeHead(404).end();
-  });
-  upstream.listen(0, '127.0.0.1');
-  await once(upstream, 'listening');
-  const upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
-  const serverUrl = await t.app.listen({ host: '127.0.0.1', port: 0 });
-  // Requests to the server count too, except the ones that are held open on purpose.
-  t.app.server.on('request', (req, res) => {
-    if (req.url !== '/api/v1/agent/checkin' && !req.url?.startsWith('/api/v1/events')) track(res);
-  });
-  const api = async (method: string, url: string, body?: unknown, role: 'viewer' | 'operator' | 'admin' = 'admin') => {
-    const res = await fetch(`${serverUrl}${url}`, { method, headers: { authorization: t.bearer[role], ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, body: body === undefined ? undefined : JSON.stringify(body) });
-    const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : null };
-  };
-
-  const rings: [string, unknown][] = [
-    ['windowed', { position: 0, members: ['win*'], defaultAllow: true, rebootPolicy: 'if-required', maintenanceWindows: [{ weekdays: ['tue'], start: '22:00', durationMinutes: 45, timeZone: 'UTC' }, { weekdays: ['tue'], start: '23:30', durationMinutes: 120, timeZone: 'UTC' }] }],
-    ['shutdown', { position: 1, members: ['late*'], defaultAllow: true, installAtShutdown: true, maintenanceWindows: [CLOSED_WINDOW] }],
-    ['ops', { position: 2, members: ['ops*'], defaultAllow: true, rebootPolicy: 'never', maintenanceWindows: [CLOSED_WINDOW] }],
-  ];
-  for (const [name, body] of rings) {
-    const put = await api('PUT', `/api/v1/rings/${name}`, body);
-    assert.equal(put.status, 200, JSON.stringify(put.body));
-  }
-  // The token's ring does not exist: each host lands in the ring whose members match it.
-  const et = await createEnrollToken(t.deps, TEST_ACTOR, { ring: 'lab', expiresInHours: 24 * 30, singleUse: false, fingerprint: null });
-
-  const gateway = appDeps(t.app).agents!;
-  const fleet = await startLabFleet({ scenario, dir, serverUrl, enrollToken: et.token, upstreamUrl, payloads, labRootPem: '', clock, random: () => 0.5, checkinWaitSeconds: 1, ...(process.env.FLEET_DEBUG ? { log: (m: string) => console.error(`${clock.now().toISOString()} ${m}`) } : {}) });
-  const installed = async (host: string) => (await readHostState(join(dir, 'hosts', host)))!.installed;
-  const hostIds = async () => new Map((await t.store.db.selectFrom('hosts').select(['id', 'name']).execute()).map((h) => [h.name, h.id]));
-  let auto: { stop(): Promise<void> } | undefined;
-  try {
-    // Every host scanned and reported; then two rounds of wake-ups make sure each agent holds the
-    // policy computed from its report (allowed updates, windows) before time starts to move.
-    await until(async () => (await api('GET', '/api/v1/hosts', undefined, 'viewer')).body.hosts.filter((h: { lastScanAt: string | null; counts: { MISSING: number; PENDING: number } }) => h.lastScanAt && h.counts.MISSING + h.counts.PENDING === 3).length === 4, 30_000, 'every host to report its three missing updates');
-    const ids = await hostIds();
-    for (let round = 0; round < 2; round++) {
-      await until(() => [...ids.values()].every((id) => gateway.isConnected(id)), 10_000, 'every agent to hold a check-in');
-      gateway.wake(ids.values());
-      await until(() => [...ids.values()].every((id) => gateway.isConnected(id)), 10_000, 'every agent to check in again after the wake-up');
-    }
-
-    // Behaviour 8: outside any window, an operator's install reaches ops01 within 2 s and runs now.
-    const stream = await fetch(`${serverUrl}/api/v1/events`, { headers: { authorization: t.bearer.viewer } });
-    const reader = stream.body!.getReader();
-    let seen = '';
-    const readUntil = async (text: string, ms: number): Promise<void> => {
-      let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${text} on the event stream`)), ms)));
-      try {
-        while (!seen.includes(text)) {
-          const { value, done } = await Promise.race([reader.read(), late]);
-          if (done) throw new Error(`the event stream ended before ${text}`);
-          seen += new TextDecoder().decode(value);
-        }
-      } finally {
-        clearTimeout(timer);
-      }
+      res.once('close', () => {
+        inFlight--;
+        lastIoAt = performance.now();
+      });
     };
-    const sent = performance.now();
-    const created = await api('POST', '/api/v1/actions', { action: 'install', hosts: ['ops01'] }, 'operator');
-    assert.equal(created.status, 202, JSON.stringify(created.body));
-    const actionId = created.body.id as string;
-    await until(async () => (await api('GET', `/api/v1/actions/${actionId}`, undefined, 'viewer')).body.hosts[0].state !== 'queued', 2_000, 'ops01 to receive the install action (2 s)');
-    assert.ok(performance.now() - sent < 2_000, 'the action reached the agent within 2 s');
-    await readUntil(`"action":"${actionId}","host":"ops01","state":"received"`, 5_000);
+    /** Real work under way, or only just finished (its caller is still reading the answer). */
+    const busy = (): boolean => {
+      if (inFlight > 0 || process.getActiveResourcesInfo().some((r) => r.startsWith('FSReq')))
+        lastIoAt = performance.now();
+      return performance.now() - lastIoAt < QUIET_MS;
+    };
+    const upstream = createServer((req, res) => {
+      track(res);
+      if (!payloads.handle(req, res)) res.writeHead(404).end();
+    });
+    upstream.listen(0, '127.0.0.1');
+    await once(upstream, 'listening');
+    const upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+    const serverUrl = await t.app.listen({ host: '127.0.0.1', port: 0 });
+    // Requests to the server count too, except the ones that are held open on purpose.
+    t.app.server.on('request', (req, res) => {
+      if (req.url !== '/api/v1/agent/checkin' && !req.url?.startsWith('/api/v1/events')) track(res);
+    });
+    const api = async (
+      method: string,
+      url: string,
+      body?: unknown,
+      role: 'viewer' | 'operator' | 'admin' = 'admin',
+    ) => {
+      const res = await fetch(`${serverUrl}${url}`, {
+        method,
+        headers: {
+          authorization: t.bearer[role],
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const text = await res.text();
+      return { status: res.status, body: text ? JSON.parse(text) : null };
+    };
 
-    // Time moves now: I/O in flight holds it still, so each step of the simulation sees its own I/O land.
-    auto = clock.autoAdvance({ busy });
-    await until(async () => (await api('GET', `/api/v1/actions/${actionId}`, undefined, 'viewer')).body.state === 'done', 60_000, 'the install action on ops01 to finish');
-    const detail = (await api('GET', `/api/v1/actions/${actionId}`, undefined, 'viewer')).body;
-    assert.deepEqual(detail.hosts.map((h: { host: string; state: string }) => [h.host, h.state]), [['ops01', 'succeeded']]);
-    await readUntil(`"action":"${actionId}","host":"ops01","state":"running"`, 5_000);
-    await readUntil(`"action":"${actionId}","host":"ops01","state":"succeeded"`, 5_000);
-    await reader.cancel();
-    assert.deepEqual(Object.keys(await installed('ops01')).sort(), ['cu', 'dotnet', 'ssu'], 'the operator action installed outside the window');
-
-    // Behaviour 7: run past the second window.
-    const afterWindows = WINDOWS[1]!.end + 30 * 60_000;
-    await until(() => clock.now().getTime() >= afterWindows, 120_000, `the clock to pass ${new Date(afterWindows).toISOString()}`);
-    for (const host of ['win01', 'win02']) {
-      const got = await installed(host);
-      assert.deepEqual(Object.keys(got).sort(), ['cu', 'dotnet', 'ssu'], `${host}: everything went in over the two windows`);
-      const windowOf = (key: string): number => {
-        const end = Date.parse(got[key]!.installedAt);
-        const start = end - scenario.byKey.get(key)!.installSeconds * 1_000;
-        const i = WINDOWS.findIndex((w) => start >= w.start && end <= w.end);
-        assert.ok(i >= 0, `${host}: ${key} ran ${new Date(start).toISOString()}–${new Date(end).toISOString()}, outside both windows`);
-        return i;
-      };
-      const used = new Set(['ssu', 'cu', 'dotnet'].map(windowOf));
-      assert.deepEqual([...used].sort(), [0, 1], `${host}: the first window ran out; the rest went in during the second`);
+    const rings: [string, unknown][] = [
+      [
+        'windowed',
+        {
+          position: 0,
+          members: ['win*'],
+          defaultAllow: true,
+          rebootPolicy: 'if-required',
+          maintenanceWindows: [
+            { weekdays: ['tue'], start: '22:00', durationMinutes: 45, timeZone: 'UTC' },
+            { weekdays: ['tue'], start: '23:30', durationMinutes: 120, timeZone: 'UTC' },
+          ],
+        },
+      ],
+      [
+        'shutdown',
+        {
+          position: 1,
+          members: ['late*'],
+          defaultAllow: true,
+          installAtShutdown: true,
+          maintenanceWindows: [CLOSED_WINDOW],
+        },
+      ],
+      [
+        'ops',
+        {
+          position: 2,
+          members: ['ops*'],
+          defaultAllow: true,
+          rebootPolicy: 'never',
+          maintenanceWindows: [CLOSED_WINDOW],
+        },
+      ],
+    ];
+    for (const [name, body] of rings) {
+      const put = await api('PUT', `/api/v1/rings/${name}`, body);
+      assert.equal(put.status, 200, JSON.stringify(put.body));
     }
-    // late01 installed nothing in all that time: its window never opened.
-    assert.deepEqual(Object.keys(await installed('late01')), [], 'late01 installed nothing outside its window');
+    // The token's ring does not exist: each host lands in the ring whose members match it.
+    const et = await createEnrollToken(t.deps, TEST_ACTOR, {
+      ring: 'lab',
+      expiresInHours: 24 * 30,
+      singleUse: false,
+      fingerprint: null,
+    });
 
-    // Install at shutdown: the shutdown event installs what is allowed before the host goes down.
-    await fleet.shutdown('late01');
-    assert.deepEqual(Object.keys(await installed('late01')).sort(), ['cu', 'dotnet', 'ssu'], 'late01 installed its updates at shutdown');
-    // And the server heard it before the host went down.
-    await until(async () => (await api('GET', '/api/v1/hosts?q=late01', undefined, 'viewer')).body.hosts[0].counts.MISSING === 0, 10_000, 'late01\'s report after the shutdown install');
-  } finally {
-    await auto?.stop();
-    await fleet.close();
-    await t.close();
-    upstream.close();
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+    const gateway = appDeps(t.app).agents!;
+    const fleet = await startLabFleet({
+      scenario,
+      dir,
+      serverUrl,
+      enrollToken: et.token,
+      upstreamUrl,
+      payloads,
+      labRootPem: '',
+      clock,
+      random: () => 0.5,
+      checkinWaitSeconds: 1,
+      ...(process.env.FLEET_DEBUG ? { log: (m: string) => console.error(`${clock.now().toISOString()} ${m}`) } : {}),
+    });
+    const installed = async (host: string) => (await readHostState(join(dir, 'hosts', host)))!.installed;
+    const hostIds = async () =>
+      new Map((await t.store.db.selectFrom('hosts').select(['id', 'name']).execute()).map((h) => [h.name, h.id]));
+    let auto: { stop(): Promise<void> } | undefined;
+    try {
+      // Every host scanned and reported; then two rounds of wake-ups make sure each agent holds the
+      // policy computed from its report (allowed updates, windows) before time starts to move.
+      await until(
+        async () =>
+          (await api('GET', '/api/v1/hosts', undefined, 'viewer')).body.hosts.filter(
+            (h: { lastScanAt: string | null; counts: { MISSING: number; PENDING: number } }) =>
+              h.lastScanAt && h.counts.MISSING + h.counts.PENDING === 3,
+          ).length === 4,
+        30_000,
+        'every host to report its three missing updates',
+      );
+      const ids = await hostIds();
+      for (let round = 0; round < 2; round++) {
+        await until(
+          () => [...ids.values()].every((id) => gateway.isConnected(id)),
+          10_000,
+          'every agent to hold a check-in',
+        );
+        gateway.wake(ids.values());
+        await until(
+          () => [...ids.values()].every((id) => gateway.isConnected(id)),
+          10_000,
+          'every agent to check in again after the wake-up',
+        );
+      }
+
+      // Behaviour 8: outside any window, an operator's install reaches ops01 within 2 s and runs now.
+      const stream = await fetch(`${serverUrl}/api/v1/events`, { headers: { authorization: t.bearer.viewer } });
+      const reader = stream.body!.getReader();
+      let seen = '';
+      const readUntil = async (text: string, ms: number): Promise<void> => {
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<never>(
+          (_, reject) =>
+            (timer = setTimeout(
+              () => reject(new Error(`timed out after ${ms} ms waiting for ${text} on the event stream`)),
+              ms,
+            )),
+        );
+        try {
+          while (!seen.includes(text)) {
+            const { value, done } = await Promise.race([reader.read(), late]);
+            if (done) throw new Error(`the event stream ended before ${text}`);
+            seen += new TextDecoder().decode(value);
+          }
+        } finally {
+          clearTimeout(timer);
+        }
+      };
+      const sent = performance.now();
+      const created = await api('POST', '/api/v1/actions', { action: 'install', hosts: ['ops01'] }, 'operator');
+      assert.equal(created.status, 202, JSON.stringify(created.body));
+      const actionId = created.body.id as string;
+      await until(
+        async () =>
+          (await api('GET', `/api/v1/actions/${actionId}`, undefined, 'viewer')).body.hosts[0].state !== 'queued',
+        2_000,
+        'ops01 to receive the install action (2 s)',
+      );
+      assert.ok(performance.now() - sent < 2_000, 'the action reached the agent within 2 s');
+      await readUntil(`"action":"${actionId}","host":"ops01","state":"received"`, 5_000);
+
+      // Time moves now: I/O in flight holds it still, so each step of the simulation sees its own I/O land.
+      auto = clock.autoAdvance({ busy });
+      await until(
+        async () => (await api('GET', `/api/v1/actions/${actionId}`, undefined, 'viewer')).body.state === 'done',
+        60_000,
+        'the install action on ops01 to finish',
+      );
+      const detail = (await api('GET', `/api/v1/actions/${actionId}`, undefined, 'viewer')).body;
+      assert.deepEqual(
+        detail.hosts.map((h: { host: string; state: string }) => [h.host, h.state]),
+        [['ops01', 'succeeded']],
+      );
+      await readUntil(`"action":"${actionId}","host":"ops01","state":"running"`, 5_000);
+      await readUntil(`"action":"${actionId}","host":"ops01","state":"succeeded"`, 5_000);
+      await reader.cancel();
+      assert.deepEqual(
+        Object.keys(await installed('ops01')).sort(),
+        ['cu', 'dotnet', 'ssu'],
+        'the operator action installed outside the window',
+      );
+
+      // Behaviour 7: run past the second window.
+      const afterWindows = WINDOWS[1]!.end + 30 * 60_000;
+      await until(
+        () => clock.now().getTime() >= afterWindows,
+        120_000,
+        `the clock to pass ${new Date(afterWindows).toISOString()}`,
+      );
+      for (const host of ['win01', 'win02']) {
+        const got = await installed(host);
+        assert.deepEqual(
+          Object.keys(got).sort(),
+          ['cu', 'dotnet', 'ssu'],
+          `${host}: everything went in over the two windows`,
+        );
+        const windowOf = (key: string): number => {
+          const end = Date.parse(got[key]!.installedAt);
+          const start = end - scenario.byKey.get(key)!.installSeconds * 1_000;
+          const i = WINDOWS.findIndex((w) => start >= w.start && end <= w.end);
+          assert.ok(
+            i >= 0,
+            `${host}: ${key} ran ${new Date(start).toISOString()}–${new Date(end).toISOString()}, outside both windows`,
+          );
+          return i;
+        };
+        const used = new Set(['ssu', 'cu', 'dotnet'].map(windowOf));
+        assert.deepEqual(
+          [...used].sort(),
+          [0, 1],
+          `${host}: the first window ran out; the rest went in during the second`,
+        );
+      }
+      // late01 installed nothing in all that time: its window never opened.
+      assert.deepEqual(Object.keys(await installed('late01')), [], 'late01 installed nothing outside its window');
+
+      // Install at shutdown: the shutdown event installs what is allowed before the host goes down.
+      await fleet.shutdown('late01');
+      assert.deepEqual(
+        Object.keys(await installed('late01')).sort(),
+        ['cu', 'dotnet', 'ssu'],
+        'late01 installed its updates at shutdown',
+      );
+      // And the server heard it before the host went down.
+      await until(
+        async () =>
+          (await api('GET', '/api/v1/hosts?q=late01', undefined, 'viewer')).body.hosts[0].counts.MISSING === 0,
+        10_000,
+        "late01's report after the shutdown install",
+      );
+    } finally {
+      await auto?.stop();
+      await fleet.close();
+      await t.close();
+      upstream.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  },
+);

@@ -55,12 +55,19 @@ runTransportContract('lab', async () => {
   const scenarioPath = join(dir, 'scenario.yaml');
   await writeFile(scenarioPath, SCENARIO);
   const daemon = await startLabDaemon({ scenarioPath, dir: join(dir, 'lab'), mode: 'inprocess', idleShutdownMs: 0 });
-  const transport = createLabTransport({ dir: daemon.dir, daemon: { connect: async () => ({ url: daemon.url, token: daemon.token }), close: async () => undefined } });
+  const transport = createLabTransport({
+    dir: daemon.dir,
+    daemon: { connect: async () => ({ url: daemon.url, token: daemon.token }), close: async () => undefined },
+  });
   // lost01 goes down for good: its first reboot never completes.
   await transport.reboot('lost01');
   await poll('lost01 to go down', async () => !(await transport.probe('lost01', AbortSignal.timeout(5_000))).reachable);
   return {
-    transport, up: 'web01', down: 'lost01', refusing: 'locked01', eventually: poll,
+    transport,
+    up: 'web01',
+    down: 'lost01',
+    refusing: 'locked01',
+    eventually: poll,
     close: async () => {
       await transport.close();
       await daemon.close();

@@ -20,7 +20,15 @@ import { DEFAULT_UPSTREAM_URL } from '../src/lab/catalog-gen-model.ts';
 import { generateCatalog, type GenerateResult } from '../src/lab/catalog-gen.ts';
 import { defaultCatalogPacker } from '../src/lab/catalog-gen-packer.ts';
 import { applyReboot, initialHostState, type HostState } from '../src/lab/host-state.ts';
-import { createOfflineCatalogCache, loadOfflineCatalog, offlineApplicable, offlineHostOf, OfflineScanError, searchOfflineCab, type OfflineCatalog } from '../src/lab/offline-scan.ts';
+import {
+  createOfflineCatalogCache,
+  loadOfflineCatalog,
+  offlineApplicable,
+  offlineHostOf,
+  OfflineScanError,
+  searchOfflineCab,
+  type OfflineCatalog,
+} from '../src/lab/offline-scan.ts';
 import { createPayloadStore } from '../src/lab/payloads.ts';
 import { loadScenario, type CatalogEntry, type Scenario, type ScenarioHost } from '../src/lab/scenario.ts';
 import { serveProvider } from '../src/lab/simulated-provider.ts';
@@ -42,7 +50,11 @@ let catalog: OfflineCatalog;
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'patchline-offline-scan-'));
   scenario = await loadScenario(SCENARIO_FILE);
-  cab = await generateCatalog(scenario, { out: join(dir, 'wsusscn2.cab'), rootDir: join(dir, 'root') }, defaultCatalogPacker());
+  cab = await generateCatalog(
+    scenario,
+    { out: join(dir, 'wsusscn2.cab'), rootDir: join(dir, 'root') },
+    defaultCatalogPacker(),
+  );
   catalog = await loadOfflineCatalog(cab.out, { cache: createOfflineCatalogCache() });
 });
 
@@ -76,7 +88,11 @@ function patchNight(host: ScenarioHost): { label: string; state: HostState }[] {
   }
   // And the optional preview, which a patch night leaves alone unless asked.
   const optional = applicableUpdates(scenario, host, state);
-  if (optional.length > 0) states.push({ label: `after everything, optional ${optional.map((e) => e.key).join(', ')} too`, state: applyReboot(install(state, optional), NOW) });
+  if (optional.length > 0)
+    states.push({
+      label: `after everything, optional ${optional.map((e) => e.key).join(', ')} too`,
+      state: applyReboot(install(state, optional), NOW),
+    });
   // Hosts built from newer media: the latest CU (or the preview) without the one it supersedes,
   // so supersedence has to hide the old CU, and .NET must wait for the CU it requires.
   const blank = { ...initialHostState(host, NOW, scenario.timeScale), installed: {} };
@@ -90,7 +106,10 @@ function patchNight(host: ScenarioHost): { label: string; state: HostState }[] {
 describe('offline scan of the lab cab = direct applicability', () => {
   it('reads the signed cab: the lab root beside it is trusted, and every scenario update is reportable', () => {
     assert.equal(catalog.signerSubject, 'CN=Patchline Lab Catalog Signing, O=Patchline Lab');
-    assert.deepEqual(catalog.updates.map((u) => u.updateId), scenario.catalog.map((e) => e.updateId));
+    assert.deepEqual(
+      catalog.updates.map((u) => u.updateId),
+      scenario.catalog.map((e) => e.updateId),
+    );
     assert.ok(catalog.skipped.categories > 0, 'the category entries are in the cab but never reported');
     assert.deepEqual(catalog.warnings, []);
   });
@@ -100,21 +119,30 @@ describe('offline scan of the lab cab = direct applicability', () => {
     let nonEmpty = 0;
     for (const host of scenario.hosts) {
       for (const { label, state } of patchNight(host)) {
-        const direct = applicableUpdates(scenario, host, state).map((e) => e.updateId).sort();
-        const offline = offlineApplicable(catalog, offlineHostOf(scenario, host, state)).map((u) => u.updateId).sort();
+        const direct = applicableUpdates(scenario, host, state)
+          .map((e) => e.updateId)
+          .sort();
+        const offline = offlineApplicable(catalog, offlineHostOf(scenario, host, state))
+          .map((u) => u.updateId)
+          .sort();
         assert.deepEqual(offline, direct, `${host.name}, ${label}`);
         compared++;
         if (direct.length > 0) nonEmpty++;
       }
     }
     assert.equal(scenario.hosts.length, 10);
-    assert.ok(compared >= 10 * 5 && nonEmpty >= 10 * 3, `compared ${compared} states, ${nonEmpty} with updates to offer`);
+    assert.ok(
+      compared >= 10 * 5 && nonEmpty >= 10 * 3,
+      `compared ${compared} states, ${nonEmpty} with updates to offer`,
+    );
   });
 
   it('ends a patch night with nothing left to offer, for a 2022 and a 2019 host', () => {
     for (const name of ['web01', 'sql01']) {
       const host = scenario.hostByName.get(name)!;
-      const last = patchNight(host).filter((s) => !s.label.startsWith('built')).at(-1)!.state;
+      const last = patchNight(host)
+        .filter((s) => !s.label.startsWith('built'))
+        .at(-1)!.state;
       assert.deepEqual(offlineApplicable(catalog, offlineHostOf(scenario, host, last)), [], name);
     }
   });
@@ -127,36 +155,67 @@ describe('offline scan of the lab cab = direct applicability', () => {
       assert.ok(records.length >= 3);
       for (const record of records) {
         const entry = scenario.byId.get(record.updateId)!;
-        const expected = toUpdateRecord(entry, hostViewOf(entry, state), { size: payloads.info(entry).size, downloadUrls: [payloads.urlFor(entry, DEFAULT_UPSTREAM_URL)] }, scenario.byKey);
+        const expected = toUpdateRecord(
+          entry,
+          hostViewOf(entry, state),
+          { size: payloads.info(entry).size, downloadUrls: [payloads.urlFor(entry, DEFAULT_UPSTREAM_URL)] },
+          scenario.byKey,
+        );
         assert.deepEqual({ ...record, eulaAccepted: expected.eulaAccepted }, expected, entry.key);
       }
     }
     // Supersedence and the optional flag, on the 2022 preview (supersedes two CUs, BrowseOnly).
     const web01 = scenario.hostByName.get('web01')!;
-    const afterSsu = install(initialHostState(web01, NOW, scenario.timeScale), [scenario.byKey.get('ssu-2022-2026-11')!]);
-    const preview = offlineApplicable(catalog, offlineHostOf(scenario, web01, afterSsu)).find((u) => u.kbs[0] === '5044449');
+    const afterSsu = install(initialHostState(web01, NOW, scenario.timeScale), [
+      scenario.byKey.get('ssu-2022-2026-11')!,
+    ]);
+    const preview = offlineApplicable(catalog, offlineHostOf(scenario, web01, afterSsu)).find(
+      (u) => u.kbs[0] === '5044449',
+    );
     assert.equal(preview?.browseOnly, true);
-    assert.deepEqual([...(preview?.supersededUpdateIds ?? [])].sort(), ['lcu-2022-2026-10', 'lcu-2022-2026-11'].map((k) => scenario.byKey.get(k)!.updateId).sort());
+    assert.deepEqual(
+      [...(preview?.supersededUpdateIds ?? [])].sort(),
+      ['lcu-2022-2026-10', 'lcu-2022-2026-11'].map((k) => scenario.byKey.get(k)!.updateId).sort(),
+    );
   });
 
-  it('answers the provider\'s offline search with the criteria the agent sends', async () => {
+  it("answers the provider's offline search with the criteria the agent sends", async () => {
     const host = scenario.hostByName.get('app01')!;
     const state = { ...initialHostState(host, NOW, scenario.timeScale), hidden: ['nic-driver-2026-10'] };
     const result = await searchOfflineCab(
-      { id: 'r1', type: 'search', criteria: "IsInstalled=0 and IsHidden=0 and BrowseOnly=0 and Type='Software'", serverSelection: 'offline', offlineCabPath: cab.out },
+      {
+        id: 'r1',
+        type: 'search',
+        criteria: "IsInstalled=0 and IsHidden=0 and BrowseOnly=0 and Type='Software'",
+        serverSelection: 'offline',
+        offlineCabPath: cab.out,
+      },
       { scenario, host, state, load: { cache: createOfflineCatalogCache() } },
     );
     assert.equal(result.resultCode, 'succeeded');
-    const found = result.type === 'result' && result.request === 'search' ? result.data?.updates.map((u) => u.updateId) : [];
-    assert.deepEqual(found, ['ssu-2022-2026-11', 'def-2026-11', 'msrt-2026-11'].map((k) => scenario.byKey.get(k)!.updateId));
-    const installed = await searchOfflineCab({ id: 'r2', type: 'search', criteria: 'IsInstalled=1', serverSelection: 'offline', offlineCabPath: cab.out }, { scenario, host, state });
-    assert.deepEqual(installed.type === 'result' && installed.request === 'search' ? installed.data?.updates.map((u) => u.kbs[0]) : [], ['5043330']);
+    const found =
+      result.type === 'result' && result.request === 'search' ? result.data?.updates.map((u) => u.updateId) : [];
+    assert.deepEqual(
+      found,
+      ['ssu-2022-2026-11', 'def-2026-11', 'msrt-2026-11'].map((k) => scenario.byKey.get(k)!.updateId),
+    );
+    const installed = await searchOfflineCab(
+      { id: 'r2', type: 'search', criteria: 'IsInstalled=1', serverSelection: 'offline', offlineCabPath: cab.out },
+      { scenario, host, state },
+    );
+    assert.deepEqual(
+      installed.type === 'result' && installed.request === 'search' ? installed.data?.updates.map((u) => u.kbs[0]) : [],
+      ['5043330'],
+    );
   });
 });
 
 describe('offline scan through the simulated provider', () => {
   /** Runs one provider session for `hostName` and answers requests, each within a bounded wait. */
-  async function withProvider<T>(hostName: string, fn: (request: (req: Record<string, unknown>) => Promise<ProviderResult>) => Promise<T>): Promise<T> {
+  async function withProvider<T>(
+    hostName: string,
+    fn: (request: (req: Record<string, unknown>) => Promise<ProviderResult>) => Promise<T>,
+  ): Promise<T> {
     const input = new PassThrough();
     const output = new PassThrough();
     const hostDir = join(dir, 'hosts', hostName);
@@ -172,7 +231,12 @@ describe('offline scan through the simulated provider', () => {
       const id = `r${++n}`;
       const answered = new Promise<ProviderResult>((resolvePromise) => waiting.set(id, resolvePromise));
       input.write(`${JSON.stringify({ ...req, id })}\n`);
-      return Promise.race([answered, delay(PROVIDER_ANSWER_MS, undefined, { ref: false }).then(() => assert.fail(`no answer to ${String(req.type)} within ${PROVIDER_ANSWER_MS} ms`))]);
+      return Promise.race([
+        answered,
+        delay(PROVIDER_ANSWER_MS, undefined, { ref: false }).then(() =>
+          assert.fail(`no answer to ${String(req.type)} within ${PROVIDER_ANSWER_MS} ms`),
+        ),
+      ]);
     };
     try {
       return await fn(request);
@@ -188,14 +252,25 @@ describe('offline scan through the simulated provider', () => {
     await withProvider('sql02', async (request) => {
       const offline = await request({ type: 'search', criteria, serverSelection: 'offline', offlineCabPath: cab.out });
       const online = await request({ type: 'search', criteria, serverSelection: 'default' });
-      const updates = (r: ProviderResult) => (r.type === 'result' && r.request === 'search' ? r.data?.updates ?? [] : []);
+      const updates = (r: ProviderResult) =>
+        r.type === 'result' && r.request === 'search' ? (r.data?.updates ?? []) : [];
       assert.equal(offline.resultCode, 'succeeded', offline.type === 'result' ? offline.message : '');
       assert.ok(updates(online).length >= 4);
       // The cab names Microsoft's file host (it was generated without --upstream), the provider its
       // own upstream: the same files, so compare the paths.
-      const comparable = (r: ProviderResult) => updates(r).map((u) => ({ ...u, eulaAccepted: true, downloadUrls: u.downloadUrls.map((url) => new URL(url).pathname) }));
+      const comparable = (r: ProviderResult) =>
+        updates(r).map((u) => ({
+          ...u,
+          eulaAccepted: true,
+          downloadUrls: u.downloadUrls.map((url) => new URL(url).pathname),
+        }));
       assert.deepEqual(comparable(offline), comparable(online));
-      const unsigned = await request({ type: 'search', criteria, serverSelection: 'offline', offlineCabPath: join(dir, 'absent.cab') });
+      const unsigned = await request({
+        type: 'search',
+        criteria,
+        serverSelection: 'offline',
+        offlineCabPath: join(dir, 'absent.cab'),
+      });
       assert.deepEqual([unsigned.resultCode, unsigned.hresult], ['failed', '0x80070002']);
     });
   });
@@ -232,7 +307,10 @@ describe('offline scan: WUA refuses scan packages it cannot trust', () => {
     const unsigned = join(dir, 'unsigned.cab');
     await writeCab(unsigned, members, { compression: 'none' });
     await copyFile(cab.rootPemFile, `${unsigned}.root.pem`);
-    await assert.rejects(loadOfflineCatalog(unsigned, { cache: createOfflineCatalogCache() }), refused('CATALOG_UNSIGNED', '0x80247001'));
+    await assert.rejects(
+      loadOfflineCatalog(unsigned, { cache: createOfflineCatalogCache() }),
+      refused('CATALOG_UNSIGNED', '0x80247001'),
+    );
   });
 
   it('refuses a cab changed after signing (0x80247001)', async () => {
@@ -247,15 +325,27 @@ describe('offline scan: WUA refuses scan packages it cannot trust', () => {
     } finally {
       await handle.close();
     }
-    await assert.rejects(loadOfflineCatalog(file, { cache: createOfflineCatalogCache() }), refused('CATALOG_TAMPERED', '0x80247001'));
+    await assert.rejects(
+      loadOfflineCatalog(file, { cache: createOfflineCatalogCache() }),
+      refused('CATALOG_TAMPERED', '0x80247001'),
+    );
   });
 
   it('refuses a lab cab whose root is not trusted, and accepts it when the root is given', async () => {
     const file = await copyCab('no-root.cab', false);
-    await assert.rejects(loadOfflineCatalog(file, { cache: createOfflineCatalogCache() }), refused('CATALOG_UNTRUSTED', '0x80247001'));
+    await assert.rejects(
+      loadOfflineCatalog(file, { cache: createOfflineCatalogCache() }),
+      refused('CATALOG_UNTRUSTED', '0x80247001'),
+    );
     const besideIgnored = await copyCab('root-ignored.cab');
-    await assert.rejects(loadOfflineCatalog(besideIgnored, { trustRootBesideCab: false, cache: createOfflineCatalogCache() }), refused('CATALOG_UNTRUSTED', '0x80247001'));
-    const trusted = await loadOfflineCatalog(file, { roots: [await readFile(cab.rootPemFile, 'utf8')], cache: createOfflineCatalogCache() });
+    await assert.rejects(
+      loadOfflineCatalog(besideIgnored, { trustRootBesideCab: false, cache: createOfflineCatalogCache() }),
+      refused('CATALOG_UNTRUSTED', '0x80247001'),
+    );
+    const trusted = await loadOfflineCatalog(file, {
+      roots: [await readFile(cab.rootPemFile, 'utf8')],
+      cache: createOfflineCatalogCache(),
+    });
     assert.equal(trusted.updates.length, scenario.catalog.length);
   });
 
@@ -263,7 +353,10 @@ describe('offline scan: WUA refuses scan packages it cannot trust', () => {
     await assert.rejects(loadOfflineCatalog(join(dir, 'absent.cab')), refused('OFFLINE_CAB_NOT_FOUND', '0x80070002'));
     const html = join(dir, 'error-page.cab');
     await writeFile(html, '<html><body>503 Service Unavailable</body></html>');
-    await assert.rejects(loadOfflineCatalog(html, { cache: createOfflineCatalogCache() }), refused('CATALOG_NOT_CABINET', '0x80240031'));
+    await assert.rejects(
+      loadOfflineCatalog(html, { cache: createOfflineCatalogCache() }),
+      refused('CATALOG_NOT_CABINET', '0x80240031'),
+    );
   });
 });
 
@@ -280,7 +373,10 @@ describe('offline catalog cache per path and mtime', () => {
     await utimes(file, later, later);
     const second = await loadOfflineCatalog(file, { cache });
     assert.notEqual(second, first, 'a new mtime means a new catalog');
-    assert.deepEqual(second.updates.map((u) => u.updateId), first.updates.map((u) => u.updateId));
+    assert.deepEqual(
+      second.updates.map((u) => u.updateId),
+      first.updates.map((u) => u.updateId),
+    );
   });
 
   it('shares one parse between hosts whose directories hold hard links to the same cab', async () => {

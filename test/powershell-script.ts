@@ -37,8 +37,15 @@ export function scanPowerShell(text: string): Scanned {
   while (i < text.length) {
     const c = text[i] as string;
     const two = text.slice(i, i + 2);
-    if (two === '<#') { i = text.indexOf('#>', i + 2) + 2; continue; }
-    if (c === '#') { const nl = text.indexOf('\n', i); i = nl < 0 ? text.length : nl; continue; }
+    if (two === '<#') {
+      i = text.indexOf('#>', i + 2) + 2;
+      continue;
+    }
+    if (c === '#') {
+      const nl = text.indexOf('\n', i);
+      i = nl < 0 ? text.length : nl;
+      continue;
+    }
     if (two === '@"' || two === "@'") {
       const end = text.indexOf(`\n${two[1]}@`, i);
       hereStrings.push(text.slice(i + 2, end));

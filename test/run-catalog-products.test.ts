@@ -18,13 +18,26 @@ test('run --product is checked against the catalog imported into the state file,
   const lab = await makeLabCatalog();
   t.after(() => rm(lab.dir, { recursive: true, force: true }));
   const state = join(lab.dir, 'state.sqlite');
-  assert.deepEqual(await checkCatalogProducts(state, ['Windows Server 2002']), ['Windows Server 2002'], 'no state file: nothing to check against');
+  assert.deepEqual(
+    await checkCatalogProducts(state, ['Windows Server 2002']),
+    ['Windows Server 2002'],
+    'no state file: nothing to check against',
+  );
 
   const store = await openStore(state);
-  await importCatalogFile(lab.cab.out, sqliteCatalogWriter(store.sqlite), defaultCabToolkit(), { trustPems: [await readFile(lab.cab.rootPemFile, 'utf8')] });
+  await importCatalogFile(lab.cab.out, sqliteCatalogWriter(store.sqlite), defaultCabToolkit(), {
+    trustPems: [await readFile(lab.cab.rootPemFile, 'utf8')],
+  });
   await store.close();
 
   assert.deepEqual(await checkCatalogProducts(state, ['windows server 2022']), ['Windows Server 2022']);
-  await assert.rejects(checkCatalogProducts(state, ['Windows Server 2002']), (e: unknown) =>
-    e instanceof PatchlineError && e.exitCode === 64 && /"Windows Server 2002" is not a product of the catalog imported into .*Did you mean: .*Windows Server 2022/.test(e.message));
+  await assert.rejects(
+    checkCatalogProducts(state, ['Windows Server 2002']),
+    (e: unknown) =>
+      e instanceof PatchlineError &&
+      e.exitCode === 64 &&
+      /"Windows Server 2002" is not a product of the catalog imported into .*Did you mean: .*Windows Server 2022/.test(
+        e.message,
+      ),
+  );
 });

@@ -12,7 +12,8 @@ import { SMALL, readReport, run, workspace } from './cli-helpers.ts';
 test('a failed prerequisite: the updates behind it are reported blocked with the reason, those a filter left out are not', async (t) => {
   const w = await workspace(t);
   const scenario = join(w.dir, 'ssu-fails.yaml');
-  const hosts = '\nhosts:\n  - name: web01\n    product: Windows Server 2022\n    faults:\n      - { update: ssu-2026-11, failAlways: true, hresult: "0x80073712" }\n';
+  const hosts =
+    '\nhosts:\n  - name: web01\n    product: Windows Server 2022\n    faults:\n      - { update: ssu-2026-11, failAlways: true, hresult: "0x80073712" }\n';
   const small = await readFile(SMALL, 'utf8');
   await writeFile(scenario, small.slice(0, small.indexOf('\nhosts:')) + hosts);
 
@@ -27,8 +28,22 @@ test('a failed prerequisite: the updates behind it are reported blocked with the
   assert.equal(byKb.get('5044447')?.result, 'blocked', '.NET, behind the CU');
   assert.match(byKb.get('5044447')!.message!, /requires KB5044445, which is blocked/);
 
-  const only = await run(['run', '--lab', scenario, '--state', w.state, '--report', w.report, '--kb', '5044444,2267602']);
+  const only = await run([
+    'run',
+    '--lab',
+    scenario,
+    '--state',
+    w.state,
+    '--report',
+    w.report,
+    '--kb',
+    '5044444,2267602',
+  ]);
   assert.equal(only.code, 2, only.stderr);
   const filtered = await readReport(w.report);
-  assert.deepEqual(filtered.hosts[0]!.updates.filter((u) => u.result === 'blocked'), [], 'updates the filters left out are not reported blocked');
+  assert.deepEqual(
+    filtered.hosts[0]!.updates.filter((u) => u.result === 'blocked'),
+    [],
+    'updates the filters left out are not reported blocked',
+  );
 });

@@ -15,9 +15,15 @@ describe('no false success', { concurrency: 3 }, () => {
     const w = await workspace(t);
     const cases: [string[], RegExp][] = [
       [['--kb', ''], /LIST_EMPTY: --kb "": the list is empty/],
-      [['--product', 'Windows Server 2002'], /USAGE_VALUE: --product: "Windows Server 2002" is not a product of the lab scenario .*Known: Windows Server 2022/],
+      [
+        ['--product', 'Windows Server 2002'],
+        /USAGE_VALUE: --product: "Windows Server 2002" is not a product of the lab scenario .*Known: Windows Server 2022/,
+      ],
       [['--frobnicate'], /^patchline: error USAGE: unknown option '--frobnicate'\. See `patchline run --help`\./m],
-      [['--report', '--state', w.state], /USAGE_MISSING_VALUE: --report needs a value, but the next word is the option --state/],
+      [
+        ['--report', '--state', w.state],
+        /USAGE_MISSING_VALUE: --report needs a value, but the next word is the option --state/,
+      ],
     ];
     for (const [extra, message] of cases) {
       const r = await run(['run', '--lab', SMALL, '--state', w.state, ...extra]);
@@ -27,29 +33,64 @@ describe('no false success', { concurrency: 3 }, () => {
     }
     const empty = join(w.dir, 'blocked.txt');
     await writeFile(empty, '# nothing blocked this month\n');
-    const r = await run(['run', '--lab', SMALL, '--scan', '--exclude-kb', `@${empty}`, '--state', w.state, '--report', w.report]);
+    const r = await run([
+      'run',
+      '--lab',
+      SMALL,
+      '--scan',
+      '--exclude-kb',
+      `@${empty}`,
+      '--state',
+      w.state,
+      '--report',
+      w.report,
+    ]);
     assert.equal(r.code, 0, r.stderr);
     // Everything the scan offers (the CU waits for its servicing stack), nothing excluded.
-    assert.deepEqual((await readReport(w.report)).hosts.map((h) => h.updates.filter((u) => u.result === 'available').map((u) => u.kb).sort()), [['2267602', '5044444'], ['2267602', '5044444']]);
+    assert.deepEqual(
+      (await readReport(w.report)).hosts.map((h) =>
+        h.updates
+          .filter((u) => u.result === 'available')
+          .map((u) => u.kb)
+          .sort(),
+      ),
+      [
+        ['2267602', '5044444'],
+        ['2267602', '5044444'],
+      ],
+    );
   });
 
   test('a KB list saved by Windows PowerShell 5.1 (UTF-16 LE with BOM) is read; host names match case-insensitively and are reported as the scenario writes them', async (t) => {
     const w = await workspace(t);
     const list = join(w.dir, 'approved.txt');
     // PS 5.1: 'KB5044444','KB2267602' > approved.txt
-    await writeFile(list, Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('KB5044444\r\nKB2267602\r\n', 'utf16le')]));
+    await writeFile(
+      list,
+      Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('KB5044444\r\nKB2267602\r\n', 'utf16le')]),
+    );
     const r = await run(['run', 'WEB01', '--lab', SMALL, '--kb', `@${list}`, '--state', w.state, '--report', w.report]);
     assert.equal(r.code, 0, r.stderr);
     const report = await readReport(w.report);
-    assert.deepEqual(report.hosts.map((h) => [h.name, h.outcome]), [['web01', 'compliant']]);
-    assert.deepEqual(report.hosts[0]!.updates.filter((u) => u.result === 'installed').map((u) => u.kb).sort(), ['2267602', '5044444']);
+    assert.deepEqual(
+      report.hosts.map((h) => [h.name, h.outcome]),
+      [['web01', 'compliant']],
+    );
+    assert.deepEqual(
+      report.hosts[0]!.updates.filter((u) => u.result === 'installed')
+        .map((u) => u.kb)
+        .sort(),
+      ['2267602', '5044444'],
+    );
   });
 
   test('a filter value that matched nothing on any host is reported loudly in the log and in the report, with the values seen', async (t) => {
     const w = await workspace(t);
     const scenario = join(w.dir, 'mixed.yaml');
     // The catalog knows Server 2019 (so the name is valid), but every host runs 2022.
-    await writeFile(scenario, `timeScale: 0.02
+    await writeFile(
+      scenario,
+      `timeScale: 0.02
 catalog:
   - key: lcu-2022
     kb: 5044445
@@ -66,13 +107,30 @@ catalog:
 hosts:
   - name: app01
     product: Windows Server 2022
-`);
-    const r = await run(['run', '--lab', scenario, '--scan', '--product', 'Windows Server 2019', '--state', w.state, '--report', w.report]);
+`,
+    );
+    const r = await run([
+      'run',
+      '--lab',
+      scenario,
+      '--scan',
+      '--product',
+      'Windows Server 2019',
+      '--state',
+      w.state,
+      '--report',
+      w.report,
+    ]);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /WARNING: --product "Windows Server 2019" matched no update found on any host; the scans found: Windows Server 2022/);
+    assert.match(
+      r.stdout,
+      /WARNING: --product "Windows Server 2019" matched no update found on any host; the scans found: Windows Server 2022/,
+    );
     assert.match(r.stderr, /WARNING: --product "Windows Server 2019"/);
     const report = await readReport(w.report);
-    assert.deepEqual(report.warnings, [{ kind: 'filter-unmatched', option: '--product', values: ['Windows Server 2019'], seen: ['Windows Server 2022'] }]);
+    assert.deepEqual(report.warnings, [
+      { kind: 'filter-unmatched', option: '--product', values: ['Windows Server 2019'], seen: ['Windows Server 2022'] },
+    ]);
   });
 });
 

@@ -22,7 +22,11 @@ describe('a report every time', { concurrency: 3 }, () => {
     assert.match(r.stderr, /REPORT_PATH_INVALID.*reports: is a directory/);
     assert.doesNotMatch(r.stdout, /exit 0/);
     assert.deepEqual(readdirSync(folder), []);
-    assert.deepEqual(readdirSync(w.dir).filter((f) => f !== 'reports'), [], 'no state, no lab, no temp file');
+    assert.deepEqual(
+      readdirSync(w.dir).filter((f) => f !== 'reports'),
+      [],
+      'no state, no lab, no temp file',
+    );
   });
 
   test('Ctrl-C then a plain --resume rewrites the report the run was started with; the resume command names --state; one connector per run', async (t) => {
@@ -43,7 +47,10 @@ describe('a report every time', { concurrency: 3 }, () => {
     assert.equal(stopped.code, 5, stopped.stderr);
     const cancelled = await readReport(w.report);
     assert.equal(cancelled.run.exitCode, 5);
-    const hint = new RegExp(`patchline run --resume ${cancelled.run.id} --state ${w.state.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*$`, 'm');
+    const hint = new RegExp(
+      `patchline run --resume ${cancelled.run.id} --state ${w.state.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*$`,
+      'm',
+    );
     assert.match(stopped.stderr, hint, 'the exact resume command, with the state file');
 
     // The scheduler job re-run with --resume added: same options, accepted; no --report needed.
@@ -67,14 +74,22 @@ describe('a report every time', { concurrency: 3 }, () => {
     // `patchline runs` lists it.
     const runs = await run(['runs', '--state', w.state]);
     assert.equal(runs.code, 0, runs.stderr);
-    assert.match(runs.stdout, new RegExp(`${cancelled.run.id}\\s+\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d\\s+succeeded\\s+0\\s+install\\s+2: web01, web02`));
+    assert.match(
+      runs.stdout,
+      new RegExp(
+        `${cancelled.run.id}\\s+\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d\\s+succeeded\\s+0\\s+install\\s+2: web01, web02`,
+      ),
+    );
   });
 
   test('an unknown run names the state file it looked in; a missing state file is not created', async (t) => {
     const w = await workspace(t);
     const missing = await run(['run', '--resume', '20261121-0512-7f3a1c', '--state', w.state]);
     assert.equal(missing.code, 64);
-    assert.match(missing.stderr, new RegExp(`RUN_NOT_FOUND: No state file ${w.state.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+    assert.match(
+      missing.stderr,
+      new RegExp(`RUN_NOT_FOUND: No state file ${w.state.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`),
+    );
     assert.equal(existsSync(w.state), false);
     const scan = await run(['run', '--lab', SMALL, '--scan', 'web01', '--state', w.state]);
     assert.equal(scan.code, 0, scan.stderr);
@@ -110,6 +125,9 @@ describe('a report every time', { concurrency: 3 }, () => {
     const report = await readReport(w.report);
     assert.equal(report.run.exitCode, 70);
     assert.equal(report.error?.code, 'ENGINE_FAILED');
-    assert.deepEqual(report.hosts.map((h) => h.name), ['web01', 'web02']);
+    assert.deepEqual(
+      report.hosts.map((h) => h.name),
+      ['web01', 'web02'],
+    );
   });
 });

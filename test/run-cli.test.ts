@@ -12,10 +12,16 @@ import { ROOT, SMALL, readReport, run, start, workspace, type Report } from './c
 
 const FAULTS = join(ROOT, 'examples/lab/faults.yaml');
 
-async function hostState(dir: string, runId: string, host: string): Promise<{ installed: Record<string, unknown>; history: { updateKey: string; operation: string; resultCode: string }[] }> {
+async function hostState(
+  dir: string,
+  runId: string,
+  host: string,
+): Promise<{
+  installed: Record<string, unknown>;
+  history: { updateKey: string; operation: string; resultCode: string }[];
+}> {
   return JSON.parse(await readFile(join(dir, 'lab', runId, 'hosts', host, 'state.json'), 'utf8'));
 }
-
 
 test('a servicing stack → cumulative update → .NET chain completes in the fewest cycles the reboots allow; JSON log lines carry the run id', async (t) => {
   const w = await workspace(t);
@@ -27,11 +33,22 @@ test('a servicing stack → cumulative update → .NET chain completes in the fe
     assert.equal(host.outcome, 'compliant');
     // Cycle 1: SSU (no reboot) then, after a rescan, the CU → reboot. Cycle 2: .NET → reboot. Cycle 3: nothing left.
     assert.deepEqual([host.cycles, host.reboots], [3, 2], host.name);
-    assert.deepEqual(host.updates.map((u) => [u.kb, u.result]).sort(), [['2267602', 'installed'], ['5044444', 'installed'], ['5044445', 'installed'], ['5044447', 'installed']]);
+    assert.deepEqual(host.updates.map((u) => [u.kb, u.result]).sort(), [
+      ['2267602', 'installed'],
+      ['5044444', 'installed'],
+      ['5044445', 'installed'],
+      ['5044447', 'installed'],
+    ]);
   }
-  const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { runId: string; kind: string });
+  const lines = r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { runId: string; kind: string });
   assert.ok(lines.length > 20);
-  assert.ok(lines.every((l) => l.runId === report.run.id), 'every NDJSON line names the run');
+  assert.ok(
+    lines.every((l) => l.runId === report.run.id),
+    'every NDJSON line names the run',
+  );
 });
 
 test('--scan changes nothing on any host and reports what is available', async (t) => {
@@ -41,7 +58,10 @@ test('--scan changes nothing on any host and reports what is available', async (
   const report = await readReport(w.report);
   for (const host of report.hosts) {
     assert.equal(host.outcome, 'pending');
-    assert.ok(host.updates.length > 0 && host.updates.every((u) => u.result === 'available'), JSON.stringify(host.updates));
+    assert.ok(
+      host.updates.length > 0 && host.updates.every((u) => u.result === 'available'),
+      JSON.stringify(host.updates),
+    );
     const state = await hostState(w.dir, report.run.id, host.name);
     assert.deepEqual(Object.keys(state.installed), [], `${host.name} had nothing installed by a scan`);
     assert.equal(state.history.length, 0);
@@ -51,7 +71,10 @@ test('--scan changes nothing on any host and reports what is available', async (
 test('bad input is refused with exit 64, a message naming the problem, and nothing started', async (t) => {
   const w = await workspace(t);
   const badScenario = join(w.dir, 'bad.yaml');
-  await writeFile(badScenario, 'timeScale: 0.05\ncatalog:\n  - key: a\n    kb: 1234567\n    title: A\n    classification: Security Updates\n    products: [Windows Server 2022]\n    released: 2026-11-10\n    requires: [missing-key]\nhosts:\n  - name: h1\n    product: Windows Server 2022\n');
+  await writeFile(
+    badScenario,
+    'timeScale: 0.05\ncatalog:\n  - key: a\n    kb: 1234567\n    title: A\n    classification: Security Updates\n    products: [Windows Server 2022]\n    released: 2026-11-10\n    requires: [missing-key]\nhosts:\n  - name: h1\n    product: Windows Server 2022\n',
+  );
   const cases: [string[], RegExp][] = [
     [['run', '--lab', SMALL, '--bogus'], /unknown option '--bogus'/],
     [['run', '--lab', badScenario], /bad\.yaml.*missing-key/s],
@@ -68,9 +91,21 @@ test('bad input is refused with exit 64, a message naming the problem, and nothi
   }
 });
 
-test('faults: a refused launch is reported with the scheduler\'s error, failures with HRESULT name and meaning; the rest finish', async (t) => {
+test("faults: a refused launch is reported with the scheduler's error, failures with HRESULT name and meaning; the rest finish", async (t) => {
   const w = await workspace(t);
-  const r = await run(['run', 'ok01', 'retry01', 'broken01', 'loop01', '--lab', FAULTS, '--state', w.state, '--report', w.report]);
+  const r = await run([
+    'run',
+    'ok01',
+    'retry01',
+    'broken01',
+    'loop01',
+    '--lab',
+    FAULTS,
+    '--state',
+    w.state,
+    '--report',
+    w.report,
+  ]);
   assert.equal(r.code, 2, `${r.stdout.slice(-3000)}\n${r.stderr}`);
   const report = await readReport(w.report);
   const byName = Object.fromEntries(report.hosts.map((h) => [h.name, h]));
@@ -83,7 +118,10 @@ test('faults: a refused launch is reported with the scheduler\'s error, failures
   const cu = broken.updates.find((u) => u.kb === '5044445')!;
   assert.deepEqual([cu.result, cu.hresult, cu.attempts], ['failed', '0x800F0922', 2]);
   assert.match(cu.message ?? '', /CBS_E_INSTALLERS_FAILED/);
-  assert.ok(broken.updates.some((u) => u.kb === '2267602' && u.result === 'installed'), 'the host\'s other updates were still installed');
+  assert.ok(
+    broken.updates.some((u) => u.kb === '2267602' && u.result === 'installed'),
+    "the host's other updates were still installed",
+  );
 
   const loop = byName.loop01!;
   assert.equal(loop.outcome, 'failed');
@@ -91,7 +129,7 @@ test('faults: a refused launch is reported with the scheduler\'s error, failures
   assert.ok(loop.cycles < 5, 'the loop was stopped before --max-cycles');
 });
 
-test('a launch refused by the task scheduler is reported at once with the scheduler\'s error, not a timeout (exit 3)', async (t) => {
+test("a launch refused by the task scheduler is reported at once with the scheduler's error, not a timeout (exit 3)", async (t) => {
   const w = await workspace(t);
   const started = Date.now();
   const r = await run(['run', 'denied01', '--lab', FAULTS, '--state', w.state, '--report', w.report]);
@@ -139,7 +177,9 @@ test('kill -9 of the connector mid-run, then --resume: a complete report and no 
     assert.equal(host.outcome, 'compliant');
     assert.equal(host.updates.filter((u) => u.result === 'installed').length, 4, host.name);
     const state = await hostState(w.dir, runId, host.name);
-    const installs = state.history.filter((h) => h.operation === 'installation' && h.resultCode === 'succeeded').map((h) => h.updateKey);
+    const installs = state.history
+      .filter((h) => h.operation === 'installation' && h.resultCode === 'succeeded')
+      .map((h) => h.updateKey);
     assert.equal(new Set(installs).size, installs.length, `${host.name} installed ${installs.join(', ')}`);
   }
 });
@@ -156,8 +196,18 @@ test('--offline-cab: the scan runs against a signed catalog copied onto each hos
   ]);
   assert.equal(offlineRun.code, 0, offlineRun.stderr);
   assert.equal(onlineRun.code, 0, onlineRun.stderr);
-  const available = (r: Report) => r.hosts.map((h) => [h.name, h.updates.filter((u) => u.result === 'available').map((u) => u.kb).sort()]);
+  const available = (r: Report) =>
+    r.hosts.map((h) => [
+      h.name,
+      h.updates
+        .filter((u) => u.result === 'available')
+        .map((u) => u.kb)
+        .sort(),
+    ]);
   const offlineReport = await readReport(w.report);
   assert.deepEqual(available(offlineReport), available(await readReport(online)));
-  assert.ok(existsSync(join(w.dir, 'lab', offlineReport.run.id, 'hosts', 'web01', 'wsusscn2.cab')), 'the cab was put on the host\'s own disk');
+  assert.ok(
+    existsSync(join(w.dir, 'lab', offlineReport.run.id, 'hosts', 'web01', 'wsusscn2.cab')),
+    "the cab was put on the host's own disk",
+  );
 });

@@ -39,7 +39,11 @@ hosts:
   - { name: "web{01..02}", product: Windows Server 2022, rebootSeconds: 60 }
 `;
 
-async function until<T>(check: () => Promise<T | undefined | false> | T | undefined | false, ms: number, what: string): Promise<T> {
+async function until<T>(
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  ms: number,
+  what: string,
+): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
     const value = await check();
@@ -58,146 +62,255 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-test('SIGKILL mid-download and mid-install: the restarted server resumes the download, agents reconnect, nothing acknowledged is lost', { timeout: 240_000 }, async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'patchline-kill9-'));
-  const data = join(dir, 'data');
-  const scenario = parseScenario(SCENARIO, 'kill9.yaml');
-  const payloads = createPayloadStore(scenario);
-  const cuInfo = payloads.info(scenario.byKey.get('cu')!);
+test(
+  'SIGKILL mid-download and mid-install: the restarted server resumes the download, agents reconnect, nothing acknowledged is lost',
+  { timeout: 240_000 },
+  async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'patchline-kill9-'));
+    const data = join(dir, 'data');
+    const scenario = parseScenario(SCENARIO, 'kill9.yaml');
+    const payloads = createPayloadStore(scenario);
+    const cuInfo = payloads.info(scenario.byKey.get('cu')!);
 
-  // The upstream: the catalog cab and the payloads; the first GET of the CU's payload sends half and holds.
-  const cuRequests: { range: string | undefined; status: number }[] = [];
-  const cab: { path?: string } = {};
-  let holding: ServerResponse | undefined;
-  const upstream = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const path = new URL(req.url ?? '/', 'http://x').pathname;
-    if (path === '/wsusscn2.cab' && cab.path) {
-      void readFile(cab.path).then((bytes) => res.writeHead(200, { 'content-type': 'application/vnd.ms-cab-compressed', 'content-length': bytes.length, etag: '"lab-cab"', 'last-modified': new Date(0).toUTCString() }).end(req.method === 'HEAD' ? undefined : bytes));
-      return;
-    }
-    if (path.endsWith(cuInfo.path) && req.method === 'GET') {
-      cuRequests.push({ range: req.headers.range, status: req.headers.range ? 206 : 200 });
-      if (cuRequests.length === 1) {
-        const half = Math.floor(cuInfo.size / 2);
-        res.writeHead(200, { etag: `"${cuInfo.sha256}"`, 'accept-ranges': 'bytes', 'content-type': 'application/octet-stream', 'content-length': String(cuInfo.size) });
-        payloads.stream(cuInfo.entry, 0, half - 1).on('end', () => (holding = res)).pipe(res, { end: false });
+    // The upstream: the catalog cab and the payloads; the first GET of the CU's payload sends half and holds.
+    const cuRequests: { range: string | undefined; status: number }[] = [];
+    const cab: { path?: string } = {};
+    let holding: ServerResponse | undefined;
+    const upstream = createServer((req: IncomingMessage, res: ServerResponse) => {
+      const path = new URL(req.url ?? '/', 'http://x').pathname;
+      if (path === '/wsusscn2.cab' && cab.path) {
+        void readFile(cab.path).then((bytes) =>
+          res
+            .writeHead(200, {
+              'content-type': 'application/vnd.ms-cab-compressed',
+              'content-length': bytes.length,
+              etag: '"lab-cab"',
+              'last-modified': new Date(0).toUTCString(),
+            })
+            .end(req.method === 'HEAD' ? undefined : bytes),
+        );
         return;
       }
-    }
-    if (!payloads.handle(req, res)) res.writeHead(404).end();
-  });
-  upstream.listen(0, '127.0.0.1');
-  await once(upstream, 'listening');
-  const upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
-  const generated = await generateCatalog(scenario, { out: join(dir, 'wsusscn2.cab'), upstreamUrl, rootDir: join(dir, 'root') }, defaultCatalogPacker());
-  cab.path = generated.out;
-
-  const port = await freePort();
-  const serverUrl = `http://127.0.0.1:${port}`;
-  const serverArgs = ['server', '--data', data, '--listen', `127.0.0.1:${port}`, '--insecure-http', '--catalog-source', `${upstreamUrl}/wsusscn2.cab`, '--trust', generated.rootPemFile];
-  let server: Started | undefined;
-  const startServer = async (): Promise<Started> => {
-    const s = start(serverArgs);
-    await Promise.race([s.line(/listening on/), s.done.then((r) => Promise.reject(new Error(`the server exited (${r.code ?? r.signal}): ${r.stderr}`)))]);
-    return s;
-  };
-  const kill9 = async (): Promise<void> => {
-    const s = server!;
-    server = undefined;
-    s.child.kill('SIGKILL');
-    const ran = await s.done;
-    assert.equal(ran.signal, 'SIGKILL');
-  };
-  // Tokens are made as `patchline server token create --data` makes them: on the store, while the
-  // server runs (the same accounts.ts functions; a CLI start per token would cost seconds here).
-  const withStore = async <T>(work: (deps: { store: Awaited<ReturnType<typeof openDatabase>>; now: () => Date }) => Promise<T>): Promise<T> => {
-    const store = await openDatabase(join(data, 'server.sqlite'));
-    try {
-      return await work({ store, now: () => new Date() });
-    } finally {
-      await store.close();
-    }
-  };
-  let fleet: LabFleet | undefined;
-  try {
-    server = await startServer();
-    const admin = `Bearer ${(await withStore((deps) => createApiToken(deps, { actor: 'test', ip: null }, { name: 'kill9', role: 'admin' }))).token}`;
-    const api = async (method: string, url: string, body?: unknown) => {
-      const res = await fetch(`${serverUrl}${url}`, { method, headers: { authorization: admin, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, body: body === undefined ? undefined : JSON.stringify(body) });
-      const text = await res.text();
-      return { status: res.status, body: text ? JSON.parse(text) : null };
-    };
-    const ring = await api('PUT', '/api/v1/rings/pilot', { defaultAllow: true, rebootPolicy: 'if-required' });
-    assert.equal(ring.status, 200, JSON.stringify(ring.body));
-    const enrollToken = (await withStore((deps) => createEnrollToken(deps, { actor: 'test', ip: null }, { ring: 'pilot', expiresInHours: 24, singleUse: false, fingerprint: null }))).token;
-    await until(async () => (await api('GET', '/api/v1/catalog')).body.current, 60_000, 'the first catalog sync');
-
-    fleet = await startLabFleet({
-      scenario, dir: join(dir, 'lab'), serverUrl, enrollToken, upstreamUrl, payloads, labRootPem: await readFile(generated.rootPemFile, 'utf8'), checkinWaitSeconds: 2,
-      // Jitter at a tenth of its range: the agents retry the dead server sooner, the backoff still doubles.
-      random: () => 0.1,
-      ...(process.env.FLEET_DEBUG ? { log: (m: string) => console.error(`${new Date().toISOString().slice(11, 23)} ${m}`) } : {}),
+      if (path.endsWith(cuInfo.path) && req.method === 'GET') {
+        cuRequests.push({ range: req.headers.range, status: req.headers.range ? 206 : 200 });
+        if (cuRequests.length === 1) {
+          const half = Math.floor(cuInfo.size / 2);
+          res.writeHead(200, {
+            etag: `"${cuInfo.sha256}"`,
+            'accept-ranges': 'bytes',
+            'content-type': 'application/octet-stream',
+            'content-length': String(cuInfo.size),
+          });
+          payloads
+            .stream(cuInfo.entry, 0, half - 1)
+            .on('end', () => (holding = res))
+            .pipe(res, { end: false });
+          return;
+        }
+      }
+      if (!payloads.handle(req, res)) res.writeHead(404).end();
     });
+    upstream.listen(0, '127.0.0.1');
+    await once(upstream, 'listening');
+    const upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+    const generated = await generateCatalog(
+      scenario,
+      { out: join(dir, 'wsusscn2.cab'), upstreamUrl, rootDir: join(dir, 'root') },
+      defaultCatalogPacker(),
+    );
+    cab.path = generated.out;
 
-    // ── mid-download ──
-    // The hosts report; the ring allows both updates; the server fetches their payloads, the CU's stalls halfway.
-    const partialDir = join(data, 'content', 'partial');
-    const partialBytes = async (): Promise<number> => {
-      const names = await readdir(partialDir).catch(() => [] as string[]);
-      const sizes = await Promise.all(names.filter((n) => !n.endsWith('.json')).map((n) => stat(join(partialDir, n)).then((s) => s.size, () => 0)));
-      return Math.max(0, ...sizes);
+    const port = await freePort();
+    const serverUrl = `http://127.0.0.1:${port}`;
+    const serverArgs = [
+      'server',
+      '--data',
+      data,
+      '--listen',
+      `127.0.0.1:${port}`,
+      '--insecure-http',
+      '--catalog-source',
+      `${upstreamUrl}/wsusscn2.cab`,
+      '--trust',
+      generated.rootPemFile,
+    ];
+    let server: Started | undefined;
+    const startServer = async (): Promise<Started> => {
+      const s = start(serverArgs);
+      await Promise.race([
+        s.line(/listening on/),
+        s.done.then((r) => Promise.reject(new Error(`the server exited (${r.code ?? r.signal}): ${r.stderr}`))),
+      ]);
+      return s;
     };
-    const half = Math.floor(cuInfo.size / 2);
-    await until(async () => holding !== undefined && (await partialBytes()) === half, 60_000, 'the server to have half of the CU\'s payload on disk');
-    await kill9();
-    holding?.destroy();
-    server = await startServer();
-    const restartedAt = new Date().toISOString();
-    await until(async () => {
-      const content = (await api('GET', '/api/v1/content')).body;
-      return content.files === 2 && content.downloading === 0;
-    }, 60_000, 'both payloads in the restarted server\'s cache');
-    assert.equal(cuRequests.length, 2, 'the CU\'s payload was asked for twice: before the kill and once to resume');
-    assert.equal(cuRequests[1]!.range, `bytes=${half}-`, 'the download resumed from the bytes on disk');
+    const kill9 = async (): Promise<void> => {
+      const s = server!;
+      server = undefined;
+      s.child.kill('SIGKILL');
+      const ran = await s.done;
+      assert.equal(ran.signal, 'SIGKILL');
+    };
+    // Tokens are made as `patchline server token create --data` makes them: on the store, while the
+    // server runs (the same accounts.ts functions; a CLI start per token would cost seconds here).
+    const withStore = async <T>(
+      work: (deps: { store: Awaited<ReturnType<typeof openDatabase>>; now: () => Date }) => Promise<T>,
+    ): Promise<T> => {
+      const store = await openDatabase(join(data, 'server.sqlite'));
+      try {
+        return await work({ store, now: () => new Date() });
+      } finally {
+        await store.close();
+      }
+    };
+    let fleet: LabFleet | undefined;
+    try {
+      server = await startServer();
+      const admin = `Bearer ${(await withStore((deps) => createApiToken(deps, { actor: 'test', ip: null }, { name: 'kill9', role: 'admin' }))).token}`;
+      const api = async (method: string, url: string, body?: unknown) => {
+        const res = await fetch(`${serverUrl}${url}`, {
+          method,
+          headers: { authorization: admin, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+          body: body === undefined ? undefined : JSON.stringify(body),
+        });
+        const text = await res.text();
+        return { status: res.status, body: text ? JSON.parse(text) : null };
+      };
+      const ring = await api('PUT', '/api/v1/rings/pilot', { defaultAllow: true, rebootPolicy: 'if-required' });
+      assert.equal(ring.status, 200, JSON.stringify(ring.body));
+      const enrollToken = (
+        await withStore((deps) =>
+          createEnrollToken(
+            deps,
+            { actor: 'test', ip: null },
+            { ring: 'pilot', expiresInHours: 24, singleUse: false, fingerprint: null },
+          ),
+        )
+      ).token;
+      await until(async () => (await api('GET', '/api/v1/catalog')).body.current, 60_000, 'the first catalog sync');
 
-    // Both agents reconnected to the restarted server.
-    await until(async () => (await api('GET', '/api/v1/hosts')).body.hosts.filter((h: { lastSeenAt: string | null }) => h.lastSeenAt && h.lastSeenAt > restartedAt).length === 2, 60_000, 'both agents to check in with the restarted server');
+      fleet = await startLabFleet({
+        scenario,
+        dir: join(dir, 'lab'),
+        serverUrl,
+        enrollToken,
+        upstreamUrl,
+        payloads,
+        labRootPem: await readFile(generated.rootPemFile, 'utf8'),
+        checkinWaitSeconds: 2,
+        // Jitter at a tenth of its range: the agents retry the dead server sooner, the backoff still doubles.
+        random: () => 0.1,
+        ...(process.env.FLEET_DEBUG
+          ? { log: (m: string) => console.error(`${new Date().toISOString().slice(11, 23)} ${m}`) }
+          : {}),
+      });
 
-    // ── mid-install ──
-    const action = await api('POST', '/api/v1/actions', { action: 'install', ring: 'pilot' });
-    assert.equal(action.status, 202, JSON.stringify(action.body));
-    const actionId = action.body.id as string;
-    await until(async () => (await api('GET', `/api/v1/actions/${actionId}`)).body.hosts.some((h: { phase: string | null; state: string }) => h.state === 'running' && h.phase === 'install'), 60_000, 'a host to be installing');
-    await kill9();
-    server = await startServer();
+      // ── mid-download ──
+      // The hosts report; the ring allows both updates; the server fetches their payloads, the CU's stalls halfway.
+      const partialDir = join(data, 'content', 'partial');
+      const partialBytes = async (): Promise<number> => {
+        const names = await readdir(partialDir).catch(() => [] as string[]);
+        const sizes = await Promise.all(
+          names
+            .filter((n) => !n.endsWith('.json'))
+            .map((n) =>
+              stat(join(partialDir, n)).then(
+                (s) => s.size,
+                () => 0,
+              ),
+            ),
+        );
+        return Math.max(0, ...sizes);
+      };
+      const half = Math.floor(cuInfo.size / 2);
+      await until(
+        async () => holding !== undefined && (await partialBytes()) === half,
+        60_000,
+        "the server to have half of the CU's payload on disk",
+      );
+      await kill9();
+      holding?.destroy();
+      server = await startServer();
+      const restartedAt = new Date().toISOString();
+      await until(
+        async () => {
+          const content = (await api('GET', '/api/v1/content')).body;
+          return content.files === 2 && content.downloading === 0;
+        },
+        60_000,
+        "both payloads in the restarted server's cache",
+      );
+      assert.equal(cuRequests.length, 2, "the CU's payload was asked for twice: before the kill and once to resume");
+      assert.equal(cuRequests[1]!.range, `bytes=${half}-`, 'the download resumed from the bytes on disk');
 
-    const done = await until(async () => {
-      const detail = (await api('GET', `/api/v1/actions/${actionId}`)).body;
-      return detail.state === 'done' || detail.state === 'failed' ? detail : undefined;
-    }, 120_000, 'the install action to finish after the restart');
-    assert.deepEqual(done.hosts.map((h: { host: string; state: string }) => [h.host, h.state]).sort(), [['web01', 'succeeded'], ['web02', 'succeeded']]);
-    for (const name of ['web01', 'web02']) {
-      const hostState = await until(async () => {
-        const s = await readHostState(join(dir, 'lab', 'hosts', name));
-        return s && s.installed.cu?.rebootDone && s.installed.ssu ? s : undefined;
-      }, 60_000, `${name} to be patched and rebooted`);
-      assert.deepEqual(Object.keys(hostState.installed).sort(), ['cu', 'ssu']);
-      const view = await until(async () => {
-        const h = (await api('GET', `/api/v1/hosts?q=${name}`)).body.hosts[0];
-        return h && h.counts.OK === 2 && !h.rebootPending ? h : undefined;
-      }, 60_000, `the server to show ${name} with both updates installed and no reboot pending`);
-      assert.deepEqual(view.counts, { OK: 2, MISSING: 0, PENDING: 0, DISCARDED: 0 });
+      // Both agents reconnected to the restarted server.
+      await until(
+        async () =>
+          (await api('GET', '/api/v1/hosts')).body.hosts.filter(
+            (h: { lastSeenAt: string | null }) => h.lastSeenAt && h.lastSeenAt > restartedAt,
+          ).length === 2,
+        60_000,
+        'both agents to check in with the restarted server',
+      );
+
+      // ── mid-install ──
+      const action = await api('POST', '/api/v1/actions', { action: 'install', ring: 'pilot' });
+      assert.equal(action.status, 202, JSON.stringify(action.body));
+      const actionId = action.body.id as string;
+      await until(
+        async () =>
+          (await api('GET', `/api/v1/actions/${actionId}`)).body.hosts.some(
+            (h: { phase: string | null; state: string }) => h.state === 'running' && h.phase === 'install',
+          ),
+        60_000,
+        'a host to be installing',
+      );
+      await kill9();
+      server = await startServer();
+
+      const done = await until(
+        async () => {
+          const detail = (await api('GET', `/api/v1/actions/${actionId}`)).body;
+          return detail.state === 'done' || detail.state === 'failed' ? detail : undefined;
+        },
+        120_000,
+        'the install action to finish after the restart',
+      );
+      assert.deepEqual(done.hosts.map((h: { host: string; state: string }) => [h.host, h.state]).sort(), [
+        ['web01', 'succeeded'],
+        ['web02', 'succeeded'],
+      ]);
+      for (const name of ['web01', 'web02']) {
+        const hostState = await until(
+          async () => {
+            const s = await readHostState(join(dir, 'lab', 'hosts', name));
+            return s && s.installed.cu?.rebootDone && s.installed.ssu ? s : undefined;
+          },
+          60_000,
+          `${name} to be patched and rebooted`,
+        );
+        assert.deepEqual(Object.keys(hostState.installed).sort(), ['cu', 'ssu']);
+        const view = await until(
+          async () => {
+            const h = (await api('GET', `/api/v1/hosts?q=${name}`)).body.hosts[0];
+            return h && h.counts.OK === 2 && !h.rebootPending ? h : undefined;
+          },
+          60_000,
+          `the server to show ${name} with both updates installed and no reboot pending`,
+        );
+        assert.deepEqual(view.counts, { OK: 2, MISSING: 0, PENDING: 0, DISCARDED: 0 });
+      }
+      const audit = (await api('GET', '/api/v1/audit')).body.entries.map((e: { action: string }) => e.action);
+      for (const entry of ['token.create', 'ring.create', 'enroll-token.create', 'action.create'])
+        assert.ok(audit.includes(entry), `the audit kept ${entry}: ${audit.join(', ')}`);
+    } finally {
+      await fleet?.close();
+      if (server) {
+        server.child.kill('SIGTERM');
+        await server.done;
+      }
+      upstream.closeAllConnections();
+      upstream.close();
+      await rm(dir, { recursive: true, force: true });
     }
-    const audit = (await api('GET', '/api/v1/audit')).body.entries.map((e: { action: string }) => e.action);
-    for (const entry of ['token.create', 'ring.create', 'enroll-token.create', 'action.create']) assert.ok(audit.includes(entry), `the audit kept ${entry}: ${audit.join(', ')}`);
-  } finally {
-    await fleet?.close();
-    if (server) {
-      server.child.kill('SIGTERM');
-      await server.done;
-    }
-    upstream.closeAllConnections();
-    upstream.close();
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+  },
+);

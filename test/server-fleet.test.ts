@@ -20,64 +20,171 @@ forEachStore('the fleet through the API', (kind) => {
   let agent = '';
   const at = () => t.clock.now().toISOString();
   const report = (seq: number): ScanReport => ({
-    protocol: AGENT_PROTOCOL_VERSION, seq, baseSeq: null, scannedAt: at(), source: 'offline', catalogSha256: null, rebootPending: false, removed: [],
+    protocol: AGENT_PROTOCOL_VERSION,
+    seq,
+    baseSeq: null,
+    scannedAt: at(),
+    source: 'offline',
+    catalogSha256: null,
+    rebootPending: false,
+    removed: [],
     updates: [
-      { updateId: U1, revisionNumber: 200, kbs: ['5044444'], applicability: 'needed', downloaded: false, lastAttempt: null },
-      { updateId: U2, revisionNumber: 100, kbs: ['5033333'], applicability: 'installed', downloaded: true, lastAttempt: null },
+      {
+        updateId: U1,
+        revisionNumber: 200,
+        kbs: ['5044444'],
+        applicability: 'needed',
+        downloaded: false,
+        lastAttempt: null,
+      },
+      {
+        updateId: U2,
+        revisionNumber: 100,
+        kbs: ['5033333'],
+        applicability: 'installed',
+        downloaded: true,
+        lastAttempt: null,
+      },
     ],
   });
 
   before(async () => {
     t = await testApp(kind);
-    const ring = await t.app.inject({ method: 'PUT', url: '/api/v1/rings/pilot', headers: { authorization: t.bearer.admin }, payload: { defaultAllow: true } });
+    const ring = await t.app.inject({
+      method: 'PUT',
+      url: '/api/v1/rings/pilot',
+      headers: { authorization: t.bearer.admin },
+      payload: { defaultAllow: true },
+    });
     assert.equal(ring.statusCode, 200, ring.body);
-    const et = await createEnrollToken(t.deps, TEST_ACTOR, { ring: 'pilot', expiresInHours: 24, singleUse: true, fingerprint: null });
-    const enroll = await t.app.inject({ method: 'POST', url: '/api/v1/agent/enroll', payload: { protocol: AGENT_PROTOCOL_VERSION, token: et.token, hostName: 'WEB01', agentVersion: '0.1.0' } });
+    const et = await createEnrollToken(t.deps, TEST_ACTOR, {
+      ring: 'pilot',
+      expiresInHours: 24,
+      singleUse: true,
+      fingerprint: null,
+    });
+    const enroll = await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/agent/enroll',
+      payload: { protocol: AGENT_PROTOCOL_VERSION, token: et.token, hostName: 'WEB01', agentVersion: '0.1.0' },
+    });
     assert.equal(enroll.statusCode, 201, enroll.body);
     agent = `Bearer ${enroll.json().credential}`;
-    const again = await t.app.inject({ method: 'POST', url: '/api/v1/agent/enroll', payload: { protocol: AGENT_PROTOCOL_VERSION, token: et.token, hostName: 'web02', agentVersion: '0.1.0' } });
+    const again = await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/agent/enroll',
+      payload: { protocol: AGENT_PROTOCOL_VERSION, token: et.token, hostName: 'web02', agentVersion: '0.1.0' },
+    });
     assert.equal(again.json().error.code, 'ENROLL_TOKEN_USED_UP', 'a single-use token enrolls one host');
   });
   after(() => t.close());
 
   test('a reported scan shows as the host’s updates with derived states; a resent report changes nothing', async () => {
-    const sent = await t.app.inject({ method: 'POST', url: '/api/v1/agent/reports', headers: { authorization: agent }, payload: report(1) });
+    const sent = await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/agent/reports',
+      headers: { authorization: agent },
+      payload: report(1),
+    });
     assert.deepEqual(sent.json(), { ackedSeq: 1, status: 'applied' });
-    const resent = await t.app.inject({ method: 'POST', url: '/api/v1/agent/reports', headers: { authorization: agent }, payload: report(1) });
+    const resent = await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/agent/reports',
+      headers: { authorization: agent },
+      payload: report(1),
+    });
     assert.equal(resent.json().status, 'duplicate');
 
-    const hosts = (await t.app.inject({ method: 'GET', url: '/api/v1/hosts', headers: { authorization: t.bearer.viewer } })).json();
+    const hosts = (
+      await t.app.inject({ method: 'GET', url: '/api/v1/hosts', headers: { authorization: t.bearer.viewer } })
+    ).json();
     assert.equal(hosts.total, 1);
     assert.equal(hosts.hosts[0].name, 'WEB01');
     assert.equal(hosts.hosts[0].ring, 'pilot');
     assert.equal(hosts.hosts[0].lastScanAt, at());
     assert.deepEqual(hosts.hosts[0].counts, { OK: 1, MISSING: 1, PENDING: 0, DISCARDED: 0 });
 
-    const updates = (await t.app.inject({ method: 'GET', url: '/api/v1/hosts/web01/updates', headers: { authorization: t.bearer.viewer } })).json().updates;
+    const updates = (
+      await t.app.inject({
+        method: 'GET',
+        url: '/api/v1/hosts/web01/updates',
+        headers: { authorization: t.bearer.viewer },
+      })
+    ).json().updates;
     const u1 = updates.find((u: { updateId: string }) => u.updateId === U1);
-    assert.deepEqual({ state: u1.state, wsus: u1.wsusState, decision: u1.decision, kb: u1.kb }, { state: 'MISSING', wsus: 'needed', decision: 'allowed', kb: '5044444' });
+    assert.deepEqual(
+      { state: u1.state, wsus: u1.wsusState, decision: u1.decision, kb: u1.kb },
+      { state: 'MISSING', wsus: 'needed', decision: 'allowed', kb: '5044444' },
+    );
   });
 
   test('a forbid rule makes the needed update DISCARDED; invalid rules are refused and change nothing', async () => {
-    const bad = await t.app.inject({ method: 'POST', url: '/api/v1/rules', headers: { authorization: t.bearer.admin }, payload: { action: 'forbid', kbs: ['KB12x'] } });
+    const bad = await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/rules',
+      headers: { authorization: t.bearer.admin },
+      payload: { action: 'forbid', kbs: ['KB12x'] },
+    });
     assert.equal(bad.statusCode, 400);
     assert.equal(bad.json().error.code, 'RULE_BAD_KB');
-    assert.equal((await t.app.inject({ method: 'GET', url: '/api/v1/rules', headers: { authorization: t.bearer.viewer } })).json().rules.length, 0);
+    assert.equal(
+      (await t.app.inject({ method: 'GET', url: '/api/v1/rules', headers: { authorization: t.bearer.viewer } })).json()
+        .rules.length,
+      0,
+    );
 
-    const preview = await t.app.inject({ method: 'POST', url: '/api/v1/rules/preview', headers: { authorization: t.bearer.viewer }, payload: { add: [{ action: 'forbid', kbs: ['KB5044444'] }] } });
+    const preview = await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/rules/preview',
+      headers: { authorization: t.bearer.viewer },
+      payload: { add: [{ action: 'forbid', kbs: ['KB5044444'] }] },
+    });
     assert.equal(preview.statusCode, 200, preview.body);
 
-    const rule = await t.app.inject({ method: 'POST', url: '/api/v1/rules', headers: { authorization: t.bearer.admin }, payload: { action: 'forbid', kbs: ['KB5044444'] } });
+    const rule = await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/rules',
+      headers: { authorization: t.bearer.admin },
+      payload: { action: 'forbid', kbs: ['KB5044444'] },
+    });
     assert.equal(rule.statusCode, 201, rule.body);
-    const u1 = (await t.app.inject({ method: 'GET', url: '/api/v1/hosts/web01/updates', headers: { authorization: t.bearer.viewer } })).json().updates.find((u: { updateId: string }) => u.updateId === U1);
+    const u1 = (
+      await t.app.inject({
+        method: 'GET',
+        url: '/api/v1/hosts/web01/updates',
+        headers: { authorization: t.bearer.viewer },
+      })
+    )
+      .json()
+      .updates.find((u: { updateId: string }) => u.updateId === U1);
     assert.equal(u1.state, 'DISCARDED');
     assert.equal(u1.decision, 'forbidden');
-    const fleetView = (await t.app.inject({ method: 'GET', url: '/api/v1/updates?state=DISCARDED', headers: { authorization: t.bearer.viewer } })).json();
-    assert.deepEqual(fleetView.updates.map((u: { updateId: string }) => u.updateId), [U1]);
+    const fleetView = (
+      await t.app.inject({
+        method: 'GET',
+        url: '/api/v1/updates?state=DISCARDED',
+        headers: { authorization: t.bearer.viewer },
+      })
+    ).json();
+    assert.deepEqual(
+      fleetView.updates.map((u: { updateId: string }) => u.updateId),
+      [U1],
+    );
     // The agent's own policy no longer allows it.
-    const checkin = (await t.app.inject({ method: 'POST', url: '/api/v1/agent/checkin', headers: { authorization: agent }, payload: { protocol: AGENT_PROTOCOL_VERSION, waitSeconds: 0, agentVersion: '0.1.0' } })).json();
-    assert.ok(!checkin.policy.allowedUpdateIds.includes(U1), 'the forbidden update is not in the agent\'s allowed list');
-    await t.app.inject({ method: 'DELETE', url: `/api/v1/rules/${rule.json().id}`, headers: { authorization: t.bearer.admin } });
+    const checkin = (
+      await t.app.inject({
+        method: 'POST',
+        url: '/api/v1/agent/checkin',
+        headers: { authorization: agent },
+        payload: { protocol: AGENT_PROTOCOL_VERSION, waitSeconds: 0, agentVersion: '0.1.0' },
+      })
+    ).json();
+    assert.ok(!checkin.policy.allowedUpdateIds.includes(U1), "the forbidden update is not in the agent's allowed list");
+    await t.app.inject({
+      method: 'DELETE',
+      url: `/api/v1/rules/${rule.json().id}`,
+      headers: { authorization: t.bearer.admin },
+    });
   });
 
   test('an action reaches the held check-in at once; its progress shows in the API and on the event stream', async () => {
@@ -89,7 +196,13 @@ forEachStore('the fleet through the API', (kind) => {
     let seen = '';
     const waitFor = async (text: string, ms = 5_000) => {
       let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${text} on the event stream; seen: ${seen}`)), ms)));
+      const late = new Promise<never>(
+        (_, reject) =>
+          (timer = setTimeout(
+            () => reject(new Error(`timed out after ${ms} ms waiting for ${text} on the event stream; seen: ${seen}`)),
+            ms,
+          )),
+      );
       try {
         while (!seen.includes(text)) {
           const { value, done } = await Promise.race([reader.read(), late]);
@@ -101,47 +214,124 @@ forEachStore('the fleet through the API', (kind) => {
       }
     };
 
-    const held = fetch(`${base}/api/v1/agent/checkin`, { method: 'POST', headers: { authorization: agent, 'content-type': 'application/json' }, body: JSON.stringify({ protocol: AGENT_PROTOCOL_VERSION, waitSeconds: 30, agentVersion: '0.1.0' }) });
+    const held = fetch(`${base}/api/v1/agent/checkin`, {
+      method: 'POST',
+      headers: { authorization: agent, 'content-type': 'application/json' },
+      body: JSON.stringify({ protocol: AGENT_PROTOCOL_VERSION, waitSeconds: 30, agentVersion: '0.1.0' }),
+    });
     // The check-in is held: wait until the app's gateway counts it before creating the action.
     const hostId = (await t.store.db.selectFrom('hosts').select('id').executeTakeFirstOrThrow()).id;
     const gateway = appDeps(t.app).agents!;
     const deadline = Date.now() + 5_000;
     while (!gateway.isConnected(hostId)) {
-      if (Date.now() > deadline) throw new Error('timed out after 5 s waiting for the agent\'s check-in to be held');
+      if (Date.now() > deadline) throw new Error("timed out after 5 s waiting for the agent's check-in to be held");
       await new Promise((r) => setTimeout(r, 5));
     }
-    const created = await fetch(`${base}/api/v1/actions`, { method: 'POST', headers: { authorization: t.bearer.operator, 'content-type': 'application/json' }, body: JSON.stringify({ action: 'install', hosts: ['web01'] }) });
+    const created = await fetch(`${base}/api/v1/actions`, {
+      method: 'POST',
+      headers: { authorization: t.bearer.operator, 'content-type': 'application/json' },
+      body: JSON.stringify({ action: 'install', hosts: ['web01'] }),
+    });
     assert.equal(created.status, 202);
     const { id } = (await created.json()) as { id: string };
     const answer = (await (await held).json()) as { actions: { id: string; action: string }[] };
-    assert.deepEqual(answer.actions.map((a) => [a.id, a.action]), [[id, 'install']]);
+    assert.deepEqual(
+      answer.actions.map((a) => [a.id, a.action]),
+      [[id, 'install']],
+    );
     await waitFor(`"action":"${id}","type":"install","hosts":1,"kind":"action.created"`);
 
-    const progress = await t.app.inject({ method: 'POST', url: `/api/v1/agent/actions/${id}/progress`, headers: { authorization: agent }, payload: { protocol: AGENT_PROTOCOL_VERSION, state: 'succeeded', at: at(), percent: 100 } });
+    const progress = await t.app.inject({
+      method: 'POST',
+      url: `/api/v1/agent/actions/${id}/progress`,
+      headers: { authorization: agent },
+      payload: { protocol: AGENT_PROTOCOL_VERSION, state: 'succeeded', at: at(), percent: 100 },
+    });
     assert.equal(progress.statusCode, 204, progress.body);
-    await waitFor(`"action":"${id}","host":"WEB01","state":"succeeded","phase":null,"percent":100,"kind":"action.progress"`);
-    const detail = (await t.app.inject({ method: 'GET', url: `/api/v1/actions/${id}`, headers: { authorization: t.bearer.viewer } })).json();
+    await waitFor(
+      `"action":"${id}","host":"WEB01","state":"succeeded","phase":null,"percent":100,"kind":"action.progress"`,
+    );
+    const detail = (
+      await t.app.inject({ method: 'GET', url: `/api/v1/actions/${id}`, headers: { authorization: t.bearer.viewer } })
+    ).json();
     assert.equal(detail.state, 'done');
-    assert.deepEqual(detail.hosts.map((h: { host: string; state: string }) => [h.host, h.state]), [['WEB01', 'succeeded']]);
+    assert.deepEqual(
+      detail.hosts.map((h: { host: string; state: string }) => [h.host, h.state]),
+      [['WEB01', 'succeeded']],
+    );
     await reader.cancel();
   });
 
   test('a full report replaces what the server holds: an update no longer reported is gone, an unchanged one stays', async () => {
     const full = { ...report(2), updates: report(2).updates.filter((u) => u.updateId === U1) };
-    assert.equal((await t.app.inject({ method: 'POST', url: '/api/v1/agent/reports', headers: { authorization: agent }, payload: full })).json().status, 'applied');
-    const updates = (await t.app.inject({ method: 'GET', url: '/api/v1/hosts/web01/updates', headers: { authorization: t.bearer.viewer } })).json().updates;
-    assert.deepEqual(updates.map((u: { updateId: string; state: string }) => [u.updateId, u.state]), [[U1, 'MISSING']]);
+    assert.equal(
+      (
+        await t.app.inject({
+          method: 'POST',
+          url: '/api/v1/agent/reports',
+          headers: { authorization: agent },
+          payload: full,
+        })
+      ).json().status,
+      'applied',
+    );
+    const updates = (
+      await t.app.inject({
+        method: 'GET',
+        url: '/api/v1/hosts/web01/updates',
+        headers: { authorization: t.bearer.viewer },
+      })
+    ).json().updates;
+    assert.deepEqual(
+      updates.map((u: { updateId: string; state: string }) => [u.updateId, u.state]),
+      [[U1, 'MISSING']],
+    );
   });
 
   test('revoking the host cuts its credential at once, and it cannot re-enroll', async () => {
-    assert.equal((await t.app.inject({ method: 'POST', url: '/api/v1/hosts/web01/revoke', headers: { authorization: t.bearer.admin } })).statusCode, 204);
-    const refused = await t.app.inject({ method: 'POST', url: '/api/v1/agent/reports', headers: { authorization: agent }, payload: report(2) });
+    assert.equal(
+      (
+        await t.app.inject({
+          method: 'POST',
+          url: '/api/v1/hosts/web01/revoke',
+          headers: { authorization: t.bearer.admin },
+        })
+      ).statusCode,
+      204,
+    );
+    const refused = await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/agent/reports',
+      headers: { authorization: agent },
+      payload: report(2),
+    });
     assert.equal(refused.statusCode, 403);
     assert.equal(refused.json().error.code, 'AGENT_HOST_REVOKED');
-    const et = await createEnrollToken(t.deps, TEST_ACTOR, { ring: 'pilot', expiresInHours: 24, singleUse: true, fingerprint: null });
-    const reenroll = await t.app.inject({ method: 'POST', url: '/api/v1/agent/enroll', payload: { protocol: AGENT_PROTOCOL_VERSION, token: et.token, hostName: 'web01', agentVersion: '0.1.0' } });
-    assert.equal(reenroll.json().error.code, 'ENROLL_HOST_REVOKED', 'a revoked host cannot enroll again under its name');
-    const audit = (await t.app.inject({ method: 'GET', url: '/api/v1/audit?action=host.', headers: { authorization: t.bearer.admin } })).json().entries.map((e: { action: string }) => e.action);
+    const et = await createEnrollToken(t.deps, TEST_ACTOR, {
+      ring: 'pilot',
+      expiresInHours: 24,
+      singleUse: true,
+      fingerprint: null,
+    });
+    const reenroll = await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/agent/enroll',
+      payload: { protocol: AGENT_PROTOCOL_VERSION, token: et.token, hostName: 'web01', agentVersion: '0.1.0' },
+    });
+    assert.equal(
+      reenroll.json().error.code,
+      'ENROLL_HOST_REVOKED',
+      'a revoked host cannot enroll again under its name',
+    );
+    const audit = (
+      await t.app.inject({
+        method: 'GET',
+        url: '/api/v1/audit?action=host.',
+        headers: { authorization: t.bearer.admin },
+      })
+    )
+      .json()
+      .entries.map((e: { action: string }) => e.action);
     assert.deepEqual(audit, ['host.revoke', 'host.enroll']);
   });
 });

@@ -26,23 +26,43 @@ async function labRun(mode: LabAgentMode): Promise<void> {
   const lines: string[] = [];
   let run: ServerRun | undefined;
   try {
-    run = await startServerRun({ lab: SCENARIO, data, listen: '127.0.0.1:0', labAgents: mode, labTimeScale: '0.005', contentGrace: '1ms' }, CLI, (l) => lines.push(l));
+    run = await startServerRun(
+      { lab: SCENARIO, data, listen: '127.0.0.1:0', labAgents: mode, labTimeScale: '0.005', contentGrace: '1ms' },
+      CLI,
+      (l) => lines.push(l),
+    );
     const { running, lab, content } = run;
     assert.ok(lab);
     assert.match(lines.join('\n'), /sign in: {2}admin \/ \S{12,}/, 'the admin login is printed');
-    const token = (await createApiToken(running.deps, { actor: 'test', ip: null }, { name: 'test', role: 'admin' })).token;
+    const token = (await createApiToken(running.deps, { actor: 'test', ip: null }, { name: 'test', role: 'admin' }))
+      .token;
     const api = async <T>(method: 'GET' | 'POST', path: string, body?: object): Promise<T> => {
-      const r = await running.app.inject({ method, url: `/api/v1${path}`, headers: { authorization: `Bearer ${token}` }, ...(body ? { payload: body } : {}) });
+      const r = await running.app.inject({
+        method,
+        url: `/api/v1${path}`,
+        headers: { authorization: `Bearer ${token}` },
+        ...(body ? { payload: body } : {}),
+      });
       assert.ok(r.statusCode < 300, `${method} ${path} → ${r.statusCode} ${r.body}`);
       return r.json() as T;
     };
     type Hosts = { hosts: { name: string; lastScanAt: string | null; ring: string }[] };
     let hosts: Hosts = { hosts: [] };
-    await until('every lab host to enroll and report a scan', 60_000, async () => {
-      hosts = await api<Hosts>('GET', '/hosts');
-      return hosts.hosts.length === lab.scenario.hosts.length && hosts.hosts.every((h) => h.lastScanAt) ? true : undefined;
-    }, () => JSON.stringify(hosts.hosts.map((h) => [h.name, h.lastScanAt])));
-    assert.deepEqual(hosts.hosts.map((h) => [h.name, h.ring]).sort(), [['web01', 'pilot'], ['web02', 'broad']]);
+    await until(
+      'every lab host to enroll and report a scan',
+      60_000,
+      async () => {
+        hosts = await api<Hosts>('GET', '/hosts');
+        return hosts.hosts.length === lab.scenario.hosts.length && hosts.hosts.every((h) => h.lastScanAt)
+          ? true
+          : undefined;
+      },
+      () => JSON.stringify(hosts.hosts.map((h) => [h.name, h.lastScanAt])),
+    );
+    assert.deepEqual(hosts.hosts.map((h) => [h.name, h.ring]).sort(), [
+      ['web01', 'pilot'],
+      ['web02', 'broad'],
+    ]);
     assert.equal(lab.payloadRequests(), 0, 'nothing is downloaded before a rule allows it');
 
     await api('POST', '/rules', { action: 'allow', classifications: ['Security Updates'] });
@@ -50,18 +70,34 @@ async function labRun(mode: LabAgentMode): Promise<void> {
     type Updates = { updates: { kb: string | null; classification: string | null; state: string }[] };
     const seen = new Map<string, string>();
     for (const host of ['web01', 'web02']) {
-      await until(`${host}'s security updates to be OK`, 90_000, async () => {
-        const list = (await api<Updates>('GET', `/hosts/${host}/updates`)).updates.filter((u) => u.classification === 'Security Updates');
-        seen.set(host, list.map((u) => `KB${u.kb}:${u.state}`).join(' '));
-        return list.length === 3 && list.every((u) => u.state === 'OK') ? true : undefined;
-      }, () => seen.get(host) ?? 'nothing');
+      await until(
+        `${host}'s security updates to be OK`,
+        90_000,
+        async () => {
+          const list = (await api<Updates>('GET', `/hosts/${host}/updates`)).updates.filter(
+            (u) => u.classification === 'Security Updates',
+          );
+          seen.set(host, list.map((u) => `KB${u.kb}:${u.state}`).join(' '));
+          return list.length === 3 && list.every((u) => u.state === 'OK') ? true : undefined;
+        },
+        () => seen.get(host) ?? 'nothing',
+      );
     }
     const stats = content.stats();
-    assert.equal(stats.files, 3, 'the three security updates\' files are cached (the definition update is not allowed)');
-    assert.equal(lab.payloadRequests(), stats.files, 'the upstream served each payload file once: every agent got it from the cache');
+    assert.equal(stats.files, 3, "the three security updates' files are cached (the definition update is not allowed)");
+    assert.equal(
+      lab.payloadRequests(),
+      stats.files,
+      'the upstream served each payload file once: every agent got it from the cache',
+    );
     assert.equal(stats.upstreamBytes, stats.bytes, 'upstream bytes = unique needed bytes (1.00×)');
-    assert.ok(stats.servedBytes >= 2 * stats.bytes, `the cache served every file to both hosts (${stats.servedBytes} bytes served, ${stats.bytes} cached)`);
-    const metrics = (await running.app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${token}` } })).body;
+    assert.ok(
+      stats.servedBytes >= 2 * stats.bytes,
+      `the cache served every file to both hosts (${stats.servedBytes} bytes served, ${stats.bytes} cached)`,
+    );
+    const metrics = (
+      await running.app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${token}` } })
+    ).body;
     assert.match(metrics, new RegExp(`patchline_content_served_bytes_total ${stats.servedBytes}\\b`));
 
     // No host needs those files any more and this lab's grace is 1 ms: cleanup frees them all and says so.
@@ -75,7 +111,12 @@ async function labRun(mode: LabAgentMode): Promise<void> {
     assert.ok(before.current, 'the lab catalog is the current one');
     assert.equal((await api<{ started: boolean }>('POST', '/catalog/sync')).started, true);
     let after: Catalog = before;
-    await until('the requested catalog sync to finish', 30_000, async () => ((after = await api<Catalog>('GET', '/catalog')).syncing ? undefined : true), () => JSON.stringify(after));
+    await until(
+      'the requested catalog sync to finish',
+      30_000,
+      async () => ((after = await api<Catalog>('GET', '/catalog')).syncing ? undefined : true),
+      () => JSON.stringify(after),
+    );
     assert.equal(after.current?.id, before.current.id, 'an unchanged catalog is not imported again');
   } finally {
     await run?.stop();
@@ -83,5 +124,9 @@ async function labRun(mode: LabAgentMode): Promise<void> {
   }
 }
 
-test('server --lab, agents in-process: the chain goes in on both hosts, each payload fetched from upstream once', { timeout: 150_000 }, () => labRun('in-process'));
+test(
+  'server --lab, agents in-process: the chain goes in on both hosts, each payload fetched from upstream once',
+  { timeout: 150_000 },
+  () => labRun('in-process'),
+);
 test('server --lab, agents in processes of their own: the same', { timeout: 150_000 }, () => labRun('process'));

@@ -12,29 +12,58 @@ const NET = '22222222-2222-4222-8222-222222222222';
 const T0 = '2026-03-02T09:00:00.000Z';
 
 async function enroll(t: TestApp, token: string, hostName: string): Promise<string> {
-  const r = await t.app.inject({ method: 'POST', url: '/api/v1/agent/enroll', payload: { protocol: AGENT_PROTOCOL_VERSION, token, hostName, agentVersion: 'test' } });
+  const r = await t.app.inject({
+    method: 'POST',
+    url: '/api/v1/agent/enroll',
+    payload: { protocol: AGENT_PROTOCOL_VERSION, token, hostName, agentVersion: 'test' },
+  });
   assert.equal(r.statusCode, 201, r.body);
   return `Bearer ${r.json().credential}`;
 }
 
 async function report(t: TestApp, auth: string, updates: unknown[], rebootPending = false): Promise<void> {
   const r = await t.app.inject({
-    method: 'POST', url: '/api/v1/agent/reports', headers: { authorization: auth },
-    payload: { protocol: AGENT_PROTOCOL_VERSION, seq: 1, baseSeq: null, scannedAt: T0, source: 'online', catalogSha256: null, rebootPending, updates, removed: [] },
+    method: 'POST',
+    url: '/api/v1/agent/reports',
+    headers: { authorization: auth },
+    payload: {
+      protocol: AGENT_PROTOCOL_VERSION,
+      seq: 1,
+      baseSeq: null,
+      scannedAt: T0,
+      source: 'online',
+      catalogSha256: null,
+      rebootPending,
+      updates,
+      removed: [],
+    },
   });
   assert.equal(r.statusCode, 200, r.body);
 }
 
-const needed = (updateId: string, kb: string) => ({ updateId, revisionNumber: 1, kbs: [kb], applicability: 'needed', downloaded: false, lastAttempt: null });
+const needed = (updateId: string, kb: string) => ({
+  updateId,
+  revisionNumber: 1,
+  kbs: [kb],
+  applicability: 'needed',
+  downloaded: false,
+  lastAttempt: null,
+});
 const failed = (updateId: string, kb: string, hresult: string) => ({
-  ...needed(updateId, kb), lastAttempt: { phase: 'install', resultCode: 'failed', hresult, attempts: 2, at: T0 },
+  ...needed(updateId, kb),
+  lastAttempt: { phase: 'install', resultCode: 'failed', hresult, attempts: 2, at: T0 },
 });
 
 forEachStore('console views', (kind) => {
   let t: TestApp;
   before(async () => {
     t = await testApp(kind);
-    const et = await createEnrollToken(t.deps, TEST_ACTOR, { ring: 'pilot', expiresInHours: 24, singleUse: false, fingerprint: null });
+    const et = await createEnrollToken(t.deps, TEST_ACTOR, {
+      ring: 'pilot',
+      expiresInHours: 24,
+      singleUse: false,
+      fingerprint: null,
+    });
     const web01 = await enroll(t, et.token, 'web01');
     const web02 = await enroll(t, et.token, 'web02');
     const sql01 = await enroll(t, et.token, 'sql01');
@@ -53,7 +82,10 @@ forEachStore('console views', (kind) => {
     assert.equal(o.all.needed, 2);
     assert.equal(o.all.installed, 1);
     assert.equal(o.all.failed, 2);
-    assert.deepEqual(o.rings.map((x: { ring: string; hosts: number }) => [x.ring, x.hosts]), [['pilot', 3]]);
+    assert.deepEqual(
+      o.rings.map((x: { ring: string; hosts: number }) => [x.ring, x.hosts]),
+      [['pilot', 3]],
+    );
     assert.equal(o.latestFailures.length, 2);
     assert.equal(o.latestFailures[0].hresult, '0x80070643');
     assert.equal(o.latestFailures[0].hresultName, 'ERROR_INSTALL_FAILURE');
@@ -65,9 +97,21 @@ forEachStore('console views', (kind) => {
     assert.equal(r.statusCode, 200, r.body);
     const u = r.json();
     assert.equal(u.kb, '5044033');
-    assert.deepEqual(u.hosts.map((h: { name: string; wsusState: string }) => [h.name, h.wsusState]), [['web01', 'failed'], ['web02', 'failed']]);
-    assert.deepEqual(u.failures.map((f: { hresult: string; hosts: string[] }) => [f.hresult, f.hosts]), [['0x80070643', ['web01', 'web02']]]);
-    const missing = await t.app.inject({ url: '/api/v1/updates/99999999-9999-4999-8999-999999999999', headers: { authorization: t.bearer.viewer } });
+    assert.deepEqual(
+      u.hosts.map((h: { name: string; wsusState: string }) => [h.name, h.wsusState]),
+      [
+        ['web01', 'failed'],
+        ['web02', 'failed'],
+      ],
+    );
+    assert.deepEqual(
+      u.failures.map((f: { hresult: string; hosts: string[] }) => [f.hresult, f.hosts]),
+      [['0x80070643', ['web01', 'web02']]],
+    );
+    const missing = await t.app.inject({
+      url: '/api/v1/updates/99999999-9999-4999-8999-999999999999',
+      headers: { authorization: t.bearer.viewer },
+    });
     assert.equal(missing.statusCode, 404);
     assert.equal(missing.json().error.code, 'UPDATE_NOT_FOUND');
   });
@@ -76,8 +120,19 @@ forEachStore('console views', (kind) => {
     const r = await t.app.inject({ url: '/api/v1/hosts/WEB01/history', headers: { authorization: t.bearer.viewer } });
     assert.equal(r.statusCode, 200, r.body);
     const h = r.json();
-    assert.deepEqual(h.results.map((x: { kb: string; hresult: string; hresultName: string; attempts: number }) => [x.kb, x.hresult, x.hresultName, x.attempts]), [['5044033', '0x80070643', 'ERROR_INSTALL_FAILURE', 2]]);
-    const unknown = await t.app.inject({ url: '/api/v1/hosts/nope/history', headers: { authorization: t.bearer.viewer } });
+    assert.deepEqual(
+      h.results.map((x: { kb: string; hresult: string; hresultName: string; attempts: number }) => [
+        x.kb,
+        x.hresult,
+        x.hresultName,
+        x.attempts,
+      ]),
+      [['5044033', '0x80070643', 'ERROR_INSTALL_FAILURE', 2]],
+    );
+    const unknown = await t.app.inject({
+      url: '/api/v1/hosts/nope/history',
+      headers: { authorization: t.bearer.viewer },
+    });
     assert.equal(unknown.statusCode, 404);
   });
 
@@ -85,7 +140,13 @@ forEachStore('console views', (kind) => {
     const r = await t.app.inject({ url: '/api/v1/updates/facets', headers: { authorization: t.bearer.viewer } });
     assert.equal(r.statusCode, 200, r.body);
     assert.ok(Array.isArray(r.json().severities));
-    for (const url of ['/api/v1/overview', '/api/v1/updates/facets', `/api/v1/updates/${CU}`, '/api/v1/hosts/web01/history', '/api/v1/promotions']) {
+    for (const url of [
+      '/api/v1/overview',
+      '/api/v1/updates/facets',
+      `/api/v1/updates/${CU}`,
+      '/api/v1/hosts/web01/history',
+      '/api/v1/promotions',
+    ]) {
       assert.equal((await t.app.inject({ url })).statusCode, 401, url);
     }
   });

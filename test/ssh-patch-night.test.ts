@@ -28,12 +28,19 @@ const RUN_TIMEOUT_MS = 240_000;
 
 function cli(args: readonly string[]): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, NO_COLOR: '1' },
+    });
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
     const timer = setTimeout(() => {
       child.kill('SIGTERM');
-      reject(new Error(`patchline ${args.join(' ')} did not finish within ${RUN_TIMEOUT_MS} ms; its stderr ends:\n${stderr.slice(-4_000)}`));
+      reject(
+        new Error(
+          `patchline ${args.join(' ')} did not finish within ${RUN_TIMEOUT_MS} ms; its stderr ends:\n${stderr.slice(-4_000)}`,
+        ),
+      );
     }, RUN_TIMEOUT_MS);
     child.once('error', reject);
     child.once('close', (code) => {
@@ -54,19 +61,38 @@ it('patch-night over SSH gives the same report as over the lab transport', { ski
     const scenario = join(tmp.dir, 'patch-night.yaml');
     await writeFile(scenario, original.replace(/^timeScale: 0\.05$/m, 'timeScale: 0.01'));
     const common = [...HOSTS, '--lab', scenario, '--no-progress', '--log-format', 'json'];
-    await explainedBySshd(() => sshdLogsUnder(join(tmp.dir, 'ssh')), async () => {
-      const [ssh, lab] = await Promise.all([
-        cli(['run', ...common, '--transport', 'ssh', '--state', join(tmp.dir, 'ssh', 'state.sqlite'), '--report', join(tmp.dir, 'ssh.json')]),
-        cli(['run', ...common, '--state', join(tmp.dir, 'lab', 'state.sqlite'), '--report', join(tmp.dir, 'lab.json')]),
-      ]);
-      const sshReport = JSON.parse(await readFile(join(tmp.dir, 'ssh.json'), 'utf8')) as RunReport;
-      const labReport = JSON.parse(await readFile(join(tmp.dir, 'lab.json'), 'utf8')) as RunReport;
-      assert.equal(ssh.code, lab.code, ssh.stderr);
-      assert.deepEqual(sshReport.hosts.map((h) => h.name).sort(), [...HOSTS].sort());
-      assert.deepEqual(projection(sshReport), projection(labReport));
-      // It really went over SSH: the transport said how each host streams.
-      assert.equal(ssh.stderr.match(/patchline: ssh: \S+: stream: /g)?.length, HOSTS.length, ssh.stderr);
-    });
+    await explainedBySshd(
+      () => sshdLogsUnder(join(tmp.dir, 'ssh')),
+      async () => {
+        const [ssh, lab] = await Promise.all([
+          cli([
+            'run',
+            ...common,
+            '--transport',
+            'ssh',
+            '--state',
+            join(tmp.dir, 'ssh', 'state.sqlite'),
+            '--report',
+            join(tmp.dir, 'ssh.json'),
+          ]),
+          cli([
+            'run',
+            ...common,
+            '--state',
+            join(tmp.dir, 'lab', 'state.sqlite'),
+            '--report',
+            join(tmp.dir, 'lab.json'),
+          ]),
+        ]);
+        const sshReport = JSON.parse(await readFile(join(tmp.dir, 'ssh.json'), 'utf8')) as RunReport;
+        const labReport = JSON.parse(await readFile(join(tmp.dir, 'lab.json'), 'utf8')) as RunReport;
+        assert.equal(ssh.code, lab.code, ssh.stderr);
+        assert.deepEqual(sshReport.hosts.map((h) => h.name).sort(), [...HOSTS].sort());
+        assert.deepEqual(projection(sshReport), projection(labReport));
+        // It really went over SSH: the transport said how each host streams.
+        assert.equal(ssh.stderr.match(/patchline: ssh: \S+: stream: /g)?.length, HOSTS.length, ssh.stderr);
+      },
+    );
   } finally {
     tmp.cleanup();
   }

@@ -59,9 +59,16 @@ if (unavailable !== null) {
     await writeFile(scenarioPath, SCENARIO);
     const transport = await openSshLabTransport({ scenarioPath, dir: join(dir, 'lab'), note: () => undefined });
     await transport.reboot('lost01');
-    await poll('lost01 to go down', async () => !(await transport.probe('lost01', AbortSignal.timeout(10_000))).reachable);
+    await poll(
+      'lost01 to go down',
+      async () => !(await transport.probe('lost01', AbortSignal.timeout(10_000))).reachable,
+    );
     return {
-      transport, up: 'web01', down: 'lost01', refusing: 'locked01', eventually: poll,
+      transport,
+      up: 'web01',
+      down: 'lost01',
+      refusing: 'locked01',
+      eventually: poll,
       close: async () => {
         await transport.close();
         await rm(dir, { recursive: true, force: true });

@@ -23,14 +23,15 @@ function testFiles(dir: string, underTest: boolean): string[] {
   });
 }
 
-const files = [...testFiles(join(ROOT, 'src'), false), ...testFiles(join(ROOT, 'test'), true)].filter((f) => f !== SELF);
+const files = [...testFiles(join(ROOT, 'src'), false), ...testFiles(join(ROOT, 'test'), true)].filter(
+  (f) => f !== SELF,
+);
 
 /**
  * Absolute paths of a particular development machine (/work/…, /home/…, /Users/…, /root/…) in a
  * string. Windows paths are not on the list: tests use them as the simulated targets' own paths.
  */
 const MACHINE_PATH = /['"`](?:\/work\/|\/home\/|\/Users\/|\/root\/)/;
-
 
 test('no test names a path of the machine it was written on', () => {
   assert.ok(files.length > 50);
@@ -39,7 +40,12 @@ test('no test names a path of the machine it was written on', () => {
 });
 
 test('the shared test data is reached only through test/testdata.ts', () => {
-  const direct = files.filter((f) => f !== HELPER && /['"`][^'"`]*shared\/testdata/.test(readFileSync(join(ROOT, f), 'utf8')));
+  const direct = files.filter(
+    (f) => f !== HELPER && /['"`][^'"`]*shared\/testdata/.test(readFileSync(join(ROOT, f), 'utf8')),
+  );
   assert.deepEqual(direct, []);
-  assert.ok(MACHINE_PATH.test("'/work/shared/testdata'") && !MACHINE_PATH.test("'../shared/testdata'"), 'the check catches what it is for');
+  assert.ok(
+    MACHINE_PATH.test("'/work/shared/testdata'") && !MACHINE_PATH.test("'../shared/testdata'"),
+    'the check catches what it is for',
+  );
 });

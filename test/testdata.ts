@@ -12,7 +12,9 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
-export const TESTDATA_DIR = process.env.PATCHLINE_TESTDATA ? resolve(process.env.PATCHLINE_TESTDATA) : resolve(ROOT, '..', 'shared', 'testdata');
+export const TESTDATA_DIR = process.env.PATCHLINE_TESTDATA
+  ? resolve(process.env.PATCHLINE_TESTDATA)
+  : resolve(ROOT, '..', 'shared', 'testdata');
 
 /** A path inside the shared test data. */
 export function testdata(...parts: string[]): string {
@@ -22,5 +24,7 @@ export function testdata(...parts: string[]): string {
 /** `false` when the path exists, else a skip reason for node:test saying where it was looked for. */
 export function skipWithoutTestdata(...parts: string[]): false | string {
   const path = testdata(...parts);
-  return existsSync(path) ? false : `shared test data not found at ${path} (set PATCHLINE_TESTDATA or put it at ../shared/testdata beside the repository)`;
+  return existsSync(path)
+    ? false
+    : `shared test data not found at ${path} (set PATCHLINE_TESTDATA or put it at ../shared/testdata beside the repository)`;
 }

@@ -16,7 +16,9 @@ import type { ProviderEvent } from '../src/wua/protocol.ts';
 import { ROOT } from './powershell-script.ts';
 
 const DIR = join(ROOT, 'test', 'transcripts');
-const files = readdirSync(DIR).filter((f) => f.endsWith('.jsonl')).sort();
+const files = readdirSync(DIR)
+  .filter((f) => f.endsWith('.jsonl'))
+  .sort();
 const transcripts: readonly (readonly [string, Transcript, string])[] = files.map((f) => {
   const text = readFileSync(join(DIR, f), 'utf8');
   const comment = (JSON.parse(text.split('\n')[0] ?? '{}') as { $comment?: string }).$comment ?? '';
@@ -32,10 +34,21 @@ const resultIn = (t: Transcript, x: Exchange): Result => {
   assert.ok(r, `request ${x.request.id} has a result`);
   return r;
 };
-interface Seen { file: string; x: Exchange; events: ProviderEvent[]; result: Result; comment: string }
+interface Seen {
+  file: string;
+  x: Exchange;
+  events: ProviderEvent[];
+  result: Result;
+  comment: string;
+}
 const exchanges = (): Seen[] =>
-  transcripts.flatMap(([file, t, comment]) => t.exchanges.map((x) => ({ file, x, events: eventsOf(t, x.request.id), result: resultIn(t, x), comment })));
-const updatesFound = () => exchanges().flatMap(({ file, result }) => (result.request === 'search' && result.data ? result.data.updates.map((u) => ({ file, u })) : []));
+  transcripts.flatMap(([file, t, comment]) =>
+    t.exchanges.map((x) => ({ file, x, events: eventsOf(t, x.request.id), result: resultIn(t, x), comment })),
+  );
+const updatesFound = () =>
+  exchanges().flatMap(({ file, result }) =>
+    result.request === 'search' && result.data ? result.data.updates.map((u) => ({ file, u })) : [],
+  );
 
 /**
  * Category ids Microsoft publishes, with their names: the classifications (WSUS, wsusscn2.cab; the
@@ -53,35 +66,45 @@ const KNOWN_CATEGORIES: Readonly<Record<string, { name: string; type: 'UpdateCla
   '8c3fcc84-7410-4a95-8b89-a166a0190486': { name: 'Windows Defender', type: 'Product' },
 };
 
-test('every category id in the transcripts is Microsoft\'s, with Microsoft\'s name and type', () => {
+test("every category id in the transcripts is Microsoft's, with Microsoft's name and type", () => {
   const wrong: string[] = [];
   for (const { file, u } of updatesFound()) {
     for (const c of u.categories) {
       const known = KNOWN_CATEGORIES[c.id];
-      if (!known || known.name !== c.name || known.type !== c.type) wrong.push(`${file}: ${u.title}: ${c.id} ${c.type} "${c.name}"`);
+      if (!known || known.name !== c.name || known.type !== c.type)
+        wrong.push(`${file}: ${u.title}: ${c.id} ${c.type} "${c.name}"`);
     }
   }
   assert.deepEqual(wrong, []);
   assert.ok(updatesFound().length >= 5);
 });
 
-test('IUpdate.Categories holds the classification and the product(s), and the record\'s fields agree with it', () => {
+test("IUpdate.Categories holds the classification and the product(s), and the record's fields agree with it", () => {
   for (const { file, u } of updatesFound()) {
     const where = `${file}: ${u.title}`;
     const classifications = u.categories.filter((c) => c.type === 'UpdateClassification');
     const products = u.categories.filter((c) => c.type === 'Product');
     assert.equal(classifications.length, 1, `${where}: one classification`);
     assert.ok(products.length >= 1, `${where}: a product`);
-    assert.equal(classifications.length + products.length, u.categories.length, `${where}: no company or product family`);
+    assert.equal(
+      classifications.length + products.length,
+      u.categories.length,
+      `${where}: no company or product family`,
+    );
     assert.equal(u.classification, classifications[0]?.name, where);
-    assert.deepEqual(u.products, products.map((p) => p.name), where);
+    assert.deepEqual(
+      u.products,
+      products.map((p) => p.name),
+      where,
+    );
   }
 });
 
 /** Updates a request named, lower-cased, in order. */
-const named = (x: Exchange): string[] => ('updateIds' in x.request ? x.request.updateIds.map((id) => id.toLowerCase()) : []);
+const named = (x: Exchange): string[] =>
+  'updateIds' in x.request ? x.request.updateIds.map((id) => id.toLowerCase()) : [];
 
-test('an operation\'s result code follows from its updates\' results as WUA defines it (orcSucceededWithErrors = some, not all)', () => {
+test("an operation's result code follows from its updates' results as WUA defines it (orcSucceededWithErrors = some, not all)", () => {
   for (const { file, x, result } of exchanges()) {
     if (!result.data || result.resultCode === 'aborted') continue;
     let succeeded: number;
@@ -98,38 +121,60 @@ test('an operation\'s result code follows from its updates\' results as WUA defi
       continue;
     }
     const expected = succeeded === 0 ? 'failed' : succeeded === total ? 'succeeded' : 'succeededWithErrors';
-    assert.equal(result.resultCode, expected, `${file}: ${result.request} ${x.request.id} (${succeeded} of ${total} succeeded)`);
+    assert.equal(
+      result.resultCode,
+      expected,
+      `${file}: ${result.request} ${x.request.id} (${succeeded} of ${total} succeeded)`,
+    );
   }
 });
 
 test('per-update results name each requested update once, in the order of the request', () => {
   for (const { file, x, result } of exchanges()) {
-    if ((result.request !== 'download' && result.request !== 'install') || !result.data || result.data.updates.length === 0) continue;
-    assert.deepEqual(result.data.updates.map((u) => u.updateId), named(x), `${file}: ${result.request} ${x.request.id}`);
+    if (
+      (result.request !== 'download' && result.request !== 'install') ||
+      !result.data ||
+      result.data.updates.length === 0
+    )
+      continue;
+    assert.deepEqual(
+      result.data.updates.map((u) => u.updateId),
+      named(x),
+      `${file}: ${result.request} ${x.request.id}`,
+    );
   }
 });
 
 test('an install needs a restart when any of its updates does', () => {
   for (const { file, result } of exchanges()) {
     if (result.request !== 'install' || !result.data) continue;
-    if (result.data.updates.some((u) => u.rebootRequired === true)) assert.equal(result.data.rebootRequired, true, file);
+    if (result.data.updates.some((u) => u.rebootRequired === true))
+      assert.equal(result.data.rebootRequired, true, file);
   }
 });
 
-test('a post-reboot failure (0x80242016) is never an install\'s answer: only history after the restart reports it', () => {
+test("a post-reboot failure (0x80242016) is never an install's answer: only history after the restart reports it", () => {
   let seen = 0;
   for (const [file, transcript] of transcripts) {
     const results = transcript.exchanges.map((x) => resultIn(transcript, x));
     for (const r of results) {
       if (r.request === 'install' || r.request === 'download') {
-        assert.ok(r.hresult !== '0x80242016' && !(r.data?.updates ?? []).some((u) => u.hresult === '0x80242016'), `${file}: ${r.request} reports a post-reboot failure with no reboot in between`);
+        assert.ok(
+          r.hresult !== '0x80242016' && !(r.data?.updates ?? []).some((u) => u.hresult === '0x80242016'),
+          `${file}: ${r.request} reports a post-reboot failure with no reboot in between`,
+        );
       }
       if (r.request !== 'history' || !r.data) continue;
       for (const entry of r.data.entries.filter((e) => e.hresult === '0x80242016')) {
         seen++;
-        const boots = results.flatMap((b) => (b.request === 'rebootStatus' && b.data ? [Date.parse(b.data.lastBootUpTime)] : []));
+        const boots = results.flatMap((b) =>
+          b.request === 'rebootStatus' && b.data ? [Date.parse(b.data.lastBootUpTime)] : [],
+        );
         assert.ok(boots.length > 0, `${file}: a post-reboot failure in a session that does not show its boot`);
-        assert.ok(boots.every((boot) => Date.parse(entry.date) >= boot), `${file}: ${entry.date} is before the restart it failed after`);
+        assert.ok(
+          boots.every((boot) => Date.parse(entry.date) >= boot),
+          `${file}: ${entry.date} is before the restart it failed after`,
+        );
       }
     }
   }
@@ -141,7 +186,11 @@ test('E_ACCESSDENIED from a remote token comes before any progress (at CreateUpd
   for (const { file, events, result } of exchanges()) {
     if (result.hresult !== '0x80070005') continue;
     seen++;
-    assert.deepEqual(events.filter((e) => e.type === 'progress'), [], `${file}: progress before E_ACCESSDENIED`);
+    assert.deepEqual(
+      events.filter((e) => e.type === 'progress'),
+      [],
+      `${file}: progress before E_ACCESSDENIED`,
+    );
   }
   assert.ok(seen > 0);
 });
@@ -176,9 +225,17 @@ test('progress only grows, names requested updates, and never counts more bytes 
 test('a WSUS (managedServer) search returns URLs on the WSUS server unless the transcript says WSUS does not store content', () => {
   let seen = 0;
   for (const { file, x, result, comment } of exchanges()) {
-    if (x.request.type !== 'search' || x.request.serverSelection !== 'managedServer' || result.request !== 'search' || !result.data) continue;
+    if (
+      x.request.type !== 'search' ||
+      x.request.serverSelection !== 'managedServer' ||
+      result.request !== 'search' ||
+      !result.data
+    )
+      continue;
     seen++;
-    const microsoft = result.data.updates.flatMap((u) => u.downloadUrls).filter((url) => /(^|\.)windowsupdate\.com$/.test(new URL(url).hostname));
+    const microsoft = result.data.updates
+      .flatMap((u) => u.downloadUrls)
+      .filter((url) => /(^|\.)windowsupdate\.com$/.test(new URL(url).hostname));
     if (!/does not store content/.test(comment)) assert.deepEqual(microsoft, [], file);
   }
   assert.ok(seen > 0);

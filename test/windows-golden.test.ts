@@ -12,9 +12,30 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  agentProcessScript, agentTaskName, agentTaskXml, argvToCmdLine, bootIdScript, decodePowerShell, decodeTaskXml, encodeTaskXml,
-  findAgentScript, powershellArgv, readFileFromOffsetScript, requestFileName, schtasksCreate, schtasksDelete, schtasksQueryStatus,
-  schtasksQueryXml, schtasksRun, servicingStateScript, shutdownAbortArgv, stopProcessScript, shutdownRebootArgv, splitArgv, splitCommandLine, TARGET_REQUEST_DIR,
+  agentProcessScript,
+  agentTaskName,
+  agentTaskXml,
+  argvToCmdLine,
+  bootIdScript,
+  decodePowerShell,
+  decodeTaskXml,
+  encodeTaskXml,
+  findAgentScript,
+  powershellArgv,
+  readFileFromOffsetScript,
+  requestFileName,
+  schtasksCreate,
+  schtasksDelete,
+  schtasksQueryStatus,
+  schtasksQueryXml,
+  schtasksRun,
+  servicingStateScript,
+  shutdownAbortArgv,
+  stopProcessScript,
+  shutdownRebootArgv,
+  splitArgv,
+  splitCommandLine,
+  TARGET_REQUEST_DIR,
 } from '../src/transports/windows/index.ts';
 import { win32 } from 'node:path';
 import { checkTaskXml } from './windows-task-schema.ts';
@@ -28,7 +49,11 @@ const UPDATE = process.env.PATCHLINE_UPDATE_GOLDEN === '1';
 const request = { runId: 'r20261205-01', host: 'web01', cycle: 1 };
 const taskName = agentTaskName(request);
 const requestPath = win32.join(TARGET_REQUEST_DIR, requestFileName(request));
-const launch = { clientDir: '\\\\files01\\patchline\\0.1.0', requestPath, description: 'Patchline run r20261205-01, host web01, cycle 1' };
+const launch = {
+  clientDir: '\\\\files01\\patchline\\0.1.0',
+  requestPath,
+  description: 'Patchline run r20261205-01, host web01, cycle 1',
+};
 const xmlFile = 'C:\\Windows\\Temp\\patchline-r20261205-01-web01-1.xml';
 
 /** Every line a transport sends: the cmd.exe form (what the ssh transport sends) is the golden. */
@@ -43,8 +68,13 @@ const LINES: Readonly<Record<string, readonly string[]>> = {
   'schtasks-query-status-remote': schtasksQueryStatus(taskName, 'web01.corp.example'),
   'schtasks-delete': schtasksDelete(taskName),
   'schtasks-delete-remote': schtasksDelete(taskName, 'web01.corp.example'),
-  'shutdown-reboot': shutdownRebootArgv('Patchline run r20261205-01: restart to finish installing updates (50% done & "KB5043050")'),
-  'shutdown-reboot-remote': shutdownRebootArgv('Patchline run r20261205-01: restart to finish installing updates', 'web01.corp.example'),
+  'shutdown-reboot': shutdownRebootArgv(
+    'Patchline run r20261205-01: restart to finish installing updates (50% done & "KB5043050")',
+  ),
+  'shutdown-reboot-remote': shutdownRebootArgv(
+    'Patchline run r20261205-01: restart to finish installing updates',
+    'web01.corp.example',
+  ),
   'shutdown-abort': shutdownAbortArgv(),
 };
 
@@ -53,7 +83,7 @@ const SCRIPTS: Readonly<Record<string, string>> = {
   'ps-boot-id-remote': bootIdScript('web01.corp.example'),
   'ps-servicing': servicingStateScript(),
   'ps-servicing-remote': servicingStateScript('web01.corp.example'),
-  'ps-read-file': readFileFromOffsetScript("C:\\ProgramData\\Patchline\\logs\\r20261205-01-web01-1.jsonl", 4096, 65536),
+  'ps-read-file': readFileFromOffsetScript('C:\\ProgramData\\Patchline\\logs\\r20261205-01-web01-1.jsonl', 4096, 65536),
   'ps-agent-process': agentProcessScript(4242),
   'ps-agent-process-remote': agentProcessScript(4242, 'web01.corp.example'),
   'ps-find-agent': findAgentScript(requestPath),
@@ -87,7 +117,11 @@ for (const [name, script] of Object.entries(SCRIPTS)) {
     const argv = splitCommandLine(line);
     assert.deepEqual(argv.slice(0, 4), ['powershell.exe', '-NoProfile', '-NonInteractive', '-EncodedCommand']);
     assert.equal(argv.length, 5);
-    assert.match(argv[4]!, /^[A-Za-z0-9+/]+=*$/, 'the encoded command holds nothing cmd.exe or the argv parser could touch');
+    assert.match(
+      argv[4]!,
+      /^[A-Za-z0-9+/]+=*$/,
+      'the encoded command holds nothing cmd.exe or the argv parser could touch',
+    );
     assert.equal(decodePowerShell(argv[4]!), script);
   });
 }
@@ -107,7 +141,8 @@ test('a task is never created with a start time: no Triggers, no StartBoundary, 
   assert.doesNotMatch(xml, /Trigger|StartBoundary|EndBoundary/);
   for (const argv of Object.values(LINES)) {
     const upper = argv.map((a) => a.toUpperCase());
-    for (const forbidden of ['/SC', '/ST', '/SD', '/ET', '/ED']) assert.ok(!upper.includes(forbidden), `${argv.join(' ')} holds ${forbidden}`);
+    for (const forbidden of ['/SC', '/ST', '/SD', '/ET', '/ED'])
+      assert.ok(!upper.includes(forbidden), `${argv.join(' ')} holds ${forbidden}`);
   }
 });
 
@@ -119,39 +154,85 @@ test('the agent task XML satisfies the Task Scheduler schema fragments Microsoft
 test('the schema check catches what would make schtasks refuse or misbehave', () => {
   const xml = agentTaskXml(launch);
   const cases: ReadonlyArray<readonly [string, string, RegExp]> = [
-    ['a trigger', xml.replace('  <Settings>', '  <Triggers><TimeTrigger><StartBoundary>2026-12-05T21:00:00</StartBoundary></TimeTrigger></Triggers>\r\n  <Settings>'), /Triggers/],
+    [
+      'a trigger',
+      xml.replace(
+        '  <Settings>',
+        '  <Triggers><TimeTrigger><StartBoundary>2026-12-05T21:00:00</StartBoundary></TimeTrigger></Triggers>\r\n  <Settings>',
+      ),
+      /Triggers/,
+    ],
     ['an unknown setting', xml.replace('<Enabled>', '<Enable>true</Enable><Enabled>'), /Enable\b.*not allowed/],
     ['a bad run level', xml.replace('HighestAvailable', 'Highest'), /RunLevel/],
-    ['a logon type the XSD does not have', xml.replace('<RunLevel>', '<LogonType>ServiceAccount</LogonType><RunLevel>'), /LogonType/],
+    [
+      'a logon type the XSD does not have',
+      xml.replace('<RunLevel>', '<LogonType>ServiceAccount</LogonType><RunLevel>'),
+      /LogonType/,
+    ],
     ['another schema version', xml.replace('version="1.3"', 'version="1.2"'), /version 1\.2 is not 1\.3/],
-    ['a Context naming no principal', xml.replace('Context="Author"', 'Context="Nobody"'), /Context Nobody names no principal/],
+    [
+      'a Context naming no principal',
+      xml.replace('Context="Author"', 'Context="Nobody"'),
+      /Context Nobody names no principal/,
+    ],
     ['a bad duration', xml.replace(/<ExecutionTimeLimit>[^<]*</, '<ExecutionTimeLimit>4 hours<'), /ExecutionTimeLimit/],
     ['no actions', xml.replace(/<Actions[\s\S]*<\/Actions>\r\n/, ''), /Actions/],
-    ['battery default left on', xml.replace('<DisallowStartIfOnBatteries>false', '<DisallowStartIfOnBatteries>true'), /DisallowStartIfOnBatteries/],
+    [
+      'battery default left on',
+      xml.replace('<DisallowStartIfOnBatteries>false', '<DisallowStartIfOnBatteries>true'),
+      /DisallowStartIfOnBatteries/,
+    ],
     ['another namespace', xml.replace('2004/02/mit/task', '2004/02/mit/tasks'), /namespace/],
-    ['an element twice', xml.replace('<Hidden>false</Hidden>', '<Hidden>false</Hidden><Hidden>false</Hidden>'), /Hidden.*twice/],
+    [
+      'an element twice',
+      xml.replace('<Hidden>false</Hidden>', '<Hidden>false</Hidden><Hidden>false</Hidden>'),
+      /Hidden.*twice/,
+    ],
   ];
   for (const [what, broken, expected] of cases) {
     const problems = checkTaskXml(broken);
-    assert.ok(problems.some((p) => expected.test(p)), `${what}: expected a problem matching ${expected}, got ${JSON.stringify(problems)}`);
+    assert.ok(
+      problems.some((p) => expected.test(p)),
+      `${what}: expected a problem matching ${expected}, got ${JSON.stringify(problems)}`,
+    );
   }
 });
 
 test('values with XML and cmd.exe metacharacters are escaped in the XML and survive in the arguments', () => {
-  const odd = { ...launch, clientDir: "\\\\files01\\patch & line\\<0.1.0>", requestPath: 'C:\\Temp\\a "b"\\r.json' };
+  const odd = { ...launch, clientDir: '\\\\files01\\patch & line\\<0.1.0>', requestPath: 'C:\\Temp\\a "b"\\r.json' };
   const xml = agentTaskXml(odd);
   assert.deepEqual(checkTaskXml(xml), []);
   assert.match(xml, /<Command>\\\\files01\\patch &amp; line\\&lt;0\.1\.0&gt;\\node\.exe<\/Command>/);
-  const args = /<Arguments>(.*)<\/Arguments>/.exec(xml)![1]!.replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
-  assert.deepEqual(splitArgv(args), ['\\\\files01\\patch & line\\<0.1.0>\\patchline.mjs', 'agent', 'cycle', '--request', 'C:\\Temp\\a "b"\\r.json']);
+  const args = /<Arguments>(.*)<\/Arguments>/
+    .exec(xml)![1]!
+    .replace(/&quot;/g, '"')
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&amp;/g, '&');
+  assert.deepEqual(splitArgv(args), [
+    '\\\\files01\\patch & line\\<0.1.0>\\patchline.mjs',
+    'agent',
+    'cycle',
+    '--request',
+    'C:\\Temp\\a "b"\\r.json',
+  ]);
 });
 
 const XSD = process.env.PATCHLINE_TASK_XSD;
 const xmllint = spawnSync('xmllint', ['--version']).status === 0;
-test('the task file (UTF-16) validates against Microsoft\'s published XSD with xmllint', {
-  skip: XSD === undefined ? 'set PATCHLINE_TASK_XSD to a local copy of the XSD from learn.microsoft.com "Task Scheduler Schema" (not kept in the repository)' : !xmllint ? 'xmllint is not installed (Debian: libxml2-utils)' : false,
-}, () => {
-  const file = join(mkdtempSync(join(tmpdir(), 'pl-task-xsd-')), 'agent-task.xml');
-  writeFileSync(file, encodeTaskXml(agentTaskXml(launch)));
-  execFileSync('xmllint', ['--noout', '--schema', XSD!, file], { stdio: 'pipe' });
-});
+test(
+  "the task file (UTF-16) validates against Microsoft's published XSD with xmllint",
+  {
+    skip:
+      XSD === undefined
+        ? 'set PATCHLINE_TASK_XSD to a local copy of the XSD from learn.microsoft.com "Task Scheduler Schema" (not kept in the repository)'
+        : !xmllint
+          ? 'xmllint is not installed (Debian: libxml2-utils)'
+          : false,
+  },
+  () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'pl-task-xsd-')), 'agent-task.xml');
+    writeFileSync(file, encodeTaskXml(agentTaskXml(launch)));
+    execFileSync('xmllint', ['--noout', '--schema', XSD!, file], { stdio: 'pipe' });
+  },
+);

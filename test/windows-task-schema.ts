@@ -15,7 +15,8 @@ const NS = 'http://schemas.microsoft.com/windows/2004/02/mit/task';
 const boolean = /^(true|false|1|0)$/;
 const duration = /^-?P(?=\d|T\d)(\d+Y)?(\d+M)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$/;
 const SIMPLE: Readonly<Record<string, RegExp>> = {
-  boolean, duration,
+  boolean,
+  duration,
   string: /^[\s\S]*$/,
   nonEmptyString: /\S/,
   pathType: /\S/,
@@ -36,29 +37,77 @@ interface ComplexType {
 
 const COMPLEX: Readonly<Record<string, ComplexType>> = {
   taskType: {
-    children: { RegistrationInfo: 'registrationInfoType', Triggers: 'triggersType', Settings: 'settingsType', Data: 'any', Principals: 'principalsType', Actions: 'actionsType' },
-    required: ['Actions'], attributes: ['version', 'xmlns'],
+    children: {
+      RegistrationInfo: 'registrationInfoType',
+      Triggers: 'triggersType',
+      Settings: 'settingsType',
+      Data: 'any',
+      Principals: 'principalsType',
+      Actions: 'actionsType',
+    },
+    required: ['Actions'],
+    attributes: ['version', 'xmlns'],
   },
   registrationInfoType: {
-    children: { URI: 'string', SecurityDescriptor: 'string', Source: 'string', Date: 'string', Author: 'string', Version: 'string', Description: 'string', Documentation: 'string' },
+    children: {
+      URI: 'string',
+      SecurityDescriptor: 'string',
+      Source: 'string',
+      Date: 'string',
+      Author: 'string',
+      Version: 'string',
+      Description: 'string',
+      Documentation: 'string',
+    },
   },
   triggersType: { children: {} },
   principalsType: { children: { Principal: 'principalType' }, maxRepeat: 1 },
   principalType: {
-    children: { UserId: 'nonEmptyString', LogonType: 'logonType', GroupId: 'nonEmptyString', DisplayName: 'string', RunLevel: 'runLevelType', ProcessTokenSidType: 'string', RequiredPrivileges: 'any' },
+    children: {
+      UserId: 'nonEmptyString',
+      LogonType: 'logonType',
+      GroupId: 'nonEmptyString',
+      DisplayName: 'string',
+      RunLevel: 'runLevelType',
+      ProcessTokenSidType: 'string',
+      RequiredPrivileges: 'any',
+    },
     attributes: ['id'],
   },
   settingsType: {
     children: {
-      AllowStartOnDemand: 'boolean', RestartOnFailure: 'any', MultipleInstancesPolicy: 'multipleInstancesPolicyType', DisallowStartIfOnBatteries: 'boolean',
-      StopIfGoingOnBatteries: 'boolean', AllowHardTerminate: 'boolean', StartWhenAvailable: 'boolean', NetworkProfileName: 'string',
-      RunOnlyIfNetworkAvailable: 'boolean', WakeToRun: 'boolean', Enabled: 'boolean', Hidden: 'boolean', DeleteExpiredTaskAfter: 'duration',
-      IdleSettings: 'any', NetworkSettings: 'any', ExecutionTimeLimit: 'duration', Priority: 'priorityType', RunOnlyIfIdle: 'boolean',
-      UseUnifiedSchedulingEngine: 'boolean', DisallowStartOnRemoteAppSession: 'boolean',
+      AllowStartOnDemand: 'boolean',
+      RestartOnFailure: 'any',
+      MultipleInstancesPolicy: 'multipleInstancesPolicyType',
+      DisallowStartIfOnBatteries: 'boolean',
+      StopIfGoingOnBatteries: 'boolean',
+      AllowHardTerminate: 'boolean',
+      StartWhenAvailable: 'boolean',
+      NetworkProfileName: 'string',
+      RunOnlyIfNetworkAvailable: 'boolean',
+      WakeToRun: 'boolean',
+      Enabled: 'boolean',
+      Hidden: 'boolean',
+      DeleteExpiredTaskAfter: 'duration',
+      IdleSettings: 'any',
+      NetworkSettings: 'any',
+      ExecutionTimeLimit: 'duration',
+      Priority: 'priorityType',
+      RunOnlyIfIdle: 'boolean',
+      UseUnifiedSchedulingEngine: 'boolean',
+      DisallowStartOnRemoteAppSession: 'boolean',
     },
   },
-  actionsType: { children: { Exec: 'execType', ComHandler: 'any', SendEmail: 'any', ShowMessage: 'any' }, maxRepeat: 32, attributes: ['Context'] },
-  execType: { children: { Command: 'pathType', Arguments: 'string', WorkingDirectory: 'pathType' }, required: ['Command'], attributes: ['id'] },
+  actionsType: {
+    children: { Exec: 'execType', ComHandler: 'any', SendEmail: 'any', ShowMessage: 'any' },
+    maxRepeat: 32,
+    attributes: ['Context'],
+  },
+  execType: {
+    children: { Command: 'pathType', Arguments: 'string', WorkingDirectory: 'pathType' },
+    required: ['Command'],
+    attributes: ['id'],
+  },
 };
 
 interface Node {
@@ -102,7 +151,8 @@ function checkNode(node: Node, type: string, path: string, problems: string[]): 
   const complex = COMPLEX[type];
   if (complex === undefined) throw new Error(`unknown type ${type}`);
   for (const attr of Object.keys(node.attributes)) {
-    if (!(complex.attributes ?? []).includes(attr) && !attr.startsWith('xmlns')) problems.push(`${path}: attribute ${attr} is not allowed`);
+    if (!(complex.attributes ?? []).includes(attr) && !attr.startsWith('xmlns'))
+      problems.push(`${path}: attribute ${attr} is not allowed`);
   }
   if (node.text.trim() !== '') problems.push(`${path}: text is not allowed in ${type}`);
   const seen = new Map<string, number>();
@@ -116,12 +166,14 @@ function checkNode(node: Node, type: string, path: string, problems: string[]): 
     checkNode(child, childType, `${path}/${child.name}`, problems);
   }
   if (complex.maxRepeat !== undefined) {
-    if (node.children.length === 0) problems.push(`${path}: needs at least one of ${Object.keys(complex.children).join(', ')}`);
+    if (node.children.length === 0)
+      problems.push(`${path}: needs at least one of ${Object.keys(complex.children).join(', ')}`);
     if (node.children.length > complex.maxRepeat) problems.push(`${path}: at most ${complex.maxRepeat} children`);
   } else {
     for (const [name, count] of seen) if (count > 1) problems.push(`${path}/${name}: element ${name} appears twice`);
   }
-  for (const name of complex.required ?? []) if (!seen.has(name)) problems.push(`${path}: required element ${name} is missing`);
+  for (const name of complex.required ?? [])
+    if (!seen.has(name)) problems.push(`${path}: required element ${name} is missing`);
 }
 
 /** Problems found in a task XML (empty when it conforms and follows Patchline's rules for the agent task). */
@@ -135,23 +187,32 @@ export function checkTaskXml(xml: string): string[] {
   }
   if (root.name !== 'Task') return [`root element is ${root.name}, not Task`];
   // The published XSD: <xs:attribute name="version" use="optional" fixed="1.3" type="versionType" />.
-  if (root.attributes.version !== undefined && root.attributes.version !== '1.3') problems.push(`/Task: version ${root.attributes.version} is not 1.3, the version the published schema fixes`);
+  if (root.attributes.version !== undefined && root.attributes.version !== '1.3')
+    problems.push(`/Task: version ${root.attributes.version} is not 1.3, the version the published schema fixes`);
   checkNode(root, 'taskType', '/Task', problems);
   // Patchline's rules for the agent task (DESIGN.md §5, issue 9).
   const child = (n: Node | undefined, name: string): Node | undefined => n?.children.find((c) => c.name === name);
   const text = (n: Node | undefined, name: string): string | undefined => child(n, name)?.text.trim();
-  if (child(root, 'Triggers') !== undefined) problems.push('/Task/Triggers: the agent task must have no trigger (it is started with /Run)');
+  if (child(root, 'Triggers') !== undefined)
+    problems.push('/Task/Triggers: the agent task must have no trigger (it is started with /Run)');
   const principal = child(child(root, 'Principals'), 'Principal');
-  if (text(principal, 'UserId') !== 'S-1-5-18') problems.push('/Task/Principals/Principal/UserId: must be S-1-5-18 (SYSTEM)');
-  if (text(principal, 'RunLevel') !== 'HighestAvailable') problems.push('/Task/Principals/Principal/RunLevel: must be HighestAvailable');
+  if (text(principal, 'UserId') !== 'S-1-5-18')
+    problems.push('/Task/Principals/Principal/UserId: must be S-1-5-18 (SYSTEM)');
+  if (text(principal, 'RunLevel') !== 'HighestAvailable')
+    problems.push('/Task/Principals/Principal/RunLevel: must be HighestAvailable');
   const settings = child(root, 'Settings');
-  if (text(settings, 'DisallowStartIfOnBatteries') !== 'false') problems.push('/Task/Settings/DisallowStartIfOnBatteries: must be false (default true)');
-  if (text(settings, 'StopIfGoingOnBatteries') !== 'false') problems.push('/Task/Settings/StopIfGoingOnBatteries: must be false (default true)');
-  if (text(settings, 'MultipleInstancesPolicy') !== 'IgnoreNew') problems.push('/Task/Settings/MultipleInstancesPolicy: must be IgnoreNew');
+  if (text(settings, 'DisallowStartIfOnBatteries') !== 'false')
+    problems.push('/Task/Settings/DisallowStartIfOnBatteries: must be false (default true)');
+  if (text(settings, 'StopIfGoingOnBatteries') !== 'false')
+    problems.push('/Task/Settings/StopIfGoingOnBatteries: must be false (default true)');
+  if (text(settings, 'MultipleInstancesPolicy') !== 'IgnoreNew')
+    problems.push('/Task/Settings/MultipleInstancesPolicy: must be IgnoreNew');
   const limit = text(settings, 'ExecutionTimeLimit');
-  if (limit === undefined || limit === 'PT0S') problems.push('/Task/Settings/ExecutionTimeLimit: must be set explicitly (not unlimited)');
+  if (limit === undefined || limit === 'PT0S')
+    problems.push('/Task/Settings/ExecutionTimeLimit: must be set explicitly (not unlimited)');
   const actions = child(root, 'Actions');
   const context = actions?.attributes.Context;
-  if (context !== undefined && principal?.attributes.id !== context) problems.push(`/Task/Actions: Context ${context} names no principal`);
+  if (context !== undefined && principal?.attributes.id !== context)
+    problems.push(`/Task/Actions: Context ${context} names no principal`);
   return problems;
 }

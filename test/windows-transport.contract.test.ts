@@ -37,13 +37,22 @@ interface SimHost {
 class SimulatedWindows implements WindowsExecutor {
   readonly tempDir: string;
   readonly hosts = new Map<string, SimHost>();
-  constructor(readonly root: string, private readonly providerWorld: string) {
+  constructor(
+    readonly root: string,
+    private readonly providerWorld: string,
+  ) {
     this.tempDir = join(root, 'connector-temp');
     mkdirSync(this.tempDir, { recursive: true });
   }
 
   addHost(address: string, options: { down?: boolean; refusesTasks?: boolean } = {}): void {
-    this.hosts.set(address, { bootId: 134_093_796_123_456_789n, down: options.down ?? false, refusesTasks: options.refusesTasks ?? false, tasks: new Map(), agents: new Map() });
+    this.hosts.set(address, {
+      bootId: 134_093_796_123_456_789n,
+      down: options.down ?? false,
+      refusesTasks: options.refusesTasks ?? false,
+      tasks: new Map(),
+      agents: new Map(),
+    });
   }
 
   /** `\\addr\C$\x\y` → ROOT/addr/C/x/y; a target-local `C:\x\y` on `addr` likewise; else a connector path. */
@@ -65,7 +74,10 @@ class SimulatedWindows implements WindowsExecutor {
       if (verb === '/r') host.bootId += 600_000_000n; // back one minute later
       return ok('');
     }
-    return fail(9009, `'${program}' is not recognized as an internal or external command,\r\noperable program or batch file.\r\n`);
+    return fail(
+      9009,
+      `'${program}' is not recognized as an internal or external command,\r\noperable program or batch file.\r\n`,
+    );
   }
 
   private schtasks(verb: string, argv: readonly string[]): CommandResult {
@@ -78,7 +90,12 @@ class SimulatedWindows implements WindowsExecutor {
     switch (verb) {
       case '/Create': {
         const xml = decodeTaskXml(readFileSync(this.local(argv[argv.indexOf('/XML') + 1]!)));
-        const args = /<Arguments>(.*)<\/Arguments>/.exec(xml)![1]!.replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+        const args = /<Arguments>(.*)<\/Arguments>/
+          .exec(xml)![1]!
+          .replace(/&quot;/g, '"')
+          .replace(/&lt;/g, '<')
+          .replace(/&gt;/g, '>')
+          .replace(/&amp;/g, '&');
         host.tasks.set(name, { arguments: args, state: 'ready', lastResult: 267011 });
         return ok(`SUCCESS: The scheduled task "${name}" has successfully been created.\r\n`);
       }
@@ -89,7 +106,9 @@ class SimulatedWindows implements WindowsExecutor {
       }
       case '/Query':
         if (!task) return fail(1, `ERROR: The specified task name "${name}" does not exist in the system.\r\n`);
-        return ok(`"${address.toUpperCase()}","${name}","N/A","${task.state === 'running' ? 'Running' : 'Ready'}","Interactive/Background","N/A","${task.lastResult}","Patchline"\r\n`);
+        return ok(
+          `"${address.toUpperCase()}","${name}","N/A","${task.state === 'running' ? 'Running' : 'Ready'}","Interactive/Background","N/A","${task.lastResult}","Patchline"\r\n`,
+        );
       case '/Delete':
         if (!task) return fail(1, `ERROR: The specified task name "${name}" does not exist in the system.\r\n`);
         host.tasks.delete(name);
@@ -100,17 +119,32 @@ class SimulatedWindows implements WindowsExecutor {
   }
 
   /** What the task would start: the agent, on the request file the transport put on C$. */
-  private startAgent(address: string, host: SimHost, task: { arguments: string; state: string; lastResult: number }): void {
+  private startAgent(
+    address: string,
+    host: SimHost,
+    task: { arguments: string; state: string; lastResult: number },
+  ): void {
     const args = splitArgv(task.arguments);
     const requestPath = args[args.indexOf('--request') + 1]!;
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'agent', 'cycle', '--request', this.local(requestPath, address)], {
-      cwd: REPO, stdio: 'ignore',
-      env: {
-        ...process.env,
-        PATCHLINE_LOG_DIR: this.local('C:\\ProgramData\\Patchline\\logs', address),
-        PATCHLINE_PROVIDER_CMD: JSON.stringify([process.execPath, '--import', 'tsx', 'test/agent-fake-provider-cli.ts', this.providerWorld]),
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli/main.ts', 'agent', 'cycle', '--request', this.local(requestPath, address)],
+      {
+        cwd: REPO,
+        stdio: 'ignore',
+        env: {
+          ...process.env,
+          PATCHLINE_LOG_DIR: this.local('C:\\ProgramData\\Patchline\\logs', address),
+          PATCHLINE_PROVIDER_CMD: JSON.stringify([
+            process.execPath,
+            '--import',
+            'tsx',
+            'test/agent-fake-provider-cli.ts',
+            this.providerWorld,
+          ]),
+        },
       },
-    });
+    );
     const agent = { child, commandLine: `node.exe patchline.mjs agent cycle --request ${requestPath}`, exited: false };
     host.agents.set(child.pid!, agent);
     task.state = 'running';
@@ -125,12 +159,18 @@ class SimulatedWindows implements WindowsExecutor {
   private powershell(script: string): CommandResult {
     const address = /-ComputerName '([^']+)'/.exec(script)?.[1];
     const host = address === undefined ? undefined : this.hosts.get(address);
-    if (!host || host.down) return fail(1, 'Get-CimInstance : WinRM cannot complete the operation. Verify that the specified computer name is valid.\r\n');
+    if (!host || host.down)
+      return fail(
+        1,
+        'Get-CimInstance : WinRM cannot complete the operation. Verify that the specified computer name is valid.\r\n',
+      );
     if (script.includes('LastBootUpTime')) return ok(`{"bootId":"${host.bootId}"}\r\n`);
     if (script.includes('ServicingInProgress')) return ok('{"servicingInProgress":null,"rebootPending":false}\r\n');
     if (script.includes("Name = 'node.exe'")) {
       const needle = /\$needle = '([^']*)'/.exec(script)![1]!;
-      const pids = [...host.agents].filter(([, a]) => !a.exited && a.commandLine.toLowerCase().includes(needle)).map(([pid]) => pid);
+      const pids = [...host.agents]
+        .filter(([, a]) => !a.exited && a.commandLine.toLowerCase().includes(needle))
+        .map(([pid]) => pid);
       return ok(`{"pids":[${pids.join(',')}]}\r\n`);
     }
     const pid = Number(/ProcessId = (\d+)/.exec(script)?.[1]);
@@ -140,7 +180,12 @@ class SimulatedWindows implements WindowsExecutor {
       agent.child.kill();
       return ok('{"terminated":true,"returnValue":0}\r\n');
     }
-    if (script.includes('Win32_Process')) return ok(!agent || agent.exited ? '{"running":false}\r\n' : JSON.stringify({ running: true, commandLine: agent.commandLine }) + '\r\n');
+    if (script.includes('Win32_Process'))
+      return ok(
+        !agent || agent.exited
+          ? '{"running":false}\r\n'
+          : JSON.stringify({ running: true, commandLine: agent.commandLine }) + '\r\n',
+      );
     return fail(1, 'The simulated Windows does not know this script\r\n');
   }
 
@@ -164,7 +209,8 @@ class SimulatedWindows implements WindowsExecutor {
     rmSync(this.local(path), { force: true });
   }
   shutdown(): void {
-    for (const host of this.hosts.values()) for (const agent of host.agents.values()) if (!agent.exited) agent.child.kill('SIGKILL');
+    for (const host of this.hosts.values())
+      for (const agent of host.agents.values()) if (!agent.exited) agent.child.kill('SIGKILL');
   }
 }
 
@@ -182,10 +228,21 @@ runTransportContract('windows (simulated Windows executor, real agent)', async (
   executor.addHost('10.0.0.12', { refusesTasks: true });
   // The client share: only its manifest is looked at by prepare (the agent checks the rest on start).
   await executor.writeFile(join(root, 'share', '0.1.0', 'manifest.json'), Buffer.from('{}'));
-  const inventory = parseInventory('hosts:\n  web01: { address: 10.0.0.11 }\n  lost01: { address: 10.0.0.99 }\n  locked01: { address: 10.0.0.12 }\n', 'servers.yaml');
-  const transport = createWindowsTransport({ executor, clientShare: join(root, 'share'), clientVersion: '0.1.0', inventory });
+  const inventory = parseInventory(
+    'hosts:\n  web01: { address: 10.0.0.11 }\n  lost01: { address: 10.0.0.99 }\n  locked01: { address: 10.0.0.12 }\n',
+    'servers.yaml',
+  );
+  const transport = createWindowsTransport({
+    executor,
+    clientShare: join(root, 'share'),
+    clientVersion: '0.1.0',
+    inventory,
+  });
   return {
-    transport, up: 'web01', down: 'lost01', refusing: 'locked01',
+    transport,
+    up: 'web01',
+    down: 'lost01',
+    refusing: 'locked01',
     eventually: async (what, check) => {
       const deadline = Date.now() + EVENTUALLY_MS;
       while (Date.now() < deadline) {

@@ -60,16 +60,37 @@ export interface AgentRunResult {
  */
 export async function runAgentCycle(request: CycleRequest, deps: AgentRunDeps): Promise<AgentRunResult> {
   const sinks: EventSink[] = [];
-  if (deps.stdout) sinks.push(streamSink(deps.stdout, (error) => deps.report(`stdout is not writable (${error.message}); events still go to the other sinks`)));
+  if (deps.stdout)
+    sinks.push(
+      streamSink(deps.stdout, (error) =>
+        deps.report(`stdout is not writable (${error.message}); events still go to the other sinks`),
+      ),
+    );
   const http = request.callback
-    ? new HttpCallbackSink({ url: request.callback.url, token: request.callback.token, report: deps.report, ...(deps.fetch ? { fetch: deps.fetch } : {}) })
+    ? new HttpCallbackSink({
+        url: request.callback.url,
+        token: request.callback.token,
+        report: deps.report,
+        ...(deps.fetch ? { fetch: deps.fetch } : {}),
+      })
     : undefined;
   if (http) sinks.push(http);
-  const file = request.logFile === undefined ? undefined : fileSink(request.logFile, (error) => deps.report(`cannot append to the log file ${request.logFile} (${error.message}); events still go to the other sinks`));
+  const file =
+    request.logFile === undefined
+      ? undefined
+      : fileSink(request.logFile, (error) =>
+          deps.report(
+            `cannot append to the log file ${request.logFile} (${error.message}); events still go to the other sinks`,
+          ),
+        );
   if (file) sinks.push(file);
   try {
     const summary = await runCycle(request, {
-      openProvider: deps.openProvider, sinks, clock: deps.clock, signal: deps.signal, agentVersion: deps.agentVersion,
+      openProvider: deps.openProvider,
+      sinks,
+      clock: deps.clock,
+      signal: deps.signal,
+      agentVersion: deps.agentVersion,
       onSinkError: (error) => deps.report(`an event sink failed: ${(error as Error).message}`),
       ...(deps.timeouts ? { timeouts: deps.timeouts } : {}),
     });
@@ -82,14 +103,23 @@ export async function runAgentCycle(request: CycleRequest, deps: AgentRunDeps): 
         summary.log.emit({ kind: 'rebooting' });
       } catch (error) {
         rebootError = error as PatchlineError;
-        summary.log.emit({ kind: 'warning', message: `the host was not rebooted: ${rebootError.message}`, hresult: null });
+        summary.log.emit({
+          kind: 'warning',
+          message: `the host was not rebooted: ${rebootError.message}`,
+          hresult: null,
+        });
       }
     }
 
     const handover = await waitUntilLogSafe({
-      request, events: () => summary.log.events(), ...(http ? { http } : {}),
-      logDir: resolveLogDir(deps.env, deps.platform), timeoutMs: request.logHandoverTimeoutSeconds * 1_000,
-      report: deps.report, platform: deps.platform, ...(deps.kill ? { abandon: deps.kill } : {}),
+      request,
+      events: () => summary.log.events(),
+      ...(http ? { http } : {}),
+      logDir: resolveLogDir(deps.env, deps.platform),
+      timeoutMs: request.logHandoverTimeoutSeconds * 1_000,
+      report: deps.report,
+      platform: deps.platform,
+      ...(deps.kill ? { abandon: deps.kill } : {}),
     });
     if (handover.via === 'file') deps.report(`cycle log written to ${handover.path}`);
     if (rebootError) throw rebootError;
@@ -98,7 +128,11 @@ export async function runAgentCycle(request: CycleRequest, deps: AgentRunDeps): 
         await (deps.reboot ? deps.reboot(plan) : executeReboot(plan, deps.fetch ? { fetch: deps.fetch } : {}));
       } catch (error) {
         // The log already says `rebooting`; tell a connector that still listens that it did not happen.
-        const event = summary.log.emit({ kind: 'warning', message: `the reboot failed: ${(error as Error).message}`, hresult: null });
+        const event = summary.log.emit({
+          kind: 'warning',
+          message: `the reboot failed: ${(error as Error).message}`,
+          hresult: null,
+        });
         if (http) await http.waitForAck(event.seq, AbortSignal.timeout(LATE_WARNING_DELIVERY_MS));
         throw error;
       }

@@ -41,7 +41,13 @@ describe('decideOutcome', () => {
 
 describe('busyPollDelayMs', () => {
   it('doubles from 5 s, is capped at 60 s, and jitter only shortens it', () => {
-    assert.deepEqual([0, 1, 2, 3, 4, 10].map((a) => busyPollDelayMs(a, () => 0)), [5_000, 10_000, 20_000, 40_000, 60_000, 60_000]);
-    assert.equal(busyPollDelayMs(10, () => 1), 48_000);
+    assert.deepEqual(
+      [0, 1, 2, 3, 4, 10].map((a) => busyPollDelayMs(a, () => 0)),
+      [5_000, 10_000, 20_000, 40_000, 60_000, 60_000],
+    );
+    assert.equal(
+      busyPollDelayMs(10, () => 1),
+      48_000,
+    );
   });
 });

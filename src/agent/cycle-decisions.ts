@@ -47,11 +47,19 @@ export interface PassSelection {
  * stick — a silent rollback or a detection that never turns true — and installing it again would
  * loop forever.
  */
-export function selectForPass(found: readonly UpdateRecord[], request: CycleRequest, memory: PassMemory, now: Date): PassSelection {
+export function selectForPass(
+  found: readonly UpdateRecord[],
+  request: CycleRequest,
+  memory: PassMemory,
+  now: Date,
+): PassSelection {
   const byFilters = selectUpdates(found, request.filters, now);
   const excluded = new Set(request.exclude.map((id) => id.toLowerCase()));
   const installedEarlier = new Set(request.installedEarlier.map((id) => id.toLowerCase()));
-  const skipped: { updateId: string; reason: string }[] = byFilters.skipped.map((s) => ({ updateId: s.update.updateId, reason: s.reason }));
+  const skipped: { updateId: string; reason: string }[] = byFilters.skipped.map((s) => ({
+    updateId: s.update.updateId,
+    reason: s.reason,
+  }));
   const selected: UpdateRecord[] = [];
   const loops: string[] = [];
   for (const update of byFilters.selected) {
@@ -100,7 +108,13 @@ export function decideOutcome(facts: OutcomeFacts): CycleOutcome {
  * A failed, aborted or errored cycle with no reboot required does not reboot: the connector
  * decides about retries, and rebooting a host mid-cancel surprises people.
  */
-export function decideWillReboot(mode: Mode, policy: RebootPolicy, outcome: CycleOutcome, rebootRequired: boolean, installedCount: number): boolean {
+export function decideWillReboot(
+  mode: Mode,
+  policy: RebootPolicy,
+  outcome: CycleOutcome,
+  rebootRequired: boolean,
+  installedCount: number,
+): boolean {
   // A scan or a download changes nothing that a reboot would finish; a pending reboot is reported.
   if (policy === 'never' || mode === 'scan') return false;
   if (outcome === 'aborted' || outcome === 'error') return false;

@@ -15,7 +15,13 @@ import { formatHResultForUser } from '../wua/hresult.ts';
 import type { PerUpdateResult, ProgressEvent, ResultOf, WarningEvent } from '../wua/protocol.ts';
 import type { Clock } from './clock.ts';
 import {
-  HRESULT_INSTALLER_BUSY, SEARCH_CRITERIA, busyPollDelayMs, decideOutcome, decideWillReboot, nextInstallBatch, selectForPass,
+  HRESULT_INSTALLER_BUSY,
+  SEARCH_CRITERIA,
+  busyPollDelayMs,
+  decideOutcome,
+  decideWillReboot,
+  nextInstallBatch,
+  selectForPass,
 } from './cycle-decisions.ts';
 import { EventLog, type EventSink } from './event-log.ts';
 
@@ -81,7 +87,11 @@ export interface CycleSummary {
 
 /** Control flow: the cycle ends here with this outcome. */
 class CycleEnd {
-  constructor(readonly outcome: CycleOutcome, readonly message: string | null, readonly hresult: string | null = null) {}
+  constructor(
+    readonly outcome: CycleOutcome,
+    readonly message: string | null,
+    readonly hresult: string | null = null,
+  ) {}
 }
 
 /**
@@ -108,7 +118,10 @@ class CycleRun {
   private busySince: number | null = null;
   private lastProgress = '';
 
-  constructor(private readonly request: CycleRequest, private readonly deps: CycleDeps) {
+  constructor(
+    private readonly request: CycleRequest,
+    private readonly deps: CycleDeps,
+  ) {
     this.log = new EventLog(deps.sinks, () => deps.clock.now(), deps.onSinkError);
     this.timeouts = { ...DEFAULT_CYCLE_TIMEOUTS, ...deps.timeouts };
   }
@@ -124,17 +137,40 @@ class CycleRun {
       else if (error instanceof PatchlineError) end = new CycleEnd('error', `${error.code}: ${error.message}`);
       else {
         internalError = error;
-        end = new CycleEnd('error', `internal error in the agent: ${error instanceof Error ? error.message : String(error)}`);
+        end = new CycleEnd(
+          'error',
+          `internal error in the agent: ${error instanceof Error ? error.message : String(error)}`,
+        );
       }
     } finally {
       await this.client?.close();
     }
     if (this.log.lastSeq() === 0) this.emitStarted('unavailable');
-    const willReboot = decideWillReboot(this.request.mode, this.request.reboot, end.outcome, this.rebootRequired, this.installed.size);
-    this.log.emit({ kind: 'cycle-finished', outcome: end.outcome, rebootRequired: this.rebootRequired, willReboot, message: end.message, hresult: end.hresult });
+    const willReboot = decideWillReboot(
+      this.request.mode,
+      this.request.reboot,
+      end.outcome,
+      this.rebootRequired,
+      this.installed.size,
+    );
+    this.log.emit({
+      kind: 'cycle-finished',
+      outcome: end.outcome,
+      rebootRequired: this.rebootRequired,
+      willReboot,
+      message: end.message,
+      hresult: end.hresult,
+    });
     return {
-      outcome: end.outcome, rebootRequired: this.rebootRequired, willReboot, message: end.message, hresult: end.hresult,
-      installed: [...this.installed], failed: [...this.failed], loops: [...this.loops], log: this.log,
+      outcome: end.outcome,
+      rebootRequired: this.rebootRequired,
+      willReboot,
+      message: end.message,
+      hresult: end.hresult,
+      installed: [...this.installed],
+      failed: [...this.failed],
+      loops: [...this.loops],
+      log: this.log,
       ...(internalError === undefined ? {} : { internalError }),
     };
   }
@@ -149,13 +185,25 @@ class CycleRun {
     this.emitStarted(`${client.hello.provider} ${client.hello.version}`);
 
     const status = await this.rebootStatus();
-    this.log.emit({ kind: 'preflight', rebootRequired: status.rebootRequired, installerBusy: status.installerBusy, lastBootUpTime: status.lastBootUpTime });
+    this.log.emit({
+      kind: 'preflight',
+      rebootRequired: status.rebootRequired,
+      installerBusy: status.installerBusy,
+      lastBootUpTime: status.lastBootUpTime,
+    });
     if (status.rebootRequired) {
       this.rebootRequired = true;
       if (this.request.mode !== 'scan') {
-        return new CycleEnd('reboot-pending', 'a reboot was already pending: nothing was installed; reboot first, then patch');
+        return new CycleEnd(
+          'reboot-pending',
+          'a reboot was already pending: nothing was installed; reboot first, then patch',
+        );
       }
-      this.log.emit({ kind: 'warning', message: 'a reboot is pending: scanning anyway; the results may change after the reboot', hresult: null });
+      this.log.emit({
+        kind: 'warning',
+        message: 'a reboot is pending: scanning anyway; the results may change after the reboot',
+        hresult: null,
+      });
     }
     if (status.installerBusy && this.request.mode === 'install') await this.waitForInstaller();
 
@@ -167,7 +215,10 @@ class CycleRun {
       const selected = await this.scan(1);
       await this.download(selected);
       const outcome = this.failed.size > 0 ? 'failed' : 'done';
-      return new CycleEnd(outcome, `download only: ${selected.length - this.failed.size} of ${selected.length} update(s) downloaded`);
+      return new CycleEnd(
+        outcome,
+        `download only: ${selected.length - this.failed.size} of ${selected.length} update(s) downloaded`,
+      );
     }
     return this.installPasses();
   }
@@ -182,14 +233,24 @@ class CycleRun {
       await this.install(batch);
       if (this.rebootRequired) return this.finishInstall();
     }
-    this.log.emit({ kind: 'warning', message: `stopped after ${MAX_PASSES_PER_CYCLE} scan/install passes in one cycle: updates keep becoming applicable`, hresult: null });
+    this.log.emit({
+      kind: 'warning',
+      message: `stopped after ${MAX_PASSES_PER_CYCLE} scan/install passes in one cycle: updates keep becoming applicable`,
+      hresult: null,
+    });
     return this.finishInstall();
   }
 
   private async finishInstall(): Promise<CycleEnd> {
     // Some updates only tell ISystemInformation, not their own result, that they need a reboot.
-    if (!this.rebootRequired && this.installed.size > 0) this.rebootRequired = (await this.rebootStatus()).rebootRequired;
-    const outcome = decideOutcome({ aborted: false, rebootRequired: this.rebootRequired, failed: this.failed.size, loops: this.loops.size });
+    if (!this.rebootRequired && this.installed.size > 0)
+      this.rebootRequired = (await this.rebootStatus()).rebootRequired;
+    const outcome = decideOutcome({
+      aborted: false,
+      rebootRequired: this.rebootRequired,
+      failed: this.failed.size,
+      loops: this.loops.size,
+    });
     const parts = [`installed ${this.installed.size} update(s)`];
     if (this.failed.size > 0) parts.push(`${this.failed.size} failed`);
     if (this.loops.size > 0) parts.push(`${this.loops.size} came back after being installed (loop)`);
@@ -200,17 +261,37 @@ class CycleRun {
 
   /** Searches, selects, emits scan-result (and loop-detected); returns the updates to act on. */
   private async scan(pass: number): Promise<readonly UpdateRecord[]> {
-    const result = await this.call({
-      type: 'search', criteria: SEARCH_CRITERIA, serverSelection: this.request.serverSelection,
-      ...(this.request.offlineCabPath === undefined ? {} : { offlineCabPath: this.request.offlineCabPath }),
-    }, this.timeouts.searchMs);
+    const result = await this.call(
+      {
+        type: 'search',
+        criteria: SEARCH_CRITERIA,
+        serverSelection: this.request.serverSelection,
+        ...(this.request.offlineCabPath === undefined ? {} : { offlineCabPath: this.request.offlineCabPath }),
+      },
+      this.timeouts.searchMs,
+    );
     this.throwIfAborted('search', result);
     if ((result.resultCode !== 'succeeded' && result.resultCode !== 'succeededWithErrors') || !result.data) {
-      throw new CycleEnd('error', `the Windows Update search failed (${result.resultCode})${explain(result)}`, result.hresult);
+      throw new CycleEnd(
+        'error',
+        `the Windows Update search failed (${result.resultCode})${explain(result)}`,
+        result.hresult,
+      );
     }
     const found = result.data.updates;
-    const selection = selectForPass(found, this.request, { installedThisCycle: this.installed, failedThisCycle: this.failed }, this.deps.clock.now());
-    this.log.emit({ kind: 'scan-result', pass, found, selected: selection.selected.map((u) => u.updateId), skipped: selection.skipped });
+    const selection = selectForPass(
+      found,
+      this.request,
+      { installedThisCycle: this.installed, failedThisCycle: this.failed },
+      this.deps.clock.now(),
+    );
+    this.log.emit({
+      kind: 'scan-result',
+      pass,
+      found,
+      selected: selection.selected.map((u) => u.updateId),
+      skipped: selection.skipped,
+    });
     const newLoops = selection.loops.filter((id) => !this.loops.has(id));
     if (newLoops.length > 0) {
       for (const id of newLoops) this.loops.add(id);
@@ -223,10 +304,20 @@ class CycleRun {
   private async download(updates: readonly UpdateRecord[]): Promise<readonly UpdateRecord[]> {
     const missing = updates.filter((u) => !u.isDownloaded);
     if (missing.length === 0) return updates;
-    const result = await this.call({ type: 'download', updateIds: missing.map((u) => u.updateId) }, this.timeouts.downloadMs);
+    const result = await this.call(
+      { type: 'download', updateIds: missing.map((u) => u.updateId) },
+      this.timeouts.downloadMs,
+    );
     const failedNow = new Set<string>();
     for (const r of perUpdate(missing, result)) {
-      this.log.emit({ kind: 'update-result', phase: 'download', updateId: r.updateId, resultCode: r.resultCode, hresult: r.hresult, rebootRequired: false });
+      this.log.emit({
+        kind: 'update-result',
+        phase: 'download',
+        updateId: r.updateId,
+        resultCode: r.resultCode,
+        hresult: r.hresult,
+        rebootRequired: false,
+      });
       if (!succeeded(r)) failedNow.add(r.updateId.toLowerCase());
     }
     for (const id of failedNow) this.failed.add(id);
@@ -244,7 +335,14 @@ class CycleRun {
     }
     for (const r of perUpdate(batch, result)) {
       const rebootRequired = r.rebootRequired ?? false;
-      this.log.emit({ kind: 'update-result', phase: 'install', updateId: r.updateId, resultCode: r.resultCode, hresult: r.hresult, rebootRequired });
+      this.log.emit({
+        kind: 'update-result',
+        phase: 'install',
+        updateId: r.updateId,
+        resultCode: r.resultCode,
+        hresult: r.hresult,
+        rebootRequired,
+      });
       if (succeeded(r)) this.installed.add(r.updateId.toLowerCase());
       else this.failed.add(r.updateId.toLowerCase());
       if (rebootRequired) this.rebootRequired = true;
@@ -266,16 +364,22 @@ class CycleRun {
     for (let attempt = 0; ; attempt++) {
       const left = budgetMs - (now() - this.busySince);
       if (left <= 0) {
-        throw new CycleEnd('failed', `the Windows installer stayed busy for ${this.request.installerBusyTimeoutSeconds} s (another installation is running): ` +
-          'let it finish or raise the installer-busy timeout', HRESULT_INSTALLER_BUSY);
+        throw new CycleEnd(
+          'failed',
+          `the Windows installer stayed busy for ${this.request.installerBusyTimeoutSeconds} s (another installation is running): ` +
+            'let it finish or raise the installer-busy timeout',
+          HRESULT_INSTALLER_BUSY,
+        );
       }
       await this.deps.clock.sleep(Math.min(left, busyPollDelayMs(attempt, this.deps.random)), this.deps.signal);
       const status = await this.rebootStatus();
       if (status.rebootRequired) {
         this.rebootRequired = true;
         // The other installation finished and wants a reboot: nothing more can be installed now.
-        throw new CycleEnd(this.installed.size > 0 ? 'reboot-required' : 'reboot-pending',
-          'another installation finished while waiting and requires a reboot before more can be installed');
+        throw new CycleEnd(
+          this.installed.size > 0 ? 'reboot-required' : 'reboot-pending',
+          'another installation finished while waiting and requires a reboot before more can be installed',
+        );
       }
       if (!status.installerBusy) return;
     }
@@ -285,18 +389,26 @@ class CycleRun {
     const result = await this.call({ type: 'rebootStatus' }, this.timeouts.rebootStatusMs);
     this.throwIfAborted('rebootStatus', result);
     if (result.resultCode !== 'succeeded' || !result.data) {
-      throw new CycleEnd('error', `the provider could not read the reboot status (${result.resultCode})${explain(result)}`, result.hresult);
+      throw new CycleEnd(
+        'error',
+        `the provider could not read the reboot status (${result.resultCode})${explain(result)}`,
+        result.hresult,
+      );
     }
     return result.data;
   }
 
   /** One provider request with this cycle's abort signal and event routing; ends the cycle on abort. */
-  private async call<B extends Parameters<WuaClient['request']>[0]>(body: B, timeoutMs: number): Promise<ResultOf<B['type']>> {
+  private async call<B extends Parameters<WuaClient['request']>[0]>(
+    body: B,
+    timeoutMs: number,
+  ): Promise<ResultOf<B['type']>> {
     const client = this.client;
     if (!client) throw new Error('provider not started');
     if (this.deps.signal.aborted) throw new CycleEnd('aborted', 'aborted before the next step started');
     const options: RequestOptions = {
-      timeoutMs, signal: this.deps.signal,
+      timeoutMs,
+      signal: this.deps.signal,
       onProgress: (p) => this.onProgress(p),
       onWarning: (w) => this.onWarning(w),
     };
@@ -306,7 +418,11 @@ class CycleRun {
   /** After a step's results are in the log: stop here if the cycle was aborted meanwhile. */
   private throwIfAborted(step: string, result: { readonly resultCode: string; readonly hresult: string | null }): void {
     if (this.deps.signal.aborted) {
-      throw new CycleEnd('aborted', `aborted during ${step}: the provider reported ${result.resultCode}`, result.hresult);
+      throw new CycleEnd(
+        'aborted',
+        `aborted during ${step}: the provider reported ${result.resultCode}`,
+        result.hresult,
+      );
     }
   }
 
@@ -316,8 +432,12 @@ class CycleRun {
     if (key === this.lastProgress) return;
     this.lastProgress = key;
     this.log.emit({
-      kind: 'progress', phase: p.phase, updateId: p.updateId ?? null, percent: p.percent,
-      ...(p.bytes === undefined ? {} : { bytes: p.bytes }), ...(p.totalBytes === undefined ? {} : { totalBytes: p.totalBytes }),
+      kind: 'progress',
+      phase: p.phase,
+      updateId: p.updateId ?? null,
+      percent: p.percent,
+      ...(p.bytes === undefined ? {} : { bytes: p.bytes }),
+      ...(p.totalBytes === undefined ? {} : { totalBytes: p.totalBytes }),
     });
   }
 
@@ -327,8 +447,13 @@ class CycleRun {
 
   private emitStarted(provider: string): void {
     this.log.emit({
-      kind: 'cycle-started', runId: this.request.runId, host: this.request.host, cycle: this.request.cycle,
-      pid: this.deps.pid ?? process.pid, provider, agentVersion: this.deps.agentVersion ?? 'unknown',
+      kind: 'cycle-started',
+      runId: this.request.runId,
+      host: this.request.host,
+      cycle: this.request.cycle,
+      pid: this.deps.pid ?? process.pid,
+      provider,
+      agentVersion: this.deps.agentVersion ?? 'unknown',
     });
   }
 }
@@ -338,14 +463,23 @@ function succeeded(r: Pick<PerUpdateResult, 'resultCode'>): boolean {
 }
 
 /** One result per requested update, whether or not the provider reported each (a call that failed as a whole reports none). */
-function perUpdate(requested: readonly UpdateRecord[], result: ResultOf<'download'> | ResultOf<'install'>): PerUpdateResult[] {
+function perUpdate(
+  requested: readonly UpdateRecord[],
+  result: ResultOf<'download'> | ResultOf<'install'>,
+): PerUpdateResult[] {
   const reported = new Map((result.data?.updates ?? []).map((r) => [r.updateId.toLowerCase(), r]));
-  return requested.map((u) => reported.get(u.updateId.toLowerCase()) ?? {
-    updateId: u.updateId,
-    // The whole call failed (or skipped this update): the update shares the call's verdict.
-    resultCode: result.resultCode === 'succeeded' || result.resultCode === 'succeededWithErrors' ? 'notStarted' : result.resultCode,
-    hresult: result.hresult,
-  });
+  return requested.map(
+    (u) =>
+      reported.get(u.updateId.toLowerCase()) ?? {
+        updateId: u.updateId,
+        // The whole call failed (or skipped this update): the update shares the call's verdict.
+        resultCode:
+          result.resultCode === 'succeeded' || result.resultCode === 'succeededWithErrors'
+            ? 'notStarted'
+            : result.resultCode,
+        hresult: result.hresult,
+      },
+  );
 }
 
 function isInstallerBusy(result: ResultOf<'install'>): boolean {
@@ -356,11 +490,18 @@ function isInstallerBusy(result: ResultOf<'install'>): boolean {
 
 /** The provider's message and what its HRESULT means and suggests, for a cycle-finished message. */
 function explain(result: { readonly hresult: string | null; readonly message?: string }): string {
-  const parts = [result.message, result.hresult === null ? undefined : formatHResultForUser(result.hresult)].filter((p) => p);
+  const parts = [result.message, result.hresult === null ? undefined : formatHResultForUser(result.hresult)].filter(
+    (p) => p,
+  );
   return parts.length > 0 ? `: ${parts.join(' — ')}` : '';
 }
 
 function abortMessage(error: unknown): string {
-  const detail = error instanceof PatchlineError ? `${error.code}: ${error.message}` : error instanceof Error ? error.message : String(error);
+  const detail =
+    error instanceof PatchlineError
+      ? `${error.code}: ${error.message}`
+      : error instanceof Error
+        ? error.message
+        : String(error);
   return `aborted (${detail})`;
 }

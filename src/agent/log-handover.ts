@@ -14,9 +14,7 @@ import type { HttpCallbackSink } from './sinks/http-sink.ts';
 import { serveLogOnPipe } from './sinks/pipe-server.ts';
 
 export type HandoverResult =
-  | { readonly via: 'callback' }
-  | { readonly via: 'pipe' }
-  | { readonly via: 'file'; readonly path: string };
+  { readonly via: 'callback' } | { readonly via: 'pipe' } | { readonly via: 'file'; readonly path: string };
 
 export interface HandoverOptions {
   readonly request: Pick<CycleRequest, 'runId' | 'host' | 'cycle' | 'pipePath'>;
@@ -67,15 +65,19 @@ export async function waitUntilLogSafe(options: HandoverOptions): Promise<Handov
   if (options.http && !options.http.stopReason) {
     waits.push(options.http.waitForAck(lastSeq, stop.signal).then((ok) => (ok ? { via: 'callback' } : null)));
   }
-  const pipe = options.request.pipePath ? serveLogOnPipe(options.request.pipePath, options.events, options.platform) : null;
+  const pipe = options.request.pipePath
+    ? serveLogOnPipe(options.request.pipePath, options.events, options.platform)
+    : null;
   if (pipe) {
-    waits.push(pipe.listening.then(
-      () => pipe.taken.then(() => ({ via: 'pipe' }) as const),
-      (error: unknown) => {
-        report(`cannot serve the log on ${options.request.pipePath}: ${(error as Error).message}`);
-        return null;
-      },
-    ));
+    waits.push(
+      pipe.listening.then(
+        () => pipe.taken.then(() => ({ via: 'pipe' }) as const),
+        (error: unknown) => {
+          report(`cannot serve the log on ${options.request.pipePath}: ${(error as Error).message}`);
+          return null;
+        },
+      ),
+    );
   }
   let timer: NodeJS.Timeout | undefined;
   let onAbandon: (() => void) | undefined;
@@ -86,7 +88,9 @@ export async function waitUntilLogSafe(options: HandoverOptions): Promise<Handov
   });
   try {
     if (waits.length > 0) {
-      const timeout = new Promise<null>((resolve) => { timer = setTimeout(() => resolve(null), options.timeoutMs); });
+      const timeout = new Promise<null>((resolve) => {
+        timer = setTimeout(() => resolve(null), options.timeoutMs);
+      });
       const safe = await Promise.race([firstNonNull(waits), timeout, abandoned]);
       if (safe === 'abandoned') throw abandonedError();
       if (safe) return safe;
@@ -102,7 +106,10 @@ export async function waitUntilLogSafe(options: HandoverOptions): Promise<Handov
 }
 
 function abandonedError(): PatchlineError {
-  return new PatchlineError('LOG_HANDOVER_ABANDONED', 'the agent was killed (its host is rebooting or powered off) before its log was handed over; the connector reads what it can');
+  return new PatchlineError(
+    'LOG_HANDOVER_ABANDONED',
+    'the agent was killed (its host is rebooting or powered off) before its log was handed over; the connector reads what it can',
+  );
 }
 
 /** Resolves with the first non-null value, or null once all resolved null. */
@@ -124,12 +131,20 @@ function writeLogFile(options: HandoverOptions): string {
   try {
     mkdirSync(options.logDir, { recursive: true });
     // Temp file + rename: fetchLog never reads half a log.
-    writeFileSync(temp, options.events().map((e) => `${JSON.stringify(e)}\n`).join(''));
+    writeFileSync(
+      temp,
+      options
+        .events()
+        .map((e) => `${JSON.stringify(e)}\n`)
+        .join(''),
+    );
     renameSync(temp, path);
     return path;
   } catch (error) {
-    throw new PatchlineError('LOG_HANDOVER_FAILED',
+    throw new PatchlineError(
+      'LOG_HANDOVER_FAILED',
       `nobody took the cycle log and it could not be written to ${path}: set PATCHLINE_LOG_DIR to a writable directory. The host was not rebooted`,
-      { cause: error, context: { path } });
+      { cause: error, context: { path } },
+    );
   }
 }

@@ -60,12 +60,34 @@ export function parseManifest(text: string, where: string): ClientManifest {
   try {
     value = JSON.parse(text);
   } catch (error) {
-    throw new PatchlineError('CLIENT_MANIFEST_INVALID', `${where} is not JSON: lay the client out again with patchline client pack`, { cause: error, context: { file: where } });
+    throw new PatchlineError(
+      'CLIENT_MANIFEST_INVALID',
+      `${where} is not JSON: lay the client out again with patchline client pack`,
+      { cause: error, context: { file: where } },
+    );
   }
   const v = value as Partial<ClientManifest> | null;
-  const ok = typeof v === 'object' && v !== null && v.format === MANIFEST_FORMAT && typeof v.version === 'string' && typeof v.files === 'object' && v.files !== null &&
-    Object.entries(v.files).every(([name, e]) => SAFE_NAME.test(name) && typeof e === 'object' && e !== null && /^[0-9a-f]{64}$/.test(String(e.sha256)) && Number.isSafeInteger(e.size));
-  if (!ok) throw new PatchlineError('CLIENT_MANIFEST_INVALID', `${where} is not a ${MANIFEST_FORMAT} manifest: lay the client out again with patchline client pack`, { context: { file: where } });
+  const ok =
+    typeof v === 'object' &&
+    v !== null &&
+    v.format === MANIFEST_FORMAT &&
+    typeof v.version === 'string' &&
+    typeof v.files === 'object' &&
+    v.files !== null &&
+    Object.entries(v.files).every(
+      ([name, e]) =>
+        SAFE_NAME.test(name) &&
+        typeof e === 'object' &&
+        e !== null &&
+        /^[0-9a-f]{64}$/.test(String(e.sha256)) &&
+        Number.isSafeInteger(e.size),
+    );
+  if (!ok)
+    throw new PatchlineError(
+      'CLIENT_MANIFEST_INVALID',
+      `${where} is not a ${MANIFEST_FORMAT} manifest: lay the client out again with patchline client pack`,
+      { context: { file: where } },
+    );
   return v as ClientManifest;
 }
 
@@ -81,21 +103,38 @@ export async function verifyClientDir(dir: string, required: readonly string[] =
   try {
     text = await readFile(manifestPath, 'utf8');
   } catch (error) {
-    throw new PatchlineError('CLIENT_INCOMPLETE', `the client folder ${dir} has no readable ${MANIFEST_FILE}: lay it out with patchline client pack`, { cause: error, context: { file: manifestPath } });
+    throw new PatchlineError(
+      'CLIENT_INCOMPLETE',
+      `the client folder ${dir} has no readable ${MANIFEST_FILE}: lay it out with patchline client pack`,
+      { cause: error, context: { file: manifestPath } },
+    );
   }
   const manifest = parseManifest(text, manifestPath);
   for (const name of required) {
-    if (manifest.files[name] === undefined) throw new PatchlineError('CLIENT_MANIFEST_INVALID', `${manifestPath} does not list ${name}: lay the client out again with patchline client pack`, { context: { file: manifestPath } });
+    if (manifest.files[name] === undefined)
+      throw new PatchlineError(
+        'CLIENT_MANIFEST_INVALID',
+        `${manifestPath} does not list ${name}: lay the client out again with patchline client pack`,
+        { context: { file: manifestPath } },
+      );
   }
   for (const [name, expected] of Object.entries(manifest.files)) {
     let actual: ManifestEntry;
     try {
       actual = await digestFile(join(dir, name));
     } catch (error) {
-      throw new PatchlineError('CLIENT_INCOMPLETE', `the client file ${join(dir, name)} is missing or unreadable: lay the client out again`, { cause: error, context: { file: join(dir, name) } });
+      throw new PatchlineError(
+        'CLIENT_INCOMPLETE',
+        `the client file ${join(dir, name)} is missing or unreadable: lay the client out again`,
+        { cause: error, context: { file: join(dir, name) } },
+      );
     }
     if (actual.sha256 !== expected.sha256 || actual.size !== expected.size) {
-      throw new PatchlineError('CLIENT_TAMPERED', `the client file ${join(dir, name)} does not match its manifest (sha256 ${actual.sha256}, expected ${expected.sha256}): it was modified or half-copied; the agent refuses to run. Lay the client out again with patchline client pack`, { context: { file: join(dir, name) } });
+      throw new PatchlineError(
+        'CLIENT_TAMPERED',
+        `the client file ${join(dir, name)} does not match its manifest (sha256 ${actual.sha256}, expected ${expected.sha256}): it was modified or half-copied; the agent refuses to run. Lay the client out again with patchline client pack`,
+        { context: { file: join(dir, name) } },
+      );
     }
   }
   return manifest;
@@ -115,7 +154,10 @@ export function filesToCopy(source: ClientManifest, target: ClientManifest | nul
       return there === undefined || there.sha256 !== entry.sha256 || there.size !== entry.size;
     })
     .map(([name]) => name);
-  const sameSet = target !== null && Object.keys(target.files).length === Object.keys(source.files).length && target.version === source.version;
+  const sameSet =
+    target !== null &&
+    Object.keys(target.files).length === Object.keys(source.files).length &&
+    target.version === source.version;
   if (changed.length === 0 && sameSet) return [];
   return [...changed, MANIFEST_FILE];
 }

@@ -6,14 +6,25 @@ import { executeReboot, planReboot } from './reboot.ts';
 
 describe('planReboot', () => {
   it('uses the lab control URL when both variables are set, on any platform', () => {
-    assert.deepEqual(planReboot({ PATCHLINE_LAB_CONTROL_URL: 'http://127.0.0.1:4100/hosts/web01/', PATCHLINE_LAB_CONTROL_TOKEN: 't' }, 'win32'),
-      { kind: 'lab', url: 'http://127.0.0.1:4100/hosts/web01/reboot', token: 't' });
+    assert.deepEqual(
+      planReboot(
+        { PATCHLINE_LAB_CONTROL_URL: 'http://127.0.0.1:4100/hosts/web01/', PATCHLINE_LAB_CONTROL_TOKEN: 't' },
+        'win32',
+      ),
+      { kind: 'lab', url: 'http://127.0.0.1:4100/hosts/web01/reboot', token: 't' },
+    );
   });
   it('uses shutdown.exe on Windows', () => {
-    assert.deepEqual(planReboot({}, 'win32'), { kind: 'command', argv: ['shutdown.exe', '/r', '/t', '0', '/c', 'Patchline'] });
+    assert.deepEqual(planReboot({}, 'win32'), {
+      kind: 'command',
+      argv: ['shutdown.exe', '/r', '/t', '0', '/c', 'Patchline'],
+    });
   });
   it('refuses elsewhere with REBOOT_UNAVAILABLE', () => {
-    assert.throws(() => planReboot({ PATCHLINE_LAB_CONTROL_URL: 'http://x' }, 'linux'), (e: unknown) => e instanceof PatchlineError && e.code === 'REBOOT_UNAVAILABLE');
+    assert.throws(
+      () => planReboot({ PATCHLINE_LAB_CONTROL_URL: 'http://x' }, 'linux'),
+      (e: unknown) => e instanceof PatchlineError && e.code === 'REBOOT_UNAVAILABLE',
+    );
   });
 });
 
@@ -27,10 +38,17 @@ describe('executeReboot (lab)', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as { port: number };
     try {
-      const plan = planReboot({ PATCHLINE_LAB_CONTROL_URL: `http://127.0.0.1:${port}/hosts/web01`, PATCHLINE_LAB_CONTROL_TOKEN: 'tok' }, 'linux');
+      const plan = planReboot(
+        { PATCHLINE_LAB_CONTROL_URL: `http://127.0.0.1:${port}/hosts/web01`, PATCHLINE_LAB_CONTROL_TOKEN: 'tok' },
+        'linux',
+      );
       await executeReboot(plan);
       assert.deepEqual(seen, ['POST /hosts/web01/reboot Bearer tok']);
-      await assert.rejects(executeReboot(plan), (e: unknown) => e instanceof PatchlineError && e.code === 'REBOOT_FAILED' && /409 host is already rebooting/.test(e.message));
+      await assert.rejects(
+        executeReboot(plan),
+        (e: unknown) =>
+          e instanceof PatchlineError && e.code === 'REBOOT_FAILED' && /409 host is already rebooting/.test(e.message),
+      );
     } finally {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
@@ -38,10 +56,26 @@ describe('executeReboot (lab)', () => {
   });
   it('runs the Windows command and turns its failure into REBOOT_FAILED', async () => {
     const ran: string[][] = [];
-    await executeReboot({ kind: 'command', argv: ['shutdown.exe', '/r'] }, { run: async (argv) => { ran.push([...argv]); } });
+    await executeReboot(
+      { kind: 'command', argv: ['shutdown.exe', '/r'] },
+      {
+        run: async (argv) => {
+          ran.push([...argv]);
+        },
+      },
+    );
     assert.deepEqual(ran, [['shutdown.exe', '/r']]);
-    await assert.rejects(executeReboot({ kind: 'command', argv: ['shutdown.exe'] }, { run: async () => { throw new Error('Access is denied.(5)'); } }),
-      /REBOOT_FAILED|Access is denied/);
+    await assert.rejects(
+      executeReboot(
+        { kind: 'command', argv: ['shutdown.exe'] },
+        {
+          run: async () => {
+            throw new Error('Access is denied.(5)');
+          },
+        },
+      ),
+      /REBOOT_FAILED|Access is denied/,
+    );
   });
 });
 
@@ -58,7 +92,9 @@ describe('executeReboot (lab) when the daemon does not answer at first', () => {
   });
   it('a first-attempt 503 is a refusal (the host was already down)', async () => {
     const down: typeof fetch = async () => new Response('{"reachable":false}', { status: 503 });
-    await assert.rejects(executeReboot({ kind: 'lab', url: 'http://127.0.0.1:9/hosts/web01/reboot', token: 't' }, { fetch: down }),
-      (e: unknown) => e instanceof PatchlineError && e.code === 'REBOOT_FAILED' && /503/.test(e.message));
+    await assert.rejects(
+      executeReboot({ kind: 'lab', url: 'http://127.0.0.1:9/hosts/web01/reboot', token: 't' }, { fetch: down }),
+      (e: unknown) => e instanceof PatchlineError && e.code === 'REBOOT_FAILED' && /503/.test(e.message),
+    );
   });
 });

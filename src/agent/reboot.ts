@@ -32,9 +32,11 @@ export function planReboot(env: NodeJS.ProcessEnv, platform: NodeJS.Platform): R
   const token = env.PATCHLINE_LAB_CONTROL_TOKEN;
   if (url && token) return { kind: 'lab', url: `${url.replace(/\/+$/, '')}/reboot`, token };
   if (platform === 'win32') return { kind: 'command', argv: WINDOWS_REBOOT_ARGV };
-  throw new PatchlineError('REBOOT_UNAVAILABLE',
+  throw new PatchlineError(
+    'REBOOT_UNAVAILABLE',
     `cannot reboot this host: it is not Windows (${platform}) and no lab control URL is set` +
-    ' (PATCHLINE_LAB_CONTROL_URL and PATCHLINE_LAB_CONTROL_TOKEN); run the cycle with reboot policy never');
+      ' (PATCHLINE_LAB_CONTROL_URL and PATCHLINE_LAB_CONTROL_TOKEN); run the cycle with reboot policy never',
+  );
 }
 
 export interface RebootIo {
@@ -51,17 +53,26 @@ export async function executeReboot(plan: RebootPlan, io: RebootIo = {}): Promis
   try {
     await (io.run ?? runCommand)(plan.argv);
   } catch (error) {
-    throw new PatchlineError('REBOOT_FAILED', `${plan.argv.join(' ')} failed: ${(error as Error).message}. Reboot the host by hand`, { cause: error });
+    throw new PatchlineError(
+      'REBOOT_FAILED',
+      `${plan.argv.join(' ')} failed: ${(error as Error).message}. Reboot the host by hand`,
+      { cause: error },
+    );
   }
 }
 
 function runCommand(argv: readonly string[]): Promise<void> {
   const [command, ...args] = argv;
   return new Promise((resolve, reject) => {
-    execFile(command ?? '', args, { timeout: REBOOT_REQUEST_TIMEOUT_MS, windowsHide: true }, (error, _stdout, stderr) => {
-      if (error) reject(new Error(`${error.message}${stderr ? `: ${stderr.trim()}` : ''}`));
-      else resolve();
-    });
+    execFile(
+      command ?? '',
+      args,
+      { timeout: REBOOT_REQUEST_TIMEOUT_MS, windowsHide: true },
+      (error, _stdout, stderr) => {
+        if (error) reject(new Error(`${error.message}${stderr ? `: ${stderr.trim()}` : ''}`));
+        else resolve();
+      },
+    );
   });
 }
 
@@ -77,7 +88,9 @@ async function labReboot(plan: Extract<RebootPlan, { kind: 'lab' }>, doFetch: ty
     let response: Response;
     try {
       response = await doFetch(plan.url, {
-        method: 'POST', headers: { authorization: `Bearer ${plan.token}` }, signal: AbortSignal.any([budget, AbortSignal.timeout(LAB_REBOOT_ATTEMPT_TIMEOUT_MS)]),
+        method: 'POST',
+        headers: { authorization: `Bearer ${plan.token}` },
+        signal: AbortSignal.any([budget, AbortSignal.timeout(LAB_REBOOT_ATTEMPT_TIMEOUT_MS)]),
       });
     } catch (error) {
       lastError = error;
@@ -88,7 +101,15 @@ async function labReboot(plan: Extract<RebootPlan, { kind: 'lab' }>, doFetch: ty
     }
     const text = await response.text();
     if (response.ok || (response.status === 503 && attempt > 0)) return;
-    throw new PatchlineError('REBOOT_FAILED', `the lab host refused the reboot (${response.status} ${text.slice(0, 200)})`, { context: { status: response.status } });
+    throw new PatchlineError(
+      'REBOOT_FAILED',
+      `the lab host refused the reboot (${response.status} ${text.slice(0, 200)})`,
+      { context: { status: response.status } },
+    );
   }
-  throw new PatchlineError('REBOOT_FAILED', `the lab host did not take the reboot request at ${plan.url} within ${REBOOT_REQUEST_TIMEOUT_MS / 1000} s: ${(lastError as Error | undefined)?.message ?? 'no answer'}`, { cause: lastError });
+  throw new PatchlineError(
+    'REBOOT_FAILED',
+    `the lab host did not take the reboot request at ${plan.url} within ${REBOOT_REQUEST_TIMEOUT_MS / 1000} s: ${(lastError as Error | undefined)?.message ?? 'no answer'}`,
+    { cause: lastError },
+  );
 }

@@ -7,12 +7,22 @@ import { PatchlineError } from '../domain/errors.ts';
 import { parseCycleRequest, readCycleRequest } from './request-file.ts';
 
 const valid = {
-  runId: 'r-1', host: 'web01', cycle: 1, mode: 'install', reboot: 'if-required', filters: { classifications: ['Security Updates'] },
-  exclude: [], installedEarlier: [], serverSelection: 'default', installerBusyTimeoutSeconds: 600, logHandoverTimeoutSeconds: 300,
+  runId: 'r-1',
+  host: 'web01',
+  cycle: 1,
+  mode: 'install',
+  reboot: 'if-required',
+  filters: { classifications: ['Security Updates'] },
+  exclude: [],
+  installedEarlier: [],
+  serverSelection: 'default',
+  installerBusyTimeoutSeconds: 600,
+  logHandoverTimeoutSeconds: 300,
   callback: { url: 'https://connector:8443/cycles/r-1/web01/1/events', token: 'top-secret' },
 };
 
-const badRequest = (pattern: RegExp) => (e: unknown) => e instanceof PatchlineError && e.code === 'BAD_CYCLE_REQUEST' && e.exitCode === 64 && pattern.test(e.message);
+const badRequest = (pattern: RegExp) => (e: unknown) =>
+  e instanceof PatchlineError && e.code === 'BAD_CYCLE_REQUEST' && e.exitCode === 64 && pattern.test(e.message);
 
 describe('cycle request file', () => {
   it('accepts a valid request', () => {
@@ -20,8 +30,10 @@ describe('cycle request file', () => {
   });
   it('names the bad field, and never echoes the token', () => {
     assert.throws(() => parseCycleRequest({ ...valid, mode: 'patch' }), badRequest(/\/mode/));
-    assert.throws(() => parseCycleRequest({ ...valid, callback: { url: 'ftp://x', token: 'top-secret' } }),
-      (e: unknown) => badRequest(/\/callback\/url/)(e) && !(e as Error).message.includes('top-secret'));
+    assert.throws(
+      () => parseCycleRequest({ ...valid, callback: { url: 'ftp://x', token: 'top-secret' } }),
+      (e: unknown) => badRequest(/\/callback\/url/)(e) && !(e as Error).message.includes('top-secret'),
+    );
   });
   it('refuses an offline scan without a cab path, and a title that is not a regular expression', () => {
     assert.throws(() => parseCycleRequest({ ...valid, serverSelection: 'offline' }), badRequest(/offlineCabPath/));

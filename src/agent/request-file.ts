@@ -40,7 +40,9 @@ export const CycleRequestSchema = Type.Object({
   serverSelection: literals(SERVER_SELECTIONS),
   offlineCabPath: Type.Optional(Type.String({ minLength: 1 })),
   installerBusyTimeoutSeconds: Type.Number({ minimum: 0 }),
-  callback: Type.Optional(Type.Object({ url: Type.String({ pattern: '^https?://' }), token: Type.String({ minLength: 1 }) })),
+  callback: Type.Optional(
+    Type.Object({ url: Type.String({ pattern: '^https?://' }), token: Type.String({ minLength: 1 }) }),
+  ),
   pipePath: Type.Optional(Type.String({ minLength: 1 })),
   logFile: Type.Optional(Type.String({ minLength: 1 })),
   logHandoverTimeoutSeconds: Type.Number({ minimum: 0 }),
@@ -53,19 +55,30 @@ const MAX_REPORTED_ERRORS = 5;
 /** Validates a parsed request; throws BAD_CYCLE_REQUEST naming the first bad field. */
 export function parseCycleRequest(value: unknown, source = 'the cycle request'): CycleRequest {
   if (!check.Check(value)) {
-    const problems = [...check.Errors(value)].slice(0, MAX_REPORTED_ERRORS).map((e) => `${e.path || '/'}: ${e.message}`);
-    throw usageError('BAD_CYCLE_REQUEST',
-      `${source} is invalid (${problems.join('; ')}); the connector and the agent must be the same Patchline version`);
+    const problems = [...check.Errors(value)]
+      .slice(0, MAX_REPORTED_ERRORS)
+      .map((e) => `${e.path || '/'}: ${e.message}`);
+    throw usageError(
+      'BAD_CYCLE_REQUEST',
+      `${source} is invalid (${problems.join('; ')}); the connector and the agent must be the same Patchline version`,
+    );
   }
   if (value.filters.title !== undefined) {
     try {
       new RegExp(value.filters.title, 'i');
     } catch (error) {
-      throw usageError('BAD_CYCLE_REQUEST', `${source} has a title filter that is not a regular expression: ${(error as Error).message}`, { cause: error });
+      throw usageError(
+        'BAD_CYCLE_REQUEST',
+        `${source} has a title filter that is not a regular expression: ${(error as Error).message}`,
+        { cause: error },
+      );
     }
   }
   if (value.serverSelection === 'offline' && value.offlineCabPath === undefined) {
-    throw usageError('BAD_CYCLE_REQUEST', `${source} asks for an offline scan without offlineCabPath: give the path of wsusscn2.cab on the target`);
+    throw usageError(
+      'BAD_CYCLE_REQUEST',
+      `${source} asks for an offline scan without offlineCabPath: give the path of wsusscn2.cab on the target`,
+    );
   }
   return value;
 }
@@ -76,13 +89,17 @@ export async function readCycleRequest(path: string): Promise<CycleRequest> {
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    throw usageError('BAD_CYCLE_REQUEST', `cannot read the cycle request ${path}: ${(error as Error).message}`, { cause: error });
+    throw usageError('BAD_CYCLE_REQUEST', `cannot read the cycle request ${path}: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
   let value: unknown;
   try {
     value = JSON.parse(text.replace(/^\uFEFF/, ''));
   } catch (error) {
-    throw usageError('BAD_CYCLE_REQUEST', `the cycle request ${path} is not JSON: ${(error as Error).message}`, { cause: error });
+    throw usageError('BAD_CYCLE_REQUEST', `the cycle request ${path} is not JSON: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
   return parseCycleRequest(value, `the cycle request ${path}`);
 }

@@ -15,7 +15,10 @@ import type { CatalogSource } from './source.ts';
 
 export interface CabToolkit {
   /** Verifies the Authenticode signature against trusted roots; throws a PatchlineError (with its own code) to reject. */
-  verify(file: string, options: { readonly trustPems: readonly string[]; readonly signal?: AbortSignal }): Promise<{ readonly signerSubject: string | null }>;
+  verify(
+    file: string,
+    options: { readonly trustPems: readonly string[]; readonly signal?: AbortSignal },
+  ): Promise<{ readonly signerSubject: string | null }>;
   /** Opens a wsusscn2-shaped cab as a CatalogSource. */
   open(file: string, options: { readonly tempDir?: string }): Promise<CatalogSource>;
 }
@@ -32,16 +35,29 @@ export interface ImportFileOptions extends ImportOptions {
  * Verifies and imports one catalog file (or, with skipSignature, an unpacked directory).
  * A rejected signature leaves the store untouched: nothing is written before the check passed.
  */
-export async function importCatalogFile(file: string, writer: CatalogWriter, toolkit: CabToolkit, options: ImportFileOptions = {}): Promise<ImportResult & { readonly signerSubject: string | null }> {
+export async function importCatalogFile(
+  file: string,
+  writer: CatalogWriter,
+  toolkit: CabToolkit,
+  options: ImportFileOptions = {},
+): Promise<ImportResult & { readonly signerSubject: string | null }> {
   let info;
   try {
     info = await stat(file);
   } catch (cause) {
-    throw new PatchlineError('CATALOG_FILE_NOT_FOUND', `Cannot read ${file}: ${(cause as Error).message}. Give the path of a wsusscn2.cab.`, { cause, exitCode: 64, context: { file } });
+    throw new PatchlineError(
+      'CATALOG_FILE_NOT_FOUND',
+      `Cannot read ${file}: ${(cause as Error).message}. Give the path of a wsusscn2.cab.`,
+      { cause, exitCode: 64, context: { file } },
+    );
   }
   if (info.isDirectory()) {
     if (!options.skipSignature) {
-      throw new PatchlineError('CATALOG_UNVERIFIABLE', `${file} is a directory, whose signature cannot be checked. Import the signed wsusscn2.cab itself, or pass --skip-signature if you unpacked and checked it yourself.`, { exitCode: 64, context: { file } });
+      throw new PatchlineError(
+        'CATALOG_UNVERIFIABLE',
+        `${file} is a directory, whose signature cannot be checked. Import the signed wsusscn2.cab itself, or pass --skip-signature if you unpacked and checked it yourself.`,
+        { exitCode: 64, context: { file } },
+      );
     }
     const result = await importCatalog(directorySource(file), writer, { ...options, signerSubject: null });
     return { ...result, signerSubject: null };

@@ -94,7 +94,11 @@ export interface ImportResult {
  * @example
  *   const result = await importCatalog(directorySource('extracted'), sqliteCatalogWriter(store.sqlite));
  */
-export async function importCatalog(source: CatalogSource, writer: CatalogWriter, options: ImportOptions = {}): Promise<ImportResult> {
+export async function importCatalog(
+  source: CatalogSource,
+  writer: CatalogWriter,
+  options: ImportOptions = {},
+): Promise<ImportResult> {
   const now = options.now ?? (() => new Date());
   const started = performance.now();
   const languages = (options.languages ?? DEFAULT_LANGUAGES).map((l) => l.toLowerCase());
@@ -102,15 +106,32 @@ export async function importCatalog(source: CatalogSource, writer: CatalogWriter
   const signal = options.signal;
   let versionId: number;
   try {
-    versionId = writer.beginImport({ source: source.description, signerSubject: options.signerSubject ?? null, now: now(), importer: `${hostname()}:${process.pid}`, isRunning: isRunningHere });
+    versionId = writer.beginImport({
+      source: source.description,
+      signerSubject: options.signerSubject ?? null,
+      now: now(),
+      importer: `${hostname()}:${process.pid}`,
+      isRunning: isRunningHere,
+    });
   } catch (error) {
     if (!(error instanceof ImportBusyError)) throw error;
-    throw new PatchlineError('CATALOG_IMPORT_BUSY', `Another catalog import into this state file is running (${error.source}, process ${error.importer}, started ${error.startedAt}). Wait for it to finish, or stop that process, then try again.`, { cause: error });
+    throw new PatchlineError(
+      'CATALOG_IMPORT_BUSY',
+      `Another catalog import into this state file is running (${error.source}, process ${error.importer}, started ${error.startedAt}). Wait for it to finish, or stop that process, then try again.`,
+      { cause: error },
+    );
   }
   writer.bulkMode(true);
   try {
     const index = parseIndexXml(await source.indexXml(signal));
-    const progress = { phase: 'package' as ImportPhase, updates: 0, shardsDone: 0, shardsTotal: index.shards.length, blobs: 0, blobsSkipped: 0 };
+    const progress = {
+      phase: 'package' as ImportPhase,
+      updates: 0,
+      shardsDone: 0,
+      shardsTotal: index.shards.length,
+      blobs: 0,
+      blobsSkipped: 0,
+    };
     const skippedExamples: string[] = [];
     // Revisions whose DefaultLanguage is not one asked for: their titles come from l/<DefaultLanguage>/
     // when no asked-for language has one (an update published only in, say, Japanese still gets a title).
@@ -124,7 +145,9 @@ export async function importCatalog(source: CatalogSource, writer: CatalogWriter
     };
 
     let header: PackageHeader | null = null;
-    for await (const batch of readPackageXml(source.packageXml(signal), { batchSize: options.batchSize ?? DEFAULT_BATCH_SIZE })) {
+    for await (const batch of readPackageXml(source.packageXml(signal), {
+      batchSize: options.batchSize ?? DEFAULT_BATCH_SIZE,
+    })) {
       if (batch.header) {
         header = batch.header;
         writer.setHeader(versionId, header);
@@ -153,8 +176,13 @@ export async function importCatalog(source: CatalogSource, writer: CatalogWriter
       for await (const blob of source.shardBlobs(shard.name, signal)) {
         const name = parseBlobName(blob.name);
         if (!name) continue;
-        const isFallback = name.kind === 'l' && name.language !== null && fallbackLanguage.get(name.revisionId) === name.language;
-        const isWanted = name.kind === 'c' || name.kind === 'x' || isFallback || (name.kind === 'l' && name.language !== null && languages.includes(name.language));
+        const isFallback =
+          name.kind === 'l' && name.language !== null && fallbackLanguage.get(name.revisionId) === name.language;
+        const isWanted =
+          name.kind === 'c' ||
+          name.kind === 'x' ||
+          isFallback ||
+          (name.kind === 'l' && name.language !== null && languages.includes(name.language));
         if (!isWanted) continue;
         let details = pending.get(name.revisionId);
         if (!details) {
@@ -173,7 +201,8 @@ export async function importCatalog(source: CatalogSource, writer: CatalogWriter
           // about a million blobs); it is counted and named in the result.
           if (!(error instanceof XmlFragmentError) && !(error instanceof RangeError)) throw error;
           progress.blobsSkipped += 1;
-          if (skippedExamples.length < SKIPPED_EXAMPLES) skippedExamples.push(`${shard.name}!${blob.name.replace(/\\/g, '/')}: ${error.message}`);
+          if (skippedExamples.length < SKIPPED_EXAMPLES)
+            skippedExamples.push(`${shard.name}!${blob.name.replace(/\\/g, '/')}: ${error.message}`);
           continue;
         }
         progress.blobs += 1;
@@ -197,15 +226,31 @@ export async function importCatalog(source: CatalogSource, writer: CatalogWriter
     progress.phase = 'done';
     await options.onProgress?.({ ...progress });
     return {
-      versionId, header, updates: counts.updates, files: counts.files, shards: index.shards.length, blobs: progress.blobs,
-      blobsSkipped: progress.blobsSkipped, skippedExamples, seconds: (performance.now() - started) / 1000,
+      versionId,
+      header,
+      updates: counts.updates,
+      files: counts.files,
+      shards: index.shards.length,
+      blobs: progress.blobs,
+      blobsSkipped: progress.blobsSkipped,
+      skippedExamples,
+      seconds: (performance.now() - started) / 1000,
     };
   } catch (error) {
     writer.bulkMode(false);
     // Leave the previous catalog current: drop what this import wrote.
     writer.deleteVersion(versionId);
     if (error instanceof PatchlineError) throw error;
-    if (signal?.aborted) throw new PatchlineError('CATALOG_IMPORT_ABORTED', `The catalog import from ${source.description} was aborted; the previous catalog is still current.`, { cause: error });
-    throw new PatchlineError('CATALOG_MALFORMED', `The catalog ${source.description} could not be imported: ${(error as Error).message}. The previous catalog is still current; get a fresh wsusscn2.cab and import it again.`, { cause: error, context: { source: source.description } });
+    if (signal?.aborted)
+      throw new PatchlineError(
+        'CATALOG_IMPORT_ABORTED',
+        `The catalog import from ${source.description} was aborted; the previous catalog is still current.`,
+        { cause: error },
+      );
+    throw new PatchlineError(
+      'CATALOG_MALFORMED',
+      `The catalog ${source.description} could not be imported: ${(error as Error).message}. The previous catalog is still current; get a fresh wsusscn2.cab and import it again.`,
+      { cause: error, context: { source: source.description } },
+    );
   }
 }

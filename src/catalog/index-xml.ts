@@ -31,7 +31,11 @@ export function parseIndexXml(text: string): CatalogIndex {
   if (!list) throw new Error('index.xml has no INDEX/CABLIST element');
   const cabs = childrenNamed(list, 'CAB').map((cab): IndexCab => {
     const start = cab.attrs.RANGESTART;
-    return { name: cab.attrs.NAME ?? '', rangeStart: start === undefined ? null : Number(start), filesDir: cab.attrs.FILESDIR === '1' };
+    return {
+      name: cab.attrs.NAME ?? '',
+      rangeStart: start === undefined ? null : Number(start),
+      filesDir: cab.attrs.FILESDIR === '1',
+    };
   });
   const shards = cabs
     .filter((c): c is IndexCab & { rangeStart: number } => c.rangeStart !== null && Number.isFinite(c.rangeStart))
@@ -55,6 +59,8 @@ export function shardFor(index: CatalogIndex, revisionId: number): string | null
  * @example renderIndexXml([{ name: 'package2.cab', rangeStart: 0 }])
  */
 export function renderIndexXml(shards: readonly { readonly name: string; readonly rangeStart: number }[]): string {
-  const lines = shards.map((s, i) => `<CAB NAME="${s.name}" RANGESTART="${s.rangeStart}"${i === 0 ? ' FILESDIR="1"' : ''}/>`);
+  const lines = shards.map(
+    (s, i) => `<CAB NAME="${s.name}" RANGESTART="${s.rangeStart}"${i === 0 ? ' FILESDIR="1"' : ''}/>`,
+  );
   return `<INDEX VERSION="1"><CABLIST XOR="0"><CAB NAME="package.cab"/>${lines.join('')}</CABLIST></INDEX>`;
 }

@@ -78,10 +78,13 @@ const attr = (attrs: Attrs, name: string): string | null => attrs[name] ?? null;
 const bool = (value: string | null): boolean => value === 'true' || value === '1';
 
 /** Pure: maps an <Update> element's attributes to the record's scalar fields. */
-export function mapUpdateAttributes(a: (name: string) => string | null): Omit<PackageUpdate, 'categories' | 'prerequisites' | 'bundledBy' | 'supersededBy' | 'payloadFiles' | 'languages'> {
+export function mapUpdateAttributes(
+  a: (name: string) => string | null,
+): Omit<PackageUpdate, 'categories' | 'prerequisites' | 'bundledBy' | 'supersededBy' | 'payloadFiles' | 'languages'> {
   const updateId = a('UpdateId');
   const revisionId = Number(a('RevisionId'));
-  if (!updateId || !Number.isInteger(revisionId)) throw new PackageXmlError(`an Update element lacks UpdateId or a numeric RevisionId (UpdateId=${updateId ?? '?'})`);
+  if (!updateId || !Number.isInteger(revisionId))
+    throw new PackageXmlError(`an Update element lacks UpdateId or a numeric RevisionId (UpdateId=${updateId ?? '?'})`);
   const software = a('IsSoftware');
   return {
     updateId: updateId.toLowerCase(),
@@ -106,7 +109,10 @@ interface MutableUpdate extends PackageUpdate {
  * @example
  *   for await (const batch of readPackageXml(createReadStream('package.xml'))) store(batch);
  */
-export async function* readPackageXml(input: AsyncIterable<string | Buffer>, options: { batchSize?: number } = {}): AsyncGenerator<PackageBatch> {
+export async function* readPackageXml(
+  input: AsyncIterable<string | Buffer>,
+  options: { batchSize?: number } = {},
+): AsyncGenerator<PackageBatch> {
   const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
   const parser = new SaxesParser({ xmlns: false, position: false });
   // "p:" when the root element is prefixed; elements must then carry it.
@@ -131,7 +137,8 @@ export async function* readPackageXml(input: AsyncIterable<string | Buffer>, opt
       const colon = tag.name.indexOf(':');
       prefix = colon < 0 ? '' : tag.name.slice(0, colon + 1);
       const ns = attrs[prefix ? `xmlns:${prefix.slice(0, -1)}` : 'xmlns'] ?? '';
-      if (ns !== OFFLINE_SYNC_NS && ns !== '') failure ??= new PackageXmlError(`unexpected namespace ${ns} on <${tag.name}>; expected ${OFFLINE_SYNC_NS}`);
+      if (ns !== OFFLINE_SYNC_NS && ns !== '')
+        failure ??= new PackageXmlError(`unexpected namespace ${ns} on <${tag.name}>; expected ${OFFLINE_SYNC_NS}`);
     }
     if (prefix && !tag.name.startsWith(prefix)) {
       failure ??= new PackageXmlError(`<${tag.name}> is outside the ${OFFLINE_SYNC_NS} namespace`);
@@ -139,7 +146,10 @@ export async function* readPackageXml(input: AsyncIterable<string | Buffer>, opt
     }
     const name = prefix ? tag.name.slice(prefix.length) : tag.name;
     if (path.length === 0) {
-      if (name !== 'OfflineSyncPackage') failure ??= new PackageXmlError(`the root element is <${name}>, not <OfflineSyncPackage>: this is not a wsusscn2 package.xml`);
+      if (name !== 'OfflineSyncPackage')
+        failure ??= new PackageXmlError(
+          `the root element is <${name}>, not <OfflineSyncPackage>: this is not a wsusscn2 package.xml`,
+        );
       header = {
         packageId: attr(attrs, 'PackageId'),
         creationDate: attr(attrs, 'CreationDate'),
@@ -155,7 +165,16 @@ export async function* readPackageXml(input: AsyncIterable<string | Buffer>, opt
     path.push(name);
     if (name === 'Update' && parent === 'Updates') {
       try {
-        current = { ...mapUpdateAttributes((n) => attr(attrs, n)), categories: [], prerequisites: [], bundledBy: [], supersededBy: [], payloadFiles: [], languages: [], orGroups: 0 };
+        current = {
+          ...mapUpdateAttributes((n) => attr(attrs, n)),
+          categories: [],
+          prerequisites: [],
+          bundledBy: [],
+          supersededBy: [],
+          payloadFiles: [],
+          languages: [],
+          orGroups: 0,
+        };
       } catch (error) {
         failure ??= error as Error;
       }

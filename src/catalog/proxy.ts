@@ -5,12 +5,19 @@
 import { EnvHttpProxyAgent, ProxyAgent, type Dispatcher } from 'undici';
 import { usageError } from '../domain/errors.ts';
 
-export function proxyDispatcher(proxy: string | undefined, env: NodeJS.ProcessEnv = process.env): Dispatcher | undefined {
+export function proxyDispatcher(
+  proxy: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): Dispatcher | undefined {
   if (proxy) {
     try {
       new URL(proxy);
     } catch (cause) {
-      throw usageError('USAGE_PROXY', `--proxy ${proxy}: not a URL. Write it as http://proxy.example:3128 (credentials as http://user:pass@host:port).`, { cause });
+      throw usageError(
+        'USAGE_PROXY',
+        `--proxy ${proxy}: not a URL. Write it as http://proxy.example:3128 (credentials as http://user:pass@host:port).`,
+        { cause },
+      );
     }
     return new ProxyAgent(proxy);
   }

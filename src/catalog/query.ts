@@ -137,7 +137,10 @@ export function likePatterns(text: string): string[] {
 }
 
 function words_(text: string): string[] {
-  return text.split(/\s+/).map((w) => w.trim()).filter((w) => w !== '');
+  return text
+    .split(/\s+/)
+    .map((w) => w.trim())
+    .filter((w) => w !== '');
 }
 
 /**
@@ -150,7 +153,10 @@ export function dateBound(value: string, side: 'since' | 'until'): string {
   const v = value.trim();
   if (/^\d{4}-\d{2}-\d{2}$/.test(v)) return side === 'since' ? `${v}T00:00:00Z` : `${v}T23:59:59.999Z`;
   const ms = Date.parse(v);
-  if (!Number.isFinite(ms)) throw new PatchlineError('CATALOG_BAD_DATE', `"${value}" is not a date; use YYYY-MM-DD (e.g. 2026-10-01).`, { exitCode: 64 });
+  if (!Number.isFinite(ms))
+    throw new PatchlineError('CATALOG_BAD_DATE', `"${value}" is not a date; use YYYY-MM-DD (e.g. 2026-10-01).`, {
+      exitCode: 64,
+    });
   return new Date(ms).toISOString();
 }
 
@@ -158,8 +164,17 @@ const isSqlite = (db: Kysely<Database>): boolean => db.getExecutor().adapter ins
 
 function toVersionInfo(r: Database['catalog_versions'] & { id: number }): CatalogVersionInfo {
   return {
-    id: r.id, state: r.state, packageId: r.package_id, creationDate: r.creation_date, source: r.source, signerSubject: r.signer_subject,
-    startedAt: r.started_at, importedAt: r.imported_at, updates: r.updates_count, files: r.files_count, shards: r.shards_count,
+    id: r.id,
+    state: r.state,
+    packageId: r.package_id,
+    creationDate: r.creation_date,
+    source: r.source,
+    signerSubject: r.signer_subject,
+    startedAt: r.started_at,
+    importedAt: r.imported_at,
+    updates: r.updates_count,
+    files: r.files_count,
+    shards: r.shards_count,
   };
 }
 
@@ -177,7 +192,10 @@ export async function catalogStatus(db: Kysely<Database>): Promise<CatalogStatus
 export async function currentVersionId(db: Kysely<Database>): Promise<number> {
   const row = await db.selectFrom('catalog_versions').select('id').where('state', '=', 'current').executeTakeFirst();
   if (!row) {
-    throw new PatchlineError('CATALOG_EMPTY', 'No catalog has been imported yet. Run `patchline catalog sync` to download wsusscn2.cab, or `patchline catalog import FILE.cab` to import one you carried in.');
+    throw new PatchlineError(
+      'CATALOG_EMPTY',
+      'No catalog has been imported yet. Run `patchline catalog sync` to download wsusscn2.cab, or `patchline catalog import FILE.cab` to import one you carried in.',
+    );
   }
   return row.id;
 }
@@ -198,17 +216,27 @@ export async function searchCatalog(db: Kysely<Database>, criteria: SearchCriter
     const useFts = (criteria.textIndex ?? (isSqlite(db) ? 'fts' : 'like')) === 'fts';
     const match = useFts ? ftsQuery(criteria.text) : null;
     if (match !== null) {
-      q = q.where('u.id', 'in', sql<number>`(SELECT rowid FROM catalog_updates_fts WHERE catalog_updates_fts MATCH ${match})`);
+      q = q.where(
+        'u.id',
+        'in',
+        sql<number>`(SELECT rowid FROM catalog_updates_fts WHERE catalog_updates_fts MATCH ${match})`,
+      );
     } else {
-      for (const pattern of likePatterns(criteria.text)) q = q.where(sql`lower(u.title)`, 'like', sql`lower(${pattern}) ESCAPE '\\'`);
+      for (const pattern of likePatterns(criteria.text))
+        q = q.where(sql`lower(u.title)`, 'like', sql`lower(${pattern}) ESCAPE '\\'`);
     }
   }
-  for (const [type, name] of [['Product', criteria.product], ['UpdateClassification', criteria.classification]] as const) {
+  for (const [type, name] of [
+    ['Product', criteria.product],
+    ['UpdateClassification', criteria.classification],
+  ] as const) {
     if (!name) continue;
     q = q.where(({ exists, selectFrom }) =>
       exists(
         selectFrom('catalog_update_categories as uc')
-          .innerJoin('catalog_categories as c', (j) => j.onRef('c.version_id', '=', 'uc.version_id').onRef('c.category_id', '=', 'uc.category_id'))
+          .innerJoin('catalog_categories as c', (j) =>
+            j.onRef('c.version_id', '=', 'uc.version_id').onRef('c.category_id', '=', 'uc.category_id'),
+          )
           .select(sql`1`.as('one'))
           .whereRef('uc.version_id', '=', 'u.version_id')
           .whereRef('uc.revision_id', '=', 'u.revision_id')
@@ -220,23 +248,49 @@ export async function searchCatalog(db: Kysely<Database>, criteria: SearchCriter
   if (!criteria.all) {
     q = q.where((eb) => eb.or([eb('u.update_type', 'is', null), eb('u.update_type', 'not in', HIDDEN_UPDATE_TYPES)]));
     q = q.where(({ not, exists, selectFrom }) =>
-      not(exists(selectFrom('catalog_bundles as b').select(sql`1`.as('one')).whereRef('b.version_id', '=', 'u.version_id').whereRef('b.member_revision_id', '=', 'u.revision_id'))),
+      not(
+        exists(
+          selectFrom('catalog_bundles as b')
+            .select(sql`1`.as('one'))
+            .whereRef('b.version_id', '=', 'u.version_id')
+            .whereRef('b.member_revision_id', '=', 'u.revision_id'),
+        ),
+      ),
     );
   }
   const rows = await q
-    .select(['u.update_id', 'u.revision_id', 'u.revision_number', 'u.kb', 'u.title', 'u.msrc_severity', 'u.release_date', 'u.update_type'])
+    .select([
+      'u.update_id',
+      'u.revision_id',
+      'u.revision_number',
+      'u.kb',
+      'u.title',
+      'u.msrc_severity',
+      'u.release_date',
+      'u.update_type',
+    ])
     .orderBy('u.release_date', 'desc')
     .orderBy('u.revision_id', 'desc')
     .limit(criteria.limit ?? DEFAULT_SEARCH_LIMIT)
     .execute();
-  const cats = await categoriesOf(db, versionId, rows.map((r) => r.revision_id));
+  const cats = await categoriesOf(
+    db,
+    versionId,
+    rows.map((r) => r.revision_id),
+  );
   return rows.map((r) => {
     const mine = cats.get(r.revision_id) ?? [];
     return {
-      updateId: r.update_id, revisionId: r.revision_id, revisionNumber: r.revision_number, kb: r.kb, title: r.title,
+      updateId: r.update_id,
+      revisionId: r.revision_id,
+      revisionNumber: r.revision_number,
+      kb: r.kb,
+      title: r.title,
       classification: mine.find((c) => c.type === 'UpdateClassification')?.name ?? null,
       products: mine.filter((c) => c.type === 'Product').map((c) => c.name ?? c.id),
-      severity: r.msrc_severity, releaseDate: r.release_date, updateType: r.update_type,
+      severity: r.msrc_severity,
+      releaseDate: r.release_date,
+      updateType: r.update_type,
     };
   });
 }
@@ -246,7 +300,9 @@ async function categoriesOf(db: Kysely<Database>, versionId: number, revisionIds
   if (revisionIds.length === 0) return out;
   const rows = await db
     .selectFrom('catalog_update_categories as uc')
-    .leftJoin('catalog_categories as c', (j) => j.onRef('c.version_id', '=', 'uc.version_id').onRef('c.category_id', '=', 'uc.category_id'))
+    .leftJoin('catalog_categories as c', (j) =>
+      j.onRef('c.version_id', '=', 'uc.version_id').onRef('c.category_id', '=', 'uc.category_id'),
+    )
     .select(['uc.revision_id', 'uc.category_id', 'uc.type', 'c.name'])
     .where('uc.version_id', '=', versionId)
     .where('uc.revision_id', 'in', [...revisionIds])
@@ -271,27 +327,74 @@ export async function showUpdate(db: Kysely<Database>, idOrKb: string): Promise<
   let q = db.selectFrom('catalog_updates').selectAll().where('version_id', '=', versionId);
   q = isGuid ? q.where('update_id', '=', key) : q.where('kb', '=', normalizeKb(key));
   const rows = await q.orderBy('revision_id', 'desc').execute();
-  const cats = await categoriesOf(db, versionId, rows.map((r) => r.revision_id));
+  const cats = await categoriesOf(
+    db,
+    versionId,
+    rows.map((r) => r.revision_id),
+  );
   const out: CatalogUpdateDetails[] = [];
   for (const r of rows) {
     const mine = cats.get(r.revision_id) ?? [];
     out.push({
-      updateId: r.update_id, revisionId: r.revision_id, revisionNumber: r.revision_number, kb: r.kb, title: r.title,
+      updateId: r.update_id,
+      revisionId: r.revision_id,
+      revisionNumber: r.revision_number,
+      kb: r.kb,
+      title: r.title,
       classification: mine.find((c) => c.type === 'UpdateClassification')?.name ?? null,
       products: mine.filter((c) => c.type === 'Product').map((c) => c.name ?? c.id),
-      severity: r.msrc_severity, releaseDate: r.release_date, updateType: r.update_type,
-      description: r.description, categories: mine, creationDate: r.creation_date,
-      isBundle: r.is_bundle === 1, isLeaf: r.is_leaf === 1, rebootBehavior: r.reboot_behavior, impact: r.impact,
-      browseOnly: r.browse_only === 1, maxDownloadSize: r.max_download_size, supportUrl: r.support_url, moreInfoUrl: r.more_info_url,
-      moreInfoUrls: jsonList(r.more_info_urls) ?? (r.more_info_url ? [r.more_info_url] : []), cveIds: jsonList(r.cve_ids) ?? [],
+      severity: r.msrc_severity,
+      releaseDate: r.release_date,
+      updateType: r.update_type,
+      description: r.description,
+      categories: mine,
+      creationDate: r.creation_date,
+      isBundle: r.is_bundle === 1,
+      isLeaf: r.is_leaf === 1,
+      rebootBehavior: r.reboot_behavior,
+      impact: r.impact,
+      browseOnly: r.browse_only === 1,
+      maxDownloadSize: r.max_download_size,
+      supportUrl: r.support_url,
+      moreInfoUrl: r.more_info_url,
+      moreInfoUrls: jsonList(r.more_info_urls) ?? (r.more_info_url ? [r.more_info_url] : []),
+      cveIds: jsonList(r.cve_ids) ?? [],
       securityBulletinId: r.security_bulletin_id,
       prerequisites: await prerequisitesOf(db, versionId, r.revision_id),
-      bundleMembers: await byRevisions(db, versionId, (await db.selectFrom('catalog_bundles').select('member_revision_id as rev').where('version_id', '=', versionId).where('bundle_revision_id', '=', r.revision_id).execute()).map((b) => b.rev)),
-      bundledBy: await byRevisions(db, versionId, (await db.selectFrom('catalog_bundles').select('bundle_revision_id as rev').where('version_id', '=', versionId).where('member_revision_id', '=', r.revision_id).execute()).map((b) => b.rev)),
+      bundleMembers: await byRevisions(
+        db,
+        versionId,
+        (
+          await db
+            .selectFrom('catalog_bundles')
+            .select('member_revision_id as rev')
+            .where('version_id', '=', versionId)
+            .where('bundle_revision_id', '=', r.revision_id)
+            .execute()
+        ).map((b) => b.rev),
+      ),
+      bundledBy: await byRevisions(
+        db,
+        versionId,
+        (
+          await db
+            .selectFrom('catalog_bundles')
+            .select('bundle_revision_id as rev')
+            .where('version_id', '=', versionId)
+            .where('member_revision_id', '=', r.revision_id)
+            .execute()
+        ).map((b) => b.rev),
+      ),
       supersedes: await chain(db, versionId, r.revision_id, 'older'),
       supersededBy: await chain(db, versionId, r.revision_id, 'newer'),
       files: await filesOf(db, versionId, r.revision_id),
-      titles: await db.selectFrom('catalog_titles').select(['language', 'title']).where('version_id', '=', versionId).where('revision_id', '=', r.revision_id).orderBy('language').execute(),
+      titles: await db
+        .selectFrom('catalog_titles')
+        .select(['language', 'title'])
+        .where('version_id', '=', versionId)
+        .where('revision_id', '=', r.revision_id)
+        .orderBy('language')
+        .execute(),
     });
   }
   return out;
@@ -304,24 +407,42 @@ function jsonList(value: string | null): string[] | null {
   return Array.isArray(parsed) ? parsed.filter((v): v is string => typeof v === 'string') : null;
 }
 
-async function prerequisitesOf(db: Kysely<Database>, versionId: number, revisionId: number): Promise<PrerequisiteGroup[]> {
+async function prerequisitesOf(
+  db: Kysely<Database>,
+  versionId: number,
+  revisionId: number,
+): Promise<PrerequisiteGroup[]> {
   const rows = await db
     .selectFrom('catalog_prerequisites')
     .select(['or_group', 'prerequisite_update_id'])
     .where('version_id', '=', versionId)
     .where('revision_id', '=', revisionId)
     .execute();
-  const resolved = await byUpdateIds(db, versionId, rows.map((r) => r.prerequisite_update_id));
+  const resolved = await byUpdateIds(
+    db,
+    versionId,
+    rows.map((r) => r.prerequisite_update_id),
+  );
   const groups: PrerequisiteGroup[] = [];
   const plain = rows.filter((r) => r.or_group === null).map((r) => resolved.get(r.prerequisite_update_id)!);
   if (plain.length > 0) groups.push({ kind: 'all', updates: plain });
-  const orIds = [...new Set(rows.filter((r) => r.or_group !== null).map((r) => r.or_group as number))].sort((a, b) => a - b);
-  for (const g of orIds) groups.push({ kind: 'oneOf', updates: rows.filter((r) => r.or_group === g).map((r) => resolved.get(r.prerequisite_update_id)!) });
+  const orIds = [...new Set(rows.filter((r) => r.or_group !== null).map((r) => r.or_group as number))].sort(
+    (a, b) => a - b,
+  );
+  for (const g of orIds)
+    groups.push({
+      kind: 'oneOf',
+      updates: rows.filter((r) => r.or_group === g).map((r) => resolved.get(r.prerequisite_update_id)!),
+    });
   return groups;
 }
 
 /** Resolves update GUIDs to titles; unknown ids come back with null title (detectoids often are). */
-async function byUpdateIds(db: Kysely<Database>, versionId: number, ids: readonly string[]): Promise<Map<string, RelatedUpdate>> {
+async function byUpdateIds(
+  db: Kysely<Database>,
+  versionId: number,
+  ids: readonly string[],
+): Promise<Map<string, RelatedUpdate>> {
   const out = new Map<string, RelatedUpdate>();
   for (const id of ids) out.set(id, { updateId: id, revisionId: null, kb: null, title: null });
   if (ids.length === 0) return out;
@@ -333,7 +454,8 @@ async function byUpdateIds(db: Kysely<Database>, versionId: number, ids: readonl
     .orderBy('revision_number', 'asc')
     .execute();
   // Ascending revision number: the newest revision of an id wins.
-  for (const r of rows) out.set(r.update_id, { updateId: r.update_id, revisionId: r.revision_id, kb: r.kb, title: r.title });
+  for (const r of rows)
+    out.set(r.update_id, { updateId: r.update_id, revisionId: r.revision_id, kb: r.kb, title: r.title });
   return out;
 }
 
@@ -348,20 +470,37 @@ async function byRevisions(db: Kysely<Database>, versionId: number, revs: readon
   const byRev = new Map(rows.map((r) => [r.revision_id, r]));
   return revs.map((rev) => {
     const r = byRev.get(rev);
-    return r ? { updateId: r.update_id, revisionId: rev, kb: r.kb, title: r.title } : { updateId: '', revisionId: rev, kb: null, title: null };
+    return r
+      ? { updateId: r.update_id, revisionId: rev, kb: r.kb, title: r.title }
+      : { updateId: '', revisionId: rev, kb: null, title: null };
   });
 }
 
 /** Follows supersedence: `older` = what this supersedes (transitively), `newer` = what supersedes it. */
-async function chain(db: Kysely<Database>, versionId: number, start: number, direction: 'older' | 'newer'): Promise<ChainLink[]> {
+async function chain(
+  db: Kysely<Database>,
+  versionId: number,
+  start: number,
+  direction: 'older' | 'newer',
+): Promise<ChainLink[]> {
   const seen = new Set<number>([start]);
   const out: ChainLink[] = [];
   let frontier = [start];
   for (let depth = 1; depth <= MAX_CHAIN_DEPTH && frontier.length > 0; depth++) {
     const rows =
       direction === 'older'
-        ? await db.selectFrom('catalog_supersedence').select('revision_id as rev').where('version_id', '=', versionId).where('superseding_revision_id', 'in', frontier).execute()
-        : await db.selectFrom('catalog_supersedence').select('superseding_revision_id as rev').where('version_id', '=', versionId).where('revision_id', 'in', frontier).execute();
+        ? await db
+            .selectFrom('catalog_supersedence')
+            .select('revision_id as rev')
+            .where('version_id', '=', versionId)
+            .where('superseding_revision_id', 'in', frontier)
+            .execute()
+        : await db
+            .selectFrom('catalog_supersedence')
+            .select('superseding_revision_id as rev')
+            .where('version_id', '=', versionId)
+            .where('revision_id', 'in', frontier)
+            .execute();
     const next = [...new Set(rows.map((r) => r.rev))].filter((rev) => !seen.has(rev));
     next.forEach((rev) => seen.add(rev));
     for (const related of await byRevisions(db, versionId, next)) out.push({ ...related, depth });
@@ -373,12 +512,21 @@ async function chain(db: Kysely<Database>, versionId: number, start: number, dir
 async function filesOf(db: Kysely<Database>, versionId: number, revisionId: number): Promise<PayloadFile[]> {
   const rows = await db
     .selectFrom('catalog_update_files as uf')
-    .leftJoin('catalog_files as f', (j) => j.onRef('f.version_id', '=', 'uf.version_id').onRef('f.file_id', '=', 'uf.file_id'))
+    .leftJoin('catalog_files as f', (j) =>
+      j.onRef('f.version_id', '=', 'uf.version_id').onRef('f.file_id', '=', 'uf.file_id'),
+    )
     .select(['uf.file_id', 'f.file_name', 'f.size', 'f.sha256', 'f.url'])
     .where('uf.version_id', '=', versionId)
     .where('uf.revision_id', '=', revisionId)
     .execute();
-  return rows.map((r) => ({ id: r.file_id, fileName: r.file_name ?? null, size: r.size ?? null, sha1: r.file_id, sha256: r.sha256 ?? null, url: r.url ?? null }));
+  return rows.map((r) => ({
+    id: r.file_id,
+    fileName: r.file_name ?? null,
+    size: r.size ?? null,
+    sha1: r.file_id,
+    sha256: r.sha256 ?? null,
+    url: r.url ?? null,
+  }));
 }
 
 /**
@@ -388,6 +536,13 @@ async function filesOf(db: Kysely<Database>, versionId: number, revisionId: numb
  */
 export async function categoryNames(db: Kysely<Database>, type: 'Product' | 'UpdateClassification'): Promise<string[]> {
   const versionId = await currentVersionId(db);
-  const rows = await db.selectFrom('catalog_categories').select('name').distinct().where('version_id', '=', versionId).where('type', '=', type).where('name', 'is not', null).execute();
+  const rows = await db
+    .selectFrom('catalog_categories')
+    .select('name')
+    .distinct()
+    .where('version_id', '=', versionId)
+    .where('type', '=', type)
+    .where('name', 'is not', null)
+    .execute();
   return rows.map((r) => r.name!).sort();
 }

@@ -12,7 +12,11 @@ import type { ImportProgress, ImportResult } from './importer.ts';
  */
 export function formatTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: readonly string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ').trimEnd();
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
   return [line(header), ...rows.map(line)].join('\n');
 }
 
@@ -22,14 +26,34 @@ const kbText = (kb: string | null): string => (kb ? `KB${kb}` : '-');
 export function renderStatus(status: CatalogStatus): string {
   if (!status.current) {
     const lines = ['No catalog imported yet. Run `patchline catalog sync`, or `patchline catalog import FILE.cab`.'];
-    if (status.importing) lines.push(`An import of ${status.importing.source} started ${status.importing.startedAt} is running or was interrupted.`);
+    if (status.importing)
+      lines.push(
+        `An import of ${status.importing.source} started ${status.importing.startedAt} is running or was interrupted.`,
+      );
     return lines.join('\n');
   }
   const row = (label: string, v: CatalogVersionInfo | null): string[] =>
-    v ? [label, String(v.id), day(v.creationDate), v.packageId ?? '-', String(v.updates), String(v.files), v.importedAt ?? v.startedAt, v.source] : [label, '-', '-', '-', '-', '-', '-', '-'];
-  const out = [formatTable(['', 'VERSION', 'CREATED', 'PACKAGE ID', 'UPDATES', 'FILES', 'IMPORTED', 'SOURCE'], [row('current', status.current), row('previous', status.previous)])];
+    v
+      ? [
+          label,
+          String(v.id),
+          day(v.creationDate),
+          v.packageId ?? '-',
+          String(v.updates),
+          String(v.files),
+          v.importedAt ?? v.startedAt,
+          v.source,
+        ]
+      : [label, '-', '-', '-', '-', '-', '-', '-'];
+  const out = [
+    formatTable(
+      ['', 'VERSION', 'CREATED', 'PACKAGE ID', 'UPDATES', 'FILES', 'IMPORTED', 'SOURCE'],
+      [row('current', status.current), row('previous', status.previous)],
+    ),
+  ];
   if (status.current.signerSubject) out.push(`signed by: ${status.current.signerSubject}`);
-  if (status.importing) out.push(`import in progress (or interrupted): ${status.importing.source}, started ${status.importing.startedAt}`);
+  if (status.importing)
+    out.push(`import in progress (or interrupted): ${status.importing.source}, started ${status.importing.startedAt}`);
   return out.join('\n');
 }
 
@@ -37,7 +61,15 @@ export function renderHits(hits: readonly CatalogHit[], limit: number): string {
   if (hits.length === 0) return 'No updates match.';
   const table = formatTable(
     ['KB', 'RELEASED', 'SEVERITY', 'CLASSIFICATION', 'PRODUCTS', 'UPDATE ID', 'TITLE'],
-    hits.map((h) => [kbText(h.kb), day(h.releaseDate), h.severity ?? '-', h.classification ?? '-', h.products.join(', ') || '-', h.updateId, h.title ?? '(no title)']),
+    hits.map((h) => [
+      kbText(h.kb),
+      day(h.releaseDate),
+      h.severity ?? '-',
+      h.classification ?? '-',
+      h.products.join(', ') || '-',
+      h.updateId,
+      h.title ?? '(no title)',
+    ]),
   );
   return hits.length >= limit ? `${table}\n(first ${limit} shown; narrow the search or raise --limit)` : table;
 }
@@ -70,12 +102,29 @@ export function renderDetails(d: CatalogUpdateDetails): string {
     for (const i of items) lines.push(`  ${i}`);
   };
   section('More information', d.moreInfoUrls);
-  section('Prerequisites', d.prerequisites.flatMap((g) => (g.kind === 'all' ? g.updates.map(related) : [`one of: ${g.updates.map(related).join(' | ')}`])));
+  section(
+    'Prerequisites',
+    d.prerequisites.flatMap((g) =>
+      g.kind === 'all' ? g.updates.map(related) : [`one of: ${g.updates.map(related).join(' | ')}`],
+    ),
+  );
   section('Bundle members', d.bundleMembers.map(related));
   section('Bundled by', d.bundledBy.map(related));
-  section('Supersedes', d.supersedes.map((l) => `${'  '.repeat(l.depth - 1)}${related(l)}`));
-  section('Superseded by', d.supersededBy.map((l) => `${'  '.repeat(l.depth - 1)}${related(l)}`));
-  section('Files', d.files.map((f) => `${f.fileName ?? '(unnamed)'}  ${f.size ?? '?'} bytes  sha1 ${f.sha1}${f.sha256 ? `  sha256 ${f.sha256}` : ''}  ${f.url ?? '(no URL)'}`));
+  section(
+    'Supersedes',
+    d.supersedes.map((l) => `${'  '.repeat(l.depth - 1)}${related(l)}`),
+  );
+  section(
+    'Superseded by',
+    d.supersededBy.map((l) => `${'  '.repeat(l.depth - 1)}${related(l)}`),
+  );
+  section(
+    'Files',
+    d.files.map(
+      (f) =>
+        `${f.fileName ?? '(unnamed)'}  ${f.size ?? '?'} bytes  sha1 ${f.sha1}${f.sha256 ? `  sha256 ${f.sha256}` : ''}  ${f.url ?? '(no URL)'}`,
+    ),
+  );
   return lines.join('\n');
 }
 

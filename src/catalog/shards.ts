@@ -42,7 +42,8 @@ export function parseBlobName(name: string): BlobName | null {
   const last = parts[parts.length - 1] ?? '';
   if (!/^\d+$/.test(last)) return null;
   const revisionId = Number(last);
-  if ((kind === 'l' || kind === 'e') && parts.length === 3) return { kind, language: (parts[1] ?? '').toLowerCase(), revisionId };
+  if ((kind === 'l' || kind === 'e') && parts.length === 3)
+    return { kind, language: (parts[1] ?? '').toLowerCase(), revisionId };
   if ((kind === 'c' || kind === 'x') && parts.length === 2) return { kind, language: null, revisionId };
   return null;
 }
@@ -100,7 +101,8 @@ const optNumber = (value: string | undefined): number | null => {
   const n = Number(value);
   return Number.isFinite(n) ? n : null;
 };
-const optBool = (value: string | undefined): boolean | null => (value === undefined ? null : value === 'true' || value === '1');
+const optBool = (value: string | undefined): boolean | null =>
+  value === undefined ? null : value === 'true' || value === '1';
 const lowerGuid = (value: string | undefined): string | null => (value ? value.toLowerCase() : null);
 
 /** Maps a c/ blob: identity, UpdateType, and relationships (prerequisites with AtLeastOne groups). */
@@ -125,9 +127,13 @@ export function parseCoreBlob(text: string): CoreBlob {
     }
   }
   const ids = (el: XmlElement | undefined): string[] =>
-    childrenNamed(el, 'UpdateIdentity').map((u) => lowerGuid(u.attrs.UpdateID)).filter((id): id is string => id !== null);
+    childrenNamed(el, 'UpdateIdentity')
+      .map((u) => lowerGuid(u.attrs.UpdateID))
+      .filter((id): id is string => id !== null);
   // Members listed directly and members inside AtLeastOne groups are all members of the bundle.
-  const bundled = (el: XmlElement | undefined): string[] => [...new Set([...ids(el), ...childrenNamed(el, 'AtLeastOne').flatMap(ids)])];
+  const bundled = (el: XmlElement | undefined): string[] => [
+    ...new Set([...ids(el), ...childrenNamed(el, 'AtLeastOne').flatMap(ids)]),
+  ];
   return {
     updateId: lowerGuid(identity?.attrs.UpdateID),
     revisionNumber: optNumber(identity?.attrs.RevisionNumber),
@@ -162,17 +168,21 @@ export function parseExtendedBlob(text: string): ExtendedBlob {
   const behavior = ext ? childrenNamed(ext, 'InstallationBehavior')[0] : undefined;
   const kb = childText(ext, 'KBArticleID');
   const filesEl = root.children.find((c) => c.name === 'Files') ?? (ext ? findFirst(ext, 'Files') : undefined);
-  const files = childrenNamed(filesEl, 'File').map((f): ExtendedFile => {
-    const sha256 = childrenNamed(f, 'AdditionalDigest').find((d) => (d.attrs.Algorithm ?? '').toUpperCase() === 'SHA256');
-    return {
-      digest: f.attrs.Digest ?? '',
-      digestAlgorithm: f.attrs.DigestAlgorithm ?? null,
-      fileName: f.attrs.FileName ?? null,
-      size: optNumber(f.attrs.Size),
-      modified: f.attrs.Modified ?? null,
-      sha256: sha256?.text.trim() || null,
-    };
-  }).filter((f) => f.digest !== '');
+  const files = childrenNamed(filesEl, 'File')
+    .map((f): ExtendedFile => {
+      const sha256 = childrenNamed(f, 'AdditionalDigest').find(
+        (d) => (d.attrs.Algorithm ?? '').toUpperCase() === 'SHA256',
+      );
+      return {
+        digest: f.attrs.Digest ?? '',
+        digestAlgorithm: f.attrs.DigestAlgorithm ?? null,
+        fileName: f.attrs.FileName ?? null,
+        size: optNumber(f.attrs.Size),
+        modified: f.attrs.Modified ?? null,
+        sha256: sha256?.text.trim() || null,
+      };
+    })
+    .filter((f) => f.digest !== '');
   return {
     kb: kb ? kb.replace(/^KB/i, '') : null,
     msrcSeverity: ext?.attrs.MsrcSeverity || null,
@@ -183,7 +193,13 @@ export function parseExtendedBlob(text: string): ExtendedBlob {
     maxDownloadSize: optNumber(ext?.attrs.MaxDownloadSize),
     isBeta: optBool(ext?.attrs.IsBeta),
     browseOnly: ext?.attrs.BrowseOnly === 'true',
-    cveIds: [...new Set(childrenNamed(ext, 'CveID').map((c) => c.text.trim()).filter((c) => c !== ''))],
+    cveIds: [
+      ...new Set(
+        childrenNamed(ext, 'CveID')
+          .map((c) => c.text.trim())
+          .filter((c) => c !== ''),
+      ),
+    ],
     files,
   };
 }
@@ -192,7 +208,9 @@ export function parseExtendedBlob(text: string): ExtendedBlob {
 export function parseLocalizedBlob(text: string): LocalizedBlob {
   const root = parseFragment(text);
   const loc = root.children.find((c) => c.name === 'LocalizedProperties') ?? root;
-  const moreInfoUrls = childrenNamed(loc, 'MoreInfoUrl').map((m) => m.text.trim()).filter((u) => u !== '');
+  const moreInfoUrls = childrenNamed(loc, 'MoreInfoUrl')
+    .map((m) => m.text.trim())
+    .filter((u) => u !== '');
   return {
     language: childText(loc, 'Language'),
     title: childText(loc, 'Title'),

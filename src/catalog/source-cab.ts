@@ -26,7 +26,11 @@ export async function cabSource(file: string, options: { tempDir?: string } = {}
   let closed = false;
 
   /** Copies an inner cab out, opens it, runs fn, and removes the copy. */
-  async function withInner<T>(name: string, signal: AbortSignal | undefined, fn: (cab: Cabinet) => AsyncGenerator<T>): Promise<AsyncGenerator<T>> {
+  async function withInner<T>(
+    name: string,
+    signal: AbortSignal | undefined,
+    fn: (cab: Cabinet) => AsyncGenerator<T>,
+  ): Promise<AsyncGenerator<T>> {
     const path = await extractFile(outer, name, work, signal);
     if (!path) throw new Error(`could not extract ${name}`);
     const inner = await openCab(path);
@@ -53,8 +57,12 @@ export async function cabSource(file: string, options: { tempDir?: string } = {}
         let session: FolderSession | undefined;
         for (const member of cab.files) {
           const folder = cab.folders[member.folderIndex]!;
-          if (!session || session.folder !== folder || session.offset > member.offsetInFolder) session = new FolderSession(folder);
-          const blob: ShardBlob = { name: member.name, bytes: await readAll(memberChunks(cab, member, session, signal)) };
+          if (!session || session.folder !== folder || session.offset > member.offsetInFolder)
+            session = new FolderSession(folder);
+          const blob: ShardBlob = {
+            name: member.name,
+            bytes: await readAll(memberChunks(cab, member, session, signal)),
+          };
           yield blob;
         }
       });

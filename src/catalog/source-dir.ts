@@ -18,7 +18,10 @@ export function directorySource(dir: string): CatalogSource {
       return readFile(join(dir, 'index.xml'), 'utf8');
     },
     async *packageXml(signal) {
-      yield* createReadStream(join(dir, 'package', 'package.xml'), { highWaterMark: READ_CHUNK_BYTES, signal }) as AsyncIterable<Buffer>;
+      yield* createReadStream(join(dir, 'package', 'package.xml'), {
+        highWaterMark: READ_CHUNK_BYTES,
+        signal,
+      }) as AsyncIterable<Buffer>;
     },
     async *shardBlobs(shardName, signal) {
       const root = join(dir, shardName.replace(/\.cab$/i, ''));

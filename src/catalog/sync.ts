@@ -22,7 +22,8 @@ import { request, type Dispatcher } from 'undici';
 import { PatchlineError } from '../domain/errors.ts';
 
 /** Microsoft's published location (the fwlink LinkID=74689 resolves here). */
-export const MICROSOFT_CATALOG_URL = 'https://catalog.s.download.windowsupdate.com/microsoftupdate/v6/wsusscan/wsusscn2.cab';
+export const MICROSOFT_CATALOG_URL =
+  'https://catalog.s.download.windowsupdate.com/microsoftupdate/v6/wsusscan/wsusscn2.cab';
 export const CATALOG_FILE = 'wsusscn2.cab';
 /** A stalled connection is dropped after this long without a byte; the next sync resumes. */
 export const IDLE_TIMEOUT_MS = 60_000;
@@ -46,7 +47,12 @@ interface PartialMeta {
 
 export type SyncProgress =
   | { readonly phase: 'check'; readonly url: string }
-  | { readonly phase: 'download'; readonly bytes: number; readonly totalBytes: number | null; readonly resumedFrom: number }
+  | {
+      readonly phase: 'download';
+      readonly bytes: number;
+      readonly totalBytes: number | null;
+      readonly resumedFrom: number;
+    }
   | { readonly phase: 'verify'; readonly file: string };
 
 export interface SyncOptions {
@@ -112,17 +118,31 @@ const header = (headers: Record<string, string | string[] | undefined>, name: st
 };
 
 /** Same resource as the copy we hold? ETag when both have one, else size + Last-Modified. */
-export function sameResource(meta: Pick<CatalogMeta, 'etag' | 'lastModified' | 'size'>, etag: string | null, lastModified: string | null, size: number | null): boolean {
+export function sameResource(
+  meta: Pick<CatalogMeta, 'etag' | 'lastModified' | 'size'>,
+  etag: string | null,
+  lastModified: string | null,
+  size: number | null,
+): boolean {
   if (meta.etag && etag) return meta.etag === etag;
   return size !== null && size === meta.size && lastModified !== null && lastModified === meta.lastModified;
 }
 
 function networkError(url: string, cause: unknown): PatchlineError {
   const code = (cause as NodeJS.ErrnoException).code ?? (cause as Error).name;
-  return new PatchlineError('CATALOG_DOWNLOAD_FAILED', `Could not download the catalog from ${url} (${code}: ${(cause as Error).message}). Check the network or proxy (HTTPS_PROXY, --proxy); an interrupted download resumes on the next sync.`, { cause, context: { url } });
+  return new PatchlineError(
+    'CATALOG_DOWNLOAD_FAILED',
+    `Could not download the catalog from ${url} (${code}: ${(cause as Error).message}). Check the network or proxy (HTTPS_PROXY, --proxy); an interrupted download resumes on the next sync.`,
+    { cause, context: { url } },
+  );
 }
 
-async function send(url: string, method: 'GET' | 'HEAD', headers: Record<string, string>, options: SyncOptions): Promise<{ url: string; res: Dispatcher.ResponseData }> {
+async function send(
+  url: string,
+  method: 'GET' | 'HEAD',
+  headers: Record<string, string>,
+  options: SyncOptions,
+): Promise<{ url: string; res: Dispatcher.ResponseData }> {
   let current = url;
   for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
     let res: Dispatcher.ResponseData;
@@ -185,7 +205,14 @@ export async function syncCatalog(options: SyncOptions): Promise<SyncResult> {
     await res.body.dump();
     if (res.statusCode === 200) {
       const size = Number(header(res.headers, 'content-length') ?? NaN);
-      if (sameResource(meta, header(res.headers, 'etag'), header(res.headers, 'last-modified'), Number.isFinite(size) ? size : null)) {
+      if (
+        sameResource(
+          meta,
+          header(res.headers, 'etag'),
+          header(res.headers, 'last-modified'),
+          Number.isFinite(size) ? size : null,
+        )
+      ) {
         return { changed: false, file: p.current, meta, how: 'head-unchanged', bytesTransferred: 0 };
       }
     }
@@ -194,7 +221,11 @@ export async function syncCatalog(options: SyncOptions): Promise<SyncResult> {
   // 2. Resume a partial download of the same resource, or start clean.
   const partialMeta = await readJson<PartialMeta>(p.partialMeta);
   let offset = (await fileSize(p.partial)) ?? 0;
-  const canResume = offset > 0 && partialMeta !== null && partialMeta.url === options.url && (partialMeta.etag !== null || partialMeta.lastModified !== null);
+  const canResume =
+    offset > 0 &&
+    partialMeta !== null &&
+    partialMeta.url === options.url &&
+    (partialMeta.etag !== null || partialMeta.lastModified !== null);
   if (!canResume && offset > 0) {
     await rm(p.partial, { force: true });
     offset = 0;
@@ -216,7 +247,11 @@ export async function syncCatalog(options: SyncOptions): Promise<SyncResult> {
   }
   if (res.statusCode !== 200 && res.statusCode !== 206) {
     await res.body.dump();
-    throw new PatchlineError('CATALOG_DOWNLOAD_FAILED', `The catalog server answered HTTP ${res.statusCode} for ${options.url}. Check the URL (--source) and try again later.`, { context: { url: options.url, status: res.statusCode } });
+    throw new PatchlineError(
+      'CATALOG_DOWNLOAD_FAILED',
+      `The catalog server answered HTTP ${res.statusCode} for ${options.url}. Check the URL (--source) and try again later.`,
+      { context: { url: options.url, status: res.statusCode } },
+    );
   }
 
   const etag = header(res.headers, 'etag');
@@ -228,7 +263,11 @@ export async function syncCatalog(options: SyncOptions): Promise<SyncResult> {
     if (!range || Number(range[1]) !== offset) {
       await res.body.dump();
       await rm(p.partial, { force: true });
-      throw new PatchlineError('CATALOG_DOWNLOAD_FAILED', `The server resumed at the wrong place (${header(res.headers, 'content-range')}); the partial file was discarded, sync again.`, { context: { url: options.url } });
+      throw new PatchlineError(
+        'CATALOG_DOWNLOAD_FAILED',
+        `The server resumed at the wrong place (${header(res.headers, 'content-range')}); the partial file was discarded, sync again.`,
+        { context: { url: options.url } },
+      );
     }
     total = Number(range[3]);
     resumedFrom = offset;
@@ -253,15 +292,25 @@ export async function syncCatalog(options: SyncOptions): Promise<SyncResult> {
     options.onProgress?.({ phase: 'download', bytes, totalBytes: total, resumedFrom });
   });
   try {
-    await pipeline(res.body, progress, createWriteStream(p.partial, { flags: resumedFrom > 0 ? 'a' : 'w' }), { signal: options.signal });
+    await pipeline(res.body, progress, createWriteStream(p.partial, { flags: resumedFrom > 0 ? 'a' : 'w' }), {
+      signal: options.signal,
+    });
   } catch (cause) {
     if (options.signal?.aborted) throw cause;
-    throw new PatchlineError('CATALOG_DOWNLOAD_INTERRUPTED', `The catalog download from ${options.url} broke off after ${((await fileSize(p.partial)) ?? 0).toLocaleString('en-US')} bytes (${(cause as Error).message}). Run the sync again: it resumes where it stopped.`, { cause, context: { url: options.url } });
+    throw new PatchlineError(
+      'CATALOG_DOWNLOAD_INTERRUPTED',
+      `The catalog download from ${options.url} broke off after ${((await fileSize(p.partial)) ?? 0).toLocaleString('en-US')} bytes (${(cause as Error).message}). Run the sync again: it resumes where it stopped.`,
+      { cause, context: { url: options.url } },
+    );
   }
 
   const size = (await fileSize(p.partial)) ?? 0;
   if (total !== null && size !== total) {
-    throw new PatchlineError('CATALOG_DOWNLOAD_INTERRUPTED', `The catalog download ended at ${size} of ${total} bytes. Run the sync again: it resumes where it stopped.`, { context: { url: options.url } });
+    throw new PatchlineError(
+      'CATALOG_DOWNLOAD_INTERRUPTED',
+      `The catalog download ended at ${size} of ${total} bytes. Run the sync again: it resumes where it stopped.`,
+      { context: { url: options.url } },
+    );
   }
 
   options.onProgress?.({ phase: 'verify', file: p.partial });
@@ -274,11 +323,24 @@ export async function syncCatalog(options: SyncOptions): Promise<SyncResult> {
     throw error;
   }
 
-  const newMeta: CatalogMeta = { url: options.url, etag, lastModified, size, sha256: await sha256File(p.partial), downloadedAt: new Date().toISOString() };
+  const newMeta: CatalogMeta = {
+    url: options.url,
+    etag,
+    lastModified,
+    size,
+    sha256: await sha256File(p.partial),
+    downloadedAt: new Date().toISOString(),
+  };
   await rename(p.partial, p.current);
   await writeJsonAtomic(p.meta, newMeta);
   await rm(p.partialMeta, { force: true });
-  return { changed: true, file: p.current, meta: newMeta, how: resumedFrom > 0 ? 'resumed' : 'downloaded', bytesTransferred };
+  return {
+    changed: true,
+    file: p.current,
+    meta: newMeta,
+    how: resumedFrom > 0 ? 'resumed' : 'downloaded',
+    bytesTransferred,
+  };
 }
 
 /** The cab we currently hold and its metadata, or null. */

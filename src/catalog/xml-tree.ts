@@ -90,7 +90,8 @@ export function parseFragment(input: string): XmlElement {
       const end = text.indexOf('>', lt + 2);
       if (end < 0) throw new XmlFragmentError('unterminated end tag');
       const name = localName(text.slice(lt + 2, end).trim());
-      if (stack.length === 1 || top.name !== name) throw new XmlFragmentError(`end tag </${name}> does not match <${top.name}>`);
+      if (stack.length === 1 || top.name !== name)
+        throw new XmlFragmentError(`end tag </${name}> does not match <${top.name}>`);
       stack.pop();
       i = end + 1;
       continue;

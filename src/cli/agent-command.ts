@@ -43,12 +43,17 @@ Exit codes: 0 the cycle ran (whatever its outcome), 1 the log hand-over or the r
 
 /** Registers `patchline agent …`. */
 export function registerAgentCommand(program: Command): void {
-  const agent = program.command('agent').description('What runs on a target: one patch cycle (started by the connector), or the enrolled agent service.');
+  const agent = program
+    .command('agent')
+    .description('What runs on a target: one patch cycle (started by the connector), or the enrolled agent service.');
   registerAgentServiceCommands(agent);
   agent
     .command('cycle')
     .description('Run one patch cycle on this host, as described by a cycle request file.')
-    .requiredOption('--request <file>', 'the CycleRequest JSON the connector wrote for this cycle (mode, filters, reboot policy, callback, pipe)')
+    .requiredOption(
+      '--request <file>',
+      'the CycleRequest JSON the connector wrote for this cycle (mode, filters, reboot policy, callback, pipe)',
+    )
     .addHelpText('after', CYCLE_HELP)
     .action(async (options: { request: string }) => {
       // A packed client (patchline client pack) checks its folder against its manifest first: a
@@ -61,14 +66,19 @@ export function registerAgentCommand(program: Command): void {
       const onSignal = (signal: NodeJS.Signals): void => {
         signals++;
         if (signals > 1) process.exit(EXIT_INTERRUPTED);
-        process.stderr.write(`patchline agent: ${signal}: aborting the running Windows Update operation (again to quit at once)\n`);
+        process.stderr.write(
+          `patchline agent: ${signal}: aborting the running Windows Update operation (again to quit at once)\n`,
+        );
         controller.abort(new Error(`received ${signal}`));
       };
       process.on('SIGTERM', onSignal);
       process.on('SIGINT', onSignal);
       try {
         const result = await runAgentCycle(request, {
-          openProvider: () => spawnProvider(resolveProviderCommand(process.env, process.platform, packed ? join(clientDir, 'wua.ps1') : undefined)),
+          openProvider: () =>
+            spawnProvider(
+              resolveProviderCommand(process.env, process.platform, packed ? join(clientDir, 'wua.ps1') : undefined),
+            ),
           clock: systemClock,
           signal: controller.signal,
           stdout: process.stdout,

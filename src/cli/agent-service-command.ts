@@ -45,34 +45,53 @@ export function registerAgentServiceCommands(agent: Command): void {
     .description('Enroll this host with a Patchline server (once); then run `patchline agent service`.')
     .requiredOption('--server <url>', 'the server, e.g. https://patch01:8443')
     .requiredOption('--token <token>', 'an enrollment token (ET1.…) from `patchline server enroll-token create`')
-    .option('--name <host>', 'the host name to enroll as (default: this computer\'s name)')
-    .option('--state-dir <dir>', 'where the agent keeps its credential and queue (default: %ProgramData%\\Patchline\\agent)')
+    .option('--name <host>', "the host name to enroll as (default: this computer's name)")
+    .option(
+      '--state-dir <dir>',
+      'where the agent keeps its credential and queue (default: %ProgramData%\\Patchline\\agent)',
+    )
     .action(async (options: { server: string; token: string; name?: string; stateDir?: string }) => {
       let url: URL;
       try {
         url = new URL(options.server);
       } catch (error) {
-        throw usageError('USAGE_VALUE', `--server ${options.server} is not a URL (https://host:8443)`, { cause: error });
+        throw usageError('USAGE_VALUE', `--server ${options.server} is not a URL (https://host:8443)`, {
+          cause: error,
+        });
       }
       const state = new AgentState(options.stateDir ?? defaultAgentStateDir(process.env, process.platform));
       const enrollment = await enrollAgent({
-        serverUrl: url.origin, token: options.token, hostName: options.name ?? hostname().split('.')[0]!, agentVersion: agentVersion(agent),
-        state, now: () => new Date(), signal: AbortSignal.timeout(60_000),
+        serverUrl: url.origin,
+        token: options.token,
+        hostName: options.name ?? hostname().split('.')[0]!,
+        agentVersion: agentVersion(agent),
+        state,
+        now: () => new Date(),
+        signal: AbortSignal.timeout(60_000),
       });
-      process.stdout.write(`Enrolled ${enrollment.hostName} (ring ${enrollment.ring}) with ${enrollment.serverUrl}; state in ${state.dir}.\nNow run: patchline agent service\n`);
+      process.stdout.write(
+        `Enrolled ${enrollment.hostName} (ring ${enrollment.ring}) with ${enrollment.serverUrl}; state in ${state.dir}.\nNow run: patchline agent service\n`,
+      );
     });
 
   agent
     .command('service')
     .description('Run the enrolled agent: check in, scan, report, install what is allowed (runs until stopped).')
     .option('--state-dir <dir>', 'the directory `agent enroll` wrote')
-    .option('--trust <pem...>', 'extra trusted root certificates for the catalog cab (a lab catalog); Microsoft\'s are always trusted')
+    .option(
+      '--trust <pem...>',
+      "extra trusted root certificates for the catalog cab (a lab catalog); Microsoft's are always trusted",
+    )
     .addHelpText('after', SERVICE_HELP)
     .action(async (options: { stateDir?: string; trust?: string[] }) => {
       const state = new AgentState(options.stateDir ?? defaultAgentStateDir(process.env, process.platform));
       const enrollment = await state.requireEnrollment();
       const roots = [...defaultRoots(), ...(await Promise.all((options.trust ?? []).map((f) => readFile(f, 'utf8'))))];
-      const http = new AgentHttp({ serverUrl: enrollment.serverUrl, fingerprint: enrollment.fingerprint, credential: enrollment.credential });
+      const http = new AgentHttp({
+        serverUrl: enrollment.serverUrl,
+        fingerprint: enrollment.fingerprint,
+        credential: enrollment.credential,
+      });
       const controller = new AbortController();
       const stop = (signal: NodeJS.Signals): void => {
         process.stderr.write(`patchline agent: ${signal}: stopping (queued reports stay on disk)\n`);
@@ -81,7 +100,12 @@ export function registerAgentServiceCommands(agent: Command): void {
       process.once('SIGTERM', stop);
       process.once('SIGINT', stop);
       const service = new AgentService({
-        state, http, clock: systemClock, random: Math.random, agentVersion: agentVersion(agent), hostName: enrollment.hostName,
+        state,
+        http,
+        clock: systemClock,
+        random: Math.random,
+        agentVersion: agentVersion(agent),
+        hostName: enrollment.hostName,
         log: (m) => process.stderr.write(`patchline agent: ${m}\n`),
         host: {
           openProvider: () => spawnProvider(resolveProviderCommand(process.env, process.platform)),

@@ -22,9 +22,16 @@ export async function checkCatalogProducts(stateFile: string, products: readonly
     const known = new Map((await categoryNames(store.db, 'Product')).map((n) => [n.toLowerCase(), n]));
     const unknown = products.filter((p) => !known.has(p.toLowerCase()));
     if (unknown.length > 0) {
-      const words = unknown.join(' ').toLowerCase().split(/\s+/).filter((w) => w.length > 2);
+      const words = unknown
+        .join(' ')
+        .toLowerCase()
+        .split(/\s+/)
+        .filter((w) => w.length > 2);
       const near = [...known.values()].filter((k) => words.some((w) => k.toLowerCase().includes(w))).slice(0, 10);
-      throw usageError('USAGE_VALUE', `--product: ${unknown.map((p) => `"${p}"`).join(', ')} ${unknown.length === 1 ? 'is not a product' : 'are not products'} of the catalog imported into ${stateFile}.${near.length > 0 ? ` Did you mean: ${near.join(', ')}?` : ''} \`patchline catalog search --product NAME\` checks a name.`);
+      throw usageError(
+        'USAGE_VALUE',
+        `--product: ${unknown.map((p) => `"${p}"`).join(', ')} ${unknown.length === 1 ? 'is not a product' : 'are not products'} of the catalog imported into ${stateFile}.${near.length > 0 ? ` Did you mean: ${near.join(', ')}?` : ''} \`patchline catalog search --product NAME\` checks a name.`,
+      );
     }
     return products.map((p) => known.get(p.toLowerCase())!);
   } finally {

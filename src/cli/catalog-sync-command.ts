@@ -89,12 +89,19 @@ export function registerCatalogSync(catalog: Command, cli: CatalogCli): void {
     .addCommon(
       catalog
         .command('sync')
-        .description('Download wsusscn2.cab when it changed (resuming a broken download), check its signature, and import it.')
+        .description(
+          'Download wsusscn2.cab when it changed (resuming a broken download), check its signature, and import it.',
+        )
         .option('--source <url>', `where to download from (default: ${MICROSOFT_CATALOG_URL})`)
         .option('--proxy <url>', 'HTTP(S) proxy (default: HTTPS_PROXY / HTTP_PROXY / NO_PROXY from the environment)')
-        .option('--trust <pem...>', 'also trust this root certificate (PEM), e.g. the lab root written beside a lab catalog')
+        .option(
+          '--trust <pem...>',
+          'also trust this root certificate (PEM), e.g. the lab root written beside a lab catalog',
+        )
         .option('--force', 'download and import even if nothing changed')
-        .addHelpText('after', `
+        .addHelpText(
+          'after',
+          `
 The cab is kept beside the state file, in catalog/. A sync when nothing changed transfers no body
 and does not re-import. An interrupted download resumes on the next sync. A cab whose signature
 does not lead to Microsoft (or a --trust root) is deleted and never imported; exit 1.
@@ -102,7 +109,8 @@ does not lead to Microsoft (or a --trust root) is deleted and never imported; ex
 Examples:
   patchline catalog sync
   HTTPS_PROXY=http://proxy.corp:3128 patchline catalog sync
-  patchline catalog sync --source http://127.0.0.1:8080/microsoftupdate/v6/wsusscan/wsusscn2.cab --trust lab.cab.root.pem`),
+  patchline catalog sync --source http://127.0.0.1:8080/microsoftupdate/v6/wsusscan/wsusscn2.cab --trust lab.cab.root.pem`,
+        ),
     )
     .action(async (options: SyncCliOptions) => {
       const stateFile = options.state ?? defaultStateFile();
@@ -113,13 +121,19 @@ Examples:
       } catch (cause) {
         throw usageError('USAGE_VALUE', `--source ${url}: not a URL.`, { cause });
       }
-      const trustPems = await Promise.all((options.trust ?? []).map(async (p) => {
-        try {
-          return await readFile(p, 'utf8');
-        } catch (cause) {
-          throw usageError('TRUST_CERT_INVALID', `Cannot read the --trust certificate ${p}: ${(cause as Error).message}.`, { cause });
-        }
-      }));
+      const trustPems = await Promise.all(
+        (options.trust ?? []).map(async (p) => {
+          try {
+            return await readFile(p, 'utf8');
+          } catch (cause) {
+            throw usageError(
+              'TRUST_CERT_INVALID',
+              `Cannot read the --trust certificate ${p}: ${(cause as Error).message}.`,
+              { cause },
+            );
+          }
+        }),
+      );
       const toolkit = defaultCabToolkit();
       const tty = !options.json && Boolean(process.stderr.isTTY);
       const emit = (value: object) => process.stdout.write(`${JSON.stringify(value)}\n`);
@@ -155,9 +169,25 @@ Examples:
       await cli.withStore(options, async (store) => {
         const marker = await readMarker(dir);
         const status = await catalogStatus(store.db);
-        const alreadyImported = !options.force && marker !== null && marker.sha256 === sync.meta.sha256 && status.current?.id === marker.versionId;
+        const alreadyImported =
+          !options.force &&
+          marker !== null &&
+          marker.sha256 === sync.meta.sha256 &&
+          status.current?.id === marker.versionId;
         if (alreadyImported) {
-          cli.print(options, { event: 'synced', changed: false, how: sync.how, imported: false, file: sync.file, catalog: status.current }, () => `${describeSync(sync)} Catalog version ${status.current?.id} (package ${status.current?.packageId ?? '?'}) stays current.`);
+          cli.print(
+            options,
+            {
+              event: 'synced',
+              changed: false,
+              how: sync.how,
+              imported: false,
+              file: sync.file,
+              catalog: status.current,
+            },
+            () =>
+              `${describeSync(sync)} Catalog version ${status.current?.id} (package ${status.current?.packageId ?? '?'}) stays current.`,
+          );
           return;
         }
         const onImport = (p: ImportProgress): void => {
@@ -165,10 +195,17 @@ Examples:
           else if (tty) process.stderr.write(`\r\x1b[K${renderProgress(p)}`);
         };
         // The signature was checked when the download completed; check again: the file may be old.
-        const result = await importCatalogFile(sync.file, sqliteCatalogWriter(store.sqlite), toolkit, { trustPems, onProgress: onImport });
+        const result = await importCatalogFile(sync.file, sqliteCatalogWriter(store.sqlite), toolkit, {
+          trustPems,
+          onProgress: onImport,
+        });
         if (tty) process.stderr.write('\r\x1b[K');
         await writeMarker(dir, { sha256: sync.meta.sha256, versionId: result.versionId });
-        cli.print(options, { event: 'synced', changed: sync.changed, how: sync.how, imported: true, file: sync.file, ...result }, () => `${describeSync(sync)}\n${renderImportResult(result)}`);
+        cli.print(
+          options,
+          { event: 'synced', changed: sync.changed, how: sync.how, imported: true, file: sync.file, ...result },
+          () => `${describeSync(sync)}\n${renderImportResult(result)}`,
+        );
       });
     });
 }

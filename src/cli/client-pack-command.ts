@@ -56,15 +56,21 @@ async function bundleAgent(outfile: string, version: string): Promise<void> {
       'process.env.PATCHLINE_CLIENT_VERSION': JSON.stringify(version),
     },
     // Bundled CommonJS dependencies call require() for Node built-ins.
-    banner: { js: "import { createRequire as __plCreateRequire } from 'node:module'; const require = __plCreateRequire(import.meta.url);" },
+    banner: {
+      js: "import { createRequire as __plCreateRequire } from 'node:module'; const require = __plCreateRequire(import.meta.url);",
+    },
   });
 }
 
 function smokeTest(bundle: string, version: string): Promise<void> {
   return new Promise((resolve, reject) => {
     execFile(process.execPath, [bundle, '--version'], { timeout: SMOKE_TEST_TIMEOUT_MS }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`the client bundle does not start: ${error.message}\n${stderr.slice(-2000)}`, { cause: error }));
-      else if (stdout.trim() !== version) reject(new Error(`the client bundle reports version ${stdout.trim()}, expected ${version}`));
+      if (error)
+        reject(
+          new Error(`the client bundle does not start: ${error.message}\n${stderr.slice(-2000)}`, { cause: error }),
+        );
+      else if (stdout.trim() !== version)
+        reject(new Error(`the client bundle reports version ${stdout.trim()}, expected ${version}`));
       else resolve();
     });
   });
@@ -88,9 +94,14 @@ const sameFiles = (a: ClientManifest, b: ClientManifest): boolean => JSON.string
  */
 export async function packClient(options: PackOptions): Promise<PackResult> {
   const nodeStat = await stat(options.node).catch((error: unknown) => {
-    throw usageError('CLIENT_PACK_NODE_MISSING', `--node ${options.node}: ${(error as Error).message}. Give the node.exe the targets should run (Node.js 20 or later, Windows x64)`, { cause: error });
+    throw usageError(
+      'CLIENT_PACK_NODE_MISSING',
+      `--node ${options.node}: ${(error as Error).message}. Give the node.exe the targets should run (Node.js 20 or later, Windows x64)`,
+      { cause: error },
+    );
   });
-  if (!nodeStat.isFile()) throw usageError('CLIENT_PACK_NODE_MISSING', `--node ${options.node} is not a file: give the path of node.exe`);
+  if (!nodeStat.isFile())
+    throw usageError('CLIENT_PACK_NODE_MISSING', `--node ${options.node} is not a file: give the path of node.exe`);
   await mkdir(options.out, { recursive: true });
   const dir = join(options.out, options.version);
   const tmp = join(options.out, `.${options.version}.tmp-${process.pid}`);
@@ -103,12 +114,27 @@ export async function packClient(options: PackOptions): Promise<PackResult> {
     const roots = (await readdir(ROOTS_DIR)).filter((f) => f.endsWith('.pem'));
     for (const pem of roots) await copyFile(join(ROOTS_DIR, pem), join(tmp, pem));
     if (options.smokeTest !== false) await smokeTest(join(tmp, CLIENT_FILES.bundle), options.version);
-    const manifest = await buildManifest(tmp, options.version, [CLIENT_FILES.node, CLIENT_FILES.bundle, CLIENT_FILES.provider, ...roots]);
+    const manifest = await buildManifest(tmp, options.version, [
+      CLIENT_FILES.node,
+      CLIENT_FILES.bundle,
+      CLIENT_FILES.provider,
+      ...roots,
+    ]);
     await writeFile(join(tmp, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
     const existing = await readManifestIfAny(dir);
-    if (existing !== null || (await stat(dir).then(() => true, () => false))) {
+    if (
+      existing !== null ||
+      (await stat(dir).then(
+        () => true,
+        () => false,
+      ))
+    ) {
       if (existing !== null && sameFiles(existing, manifest)) return { dir, manifest, created: false };
-      throw new PatchlineError('CLIENT_PACK_EXISTS', `${dir} already holds a different client ${options.version}: version folders are never changed in place (agents may be running from it). Remove it first if no agent uses it`, { context: { file: dir } });
+      throw new PatchlineError(
+        'CLIENT_PACK_EXISTS',
+        `${dir} already holds a different client ${options.version}: version folders are never changed in place (agents may be running from it). Remove it first if no agent uses it`,
+        { context: { file: dir } },
+      );
     }
     await rename(tmp, dir);
     return { dir, manifest, created: true };
@@ -124,16 +150,29 @@ export function registerClientCommand(program: Command): void {
     .command('pack')
     .description('Lay out the client (node.exe, agent bundle, wua.ps1, trust roots, manifest.json) in DIR/<version>.')
     .requiredOption('--node <path>', 'the node.exe the targets run (Node.js 20+, Windows x64); copied into the folder')
-    .requiredOption('--out <dir>', 'where the versioned folder goes: a share (\\\\files01\\patchline) or a local directory')
-    .addHelpText('after', `
+    .requiredOption(
+      '--out <dir>',
+      'where the versioned folder goes: a share (\\\\files01\\patchline) or a local directory',
+    )
+    .addHelpText(
+      'after',
+      `
 The folder can sit on a share the targets' computer accounts can read (Domain Computers: read),
 used with --transport windows --client-share, or be copied to %ProgramData%\\Patchline\\<version>
 by a transport (only files whose digests differ). The agent checks manifest.json before it runs
-and refuses a modified file (CLIENT_TAMPERED).`)
+and refuses a modified file (CLIENT_TAMPERED).`,
+    )
     .action(async (options: { node: string; out: string }) => {
-      const result = await packClient({ node: options.node, out: options.out, version: program.version() ?? '0.0.0-dev' });
-      const files = Object.entries(result.manifest.files).map(([name, e]) => `  ${e.sha256}  ${String(e.size).padStart(10)}  ${name}`);
-      process.stdout.write(`${result.created ? 'laid out' : 'already laid out (identical)'}: ${result.dir}\n${files.join('\n')}\n`);
+      const result = await packClient({
+        node: options.node,
+        out: options.out,
+        version: program.version() ?? '0.0.0-dev',
+      });
+      const files = Object.entries(result.manifest.files).map(
+        ([name, e]) => `  ${e.sha256}  ${String(e.size).padStart(10)}  ${name}`,
+      );
+      process.stdout.write(
+        `${result.created ? 'laid out' : 'already laid out (identical)'}: ${result.dir}\n${files.join('\n')}\n`,
+      );
     });
 }
-

@@ -33,14 +33,27 @@ function registerLabProviderCommand(lab: Command): void {
     .requiredOption('--upstream <url>', "the lab's fake update upstream, e.g. http://127.0.0.1:8080")
     .action(async (opts: ProviderOptions) => {
       const hostDir = opts.dir ?? opts.hostDir;
-      if (hostDir === undefined) lab.error("error: required option '--dir <hostDir>' not specified", { exitCode: 64, code: 'commander.missingMandatoryOptionValue' });
-      await runLabProviderOnStdio({ scenarioPath: opts.scenario, hostName: opts.host, hostDir, upstreamUrl: opts.upstream });
+      if (hostDir === undefined)
+        lab.error("error: required option '--dir <hostDir>' not specified", {
+          exitCode: 64,
+          code: 'commander.missingMandatoryOptionValue',
+        });
+      await runLabProviderOnStdio({
+        scenarioPath: opts.scenario,
+        hostName: opts.host,
+        hostDir,
+        upstreamUrl: opts.upstream,
+      });
     });
 }
 
 /** Registers `patchline lab …`. */
 export function registerLabCommand(program: Command): void {
-  const lab = program.command('lab').description('The lab: virtual Windows hosts that behave like Windows Update, for trying Patchline without Windows.');
+  const lab = program
+    .command('lab')
+    .description(
+      'The lab: virtual Windows hosts that behave like Windows Update, for trying Patchline without Windows.',
+    );
   registerLabProviderCommand(lab);
   registerLabDaemonCommand(lab);
   registerLabCatalog(lab);

@@ -28,17 +28,24 @@ function positiveInteger(text: string | undefined, option: string, fallback: num
 export function registerLabDaemonCommand(lab: Command): void {
   lab
     .command('daemon')
-    .description('Run the lab host daemon in the foreground: every virtual host of a scenario (task scheduler, boot id, reboots, faults) and the fake update upstream, on 127.0.0.1. The URL and bearer token go to DIR/daemon.json (mode 0600).')
+    .description(
+      'Run the lab host daemon in the foreground: every virtual host of a scenario (task scheduler, boot id, reboots, faults) and the fake update upstream, on 127.0.0.1. The URL and bearer token go to DIR/daemon.json (mode 0600).',
+    )
     .option('--scenario <file>', 'lab scenario file (YAML or JSON), e.g. examples/lab/patch-night.yaml')
-    .requiredOption('--dir <dir>', 'lab directory: host state (DIR/hosts/<name>), daemon.json, the agents\' bundle')
+    .requiredOption('--dir <dir>', "lab directory: host state (DIR/hosts/<name>), daemon.json, the agents' bundle")
     .option('--inprocess', 'run agents and providers inside the daemon instead of as processes (large fleets)')
-    .option('--idle-seconds <n>', `stop after this many seconds without host API calls and with no task running; 0 = never (default ${DEFAULT_IDLE_SHUTDOWN_MS / 1000})`)
+    .option(
+      '--idle-seconds <n>',
+      `stop after this many seconds without host API calls and with no task running; 0 = never (default ${DEFAULT_IDLE_SHUTDOWN_MS / 1000})`,
+    )
     .option('--port <n>', 'listen on this port (default: the previous one for DIR if free, else a random one)')
     .option('--stop', 'stop the daemon serving --dir and exit')
     .action(async (opts: DaemonCommandOptions) => {
       if (opts.stop) {
         const stopped = await stopLabDaemon(opts.dir);
-        process.stdout.write(stopped ? `stopped the lab daemon serving ${opts.dir}\n` : `no lab daemon serves ${opts.dir}\n`);
+        process.stdout.write(
+          stopped ? `stopped the lab daemon serving ${opts.dir}\n` : `no lab daemon serves ${opts.dir}\n`,
+        );
         return;
       }
       if (opts.scenario === undefined) throw usageError('USAGE', 'lab daemon needs --scenario FILE (or --stop)');

@@ -11,7 +11,8 @@ import { usageError } from '../domain/errors.ts';
  */
 export function decodeListFile(bytes: Uint8Array, file: string): string {
   const b = bytes;
-  if (b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf) return utf8(b.subarray(3), file, 'UTF-8 (with a byte-order mark)');
+  if (b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf)
+    return utf8(b.subarray(3), file, 'UTF-8 (with a byte-order mark)');
   if (b[0] === 0xff && b[1] === 0xfe) {
     if (b[2] === 0 && b[3] === 0) throw unreadable(file, 'UTF-32 LE');
     return utf16(b.subarray(2), file, 'utf-16le');
@@ -19,8 +20,10 @@ export function decodeListFile(bytes: Uint8Array, file: string): string {
   if (b[0] === 0xfe && b[1] === 0xff) return utf16(b.subarray(2), file, 'utf-16be');
   // No mark: UTF-16 without one shows as a zero in every other byte of ASCII text.
   const sample = b.subarray(0, 64);
-  if (sample.length >= 4 && sample.filter((x, i) => x === 0 && i % 2 === 1).length >= sample.length / 4) throw unreadable(file, 'UTF-16 LE without a byte-order mark');
-  if (sample.length >= 4 && sample.filter((x, i) => x === 0 && i % 2 === 0).length >= sample.length / 4) throw unreadable(file, 'UTF-16 BE without a byte-order mark');
+  if (sample.length >= 4 && sample.filter((x, i) => x === 0 && i % 2 === 1).length >= sample.length / 4)
+    throw unreadable(file, 'UTF-16 LE without a byte-order mark');
+  if (sample.length >= 4 && sample.filter((x, i) => x === 0 && i % 2 === 0).length >= sample.length / 4)
+    throw unreadable(file, 'UTF-16 BE without a byte-order mark');
   return utf8(b, file, 'UTF-8');
 }
 
@@ -44,5 +47,9 @@ function utf16(bytes: Uint8Array, file: string, encoding: 'utf-16le' | 'utf-16be
 }
 
 function unreadable(file: string, encoding: string, cause?: unknown) {
-  return usageError('LIST_ENCODING', `The list file ${file} is ${encoding}; it cannot be read. Save it as UTF-8 or UTF-16 (PowerShell: \`Set-Content -Encoding UTF8\`).`, { cause, context: { file } });
+  return usageError(
+    'LIST_ENCODING',
+    `The list file ${file} is ${encoding}; it cannot be read. Save it as UTF-8 or UTF-16 (PowerShell: \`Set-Content -Encoding UTF8\`).`,
+    { cause, context: { file } },
+  );
 }

@@ -37,7 +37,10 @@ export function guardedOutput(stream: NodeJS.WriteStream): LogOutput {
   stream.on('error', (error: NodeJS.ErrnoException) => {
     if (gone) return;
     gone = true;
-    if (error.code !== 'EPIPE' && stream !== process.stderr) process.stderr.write(`patchline: the log output failed (${error.code ?? error.message}); the run goes on and its report is written.\n`);
+    if (error.code !== 'EPIPE' && stream !== process.stderr)
+      process.stderr.write(
+        `patchline: the log output failed (${error.code ?? error.message}); the run goes on and its report is written.\n`,
+      );
   });
   const out: LogOutput = {
     write(text) {
@@ -90,14 +93,22 @@ export interface HostView {
 export function viewLine(name: string, h: HostView, width: number): string {
   const cycle = h.cycle > 0 ? `cycle ${h.cycle}` : '';
   const head = `  ${name.padEnd(12)} ${cycle.padEnd(8)} ${h.phase.padEnd(11)}`;
-  const work = [h.kb, h.percent === null ? '' : `${String(Math.round(h.percent)).padStart(3)}%`, h.detail].filter((x) => x !== '').join(' ');
+  const work = [h.kb, h.percent === null ? '' : `${String(Math.round(h.percent)).padStart(3)}%`, h.detail]
+    .filter((x) => x !== '')
+    .join(' ');
   const line = `${head} ${work}`.trimEnd();
   return line.length <= width ? line : `${line.slice(0, Math.max(0, width - 1))}…`;
 }
 
 /** What a reboot wait looks like from outside, in an administrator's words. */
 function rebootDetail(seen: string): string {
-  return seen === 'unreachable' ? 'down, waiting for it to come back' : seen === 'same-boot' ? 'shutting down' : seen === 'servicing-busy' ? 'back, finishing servicing' : 'waiting for it to come back';
+  return seen === 'unreachable'
+    ? 'down, waiting for it to come back'
+    : seen === 'same-boot'
+      ? 'shutting down'
+      : seen === 'servicing-busy'
+        ? 'back, finishing servicing'
+        : 'waiting for it to come back';
 }
 
 export function textLog(out: LogOutput, options: { readonly tty: boolean; readonly color: boolean }): LiveLog {
@@ -150,7 +161,14 @@ export function textLog(out: LogOutput, options: { readonly tty: boolean; readon
 
   function track(e: RunLogEvent): void {
     if (!e.host) return;
-    const view: HostView = hosts.get(e.host) ?? { cycle: 0, phase: 'queued', kb: '', percent: null, detail: '', done: false };
+    const view: HostView = hosts.get(e.host) ?? {
+      cycle: 0,
+      phase: 'queued',
+      kb: '',
+      percent: null,
+      detail: '',
+      done: false,
+    };
     hosts.set(e.host, view);
     const note = (phase: string, detail: string) => Object.assign(view, { phase, kb: '', percent: null, detail });
     if (e.kind === 'cycle-launched') Object.assign(note('starting', ''), { cycle: e.cycle });
@@ -164,10 +182,16 @@ export function textLog(out: LogOutput, options: { readonly tty: boolean; readon
       const a = e.event;
       if (a.kind === 'progress' && a.updateId !== null) {
         const u = kbs.get(a.updateId);
-        Object.assign(view, { phase: a.phase === 'download' ? 'downloading' : a.phase === 'install' ? 'installing' : 'scanning', kb: u?.kb ?? '', percent: a.percent, detail: u?.title ?? a.updateId });
+        Object.assign(view, {
+          phase: a.phase === 'download' ? 'downloading' : a.phase === 'install' ? 'installing' : 'scanning',
+          kb: u?.kb ?? '',
+          percent: a.percent,
+          detail: u?.title ?? a.updateId,
+        });
       } else if (a.kind === 'progress') note('scanning', '');
       else if (a.kind === 'scan-result') {
-        for (const u of a.found) kbs.set(u.updateId, { kb: u.kbs[0] ? `KB${u.kbs[0]}` : '', title: u.title.replace(/\s*\(KB\d+\)\s*$/, '') });
+        for (const u of a.found)
+          kbs.set(u.updateId, { kb: u.kbs[0] ? `KB${u.kbs[0]}` : '', title: u.title.replace(/\s*\(KB\d+\)\s*$/, '') });
         note('scanned', `${a.selected.length} to do`);
       } else if (a.kind === 'waiting') note('waiting', a.reason);
       else if (a.kind === 'rebooting') note('rebooting', 'restart requested');
@@ -197,7 +221,8 @@ export function textLog(out: LogOutput, options: { readonly tty: boolean; readon
       case 'update-result': {
         const ok = a.resultCode === 'succeeded' || a.resultCode === 'succeededWithErrors';
         const verb = a.phase === 'download' ? 'downloaded' : 'installed';
-        if (ok) return `${prefix}${paint('32', verb)} ${label(a.updateId)}${a.rebootRequired ? ' (reboot required)' : ''}`;
+        if (ok)
+          return `${prefix}${paint('32', verb)} ${label(a.updateId)}${a.rebootRequired ? ' (reboot required)' : ''}`;
         const why = a.hresult ? `: ${formatHResultForUser(a.hresult)}` : '';
         return `${prefix}${paint('31', `${a.phase} FAILED`)} ${label(a.updateId)}${why}`;
       }

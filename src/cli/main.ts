@@ -15,7 +15,10 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   run: async () => (await import('./run-command.ts')).registerRunCommand,
   runs: async () => (await import('./runs-command.ts')).registerRunsCommand,
   catalog: async () => {
-    const [{ registerCatalogCommand }, { registerCatalogSync }] = await Promise.all([import('./catalog-command.ts'), import('./catalog-sync-command.ts')]);
+    const [{ registerCatalogCommand }, { registerCatalogSync }] = await Promise.all([
+      import('./catalog-command.ts'),
+      import('./catalog-sync-command.ts'),
+    ]);
     return (program) => registerCatalogCommand(program, { extraSubcommands: [registerCatalogSync] });
   },
   agent: async () => (await import('./agent-command.ts')).registerAgentCommand,

@@ -20,7 +20,11 @@ const tempName = (file: string): string => `${file}.${process.pid}.tmp`;
 export function checkReportTarget(file: string): void {
   const full = resolve(file);
   const refuse = (why: string, cause?: unknown) =>
-    usageError('REPORT_PATH_INVALID', `--report ${file}: ${why}. Name a file in a writable folder; nothing was started.`, { cause, context: { file } });
+    usageError(
+      'REPORT_PATH_INVALID',
+      `--report ${file}: ${why}. Name a file in a writable folder; nothing was started.`,
+      { cause, context: { file } },
+    );
   if (existsSync(full)) {
     if (statSync(full).isDirectory()) throw refuse('is a directory');
     try {
@@ -45,7 +49,10 @@ export function checkReportTarget(file: string): void {
   try {
     writeFileSync(probe, '');
   } catch (cause) {
-    throw refuse(`cannot create a file in ${folder} (${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message})`, cause);
+    throw refuse(
+      `cannot create a file in ${folder} (${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message})`,
+      cause,
+    );
   }
   unlinkSync(probe);
 }
@@ -61,6 +68,10 @@ export async function writeReportFile(file: string, report: unknown): Promise<vo
       // ENOENT: the temp file was never created. Anything else is worth knowing.
       if (error.code !== 'ENOENT') process.emitWarning(`patchline: could not remove ${tmp}: ${error.message}`);
     });
-    throw new PatchlineError('REPORT_UNWRITABLE', `Cannot write the report to ${file}: ${(cause as Error).message}. The run's state is kept; "patchline run --resume RUN_ID --report OTHER_FILE" writes the report again.`, { cause, context: { file } });
+    throw new PatchlineError(
+      'REPORT_UNWRITABLE',
+      `Cannot write the report to ${file}: ${(cause as Error).message}. The run's state is kept; "patchline run --resume RUN_ID --report OTHER_FILE" writes the report again.`,
+      { cause, context: { file } },
+    );
   }
 }

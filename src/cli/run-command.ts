@@ -45,11 +45,15 @@ export function registerRunCommand(program: Command): void {
   const run = program
     .command('run')
     .summary('patch servers to completion (the connector job)')
-    .description('Patch the named servers until nothing matching the filters is left: on each target the agent scans, downloads and installs, the host reboots, the job waits for it and repeats. With no target names, every host of the lab scenario.')
+    .description(
+      'Patch the named servers until nothing matching the filters is left: on each target the agent scans, downloads and installs, the host reboots, the job waits for it and repeats. With no target names, every host of the lab scenario.',
+    )
     .argument('[targets...]', 'host names (default: every host of the --lab scenario)')
     .option('--lab <scenario>', 'patch the virtual hosts of a lab scenario file (YAML or JSON)')
     .addOption(new Option('--transport <name>', 'how targets are reached').choices(['lab', 'ssh', 'windows']))
-    .addOption(new Option('--scan', 'only report what is applicable; change nothing').conflicts(['download', 'install']))
+    .addOption(
+      new Option('--scan', 'only report what is applicable; change nothing').conflicts(['download', 'install']),
+    )
     .addOption(new Option('--download', 'download what is applicable; install nothing').conflicts(['scan', 'install']))
     .addOption(new Option('--install', 'download and install (default)').conflicts(['scan', 'download']))
     .option('--reboot <policy>', 'never | if-required | always (default: if-required)')
@@ -77,11 +81,13 @@ export function registerRunCommand(program: Command): void {
     .option('--no-progress', 'no live per-host view, even in a terminal')
     .option('--state <file>', 'state file (default: in your data directory; env PATCHLINE_STATE)')
     .option('--resume <runId>', 'continue an unfinished run with its saved options (`patchline runs` lists them)')
-    .option('--lab-inprocess', 'run the lab agents inside the lab daemon, not one process each (large fleets, benchmarks)')
+    .option(
+      '--lab-inprocess',
+      'run the lab agents inside the lab daemon, not one process each (large fleets, benchmarks)',
+    )
     .addHelpText('after', HELP_AFTER);
-  addWindowsRunOptions(addSshRunOptions(run))
-    .action(async (targets: string[], raw: RawRunOptions) => {
-      const parsed = parseRunOptions(targets, raw, readListFile);
-      process.exitCode = await runJob(parsed);
-    });
+  addWindowsRunOptions(addSshRunOptions(run)).action(async (targets: string[], raw: RawRunOptions) => {
+    const parsed = parseRunOptions(targets, raw, readListFile);
+    process.exitCode = await runJob(parsed);
+  });
 }

@@ -13,7 +13,18 @@ import { dirname, join, resolve } from 'node:path';
 import { isResumable, type HostState } from '../domain/cycle.ts';
 import { EXIT, PatchlineError, usageError } from '../domain/errors.ts';
 import type { UnmatchedFilter } from '../domain/filters.ts';
-import { labRebootTimeoutMs, loadRunOptions, loadRunReport, newRunId, resumeRun, startRun, systemClock, type EngineDeps, type RunOptions, type RunResult } from '../engine/index.ts';
+import {
+  labRebootTimeoutMs,
+  loadRunOptions,
+  loadRunReport,
+  newRunId,
+  resumeRun,
+  startRun,
+  systemClock,
+  type EngineDeps,
+  type RunOptions,
+  type RunResult,
+} from '../engine/index.ts';
 import { loadScenario, type Scenario } from '../lab/scenario.ts';
 import { openLabTransport, stopLabDaemon } from '../lab/daemon-main.ts';
 import { openStore, type Store } from '../store/db.ts';
@@ -40,9 +51,20 @@ export type TransportConfig = NonNullable<RunMeta['transportConfig']>;
  * starts the moment the agent asks, so 2 s of "same boot" after a failed agent reboot means it
  * did not happen. Real servers keep the engine's defaults (probes from 5 s up to a minute).
  */
-export const LAB_TIMING = { probeInitialDelayMs: 100, probeMaxDelayMs: 250, agentPollMs: 1_000, streamSilenceMs: 15_000, agentRebootGraceMs: 2_000 } as const;
+export const LAB_TIMING = {
+  probeInitialDelayMs: 100,
+  probeMaxDelayMs: 250,
+  agentPollMs: 1_000,
+  streamSilenceMs: 15_000,
+  agentRebootGraceMs: 2_000,
+} as const;
 /** The SSH lab: every call is an SSH round trip and a forced command, so it probes a little less often. */
-export const SSH_LAB_TIMING = { ...LAB_TIMING, probeInitialDelayMs: 200, probeMaxDelayMs: 500, agentRebootGraceMs: 5_000 } as const;
+export const SSH_LAB_TIMING = {
+  ...LAB_TIMING,
+  probeInitialDelayMs: 200,
+  probeMaxDelayMs: 500,
+  agentRebootGraceMs: 5_000,
+} as const;
 
 /** Exits after which the run can be continued with --resume (and the command is printed). */
 const RESUMABLE_EXITS: readonly number[] = [EXIT.UNREACHABLE, EXIT.DEADLINE, EXIT.CANCELLED, EXIT.INTERNAL];
@@ -62,14 +84,25 @@ async function checkLabTargets(config: RunConfig): Promise<readonly string[]> {
   const byName = new Map(scenario.hosts.map((h) => [h.name.toLowerCase(), h.name]));
   const unknown = config.targets.filter((t) => !byName.has(t.toLowerCase()));
   if (unknown.length > 0) {
-    const some = scenario.hosts.slice(0, 5).map((h) => h.name).join(', ');
-    throw usageError('UNKNOWN_HOST', `${unknown.join(', ')}: not ${unknown.length === 1 ? 'a host' : 'hosts'} of the lab scenario ${config.labScenario} (it has ${scenario.hosts.length}: ${some}${scenario.hosts.length > 5 ? ', …' : ''}).`);
+    const some = scenario.hosts
+      .slice(0, 5)
+      .map((h) => h.name)
+      .join(', ');
+    throw usageError(
+      'UNKNOWN_HOST',
+      `${unknown.join(', ')}: not ${unknown.length === 1 ? 'a host' : 'hosts'} of the lab scenario ${config.labScenario} (it has ${scenario.hosts.length}: ${some}${scenario.hosts.length > 5 ? ', …' : ''}).`,
+    );
   }
   checkProducts(config, scenario);
   if (config.offlineCab !== null && !/^https?:\/\//i.test(config.offlineCab) && !existsSync(config.offlineCab)) {
-    throw usageError('OFFLINE_CAB_NOT_FOUND', `--offline-cab ${config.offlineCab}: no such file. Give the path (or http(s) URL) of a wsusscn2.cab; \`patchline lab catalog SCENARIO --out FILE\` makes a lab one.`);
+    throw usageError(
+      'OFFLINE_CAB_NOT_FOUND',
+      `--offline-cab ${config.offlineCab}: no such file. Give the path (or http(s) URL) of a wsusscn2.cab; \`patchline lab catalog SCENARIO --out FILE\` makes a lab one.`,
+    );
   }
-  return config.targets.length > 0 ? config.targets.map((t) => byName.get(t.toLowerCase())!) : scenario.hosts.map((h) => h.name);
+  return config.targets.length > 0
+    ? config.targets.map((t) => byName.get(t.toLowerCase())!)
+    : scenario.hosts.map((h) => h.name);
 }
 
 /** A lab run's --reboot-timeout default shrinks with the scenario's timeScale (engine labRebootTimeoutMs). */
@@ -87,7 +120,10 @@ function checkProducts(config: RunConfig, scenario: Scenario): void {
   for (const h of scenario.hosts) known.set(h.product.toLowerCase(), h.product);
   const unknown = given.filter((p) => !known.has(p.toLowerCase()));
   if (unknown.length > 0) {
-    throw usageError('USAGE_VALUE', `--product: ${unknown.map((p) => `"${p}"`).join(', ')} ${unknown.length === 1 ? 'is not a product' : 'are not products'} of the lab scenario ${config.labScenario}. Known: ${[...known.values()].sort().join(', ')}.`);
+    throw usageError(
+      'USAGE_VALUE',
+      `--product: ${unknown.map((p) => `"${p}"`).join(', ')} ${unknown.length === 1 ? 'is not a product' : 'are not products'} of the lab scenario ${config.labScenario}. Known: ${[...known.values()].sort().join(', ')}.`,
+    );
   }
 }
 
@@ -100,11 +136,23 @@ async function localOfflineCab(source: string, stateFile: string): Promise<strin
   if (!/^https?:\/\//i.test(source)) return resolve(source);
   const { syncCatalog } = await import('../catalog/sync.ts');
   const { proxyDispatcher } = await import('../catalog/proxy.ts');
-  const result = await syncCatalog({ url: source, dir: join(dirname(resolve(stateFile)), 'offline-cab'), dispatcher: proxyDispatcher(undefined), verify: async () => {} });
+  const result = await syncCatalog({
+    url: source,
+    dir: join(dirname(resolve(stateFile)), 'offline-cab'),
+    dispatcher: proxyDispatcher(undefined),
+    verify: async () => {},
+  });
   return result.file;
 }
 
-function toEngineOptions(config: RunConfig, targets: readonly string[], offlineCab: string | null, runId: string, meta: RunMeta, now: Date): RunOptions {
+function toEngineOptions(
+  config: RunConfig,
+  targets: readonly string[],
+  offlineCab: string | null,
+  runId: string,
+  meta: RunMeta,
+  now: Date,
+): RunOptions {
   return {
     runId,
     meta: { ...meta },
@@ -137,14 +185,31 @@ function isDefaultState(stateFile: string): boolean {
 }
 
 /** A resumed run: the saved options, checked against what the command line gave. */
-async function loadForResume(store: Store, parsed: ParsedRun & { kind: 'resume' }, stateFile: string): Promise<RunOptions> {
+async function loadForResume(
+  store: Store,
+  parsed: ParsedRun & { kind: 'resume' },
+  stateFile: string,
+): Promise<RunOptions> {
   const options = await loadRunOptions({ store }, parsed.runId);
-  if (!options) throw usageError('RUN_NOT_FOUND', `No run ${parsed.runId} in the state file ${stateFile}. \`patchline runs${isDefaultState(stateFile) ? '' : ` --state ${stateFile}`}\` lists its runs; pass the --state file the run was started with.`, { context: { run: parsed.runId, file: stateFile } });
+  if (!options)
+    throw usageError(
+      'RUN_NOT_FOUND',
+      `No run ${parsed.runId} in the state file ${stateFile}. \`patchline runs${isDefaultState(stateFile) ? '' : ` --state ${stateFile}`}\` lists its runs; pass the --state file the run was started with.`,
+      { context: { run: parsed.runId, file: stateFile } },
+    );
   const meta = (options.meta ?? {}) as RunMeta;
-  if (!meta.transportConfig) throw usageError('RUN_NOT_RESUMABLE', `Run ${parsed.runId} does not record how its targets were reached; it cannot be resumed by this version.`);
+  if (!meta.transportConfig)
+    throw usageError(
+      'RUN_NOT_RESUMABLE',
+      `Run ${parsed.runId} does not record how its targets were reached; it cannot be resumed by this version.`,
+    );
   const conflicts = resumeConflicts(parsed.given, parsed.config, options);
   if (conflicts.length > 0) {
-    throw usageError('RESUME_CONFLICT', `--resume continues run ${parsed.runId} with the options it was started with, and these differ: ${conflicts.map((c) => `${c.option} ${c.given} (the run has ${c.saved})`).join('; ')}. Remove them or give the saved values; only --state, --report, --log-format and --deadline may change.`, { context: { run: parsed.runId } });
+    throw usageError(
+      'RESUME_CONFLICT',
+      `--resume continues run ${parsed.runId} with the options it was started with, and these differ: ${conflicts.map((c) => `${c.option} ${c.given} (the run has ${c.saved})`).join('; ')}. Remove them or give the saved values; only --state, --report, --log-format and --deadline may change.`,
+      { context: { run: parsed.runId } },
+    );
   }
   return options;
 }
@@ -161,7 +226,10 @@ function warnUnmatched(unmatched: readonly UnmatchedFilter[], parsed: ParsedRun,
   const out = guardedOutput(process.stdout);
   for (const u of unmatched) {
     const text = `WARNING: ${u.option} ${u.values.map((v) => `"${v}"`).join(', ')} matched no update found on any host; ${u.seen.length > 0 ? `the scans found: ${u.seen.join(', ')}` : 'the scans found no update at all'}. Check the spelling: nothing was done for it.`;
-    if (parsed.output.logFormat === 'json') out.write(`${JSON.stringify({ at: new Date().toISOString(), runId, kind: 'filter-unmatched', ...u, message: text })}\n`);
+    if (parsed.output.logFormat === 'json')
+      out.write(
+        `${JSON.stringify({ at: new Date().toISOString(), runId, kind: 'filter-unmatched', ...u, message: text })}\n`,
+      );
     else out.write(`${text}\n`);
     guardedOutput(process.stderr).write(`patchline: ${text}\n`);
   }
@@ -178,11 +246,16 @@ export async function runJob(parsed: ParsedRun): Promise<number> {
   if (parsed.kind === 'new') {
     targets = parsed.config.labScenario === null ? parsed.config.targets : await checkLabTargets(parsed.config);
     // Real servers: no scenario knows the product names, the imported catalog (if any) does.
-    if (parsed.config.labScenario === null && parsed.config.filters.products) await checkCatalogProducts(stateFile, parsed.config.filters.products);
+    if (parsed.config.labScenario === null && parsed.config.filters.products)
+      await checkCatalogProducts(stateFile, parsed.config.filters.products);
     if (parsed.config.offlineCab !== null) offlineCab = await localOfflineCab(parsed.config.offlineCab, stateFile);
   } else if (!existsSync(stateFile)) {
     // A resume never creates a state file: a wrong --state would leave an empty one behind.
-    throw usageError('RUN_NOT_FOUND', `No state file ${stateFile}, so no run ${parsed.runId} to resume. Pass the --state file the run was started with.`, { context: { run: parsed.runId, file: stateFile } });
+    throw usageError(
+      'RUN_NOT_FOUND',
+      `No state file ${stateFile}, so no run ${parsed.runId} to resume. Pass the --state file the run was started with.`,
+      { context: { run: parsed.runId, file: stateFile } },
+    );
   }
 
   const store = await openStore(stateFile);
@@ -196,11 +269,24 @@ export async function runJob(parsed: ParsedRun): Promise<number> {
       runId = newRunId(systemClock.now());
       lock = lockRun(stateFile, runId);
       meta = {
-        transportConfig: parsed.config.windows !== null
-          ? { kind: 'windows', windows: parsed.config.windows, clientVersion: clientVersion() }
-          : parsed.config.ssh !== null
-          ? { kind: 'ssh', ssh: parsed.config.ssh, stateFile: resolve(stateFile), ...(parsed.config.labScenario !== null ? { lab: { scenario: resolve(parsed.config.labScenario), dir: labDirFor(stateFile, runId) } } : {}) }
-          : { kind: 'lab', scenario: resolve(parsed.config.labScenario!), dir: labDirFor(stateFile, runId), inProcess: parsed.config.labInProcess },
+        transportConfig:
+          parsed.config.windows !== null
+            ? { kind: 'windows', windows: parsed.config.windows, clientVersion: clientVersion() }
+            : parsed.config.ssh !== null
+              ? {
+                  kind: 'ssh',
+                  ssh: parsed.config.ssh,
+                  stateFile: resolve(stateFile),
+                  ...(parsed.config.labScenario !== null
+                    ? { lab: { scenario: resolve(parsed.config.labScenario), dir: labDirFor(stateFile, runId) } }
+                    : {}),
+                }
+              : {
+                  kind: 'lab',
+                  scenario: resolve(parsed.config.labScenario!),
+                  dir: labDirFor(stateFile, runId),
+                  inProcess: parsed.config.labInProcess,
+                },
         ...(parsed.output.reportFile ? { reportFile: resolve(parsed.output.reportFile) } : {}),
         ...(parsed.config.offlineCab ? { offlineCab: parsed.config.offlineCab } : {}),
       };
@@ -214,8 +300,15 @@ export async function runJob(parsed: ParsedRun): Promise<number> {
       reportFiles = [...new Set([meta.reportFile, given].filter((f): f is string => Boolean(f)))];
       if (await isFinished(store, runId)) {
         const done = (await loadRunReport({ store }, runId))!;
-        if (given) await writeReportFile(given, (await completeReport(store, runId, done.report, meta, (await loadRunOptions({ store }, runId))!.filters)).report);
-        process.stdout.write(`Run ${runId} is already finished: ${done.report.run.outcome}, exit ${done.exitCode}, at ${done.report.run.finishedAt}. Nothing to resume${given ? `; the report was written to ${given}` : ''}.\n`);
+        if (given)
+          await writeReportFile(
+            given,
+            (await completeReport(store, runId, done.report, meta, (await loadRunOptions({ store }, runId))!.filters))
+              .report,
+          );
+        process.stdout.write(
+          `Run ${runId} is already finished: ${done.report.run.outcome}, exit ${done.exitCode}, at ${done.report.run.finishedAt}. Nothing to resume${given ? `; the report was written to ${given}` : ''}.\n`,
+        );
         lock.release();
         await store.close();
         return done.exitCode;
@@ -223,7 +316,10 @@ export async function runJob(parsed: ParsedRun): Promise<number> {
       if (given && !meta.reportFile) {
         // The run had no report file: this one becomes its report file for later resumes too.
         meta = { ...meta, reportFile: given };
-        await new RunsRepo(store.db).setOptions(runId, JSON.stringify({ ...JSON.parse((await new RunsRepo(store.db).getRun(runId))!.optionsJson), meta }));
+        await new RunsRepo(store.db).setOptions(
+          runId,
+          JSON.stringify({ ...JSON.parse((await new RunsRepo(store.db).getRun(runId))!.optionsJson), meta }),
+        );
       }
     }
   } catch (error) {
@@ -238,7 +334,9 @@ export async function runJob(parsed: ParsedRun): Promise<number> {
   const onSignal = (name: NodeJS.Signals) => {
     signals += 1;
     if (signals === 1) {
-      process.stderr.write(`\npatchline: ${name} received: stopping cleanly (no new work; running updates are aborted). Send it again to quit at once.\n`);
+      process.stderr.write(
+        `\npatchline: ${name} received: stopping cleanly (no new work; running updates are aborted). Send it again to quit at once.\n`,
+      );
       controller.abort(new PatchlineError('CANCELLED', `cancelled by ${name}`, { exitCode: EXIT.CANCELLED }));
     } else {
       process.exit(EXIT.CANCELLED);
@@ -251,7 +349,10 @@ export async function runJob(parsed: ParsedRun): Promise<number> {
   let transport;
   if (transportConfig.kind === 'ssh' || transportConfig.kind === 'windows') {
     try {
-      ({ transport, targets } = transportConfig.kind === 'ssh' ? await openSshRunTransport(transportConfig, targets) : await openWindowsRunTransport(transportConfig, targets));
+      ({ transport, targets } =
+        transportConfig.kind === 'ssh'
+          ? await openSshRunTransport(transportConfig, targets)
+          : await openWindowsRunTransport(transportConfig, targets));
     } catch (error) {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
@@ -262,23 +363,61 @@ export async function runJob(parsed: ParsedRun): Promise<number> {
     }
   } else {
     // --lab-inprocess: agents run inside the (still detached) lab daemon, not one process per task.
-    transport = openLabTransport({ scenarioPath: transportConfig.scenario, dir: transportConfig.dir, mode: transportConfig.inProcess ? 'inprocess' : 'process', detached: true });
+    transport = openLabTransport({
+      scenarioPath: transportConfig.scenario,
+      dir: transportConfig.dir,
+      mode: transportConfig.inProcess ? 'inprocess' : 'process',
+      detached: true,
+    });
   }
-  const timing = transportConfig.kind === 'lab' ? LAB_TIMING : transportConfig.kind === 'ssh' && transportConfig.lab ? SSH_LAB_TIMING : undefined;
-  const deps: EngineDeps = { store, transport, clock: systemClock, log: (e) => log.write(e), ...(timing ? { timing } : {}) };
+  const timing =
+    transportConfig.kind === 'lab'
+      ? LAB_TIMING
+      : transportConfig.kind === 'ssh' && transportConfig.lab
+        ? SSH_LAB_TIMING
+        : undefined;
+  const deps: EngineDeps = {
+    store,
+    transport,
+    clock: systemClock,
+    log: (e) => log.write(e),
+    ...(timing ? { timing } : {}),
+  };
   const resume = resumeCommand(runId, stateFile, isDefaultState(stateFile));
 
   let result: RunResult;
   try {
     try {
-      result = parsed.kind === 'new'
-        ? await startRun(deps, toEngineOptions(await withLabDefaults(parsed.config), targets, offlineCab, runId, meta, systemClock.now()), controller.signal)
-        : await resumeRun(deps, runId, controller.signal, parsed.deadlineMs === null ? undefined : { deadlineAt: new Date(systemClock.now().getTime() + parsed.deadlineMs) });
+      result =
+        parsed.kind === 'new'
+          ? await startRun(
+              deps,
+              toEngineOptions(
+                await withLabDefaults(parsed.config),
+                targets,
+                offlineCab,
+                runId,
+                meta,
+                systemClock.now(),
+              ),
+              controller.signal,
+            )
+          : await resumeRun(
+              deps,
+              runId,
+              controller.signal,
+              parsed.deadlineMs === null
+                ? undefined
+                : { deadlineAt: new Date(systemClock.now().getTime() + parsed.deadlineMs) },
+            );
     } catch (error) {
       // An internal error (or a store failure) mid-run: the saved state is the truth; report it.
       log.close();
       await writeFailureReport(store, runId, reportFiles, error);
-      if (error instanceof PatchlineError && error.exitCode !== EXIT.USAGE) process.stderr.write(`patchline: the run's state is saved; after fixing the cause, resume it with: ${resume}\n`);
+      if (error instanceof PatchlineError && error.exitCode !== EXIT.USAGE)
+        process.stderr.write(
+          `patchline: the run's state is saved; after fixing the cause, resume it with: ${resume}\n`,
+        );
       throw error;
     }
     log.close();
@@ -295,16 +434,25 @@ export async function runJob(parsed: ParsedRun): Promise<number> {
   }
 
   // A finished run needs its virtual hosts no more; a cancelled or timed-out one keeps them for its resume.
-  if (transportConfig.kind === 'lab' && result.exitCode !== EXIT.CANCELLED && result.exitCode !== EXIT.DEADLINE) await stopLabDaemon(transportConfig.dir);
-  if (RESUMABLE_EXITS.includes(result.exitCode)) process.stderr.write(`patchline: run ${runId} ended with exit ${result.exitCode}; continue it with: ${resume}\n`);
+  if (transportConfig.kind === 'lab' && result.exitCode !== EXIT.CANCELLED && result.exitCode !== EXIT.DEADLINE)
+    await stopLabDaemon(transportConfig.dir);
+  if (RESUMABLE_EXITS.includes(result.exitCode))
+    process.stderr.write(`patchline: run ${runId} ended with exit ${result.exitCode}; continue it with: ${resume}\n`);
   return result.exitCode;
 }
 
 /** The report of a run that stopped on an error: its saved state, exit 70, and the error. */
-async function writeFailureReport(store: Store, runId: string, files: readonly string[], error: unknown): Promise<void> {
+async function writeFailureReport(
+  store: Store,
+  runId: string,
+  files: readonly string[],
+  error: unknown,
+): Promise<void> {
   if (files.length === 0) return;
   const saved = await loadRunReport({ store }, runId).catch((cause: unknown) => {
-    process.stderr.write(`patchline: the run's saved state could not be read for the report: ${(cause as Error).message}\n`);
+    process.stderr.write(
+      `patchline: the run's saved state could not be read for the report: ${(cause as Error).message}\n`,
+    );
     return null;
   });
   const code = error instanceof PatchlineError ? error.code : 'INTERNAL';
@@ -315,7 +463,9 @@ async function writeFailureReport(store: Store, runId: string, files: readonly s
     error: { code, message: (error as Error)?.message ?? String(error) },
   };
   for (const file of files) {
-    await writeReportFile(file, report).catch((cause: unknown) => process.stderr.write(`patchline: ${(cause as Error).message}\n`));
+    await writeReportFile(file, report).catch((cause: unknown) =>
+      process.stderr.write(`patchline: ${(cause as Error).message}\n`),
+    );
   }
 }
 

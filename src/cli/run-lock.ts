@@ -64,7 +64,11 @@ export function lockRun(stateFile: string, runId: string): RunLock {
     const owner = readOwner(file);
     // Another machine's process cannot be checked from here: trust its lock.
     if (owner && (owner.host !== me.host || (owner.pid > 0 && alive(owner.pid)))) {
-      throw usageError('RUN_IN_PROGRESS', `Run ${runId} is being run by process ${owner.pid} on ${owner.host} (since ${owner.since}). Wait for it to end, or stop it (Ctrl-C / SIGTERM); if that process is gone for good, delete ${file}.`, { context: { run: runId, file } });
+      throw usageError(
+        'RUN_IN_PROGRESS',
+        `Run ${runId} is being run by process ${owner.pid} on ${owner.host} (since ${owner.since}). Wait for it to end, or stop it (Ctrl-C / SIGTERM); if that process is gone for good, delete ${file}.`,
+        { context: { run: runId, file } },
+      );
     }
     // The owner is gone: take the lock over (if another process races us, one of us gets EEXIST again).
     try {
@@ -73,5 +77,7 @@ export function lockRun(stateFile: string, runId: string): RunLock {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     }
   }
-  throw usageError('RUN_IN_PROGRESS', `Run ${runId} is being taken up by another process at this moment; try again.`, { context: { run: runId, file } });
+  throw usageError('RUN_IN_PROGRESS', `Run ${runId} is being taken up by another process at this moment; try again.`, {
+    context: { run: runId, file },
+  });
 }

@@ -24,9 +24,13 @@ const readText = (f: string): string | Uint8Array => {
   if (text === undefined) throw Object.assign(new Error('no such file'), { code: 'ENOENT' });
   return text;
 };
-const parse = (raw: RawRunOptions, targets: string[] = []) => parseRunOptions(targets, { lab: 'lab.yaml', ...raw }, readText);
+const parse = (raw: RawRunOptions, targets: string[] = []) =>
+  parseRunOptions(targets, { lab: 'lab.yaml', ...raw }, readText);
 const usage = (fn: () => unknown, code: string, text: RegExp) =>
-  assert.throws(fn, (e: unknown) => e instanceof PatchlineError && e.code === code && e.exitCode === 64 && text.test(e.message));
+  assert.throws(
+    fn,
+    (e: unknown) => e instanceof PatchlineError && e.code === code && e.exitCode === 64 && text.test(e.message),
+  );
 
 test('defaults are install, reboot if-required, parallel 10, 5 cycles, 1 retry, 20m reboot timeout', () => {
   const p = parse({});
@@ -105,7 +109,11 @@ test('KB lists written by Windows PowerShell 5.1 (UTF-16 LE + BOM) or with a UTF
 });
 
 test('a forgotten option value is named, not blamed on the next word', () => {
-  usage(() => parse({ report: '--state' }, ['state.sqlite']), 'USAGE_MISSING_VALUE', /--report needs a value, but the next word is the option --state/);
+  usage(
+    () => parse({ report: '--state' }, ['state.sqlite']),
+    'USAGE_MISSING_VALUE',
+    /--report needs a value, but the next word is the option --state/,
+  );
 });
 
 test('--resume with the options the run was started with is accepted; different values are refused by name', () => {
@@ -113,12 +121,24 @@ test('--resume with the options the run was started with is accepted; different 
   assert.ok(r.kind === 'resume');
   assert.deepEqual(r.given, ['targets', 'lab', 'kb', 'maxCycles']);
   const saved = {
-    targets: ['web01'], mode: 'install', reboot: 'if-required', filters: { kbs: ['5044444'] }, maxCycles: 5, retries: 1, rebootTimeoutMs: 1_200_000,
-    deadlineAt: null, parallel: 10, serverSelection: 'default', installerBusyTimeoutSeconds: 1800, logHandoverTimeoutSeconds: 600,
+    targets: ['web01'],
+    mode: 'install',
+    reboot: 'if-required',
+    filters: { kbs: ['5044444'] },
+    maxCycles: 5,
+    retries: 1,
+    rebootTimeoutMs: 1_200_000,
+    deadlineAt: null,
+    parallel: 10,
+    serverSelection: 'default',
+    installerBusyTimeoutSeconds: 1800,
+    logHandoverTimeoutSeconds: 600,
     meta: { transportConfig: { kind: 'lab', scenario: resolve('lab.yaml'), dir: '/tmp/x', inProcess: false } },
   } as const;
   assert.deepEqual(resumeConflicts(r.given, r.config, saved), [{ option: '--max-cycles', given: '3', saved: '5' }]);
-  const same = parse({ resume: '20261121-0512-7f3a1c', kb: 'KB5044444', maxCycles: '5', reboot: 'if-required' }, ['web01']);
+  const same = parse({ resume: '20261121-0512-7f3a1c', kb: 'KB5044444', maxCycles: '5', reboot: 'if-required' }, [
+    'web01',
+  ]);
   assert.ok(same.kind === 'resume');
   assert.deepEqual(resumeConflicts(same.given, same.config, saved), []);
 });

@@ -19,8 +19,16 @@ export const DEFAULT_LOG_HANDOVER_TIMEOUT_MS = 10 * 60_000;
 
 /** WUA's update classifications (the UpdateClassification category names). */
 export const KNOWN_CLASSIFICATIONS = [
-  'Critical Updates', 'Security Updates', 'Definition Updates', 'Update Rollups', 'Service Packs',
-  'Feature Packs', 'Tools', 'Updates', 'Upgrades', 'Drivers',
+  'Critical Updates',
+  'Security Updates',
+  'Definition Updates',
+  'Update Rollups',
+  'Service Packs',
+  'Feature Packs',
+  'Tools',
+  'Updates',
+  'Upgrades',
+  'Drivers',
 ] as const;
 export const KNOWN_SEVERITIES = ['Critical', 'Important', 'Moderate', 'Low', 'none'] as const;
 
@@ -99,12 +107,16 @@ export interface OutputConfig {
 export type ParsedRun =
   | { readonly kind: 'new'; readonly config: RunConfig; readonly output: OutputConfig }
   | {
-      readonly kind: 'resume'; readonly runId: string; readonly output: OutputConfig; readonly deadlineMs: number | null;
+      readonly kind: 'resume';
+      readonly runId: string;
+      readonly output: OutputConfig;
+      readonly deadlineMs: number | null;
       /**
        * Run-defining options given with --resume (a scheduler job re-run with --resume added) and
        * their parsed values: accepted when equal to the saved ones (run-resume.ts compares them).
        */
-      readonly given: readonly RunDefiningOption[]; readonly config: RunConfig;
+      readonly given: readonly RunDefiningOption[];
+      readonly config: RunConfig;
     };
 
 /** A file list option's bytes (or text, for tests). */
@@ -113,13 +125,40 @@ export type ReadText = (file: string) => string | Uint8Array;
 /** Options that define a run; with --resume the saved ones are used, so different values are refused. */
 export type RunDefiningOption = 'targets' | (typeof RUN_DEFINING)[number];
 const RUN_DEFINING = [
-  'lab', 'transport', 'scan', 'download', 'install', 'reboot', 'classification', 'severity', 'product', 'kb',
-  'excludeKb', 'updateId', 'excludeUpdateId', 'title', 'includeOptional', 'includeDrivers', 'minAge',
-  'maxCycles', 'retries', 'rebootTimeout', 'installerBusyTimeout', 'parallel', 'serial', 'offlineCab', 'labInprocess',
+  'lab',
+  'transport',
+  'scan',
+  'download',
+  'install',
+  'reboot',
+  'classification',
+  'severity',
+  'product',
+  'kb',
+  'excludeKb',
+  'updateId',
+  'excludeUpdateId',
+  'title',
+  'includeOptional',
+  'includeDrivers',
+  'minAge',
+  'maxCycles',
+  'retries',
+  'rebootTimeout',
+  'installerBusyTimeout',
+  'parallel',
+  'serial',
+  'offlineCab',
+  'labInprocess',
 ] as const satisfies readonly (keyof RawRunOptions)[];
 
 /** `maxCycles` → `--max-cycles`. */
-export const flag = (key: string): string => (key === 'targets' ? 'the target names' : key === 'labInprocess' ? '--lab-inprocess' : `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
+export const flag = (key: string): string =>
+  key === 'targets'
+    ? 'the target names'
+    : key === 'labInprocess'
+      ? '--lab-inprocess'
+      : `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 
 /**
  * `--report --state X`: commander took "--state" as the report file and X became a target. An
@@ -128,7 +167,10 @@ export const flag = (key: string): string => (key === 'targets' ? 'the target na
 function checkForgottenValues(raw: RawRunOptions): void {
   for (const [key, value] of Object.entries(raw)) {
     if (typeof value === 'string' && /^--[a-z]/.test(value)) {
-      throw usageError('USAGE_MISSING_VALUE', `${flag(key)} needs a value, but the next word is the option ${value.split('=')[0]}. Give ${flag(key)} its value (e.g. ${flag(key)} ${key === 'report' ? 'report.json' : 'VALUE'}).`);
+      throw usageError(
+        'USAGE_MISSING_VALUE',
+        `${flag(key)} needs a value, but the next word is the option ${value.split('=')[0]}. Give ${flag(key)} its value (e.g. ${flag(key)} ${key === 'report' ? 'report.json' : 'VALUE'}).`,
+      );
     }
   }
 }
@@ -147,30 +189,61 @@ export function parseRunOptions(targets: readonly string[], raw: RawRunOptions, 
   });
 
   if (raw.resume !== undefined) {
-    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{3,63}$/.test(raw.resume)) throw usageError('RESUME_BAD_ID', `--resume ${raw.resume}: not a run id. Run ids look like "20261121-0512-7f3a1c"; the log's first line and the report name it, and \`patchline runs\` lists them.`);
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{3,63}$/.test(raw.resume))
+      throw usageError(
+        'RESUME_BAD_ID',
+        `--resume ${raw.resume}: not a run id. Run ids look like "20261121-0512-7f3a1c"; the log's first line and the report name it, and \`patchline runs\` lists them.`,
+      );
     const given: RunDefiningOption[] = RUN_DEFINING.filter((k) => raw[k] !== undefined && raw[k] !== false);
     if (targets.length > 0) given.unshift('targets');
-    return { kind: 'resume', runId: raw.resume, output, deadlineMs: raw.deadline ? parseDuration('--deadline', raw.deadline) : null, given, config: parseDefinition(targets, raw, readText, false) };
+    return {
+      kind: 'resume',
+      runId: raw.resume,
+      output,
+      deadlineMs: raw.deadline ? parseDuration('--deadline', raw.deadline) : null,
+      given,
+      config: parseDefinition(targets, raw, readText, false),
+    };
   }
   return { kind: 'new', config: parseDefinition(targets, raw, readText, true), output };
 }
 
 /** The options that define a run, validated; `requireLab` is false for a resume (the saved scenario applies). */
-function parseDefinition(targets: readonly string[], raw: RawRunOptions, readText: ReadText, requireLab: boolean): RunConfig {
-
+function parseDefinition(
+  targets: readonly string[],
+  raw: RawRunOptions,
+  readText: ReadText,
+  requireLab: boolean,
+): RunConfig {
   const modes = (['scan', 'download', 'install'] as const).filter((m) => raw[m]);
-  if (modes.length > 1) throw usageError('USAGE_MODE', `Choose one of --scan, --download or --install (got ${modes.map((m) => `--${m}`).join(' and ')}).`);
+  if (modes.length > 1)
+    throw usageError(
+      'USAGE_MODE',
+      `Choose one of --scan, --download or --install (got ${modes.map((m) => `--${m}`).join(' and ')}).`,
+    );
   const mode: Mode = modes[0] ?? 'install';
 
-  if (raw.transport !== undefined && raw.transport !== 'lab' && raw.transport !== 'ssh' && raw.transport !== 'windows') {
-    throw usageError('TRANSPORT_UNAVAILABLE', `--transport ${raw.transport}: this version has the lab, ssh and windows transports. Use --lab SCENARIO to patch virtual hosts, or --transport ssh --inventory FILE.`);
+  if (
+    raw.transport !== undefined &&
+    raw.transport !== 'lab' &&
+    raw.transport !== 'ssh' &&
+    raw.transport !== 'windows'
+  ) {
+    throw usageError(
+      'TRANSPORT_UNAVAILABLE',
+      `--transport ${raw.transport}: this version has the lab, ssh and windows transports. Use --lab SCENARIO to patch virtual hosts, or --transport ssh --inventory FILE.`,
+    );
   }
   const ssh = raw.transport === 'ssh' && requireLab ? parseSshRunOptions(raw) : null;
   const windows = raw.transport === 'windows' && requireLab ? parseWindowsRunOptions(raw) : null;
   if (raw.lab === undefined && requireLab && ssh === null && windows === null) {
-    throw usageError('TRANSPORT_UNAVAILABLE', 'No way to reach real Windows targets yet: this version patches lab hosts only. Give --lab SCENARIO (try examples/lab/patch-night.yaml).');
+    throw usageError(
+      'TRANSPORT_UNAVAILABLE',
+      'No way to reach real Windows targets yet: this version patches lab hosts only. Give --lab SCENARIO (try examples/lab/patch-night.yaml).',
+    );
   }
-  if (raw.serial && raw.parallel !== undefined) throw usageError('USAGE_PARALLEL', '--serial and --parallel N contradict each other; give one.');
+  if (raw.serial && raw.parallel !== undefined)
+    throw usageError('USAGE_PARALLEL', '--serial and --parallel N contradict each other; give one.');
 
   const filters: UpdateFilters = Object.freeze({
     classifications: nameList('--classification', raw.classification, KNOWN_CLASSIFICATIONS),
@@ -198,11 +271,21 @@ function parseDefinition(targets: readonly string[], raw: RawRunOptions, readTex
     filters,
     maxCycles: raw.maxCycles === undefined ? DEFAULT_MAX_CYCLES : integer('--max-cycles', raw.maxCycles, 1, 100),
     retries: raw.retries === undefined ? DEFAULT_RETRIES : integer('--retries', raw.retries, 0, 20),
-    rebootTimeoutMs: raw.rebootTimeout === undefined ? DEFAULT_REBOOT_TIMEOUT_MS : parseDuration('--reboot-timeout', raw.rebootTimeout),
+    rebootTimeoutMs:
+      raw.rebootTimeout === undefined
+        ? DEFAULT_REBOOT_TIMEOUT_MS
+        : parseDuration('--reboot-timeout', raw.rebootTimeout),
     rebootTimeoutGiven: raw.rebootTimeout !== undefined,
     deadlineMs: raw.deadline === undefined ? null : parseDuration('--deadline', raw.deadline),
-    installerBusyTimeoutMs: raw.installerBusyTimeout === undefined ? DEFAULT_INSTALLER_BUSY_TIMEOUT_MS : parseDuration('--installer-busy-timeout', raw.installerBusyTimeout),
-    parallel: raw.serial ? 1 : raw.parallel === undefined ? DEFAULT_PARALLEL : integer('--parallel', raw.parallel, 1, 10_000),
+    installerBusyTimeoutMs:
+      raw.installerBusyTimeout === undefined
+        ? DEFAULT_INSTALLER_BUSY_TIMEOUT_MS
+        : parseDuration('--installer-busy-timeout', raw.installerBusyTimeout),
+    parallel: raw.serial
+      ? 1
+      : raw.parallel === undefined
+        ? DEFAULT_PARALLEL
+        : integer('--parallel', raw.parallel, 1, 10_000),
     offlineCab: raw.offlineCab ?? null,
   });
   return config;
@@ -210,7 +293,8 @@ function parseDefinition(targets: readonly string[], raw: RawRunOptions, readTex
 
 /** An include filter given but empty (`--product ""`) would silently mean "no filter": refuse it. */
 function nonEmpty<T>(option: string, items: T[] | undefined, example: string): T[] | undefined {
-  if (items !== undefined && items.length === 0) throw usageError('LIST_EMPTY', `${option} is empty; name ${example}, or leave the option out to take every one.`);
+  if (items !== undefined && items.length === 0)
+    throw usageError('LIST_EMPTY', `${option} is empty; name ${example}, or leave the option out to take every one.`);
   return items;
 }
 
@@ -220,7 +304,8 @@ function oneOf<T extends string>(option: string, value: string, allowed: readonl
 }
 
 function integer(option: string, value: string, min: number, max: number): number {
-  if (!/^\d+$/.test(value.trim())) throw usageError('USAGE_VALUE', `${option} ${value}: must be a whole number from ${min} to ${max}.`);
+  if (!/^\d+$/.test(value.trim()))
+    throw usageError('USAGE_VALUE', `${option} ${value}: must be a whole number from ${min} to ${max}.`);
   const n = Number(value);
   if (n < min || n > max) throw usageError('USAGE_VALUE', `${option} ${value}: must be from ${min} to ${max}.`);
   return n;
@@ -237,7 +322,10 @@ export function parseDuration(option: string, value: string): number {
   const parts = [...text.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h|d)/g)];
   const consumed = parts.map((p) => p[0]).join('');
   if (parts.length === 0 || consumed !== text) {
-    throw usageError('USAGE_DURATION', `${option} ${value}: not a duration. Write it with a unit, e.g. 90s, 20m, 1h30m or 2h.`);
+    throw usageError(
+      'USAGE_DURATION',
+      `${option} ${value}: not a duration. Write it with a unit, e.g. 90s, 20m, 1h30m or 2h.`,
+    );
   }
   const ms = parts.reduce((sum, p) => sum + Number(p[1]) * UNIT_MS[p[2]!]!, 0);
   if (ms <= 0) throw usageError('USAGE_DURATION', `${option} ${value}: must be longer than zero.`);
@@ -246,13 +334,17 @@ export function parseDuration(option: string, value: string): number {
 
 function plainList(value: string | undefined): string[] | undefined {
   if (value === undefined) return undefined;
-  return value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
 }
 
 function nameList<T extends string>(option: string, value: string | undefined, known: readonly T[]): T[] | undefined {
   const items = plainList(value);
   if (items === undefined) return undefined;
-  if (items.length === 0) throw usageError('USAGE_VALUE', `${option} is empty; name at least one of: ${known.join(', ')}.`);
+  if (items.length === 0)
+    throw usageError('USAGE_VALUE', `${option} is empty; name at least one of: ${known.join(', ')}.`);
   return items.map((item) => {
     const match = known.find((k) => k.toLowerCase() === item.toLowerCase());
     if (!match) {
@@ -264,7 +356,12 @@ function nameList<T extends string>(option: string, value: string | undefined, k
 }
 
 /** A comma list, or @FILE for an OpCon-style list file (one per line, # comments). */
-function itemList(option: string, value: string | undefined, kind: 'kb' | 'guid', readText: ReadText): readonly string[] | undefined {
+function itemList(
+  option: string,
+  value: string | undefined,
+  kind: 'kb' | 'guid',
+  readText: ReadText,
+): readonly string[] | undefined {
   if (value === undefined) return undefined;
   let text: string;
   let source: string;
@@ -274,7 +371,11 @@ function itemList(option: string, value: string | undefined, kind: 'kb' | 'guid'
     try {
       content = readText(source);
     } catch (cause) {
-      throw usageError('LIST_UNREADABLE', `${option} ${value}: cannot read the list file ${source} (${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message}). Check the path; it is read by the connector, not the targets.`, { cause, context: { file: source } });
+      throw usageError(
+        'LIST_UNREADABLE',
+        `${option} ${value}: cannot read the list file ${source} (${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message}). Check the path; it is read by the connector, not the targets.`,
+        { cause, context: { file: source } },
+      );
     }
     text = typeof content === 'string' ? content : decodeListFile(content, source);
   } else {
@@ -284,24 +385,41 @@ function itemList(option: string, value: string | undefined, kind: 'kb' | 'guid'
   const { items, invalid } = parseList(text, kind);
   if (invalid.length > 0) {
     const what = kind === 'kb' ? 'KB numbers (KB5044444 or 5044444)' : 'update ids (GUIDs)';
-    const shown = invalid.slice(0, 5).map((i) => (value.startsWith('@') ? `line ${i.line}: "${i.text}"` : `"${i.text}"`)).join('; ');
-    throw usageError('LIST_INVALID', `${option}: ${source} holds entries that are not ${what}: ${shown}${invalid.length > 5 ? ` (+${invalid.length - 5} more)` : ''}.`);
+    const shown = invalid
+      .slice(0, 5)
+      .map((i) => (value.startsWith('@') ? `line ${i.line}: "${i.text}"` : `"${i.text}"`))
+      .join('; ');
+    throw usageError(
+      'LIST_INVALID',
+      `${option}: ${source} holds entries that are not ${what}: ${shown}${invalid.length > 5 ? ` (+${invalid.length - 5} more)` : ''}.`,
+    );
   }
   // An empty exclude list excludes nothing. An empty include list is a mistake (an empty file, an
   // unset variable in `--kb "$KBS"`): taking it as "no filter" would install everything.
   if (items.length === 0 && !option.startsWith('--exclude')) {
     const where = value.startsWith('@') ? `the list file ${source} names nothing` : 'the list is empty';
-    throw usageError('LIST_EMPTY', `${option} ${value === '' ? '""' : value}: ${where}. An empty include list would select nothing; name at least one, or leave the option out to take every update.`);
+    throw usageError(
+      'LIST_EMPTY',
+      `${option} ${value === '' ? '""' : value}: ${where}. An empty include list would select nothing; name at least one, or leave the option out to take every update.`,
+    );
   }
   return items;
 }
 
 function checkRegex(source: string): string {
-  if (source.trim() === '') throw usageError('LIST_EMPTY', '--title is empty; it would match every update. Give a regular expression, or leave the option out.');
+  if (source.trim() === '')
+    throw usageError(
+      'LIST_EMPTY',
+      '--title is empty; it would match every update. Give a regular expression, or leave the option out.',
+    );
   try {
     new RegExp(source, 'i');
   } catch (cause) {
-    throw usageError('USAGE_VALUE', `--title ${source}: not a valid regular expression (${(cause as Error).message}).`, { cause });
+    throw usageError(
+      'USAGE_VALUE',
+      `--title ${source}: not a valid regular expression (${(cause as Error).message}).`,
+      { cause },
+    );
   }
   return source;
 }

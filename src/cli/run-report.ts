@@ -31,10 +31,22 @@ export async function scannedUpdates(store: Store, runId: string): Promise<Updat
   return found;
 }
 
-export async function completeReport(store: Store, runId: string, report: RunReport, meta: RunMeta, filters: UpdateFilters): Promise<{ report: CompletedReport; unmatched: UnmatchedFilter[] }> {
+export async function completeReport(
+  store: Store,
+  runId: string,
+  report: RunReport,
+  meta: RunMeta,
+  filters: UpdateFilters,
+): Promise<{ report: CompletedReport; unmatched: UnmatchedFilter[] }> {
   const unmatched = unmatchedFilterValues(filters, await scannedUpdates(store, runId));
   const withBlocked = await addPrerequisiteBlocked(report, meta, filters);
-  return { report: unmatched.length > 0 ? { ...withBlocked, warnings: unmatched.map((u) => ({ kind: 'filter-unmatched', ...u })) } : withBlocked, unmatched };
+  return {
+    report:
+      unmatched.length > 0
+        ? { ...withBlocked, warnings: unmatched.map((u) => ({ kind: 'filter-unmatched', ...u })) }
+        : withBlocked,
+    unmatched,
+  };
 }
 
 /** The lab scenario of the run, if it has one: its catalog knows every prerequisite. */
@@ -53,10 +65,17 @@ async function addPrerequisiteBlocked(report: RunReport, meta: RunMeta, filters:
   const hosts = report.hosts.map((h) => {
     const host = scenario.hostByName.get(h.name);
     if (!host || h.updates.every((u) => u.result !== 'failed' && u.result !== 'blocked')) return h;
-    const candidates = waitingOnPrerequisites(scenario, host, initialHostState(host, now, scenario.timeScale)).map((entry) => ({
-      record: toUpdateRecord(entry, { isDownloaded: false, isHidden: false, eulaAccepted: true }, { size: 0, downloadUrls: [] }, scenario.byKey),
-      requires: entry.requires.map((key) => scenario.byKey.get(key)!.updateId),
-    }));
+    const candidates = waitingOnPrerequisites(scenario, host, initialHostState(host, now, scenario.timeScale)).map(
+      (entry) => ({
+        record: toUpdateRecord(
+          entry,
+          { isDownloaded: false, isHidden: false, eulaAccepted: true },
+          { size: 0, downloadUrls: [] },
+          scenario.byKey,
+        ),
+        requires: entry.requires.map((key) => scenario.byKey.get(key)!.updateId),
+      }),
+    );
     const added = blockedByPrerequisites(h.updates, candidates, selected);
     if (added.length === 0) return h;
     // After the failed and blocked entries, as the report orders them.

@@ -13,7 +13,10 @@ import type { WindowsTransportConfig } from './windows-run.ts';
 
 /** What the CLI keeps with a run (RunOptions.meta) to rebuild its side on resume. */
 export interface RunMeta {
-  readonly transportConfig?: { readonly kind: 'lab'; readonly scenario: string; readonly dir: string; readonly inProcess: boolean } | SshTransportConfig | WindowsTransportConfig;
+  readonly transportConfig?:
+    | { readonly kind: 'lab'; readonly scenario: string; readonly dir: string; readonly inProcess: boolean }
+    | SshTransportConfig
+    | WindowsTransportConfig;
   /** Absolute path of the --report file the run was started with: a resume rewrites it. */
   readonly reportFile?: string;
   /** --offline-cab as given (a URL is saved downloaded, as a local file, in offlineCabSource). */
@@ -26,15 +29,21 @@ export interface ResumeConflict {
   readonly saved: string;
 }
 
-const show = (v: unknown): string => (v === undefined || v === null ? '(none)' : Array.isArray(v) ? (v.length === 0 ? '(none)' : v.join(',')) : String(v));
+const show = (v: unknown): string =>
+  v === undefined || v === null ? '(none)' : Array.isArray(v) ? (v.length === 0 ? '(none)' : v.join(',')) : String(v);
 const sameList = (a: readonly string[] | undefined, b: readonly string[] | undefined): boolean =>
-  JSON.stringify([...(a ?? [])].map((x) => x.toLowerCase()).sort()) === JSON.stringify([...(b ?? [])].map((x) => x.toLowerCase()).sort());
+  JSON.stringify([...(a ?? [])].map((x) => x.toLowerCase()).sort()) ===
+  JSON.stringify([...(b ?? [])].map((x) => x.toLowerCase()).sort());
 
 /**
  * The given run-defining options whose values differ from the saved run's.
  * @example resumeConflicts(['maxCycles'], config, saved) // [{ option: '--max-cycles', given: '3', saved: '5' }]
  */
-export function resumeConflicts(given: readonly RunDefiningOption[], config: RunConfig, saved: RunOptions): ResumeConflict[] {
+export function resumeConflicts(
+  given: readonly RunDefiningOption[],
+  config: RunConfig,
+  saved: RunOptions,
+): ResumeConflict[] {
   const meta = (saved.meta ?? {}) as RunMeta;
   const f = config.filters;
   const s = saved.filters;
@@ -48,31 +57,102 @@ export function resumeConflicts(given: readonly RunDefiningOption[], config: Run
   const savedInProcess = tc?.kind === 'lab' && tc.inProcess;
   for (const key of given) {
     switch (key) {
-      case 'targets': check(flag(key), sameList(config.targets, saved.targets), config.targets, saved.targets); break;
-      case 'lab': check('--lab', config.labScenario !== null && resolve(config.labScenario) === savedScenario, config.labScenario, savedScenario); break;
-      case 'transport': break; // only 'lab' exists, and parsing refused anything else
-      case 'scan': case 'download': case 'install':
+      case 'targets':
+        check(flag(key), sameList(config.targets, saved.targets), config.targets, saved.targets);
+        break;
+      case 'lab':
+        check(
+          '--lab',
+          config.labScenario !== null && resolve(config.labScenario) === savedScenario,
+          config.labScenario,
+          savedScenario,
+        );
+        break;
+      case 'transport':
+        break; // only 'lab' exists, and parsing refused anything else
+      case 'scan':
+      case 'download':
+      case 'install':
         if (!modeFlags.has('mode')) check(`--${config.mode}`, config.mode === saved.mode, config.mode, saved.mode);
         modeFlags.add('mode');
         break;
-      case 'reboot': check('--reboot', config.reboot === saved.reboot, config.reboot, saved.reboot); break;
-      case 'classification': check(flag(key), sameList(f.classifications, s.classifications), f.classifications, s.classifications); break;
-      case 'severity': check(flag(key), sameList(f.severities, s.severities), f.severities, s.severities); break;
-      case 'product': check(flag(key), sameList(f.products, s.products), f.products, s.products); break;
-      case 'kb': check(flag(key), sameList(f.kbs, s.kbs), f.kbs, s.kbs); break;
-      case 'excludeKb': check(flag(key), sameList(f.excludeKbs, s.excludeKbs), f.excludeKbs, s.excludeKbs); break;
-      case 'updateId': check(flag(key), sameList(f.updateIds, s.updateIds), f.updateIds, s.updateIds); break;
-      case 'excludeUpdateId': check(flag(key), sameList(f.excludeUpdateIds, s.excludeUpdateIds), f.excludeUpdateIds, s.excludeUpdateIds); break;
-      case 'title': check(flag(key), f.title === s.title, f.title, s.title); break;
-      case 'includeOptional': check(flag(key), Boolean(f.includeOptional) === Boolean(s.includeOptional), 'yes', s.includeOptional ? 'yes' : 'no'); break;
-      case 'includeDrivers': check(flag(key), Boolean(f.includeDrivers) === Boolean(s.includeDrivers), 'yes', s.includeDrivers ? 'yes' : 'no'); break;
-      case 'minAge': check(flag(key), f.minAgeDays === s.minAgeDays, f.minAgeDays, s.minAgeDays); break;
-      case 'maxCycles': check(flag(key), config.maxCycles === saved.maxCycles, config.maxCycles, saved.maxCycles); break;
-      case 'retries': check(flag(key), config.retries === saved.retries, config.retries, saved.retries); break;
-      case 'rebootTimeout': check(flag(key), config.rebootTimeoutMs === saved.rebootTimeoutMs, formatMs(config.rebootTimeoutMs), formatMs(saved.rebootTimeoutMs)); break;
-      case 'installerBusyTimeout': check(flag(key), Math.round(config.installerBusyTimeoutMs / 1000) === saved.installerBusyTimeoutSeconds, formatMs(config.installerBusyTimeoutMs), formatMs(saved.installerBusyTimeoutSeconds * 1000)); break;
-      case 'parallel': case 'serial':
-        if (!modeFlags.has('parallel')) check(config.parallel === 1 && key === 'serial' ? '--serial' : '--parallel', config.parallel === saved.parallel, config.parallel, saved.parallel);
+      case 'reboot':
+        check('--reboot', config.reboot === saved.reboot, config.reboot, saved.reboot);
+        break;
+      case 'classification':
+        check(flag(key), sameList(f.classifications, s.classifications), f.classifications, s.classifications);
+        break;
+      case 'severity':
+        check(flag(key), sameList(f.severities, s.severities), f.severities, s.severities);
+        break;
+      case 'product':
+        check(flag(key), sameList(f.products, s.products), f.products, s.products);
+        break;
+      case 'kb':
+        check(flag(key), sameList(f.kbs, s.kbs), f.kbs, s.kbs);
+        break;
+      case 'excludeKb':
+        check(flag(key), sameList(f.excludeKbs, s.excludeKbs), f.excludeKbs, s.excludeKbs);
+        break;
+      case 'updateId':
+        check(flag(key), sameList(f.updateIds, s.updateIds), f.updateIds, s.updateIds);
+        break;
+      case 'excludeUpdateId':
+        check(flag(key), sameList(f.excludeUpdateIds, s.excludeUpdateIds), f.excludeUpdateIds, s.excludeUpdateIds);
+        break;
+      case 'title':
+        check(flag(key), f.title === s.title, f.title, s.title);
+        break;
+      case 'includeOptional':
+        check(
+          flag(key),
+          Boolean(f.includeOptional) === Boolean(s.includeOptional),
+          'yes',
+          s.includeOptional ? 'yes' : 'no',
+        );
+        break;
+      case 'includeDrivers':
+        check(
+          flag(key),
+          Boolean(f.includeDrivers) === Boolean(s.includeDrivers),
+          'yes',
+          s.includeDrivers ? 'yes' : 'no',
+        );
+        break;
+      case 'minAge':
+        check(flag(key), f.minAgeDays === s.minAgeDays, f.minAgeDays, s.minAgeDays);
+        break;
+      case 'maxCycles':
+        check(flag(key), config.maxCycles === saved.maxCycles, config.maxCycles, saved.maxCycles);
+        break;
+      case 'retries':
+        check(flag(key), config.retries === saved.retries, config.retries, saved.retries);
+        break;
+      case 'rebootTimeout':
+        check(
+          flag(key),
+          config.rebootTimeoutMs === saved.rebootTimeoutMs,
+          formatMs(config.rebootTimeoutMs),
+          formatMs(saved.rebootTimeoutMs),
+        );
+        break;
+      case 'installerBusyTimeout':
+        check(
+          flag(key),
+          Math.round(config.installerBusyTimeoutMs / 1000) === saved.installerBusyTimeoutSeconds,
+          formatMs(config.installerBusyTimeoutMs),
+          formatMs(saved.installerBusyTimeoutSeconds * 1000),
+        );
+        break;
+      case 'parallel':
+      case 'serial':
+        if (!modeFlags.has('parallel'))
+          check(
+            config.parallel === 1 && key === 'serial' ? '--serial' : '--parallel',
+            config.parallel === saved.parallel,
+            config.parallel,
+            saved.parallel,
+          );
         modeFlags.add('parallel');
         break;
       case 'offlineCab': {
@@ -81,7 +161,9 @@ export function resumeConflicts(given: readonly RunDefiningOption[], config: Run
         check(flag(key), norm(config.offlineCab) === norm(savedCab), config.offlineCab, savedCab);
         break;
       }
-      case 'labInprocess': check(flag(key), savedInProcess, 'yes', savedInProcess ? 'yes' : 'no'); break;
+      case 'labInprocess':
+        check(flag(key), savedInProcess, 'yes', savedInProcess ? 'yes' : 'no');
+        break;
     }
   }
   return conflicts;

@@ -75,7 +75,10 @@ export function createServerCatalog(options: ServerCatalogOptions): ServerCatalo
   async function publish(file: string, sha256: string): Promise<CatalogFile> {
     await mkdir(servedDir, { recursive: true });
     const path = join(servedDir, `${sha256}.cab`);
-    const exists = await stat(path).then(() => true, () => false);
+    const exists = await stat(path).then(
+      () => true,
+      () => false,
+    );
     if (!exists) {
       await link(file, `${path}.tmp`).catch(async () => writeFile(`${path}.tmp`, await readFile(file)));
       await rename(`${path}.tmp`, path);
@@ -92,22 +95,36 @@ export function createServerCatalog(options: ServerCatalogOptions): ServerCatalo
     const marker = await readMarker(dir);
     const status = await catalogStatus(store.db);
     const path = marker ? join(servedDir, `${marker.sha256}.cab`) : null;
-    const size = path ? await stat(path).then((s) => s.size, () => null) : null;
+    const size = path
+      ? await stat(path).then(
+          (s) => s.size,
+          () => null,
+        )
+      : null;
     // The store's current catalog must be the one the served cab came from, else agents would scan
     // against updates the server does not know.
-    cached = marker && path && size !== null && status.current?.id === marker.versionId ? { path, sha256: marker.sha256, size } : null;
+    cached =
+      marker && path && size !== null && status.current?.id === marker.versionId
+        ? { path, sha256: marker.sha256, size }
+        : null;
     return cached;
   }
 
   async function syncOnce(signal?: AbortSignal): Promise<Awaited<ReturnType<CatalogService['sync']>>> {
     // Said before a byte is downloaded (the real cab is about a gigabyte).
     if (!store.sqlite) {
-      throw new PatchlineError('CATALOG_IMPORT_UNSUPPORTED', 'Importing the catalog into PostgreSQL is not written yet: run the server on SQLite (the default) to sync the catalog.');
+      throw new PatchlineError(
+        'CATALOG_IMPORT_UNSUPPORTED',
+        'Importing the catalog into PostgreSQL is not written yet: run the server on SQLite (the default) to sync the catalog.',
+      );
     }
     const sqlite = store.sqlite;
     const trustPems = [...options.trustPems];
     const result = await syncCatalog({
-      url: options.sourceUrl, dir, dispatcher: proxyDispatcher(options.proxy), signal,
+      url: options.sourceUrl,
+      dir,
+      dispatcher: proxyDispatcher(options.proxy),
+      signal,
       verify: async (file) => {
         await toolkit.verify(file, { trustPems, signal });
       },
@@ -117,13 +134,21 @@ export function createServerCatalog(options: ServerCatalogOptions): ServerCatalo
     const status = await catalogStatus(store.db);
     if (marker && marker.sha256 === result.meta.sha256 && status.current?.id === marker.versionId) {
       cached = await publish(result.file, marker.sha256);
-      return { changed: false, versionId: marker.versionId, message: `The catalog is unchanged (${result.how}); version ${marker.versionId} stays current.` };
+      return {
+        changed: false,
+        versionId: marker.versionId,
+        message: `The catalog is unchanged (${result.how}); version ${marker.versionId} stays current.`,
+      };
     }
     options.log(`catalog: importing ${result.file} (${result.meta.size} bytes, ${result.how})`);
     const imported = await importCatalogFile(result.file, sqliteCatalogWriter(sqlite), toolkit, { trustPems, signal });
     await writeMarker(dir, { sha256: result.meta.sha256, versionId: imported.versionId });
     cached = await publish(result.file, result.meta.sha256);
-    return { changed: true, versionId: imported.versionId, message: `Imported catalog version ${imported.versionId}: ${imported.updates} updates.` };
+    return {
+      changed: true,
+      versionId: imported.versionId,
+      message: `Imported catalog version ${imported.versionId}: ${imported.updates} updates.`,
+    };
   }
 
   return {

@@ -75,21 +75,26 @@ async function readPassword(name: string): Promise<string> {
     const chunks: Buffer[] = [];
     for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
     const line = Buffer.concat(chunks).toString('utf8').split(/\r?\n/)[0] ?? '';
-    if (line === '') throw usageError('PASSWORD_MISSING', 'No password on stdin: pipe it in (first line), or run at a terminal to be asked.');
+    if (line === '')
+      throw usageError(
+        'PASSWORD_MISSING',
+        'No password on stdin: pipe it in (first line), or run at a terminal to be asked.',
+      );
     return line;
   }
   let muted = false;
   const output = new Writable({ write: (chunk, _enc, done) => void (muted || process.stderr.write(chunk), done()) });
   const rl = createInterface({ input: process.stdin, output, terminal: true });
-  const ask = (q: string) => new Promise<string>((resolve) => {
-    process.stderr.write(q);
-    muted = true;
-    rl.question('', (answer) => {
-      muted = false;
-      process.stderr.write('\n');
-      resolve(answer);
+  const ask = (q: string) =>
+    new Promise<string>((resolve) => {
+      process.stderr.write(q);
+      muted = true;
+      rl.question('', (answer) => {
+        muted = false;
+        process.stderr.write('\n');
+        resolve(answer);
+      });
     });
-  });
   try {
     const first = await ask(`Password for ${name}: `);
     const second = await ask('Again: ');
@@ -102,26 +107,69 @@ async function readPassword(name: string): Promise<string> {
 
 function storeOptions(cmd: Command): Command {
   return cmd
-    .option('--data <dir>', 'the server data directory (default: the per-user data directory /patchline/server, or $PATCHLINE_DATA)')
-    .option('--db <url>', 'the store: a postgres://… URL, or a SQLite file (default: DATA/server.sqlite, or $PATCHLINE_DB)');
+    .option(
+      '--data <dir>',
+      'the server data directory (default: the per-user data directory /patchline/server, or $PATCHLINE_DATA)',
+    )
+    .option(
+      '--db <url>',
+      'the store: a postgres://… URL, or a SQLite file (default: DATA/server.sqlite, or $PATCHLINE_DB)',
+    );
 }
 
-const roleOption = () => new Option('--role <role>', 'viewer (reads), operator (also triggers actions) or admin (also changes rules, rings, users, tokens)').choices([...ROLES]).makeOptionMandatory();
+const roleOption = () =>
+  new Option(
+    '--role <role>',
+    'viewer (reads), operator (also triggers actions) or admin (also changes rules, rings, users, tokens)',
+  )
+    .choices([...ROLES])
+    .makeOptionMandatory();
 
 export function registerServerCommand(program: Command): void {
-  const server = storeOptions(program.command('server').description('Run the fleet server (REST API, agents, rules and rings, catalog sync, content cache), or administer it.'))
-    .option('--listen <host:port>', 'address to listen on (port 0: any free port; the URL printed is the real one)', '127.0.0.1:8443')
+  const server = storeOptions(
+    program
+      .command('server')
+      .description(
+        'Run the fleet server (REST API, agents, rules and rings, catalog sync, content cache), or administer it.',
+      ),
+  )
+    .option(
+      '--listen <host:port>',
+      'address to listen on (port 0: any free port; the URL printed is the real one)',
+      '127.0.0.1:8443',
+    )
     .option('--tls-cert <file>', 'PEM certificate (default: a self-signed one created in DATA/tls on first start)')
     .option('--tls-key <file>', 'PEM private key of --tls-cert')
     .option('--insecure-http', 'serve plain HTTP (warns unless on loopback): only behind a TLS proxy')
-    .option('--catalog-source <url>', `where the catalog (wsusscn2.cab) is synced from (default: ${MICROSOFT_CATALOG_URL})`)
-    .option('--catalog-sync-interval <duration>', 'how often the catalog is synced (only downloaded if it changed); "off" to sync only on request', '24h')
-    .option('--trust <pem...>', 'also trust this root certificate for the catalog\'s signature (Microsoft\'s are always trusted)')
+    .option(
+      '--catalog-source <url>',
+      `where the catalog (wsusscn2.cab) is synced from (default: ${MICROSOFT_CATALOG_URL})`,
+    )
+    .option(
+      '--catalog-sync-interval <duration>',
+      'how often the catalog is synced (only downloaded if it changed); "off" to sync only on request',
+      '24h',
+    )
+    .option(
+      '--trust <pem...>',
+      "also trust this root certificate for the catalog's signature (Microsoft's are always trusted)",
+    )
     .option('--content-grace <duration>', 'cached payloads no host needs are deleted after this long', '7d')
-    .option('--content-cleanup-interval <duration>', 'how often the content cache is cleaned up; "off" for on request only', '24h')
-    .option('--lab <scenario>', 'a lab server: a signed lab catalog of the scenario from a fake upstream, one enrolled agent per scenario host')
-    .addOption(new Option('--lab-agents <mode>', 'lab agents in the server\'s process, or one process each').choices([...LAB_AGENT_MODES]))
-    .option('--lab-time-scale <n>', 'override the scenario\'s timeScale (smaller: quicker installs and reboots)')
+    .option(
+      '--content-cleanup-interval <duration>',
+      'how often the content cache is cleaned up; "off" for on request only',
+      '24h',
+    )
+    .option(
+      '--lab <scenario>',
+      'a lab server: a signed lab catalog of the scenario from a fake upstream, one enrolled agent per scenario host',
+    )
+    .addOption(
+      new Option('--lab-agents <mode>', "lab agents in the server's process, or one process each").choices([
+        ...LAB_AGENT_MODES,
+      ]),
+    )
+    .option('--lab-time-scale <n>', "override the scenario's timeScale (smaller: quicker installs and reboots)")
     .addHelpText('after', SERVER_HELP)
     .action(async (options: ServerRunOptions) => {
       await runServer(options);
@@ -137,9 +185,18 @@ export function registerServerCommand(program: Command): void {
     .option('--expires <duration>', 'expire after this long (e.g. 90d); default: never')
     .option('--json', 'print {"id","name","role","token","expiresAt"}')
     .action(async (options: { name: string; role: string; expires?: string; json?: boolean }, cmd: Command) => {
-      const expiresInDays = options.expires === undefined ? undefined : Math.max(1, Math.round(parseDuration('--expires', options.expires) / 86_400_000));
-      const created = await withStore(cmd.optsWithGlobals(), (store) => createApiToken(deps(store), cliActor(), { name: options.name, role: options.role, expiresInDays }));
-      process.stdout.write(options.json ? `${JSON.stringify({ id: created.id, name: created.name, role: created.role, token: created.token, expiresAt: created.expiresAt })}\n` : `${created.token}\n`);
+      const expiresInDays =
+        options.expires === undefined
+          ? undefined
+          : Math.max(1, Math.round(parseDuration('--expires', options.expires) / 86_400_000));
+      const created = await withStore(cmd.optsWithGlobals(), (store) =>
+        createApiToken(deps(store), cliActor(), { name: options.name, role: options.role, expiresInDays }),
+      );
+      process.stdout.write(
+        options.json
+          ? `${JSON.stringify({ id: created.id, name: created.name, role: created.role, token: created.token, expiresAt: created.expiresAt })}\n`
+          : `${created.token}\n`,
+      );
     });
   token
     .command('revoke <idOrName>')
@@ -153,8 +210,25 @@ export function registerServerCommand(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (options: { json?: boolean }, cmd: Command) => {
       const tokens = await withStore(cmd.optsWithGlobals(), (store) => listApiTokens(store.db));
-      const view = tokens.map((t) => ({ id: t.id, name: t.name, role: t.role, createdAt: t.created_at, expiresAt: t.expires_at, lastUsedAt: t.last_used_at, revokedAt: t.revoked_at }));
-      process.stdout.write(options.json ? `${JSON.stringify(view)}\n` : view.map((t) => `${t.id}  ${t.name}  ${t.role}  ${t.revokedAt ? `revoked ${t.revokedAt}` : `last used ${t.lastUsedAt ?? 'never'}`}`).join('\n') + '\n');
+      const view = tokens.map((t) => ({
+        id: t.id,
+        name: t.name,
+        role: t.role,
+        createdAt: t.created_at,
+        expiresAt: t.expires_at,
+        lastUsedAt: t.last_used_at,
+        revokedAt: t.revoked_at,
+      }));
+      process.stdout.write(
+        options.json
+          ? `${JSON.stringify(view)}\n`
+          : view
+              .map(
+                (t) =>
+                  `${t.id}  ${t.name}  ${t.role}  ${t.revokedAt ? `revoked ${t.revokedAt}` : `last used ${t.lastUsedAt ?? 'never'}`}`,
+              )
+              .join('\n') + '\n',
+      );
     });
 
   const user = server.command('user').description('Users of the console and the API.');
@@ -164,20 +238,24 @@ export function registerServerCommand(program: Command): void {
     .addOption(roleOption())
     .action(async (name: string, options: { role: string }, cmd: Command) => {
       const password = await readPassword(name);
-      const created = await withStore(cmd.optsWithGlobals(), (store) => createUser(deps(store), cliActor(), { name, role: options.role, password }));
+      const created = await withStore(cmd.optsWithGlobals(), (store) =>
+        createUser(deps(store), cliActor(), { name, role: options.role, password }),
+      );
       process.stdout.write(`added user ${created.name} (${created.role})\n`);
     });
 
   user
     .command('passwd <name>')
-    .description('set a user\'s password (asked for, or the first line of stdin); their open sessions end at once')
+    .description("set a user's password (asked for, or the first line of stdin); their open sessions end at once")
     .action(async (name: string, _options: unknown, cmd: Command) => {
       const password = await readPassword(name);
       await withStore(cmd.optsWithGlobals(), (store) => changeUser(deps(store), cliActor(), name, { password }));
       process.stdout.write(`changed the password of ${name}\n`);
     });
 
-  const enroll = server.command('enroll-token').description('Enrollment tokens for agents (patchline agent enroll --token …).');
+  const enroll = server
+    .command('enroll-token')
+    .description('Enrollment tokens for agents (patchline agent enroll --token …).');
   enroll
     .command('create')
     .description('create an enrollment token bound to a ring; prints the token alone (once), or an object with --json')
@@ -196,8 +274,17 @@ export function registerServerCommand(program: Command): void {
           fingerprint = (await ensureSelfSigned(resolveStoreLocation(globals).dataDir, new Date())).fingerprint;
           await putSetting(store.db, SETTING.tlsFingerprint, fingerprint, new Date().toISOString());
         }
-        return createEnrollToken(deps(store), cliActor(), { ring: options.ring, expiresInHours, singleUse: options.singleUse ?? false, fingerprint: fingerprint || null });
+        return createEnrollToken(deps(store), cliActor(), {
+          ring: options.ring,
+          expiresInHours,
+          singleUse: options.singleUse ?? false,
+          fingerprint: fingerprint || null,
+        });
       });
-      process.stdout.write(options.json ? `${JSON.stringify({ id: created.id, ring: created.ring, token: created.token, expiresAt: created.expiresAt, singleUse: created.singleUse })}\n` : `${created.token}\n`);
+      process.stdout.write(
+        options.json
+          ? `${JSON.stringify({ id: created.id, ring: created.ring, token: created.token, expiresAt: created.expiresAt, singleUse: created.singleUse })}\n`
+          : `${created.token}\n`,
+      );
     });
 }

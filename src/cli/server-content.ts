@@ -11,7 +11,15 @@
  */
 import { join } from 'node:path';
 import type { Kysely } from 'kysely';
-import { createContentCache, jsonFileContentIndex, normalizeSpec, specFromCatalogFile, DEFAULT_CLEANUP_GRACE_MS, type ContentEvent, type NormalizedSpec } from '../content/index.ts';
+import {
+  createContentCache,
+  jsonFileContentIndex,
+  normalizeSpec,
+  specFromCatalogFile,
+  DEFAULT_CLEANUP_GRACE_MS,
+  type ContentEvent,
+  type NormalizedSpec,
+} from '../content/index.ts';
 import type { ContentService } from '../server/context.ts';
 import { loadFleet } from '../server/fleet/policy-view.ts';
 import type { Database } from '../store/schema.ts';
@@ -70,27 +78,56 @@ export interface ServerContent extends ContentService {
 }
 
 /** Payload files of these updates in the current catalog, bundle members' files included (as WUA downloads them). */
-export async function payloadSpecs(db: Kysely<Database>, updateIds: readonly string[]): Promise<Map<string, NormalizedSpec[]>> {
+export async function payloadSpecs(
+  db: Kysely<Database>,
+  updateIds: readonly string[],
+): Promise<Map<string, NormalizedSpec[]>> {
   const out = new Map<string, NormalizedSpec[]>();
-  const version = await db.selectFrom('catalog_versions').select('id').where('state', '=', 'current').executeTakeFirst();
+  const version = await db
+    .selectFrom('catalog_versions')
+    .select('id')
+    .where('state', '=', 'current')
+    .executeTakeFirst();
   if (!version || updateIds.length === 0) return out;
   for (let i = 0; i < updateIds.length; i += 500) {
     const ids = updateIds.slice(i, i + 500).map((id) => id.toLowerCase());
-    const revisions = await db.selectFrom('catalog_updates').select(['update_id', 'revision_id', 'revision_number']).where('version_id', '=', version.id).where('update_id', 'in', ids).orderBy('revision_number').execute();
+    const revisions = await db
+      .selectFrom('catalog_updates')
+      .select(['update_id', 'revision_id', 'revision_number'])
+      .where('version_id', '=', version.id)
+      .where('update_id', 'in', ids)
+      .orderBy('revision_number')
+      .execute();
     const newest = new Map(revisions.map((r) => [r.update_id, r.revision_id]));
     const revs = [...newest.values()];
     if (revs.length === 0) continue;
-    const members = await db.selectFrom('catalog_bundles').select(['bundle_revision_id', 'member_revision_id']).where('version_id', '=', version.id).where('bundle_revision_id', 'in', revs).execute();
+    const members = await db
+      .selectFrom('catalog_bundles')
+      .select(['bundle_revision_id', 'member_revision_id'])
+      .where('version_id', '=', version.id)
+      .where('bundle_revision_id', 'in', revs)
+      .execute();
     const allRevs = [...new Set([...revs, ...members.map((m) => m.member_revision_id)])];
-    const files = await db.selectFrom('catalog_update_files as uf')
-      .leftJoin('catalog_files as f', (j) => j.onRef('f.version_id', '=', 'uf.version_id').onRef('f.file_id', '=', 'uf.file_id'))
+    const files = await db
+      .selectFrom('catalog_update_files as uf')
+      .leftJoin('catalog_files as f', (j) =>
+        j.onRef('f.version_id', '=', 'uf.version_id').onRef('f.file_id', '=', 'uf.file_id'),
+      )
       .select(['uf.revision_id', 'uf.file_id', 'f.file_name', 'f.size', 'f.sha256', 'f.url'])
-      .where('uf.version_id', '=', version.id).where('uf.revision_id', 'in', allRevs).execute();
+      .where('uf.version_id', '=', version.id)
+      .where('uf.revision_id', 'in', allRevs)
+      .execute();
     for (const [updateId, rev] of newest) {
       const mine = [rev, ...members.filter((m) => m.bundle_revision_id === rev).map((m) => m.member_revision_id)];
       const specs = new Map<string, NormalizedSpec>();
       for (const f of files.filter((x) => mine.includes(x.revision_id))) {
-        const spec = specFromCatalogFile({ sha1: f.file_id, sha256: f.sha256 ?? null, url: f.url ?? null, size: f.size ?? null, fileName: f.file_name ?? null });
+        const spec = specFromCatalogFile({
+          sha1: f.file_id,
+          sha256: f.sha256 ?? null,
+          url: f.url ?? null,
+          size: f.size ?? null,
+          fileName: f.file_name ?? null,
+        });
         if (!spec) continue;
         const normalized = normalizeSpec(spec);
         specs.set(normalized.key, normalized);
@@ -104,9 +141,11 @@ export async function payloadSpecs(db: Kysely<Database>, updateIds: readonly str
 /** Runs `fn` over `items`, `limit` at a time. */
 async function eachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await fn(items[next++]!);
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
 }
 
 export function createServerContent(options: ServerContentOptions): ServerContent {
@@ -117,7 +156,8 @@ export function createServerContent(options: ServerContentOptions): ServerConten
   const onEvent = (e: ContentEvent): void => {
     if (e.kind === 'download-started') downloads++;
     if (e.kind === 'progress') options.onUpstreamBytes?.(e.bytes);
-    if (e.kind === 'cached') log(`content: cached ${e.key} (${e.size} bytes${e.resumedFrom ? `, resumed at ${e.resumedFrom}` : ''})`);
+    if (e.kind === 'cached')
+      log(`content: cached ${e.key} (${e.size} bytes${e.resumedFrom ? `, resumed at ${e.resumedFrom}` : ''})`);
     if (e.kind === 'rejected') log(`content: rejected ${e.key}: ${e.reason}`);
   };
   const cache = createContentCache({ dir: options.dir, index, now, allowUrl: options.allowUrl, onEvent });
@@ -135,7 +175,11 @@ export function createServerContent(options: ServerContentOptions): ServerConten
     return found;
   };
 
-  const ensureLogged = (spec: NormalizedSpec): Promise<void> => cache.ensure(spec).then(() => undefined, (error: unknown) => log(`content: ${spec.url} failed`, error));
+  const ensureLogged = (spec: NormalizedSpec): Promise<void> =>
+    cache.ensure(spec).then(
+      () => undefined,
+      (error: unknown) => log(`content: ${spec.url} failed`, error),
+    );
 
   async function planOnce(): Promise<{ updates: number; files: number }> {
     const fleet = await loadFleet(store.db, (id) => state(id));
@@ -189,7 +233,13 @@ export function createServerContent(options: ServerContentOptions): ServerConten
           all.catch((error: unknown) => log(`content: ${updateId} failed`, error));
           return 'pending';
         }
-        return files.map((f) => ({ digest: f.key, sha1: f.sha1, sha256: f.sha256, size: f.size, fileName: specs.find((s) => s.key === f.key)?.fileName ?? null }));
+        return files.map((f) => ({
+          digest: f.key,
+          sha1: f.sha1,
+          sha256: f.sha256,
+          size: f.size,
+          fileName: specs.find((s) => s.key === f.key)?.fileName ?? null,
+        }));
       } finally {
         clearTimeout(timer);
       }
@@ -205,7 +255,10 @@ export function createServerContent(options: ServerContentOptions): ServerConten
     },
     planSoon() {
       if (soon || closed) return;
-      const wait = Math.max(0, lastPlanAt + Math.max(CONTENT_PLAN_MIN_SPACING_MS, lastPlanMs * CONTENT_PLAN_DUTY_FACTOR) - Date.now());
+      const wait = Math.max(
+        0,
+        lastPlanAt + Math.max(CONTENT_PLAN_MIN_SPACING_MS, lastPlanMs * CONTENT_PLAN_DUTY_FACTOR) - Date.now(),
+      );
       soon = setTimeout(() => {
         soon = undefined;
         service.plan().catch((error: unknown) => log('content: planning failed', error));
@@ -213,12 +266,22 @@ export function createServerContent(options: ServerContentOptions): ServerConten
     },
     stats: () => ({ ...cache.stats(), servedBytes: served }),
     noteServed: (bytes) => void (served += bytes),
-    list: () => index.list().map((r) => ({ key: r.key, sha1: r.sha1, sha256: r.sha256, size: r.size, fileName: r.fileName, cachedAt: r.cachedAt, lastNeededAt: r.lastNeededAt })),
+    list: () =>
+      index.list().map((r) => ({
+        key: r.key,
+        sha1: r.sha1,
+        sha256: r.sha256,
+        size: r.size,
+        fileName: r.fileName,
+        cachedAt: r.cachedAt,
+        lastNeededAt: r.lastNeededAt,
+      })),
     async cleanup() {
       // What some host still needs (allowed or not) is kept: a rule may allow it tomorrow.
       const fleet = await loadFleet(store.db, (id) => state(id));
       const needed = new Set<string>();
-      for (const rows of fleet.rows.values()) for (const r of rows) if (r.applicability === 'needed') needed.add(r.update_id.toLowerCase());
+      for (const rows of fleet.rows.values())
+        for (const r of rows) if (r.applicability === 'needed') needed.add(r.update_id.toLowerCase());
       const specs = await specsOf([...needed]);
       const digests = [...specs.values()].flatMap((list) => list.flatMap((s) => [s.key, ...(s.sha1 ? [s.sha1] : [])]));
       return cache.cleanup({ needed: digests, graceMs: options.graceMs ?? DEFAULT_CLEANUP_GRACE_MS });

@@ -60,16 +60,31 @@ export async function startLabAgents(options: StartLabAgentsOptions): Promise<La
       for (const ring of ['pilot', 'broad'] as const) {
         const names = hosts.filter((h) => lab.ringOf(h) === ring);
         if (names.length === 0) continue;
-        fleets.push(await startLabFleet({
-          scenario: lab.scenario, dir: lab.dir, serverUrl: options.serverUrl, enrollToken: options.tokens[ring], hosts: names,
-          upstreamUrl: lab.payloadUpstreamUrl, payloads: lab.payloads, labRootPem: lab.rootPem, log: options.log, checkinWaitSeconds: LAB_CHECKIN_WAIT_SECONDS,
-        }));
+        fleets.push(
+          await startLabFleet({
+            scenario: lab.scenario,
+            dir: lab.dir,
+            serverUrl: options.serverUrl,
+            enrollToken: options.tokens[ring],
+            hosts: names,
+            upstreamUrl: lab.payloadUpstreamUrl,
+            payloads: lab.payloads,
+            labRootPem: lab.rootPem,
+            log: options.log,
+            checkinWaitSeconds: LAB_CHECKIN_WAIT_SECONDS,
+          }),
+        );
       }
     } catch (error) {
       await Promise.all(fleets.map((f) => f.close()));
       throw error;
     }
-    return { mode: 'in-process', hosts, fleets, close: async () => void (await Promise.all(fleets.map((f) => f.close()))) };
+    return {
+      mode: 'in-process',
+      hosts,
+      fleets,
+      close: async () => void (await Promise.all(fleets.map((f) => f.close()))),
+    };
   }
 
   const children = new Map<string, ChildProcess>();
@@ -79,28 +94,56 @@ export async function startLabAgents(options: StartLabAgentsOptions): Promise<La
     mkdirSync(logDir, { recursive: true });
     const fd = openSync(join(logDir, 'agent-process.log'), 'a');
     const [command, ...args] = options.cliArgv;
-    const child = spawn(command!, [...args, 'server', 'lab-agent',
-      '--scenario', lab.scenarioPath, '--dir', lab.dir, '--host', name, '--server', options.serverUrl, '--token', options.tokens[lab.ringOf(name)],
-      '--upstream', lab.payloadUpstreamUrl, '--root', lab.rootPemFile, '--time-scale', String(lab.scenario.timeScale),
-    ], { stdio: ['ignore', fd, fd] });
+    const child = spawn(
+      command!,
+      [
+        ...args,
+        'server',
+        'lab-agent',
+        '--scenario',
+        lab.scenarioPath,
+        '--dir',
+        lab.dir,
+        '--host',
+        name,
+        '--server',
+        options.serverUrl,
+        '--token',
+        options.tokens[lab.ringOf(name)],
+        '--upstream',
+        lab.payloadUpstreamUrl,
+        '--root',
+        lab.rootPemFile,
+        '--time-scale',
+        String(lab.scenario.timeScale),
+      ],
+      { stdio: ['ignore', fd, fd] },
+    );
     closeSync(fd);
     child.once('exit', (code, signal) => {
-      if (!closing) options.log(`lab agent ${name} (pid ${child.pid}) exited (${signal ?? `code ${code}`}); see ${join(logDir, 'agent-process.log')}`);
+      if (!closing)
+        options.log(
+          `lab agent ${name} (pid ${child.pid}) exited (${signal ?? `code ${code}`}); see ${join(logDir, 'agent-process.log')}`,
+        );
     });
     children.set(name, child);
   }
   return {
-    mode: 'process', hosts, fleets: [],
+    mode: 'process',
+    hosts,
+    fleets: [],
     async close() {
       closing = true;
-      await Promise.all([...children.values()].map(async (child) => {
-        if (child.exitCode !== null || child.signalCode !== null) return;
-        const exited = once(child, 'exit');
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), CHILD_STOP_MS);
-        await exited;
-        clearTimeout(timer);
-      }));
+      await Promise.all(
+        [...children.values()].map(async (child) => {
+          if (child.exitCode !== null || child.signalCode !== null) return;
+          const exited = once(child, 'exit');
+          child.kill('SIGTERM');
+          const timer = setTimeout(() => child.kill('SIGKILL'), CHILD_STOP_MS);
+          await exited;
+          clearTimeout(timer);
+        }),
+      );
     },
   };
 }
@@ -109,34 +152,58 @@ export async function startLabAgents(options: StartLabAgentsOptions): Promise<La
 export function registerLabAgentCommand(server: Command): void {
   server
     .command('lab-agent', { hidden: true })
-    .description('one lab host\'s agent process (started by `server --lab … --lab-agents process`)')
-    .requiredOption('--scenario <file>').requiredOption('--dir <dir>').requiredOption('--host <name>').requiredOption('--server <url>')
-    .requiredOption('--token <token>').requiredOption('--upstream <url>').requiredOption('--root <pem>').option('--time-scale <n>')
-    .action(async (o: { scenario: string; dir: string; host: string; server: string; token: string; upstream: string; root: string; timeScale?: string }) => {
-      const loaded = await loadScenario(o.scenario);
-      const timeScale = o.timeScale === undefined ? loaded.timeScale : Number(o.timeScale);
-      if (!(timeScale > 0)) throw usageError('USAGE_VALUE', `--time-scale ${o.timeScale}: a positive number.`);
-      const scenario = { ...loaded, timeScale };
-      const fleet = await startLabFleet({
-        scenario, dir: o.dir, serverUrl: o.server, enrollToken: o.token, hosts: [o.host], upstreamUrl: o.upstream,
-        payloads: createPayloadStore(scenario), labRootPem: await readFile(o.root, 'utf8'),
-        log: (m) => process.stderr.write(`${new Date().toISOString()} ${m}\n`), checkinWaitSeconds: LAB_CHECKIN_WAIT_SECONDS,
-      });
-      const parent = process.ppid;
-      await new Promise<void>((resolve) => {
-        process.once('SIGTERM', () => resolve());
-        process.once('SIGINT', () => resolve());
-        // A server killed outright (SIGKILL) cannot stop its lab agents: they notice and stop themselves.
-        setInterval(() => {
-          try {
-            process.kill(parent, 0);
-          } catch {
-            // ESRCH: the server is gone (process.ppid is read once at start, so it cannot tell).
-            resolve();
-          }
-        }, PARENT_CHECK_MS).unref();
-      });
-      await fleet.close();
-      process.exit(0);
-    });
+    .description("one lab host's agent process (started by `server --lab … --lab-agents process`)")
+    .requiredOption('--scenario <file>')
+    .requiredOption('--dir <dir>')
+    .requiredOption('--host <name>')
+    .requiredOption('--server <url>')
+    .requiredOption('--token <token>')
+    .requiredOption('--upstream <url>')
+    .requiredOption('--root <pem>')
+    .option('--time-scale <n>')
+    .action(
+      async (o: {
+        scenario: string;
+        dir: string;
+        host: string;
+        server: string;
+        token: string;
+        upstream: string;
+        root: string;
+        timeScale?: string;
+      }) => {
+        const loaded = await loadScenario(o.scenario);
+        const timeScale = o.timeScale === undefined ? loaded.timeScale : Number(o.timeScale);
+        if (!(timeScale > 0)) throw usageError('USAGE_VALUE', `--time-scale ${o.timeScale}: a positive number.`);
+        const scenario = { ...loaded, timeScale };
+        const fleet = await startLabFleet({
+          scenario,
+          dir: o.dir,
+          serverUrl: o.server,
+          enrollToken: o.token,
+          hosts: [o.host],
+          upstreamUrl: o.upstream,
+          payloads: createPayloadStore(scenario),
+          labRootPem: await readFile(o.root, 'utf8'),
+          log: (m) => process.stderr.write(`${new Date().toISOString()} ${m}\n`),
+          checkinWaitSeconds: LAB_CHECKIN_WAIT_SECONDS,
+        });
+        const parent = process.ppid;
+        await new Promise<void>((resolve) => {
+          process.once('SIGTERM', () => resolve());
+          process.once('SIGINT', () => resolve());
+          // A server killed outright (SIGKILL) cannot stop its lab agents: they notice and stop themselves.
+          setInterval(() => {
+            try {
+              process.kill(parent, 0);
+            } catch {
+              // ESRCH: the server is gone (process.ppid is read once at start, so it cannot tell).
+              resolve();
+            }
+          }, PARENT_CHECK_MS).unref();
+        });
+        await fleet.close();
+        process.exit(0);
+      },
+    );
 }

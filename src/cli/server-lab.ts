@@ -31,7 +31,14 @@ import { findUser } from '../store/server/users-repo.ts';
 export const LAB_ADMIN = 'admin';
 const LAB_ACTOR = { actor: 'lab', ip: null };
 /** Lab rings are always in their window: what a rule allows goes in at once (a real ring has nights). */
-const ALWAYS = [{ weekdays: ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as const, start: '00:00', durationMinutes: 1440, timeZone: 'UTC' }];
+const ALWAYS = [
+  {
+    weekdays: ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as const,
+    start: '00:00',
+    durationMinutes: 1440,
+    timeZone: 'UTC',
+  },
+];
 /** The lab's scans are hourly (the least a ring allows); installs rescan on their own. */
 const LAB_SCAN_INTERVAL_MINUTES = 60;
 
@@ -66,7 +73,11 @@ async function readLabFile(path: string): Promise<LabFile | null> {
     return JSON.parse(await readFile(path, 'utf8')) as LabFile;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw usageError('LAB_STATE_UNREADABLE', `${path} is not readable lab state (${(error as Error).message}): use a fresh --data directory.`, { cause: error });
+    throw usageError(
+      'LAB_STATE_UNREADABLE',
+      `${path} is not readable lab state (${(error as Error).message}): use a fresh --data directory.`,
+      { cause: error },
+    );
   }
 }
 
@@ -77,11 +88,16 @@ async function listen(server: Server, port: number): Promise<number> {
 }
 
 /** The payload upstream, on its earlier port when it is free (the catalog names it), else a new one. */
-async function startPayloadUpstream(payloads: PayloadStore, preferredPort: number, counter: { n: number }): Promise<{ server: Server; port: number }> {
-  const make = () => createServer((req, res) => {
-    if (req.method === 'GET') counter.n++;
-    if (!payloads.handle(req, res)) res.writeHead(404).end();
-  });
+async function startPayloadUpstream(
+  payloads: PayloadStore,
+  preferredPort: number,
+  counter: { n: number },
+): Promise<{ server: Server; port: number }> {
+  const make = () =>
+    createServer((req, res) => {
+      if (req.method === 'GET') counter.n++;
+      if (!payloads.handle(req, res)) res.writeHead(404).end();
+    });
   if (preferredPort > 0) {
     const server = make();
     try {
@@ -112,7 +128,10 @@ export async function prepareLab(options: PrepareLabOptions): Promise<Lab> {
   const labFile = join(dir, 'lab.json');
   const previous = await readLabFile(labFile);
   if (previous && previous.scenario !== scenarioPath) {
-    throw usageError('LAB_SCENARIO_MISMATCH', `${options.dataDir} holds the lab of ${previous.scenario}, not ${scenarioPath}: use another --data directory (or the same scenario).`);
+    throw usageError(
+      'LAB_SCENARIO_MISMATCH',
+      `${options.dataDir} holds the lab of ${previous.scenario}, not ${scenarioPath}: use another --data directory (or the same scenario).`,
+    );
   }
   const payloads = createPayloadStore(scenario);
   const counter = { n: 0 };
@@ -122,14 +141,24 @@ export async function prepareLab(options: PrepareLabOptions): Promise<Lab> {
   try {
     const cab = join(dir, 'upstream', 'wsusscn2.cab');
     const rootPemFile = `${cab}.root.pem`;
-    const haveCab = await stat(cab).then(() => true, () => false);
+    const haveCab = await stat(cab).then(
+      () => true,
+      () => false,
+    );
     // The catalog's payload URLs name the upstream's port: a new port needs a new catalog (the
     // server's sync then sees a changed cab and imports it).
     if (!haveCab || previous?.payloadPort !== upstream.port) {
       options.log(`lab: generating the signed lab catalog of ${scenario.catalog.length} updates`);
-      await generateCatalog(scenario, { out: cab, upstreamUrl: payloadUpstreamUrl, rootDir: join(dir, 'root') }, defaultCatalogPacker());
+      await generateCatalog(
+        scenario,
+        { out: cab, upstreamUrl: payloadUpstreamUrl, rootDir: join(dir, 'root') },
+        defaultCatalogPacker(),
+      );
     }
-    await writeFile(`${labFile}.tmp`, `${JSON.stringify({ scenario: scenarioPath, payloadPort: upstream.port } satisfies LabFile)}\n`);
+    await writeFile(
+      `${labFile}.tmp`,
+      `${JSON.stringify({ scenario: scenarioPath, payloadPort: upstream.port } satisfies LabFile)}\n`,
+    );
     await rename(`${labFile}.tmp`, labFile);
     catalogUpstream = await startCatalogUpstream({ file: cab });
     const rootPem = await readFile(rootPemFile, 'utf8');
@@ -144,7 +173,14 @@ export async function prepareLab(options: PrepareLabOptions): Promise<Lab> {
     const origin = new URL(payloadUpstreamUrl).origin;
     const catalogUp = catalogUpstream;
     return {
-      scenario, scenarioPath, dir, catalogSourceUrl: catalogUp.url, payloadUpstreamUrl, rootPem, rootPemFile, payloads,
+      scenario,
+      scenarioPath,
+      dir,
+      catalogSourceUrl: catalogUp.url,
+      payloadUpstreamUrl,
+      rootPem,
+      rootPemFile,
+      payloads,
       payloadRequests: () => counter.n,
       ringOf: (host) => (firstOfProduct.has(host) ? 'pilot' : 'broad'),
       allowUrl: (url) => url.origin === origin,
@@ -167,17 +203,40 @@ export async function ensureLabRings(deps: Pick<ServerDeps, 'store' | 'now' | 'f
   if (existing.length > 0) return;
   const pilot = lab.scenario.hosts.filter((h) => lab.ringOf(h.name) === 'pilot').map((h) => h.name);
   const rings: Ring[] = [
-    { ...DEFAULT_RING, name: 'pilot', members: pilot, maintenanceWindows: ALWAYS, scanIntervalMinutes: LAB_SCAN_INTERVAL_MINUTES },
-    { ...DEFAULT_RING, name: 'broad', members: [], maintenanceWindows: ALWAYS, scanIntervalMinutes: LAB_SCAN_INTERVAL_MINUTES },
+    {
+      ...DEFAULT_RING,
+      name: 'pilot',
+      members: pilot,
+      maintenanceWindows: ALWAYS,
+      scanIntervalMinutes: LAB_SCAN_INTERVAL_MINUTES,
+    },
+    {
+      ...DEFAULT_RING,
+      name: 'broad',
+      members: [],
+      maintenanceWindows: ALWAYS,
+      scanIntervalMinutes: LAB_SCAN_INTERVAL_MINUTES,
+    },
   ];
   const at = deps.now().toISOString();
   for (const [position, ring] of rings.entries()) {
     const problems = validateRing(ring);
-    if (problems.length > 0) throw new Error(`lab ring ${ring.name} is not valid: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`);
+    if (problems.length > 0)
+      throw new Error(
+        `lab ring ${ring.name} is not valid: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`,
+      );
     const { name, ...spec } = ring;
     await commitChange(deps, LAB_ACTOR, async (trx, record) => {
-      await trx.insertInto('rings').values({ name, position, spec_json: JSON.stringify(spec), updated_at: at, updated_by: LAB_ACTOR.actor }).execute();
-      await record({ action: 'ring.create', target: name, details: { lab: true }, event: { kind: 'ring.updated', data: { ring: name } } });
+      await trx
+        .insertInto('rings')
+        .values({ name, position, spec_json: JSON.stringify(spec), updated_at: at, updated_by: LAB_ACTOR.actor })
+        .execute();
+      await record({
+        action: 'ring.create',
+        target: name,
+        details: { lab: true },
+        event: { kind: 'ring.updated', data: { ring: name } },
+      });
     });
   }
 }
@@ -189,4 +248,3 @@ export async function ensureLabAdmin(deps: Pick<ServerDeps, 'store' | 'now' | 'f
   await createUser(deps, LAB_ACTOR, { name: LAB_ADMIN, role: 'admin', password });
   return password;
 }
-

@@ -23,14 +23,20 @@ import { startServer, type RunningServer } from '../server/server.ts';
 import { listUsers } from '../store/server/users-repo.ts';
 import { parseDuration } from './run-options.ts';
 import { createServerCatalog, DEFAULT_CATALOG_SYNC_INTERVAL_MS, type ServerCatalog } from './server-catalog.ts';
-import { createServerContent, CONTENT_PLAN_INTERVAL_MS, DEFAULT_CLEANUP_INTERVAL_MS, type ServerContent } from './server-content.ts';
+import {
+  createServerContent,
+  CONTENT_PLAN_INTERVAL_MS,
+  DEFAULT_CLEANUP_INTERVAL_MS,
+  type ServerContent,
+} from './server-content.ts';
 import { ensureLabAdmin, ensureLabRings, prepareLab, LAB_ADMIN, type Lab } from './server-lab.ts';
 import { startLabAgents, type LabAgentMode, type LabAgents } from './server-lab-agents.ts';
 
 /** The lab's enrollment tokens are minted at each start; a day is plenty for the agents to use them. */
 const LAB_ENROLL_TOKEN_HOURS = 24;
 /** Payload hosts of Microsoft Update (the cache fetches from nowhere else unless --lab). */
-const MICROSOFT_CONTENT_HOSTS = /(^|\.)(windowsupdate\.com|update\.microsoft\.com|download\.microsoft\.com|delivery\.mp\.microsoft\.com)$/i;
+const MICROSOFT_CONTENT_HOSTS =
+  /(^|\.)(windowsupdate\.com|update\.microsoft\.com|download\.microsoft\.com|delivery\.mp\.microsoft\.com)$/i;
 /** Scheduled work is spread ±5 % so replicas and restarts do not hit upstream together. */
 const SCHEDULE_JITTER = 0.05;
 
@@ -53,14 +59,24 @@ function durationOrOff(flag: string, value: string | undefined, fallback: number
 }
 
 /** Runs `fn` every `everyMs` (jittered) after a first wait; returns a stopper. */
-function every(firstMs: number, everyMs: number, fn: () => Promise<unknown>, onError: (error: unknown) => void): () => void {
+function every(
+  firstMs: number,
+  everyMs: number,
+  fn: () => Promise<unknown>,
+  onError: (error: unknown) => void,
+): () => void {
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
   const arm = (ms: number): void => {
     if (stopped) return;
-    timer = setTimeout(() => {
-      fn().catch(onError).finally(() => arm(everyMs * (1 - SCHEDULE_JITTER + Math.random() * 2 * SCHEDULE_JITTER)));
-    }, Math.max(0, ms));
+    timer = setTimeout(
+      () => {
+        fn()
+          .catch(onError)
+          .finally(() => arm(everyMs * (1 - SCHEDULE_JITTER + Math.random() * 2 * SCHEDULE_JITTER)));
+      },
+      Math.max(0, ms),
+    );
     timer.unref();
   };
   arm(firstMs);
@@ -103,20 +119,40 @@ export async function runServer(options: ServerRunOptions, cliArgv: readonly str
   if (run.lab) process.stdout.write('lab stopped; run the same command with --data to resume it\n');
 }
 
-export async function startServerRun(options: ServerRunOptions, cliArgv: readonly string[], out: (line: string) => void): Promise<ServerRun> {
+export async function startServerRun(
+  options: ServerRunOptions,
+  cliArgv: readonly string[],
+  out: (line: string) => void,
+): Promise<ServerRun> {
   const timeScale = options.labTimeScale === undefined ? undefined : Number(options.labTimeScale);
-  if (timeScale !== undefined && !(timeScale > 0)) throw usageError('USAGE_VALUE', `--lab-time-scale ${options.labTimeScale}: a positive number, e.g. 0.01.`);
-  if (!options.lab && (options.labAgents !== undefined || timeScale !== undefined)) throw usageError('USAGE', '--lab-agents and --lab-time-scale go with --lab SCENARIO.');
-  const syncEveryMs = durationOrOff('--catalog-sync-interval', options.catalogSyncInterval, DEFAULT_CATALOG_SYNC_INTERVAL_MS);
+  if (timeScale !== undefined && !(timeScale > 0))
+    throw usageError('USAGE_VALUE', `--lab-time-scale ${options.labTimeScale}: a positive number, e.g. 0.01.`);
+  if (!options.lab && (options.labAgents !== undefined || timeScale !== undefined))
+    throw usageError('USAGE', '--lab-agents and --lab-time-scale go with --lab SCENARIO.');
+  const syncEveryMs = durationOrOff(
+    '--catalog-sync-interval',
+    options.catalogSyncInterval,
+    DEFAULT_CATALOG_SYNC_INTERVAL_MS,
+  );
   const graceMs = parseDuration('--content-grace', options.contentGrace ?? '7d');
-  const cleanupEveryMs = durationOrOff('--content-cleanup-interval', options.contentCleanupInterval, DEFAULT_CLEANUP_INTERVAL_MS);
-  const trustPems = await Promise.all((options.trust ?? []).map(async (file) => {
-    try {
-      return await readFile(file, 'utf8');
-    } catch (cause) {
-      throw usageError('TRUST_CERT_INVALID', `Cannot read the --trust certificate ${file}: ${(cause as Error).message}.`, { cause });
-    }
-  }));
+  const cleanupEveryMs = durationOrOff(
+    '--content-cleanup-interval',
+    options.contentCleanupInterval,
+    DEFAULT_CLEANUP_INTERVAL_MS,
+  );
+  const trustPems = await Promise.all(
+    (options.trust ?? []).map(async (file) => {
+      try {
+        return await readFile(file, 'utf8');
+      } catch (cause) {
+        throw usageError(
+          'TRUST_CERT_INVALID',
+          `Cannot read the --trust certificate ${file}: ${(cause as Error).message}.`,
+          { cause },
+        );
+      }
+    }),
+  );
   if (options.catalogSource) {
     try {
       new URL(options.catalogSource);
@@ -142,7 +178,9 @@ export async function startServerRun(options: ServerRunOptions, cliArgv: readonl
     } else process.stderr.write(`${message}${error ? `: ${(error as Error).message}` : ''}\n`);
   };
 
-  const lab: Lab | undefined = options.lab ? await prepareLab({ scenarioPath: options.lab, dataDir: config.dataDir, timeScale, log }) : undefined;
+  const lab: Lab | undefined = options.lab
+    ? await prepareLab({ scenarioPath: options.lab, dataDir: config.dataDir, timeScale, log })
+    : undefined;
   const lateContent: ContentService = {
     stats: () => late.content?.stats() ?? { files: 0, bytes: 0, downloading: 0, upstreamBytes: 0, servedBytes: 0 },
     list: () => late.content?.list() ?? [],
@@ -152,7 +190,11 @@ export async function startServerRun(options: ServerRunOptions, cliArgv: readonl
   let running: RunningServer;
   try {
     running = await startServer(config, {
-      logger: { level: 'info', redact: { paths: REDACT_PATHS, censor: '[redacted]' }, ...(logFile ? { file: logFile } : {}) },
+      logger: {
+        level: 'info',
+        redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+        ...(logFile ? { file: logFile } : {}),
+      },
       catalogDetails: async (db, id) => (await showUpdate(db, id))[0],
       catalog: { sync: (signal) => late.catalog!.sync(signal) },
       content: lateContent,
@@ -173,39 +215,70 @@ export async function startServerRun(options: ServerRunOptions, cliArgv: readonl
   // A local mirror named by --catalog-source may serve the payloads too.
   const sourceOrigin = options.catalogSource ? new URL(options.catalogSource).origin : null;
   const catalog = (late.catalog = createServerCatalog({
-    store, dir: join(config.dataDir, 'catalog'), sourceUrl: lab?.catalogSourceUrl ?? options.catalogSource ?? MICROSOFT_CATALOG_URL,
-    trustPems: [...trustPems, ...(lab ? [lab.rootPem] : [])], log,
+    store,
+    dir: join(config.dataDir, 'catalog'),
+    sourceUrl: lab?.catalogSourceUrl ?? options.catalogSource ?? MICROSOFT_CATALOG_URL,
+    trustPems: [...trustPems, ...(lab ? [lab.rootPem] : [])],
+    log,
     onUpstreamBytes: (bytes) => running.deps.metrics.upstreamBytes.inc({ source: 'catalog' }, bytes),
   }));
   const content = (late.content = createServerContent({
-    store, dir: join(config.dataDir, 'content'), now: running.deps.now, graceMs, log,
+    store,
+    dir: join(config.dataDir, 'content'),
+    now: running.deps.now,
+    graceMs,
+    log,
     onUpstreamBytes: (bytes) => running.deps.metrics.upstreamBytes.inc({ source: 'content' }, bytes),
-    allowUrl: lab ? lab.allowUrl : (url) => (url.protocol === 'https:' || url.protocol === 'http:') && (MICROSOFT_CONTENT_HOSTS.test(url.hostname) || url.origin === sourceOrigin),
+    allowUrl: lab
+      ? lab.allowUrl
+      : (url) =>
+          (url.protocol === 'https:' || url.protocol === 'http:') &&
+          (MICROSOFT_CONTENT_HOSTS.test(url.hostname) || url.origin === sourceOrigin),
   }));
   const unsubscribe = running.deps.feed.subscribe(() => content.planSoon());
   const stops: (() => void)[] = [unsubscribe];
-  stops.push(every(CONTENT_PLAN_INTERVAL_MS, CONTENT_PLAN_INTERVAL_MS, () => content.plan(), (e) => log('content: planning failed', e)));
+  stops.push(
+    every(
+      CONTENT_PLAN_INTERVAL_MS,
+      CONTENT_PLAN_INTERVAL_MS,
+      () => content.plan(),
+      (e) => log('content: planning failed', e),
+    ),
+  );
   if (cleanupEveryMs !== null) {
-    stops.push(every(cleanupEveryMs, cleanupEveryMs, async () => {
-      const r = await content.cleanup();
-      log(`content cleanup: ${r.deleted.length} file(s) deleted, ${r.bytesFreed} bytes freed, ${r.inGrace} in their grace period`);
-    }, (e) => log('content cleanup failed', e)));
+    stops.push(
+      every(
+        cleanupEveryMs,
+        cleanupEveryMs,
+        async () => {
+          const r = await content.cleanup();
+          log(
+            `content cleanup: ${r.deleted.length} file(s) deleted, ${r.bytesFreed} bytes freed, ${r.inGrace} in their grace period`,
+          );
+        },
+        (e) => log('content cleanup failed', e),
+      ),
+    );
   }
   const syncLog = (r: { message: string }) => log(`catalog sync: ${r.message}`);
   let agents: LabAgents | undefined;
   let stopping: Promise<void> | undefined;
-  const stop = (): Promise<void> => (stopping ??= (async () => {
-    await agents?.close().catch((e: unknown) => log('stopping the lab agents failed', e));
-    for (const s of stops) s();
-    await content.close().catch((e: unknown) => log('closing the content cache failed', e));
-    await running.close();
-    await lab?.close();
-  })());
+  const stop = (): Promise<void> =>
+    (stopping ??= (async () => {
+      await agents?.close().catch((e: unknown) => log('stopping the lab agents failed', e));
+      for (const s of stops) s();
+      await content.close().catch((e: unknown) => log('closing the content cache failed', e));
+      await running.close();
+      await lab?.close();
+    })());
 
   try {
     if (syncEveryMs !== null) {
       const lastFile = join(config.dataDir, 'catalog', 'last-sync.json');
-      const last = await readFile(lastFile, 'utf8').then((t) => Date.parse((JSON.parse(t) as { at: string }).at), () => 0);
+      const last = await readFile(lastFile, 'utf8').then(
+        (t) => Date.parse((JSON.parse(t) as { at: string }).at),
+        () => 0,
+      );
       const syncNow = async () => {
         syncLog(await catalog.sync());
         await writeFile(lastFile, `${JSON.stringify({ at: new Date().toISOString() })}\n`);
@@ -213,7 +286,9 @@ export async function startServerRun(options: ServerRunOptions, cliArgv: readonl
       const due = Math.max(0, last + syncEveryMs - Date.now());
       // The lab's first sync comes before its agents, so their first scan has the catalog.
       if (lab && due === 0) await syncNow();
-      stops.push(every(lab && due === 0 ? syncEveryMs : due, syncEveryMs, syncNow, (e) => log('catalog sync failed', e)));
+      stops.push(
+        every(lab && due === 0 ? syncEveryMs : due, syncEveryMs, syncNow, (e) => log('catalog sync failed', e)),
+      );
     }
     if (lab) {
       await ensureLabRings(running.deps, lab);
@@ -222,15 +297,34 @@ export async function startServerRun(options: ServerRunOptions, cliArgv: readonl
       if (!isLoopback(agentUrl.hostname.replace(/^\[|\]$/g, ''))) agentUrl.hostname = '127.0.0.1';
       const tokens = { pilot: '', broad: '' };
       for (const ring of ['pilot', 'broad'] as const) {
-        tokens[ring] = (await createEnrollToken(running.deps, { actor: 'lab', ip: null }, { ring, expiresInHours: LAB_ENROLL_TOKEN_HOURS, singleUse: false, fingerprint: running.fingerprint })).token;
+        tokens[ring] = (
+          await createEnrollToken(
+            running.deps,
+            { actor: 'lab', ip: null },
+            { ring, expiresInHours: LAB_ENROLL_TOKEN_HOURS, singleUse: false, fingerprint: running.fingerprint },
+          )
+        ).token;
       }
       const mode = options.labAgents ?? 'in-process';
       agents = await startLabAgents({ lab, mode, serverUrl: agentUrl.origin, tokens, cliArgv, log });
-      printLabBanner(out, { lab, url: running.url, dataDir: config.dataDir, freshLab, password, logFile: logFile!, mode, agents: agents.hosts.length });
+      printLabBanner(out, {
+        lab,
+        url: running.url,
+        dataDir: config.dataDir,
+        freshLab,
+        password,
+        logFile: logFile!,
+        mode,
+        agents: agents.hosts.length,
+      });
     } else {
       out(`patchline server listening on ${running.url}`);
-      if (running.fingerprint) out(`certificate sha256 ${running.fingerprint} (${running.tls?.source}); enrollment tokens carry it`);
-      if ((await listUsers(store.db)).length === 0) out(`no users yet: patchline server user add NAME --role admin${options.data ? ` --data ${options.data}` : ''}`);
+      if (running.fingerprint)
+        out(`certificate sha256 ${running.fingerprint} (${running.tls?.source}); enrollment tokens carry it`);
+      if ((await listUsers(store.db)).length === 0)
+        out(
+          `no users yet: patchline server user add NAME --role admin${options.data ? ` --data ${options.data}` : ''}`,
+        );
     }
   } catch (error) {
     await stop();
@@ -239,22 +333,40 @@ export async function startServerRun(options: ServerRunOptions, cliArgv: readonl
   return { running, catalog, content, lab, agents, stop };
 }
 
-function printLabBanner(out: (line: string) => void, b: { lab: Lab; url: string; dataDir: string; freshLab: boolean; password: string | null; logFile: string; mode: LabAgentMode; agents: number }): void {
+function printLabBanner(
+  out: (line: string) => void,
+  b: {
+    lab: Lab;
+    url: string;
+    dataDir: string;
+    freshLab: boolean;
+    password: string | null;
+    logFile: string;
+    mode: LabAgentMode;
+    agents: number;
+  },
+): void {
   const rel = relative(process.cwd(), b.lab.scenarioPath);
   const shown = rel === '' || rel.startsWith('..') ? b.lab.scenarioPath : rel;
   const data = b.dataDir.includes(' ') ? JSON.stringify(b.dataDir) : b.dataDir;
   const pilot = b.lab.scenario.hosts.filter((h) => b.lab.ringOf(h.name) === 'pilot').map((h) => h.name);
   out(`Patchline lab server: ${shown}, ${b.agents} agents (${b.mode}), rings pilot (${pilot.join(', ')}) and broad.`);
   out(`  console:  ${b.url}/`);
-  out(b.password
-    ? `  sign in:  ${LAB_ADMIN} / ${b.password}   (shown once; not in the log)`
-    : `  sign in:  ${LAB_ADMIN} with the password shown at the first start (new one: patchline server user passwd ${LAB_ADMIN} --data ${data})`);
+  out(
+    b.password
+      ? `  sign in:  ${LAB_ADMIN} / ${b.password}   (shown once; not in the log)`
+      : `  sign in:  ${LAB_ADMIN} with the password shown at the first start (new one: patchline server user passwd ${LAB_ADMIN} --data ${data})`,
+  );
   out(`  data:     ${data}${b.freshLab ? '   (a fresh lab; resume it with --data)' : ''}`);
   out(`  log:      ${b.logFile}`);
   out('Nothing is installed until a rule allows it. Allow the security updates for the pilot ring and install them:');
   out(`  TOKEN=$(node bin/patchline.js server token create --name demo --role admin --data ${data})`);
-  out(`  curl -sH "Authorization: Bearer $TOKEN" -H 'content-type: application/json' ${b.url}/api/v1/rules -d '{"action":"allow","classifications":["Security Updates"],"rings":["pilot"]}'`);
-  out(`  curl -sH "Authorization: Bearer $TOKEN" -H 'content-type: application/json' ${b.url}/api/v1/actions -d '{"action":"install","ring":"pilot"}'`);
+  out(
+    `  curl -sH "Authorization: Bearer $TOKEN" -H 'content-type: application/json' ${b.url}/api/v1/rules -d '{"action":"allow","classifications":["Security Updates"],"rings":["pilot"]}'`,
+  );
+  out(
+    `  curl -sH "Authorization: Bearer $TOKEN" -H 'content-type: application/json' ${b.url}/api/v1/actions -d '{"action":"install","ring":"pilot"}'`,
+  );
   out(`  curl -sH "Authorization: Bearer $TOKEN" '${b.url}/api/v1/hosts?ring=pilot'`);
   out('Ctrl-C stops the agents and the server.');
 }

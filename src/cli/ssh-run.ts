@@ -24,22 +24,55 @@ export interface SshRunConfig {
 }
 
 /** What a run keeps so --resume rebuilds the same transport. */
-export type SshTransportConfig = { readonly kind: 'ssh'; readonly ssh: SshRunConfig; readonly stateFile: string; readonly lab?: { readonly scenario: string; readonly dir: string } };
+export type SshTransportConfig = {
+  readonly kind: 'ssh';
+  readonly ssh: SshRunConfig;
+  readonly stateFile: string;
+  readonly lab?: { readonly scenario: string; readonly dir: string };
+};
 
 /** Adds the SSH options to `patchline run` (an --inventory another transport added is reused). */
 export function addSshRunOptions(command: Command): Command {
-  if (!command.options.some((o) => o.long === '--inventory')) command.option('--inventory <file>', 'servers.yaml: targets, groups, users, keys (--transport ssh)');
+  if (!command.options.some((o) => o.long === '--inventory'))
+    command.option('--inventory <file>', 'servers.yaml: targets, groups, users, keys (--transport ssh)');
   return command
-    .option('--known-hosts <file>', 'OpenSSH known_hosts file to check host keys against (default: known_hosts beside the state file)')
-    .option('--accept-new-host-keys', 'record the key of a host never seen before (OpenSSH accept-new); a changed key is always refused')
-    .option('--client-dir <dir>', 'the client folder from `patchline client pack`, copied to C:\\ProgramData\\Patchline\\<version> when its digests differ');
+    .option(
+      '--known-hosts <file>',
+      'OpenSSH known_hosts file to check host keys against (default: known_hosts beside the state file)',
+    )
+    .option(
+      '--accept-new-host-keys',
+      'record the key of a host never seen before (OpenSSH accept-new); a changed key is always refused',
+    )
+    .option(
+      '--client-dir <dir>',
+      'the client folder from `patchline client pack`, copied to C:\\ProgramData\\Patchline\\<version> when its digests differ',
+    );
 }
 
 /** Validates the SSH options (usage errors, exit 64). */
-export function parseSshRunOptions(raw: { inventory?: string; knownHosts?: string; acceptNewHostKeys?: boolean; clientDir?: string; lab?: string }): SshRunConfig {
-  if (raw.lab === undefined && raw.inventory === undefined) throw usageError('SSH_NO_INVENTORY', '--transport ssh needs --inventory servers.yaml naming the targets (README "Real servers over SSH"), or --lab SCENARIO for the SSH lab.');
-  if (raw.lab === undefined && raw.clientDir === undefined) throw usageError('SSH_NO_CLIENT', '--transport ssh needs --client-dir DIR: the folder `patchline client pack` laid out (node.exe, the agent bundle, wua.ps1, manifest.json).');
-  if (raw.clientDir !== undefined && !existsSync(join(raw.clientDir, 'manifest.json'))) throw usageError('SSH_NO_CLIENT', `--client-dir ${raw.clientDir}: no manifest.json there; lay the folder out with \`patchline client pack\`.`);
+export function parseSshRunOptions(raw: {
+  inventory?: string;
+  knownHosts?: string;
+  acceptNewHostKeys?: boolean;
+  clientDir?: string;
+  lab?: string;
+}): SshRunConfig {
+  if (raw.lab === undefined && raw.inventory === undefined)
+    throw usageError(
+      'SSH_NO_INVENTORY',
+      '--transport ssh needs --inventory servers.yaml naming the targets (README "Real servers over SSH"), or --lab SCENARIO for the SSH lab.',
+    );
+  if (raw.lab === undefined && raw.clientDir === undefined)
+    throw usageError(
+      'SSH_NO_CLIENT',
+      '--transport ssh needs --client-dir DIR: the folder `patchline client pack` laid out (node.exe, the agent bundle, wua.ps1, manifest.json).',
+    );
+  if (raw.clientDir !== undefined && !existsSync(join(raw.clientDir, 'manifest.json')))
+    throw usageError(
+      'SSH_NO_CLIENT',
+      `--client-dir ${raw.clientDir}: no manifest.json there; lay the folder out with \`patchline client pack\`.`,
+    );
   return Object.freeze({
     inventory: raw.inventory === undefined ? null : resolve(raw.inventory),
     knownHosts: raw.knownHosts === undefined ? null : resolve(raw.knownHosts),
@@ -49,10 +82,18 @@ export function parseSshRunOptions(raw: { inventory?: string; knownHosts?: strin
 }
 
 function toSshTarget(host: InventoryHost): SshTarget {
-  if (host.user === null) throw usageError('SSH_NO_USER', `no user for ${host.name}: give defaults.user or the host's user in the inventory, or write user@${host.name}.`, { context: { host: host.name } });
+  if (host.user === null)
+    throw usageError(
+      'SSH_NO_USER',
+      `no user for ${host.name}: give defaults.user or the host's user in the inventory, or write user@${host.name}.`,
+      { context: { host: host.name } },
+    );
   const auth = host.auth;
   return {
-    name: host.name, address: host.address, port: host.port, user: host.user,
+    name: host.name,
+    address: host.address,
+    port: host.port,
+    user: host.user,
     ...(auth.kind === 'key' ? { keyFile: auth.keyFile } : {}),
     ...(auth.kind === 'agent' ? { agent: true } : {}),
     ...(auth.kind === 'passwordEnv' ? { passwordEnv: auth.variable } : {}),
@@ -69,11 +110,16 @@ export function stderrNote(host: string, message: string): void {
  * The transport for a run: the SSH lab's (with `lab`), or SSH over the inventory's targets.
  * Returns the targets the inventory resolves the names to (all with none given).
  */
-export async function openSshRunTransport(config: SshTransportConfig, targets: readonly string[]): Promise<{ transport: Transport; targets: readonly string[] }> {
+export async function openSshRunTransport(
+  config: SshTransportConfig,
+  targets: readonly string[],
+): Promise<{ transport: Transport; targets: readonly string[] }> {
   if (config.lab) {
     const { openSshLabTransport } = await import('../lab/ssh/lab-transport.ts');
     const transport = await openSshLabTransport({
-      scenarioPath: config.lab.scenario, dir: config.lab.dir, note: stderrNote,
+      scenarioPath: config.lab.scenario,
+      dir: config.lab.dir,
+      note: stderrNote,
       ...(config.ssh.knownHosts !== null ? { knownHostsFile: config.ssh.knownHosts } : {}),
       acceptNewHostKeys: config.ssh.acceptNewHostKeys,
     });
@@ -83,12 +129,15 @@ export async function openSshRunTransport(config: SshTransportConfig, targets: r
   const hosts = resolveInventoryTargets(inventory, targets.length > 0 ? targets : ['all']);
   const clientDir = config.ssh.clientDir!;
   const manifest = JSON.parse(readFileSync(join(clientDir, 'manifest.json'), 'utf8')) as { version?: unknown };
-  const version = typeof manifest.version === 'string' && /^[A-Za-z0-9._-]+$/.test(manifest.version) ? manifest.version : 'current';
+  const version =
+    typeof manifest.version === 'string' && /^[A-Za-z0-9._-]+$/.test(manifest.version) ? manifest.version : 'current';
   const transport = createSshTransport({
     targets: hosts.map(toSshTarget),
     knownHostsFile: config.ssh.knownHosts ?? join(resolve(config.stateFile, '..'), 'known_hosts'),
-    acceptNewHostKeys: config.ssh.acceptNewHostKeys, client: { kind: 'copy', dir: clientDir, version },
-    env: process.env, note: stderrNote,
+    acceptNewHostKeys: config.ssh.acceptNewHostKeys,
+    client: { kind: 'copy', dir: clientDir, version },
+    env: process.env,
+    note: stderrNote,
   });
   return { transport, targets: hosts.map((h) => h.name) };
 }

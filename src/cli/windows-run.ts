@@ -22,40 +22,80 @@ export interface WindowsRunConfig {
 }
 
 /** What a run keeps so --resume rebuilds the same transport. */
-export type WindowsTransportConfig = { readonly kind: 'windows'; readonly windows: WindowsRunConfig; readonly clientVersion: string };
+export type WindowsTransportConfig = {
+  readonly kind: 'windows';
+  readonly windows: WindowsRunConfig;
+  readonly clientVersion: string;
+};
 
 /** A UNC path: `\\server\share[\…]` — the targets' SYSTEM accounts must reach it over the network. */
 const UNC_PATH = /^\\\\[^\\/]+\\[^\\/]+/;
 
 /** Adds the windows transport's options to `patchline run` (an --inventory another transport added is reused). */
 export function addWindowsRunOptions(command: Command): Command {
-  if (!command.options.some((o) => o.long === '--inventory')) command.option('--inventory <file>', 'servers.yaml: targets, groups, addresses');
-  return command.option('--client-share <unc>', 'the share `patchline client pack` laid the client out on (\\\\server\\share); --transport windows');
+  if (!command.options.some((o) => o.long === '--inventory'))
+    command.option('--inventory <file>', 'servers.yaml: targets, groups, addresses');
+  return command.option(
+    '--client-share <unc>',
+    'the share `patchline client pack` laid the client out on (\\\\server\\share); --transport windows',
+  );
 }
 
 function notOnWindows(): Error {
-  return usageError('TRANSPORT_UNAVAILABLE', '--transport windows drives schtasks.exe and CIM from the connector, so the connector must run on Windows. From Linux or macOS use --transport ssh (OpenSSH Server on the targets).');
+  return usageError(
+    'TRANSPORT_UNAVAILABLE',
+    '--transport windows drives schtasks.exe and CIM from the connector, so the connector must run on Windows. From Linux or macOS use --transport ssh (OpenSSH Server on the targets).',
+  );
 }
 
 /** Validates the options (usage errors, exit 64). */
-export function parseWindowsRunOptions(raw: { clientShare?: string; inventory?: string; lab?: string }, platform: NodeJS.Platform = process.platform): WindowsRunConfig {
+export function parseWindowsRunOptions(
+  raw: { clientShare?: string; inventory?: string; lab?: string },
+  platform: NodeJS.Platform = process.platform,
+): WindowsRunConfig {
   if (platform !== 'win32') throw notOnWindows();
-  if (raw.lab !== undefined) throw usageError('USAGE', '--transport windows reaches real servers; the lab is reached with --transport lab (or ssh). Leave out --lab or the transport.');
-  if (raw.clientShare === undefined) throw usageError('WINDOWS_NO_CLIENT_SHARE', '--transport windows needs --client-share \\\\server\\share: where `patchline client pack` laid the client out (readable by the targets\' computer accounts).');
-  if (!UNC_PATH.test(raw.clientShare)) throw usageError('WINDOWS_NO_CLIENT_SHARE', `--client-share ${raw.clientShare} is not a UNC path (\\\\server\\share): the targets read the client over the network as SYSTEM.`);
-  return Object.freeze({ clientShare: raw.clientShare.replace(/\\+$/, ''), inventory: raw.inventory === undefined ? null : resolve(raw.inventory) });
+  if (raw.lab !== undefined)
+    throw usageError(
+      'USAGE',
+      '--transport windows reaches real servers; the lab is reached with --transport lab (or ssh). Leave out --lab or the transport.',
+    );
+  if (raw.clientShare === undefined)
+    throw usageError(
+      'WINDOWS_NO_CLIENT_SHARE',
+      "--transport windows needs --client-share \\\\server\\share: where `patchline client pack` laid the client out (readable by the targets' computer accounts).",
+    );
+  if (!UNC_PATH.test(raw.clientShare))
+    throw usageError(
+      'WINDOWS_NO_CLIENT_SHARE',
+      `--client-share ${raw.clientShare} is not a UNC path (\\\\server\\share): the targets read the client over the network as SYSTEM.`,
+    );
+  return Object.freeze({
+    clientShare: raw.clientShare.replace(/\\+$/, ''),
+    inventory: raw.inventory === undefined ? null : resolve(raw.inventory),
+  });
 }
 
 /**
  * The transport for a run and the targets it resolves the names to (every inventory host when
  * none are given). `platform` is injected for tests.
  */
-export async function openWindowsRunTransport(config: WindowsTransportConfig, targets: readonly string[], platform: NodeJS.Platform = process.platform): Promise<{ transport: Transport; targets: readonly string[] }> {
+export async function openWindowsRunTransport(
+  config: WindowsTransportConfig,
+  targets: readonly string[],
+  platform: NodeJS.Platform = process.platform,
+): Promise<{ transport: Transport; targets: readonly string[] }> {
   if (platform !== 'win32') throw notOnWindows();
   const inventory = config.windows.inventory === null ? null : await loadInventory(config.windows.inventory);
-  if (inventory === null && targets.length === 0) throw usageError('RUN_NO_TARGETS', 'name the servers to patch, or give --inventory servers.yaml (every host of it is patched).');
+  if (inventory === null && targets.length === 0)
+    throw usageError(
+      'RUN_NO_TARGETS',
+      'name the servers to patch, or give --inventory servers.yaml (every host of it is patched).',
+    );
   const transport = createWindowsTransport({
-    executor: nodeWindowsExecutor(), clientShare: config.windows.clientShare, clientVersion: config.clientVersion, inventory,
+    executor: nodeWindowsExecutor(),
+    clientShare: config.windows.clientShare,
+    clientVersion: config.clientVersion,
+    inventory,
     log: (message) => process.stderr.write(`patchline: windows: ${message}\n`),
   });
   const resolved = await transport.resolveTargets(targets.length > 0 ? targets : ['all']);

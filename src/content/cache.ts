@@ -14,7 +14,15 @@ import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PatchlineError } from '../domain/errors.ts';
 import { normalizeSpec, type ContentFileSpec, type NormalizedSpec } from './digest.ts';
-import { DigestMismatchError, discardPartial, fetchVerified, filePath, hashFile, partialPath, type FetchLayout } from './fetch.ts';
+import {
+  DigestMismatchError,
+  discardPartial,
+  fetchVerified,
+  filePath,
+  hashFile,
+  partialPath,
+  type FetchLayout,
+} from './fetch.ts';
 import { jsonFileContentIndex, type ContentIndex, type ContentRecord } from './index-store.ts';
 import { serveContent, type ServeRequest, type ServeResult } from './serve.ts';
 
@@ -106,10 +114,26 @@ export function createContentCache(options: ContentCacheOptions): ContentCache {
   let upstreamBytes = 0;
   let servedBytes = 0;
 
-  const toFile = (r: ContentRecord): CachedFile => ({ key: r.key, sha1: r.sha1, sha256: r.sha256, size: r.size, path: filePath(layout, r.key), cachedAt: r.cachedAt });
+  const toFile = (r: ContentRecord): CachedFile => ({
+    key: r.key,
+    sha1: r.sha1,
+    sha256: r.sha256,
+    size: r.size,
+    path: filePath(layout, r.key),
+    cachedAt: r.cachedAt,
+  });
 
   const record = (spec: NormalizedSpec, size: number, at: string): ContentRecord => {
-    const r: ContentRecord = { key: spec.key, sha1: spec.sha1, sha256: spec.sha256, size, url: spec.url, fileName: spec.fileName, cachedAt: at, lastNeededAt: at };
+    const r: ContentRecord = {
+      key: spec.key,
+      sha1: spec.sha1,
+      sha256: spec.sha256,
+      size,
+      url: spec.url,
+      fileName: spec.fileName,
+      cachedAt: at,
+      lastNeededAt: at,
+    };
     index.put(r);
     return r;
   };
@@ -133,7 +157,11 @@ export function createContentCache(options: ContentCacheOptions): ContentCache {
       return toFile(known);
     }
     const actual = await hashFile(path);
-    if ((!spec.sha256 || actual.sha256 === spec.sha256) && (!spec.sha1 || actual.sha1 === spec.sha1) && (spec.size === null || spec.size === actual.size)) {
+    if (
+      (!spec.sha256 || actual.sha256 === spec.sha256) &&
+      (!spec.sha1 || actual.sha1 === spec.sha1) &&
+      (spec.size === null || spec.size === actual.size)
+    ) {
       return toFile(record(spec, actual.size, now().toISOString()));
     }
     await rm(path, { force: true });
@@ -148,7 +176,10 @@ export function createContentCache(options: ContentCacheOptions): ContentCache {
     let lastError: unknown = null;
     for (let attempt = 1; attempt <= maxAttempts; attempt++) {
       abort.signal.throwIfAborted();
-      const have = await stat(partialPath(layout, spec.key)).then((s) => s.size, () => 0);
+      const have = await stat(partialPath(layout, spec.key)).then(
+        (s) => s.size,
+        () => 0,
+      );
       emit({ kind: 'download-started', key: spec.key, url: spec.url, resumeFrom: have });
       try {
         const result = await fetchVerified(spec, layout, {
@@ -171,7 +202,11 @@ export function createContentCache(options: ContentCacheOptions): ContentCache {
       }
     }
     if (lastError instanceof PatchlineError) throw lastError;
-    throw new PatchlineError('CONTENT_UPSTREAM_FAILED', `The payload ${spec.url} could not be downloaded after ${maxAttempts} attempts: ${(lastError as Error).message}`, { cause: lastError, context: { url: spec.url, digest: spec.key } });
+    throw new PatchlineError(
+      'CONTENT_UPSTREAM_FAILED',
+      `The payload ${spec.url} could not be downloaded after ${maxAttempts} attempts: ${(lastError as Error).message}`,
+      { cause: lastError, context: { url: spec.url, digest: spec.key } },
+    );
   };
 
   const cache: ContentCache = {
@@ -181,9 +216,20 @@ export function createContentCache(options: ContentCacheOptions): ContentCache {
       try {
         url = new URL(spec.url);
       } catch (error) {
-        return Promise.reject(new PatchlineError('CONTENT_URL_REFUSED', `The payload URL ${JSON.stringify(spec.url)} is not a URL.`, { cause: error }));
+        return Promise.reject(
+          new PatchlineError('CONTENT_URL_REFUSED', `The payload URL ${JSON.stringify(spec.url)} is not a URL.`, {
+            cause: error,
+          }),
+        );
       }
-      if (!allowUrl(url)) return Promise.reject(new PatchlineError('CONTENT_URL_REFUSED', `The payload URL ${spec.url} is not on an allowed upstream; the cache fetches only from the configured update sources.`, { context: { url: spec.url } }));
+      if (!allowUrl(url))
+        return Promise.reject(
+          new PatchlineError(
+            'CONTENT_URL_REFUSED',
+            `The payload URL ${spec.url} is not on an allowed upstream; the cache fetches only from the configured update sources.`,
+            { context: { url: spec.url } },
+          ),
+        );
       const running = inflight.get(spec.key);
       if (running) return running;
       const p = download(spec).finally(() => inflight.delete(spec.key));
@@ -242,7 +288,10 @@ export function createContentCache(options: ContentCacheOptions): ContentCache {
       for (const name of await readdir(layout.partialDir)) {
         const key = name.replace(/\.json$/, '');
         if (name.endsWith('.json') || inflight.has(key) || wanted.has(key)) continue;
-        const size = await stat(join(layout.partialDir, name)).then((s) => s.size, () => 0);
+        const size = await stat(join(layout.partialDir, name)).then(
+          (s) => s.size,
+          () => 0,
+        );
         await discardPartial(layout, key);
         deleted.push({ key, size });
       }
@@ -250,10 +299,21 @@ export function createContentCache(options: ContentCacheOptions): ContentCache {
     },
     stats() {
       const files = index.list();
-      return { upstreamBytes, servedBytes, files: files.length, bytes: files.reduce((n, f) => n + f.size, 0), downloading: inflight.size };
+      return {
+        upstreamBytes,
+        servedBytes,
+        files: files.length,
+        bytes: files.reduce((n, f) => n + f.size, 0),
+        downloading: inflight.size,
+      };
     },
     async close() {
-      abort.abort(new PatchlineError('CONTENT_CACHE_CLOSED', 'The content cache was closed while a download was running; it resumes on the next request.'));
+      abort.abort(
+        new PatchlineError(
+          'CONTENT_CACHE_CLOSED',
+          'The content cache was closed while a download was running; it resumes on the next request.',
+        ),
+      );
       await Promise.allSettled([...inflight.values()]);
     },
   };

@@ -49,9 +49,20 @@ export function normalizeSpec(spec: ContentFileSpec): NormalizedSpec {
   const sha1 = toHex(spec.sha1, 20);
   const sha256 = toHex(spec.sha256, 32);
   if (!sha1 && !sha256) {
-    throw new PatchlineError('CONTENT_NO_DIGEST', `The catalog gives no usable SHA-1 or SHA-256 for ${spec.url}; the cache never stores a file it cannot verify.`, { context: { url: spec.url } });
+    throw new PatchlineError(
+      'CONTENT_NO_DIGEST',
+      `The catalog gives no usable SHA-1 or SHA-256 for ${spec.url}; the cache never stores a file it cannot verify.`,
+      { context: { url: spec.url } },
+    );
   }
-  return { key: sha256 ?? sha1!, sha1, sha256, url: spec.url, size: spec.size ?? null, fileName: spec.fileName ?? null };
+  return {
+    key: sha256 ?? sha1!,
+    sha1,
+    sha256,
+    url: spec.url,
+    size: spec.size ?? null,
+    fileName: spec.fileName ?? null,
+  };
 }
 
 /** A digest as an agent or URL names it: 40 or 64 hex characters. */
@@ -61,6 +72,12 @@ export const isHexDigest = (value: string): boolean => /^(?:[0-9a-f]{40}|[0-9a-f
  * A payload file as the catalog query returns it (src/catalog/query.ts PayloadFile: base64
  * digests, URL from FileLocation) → a spec for the cache; null when the catalog has no URL for it.
  */
-export function specFromCatalogFile(f: { readonly sha1: string; readonly sha256: string | null; readonly url: string | null; readonly size: number | null; readonly fileName: string | null }): ContentFileSpec | null {
+export function specFromCatalogFile(f: {
+  readonly sha1: string;
+  readonly sha256: string | null;
+  readonly url: string | null;
+  readonly size: number | null;
+  readonly fileName: string | null;
+}): ContentFileSpec | null {
   return f.url ? { sha1: f.sha1, sha256: f.sha256, url: f.url, size: f.size, fileName: f.fileName } : null;
 }

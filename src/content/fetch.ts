@@ -39,7 +39,11 @@ export interface FetchResult {
 /** The downloaded bytes do not have the catalog's digest (or size): deleted, to be fetched again. */
 export class DigestMismatchError extends PatchlineError {
   constructor(spec: NormalizedSpec, detail: string) {
-    super('CONTENT_DIGEST_MISMATCH', `The file downloaded from ${spec.url} does not match the catalog (${detail}); it was deleted and is never served.`, { context: { digest: spec.key, url: spec.url } });
+    super(
+      'CONTENT_DIGEST_MISMATCH',
+      `The file downloaded from ${spec.url} does not match the catalog (${detail}); it was deleted and is never served.`,
+      { context: { digest: spec.key, url: spec.url } },
+    );
   }
 }
 
@@ -89,7 +93,11 @@ export async function discardPartial(layout: FetchLayout, key: string): Promise<
  * Throws DigestMismatchError (file deleted), or CONTENT_UPSTREAM_FAILED (partial kept for the
  * next attempt), or the abort reason.
  */
-export async function fetchVerified(spec: NormalizedSpec, layout: FetchLayout, options: { signal?: AbortSignal; onBytes?: (n: number) => void } = {}): Promise<FetchResult> {
+export async function fetchVerified(
+  spec: NormalizedSpec,
+  layout: FetchLayout,
+  options: { signal?: AbortSignal; onBytes?: (n: number) => void } = {},
+): Promise<FetchResult> {
   const part = partialPath(layout, spec.key);
   const statePath = `${part}.json`;
   const resume = await readResume(statePath);
@@ -108,7 +116,11 @@ export async function fetchVerified(spec: NormalizedSpec, layout: FetchLayout, o
     response = await fetch(spec.url, { headers, signal: options.signal ?? null, redirect: 'follow' });
   } catch (error) {
     options.signal?.throwIfAborted();
-    throw new PatchlineError('CONTENT_UPSTREAM_FAILED', `The payload ${spec.url} could not be downloaded: ${(error as Error).message}. The cache retries on the next request.`, { cause: error, context: { url: spec.url, digest: spec.key } });
+    throw new PatchlineError(
+      'CONTENT_UPSTREAM_FAILED',
+      `The payload ${spec.url} could not be downloaded: ${(error as Error).message}. The cache retries on the next request.`,
+      { cause: error, context: { url: spec.url, digest: spec.key } },
+    );
   }
   let append = false;
   if (response.status === 206 && have > 0) {
@@ -117,7 +129,11 @@ export async function fetchVerified(spec: NormalizedSpec, layout: FetchLayout, o
     if (!append) {
       await response.body?.cancel();
       await discardPartial(layout, spec.key);
-      throw new PatchlineError('CONTENT_UPSTREAM_FAILED', `The upstream answered ${spec.url} with a range that does not continue the partial download; it starts over on the next attempt.`, { context: { url: spec.url } });
+      throw new PatchlineError(
+        'CONTENT_UPSTREAM_FAILED',
+        `The upstream answered ${spec.url} with a range that does not continue the partial download; it starts over on the next attempt.`,
+        { context: { url: spec.url } },
+      );
     }
   } else if (response.status === 416 && have > 0 && spec.size !== null && have === spec.size) {
     // All bytes were already there (killed between the last byte and the rename).
@@ -125,7 +141,11 @@ export async function fetchVerified(spec: NormalizedSpec, layout: FetchLayout, o
     append = true;
   } else if (response.status !== 200) {
     await response.body?.cancel();
-    throw new PatchlineError('CONTENT_UPSTREAM_FAILED', `The upstream answered ${response.status} for ${spec.url}. The cache retries on the next request.`, { context: { url: spec.url, status: response.status } });
+    throw new PatchlineError(
+      'CONTENT_UPSTREAM_FAILED',
+      `The upstream answered ${response.status} for ${spec.url}. The cache retries on the next request.`,
+      { context: { url: spec.url, status: response.status } },
+    );
   }
   const resumedFrom = append ? have : 0;
   let received = 0;
@@ -147,7 +167,9 @@ export async function fetchVerified(spec: NormalizedSpec, layout: FetchLayout, o
             }, done);
           },
         });
-        await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream<Uint8Array>), sink, { signal: options.signal });
+        await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream<Uint8Array>), sink, {
+          signal: options.signal,
+        });
       } finally {
         await file.close();
       }

@@ -6,7 +6,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jsonFileContentIndex, memoryContentIndex, type ContentRecord } from './index-store.ts';
 
-const rec: ContentRecord = { key: 'b'.repeat(64), sha1: 'a'.repeat(40), sha256: 'b'.repeat(64), size: 3, url: 'http://u/x', fileName: 'x', cachedAt: '2026-11-24T00:00:00Z', lastNeededAt: '2026-11-24T00:00:00Z' };
+const rec: ContentRecord = {
+  key: 'b'.repeat(64),
+  sha1: 'a'.repeat(40),
+  sha256: 'b'.repeat(64),
+  size: 3,
+  url: 'http://u/x',
+  fileName: 'x',
+  cachedAt: '2026-11-24T00:00:00Z',
+  lastNeededAt: '2026-11-24T00:00:00Z',
+};
 
 test('a file keyed by SHA-256 is found by its SHA-1 too, and not after it is deleted', () => {
   const index = memoryContentIndex();

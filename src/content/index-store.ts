@@ -67,7 +67,11 @@ export function jsonFileContentIndex(path: string): ContentIndex {
   } catch (error) {
     // A first start has no index yet; anything else (a damaged file) must not be silently reset.
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
-      throw new PatchlineError('CONTENT_INDEX_UNREADABLE', `The content cache's index ${path} cannot be read: ${(error as Error).message}. Restore it from a backup, or delete it and the files/ beside it to start the cache empty.`, { cause: error, context: { file: path } });
+      throw new PatchlineError(
+        'CONTENT_INDEX_UNREADABLE',
+        `The content cache's index ${path} cannot be read: ${(error as Error).message}. Restore it from a backup, or delete it and the files/ beside it to start the cache empty.`,
+        { cause: error, context: { file: path } },
+      );
     }
   }
   const memory = memoryContentIndex(records);

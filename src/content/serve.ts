@@ -37,7 +37,10 @@ const header = (h: ServeRequest['headers'], name: string): string | undefined =>
 };
 
 /** Parses one `bytes=` range against a size. Several ranges are served whole (null), as RFC 9110 allows. Pure. */
-export function parseRange(value: string | undefined, size: number): { start: number; end: number } | 'unsatisfiable' | null {
+export function parseRange(
+  value: string | undefined,
+  size: number,
+): { start: number; end: number } | 'unsatisfiable' | null {
   if (!value) return null;
   const m = /^bytes=(\d*)-(\d*)$/.exec(value.trim());
   if (!m || (m[1] === '' && m[2] === '')) return null;
@@ -64,24 +67,45 @@ export function parseRange(value: string | undefined, size: number): { start: nu
  *   res.writeHead(r.status, r.headers); r.body ? r.body.pipe(res) : res.end();
  */
 export function serveContent(file: ServableFile | null, request: ServeRequest): ServeResult {
-  if (request.method !== 'GET' && request.method !== 'HEAD') return { status: 405, headers: { allow: 'GET, HEAD' }, body: null, bytes: 0 };
+  if (request.method !== 'GET' && request.method !== 'HEAD')
+    return { status: 405, headers: { allow: 'GET, HEAD' }, body: null, bytes: 0 };
   if (!file) return { status: 404, headers: { 'cache-control': 'no-store' }, body: null, bytes: 0 };
   const etag = `"${file.key}"`;
-  const common = { etag, 'cache-control': IMMUTABLE_CACHE_CONTROL, 'accept-ranges': 'bytes', 'content-type': 'application/octet-stream' };
+  const common = {
+    etag,
+    'cache-control': IMMUTABLE_CACHE_CONTROL,
+    'accept-ranges': 'bytes',
+    'content-type': 'application/octet-stream',
+  };
   const inm = header(request.headers, 'if-none-match');
-  if (inm !== undefined && inm.split(',').some((t) => t.trim() === etag || t.trim() === `W/${etag}` || t.trim() === '*')) return { status: 304, headers: common, body: null, bytes: 0 };
+  if (
+    inm !== undefined &&
+    inm.split(',').some((t) => t.trim() === etag || t.trim() === `W/${etag}` || t.trim() === '*')
+  )
+    return { status: 304, headers: common, body: null, bytes: 0 };
   // If-Range with another validator: the client's partial copy is of something else, send it whole.
   const ifRange = header(request.headers, 'if-range');
-  const range = ifRange !== undefined && ifRange !== etag ? null : parseRange(header(request.headers, 'range'), file.size);
-  if (range === 'unsatisfiable') return { status: 416, headers: { ...common, 'content-range': `bytes */${file.size}` }, body: null, bytes: 0 };
+  const range =
+    ifRange !== undefined && ifRange !== etag ? null : parseRange(header(request.headers, 'range'), file.size);
+  if (range === 'unsatisfiable')
+    return { status: 416, headers: { ...common, 'content-range': `bytes */${file.size}` }, body: null, bytes: 0 };
   const head = request.method === 'HEAD';
   if (range === null) {
-    return { status: 200, headers: { ...common, 'content-length': String(file.size) }, body: head ? null : createReadStream(file.path), bytes: head ? 0 : file.size };
+    return {
+      status: 200,
+      headers: { ...common, 'content-length': String(file.size) },
+      body: head ? null : createReadStream(file.path),
+      bytes: head ? 0 : file.size,
+    };
   }
   const length = range.end - range.start + 1;
   return {
     status: 206,
-    headers: { ...common, 'content-length': String(length), 'content-range': `bytes ${range.start}-${range.end}/${file.size}` },
+    headers: {
+      ...common,
+      'content-length': String(length),
+      'content-range': `bytes ${range.start}-${range.end}/${file.size}`,
+    },
     body: head ? null : createReadStream(file.path, { start: range.start, end: range.end }),
     bytes: head ? 0 : length,
   };

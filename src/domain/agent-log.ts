@@ -76,15 +76,55 @@ interface Base {
 
 export type AgentEvent = Base &
   (
-    | { readonly kind: 'cycle-started'; readonly runId: string; readonly host: string; readonly cycle: number; readonly pid: number; readonly provider: string; readonly agentVersion: string }
-    | { readonly kind: 'preflight'; readonly rebootRequired: boolean; readonly installerBusy: boolean; readonly lastBootUpTime: string }
+    | {
+        readonly kind: 'cycle-started';
+        readonly runId: string;
+        readonly host: string;
+        readonly cycle: number;
+        readonly pid: number;
+        readonly provider: string;
+        readonly agentVersion: string;
+      }
+    | {
+        readonly kind: 'preflight';
+        readonly rebootRequired: boolean;
+        readonly installerBusy: boolean;
+        readonly lastBootUpTime: string;
+      }
     | { readonly kind: 'waiting'; readonly reason: 'installer-busy'; readonly seconds: number }
-    | { readonly kind: 'scan-result'; readonly pass: number; readonly found: readonly UpdateRecord[]; readonly selected: readonly string[]; readonly skipped: readonly { readonly updateId: string; readonly reason: string }[] }
-    | { readonly kind: 'progress'; readonly phase: 'search' | 'download' | 'install'; readonly updateId: string | null; readonly percent: number; readonly bytes?: number; readonly totalBytes?: number }
-    | { readonly kind: 'update-result'; readonly phase: 'download' | 'install'; readonly updateId: string; readonly resultCode: UpdateResultCode; readonly hresult: string | null; readonly rebootRequired: boolean }
+    | {
+        readonly kind: 'scan-result';
+        readonly pass: number;
+        readonly found: readonly UpdateRecord[];
+        readonly selected: readonly string[];
+        readonly skipped: readonly { readonly updateId: string; readonly reason: string }[];
+      }
+    | {
+        readonly kind: 'progress';
+        readonly phase: 'search' | 'download' | 'install';
+        readonly updateId: string | null;
+        readonly percent: number;
+        readonly bytes?: number;
+        readonly totalBytes?: number;
+      }
+    | {
+        readonly kind: 'update-result';
+        readonly phase: 'download' | 'install';
+        readonly updateId: string;
+        readonly resultCode: UpdateResultCode;
+        readonly hresult: string | null;
+        readonly rebootRequired: boolean;
+      }
     | { readonly kind: 'loop-detected'; readonly updateIds: readonly string[] }
     | { readonly kind: 'warning'; readonly message: string; readonly hresult: string | null }
-    | { readonly kind: 'cycle-finished'; readonly outcome: CycleOutcome; readonly rebootRequired: boolean; readonly willReboot: boolean; readonly message: string | null; readonly hresult: string | null }
+    | {
+        readonly kind: 'cycle-finished';
+        readonly outcome: CycleOutcome;
+        readonly rebootRequired: boolean;
+        readonly willReboot: boolean;
+        readonly message: string | null;
+        readonly hresult: string | null;
+      }
     | { readonly kind: 'rebooting' }
   );
 

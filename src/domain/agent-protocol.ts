@@ -26,7 +26,10 @@ export const AGENT_PROTOCOL_VERSION = 1;
 const HostName = Type.String({ minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' });
 const Guid = Type.String({ pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$' });
 const HResult = Type.String({ pattern: '^0x[0-9A-Fa-f]{8}$' });
-const IsoTime = Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d+)?(Z|[+-]\\d{2}:\\d{2})$', maxLength: 40 });
+const IsoTime = Type.String({
+  pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d+)?(Z|[+-]\\d{2}:\\d{2})$',
+  maxLength: 40,
+});
 const Closed = { additionalProperties: false } as const;
 
 /** The largest report an agent may send (a full report of ~150 updates is ~30 KB; 2,000 fit). */
@@ -35,13 +38,16 @@ export const MAX_REPORT_BYTES = 4 * 1024 * 1024;
 
 // ── enrollment ──────────────────────────────────────────────────────────────────────────────
 
-export const EnrollRequest = Type.Object({
-  protocol: Type.Literal(AGENT_PROTOCOL_VERSION),
-  token: Type.String({ minLength: 1, maxLength: 1024 }),
-  hostName: HostName,
-  agentVersion: Type.String({ maxLength: 64 }),
-  osVersion: Type.Optional(Type.String({ maxLength: 128 })),
-}, Closed);
+export const EnrollRequest = Type.Object(
+  {
+    protocol: Type.Literal(AGENT_PROTOCOL_VERSION),
+    token: Type.String({ minLength: 1, maxLength: 1024 }),
+    hostName: HostName,
+    agentVersion: Type.String({ maxLength: 64 }),
+    osVersion: Type.Optional(Type.String({ maxLength: 128 })),
+  },
+  Closed,
+);
 export type EnrollRequest = Static<typeof EnrollRequest>;
 
 export const EnrollResponse = Type.Object({
@@ -58,14 +64,17 @@ export type EnrollResponse = Static<typeof EnrollResponse>;
 export const ACTION_KINDS = ['scan', 'download', 'install', 'reboot'] as const;
 export type ActionKind = (typeof ACTION_KINDS)[number];
 
-export const CheckinRequest = Type.Object({
-  protocol: Type.Literal(AGENT_PROTOCOL_VERSION),
-  /** Longest time the server may hold the request open without news; 0 answers at once. */
-  waitSeconds: Type.Integer({ minimum: 0, maximum: 60 }),
-  agentVersion: Type.String({ maxLength: 64 }),
-  /** The agent's boot id (LastBootUpTime): the server sees reboots complete. */
-  bootId: Type.Optional(Type.String({ maxLength: 64 })),
-}, Closed);
+export const CheckinRequest = Type.Object(
+  {
+    protocol: Type.Literal(AGENT_PROTOCOL_VERSION),
+    /** Longest time the server may hold the request open without news; 0 answers at once. */
+    waitSeconds: Type.Integer({ minimum: 0, maximum: 60 }),
+    agentVersion: Type.String({ maxLength: 64 }),
+    /** The agent's boot id (LastBootUpTime): the server sees reboots complete. */
+    bootId: Type.Optional(Type.String({ maxLength: 64 })),
+  },
+  Closed,
+);
 export type CheckinRequest = Static<typeof CheckinRequest>;
 
 export const AgentAction = Type.Object({
@@ -118,41 +127,57 @@ export type CheckinResponse = Static<typeof CheckinResponse>;
 export const UPDATE_APPLICABILITY = ['needed', 'installed'] as const;
 export type UpdateApplicability = (typeof UPDATE_APPLICABILITY)[number];
 
-export const LastAttempt = Type.Object({
-  phase: Type.Union([Type.Literal('download'), Type.Literal('install')]),
-  resultCode: Type.Union([Type.Literal('notStarted'), Type.Literal('inProgress'), Type.Literal('succeeded'), Type.Literal('succeededWithErrors'), Type.Literal('failed'), Type.Literal('aborted')]),
-  hresult: Type.Union([HResult, Type.Null()]),
-  attempts: Type.Integer({ minimum: 1 }),
-  at: IsoTime,
-}, Closed);
+export const LastAttempt = Type.Object(
+  {
+    phase: Type.Union([Type.Literal('download'), Type.Literal('install')]),
+    resultCode: Type.Union([
+      Type.Literal('notStarted'),
+      Type.Literal('inProgress'),
+      Type.Literal('succeeded'),
+      Type.Literal('succeededWithErrors'),
+      Type.Literal('failed'),
+      Type.Literal('aborted'),
+    ]),
+    hresult: Type.Union([HResult, Type.Null()]),
+    attempts: Type.Integer({ minimum: 1 }),
+    at: IsoTime,
+  },
+  Closed,
+);
 export type LastAttempt = Static<typeof LastAttempt>;
 
-export const ReportedUpdate = Type.Object({
-  updateId: Guid,
-  revisionNumber: Type.Integer({ minimum: 0 }),
-  kbs: Type.Array(Type.String({ pattern: '^[0-9]{1,10}$' }), { maxItems: 16 }),
-  applicability: Type.Union([Type.Literal('needed'), Type.Literal('installed')]),
-  downloaded: Type.Boolean(),
-  lastAttempt: Type.Union([LastAttempt, Type.Null()]),
-}, Closed);
+export const ReportedUpdate = Type.Object(
+  {
+    updateId: Guid,
+    revisionNumber: Type.Integer({ minimum: 0 }),
+    kbs: Type.Array(Type.String({ pattern: '^[0-9]{1,10}$' }), { maxItems: 16 }),
+    applicability: Type.Union([Type.Literal('needed'), Type.Literal('installed')]),
+    downloaded: Type.Boolean(),
+    lastAttempt: Type.Union([LastAttempt, Type.Null()]),
+  },
+  Closed,
+);
 export type ReportedUpdate = Static<typeof ReportedUpdate>;
 
-export const ScanReport = Type.Object({
-  protocol: Type.Literal(AGENT_PROTOCOL_VERSION),
-  /** Strictly increasing per host; a report with a seq already applied changes nothing. */
-  seq: Type.Integer({ minimum: 1 }),
-  /** null: a full report (replaces everything); else the seq this delta applies on top of. */
-  baseSeq: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()]),
-  scannedAt: IsoTime,
-  source: Type.Union([Type.Literal('offline'), Type.Literal('online')]),
-  /** sha256 of the cab scanned against (offline scans). */
-  catalogSha256: Type.Union([Type.String({ maxLength: 64 }), Type.Null()]),
-  rebootPending: Type.Boolean(),
-  /** Full: every needed and installed update. Delta: the ones added or changed. */
-  updates: Type.Array(ReportedUpdate, { maxItems: MAX_REPORT_UPDATES }),
-  /** Delta only: update ids no longer needed nor installed (superseded, not applicable). */
-  removed: Type.Array(Guid, { maxItems: MAX_REPORT_UPDATES }),
-}, Closed);
+export const ScanReport = Type.Object(
+  {
+    protocol: Type.Literal(AGENT_PROTOCOL_VERSION),
+    /** Strictly increasing per host; a report with a seq already applied changes nothing. */
+    seq: Type.Integer({ minimum: 1 }),
+    /** null: a full report (replaces everything); else the seq this delta applies on top of. */
+    baseSeq: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()]),
+    scannedAt: IsoTime,
+    source: Type.Union([Type.Literal('offline'), Type.Literal('online')]),
+    /** sha256 of the cab scanned against (offline scans). */
+    catalogSha256: Type.Union([Type.String({ maxLength: 64 }), Type.Null()]),
+    rebootPending: Type.Boolean(),
+    /** Full: every needed and installed update. Delta: the ones added or changed. */
+    updates: Type.Array(ReportedUpdate, { maxItems: MAX_REPORT_UPDATES }),
+    /** Delta only: update ids no longer needed nor installed (superseded, not applicable). */
+    removed: Type.Array(Guid, { maxItems: MAX_REPORT_UPDATES }),
+  },
+  Closed,
+);
 export type ScanReport = Static<typeof ScanReport>;
 
 export const ReportAck = Type.Object({
@@ -167,17 +192,27 @@ export type ReportAck = Static<typeof ReportAck>;
 export const ACTION_PROGRESS_STATES = ['received', 'running', 'succeeded', 'failed'] as const;
 export type ActionProgressState = (typeof ACTION_PROGRESS_STATES)[number];
 
-export const ActionProgress = Type.Object({
-  protocol: Type.Literal(AGENT_PROTOCOL_VERSION),
-  state: Type.Union([Type.Literal('received'), Type.Literal('running'), Type.Literal('succeeded'), Type.Literal('failed')]),
-  /** When the agent observed it (received: when the check-in answer arrived). */
-  at: IsoTime,
-  phase: Type.Optional(Type.Union([Type.Literal('search'), Type.Literal('download'), Type.Literal('install'), Type.Literal('reboot')])),
-  updateId: Type.Optional(Guid),
-  percent: Type.Optional(Type.Number({ minimum: 0, maximum: 100 })),
-  message: Type.Optional(Type.String({ maxLength: 2000 })),
-  hresult: Type.Optional(Type.Union([HResult, Type.Null()])),
-}, Closed);
+export const ActionProgress = Type.Object(
+  {
+    protocol: Type.Literal(AGENT_PROTOCOL_VERSION),
+    state: Type.Union([
+      Type.Literal('received'),
+      Type.Literal('running'),
+      Type.Literal('succeeded'),
+      Type.Literal('failed'),
+    ]),
+    /** When the agent observed it (received: when the check-in answer arrived). */
+    at: IsoTime,
+    phase: Type.Optional(
+      Type.Union([Type.Literal('search'), Type.Literal('download'), Type.Literal('install'), Type.Literal('reboot')]),
+    ),
+    updateId: Type.Optional(Guid),
+    percent: Type.Optional(Type.Number({ minimum: 0, maximum: 100 })),
+    message: Type.Optional(Type.String({ maxLength: 2000 })),
+    hresult: Type.Optional(Type.Union([HResult, Type.Null()])),
+  },
+  Closed,
+);
 export type ActionProgress = Static<typeof ActionProgress>;
 
 // ── catalog ─────────────────────────────────────────────────────────────────────────────────

@@ -11,8 +11,19 @@
 import type { AgentEvent, CycleOutcome, Mode, RebootPolicy } from './agent-log.ts';
 
 export const HOST_PHASES = [
-  'queued', 'launching', 'running', 'fetching-log', 'rebooting', 'waiting-online',
-  'compliant', 'failed', 'unreachable', 'access-denied', 'timed-out', 'cancelled', 'pending',
+  'queued',
+  'launching',
+  'running',
+  'fetching-log',
+  'rebooting',
+  'waiting-online',
+  'compliant',
+  'failed',
+  'unreachable',
+  'access-denied',
+  'timed-out',
+  'cancelled',
+  'pending',
 ] as const;
 export type HostPhase = (typeof HOST_PHASES)[number];
 
@@ -21,7 +32,15 @@ export type HostPhase = (typeof HOST_PHASES)[number];
  * E_ACCESSDENIED (0x80070005). Like `unreachable` it means exit 3 and is resumed, but it is not a
  * host that is down, and an administrator fixes it differently (rights, not cables).
  */
-export const HOST_OUTCOMES = ['compliant', 'failed', 'unreachable', 'access-denied', 'timed-out', 'cancelled', 'pending'] as const;
+export const HOST_OUTCOMES = [
+  'compliant',
+  'failed',
+  'unreachable',
+  'access-denied',
+  'timed-out',
+  'cancelled',
+  'pending',
+] as const;
 /** The end phases; a host's outcome in the report. */
 export type HostOutcome = (typeof HOST_OUTCOMES)[number];
 
@@ -174,7 +193,12 @@ export type HostEvent =
   /** The agent process is gone without a cycle-finished reaching us. */
   | { readonly kind: 'agent-gone' }
   | { readonly kind: 'log-fetched'; readonly events: readonly AgentEvent[] | null }
-  | { readonly kind: 'probe'; readonly reachable: boolean; readonly bootId: string | null; readonly servicingIdle: boolean }
+  | {
+      readonly kind: 'probe';
+      readonly reachable: boolean;
+      readonly bootId: string | null;
+      readonly servicingIdle: boolean;
+    }
   | { readonly kind: 'reboot-sent' }
   | { readonly kind: 'reboot-failed'; readonly message: string }
   /** The agent was to reboot the host and says it could not (a `warning` after cycle-finished), or it exited without rebooting. */
@@ -184,7 +208,12 @@ export type HostEvent =
   | { readonly kind: 'resume' };
 
 export type HostCommand =
-  | { readonly kind: 'launch'; readonly cycle: number; readonly exclude: readonly string[]; readonly installedEarlier: readonly string[] }
+  | {
+      readonly kind: 'launch';
+      readonly cycle: number;
+      readonly exclude: readonly string[];
+      readonly installedEarlier: readonly string[];
+    }
   | { readonly kind: 'fetch-log'; readonly cycle: number }
   | { readonly kind: 'probe'; readonly delayMs: number }
   | { readonly kind: 'reboot' }
@@ -198,7 +227,13 @@ export type HostNote =
   | { readonly kind: 'waiting-for-host'; readonly reason: WaitReason; readonly seen: HostWait['lastSeen'] }
   | { readonly kind: 'stream-lost'; readonly cycle: number }
   | { readonly kind: 'cycle-lost'; readonly cycle: number; readonly reason: string }
-  | { readonly kind: 'update-failed'; readonly updateId: string; readonly final: boolean; readonly attempts: number; readonly hresult: string | null }
+  | {
+      readonly kind: 'update-failed';
+      readonly updateId: string;
+      readonly final: boolean;
+      readonly attempts: number;
+      readonly hresult: string | null;
+    }
   | { readonly kind: 'loop-detected'; readonly updateIds: readonly string[] }
   | { readonly kind: 'ignored'; readonly event: HostEvent['kind']; readonly phase: HostPhase };
 
@@ -211,9 +246,23 @@ export interface StepResult {
 /** The state of a host before its first cycle. */
 export function initialHostState(host: string, policy: CyclePolicy): HostState {
   return {
-    host, policy, phase: 'queued', cycle: 0, reboots: 0, lostCycles: 0, lastSeq: 0, launch: null,
-    bootIdAtLaunch: null, cycleEnd: null, rebootedAfterCycle: false, streamLost: false, wait: null,
-    updates: {}, lastSelected: [], looped: [], message: null,
+    host,
+    policy,
+    phase: 'queued',
+    cycle: 0,
+    reboots: 0,
+    lostCycles: 0,
+    lastSeq: 0,
+    launch: null,
+    bootIdAtLaunch: null,
+    cycleEnd: null,
+    rebootedAfterCycle: false,
+    streamLost: false,
+    wait: null,
+    updates: {},
+    lastSelected: [],
+    looped: [],
+    message: null,
   };
 }
 
@@ -239,12 +288,20 @@ export function countedCycles(state: Pick<HostState, 'cycle' | 'interruptedCycle
 
 /** Waiting for the reboot the cycle's agent said it would do, with no failure of it known yet. */
 export function awaitsAgentReboot(state: HostState): boolean {
-  return state.phase === 'rebooting' && state.wait?.reason === 'reboot' && state.wait.by === 'agent' && !state.wait.agentRebootFailed;
+  return (
+    state.phase === 'rebooting' &&
+    state.wait?.reason === 'reboot' &&
+    state.wait.by === 'agent' &&
+    !state.wait.agentRebootFailed
+  );
 }
 
 /** The ids the next cycle must not install: failed for good or looping. */
 export function excludedUpdates(state: HostState): readonly string[] {
-  return Object.values(state.updates).filter((u) => u.final).map((u) => u.updateId).sort();
+  return Object.values(state.updates)
+    .filter((u) => u.final)
+    .map((u) => u.updateId)
+    .sort();
 }
 
 /** Probe backoff: doubles from the initial delay, capped; never past the wait's deadline. */
@@ -259,9 +316,10 @@ export function updateName(u: Pick<UpdateEntry, 'kb' | 'title' | 'updateId'>): s
 }
 
 export function loopMessage(u: UpdateEntry, cycle?: number): string {
-  const when = u.installedCycle !== undefined && u.installedCycle !== null && u.installedCycle === cycle
-    ? `was installed in cycle ${cycle} and offered again in the same cycle, right after its "successful" install`
-    : `was installed in cycle ${u.installedCycle ?? '?'} but is offered again after the reboot`;
+  const when =
+    u.installedCycle !== undefined && u.installedCycle !== null && u.installedCycle === cycle
+      ? `was installed in cycle ${cycle} and offered again in the same cycle, right after its "successful" install`
+      : `was installed in cycle ${u.installedCycle ?? '?'} but is offered again after the reboot`;
   return `${updateName(u)} ${when}: the install does not stick (silent rollback or a detection that never becomes true). Stopped instead of looping; see the update's history on the host.`;
 }
 
@@ -277,7 +335,11 @@ export function step(state: HostState, event: HostEvent, now: Date): StepResult 
     case 'cancel':
       return stopHere(state, 'cancelled', cancelMessage(state));
     case 'deadline':
-      return stopHere(state, 'timed-out', `The deadline passed ${deadlineWhere(state)}: ${state.phase === 'launching' ? 'that cycle does not count, and no other was started' : 'no new cycle was started'}${state.phase === 'running' ? ' and the running agent was stopped' : ''}. Resume the run to finish.`);
+      return stopHere(
+        state,
+        'timed-out',
+        `The deadline passed ${deadlineWhere(state)}: ${state.phase === 'launching' ? 'that cycle does not count, and no other was started' : 'no new cycle was started'}${state.phase === 'running' ? ' and the running agent was stopped' : ''}. Resume the run to finish.`,
+      );
     case 'resume':
       return resume(state, now);
     default:
@@ -285,11 +347,15 @@ export function step(state: HostState, event: HostEvent, now: Date): StepResult 
   }
   if (isEndPhase(state.phase)) {
     // A launch that completed after the host was stopped: do not leave that agent running.
-    if (event.kind === 'launched') return out(state, [{ kind: 'stop-agent', launch: { taskId: event.taskId, pid: event.pid } }]);
+    if (event.kind === 'launched')
+      return out(state, [{ kind: 'stop-agent', launch: { taskId: event.taskId, pid: event.pid } }]);
     // The last words of an agent stopped by cancel/deadline: what it installed before stopping
     // belongs in the report (a resume's scan will not offer it again).
-    if ((state.phase === 'cancelled' || state.phase === 'timed-out') && (event.kind === 'agent' || event.kind === 'log-fetched')) {
-      return recordLateEvents(state, event.kind === 'agent' ? [event.event] : event.events ?? []);
+    if (
+      (state.phase === 'cancelled' || state.phase === 'timed-out') &&
+      (event.kind === 'agent' || event.kind === 'log-fetched')
+    ) {
+      return recordLateEvents(state, event.kind === 'agent' ? [event.event] : (event.events ?? []));
     }
     return ignored(state, event);
   }
@@ -298,7 +364,17 @@ export function step(state: HostState, event: HostEvent, now: Date): StepResult 
       return state.phase === 'queued' ? launchNext(state, []) : ignored(state, event);
     case 'launched':
       if (state.phase !== 'launching') return ignored(state, event);
-      return out({ ...state, phase: 'running', launch: { taskId: event.taskId, pid: event.pid }, bootIdAtLaunch: event.bootId, lastSeq: 0, cycleEnd: null, rebootedAfterCycle: false, streamLost: false, lastSelected: [] });
+      return out({
+        ...state,
+        phase: 'running',
+        launch: { taskId: event.taskId, pid: event.pid },
+        bootIdAtLaunch: event.bootId,
+        lastSeq: 0,
+        cycleEnd: null,
+        rebootedAfterCycle: false,
+        streamLost: false,
+        lastSelected: [],
+      });
     case 'launch-unreachable':
       if (state.phase !== 'launching') return ignored(state, event);
       // The cycle never started: give it back and wait for the host to answer.
@@ -306,9 +382,17 @@ export function step(state: HostState, event: HostEvent, now: Date): StepResult 
     case 'launch-refused':
       if (state.phase !== 'launching') return ignored(state, event);
       if (event.hresult.toLowerCase() === E_ACCESSDENIED) {
-        return finish({ ...state, cycle: state.cycle - 1 }, 'access-denied', `Access denied: the task scheduler on ${state.host} refused to start the agent (${event.hresult} E_ACCESSDENIED): ${event.message} The connector's account needs administrator rights on ${state.host}; fix them, then resume the run.`);
+        return finish(
+          { ...state, cycle: state.cycle - 1 },
+          'access-denied',
+          `Access denied: the task scheduler on ${state.host} refused to start the agent (${event.hresult} E_ACCESSDENIED): ${event.message} The connector's account needs administrator rights on ${state.host}; fix them, then resume the run.`,
+        );
       }
-      return finish({ ...state, cycle: state.cycle - 1 }, 'unreachable', `The task scheduler on ${state.host} refused to start the agent (${event.hresult}): ${event.message}`);
+      return finish(
+        { ...state, cycle: state.cycle - 1 },
+        'unreachable',
+        `The task scheduler on ${state.host} refused to start the agent (${event.hresult}): ${event.message}`,
+      );
     case 'host-refused': {
       // Nothing to wait for: the same credentials or key will be refused again. A launching
       // cycle never started; a running agent cannot be reached to stop it (it ends on its own).
@@ -317,22 +401,33 @@ export function step(state: HostState, event: HostEvent, now: Date): StepResult 
     }
     case 'agent':
       // A warning right behind the cycle-finished that promised a reboot: the reboot failed.
-      if (state.phase === 'rebooting' && event.event.kind === 'warning' && event.event.seq > state.lastSeq) return agentRebootFailed(state, event.event.message, now);
+      if (state.phase === 'rebooting' && event.event.kind === 'warning' && event.event.seq > state.lastSeq)
+        return agentRebootFailed(state, event.event.message, now);
       if (state.phase !== 'running') return ignored(state, event);
       return applyAgentEvents(state, [event.event], now);
     case 'agent-gone':
       if (state.phase !== 'running') return ignored(state, event);
-      return out({ ...state, phase: 'fetching-log' }, [{ kind: 'fetch-log', cycle: state.cycle }], [{ kind: 'stream-lost', cycle: state.cycle }]);
+      return out(
+        { ...state, phase: 'fetching-log' },
+        [{ kind: 'fetch-log', cycle: state.cycle }],
+        [{ kind: 'stream-lost', cycle: state.cycle }],
+      );
     case 'log-fetched':
       return logFetched(state, event.events, now);
     case 'probe':
       return probed(state, event, now);
     case 'reboot-sent':
       if (state.phase !== 'rebooting' || !state.wait) return ignored(state, event);
-      return out(state, [{ kind: 'probe', delayMs: probeDelayMs(state.policy, 0, msUntil(state.wait.deadlineAt, now)) }]);
+      return out(state, [
+        { kind: 'probe', delayMs: probeDelayMs(state.policy, 0, msUntil(state.wait.deadlineAt, now)) },
+      ]);
     case 'reboot-failed':
       if (state.phase !== 'rebooting') return ignored(state, event);
-      return finish(state, 'failed', `Rebooting ${state.host} failed: ${event.message}. Reboot it by hand and resume the run.`);
+      return finish(
+        state,
+        'failed',
+        `Rebooting ${state.host} failed: ${event.message}. Reboot it by hand and resume the run.`,
+      );
     case 'agent-reboot-failed':
       return agentRebootFailed(state, event.message, now);
   }
@@ -361,7 +456,16 @@ function applyAgentEvents(state: HostState, events: readonly AgentEvent[], now: 
         s = markLooped(s, e.updateIds, notes);
         break;
       case 'cycle-finished':
-        s = { ...s, cycleEnd: { outcome: e.outcome, rebootRequired: e.rebootRequired, willReboot: e.willReboot, message: e.message, hresult: e.hresult } };
+        s = {
+          ...s,
+          cycleEnd: {
+            outcome: e.outcome,
+            rebootRequired: e.rebootRequired,
+            willReboot: e.willReboot,
+            message: e.message,
+            hresult: e.hresult,
+          },
+        };
         break;
       default:
         break;
@@ -370,7 +474,9 @@ function applyAgentEvents(state: HostState, events: readonly AgentEvent[], now: 
   if (!s.cycleEnd || (s.phase !== 'running' && s.phase !== 'fetching-log')) return out(s, [], notes);
   const finished = cycleFinished(s, now);
   const result = { state: finished.state, commands: finished.commands, notes: [...notes, ...finished.notes] };
-  return rebootFailure === null ? result : { ...result, state: agentRebootFailed(result.state, rebootFailure, now).state };
+  return rebootFailure === null
+    ? result
+    : { ...result, state: agentRebootFailed(result.state, rebootFailure, now).state };
 }
 
 /**
@@ -407,9 +513,27 @@ function scanned(s: HostState, e: ScanEvent, notes: HostNote[], detectLoops = tr
   const skipReason = new Map(e.skipped.map((k) => [k.updateId, k.reason]));
   for (const u of e.found) {
     const prev = updates[u.updateId];
-    const base: UpdateEntry = prev ?? { updateId: u.updateId, kb: u.kbs[0] ?? null, title: u.title, result: 'available', hresult: null, attempts: 0, cycle: s.cycle, installedCycle: null, final: false, message: null };
+    const base: UpdateEntry = prev ?? {
+      updateId: u.updateId,
+      kb: u.kbs[0] ?? null,
+      title: u.title,
+      result: 'available',
+      hresult: null,
+      attempts: 0,
+      cycle: s.cycle,
+      installedCycle: null,
+      final: false,
+      message: null,
+    };
     if (selected.has(u.updateId)) {
-      updates[u.updateId] = { ...base, kb: u.kbs[0] ?? base.kb, title: u.title, cycle: s.cycle, result: base.result === 'skipped' ? 'available' : base.result, message: base.result === 'skipped' ? null : base.message };
+      updates[u.updateId] = {
+        ...base,
+        kb: u.kbs[0] ?? base.kb,
+        title: u.title,
+        cycle: s.cycle,
+        result: base.result === 'skipped' ? 'available' : base.result,
+        message: base.result === 'skipped' ? null : base.message,
+      };
     } else if (!prev) {
       const reason = skipReason.get(u.updateId);
       updates[u.updateId] = { ...base, result: 'skipped', message: reason ? `left out: ${reason}` : 'left out' };
@@ -428,7 +552,18 @@ function markLooped(s: HostState, ids: readonly string[], notes: HostNote[]): Ho
   if (fresh.length === 0) return s;
   const updates: Record<string, UpdateEntry> = { ...s.updates };
   for (const id of fresh) {
-    const u = updates[id] ?? { updateId: id, kb: null, title: id, result: 'failed', hresult: null, attempts: 0, cycle: s.cycle, installedCycle: null, final: true, message: null };
+    const u = updates[id] ?? {
+      updateId: id,
+      kb: null,
+      title: id,
+      result: 'failed',
+      hresult: null,
+      attempts: 0,
+      cycle: s.cycle,
+      installedCycle: null,
+      final: true,
+      message: null,
+    };
     updates[id] = { ...u, result: 'failed', final: true, cycle: s.cycle, message: loopMessage(u, s.cycle) };
   }
   notes.push({ kind: 'loop-detected', updateIds: fresh });
@@ -436,21 +571,61 @@ function markLooped(s: HostState, ids: readonly string[], notes: HostNote[]): Ho
 }
 
 function updateResult(s: HostState, e: UpdateResultEvent, notes: HostNote[]): HostState {
-  const prev = s.updates[e.updateId] ?? { updateId: e.updateId, kb: null, title: e.updateId, result: 'available', hresult: null, attempts: 0, cycle: s.cycle, installedCycle: null, final: false, message: null };
+  const prev = s.updates[e.updateId] ?? {
+    updateId: e.updateId,
+    kb: null,
+    title: e.updateId,
+    result: 'available',
+    hresult: null,
+    attempts: 0,
+    cycle: s.cycle,
+    installedCycle: null,
+    final: false,
+    message: null,
+  };
   if (prev.final) return s;
   const ok = e.resultCode === 'succeeded' || e.resultCode === 'succeededWithErrors';
   const counts = e.phase === 'install' || s.policy.mode === 'download';
   let next: UpdateEntry;
-  const attempt = (result: AttemptResult['result']): readonly AttemptResult[] => [...(prev.attemptResults ?? []), { cycle: s.cycle, at: e.at, result, hresult: e.hresult }];
+  const attempt = (result: AttemptResult['result']): readonly AttemptResult[] => [
+    ...(prev.attemptResults ?? []),
+    { cycle: s.cycle, at: e.at, result, hresult: e.hresult },
+  ];
   if (ok && e.phase === 'install') {
-    next = { ...prev, result: 'installed', attempts: prev.attempts + 1, attemptResults: attempt('succeeded'), cycle: s.cycle, installedCycle: s.cycle, hresult: e.hresult, message: null };
+    next = {
+      ...prev,
+      result: 'installed',
+      attempts: prev.attempts + 1,
+      attemptResults: attempt('succeeded'),
+      cycle: s.cycle,
+      installedCycle: s.cycle,
+      hresult: e.hresult,
+      message: null,
+    };
   } else if (ok) {
-    next = { ...prev, result: prev.result === 'installed' ? 'installed' : 'downloaded', attempts: counts ? prev.attempts + 1 : prev.attempts, ...(counts ? { attemptResults: attempt('succeeded') } : {}), cycle: s.cycle, hresult: null, message: null };
+    next = {
+      ...prev,
+      result: prev.result === 'installed' ? 'installed' : 'downloaded',
+      attempts: counts ? prev.attempts + 1 : prev.attempts,
+      ...(counts ? { attemptResults: attempt('succeeded') } : {}),
+      cycle: s.cycle,
+      hresult: null,
+      message: null,
+    };
   } else if (e.resultCode === 'failed') {
     const attempts = prev.attempts + 1;
     // Retried after a reboot while attempts ≤ retries; the reboot needs the policy's permission.
     const final = attempts > s.policy.retries || s.policy.reboot === 'never';
-    next = { ...prev, result: 'failed', attempts, attemptResults: attempt('failed'), cycle: s.cycle, hresult: e.hresult, final, message: null };
+    next = {
+      ...prev,
+      result: 'failed',
+      attempts,
+      attemptResults: attempt('failed'),
+      cycle: s.cycle,
+      hresult: e.hresult,
+      final,
+      message: null,
+    };
     notes.push({ kind: 'update-failed', updateId: e.updateId, final, attempts, hresult: e.hresult });
   } else {
     // aborted / notStarted: the attempt did not run to a result; it does not count.
@@ -466,7 +641,12 @@ function cycleFinished(s: HostState, now: Date): StepResult {
   if (!end) return out(s);
   const settled: HostState = { ...s, launch: null };
   if (end.willReboot) {
-    const reason = end.outcome === 'reboot-pending' ? 'a reboot was pending before installing' : end.rebootRequired ? 'installed updates require a reboot' : `--reboot ${s.policy.reboot}`;
+    const reason =
+      end.outcome === 'reboot-pending'
+        ? 'a reboot was pending before installing'
+        : end.rebootRequired
+          ? 'installed updates require a reboot'
+          : `--reboot ${s.policy.reboot}`;
     return startWait(settled, 'reboot', 'agent', now, [{ kind: 'reboot-started', by: 'agent', reason }]);
   }
   return afterCycle(settled, now);
@@ -482,33 +662,62 @@ function afterCycle(s: HostState, now: Date): StepResult {
     return finish(s, 'failed', first?.message ?? 'Update loop detected.');
   }
   if (end === null) return nextCycle(s, `cycle ${s.cycle} was lost`);
-  const failedMessage = () => `${finals.length} update(s) failed: ${finals.map((u) => `${updateName(u)} (${u.hresult ?? 'no HRESULT'}, ${u.attempts} attempt(s))`).join(', ')}.`;
+  const failedMessage = () =>
+    `${finals.length} update(s) failed: ${finals.map((u) => `${updateName(u)} (${u.hresult ?? 'no HRESULT'}, ${u.attempts} attempt(s))`).join(', ')}.`;
   switch (end.outcome) {
     case 'done':
       if (finals.length > 0) return finish(s, 'failed', failedMessage());
       if (s.policy.mode !== 'install' && s.lastSelected.length > 0) {
-        return finish(s, 'pending', `${s.lastSelected.length} matching update(s) ${s.policy.mode === 'scan' ? 'available' : 'downloaded, not installed'} (--${s.policy.mode}).`);
+        return finish(
+          s,
+          'pending',
+          `${s.lastSelected.length} matching update(s) ${s.policy.mode === 'scan' ? 'available' : 'downloaded, not installed'} (--${s.policy.mode}).`,
+        );
       }
       return finish(s, 'compliant', null);
     case 'reboot-required':
     case 'reboot-pending':
       if (s.rebootedAfterCycle) return nextCycle(s, null);
       if (finals.length > 0) return finish(s, 'failed', failedMessage());
-      return finish(s, 'pending', end.outcome === 'reboot-pending'
-        ? `A reboot was pending on ${s.host} before installing and --reboot ${s.policy.reboot} does not allow rebooting: nothing was installed. Reboot the host (or use --reboot if-required) and run again.`
-        : `${s.host} needs a reboot to finish installing and --reboot ${s.policy.reboot} does not allow it. Reboot the host and run again to install what is left.`);
+      return finish(
+        s,
+        'pending',
+        end.outcome === 'reboot-pending'
+          ? `A reboot was pending on ${s.host} before installing and --reboot ${s.policy.reboot} does not allow rebooting: nothing was installed. Reboot the host (or use --reboot if-required) and run again.`
+          : `${s.host} needs a reboot to finish installing and --reboot ${s.policy.reboot} does not allow it. Reboot the host and run again to install what is left.`,
+      );
     case 'failed':
-      if (retryable.length > 0 && !s.rebootedAfterCycle && s.policy.reboot !== 'never' && countedCycles(s) < s.policy.maxCycles) {
-        const waited = startWait(s, 'reboot', 'engine', now, [{ kind: 'reboot-started', by: 'engine', reason: `retry ${retryable.map(updateName).join(', ')} after a reboot` }]);
+      if (
+        retryable.length > 0 &&
+        !s.rebootedAfterCycle &&
+        s.policy.reboot !== 'never' &&
+        countedCycles(s) < s.policy.maxCycles
+      ) {
+        const waited = startWait(s, 'reboot', 'engine', now, [
+          {
+            kind: 'reboot-started',
+            by: 'engine',
+            reason: `retry ${retryable.map(updateName).join(', ')} after a reboot`,
+          },
+        ]);
         return { ...waited, commands: [{ kind: 'reboot' }] };
       }
       if (retryable.length > 0 && s.rebootedAfterCycle) return nextCycle(s, null);
-      return finish(s, 'failed', finals.length > 0 ? failedMessage() : end.message ?? `Cycle ${s.cycle} failed${end.hresult ? ` (${end.hresult})` : ''}.`);
+      return finish(
+        s,
+        'failed',
+        finals.length > 0
+          ? failedMessage()
+          : (end.message ?? `Cycle ${s.cycle} failed${end.hresult ? ` (${end.hresult})` : ''}.`),
+      );
     case 'loop-detected':
       return finish(s, 'failed', end.message ?? 'Update loop detected.');
     case 'aborted':
     case 'error':
-      return nextCycle(s, `the agent reported ${end.outcome}${end.hresult ? ` (${end.hresult})` : ''}${end.message ? `: ${end.message}` : ''}`);
+      return nextCycle(
+        s,
+        `the agent reported ${end.outcome}${end.hresult ? ` (${end.hresult})` : ''}${end.message ? `: ${end.message}` : ''}`,
+      );
   }
 }
 
@@ -517,7 +726,16 @@ function nextCycle(s: HostState, problem: string | null): StepResult {
     const finals = Object.values(s.updates).filter((u) => u.final);
     const left = s.lastSelected.filter((id) => !s.updates[id]?.final && s.updates[id]?.result !== 'installed');
     const why = problem ? ` (last: ${problem})` : '';
-    const msg = `Stopped after ${countedCycles(s)} cycle(s) (--max-cycles ${s.policy.maxCycles})${why} with work left${left.length ? `: ${left.map((id) => { const u = s.updates[id]; return u ? updateName(u) : id; }).join(', ')}` : ''}. Run again, or raise --max-cycles.`;
+    const msg = `Stopped after ${countedCycles(s)} cycle(s) (--max-cycles ${s.policy.maxCycles})${why} with work left${
+      left.length
+        ? `: ${left
+            .map((id) => {
+              const u = s.updates[id];
+              return u ? updateName(u) : id;
+            })
+            .join(', ')}`
+        : ''
+    }. Run again, or raise --max-cycles.`;
     return finish(s, finals.length > 0 || problem ? 'failed' : 'pending', msg);
   }
   return launchNext({ ...s, message: problem ?? s.message }, []);
@@ -526,13 +744,39 @@ function nextCycle(s: HostState, problem: string | null): StepResult {
 function launchNext(s: HostState, notes: readonly HostNote[]): StepResult {
   if (countedCycles(s) >= s.policy.maxCycles) return nextCycle(s, null);
   const cycle = s.cycle + 1;
-  const installedEarlier = Object.values(s.updates).filter((u) => u.installedCycle !== null).map((u) => u.updateId).sort();
-  const next: HostState = { ...s, phase: 'launching', cycle, launch: null, lastSeq: 0, cycleEnd: null, rebootedAfterCycle: false, streamLost: false, wait: null };
+  const installedEarlier = Object.values(s.updates)
+    .filter((u) => u.installedCycle !== null)
+    .map((u) => u.updateId)
+    .sort();
+  const next: HostState = {
+    ...s,
+    phase: 'launching',
+    cycle,
+    launch: null,
+    lastSeq: 0,
+    cycleEnd: null,
+    rebootedAfterCycle: false,
+    streamLost: false,
+    wait: null,
+  };
   return out(next, [{ kind: 'launch', cycle, exclude: excludedUpdates(s), installedEarlier }], notes);
 }
 
-function startWait(s: HostState, reason: WaitReason, by: 'agent' | 'engine' | null, now: Date, notes: readonly HostNote[]): StepResult {
-  const wait: HostWait = { reason, by, since: now.toISOString(), deadlineAt: new Date(now.getTime() + s.policy.rebootTimeoutMs).toISOString(), attempt: 0, lastSeen: 'nothing' };
+function startWait(
+  s: HostState,
+  reason: WaitReason,
+  by: 'agent' | 'engine' | null,
+  now: Date,
+  notes: readonly HostNote[],
+): StepResult {
+  const wait: HostWait = {
+    reason,
+    by,
+    since: now.toISOString(),
+    deadlineAt: new Date(now.getTime() + s.policy.rebootTimeoutMs).toISOString(),
+    attempt: 0,
+    lastSeen: 'nothing',
+  };
   const phase: HostPhase = reason === 'reboot' ? 'rebooting' : 'waiting-online';
   const next: HostState = { ...s, phase, wait, reboots: reason === 'reboot' ? s.reboots + 1 : s.reboots };
   return out(next, [{ kind: 'probe', delayMs: probeDelayMs(s.policy, 0, s.policy.rebootTimeoutMs) }], notes);
@@ -541,11 +785,23 @@ function startWait(s: HostState, reason: WaitReason, by: 'agent' | 'engine' | nu
 function probed(s: HostState, e: Extract<HostEvent, { kind: 'probe' }>, now: Date): StepResult {
   const w = s.wait;
   if ((s.phase !== 'rebooting' && s.phase !== 'waiting-online') || !w) return ignored(s, e);
-  const bootChanged = e.bootId !== null && (w.reason !== 'reboot' || s.bootIdAtLaunch === null || e.bootId !== s.bootIdAtLaunch);
-  const seen: HostWait['lastSeen'] = !e.reachable ? 'unreachable' : !bootChanged ? 'same-boot' : !e.servicingIdle ? 'servicing-busy' : 'nothing';
+  const bootChanged =
+    e.bootId !== null && (w.reason !== 'reboot' || s.bootIdAtLaunch === null || e.bootId !== s.bootIdAtLaunch);
+  const seen: HostWait['lastSeen'] = !e.reachable
+    ? 'unreachable'
+    : !bootChanged
+      ? 'same-boot'
+      : !e.servicingIdle
+        ? 'servicing-busy'
+        : 'nothing';
   if (e.reachable && bootChanged && e.servicingIdle) {
     const back: HostNote = { kind: 'host-back', bootId: e.bootId, afterMs: now.getTime() - Date.parse(w.since) };
-    const ready: HostState = { ...s, wait: null, rebootedAfterCycle: w.reason === 'reboot' ? true : s.rebootedAfterCycle, bootIdAtLaunch: e.bootId };
+    const ready: HostState = {
+      ...s,
+      wait: null,
+      rebootedAfterCycle: w.reason === 'reboot' ? true : s.rebootedAfterCycle,
+      bootIdAtLaunch: e.bootId,
+    };
     const r = w.reason === 'unreachable-at-launch' ? launchNext(ready, []) : afterCycle(ready, now);
     return { ...r, notes: [back, ...r.notes] };
   }
@@ -554,20 +810,49 @@ function probed(s: HostState, e: Extract<HostEvent, { kind: 'probe' }>, now: Dat
   if (failed && w.by === 'agent' && e.reachable && !bootChanged && now.getTime() - Date.parse(failed.at) >= graceMs) {
     // The agent's reboot did not happen and the host is still up on the same boot: reboot it
     // ourselves (the same command as a retry's reboot), with a fresh reboot timeout.
-    const wait: HostWait = { reason: 'reboot', by: 'engine', since: now.toISOString(), deadlineAt: new Date(now.getTime() + s.policy.rebootTimeoutMs).toISOString(), attempt: 0, lastSeen: 'nothing' };
-    return out({ ...s, wait }, [{ kind: 'reboot' }], [{ kind: 'reboot-started', by: 'engine', reason: `the agent could not reboot the host (${failed.message})` }]);
+    const wait: HostWait = {
+      reason: 'reboot',
+      by: 'engine',
+      since: now.toISOString(),
+      deadlineAt: new Date(now.getTime() + s.policy.rebootTimeoutMs).toISOString(),
+      attempt: 0,
+      lastSeen: 'nothing',
+    };
+    return out(
+      { ...s, wait },
+      [{ kind: 'reboot' }],
+      [{ kind: 'reboot-started', by: 'engine', reason: `the agent could not reboot the host (${failed.message})` }],
+    );
   }
   const remaining = msUntil(w.deadlineAt, now);
   if (remaining <= 0) {
-    const what = w.reason === 'reboot' ? `after the reboot of cycle ${s.cycle}` : w.reason === 'lost-cycle' ? `after cycle ${s.cycle} was lost` : `for cycle ${s.cycle + 1}`;
-    const last = { unreachable: 'it did not answer', 'same-boot': 'it answered but had not rebooted (same boot id)', 'servicing-busy': 'it was back but Windows servicing was still busy', nothing: 'no probe answered' }[seen];
+    const what =
+      w.reason === 'reboot'
+        ? `after the reboot of cycle ${s.cycle}`
+        : w.reason === 'lost-cycle'
+          ? `after cycle ${s.cycle} was lost`
+          : `for cycle ${s.cycle + 1}`;
+    const last = {
+      unreachable: 'it did not answer',
+      'same-boot': 'it answered but had not rebooted (same boot id)',
+      'servicing-busy': 'it was back but Windows servicing was still busy',
+      nothing: 'no probe answered',
+    }[seen];
     const verb = w.reason === 'unreachable-at-launch' ? 'was not reachable' : 'did not come back';
-    return finish(s, 'unreachable', `${s.host} ${verb} within the reboot timeout (${formatMs(s.policy.rebootTimeoutMs)}) ${what}: ${last}. Check the host's console, then resume the run.`);
+    return finish(
+      s,
+      'unreachable',
+      `${s.host} ${verb} within the reboot timeout (${formatMs(s.policy.rebootTimeoutMs)}) ${what}: ${last}. Check the host's console, then resume the run.`,
+    );
   }
   const attempt = w.attempt + 1;
   const phase: HostPhase = w.reason === 'reboot' && bootChanged ? 'waiting-online' : s.phase;
   const notes: HostNote[] = w.lastSeen !== seen ? [{ kind: 'waiting-for-host', reason: w.reason, seen }] : [];
-  return out({ ...s, phase, wait: { ...w, attempt, lastSeen: seen } }, [{ kind: 'probe', delayMs: probeDelayMs(s.policy, attempt, remaining) }], notes);
+  return out(
+    { ...s, phase, wait: { ...w, attempt, lastSeen: seen } },
+    [{ kind: 'probe', delayMs: probeDelayMs(s.policy, attempt, remaining) }],
+    notes,
+  );
 }
 
 function logFetched(s: HostState, events: readonly AgentEvent[] | null, now: Date): StepResult {
@@ -580,8 +865,14 @@ function logFetched(s: HostState, events: readonly AgentEvent[] | null, now: Dat
   if (applied.state.phase !== 'fetching-log') return applied;
   // No cycle-finished anywhere: the cycle is lost. Count it, see whether the host is there, go again.
   const lost: HostState = { ...applied.state, lostCycles: applied.state.lostCycles + 1, launch: null };
-  const reason = events === null ? 'the agent stopped and its log could not be fetched' : 'the agent stopped before finishing its cycle';
-  const waited = startWait(lost, 'lost-cycle', null, now, [...applied.notes, { kind: 'cycle-lost', cycle: s.cycle, reason }]);
+  const reason =
+    events === null
+      ? 'the agent stopped and its log could not be fetched'
+      : 'the agent stopped before finishing its cycle';
+  const waited = startWait(lost, 'lost-cycle', null, now, [
+    ...applied.notes,
+    { kind: 'cycle-lost', cycle: s.cycle, reason },
+  ]);
   return { ...waited, state: { ...waited.state, message: `cycle ${s.cycle} lost: ${reason}` } };
 }
 
@@ -599,7 +890,11 @@ function stopHere(s: HostState, outcome: 'cancelled' | 'timed-out', message: str
 }
 
 function resume(s: HostState, now: Date): StepResult {
-  const fresh = (w: HostWait): HostWait => ({ ...w, attempt: 0, deadlineAt: new Date(Math.max(Date.parse(w.deadlineAt), now.getTime() + s.policy.rebootTimeoutMs)).toISOString() });
+  const fresh = (w: HostWait): HostWait => ({
+    ...w,
+    attempt: 0,
+    deadlineAt: new Date(Math.max(Date.parse(w.deadlineAt), now.getTime() + s.policy.rebootTimeoutMs)).toISOString(),
+  });
   switch (s.phase) {
     case 'cancelled':
     case 'timed-out':
@@ -627,7 +922,17 @@ function resume(s: HostState, now: Date): StepResult {
 
 function finish(s: HostState, outcome: HostOutcome, message: string | null): StepResult {
   const updates = markBlocked(s, outcome);
-  return out({ ...s, updates, phase: outcome, wait: null, launch: outcome === 'cancelled' || outcome === 'timed-out' ? s.launch : null, message }, [{ kind: 'finish', outcome, message }]);
+  return out(
+    {
+      ...s,
+      updates,
+      phase: outcome,
+      wait: null,
+      launch: outcome === 'cancelled' || outcome === 'timed-out' ? s.launch : null,
+      message,
+    },
+    [{ kind: 'finish', outcome, message }],
+  );
 }
 
 /**
@@ -636,17 +941,32 @@ function finish(s: HostState, outcome: HostOutcome, message: string | null): Ste
  * report lists them instead of leaving them `available` as if a scan had been asked for.
  */
 function markBlocked(s: HostState, outcome: HostOutcome): HostState['updates'] {
-  if (s.policy.mode !== 'install' || outcome === 'compliant' || outcome === 'cancelled' || outcome === 'timed-out') return s.updates;
+  if (s.policy.mode !== 'install' || outcome === 'compliant' || outcome === 'cancelled' || outcome === 'timed-out')
+    return s.updates;
   const waiting = Object.values(s.updates).filter((u) => u.result === 'available' || u.result === 'downloaded');
   if (waiting.length === 0) return s.updates;
-  const looped = s.looped.map((id) => s.updates[id]).filter((u) => u !== undefined).map(updateName);
-  const failed = Object.values(s.updates).filter((u) => u.final && !s.looped.includes(u.updateId)).map(updateName);
-  const why = looped.length > 0 ? `the host stopped on the update loop of ${looped.join(', ')}`
-    : failed.length > 0 ? `the host stopped after ${failed.join(', ')} failed`
-    : outcome === 'pending' ? `the host stopped at --max-cycles ${s.policy.maxCycles} or could not reboot`
-    : `the host ended ${outcome}`;
+  const looped = s.looped
+    .map((id) => s.updates[id])
+    .filter((u) => u !== undefined)
+    .map(updateName);
+  const failed = Object.values(s.updates)
+    .filter((u) => u.final && !s.looped.includes(u.updateId))
+    .map(updateName);
+  const why =
+    looped.length > 0
+      ? `the host stopped on the update loop of ${looped.join(', ')}`
+      : failed.length > 0
+        ? `the host stopped after ${failed.join(', ')} failed`
+        : outcome === 'pending'
+          ? `the host stopped at --max-cycles ${s.policy.maxCycles} or could not reboot`
+          : `the host ended ${outcome}`;
   const updates: Record<string, UpdateEntry> = { ...s.updates };
-  for (const u of waiting) updates[u.updateId] = { ...u, result: 'blocked', message: `${u.result === 'downloaded' ? 'Downloaded but not installed' : 'Not installed'}: ${why}. Run again once that is fixed.` };
+  for (const u of waiting)
+    updates[u.updateId] = {
+      ...u,
+      result: 'blocked',
+      message: `${u.result === 'downloaded' ? 'Downloaded but not installed' : 'Not installed'}: ${why}. Run again once that is fixed.`,
+    };
   return updates;
 }
 
@@ -663,14 +983,20 @@ function msUntil(iso: string, now: Date): number {
 }
 
 function cancelMessage(s: HostState): string {
-  return s.phase === 'queued' && countedCycles(s) === 0 ? 'Cancelled before its first cycle.' : `Cancelled ${deadlineWhere(s)}; resume the run to finish.`;
+  return s.phase === 'queued' && countedCycles(s) === 0
+    ? 'Cancelled before its first cycle.'
+    : `Cancelled ${deadlineWhere(s)}; resume the run to finish.`;
 }
 
 function deadlineWhere(s: HostState): string {
   if (s.phase === 'queued' && countedCycles(s) === 0) return 'before its first cycle';
-  if (s.phase === 'launching') return countedCycles(s) === 1 ? 'while its first cycle was being started' : `while cycle ${s.cycle} was being started`;
+  if (s.phase === 'launching')
+    return countedCycles(s) === 1
+      ? 'while its first cycle was being started'
+      : `while cycle ${s.cycle} was being started`;
   if (s.phase === 'running' || s.phase === 'fetching-log') return `during cycle ${s.cycle}`;
-  if (s.phase === 'rebooting' || s.phase === 'waiting-online') return `while waiting for the host after cycle ${s.cycle}`;
+  if (s.phase === 'rebooting' || s.phase === 'waiting-online')
+    return `while waiting for the host after cycle ${s.cycle}`;
   return `after cycle ${s.cycle}`;
 }
 

@@ -30,7 +30,11 @@ export class PatchlineError extends Error {
   readonly exitCode: ExitCode;
   readonly context: Readonly<Record<string, string | number>>;
 
-  constructor(readonly code: string, message: string, details: ErrorDetails = {}) {
+  constructor(
+    readonly code: string,
+    message: string,
+    details: ErrorDetails = {},
+  ) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
     this.exitCode = details.exitCode ?? EXIT.FAILED;
     this.context = details.context ?? {};
@@ -38,6 +42,10 @@ export class PatchlineError extends Error {
 }
 
 /** A usage error: bad option, unreadable list, invalid scenario, unknown host. Exit 64, nothing started. */
-export function usageError(code: string, message: string, details: Omit<ErrorDetails, 'exitCode'> = {}): PatchlineError {
+export function usageError(
+  code: string,
+  message: string,
+  details: Omit<ErrorDetails, 'exitCode'> = {},
+): PatchlineError {
   return new PatchlineError(code, message, { ...details, exitCode: EXIT.USAGE });
 }

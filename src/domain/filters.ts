@@ -32,8 +32,18 @@ export interface UpdateFilters {
 }
 
 export const SKIP_REASONS = [
-  'hidden', 'optional', 'driver', 'classification', 'severity', 'product', 'kb', 'exclude-kb',
-  'update-id', 'exclude-update-id', 'title', 'min-age',
+  'hidden',
+  'optional',
+  'driver',
+  'classification',
+  'severity',
+  'product',
+  'kb',
+  'exclude-kb',
+  'update-id',
+  'exclude-update-id',
+  'title',
+  'min-age',
 ] as const;
 export type SkipReason = (typeof SKIP_REASONS)[number];
 
@@ -170,11 +180,31 @@ const UNMATCHED_SEEN_MAX = 20;
  *   // [{ option: '--product', values: ['Windows Server 2002'], seen: ['Windows Server 2022'] }]
  */
 export function unmatchedFilterValues(filters: UpdateFilters, found: Iterable<UpdateRecord>): UnmatchedFilter[] {
-  const attributes: { option: string; given: readonly string[] | undefined; of: (u: UpdateRecord) => readonly string[]; key: (v: string) => string }[] = [
+  const attributes: {
+    option: string;
+    given: readonly string[] | undefined;
+    of: (u: UpdateRecord) => readonly string[];
+    key: (v: string) => string;
+  }[] = [
     { option: '--product', given: filters.products, of: (u) => u.products, key: (v) => v.trim().toLowerCase() },
-    { option: '--classification', given: filters.classifications, of: (u) => [u.classification], key: (v) => v.trim().toLowerCase() },
-    { option: '--severity', given: filters.severities, of: (u) => [u.msrcSeverity ?? 'none'], key: (v) => v.trim().toLowerCase() },
-    { option: '--kb', given: filters.kbs, of: (u) => u.kbs.map((kb) => `KB${kb}`), key: (v) => normalizeKb(v).toLowerCase() },
+    {
+      option: '--classification',
+      given: filters.classifications,
+      of: (u) => [u.classification],
+      key: (v) => v.trim().toLowerCase(),
+    },
+    {
+      option: '--severity',
+      given: filters.severities,
+      of: (u) => [u.msrcSeverity ?? 'none'],
+      key: (v) => v.trim().toLowerCase(),
+    },
+    {
+      option: '--kb',
+      given: filters.kbs,
+      of: (u) => u.kbs.map((kb) => `KB${kb}`),
+      key: (v) => normalizeKb(v).toLowerCase(),
+    },
     { option: '--update-id', given: filters.updateIds, of: (u) => [u.updateId], key: (v) => v.trim().toLowerCase() },
   ];
   const seen = attributes.map(() => new Map<string, string>());
@@ -187,7 +217,8 @@ export function unmatchedFilterValues(filters: UpdateFilters, found: Iterable<Up
   attributes.forEach((a, i) => {
     if (!a.given || a.given.length === 0) return;
     const values = a.given.filter((v) => !seen[i]!.has(a.key(v)));
-    if (values.length > 0) result.push({ option: a.option, values, seen: [...seen[i]!.values()].sort().slice(0, UNMATCHED_SEEN_MAX) });
+    if (values.length > 0)
+      result.push({ option: a.option, values, seen: [...seen[i]!.values()].sort().slice(0, UNMATCHED_SEEN_MAX) });
   });
   return result;
 }

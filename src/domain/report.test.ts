@@ -27,19 +27,50 @@ for (const [outcomes, mode, code] of cases) {
 }
 
 test('run outcome names follow the exit code', () => {
-  assert.deepEqual([0, 2, 3, 4, 5].map((c) => runOutcomeFor(c as 0)), ['succeeded', 'failed', 'unreachable', 'deadline-reached', 'cancelled']);
+  assert.deepEqual(
+    [0, 2, 3, 4, 5].map((c) => runOutcomeFor(c as 0)),
+    ['succeeded', 'failed', 'unreachable', 'deadline-reached', 'cancelled'],
+  );
 });
 
 test('failure message carries HRESULT, name, meaning and attempts', () => {
-  const describe = (h: string) => (h === '0x80240016' ? { name: 'WU_E_INSTALL_NOT_ALLOWED', meaning: 'Operation tried to install while another installation was in progress or the system was pending a mandatory restart.' } : null);
-  assert.equal(failureMessage('KB5044444', '0x80240016', 2, describe), 'KB5044444 failed with 0x80240016 (WU_E_INSTALL_NOT_ALLOWED: Operation tried to install while another installation was in progress or the system was pending a mandatory restart) after 2 attempt(s).');
+  const describe = (h: string) =>
+    h === '0x80240016'
+      ? {
+          name: 'WU_E_INSTALL_NOT_ALLOWED',
+          meaning:
+            'Operation tried to install while another installation was in progress or the system was pending a mandatory restart.',
+        }
+      : null;
+  assert.equal(
+    failureMessage('KB5044444', '0x80240016', 2, describe),
+    'KB5044444 failed with 0x80240016 (WU_E_INSTALL_NOT_ALLOWED: Operation tried to install while another installation was in progress or the system was pending a mandatory restart) after 2 attempt(s).',
+  );
   assert.equal(failureMessage('KB1', '0x80000001', 1, describe), 'KB1 failed with 0x80000001 after 1 attempt(s).');
   assert.equal(failureMessage('KB1', null, 1, describe), 'KB1 failed without an HRESULT after 1 attempt(s).');
 });
 
 test('report of an unfinished run: hosts not at an end are pending, no exit code yet', () => {
-  const host = { ...initialHostState('web01', { mode: 'install', reboot: 'if-required', maxCycles: 5, retries: 1, rebootTimeoutMs: 1, probeInitialDelayMs: 1, probeMaxDelayMs: 1 }), phase: 'rebooting' as const };
-  const r = buildReport({ runId: 'r1', mode: 'install', startedAt: 'x', finishedAt: null, hosts: [host], describe: () => null });
+  const host = {
+    ...initialHostState('web01', {
+      mode: 'install',
+      reboot: 'if-required',
+      maxCycles: 5,
+      retries: 1,
+      rebootTimeoutMs: 1,
+      probeInitialDelayMs: 1,
+      probeMaxDelayMs: 1,
+    }),
+    phase: 'rebooting' as const,
+  };
+  const r = buildReport({
+    runId: 'r1',
+    mode: 'install',
+    startedAt: 'x',
+    finishedAt: null,
+    hosts: [host],
+    describe: () => null,
+  });
   assert.equal(r.run.outcome, 'running');
   assert.equal(r.run.exitCode, null);
   assert.equal(r.hosts[0]?.outcome, 'pending');

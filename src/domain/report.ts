@@ -8,7 +8,15 @@
  */
 import type { Mode } from './agent-log.ts';
 import { EXIT, type ExitCode } from './errors.ts';
-import { HOST_OUTCOMES, type AttemptResult, type HostOutcome, type HostState, type UpdateResult, countedCycles, updateName } from './cycle.ts';
+import {
+  HOST_OUTCOMES,
+  type AttemptResult,
+  type HostOutcome,
+  type HostState,
+  type UpdateResult,
+  countedCycles,
+  updateName,
+} from './cycle.ts';
 
 export const RUN_OUTCOMES = ['succeeded', 'failed', 'unreachable', 'deadline-reached', 'cancelled', 'running'] as const;
 export type RunOutcome = (typeof RUN_OUTCOMES)[number];
@@ -70,30 +78,62 @@ export function exitCodeFor(outcomes: readonly HostOutcome[], mode: Mode): ExitC
 
 export function runOutcomeFor(code: ExitCode): RunOutcome {
   switch (code) {
-    case EXIT.CANCELLED: return 'cancelled';
-    case EXIT.DEADLINE: return 'deadline-reached';
-    case EXIT.UNREACHABLE: return 'unreachable';
-    case EXIT.OK: return 'succeeded';
-    default: return 'failed';
+    case EXIT.CANCELLED:
+      return 'cancelled';
+    case EXIT.DEADLINE:
+      return 'deadline-reached';
+    case EXIT.UNREACHABLE:
+      return 'unreachable';
+    case EXIT.OK:
+      return 'succeeded';
+    default:
+      return 'failed';
   }
 }
 
-const RESULT_ORDER: Record<UpdateResult, number> = { failed: 0, blocked: 1, installed: 2, downloaded: 3, available: 4, skipped: 5 };
+const RESULT_ORDER: Record<UpdateResult, number> = {
+  failed: 0,
+  blocked: 1,
+  installed: 2,
+  downloaded: 3,
+  available: 4,
+  skipped: 5,
+};
 
 /** One host's part of the report. A host not at an end yet is reported `pending`. */
 export function hostReport(state: HostState, describe: DescribeHResult): HostReport {
   const updates = Object.values(state.updates)
     .map((u): UpdateReport => ({
-      updateId: u.updateId, kb: u.kb, title: u.title, result: u.result, hresult: u.hresult, attempts: u.attempts, attemptResults: u.attemptResults ?? [],
-      message: u.message ?? (u.result === 'failed' ? failureMessage(updateName(u), u.hresult, u.attempts, describe) : null),
+      updateId: u.updateId,
+      kb: u.kb,
+      title: u.title,
+      result: u.result,
+      hresult: u.hresult,
+      attempts: u.attempts,
+      attemptResults: u.attemptResults ?? [],
+      message:
+        u.message ?? (u.result === 'failed' ? failureMessage(updateName(u), u.hresult, u.attempts, describe) : null),
     }))
     .sort((a, b) => RESULT_ORDER[a.result] - RESULT_ORDER[b.result] || a.title.localeCompare(b.title));
   const outcome: HostOutcome = HOST_OUTCOMES.find((o) => o === state.phase) ?? 'pending';
-  return { name: state.host, outcome, cycles: countedCycles(state), interruptedCycles: state.interruptedCycles ?? 0, reboots: state.reboots, message: state.message, updates };
+  return {
+    name: state.host,
+    outcome,
+    cycles: countedCycles(state),
+    interruptedCycles: state.interruptedCycles ?? 0,
+    reboots: state.reboots,
+    message: state.message,
+    updates,
+  };
 }
 
 /** "KB5044444 failed with 0x80242016 (WU_E_UH_POSTREBOOTUNSUCCESSFUL: …) after 2 attempt(s)." */
-export function failureMessage(name: string, hresult: string | null, attempts: number, describe: DescribeHResult): string {
+export function failureMessage(
+  name: string,
+  hresult: string | null,
+  attempts: number,
+  describe: DescribeHResult,
+): string {
   if (!hresult) return `${name} failed without an HRESULT after ${attempts} attempt(s).`;
   const d = describe(hresult);
   const words = d ? ` (${d.name ? `${d.name}: ` : ''}${d.meaning.replace(/\.$/, '')})` : '';
@@ -110,9 +150,20 @@ export function buildReport(input: {
 }): RunReport {
   const hosts = input.hosts.map((h) => hostReport(h, input.describe));
   const done = input.finishedAt !== null;
-  const exitCode = done ? exitCodeFor(hosts.map((h) => h.outcome), input.mode) : null;
+  const exitCode = done
+    ? exitCodeFor(
+        hosts.map((h) => h.outcome),
+        input.mode,
+      )
+    : null;
   return {
-    run: { id: input.runId, outcome: exitCode === null ? 'running' : runOutcomeFor(exitCode), startedAt: input.startedAt, finishedAt: input.finishedAt, exitCode },
+    run: {
+      id: input.runId,
+      outcome: exitCode === null ? 'running' : runOutcomeFor(exitCode),
+      startedAt: input.startedAt,
+      finishedAt: input.finishedAt,
+      exitCode,
+    },
     hosts,
   };
 }

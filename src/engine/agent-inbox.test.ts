@@ -11,23 +11,42 @@ test('a batch out of order and resent: acknowledged up to the first gap; taken o
   const inbox = new AgentInbox();
   assert.equal(inbox.add([ev(3), ev(1), ev(2), ev(5)], 0), 3);
   assert.equal(inbox.add([ev(3), ev(1)], 0), 3, 'a resend changes nothing');
-  assert.deepEqual(inbox.takeReady(0).map((e) => e.seq), [1, 2, 3]);
-  assert.deepEqual(inbox.takeReady(3).map((e) => e.seq), [], '5 waits for 4');
+  assert.deepEqual(
+    inbox.takeReady(0).map((e) => e.seq),
+    [1, 2, 3],
+  );
+  assert.deepEqual(
+    inbox.takeReady(3).map((e) => e.seq),
+    [],
+    '5 waits for 4',
+  );
   inbox.add([ev(4)], 3);
-  assert.deepEqual(inbox.takeReady(3).map((e) => e.seq), [4, 5]);
+  assert.deepEqual(
+    inbox.takeReady(3).map((e) => e.seq),
+    [4, 5],
+  );
 });
 
 test('events at or below the applied seq are dropped', () => {
   const inbox = new AgentInbox();
   inbox.add([ev(1), ev(2), ev(3)], 0);
-  assert.deepEqual(inbox.takeReady(2).map((e) => e.seq), [3]);
+  assert.deepEqual(
+    inbox.takeReady(2).map((e) => e.seq),
+    [3],
+  );
 });
 
-test('a stopped agent\'s events are kept apart and drained with what was not applied', () => {
+test("a stopped agent's events are kept apart and drained with what was not applied", () => {
   const inbox = new AgentInbox();
   inbox.add([ev(2)], 0);
   inbox.keepLate([ev(1), ev(3)], 0);
-  assert.deepEqual(inbox.drainLeftovers().map((e) => e.seq).sort(), [1, 2, 3]);
+  assert.deepEqual(
+    inbox
+      .drainLeftovers()
+      .map((e) => e.seq)
+      .sort(),
+    [1, 2, 3],
+  );
   assert.deepEqual(inbox.drainLeftovers(), []);
 });
 

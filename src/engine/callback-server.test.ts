@@ -4,9 +4,20 @@ import assert from 'node:assert/strict';
 import { CallbackServer } from './callback-server.ts';
 import type { AgentEvent } from '../domain/agent-log.ts';
 
-const ev = (seq: number): AgentEvent => ({ seq, at: '2026-11-21T06:00:00Z', kind: 'warning', message: `w${seq}`, hresult: null });
+const ev = (seq: number): AgentEvent => ({
+  seq,
+  at: '2026-11-21T06:00:00Z',
+  kind: 'warning',
+  message: `w${seq}`,
+  hresult: null,
+});
 const ndjson = (events: AgentEvent[]) => events.map((e) => JSON.stringify(e)).join('\n') + '\n';
-const post = (url: string, token: string, body: string) => fetch(url, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/x-ndjson' }, body });
+const post = (url: string, token: string, body: string) =>
+  fetch(url, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/x-ndjson' },
+    body,
+  });
 
 test('200 with ackSeq, 401 on a wrong token, 410 once unregistered or closed', async () => {
   const server = await CallbackServer.start();
@@ -20,7 +31,10 @@ test('200 with ackSeq, 401 on a wrong token, 410 once unregistered or closed', a
     const ok = await post(cb.url, cb.token, ndjson([ev(1), ev(2)]));
     assert.equal(ok.status, 200);
     assert.deepEqual(await ok.json(), { ackSeq: 2 });
-    assert.deepEqual(got[0]?.map((e) => e.seq), [1, 2]);
+    assert.deepEqual(
+      got[0]?.map((e) => e.seq),
+      [1, 2],
+    );
 
     const wrong = await post(cb.url, 'not-the-token', ndjson([ev(3)]));
     assert.equal(wrong.status, 401);

@@ -43,7 +43,10 @@ export class CallbackServer {
   private inFlight = 0;
   private drained: (() => void) | null = null;
 
-  private constructor(private readonly server: Server, readonly baseUrl: string) {}
+  private constructor(
+    private readonly server: Server,
+    readonly baseUrl: string,
+  ) {}
 
   /** Listens on `host`:0 and resolves once listening. */
   static async start(host = '127.0.0.1'): Promise<CallbackServer> {
@@ -181,5 +184,11 @@ async function readBody(req: IncomingMessage): Promise<string | null> {
 function isAgentEventShape(v: unknown): v is AgentEvent {
   if (typeof v !== 'object' || v === null) return false;
   const o = v as Record<string, unknown>;
-  return typeof o.kind === 'string' && typeof o.seq === 'number' && Number.isInteger(o.seq) && o.seq > 0 && typeof o.at === 'string';
+  return (
+    typeof o.kind === 'string' &&
+    typeof o.seq === 'number' &&
+    Number.isInteger(o.seq) &&
+    o.seq > 0 &&
+    typeof o.at === 'string'
+  );
 }

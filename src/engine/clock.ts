@@ -12,21 +12,25 @@ export const systemClock: Clock = {
   // A plain timer, rejecting with the signal's own reason: timers/promises builds an AbortError
   // (a stack trace) per aborted sleep, and the engine aborts a wait each time an agent event
   // wakes a host — tens of thousands in a 500-host night (bench/run-overhead's CPU profile).
-  sleep: (ms, signal) => new Promise<void>((resolve, reject) => {
-    if (signal.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, Math.max(0, ms));
-    signal.addEventListener('abort', onAbort, { once: true });
-  }),
+  sleep: (ms, signal) =>
+    new Promise<void>((resolve, reject) => {
+      if (signal.aborted) {
+        reject(signal.reason);
+        return;
+      }
+      const onAbort = () => {
+        clearTimeout(timer);
+        reject(signal.reason);
+      };
+      const timer = setTimeout(
+        () => {
+          signal.removeEventListener('abort', onAbort);
+          resolve();
+        },
+        Math.max(0, ms),
+      );
+      signal.addEventListener('abort', onAbort, { once: true });
+    }),
 };
 
 /** The reason a Doorbell ends its own timer with: one shared value, no DOMException per wake-up. */

@@ -10,9 +10,20 @@
  * that stops the run with exit 70, its cause kept and logged. Nothing is swallowed.
  */
 import type { AgentEvent, CycleRequest } from '../domain/agent-log.ts';
-import { type HostCommand, type HostEvent, type HostState, type LaunchInfo, awaitsAgentReboot } from '../domain/cycle.ts';
+import {
+  type HostCommand,
+  type HostEvent,
+  type HostState,
+  type LaunchInfo,
+  awaitsAgentReboot,
+} from '../domain/cycle.ts';
 import { EXIT, PatchlineError } from '../domain/errors.ts';
-import { LaunchRefusedError, transportFailureOf, type HostStatus, type TransportFailureKind } from '../transports/transport.ts';
+import {
+  LaunchRefusedError,
+  transportFailureOf,
+  type HostStatus,
+  type TransportFailureKind,
+} from '../transports/transport.ts';
 import type { CycleCallback, EventSink } from './callback-server.ts';
 import { clockTimeout, sleepUnlessAborted } from './clock.ts';
 import { buildCycleRequest, type HostContext } from './host-context.ts';
@@ -52,7 +63,10 @@ export class CommandRunner {
   /** When the current cycle's agent was launched (ms on the run's clock). */
   launchedAtMs = 0;
 
-  constructor(private readonly ctx: HostContext, private readonly host: RunnerHost) {}
+  constructor(
+    private readonly ctx: HostContext,
+    private readonly host: RunnerHost,
+  ) {}
 
   private get name(): string {
     return this.host.current().host;
@@ -67,13 +81,19 @@ export class CommandRunner {
         return { kind: 'log-fetched', events: await this.fetchLog() };
       case 'probe': {
         const jitter = 1 + (Math.random() * 2 - 1) * PROBE_JITTER_RATIO;
-        if (!(await sleepUnlessAborted(this.ctx.clock, Math.round(command.delayMs * jitter), this.ctx.stop.signal))) return null;
+        if (!(await sleepUnlessAborted(this.ctx.clock, Math.round(command.delayMs * jitter), this.ctx.stop.signal)))
+          return null;
         const status = await this.probe();
         if (status === null) return null;
         if ('kind' in status) return status;
         const state = this.host.current();
         if (status.reachable && status.bootId === state.bootIdAtLaunch) await this.checkAgentExited();
-        return { kind: 'probe', reachable: status.reachable, bootId: status.bootId, servicingIdle: status.servicingIdle };
+        return {
+          kind: 'probe',
+          reachable: status.reachable,
+          bootId: status.bootId,
+          servicingIdle: status.servicingIdle,
+        };
       }
       case 'reboot':
         try {
@@ -112,10 +132,21 @@ export class CommandRunner {
   /** The whole log of the current cycle from the agent; null when there is none to be had. */
   async fetchLog(signal?: AbortSignal): Promise<readonly AgentEvent[] | null> {
     const state = this.host.current();
-    const request = this.request?.cycle === state.cycle ? this.request
-      : buildCycleRequest(this.ctx.runId, this.ctx.options, state, state.cycle, { exclude: [], installedEarlier: [], ...(this.offlineCabPath !== undefined ? { offlineCabPath: this.offlineCabPath } : {}) });
+    const request =
+      this.request?.cycle === state.cycle
+        ? this.request
+        : buildCycleRequest(this.ctx.runId, this.ctx.options, state, state.cycle, {
+            exclude: [],
+            installedEarlier: [],
+            ...(this.offlineCabPath !== undefined ? { offlineCabPath: this.offlineCabPath } : {}),
+          });
     try {
-      return await this.ctx.transport.fetchLog(state.host, request, signal ?? AbortSignal.any([this.ctx.stop.signal, AbortSignal.timeout(Math.max(this.ctx.timing.launchTimeoutMs, 1000))]));
+      return await this.ctx.transport.fetchLog(
+        state.host,
+        request,
+        signal ??
+          AbortSignal.any([this.ctx.stop.signal, AbortSignal.timeout(Math.max(this.ctx.timing.launchTimeoutMs, 1000))]),
+      );
     } catch (error) {
       if (!signal && this.ctx.stop.signal.aborted) return null;
       // No log to be had is a normal outcome (the state machine counts the cycle lost); a refusal
@@ -141,18 +172,38 @@ export class CommandRunner {
     const host = this.name;
     const message = error instanceof Error ? error.message : String(error);
     if (failure !== 'unreachable' || quiet) {
-      const cause = error instanceof Error && error.cause !== undefined ? describeCause(error.cause) : failure === 'internal' ? describeCause(error) : null;
+      const cause =
+        error instanceof Error && error.cause !== undefined
+          ? describeCause(error.cause)
+          : failure === 'internal'
+            ? describeCause(error)
+            : null;
       this.ctx.log(host, { kind: 'transport-error', op, failure, message, cause });
     }
     if (failure === 'internal') {
-      throw new PatchlineError('TRANSPORT_INTERNAL', `The ${this.ctx.transport.name} transport failed unexpectedly on ${host} (${op}): ${message}. This is a fault in Patchline or the transport, not in the host; report it with the log. The run stopped and can be resumed.`, { exitCode: EXIT.INTERNAL, cause: error, context: { run: this.ctx.runId, host, op } });
+      throw new PatchlineError(
+        'TRANSPORT_INTERNAL',
+        `The ${this.ctx.transport.name} transport failed unexpectedly on ${host} (${op}): ${message}. This is a fault in Patchline or the transport, not in the host; report it with the log. The run stopped and can be resumed.`,
+        { exitCode: EXIT.INTERNAL, cause: error, context: { run: this.ctx.runId, host, op } },
+      );
     }
     if (failure === 'unreachable') return { kind: 'unreachable' };
     if (failure === 'refused') {
       const hresult = error instanceof LaunchRefusedError ? error.hresult : E_FAIL;
-      if (op === 'launch' || op === 'prepare') return { kind: 'refused', event: { kind: 'launch-refused', hresult, message: op === 'prepare' ? `preparing the target failed: ${message}` : message } };
+      if (op === 'launch' || op === 'prepare')
+        return {
+          kind: 'refused',
+          event: {
+            kind: 'launch-refused',
+            hresult,
+            message: op === 'prepare' ? `preparing the target failed: ${message}` : message,
+          },
+        };
     }
-    return { kind: 'refused', event: { kind: 'host-refused', failure: failure === 'refused' ? 'refused' : failure, message } };
+    return {
+      kind: 'refused',
+      event: { kind: 'host-refused', failure: failure === 'refused' ? 'refused' : failure, message },
+    };
   }
 
   /**
@@ -180,7 +231,13 @@ export class CommandRunner {
     const host = state.host;
     try {
       if (!this.prepared) {
-        const prepared = await transport.prepare(host, this.ctx.options.offlineCabSource !== undefined ? { offlineCabSource: this.ctx.options.offlineCabSource } : {}, stop.signal);
+        const prepared = await transport.prepare(
+          host,
+          this.ctx.options.offlineCabSource !== undefined
+            ? { offlineCabSource: this.ctx.options.offlineCabSource }
+            : {},
+          stop.signal,
+        );
         this.offlineCabPath = prepared.offlineCabPath;
         this.prepared = true;
       }
@@ -197,7 +254,8 @@ export class CommandRunner {
     this.host.newCycle();
     this.callback = this.ctx.server.register(this.host.sink);
     this.request = buildCycleRequest(this.ctx.runId, this.ctx.options, state, command.cycle, {
-      exclude: command.exclude, installedEarlier: command.installedEarlier,
+      exclude: command.exclude,
+      installedEarlier: command.installedEarlier,
       ...(this.offlineCabPath !== undefined ? { offlineCabPath: this.offlineCabPath } : {}),
       callback: { url: this.callback.url, token: this.callback.token },
     });

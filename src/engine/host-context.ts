@@ -21,7 +21,11 @@ export interface RunStop {
 }
 
 /** A RunLogEvent without the fields the run fills in (time, run id, host). */
-export type LogBody = RunLogEvent extends infer E ? (E extends RunLogEvent ? Omit<E, 'at' | 'runId' | 'host'> : never) : never;
+export type LogBody = RunLogEvent extends infer E
+  ? E extends RunLogEvent
+    ? Omit<E, 'at' | 'runId' | 'host'>
+    : never
+  : never;
 
 export interface HostContext {
   readonly runId: string;
@@ -39,10 +43,28 @@ export interface HostContext {
 }
 
 /** The CycleRequest for a cycle; the same values rebuild it on resume to read the agent's log. */
-export function buildCycleRequest(runId: string, options: RunOptions, state: HostState, cycle: number, parts: { exclude: readonly string[]; installedEarlier: readonly string[]; offlineCabPath?: string; callback?: { url: string; token: string } }): CycleRequest {
+export function buildCycleRequest(
+  runId: string,
+  options: RunOptions,
+  state: HostState,
+  cycle: number,
+  parts: {
+    exclude: readonly string[];
+    installedEarlier: readonly string[];
+    offlineCabPath?: string;
+    callback?: { url: string; token: string };
+  },
+): CycleRequest {
   return {
-    runId, host: state.host, cycle, mode: options.mode, reboot: options.reboot, filters: options.filters,
-    exclude: parts.exclude, installedEarlier: parts.installedEarlier, serverSelection: options.serverSelection,
+    runId,
+    host: state.host,
+    cycle,
+    mode: options.mode,
+    reboot: options.reboot,
+    filters: options.filters,
+    exclude: parts.exclude,
+    installedEarlier: parts.installedEarlier,
+    serverSelection: options.serverSelection,
     ...(parts.offlineCabPath !== undefined ? { offlineCabPath: parts.offlineCabPath } : {}),
     installerBusyTimeoutSeconds: options.installerBusyTimeoutSeconds,
     ...(parts.callback ? { callback: parts.callback } : {}),

@@ -9,7 +9,15 @@
  * an agent runs, a poll of the transport (is the agent still running? can its log be read?).
  */
 import type { AgentEvent } from '../domain/agent-log.ts';
-import { type HostEvent, type HostState, type StepResult, awaitsAgentReboot, countedCycles, isEndPhase, step } from '../domain/cycle.ts';
+import {
+  type HostEvent,
+  type HostState,
+  type StepResult,
+  awaitsAgentReboot,
+  countedCycles,
+  isEndPhase,
+  step,
+} from '../domain/cycle.ts';
 import { PatchlineError, EXIT } from '../domain/errors.ts';
 import type { EventRow } from '../store/runs-repo.ts';
 import { AgentInbox } from './agent-inbox.ts';
@@ -37,7 +45,10 @@ export class HostDriver {
   /** Highest seq of the cycle's agent logged after its cycle-finished: a resent `rebooting` is logged once. */
   private afterEndSeq = 0;
 
-  constructor(private state: HostState, private readonly ctx: HostContext) {
+  constructor(
+    private state: HostState,
+    private readonly ctx: HostContext,
+  ) {
     this.bell = new Doorbell(ctx.clock);
     this.runner = new CommandRunner(ctx, {
       current: () => this.state,
@@ -50,7 +61,11 @@ export class HostDriver {
       leftovers: () => this.inbox.drainLeftovers(),
       sink: this.sink,
     });
-    this.waits = new WaitReporter(ctx.clock, () => this.state, (body) => ctx.log(this.state.host, body));
+    this.waits = new WaitReporter(
+      ctx.clock,
+      () => this.state,
+      (body) => ctx.log(this.state.host, body),
+    );
   }
 
   get current(): HostState {
@@ -104,7 +119,11 @@ export class HostDriver {
       case 'running':
         return this.watchAgent();
       default:
-        throw new PatchlineError('ENGINE_STUCK', `Internal error: host ${this.state.host} is ${this.state.phase} with nothing to wait for. Resume the run; report this if it repeats.`, { exitCode: EXIT.INTERNAL, context: { run: this.ctx.runId, host: this.state.host } });
+        throw new PatchlineError(
+          'ENGINE_STUCK',
+          `Internal error: host ${this.state.host} is ${this.state.phase} with nothing to wait for. Resume the run; report this if it repeats.`,
+          { exitCode: EXIT.INTERNAL, context: { run: this.ctx.runId, host: this.state.host } },
+        );
     }
   }
 
@@ -130,7 +149,8 @@ export class HostDriver {
       // The host may be rebooting under us; after a few failures in a row treat the agent as gone.
       this.runningCheckFailures++;
       running = this.runningCheckFailures < MAX_RUNNING_CHECK_FAILURES;
-      if (running) this.ctx.log(this.state.host, { kind: 'waiting-for-host', reason: 'lost-cycle', seen: 'unreachable' });
+      if (running)
+        this.ctx.log(this.state.host, { kind: 'waiting-for-host', reason: 'lost-cycle', seen: 'unreachable' });
     } else {
       this.runningCheckFailures = 0;
       running = answer;
@@ -166,18 +186,35 @@ export class HostDriver {
       // After cycle-finished (e.g. the agent's `rebooting`): keep it in the log, nothing to decide —
       // except a warning while we wait for the agent's reboot: its reboot failed (agent-run.ts).
       const seen = Math.max(this.state.lastSeq, this.afterEndSeq);
-      const fresh = [...new Map(events.filter((e) => e.seq > seen).map((e) => [e.seq, e])).values()].sort((a, b) => a.seq - b.seq);
+      const fresh = [...new Map(events.filter((e) => e.seq > seen).map((e) => [e.seq, e])).values()].sort(
+        (a, b) => a.seq - b.seq,
+      );
       this.afterEndSeq = Math.max(seen, ...fresh.map((e) => e.seq));
-      await this.ctx.repo.appendEvents(this.ctx.runId, fresh.map((e) => ({ host: this.state.host, at: this.ctx.clock.now().toISOString(), kind: 'agent', cycle: this.state.cycle, seq: e.seq, data: e })));
+      await this.ctx.repo.appendEvents(
+        this.ctx.runId,
+        fresh.map((e) => ({
+          host: this.state.host,
+          at: this.ctx.clock.now().toISOString(),
+          kind: 'agent',
+          cycle: this.state.cycle,
+          seq: e.seq,
+          data: e,
+        })),
+      );
       for (const e of fresh) this.ctx.log(this.state.host, { kind: 'agent-event', cycle: this.state.cycle, event: e });
       const failure = fresh.find((e) => e.kind === 'warning');
       // The loop is executing this wait's probe; the event is applied right after it (in order).
-      if (failure?.kind === 'warning' && awaitsAgentReboot(this.state)) this.pending.push({ kind: 'agent-reboot-failed', message: failure.message });
+      if (failure?.kind === 'warning' && awaitsAgentReboot(this.state))
+        this.pending.push({ kind: 'agent-reboot-failed', message: failure.message });
       return highest();
     }
     const target = this.inbox.add(events, this.state.lastSeq);
     this.bell.ring();
-    await this.inbox.waitUntil(() => this.state.lastSeq >= target || !acceptsAgentEvents(this.state), this.ctx.clock, this.ctx.timing.ackWaitMs);
+    await this.inbox.waitUntil(
+      () => this.state.lastSeq >= target || !acceptsAgentEvents(this.state),
+      this.ctx.clock,
+      this.ctx.timing.ackWaitMs,
+    );
     return this.state.lastSeq;
   };
 
@@ -210,11 +247,20 @@ export class HostDriver {
     }
     this.state = state;
     this.inbox.notify();
-    for (const s of steps) for (const body of transitionLogBodies(s.before, s.event, s.result, this.ctx.describe)) this.ctx.log(state.host, body);
+    for (const s of steps)
+      for (const body of transitionLogBodies(s.before, s.event, s.result, this.ctx.describe))
+        this.ctx.log(state.host, body);
     this.waits.follow();
     for (const s of steps) {
       for (const command of s.result.commands) {
-        if (command.kind === 'finish') this.ctx.log(state.host, { kind: 'host-finished', outcome: command.outcome, message: command.message, cycles: countedCycles(this.state), reboots: this.state.reboots });
+        if (command.kind === 'finish')
+          this.ctx.log(state.host, {
+            kind: 'host-finished',
+            outcome: command.outcome,
+            message: command.message,
+            cycles: countedCycles(this.state),
+            reboots: this.state.reboots,
+          });
         const event = await this.runner.run(command);
         if (event) this.pending.push(event);
       }

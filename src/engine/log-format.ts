@@ -49,18 +49,32 @@ function describe(e: RunLogEvent): string {
     case 'host-finished':
       return `${e.outcome.toUpperCase()} after ${e.cycles} cycle(s), ${e.reboots} reboot(s)${e.message ? `: ${e.message}` : ''}`;
     case 'stop-requested':
-      return e.reason === 'cancel' ? 'cancel requested: stopping running agents, starting nothing new' : 'deadline reached: stopping running agents, starting nothing new';
+      return e.reason === 'cancel'
+        ? 'cancel requested: stopping running agents, starting nothing new'
+        : 'deadline reached: stopping running agents, starting nothing new';
     case 'run-finished':
-      return `run ${e.runId} finished: ${e.outcome}, exit ${e.exitCode} (${Object.entries(e.hosts).map(([k, v]) => `${v} ${k}`).join(', ')})`;
+      return `run ${e.runId} finished: ${e.outcome}, exit ${e.exitCode} (${Object.entries(e.hosts)
+        .map(([k, v]) => `${v} ${k}`)
+        .join(', ')})`;
   }
 }
 
 /** Why an update was left out of a pass, in words (filters.ts SKIP_REASONS and the agent's own). */
 const SKIP_WORDS: Readonly<Record<string, string>> = {
-  hidden: 'hidden on the host', optional: 'optional', driver: 'a driver', classification: 'not in --classification',
-  severity: 'not in --severity', product: 'not in --product', kb: 'not in --kb', 'exclude-kb': 'in --exclude-kb',
-  'update-id': 'not in --update-id', 'exclude-update-id': 'in --exclude-update-id', title: 'title not matching --title',
-  'min-age': 'newer than --min-age', excluded: 'failed for good earlier in this run', loop: 'came back after being installed (loop)',
+  hidden: 'hidden on the host',
+  optional: 'optional',
+  driver: 'a driver',
+  classification: 'not in --classification',
+  severity: 'not in --severity',
+  product: 'not in --product',
+  kb: 'not in --kb',
+  'exclude-kb': 'in --exclude-kb',
+  'update-id': 'not in --update-id',
+  'exclude-update-id': 'in --exclude-update-id',
+  title: 'title not matching --title',
+  'min-age': 'newer than --min-age',
+  excluded: 'failed for good earlier in this run',
+  loop: 'came back after being installed (loop)',
   'failed-this-cycle': 'failed in this cycle, retried after a reboot',
 };
 
@@ -79,11 +93,16 @@ export function leftOut(skipped: readonly { readonly reason: string }[]): string
 }
 
 const SEEN: Record<HostWait['lastSeen'], string> = {
-  unreachable: 'not answering', 'same-boot': 'not rebooted yet', 'servicing-busy': 'servicing still busy', nothing: 'probing',
+  unreachable: 'not answering',
+  'same-boot': 'not rebooted yet',
+  'servicing-busy': 'servicing still busy',
+  nothing: 'probing',
 };
 
 const WAIT_WHY: Record<WaitReason, string> = {
-  reboot: ' to come back from its reboot', 'lost-cycle': ' to answer again', 'unreachable-at-launch': ' to answer',
+  reboot: ' to come back from its reboot',
+  'lost-cycle': ' to answer again',
+  'unreachable-at-launch': ' to answer',
 };
 
 function agentLine(a: AgentEvent): string {

@@ -8,7 +8,9 @@ const never = new AbortController().signal;
 test('sleeps resolve in time order as time is advanced, not before', async () => {
   const clock = new ManualClock(new Date('2026-11-21T06:00:00Z'));
   const woke: string[] = [];
-  void clock.sleep(20 * 60_000, never).then(() => woke.push(`reboot timeout at ${clock.now().toISOString().slice(11, 16)}`));
+  void clock
+    .sleep(20 * 60_000, never)
+    .then(() => woke.push(`reboot timeout at ${clock.now().toISOString().slice(11, 16)}`));
   void clock.sleep(5_000, never).then(() => woke.push(`probe at ${clock.now().toISOString().slice(11, 19)}`));
   await clock.advance(4_999);
   assert.deepEqual(woke, []);
@@ -49,5 +51,8 @@ test('runUntil jumps from sleep to sleep; it says so when nothing waits on the c
   void clock.sleep(3_600_000, never).then(() => (done = true));
   await clock.runUntil(() => done);
   assert.equal(clock.now().getTime() - new ManualClock().now().getTime(), 3_600_000);
-  await assert.rejects(clock.runUntil(() => false), /nothing is waiting on the clock/);
+  await assert.rejects(
+    clock.runUntil(() => false),
+    /nothing is waiting on the clock/,
+  );
 });

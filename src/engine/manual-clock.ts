@@ -41,7 +41,9 @@ export class ManualClock implements Clock {
     if (signal.aborted) return Promise.reject(signal.reason);
     return new Promise<void>((resolve, reject) => {
       const sleeper: Sleeper = {
-        at: this.t + Math.max(0, ms), order: this.order++, signal,
+        at: this.t + Math.max(0, ms),
+        order: this.order++,
+        signal,
         resolve: () => {
           signal.removeEventListener('abort', sleeper.onAbort);
           resolve();
@@ -92,10 +94,14 @@ export class ManualClock implements Clock {
         // Nothing sleeps: give I/O already under way (a loopback request, a file) a chance.
         await settle(IDLE_TURNS);
         if (done()) return;
-        if (!this.earliest()) throw new Error(`ManualClock.runUntil: nothing is waiting on the clock at ${this.now().toISOString()} and the condition does not hold`);
+        if (!this.earliest())
+          throw new Error(
+            `ManualClock.runUntil: nothing is waiting on the clock at ${this.now().toISOString()} and the condition does not hold`,
+          );
         continue;
       }
-      if (next.at > limit) throw new Error(`ManualClock.runUntil: the condition did not hold within ${maxMs} ms of simulated time`);
+      if (next.at > limit)
+        throw new Error(`ManualClock.runUntil: the condition did not hold within ${maxMs} ms of simulated time`);
       this.wake(next);
       await settle();
     }

@@ -12,15 +12,38 @@ import type { LogBody } from './host-context.ts';
 
 /** An agent `progress` event applied while the cycle runs: no command, no note, no phase change. */
 export function isProgressOnly(event: HostEvent, result: StepResult): boolean {
-  return event.kind === 'agent' && event.event.kind === 'progress' && result.commands.length === 0 && result.notes.length === 0 && result.state.phase === 'running';
+  return (
+    event.kind === 'agent' &&
+    event.event.kind === 'progress' &&
+    result.commands.length === 0 &&
+    result.notes.length === 0 &&
+    result.state.phase === 'running'
+  );
 }
 
 /** The host row and the updates this transition changed. */
 export function snapshot(before: HostState, after: HostState): HostSnapshot {
   const updates = Object.values(after.updates)
     .filter((u) => before.updates[u.updateId] !== u)
-    .map((u) => ({ updateId: u.updateId, kb: u.kb, title: u.title, result: u.result, hresult: u.hresult, attempts: u.attempts, cycle: u.cycle, message: u.message }));
-  return { host: after.host, phase: after.phase, cycle: countedCycles(after), reboots: after.reboots, message: after.message, stateJson: JSON.stringify(after), updates };
+    .map((u) => ({
+      updateId: u.updateId,
+      kb: u.kb,
+      title: u.title,
+      result: u.result,
+      hresult: u.hresult,
+      attempts: u.attempts,
+      cycle: u.cycle,
+      message: u.message,
+    }));
+  return {
+    host: after.host,
+    phase: after.phase,
+    cycle: countedCycles(after),
+    reboots: after.reboots,
+    message: after.message,
+    stateJson: JSON.stringify(after),
+    updates,
+  };
 }
 
 /** What the event log keeps of one transition: the input event, the notes, the phase change. */
@@ -28,10 +51,21 @@ export function transitionRows(before: HostState, event: HostEvent, result: Step
   const at = now.toISOString();
   const host = before.host;
   const rows: EventRow[] = [];
-  if (event.kind === 'agent') rows.push({ host, at, kind: 'agent', cycle: before.cycle, seq: event.event.seq, data: event.event });
+  if (event.kind === 'agent')
+    rows.push({ host, at, kind: 'agent', cycle: before.cycle, seq: event.event.seq, data: event.event });
   else rows.push({ host, at, kind: event.kind, cycle: before.cycle, seq: null, data: event });
-  for (const note of result.notes) if (note.kind !== 'ignored') rows.push({ host, at, kind: `note:${note.kind}`, cycle: result.state.cycle, seq: null, data: note });
-  if (before.phase !== result.state.phase) rows.push({ host, at, kind: 'transition', cycle: result.state.cycle, seq: null, data: { from: before.phase, to: result.state.phase, message: result.state.message } });
+  for (const note of result.notes)
+    if (note.kind !== 'ignored')
+      rows.push({ host, at, kind: `note:${note.kind}`, cycle: result.state.cycle, seq: null, data: note });
+  if (before.phase !== result.state.phase)
+    rows.push({
+      host,
+      at,
+      kind: 'transition',
+      cycle: result.state.cycle,
+      seq: null,
+      data: { from: before.phase, to: result.state.phase, message: result.state.message },
+    });
   return rows;
 }
 
@@ -39,12 +73,24 @@ export function transitionRows(before: HostState, event: HostEvent, result: Step
  * The live-log lines of one transition, in order: the event itself when it is news (a launch, a
  * refusal, agent events not seen before), then the state machine's notes.
  */
-export function transitionLogBodies(before: HostState, event: HostEvent, result: StepResult, describe: DescribeHResult): LogBody[] {
+export function transitionLogBodies(
+  before: HostState,
+  event: HostEvent,
+  result: StepResult,
+  describe: DescribeHResult,
+): LogBody[] {
   const after = result.state;
   const out: LogBody[] = [];
   switch (event.kind) {
     case 'launched':
-      if (after.phase === 'running') out.push({ kind: 'cycle-launched', cycle: after.cycle, taskId: event.taskId, pid: event.pid, bootId: event.bootId });
+      if (after.phase === 'running')
+        out.push({
+          kind: 'cycle-launched',
+          cycle: after.cycle,
+          taskId: event.taskId,
+          pid: event.pid,
+          bootId: event.bootId,
+        });
       break;
     case 'launch-refused':
       out.push({ kind: 'launch-refused', cycle: before.cycle, hresult: event.hresult, message: event.message });
@@ -53,12 +99,14 @@ export function transitionLogBodies(before: HostState, event: HostEvent, result:
       out.push({ kind: 'waiting-for-host', reason: 'unreachable-at-launch', seen: 'unreachable' });
       break;
     case 'agent':
-      if (event.event.seq > before.lastSeq && !toldByNote(event.event, result.notes)) out.push({ kind: 'agent-event', cycle: before.cycle, event: event.event });
+      if (event.event.seq > before.lastSeq && !toldByNote(event.event, result.notes))
+        out.push({ kind: 'agent-event', cycle: before.cycle, event: event.event });
       break;
     case 'log-fetched':
       out.push({ kind: 'log-fetched', cycle: before.cycle, events: event.events?.length ?? 0 });
       for (const e of [...(event.events ?? [])].sort((a, b) => a.seq - b.seq)) {
-        if (e.seq > before.lastSeq && !toldByNote(e, result.notes)) out.push({ kind: 'agent-event', cycle: before.cycle, event: e });
+        if (e.seq > before.lastSeq && !toldByNote(e, result.notes))
+          out.push({ kind: 'agent-event', cycle: before.cycle, event: e });
       }
       break;
     default:
@@ -77,7 +125,8 @@ export function transitionLogBodies(before: HostState, event: HostEvent, result:
  * what to do): printing both showed each failure twice.
  */
 function toldByNote(e: AgentEvent, notes: readonly HostNote[]): boolean {
-  if (e.kind === 'update-result' && e.resultCode === 'failed') return notes.some((n) => n.kind === 'update-failed' && n.updateId === e.updateId);
+  if (e.kind === 'update-result' && e.resultCode === 'failed')
+    return notes.some((n) => n.kind === 'update-failed' && n.updateId === e.updateId);
   if (e.kind === 'loop-detected') return notes.some((n) => n.kind === 'loop-detected');
   return false;
 }
@@ -97,7 +146,16 @@ function noteBody(after: HostState, note: HostNote, describe: DescribeHResult): 
     case 'update-failed': {
       const u = after.updates[note.updateId];
       const d = note.hresult ? describe(note.hresult) : null;
-      return { kind: 'update-failed', updateId: note.updateId, label: u ? updateLabel({ kbs: u.kb ? [u.kb] : [], title: u.title || u.updateId }) : note.updateId, hresult: note.hresult, hresultName: d?.name ?? null, meaning: d?.meaning ?? null, attempts: note.attempts, final: note.final };
+      return {
+        kind: 'update-failed',
+        updateId: note.updateId,
+        label: u ? updateLabel({ kbs: u.kb ? [u.kb] : [], title: u.title || u.updateId }) : note.updateId,
+        hresult: note.hresult,
+        hresultName: d?.name ?? null,
+        meaning: d?.meaning ?? null,
+        attempts: note.attempts,
+        final: note.final,
+      };
     }
     case 'loop-detected': {
       const first = after.updates[note.updateIds[0] ?? ''];

@@ -33,7 +33,10 @@ export const LAB_MIN_REBOOT_TIMEOUT_MS = MINUTE_MS;
  */
 export function labRebootTimeoutMs(timeScale: number): number {
   if (!(timeScale > 0)) return DEFAULT_REBOOT_TIMEOUT_MS;
-  return Math.max(LAB_MIN_REBOOT_TIMEOUT_MS, Math.min(DEFAULT_REBOOT_TIMEOUT_MS, Math.round(DEFAULT_REBOOT_TIMEOUT_MS * timeScale)));
+  return Math.max(
+    LAB_MIN_REBOOT_TIMEOUT_MS,
+    Math.min(DEFAULT_REBOOT_TIMEOUT_MS, Math.round(DEFAULT_REBOOT_TIMEOUT_MS * timeScale)),
+  );
 }
 
 export interface RunOptions {
@@ -123,25 +126,80 @@ interface LogBase {
 /** Everything the live log shows. `kind` discriminates; every field is JSON. */
 export type RunLogEvent = LogBase &
   (
-    | { readonly kind: 'run-started'; readonly resumed: boolean; readonly targets: readonly string[]; readonly mode: Mode; readonly reboot: RebootPolicy; readonly parallel: number; readonly maxCycles: number; readonly retries: number; readonly rebootTimeoutMs: number; readonly deadlineAt: string | null }
-    | { readonly kind: 'cycle-launched'; readonly cycle: number; readonly taskId: string; readonly pid: number; readonly bootId: string | null }
+    | {
+        readonly kind: 'run-started';
+        readonly resumed: boolean;
+        readonly targets: readonly string[];
+        readonly mode: Mode;
+        readonly reboot: RebootPolicy;
+        readonly parallel: number;
+        readonly maxCycles: number;
+        readonly retries: number;
+        readonly rebootTimeoutMs: number;
+        readonly deadlineAt: string | null;
+      }
+    | {
+        readonly kind: 'cycle-launched';
+        readonly cycle: number;
+        readonly taskId: string;
+        readonly pid: number;
+        readonly bootId: string | null;
+      }
     | { readonly kind: 'launch-refused'; readonly cycle: number; readonly hresult: string; readonly message: string }
     | { readonly kind: 'agent-event'; readonly cycle: number; readonly event: AgentEvent }
     | { readonly kind: 'stream-lost'; readonly cycle: number }
     | { readonly kind: 'log-fetched'; readonly cycle: number; readonly events: number }
     | { readonly kind: 'cycle-lost'; readonly cycle: number; readonly reason: string }
-    | { readonly kind: 'reboot-started'; readonly cycle: number; readonly by: 'agent' | 'engine'; readonly reason: string }
+    | {
+        readonly kind: 'reboot-started';
+        readonly cycle: number;
+        readonly by: 'agent' | 'engine';
+        readonly reason: string;
+      }
     | { readonly kind: 'waiting-for-host'; readonly reason: WaitReason; readonly seen: HostWait['lastSeen'] }
     /** About every minute while a host is waited for ("still waiting for lost01: 5m of 20m"). */
-    | { readonly kind: 'still-waiting'; readonly waitingFor: string; readonly reason: WaitReason; readonly seen: HostWait['lastSeen']; readonly waitedMs: number; readonly timeoutMs: number }
+    | {
+        readonly kind: 'still-waiting';
+        readonly waitingFor: string;
+        readonly reason: WaitReason;
+        readonly seen: HostWait['lastSeen'];
+        readonly waitedMs: number;
+        readonly timeoutMs: number;
+      }
     /** A transport call failed for a reason other than the host being away; `cause` is the original error chain. */
-    | { readonly kind: 'transport-error'; readonly op: string; readonly failure: TransportFailureKind; readonly message: string; readonly cause: string | null }
+    | {
+        readonly kind: 'transport-error';
+        readonly op: string;
+        readonly failure: TransportFailureKind;
+        readonly message: string;
+        readonly cause: string | null;
+      }
     | { readonly kind: 'host-back'; readonly bootId: string | null; readonly afterMs: number }
-    | { readonly kind: 'update-failed'; readonly updateId: string; readonly label: string; readonly hresult: string | null; readonly hresultName: string | null; readonly meaning: string | null; readonly attempts: number; readonly final: boolean }
+    | {
+        readonly kind: 'update-failed';
+        readonly updateId: string;
+        readonly label: string;
+        readonly hresult: string | null;
+        readonly hresultName: string | null;
+        readonly meaning: string | null;
+        readonly attempts: number;
+        readonly final: boolean;
+      }
     | { readonly kind: 'loop-detected'; readonly updateIds: readonly string[]; readonly message: string }
-    | { readonly kind: 'host-finished'; readonly outcome: HostOutcome; readonly message: string | null; readonly cycles: number; readonly reboots: number }
+    | {
+        readonly kind: 'host-finished';
+        readonly outcome: HostOutcome;
+        readonly message: string | null;
+        readonly cycles: number;
+        readonly reboots: number;
+      }
     | { readonly kind: 'stop-requested'; readonly reason: 'cancel' | 'deadline' }
-    | { readonly kind: 'run-finished'; readonly outcome: RunOutcome; readonly exitCode: ExitCode; readonly hosts: Readonly<Partial<Record<HostOutcome, number>>> }
+    | {
+        readonly kind: 'run-finished';
+        readonly outcome: RunOutcome;
+        readonly exitCode: ExitCode;
+        readonly hosts: Readonly<Partial<Record<HostOutcome, number>>>;
+      }
   );
 
 export type RunLogKind = RunLogEvent['kind'];

@@ -46,7 +46,14 @@ export class WaitReporter {
     while (await sleepUnlessAborted(this.clock, this.intervalMs, signal)) {
       const w = wait();
       const since = Date.parse(w.since);
-      this.log({ kind: 'still-waiting', waitingFor: host, reason: w.reason, seen: w.lastSeen, waitedMs: this.clock.now().getTime() - since, timeoutMs: Date.parse(w.deadlineAt) - since });
+      this.log({
+        kind: 'still-waiting',
+        waitingFor: host,
+        reason: w.reason,
+        seen: w.lastSeen,
+        waitedMs: this.clock.now().getTime() - since,
+        timeoutMs: Date.parse(w.deadlineAt) - since,
+      });
     }
   }
 }

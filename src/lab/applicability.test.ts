@@ -6,7 +6,8 @@ import { parseScenario } from './scenario.ts';
 
 // ssu → cu (needs ssu) → net (needs cu and its reboot); cu2 supersedes cu supersedes cu-old;
 // s19 is for another product.
-const scenario = parseScenario(`
+const scenario = parseScenario(
+  `
 catalog:
   - { key: ssu, title: SSU, classification: Security Updates, products: [WS2022], released: 2026-11-11 }
   - { key: cu-old, title: CU Oct, classification: Security Updates, products: [WS2022], released: 2026-10-14, reboot: always }
@@ -17,27 +18,62 @@ catalog:
 hosts:
   - { name: h22, product: WS2022 }
   - { name: h19, product: WS2019 }
-`, 'table.yaml');
+`,
+  'table.yaml',
+);
 
 const done: InstalledUpdate = { installedAt: '2026-11-20T00:00:00.000Z', rebootDone: true };
 const pending: InstalledUpdate = { installedAt: '2026-11-20T00:00:00.000Z', rebootDone: false };
 
 describe('applicableUpdates', () => {
   const table: { name: string; host: string; installed: Record<string, InstalledUpdate>; expected: string[] }[] = [
-    { name: 'fresh 2022 host: whatever has no missing prerequisite', host: 'h22', installed: {}, expected: ['ssu', 'cu-old', 'cu2'] },
+    {
+      name: 'fresh 2022 host: whatever has no missing prerequisite',
+      host: 'h22',
+      installed: {},
+      expected: ['ssu', 'cu-old', 'cu2'],
+    },
     { name: 'product filter: a 2019 host sees only 2019 updates', host: 'h19', installed: {}, expected: ['s19'] },
-    { name: 'a prerequisite installed makes the dependent applicable', host: 'h22', installed: { ssu: done }, expected: ['cu-old', 'cu', 'cu2'] },
-    { name: 'a prerequisite whose reboot is pending does not count', host: 'h22', installed: { ssu: done, cu: pending }, expected: ['cu2'] },
-    { name: 'the reboot done: the dependent appears', host: 'h22', installed: { ssu: done, cu: done }, expected: ['cu2', 'net'] },
-    { name: 'installed updates are not applicable', host: 'h22', installed: { ssu: done, 'cu-old': done }, expected: ['cu', 'cu2'] },
-    { name: 'superseded by an installed update (transitively) is not applicable', host: 'h22', installed: { cu2: done }, expected: ['ssu'] },
+    {
+      name: 'a prerequisite installed makes the dependent applicable',
+      host: 'h22',
+      installed: { ssu: done },
+      expected: ['cu-old', 'cu', 'cu2'],
+    },
+    {
+      name: 'a prerequisite whose reboot is pending does not count',
+      host: 'h22',
+      installed: { ssu: done, cu: pending },
+      expected: ['cu2'],
+    },
+    {
+      name: 'the reboot done: the dependent appears',
+      host: 'h22',
+      installed: { ssu: done, cu: done },
+      expected: ['cu2', 'net'],
+    },
+    {
+      name: 'installed updates are not applicable',
+      host: 'h22',
+      installed: { ssu: done, 'cu-old': done },
+      expected: ['cu', 'cu2'],
+    },
+    {
+      name: 'superseded by an installed update (transitively) is not applicable',
+      host: 'h22',
+      installed: { cu2: done },
+      expected: ['ssu'],
+    },
     { name: 'prerequisite on another product is still required', host: 'h19', installed: { s19: done }, expected: [] },
   ];
   for (const row of table) {
     it(row.name, () => {
       const host = scenario.hostByName.get(row.host);
       assert.ok(host);
-      assert.deepEqual(applicableUpdates(scenario, host, { installed: row.installed }).map((e) => e.key), row.expected);
+      assert.deepEqual(
+        applicableUpdates(scenario, host, { installed: row.installed }).map((e) => e.key),
+        row.expected,
+      );
     });
   }
 });
@@ -46,6 +82,9 @@ describe('installedUpdates', () => {
   it('lists installed updates of the host product only', () => {
     const host = scenario.hostByName.get('h19');
     assert.ok(host);
-    assert.deepEqual(installedUpdates(scenario, host, { installed: { s19: done, ssu: done } }).map((e) => e.key), ['s19']);
+    assert.deepEqual(
+      installedUpdates(scenario, host, { installed: { s19: done, ssu: done } }).map((e) => e.key),
+      ['s19'],
+    );
   });
 });

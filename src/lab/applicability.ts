@@ -30,7 +30,12 @@ export function supersededByInstalled(scenario: Scenario, state: StateView): Set
   return out;
 }
 
-export function notApplicableReason(entry: CatalogEntry, host: ScenarioHost, state: StateView, superseded: ReadonlySet<string>): NotApplicableReason | null {
+export function notApplicableReason(
+  entry: CatalogEntry,
+  host: ScenarioHost,
+  state: StateView,
+  superseded: ReadonlySet<string>,
+): NotApplicableReason | null {
   if (!entry.products.includes(host.product)) return 'product';
   if (state.installed[entry.key]) return 'installed';
   if (!entry.requires.every((key) => state.installed[key]?.rebootDone === true)) return 'prerequisite';
@@ -50,7 +55,9 @@ export function applicableUpdates(scenario: Scenario, host: ScenarioHost, state:
 
 /** The installed updates that belong to the host's product (what `IsInstalled=1` finds). */
 export function installedUpdates(scenario: Scenario, host: ScenarioHost, state: StateView): CatalogEntry[] {
-  return scenario.catalog.filter((entry) => state.installed[entry.key] !== undefined && entry.products.includes(host.product));
+  return scenario.catalog.filter(
+    (entry) => state.installed[entry.key] !== undefined && entry.products.includes(host.product),
+  );
 }
 
 /**
@@ -59,5 +66,7 @@ export function installedUpdates(scenario: Scenario, host: ScenarioHost, state: 
  */
 export function waitingOnPrerequisites(scenario: Scenario, host: ScenarioHost, state: StateView): CatalogEntry[] {
   const superseded = supersededByInstalled(scenario, state);
-  return scenario.catalog.filter((entry) => notApplicableReason(entry, host, state, superseded) === 'prerequisite' && !superseded.has(entry.key));
+  return scenario.catalog.filter(
+    (entry) => notApplicableReason(entry, host, state, superseded) === 'prerequisite' && !superseded.has(entry.key),
+  );
 }

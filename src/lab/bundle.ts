@@ -72,10 +72,20 @@ async function mtimeMsOrZero(path: string): Promise<number> {
 
 function smokeTest(bundlePath: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [bundlePath, '--version'], { timeout: SMOKE_TEST_TIMEOUT_MS }, (error, _stdout, stderr) => {
-      if (error) reject(new Error(`bundle smoke test failed: ${error.message}${stderr ? `\n${stderr.slice(-2000)}` : ''}`, { cause: error }));
-      else resolve();
-    });
+    execFile(
+      process.execPath,
+      [bundlePath, '--version'],
+      { timeout: SMOKE_TEST_TIMEOUT_MS },
+      (error, _stdout, stderr) => {
+        if (error)
+          reject(
+            new Error(`bundle smoke test failed: ${error.message}${stderr ? `\n${stderr.slice(-2000)}` : ''}`, {
+              cause: error,
+            }),
+          );
+        else resolve();
+      },
+    );
   });
 }
 
@@ -92,7 +102,9 @@ async function buildBundle(repoRoot: string, mainTs: string, outfile: string): P
     target: 'node20',
     logLevel: 'silent',
     // Bundled CommonJS dependencies call require() for Node built-ins.
-    banner: { js: "import { createRequire as __plCreateRequire } from 'node:module'; const require = __plCreateRequire(import.meta.url);" },
+    banner: {
+      js: "import { createRequire as __plCreateRequire } from 'node:module'; const require = __plCreateRequire(import.meta.url);",
+    },
     plugins: [
       {
         name: 'patchline-externals',
@@ -117,7 +129,8 @@ async function buildBundle(repoRoot: string, mainTs: string, outfile: string): P
   });
   // Files the code reads beside itself (`new URL('./x', import.meta.url)`) must sit beside the bundle.
   for (const asset of await readdir(join(repoRoot, 'src', 'catalog', 'roots'))) {
-    if (asset.endsWith('.pem')) await copyFile(join(repoRoot, 'src', 'catalog', 'roots', asset), join(dirname(outfile), asset));
+    if (asset.endsWith('.pem'))
+      await copyFile(join(repoRoot, 'src', 'catalog', 'roots', asset), join(dirname(outfile), asset));
   }
   await rename(tmp, outfile);
 }
@@ -139,7 +152,10 @@ export async function ensureBundle(dir: string, log: (message: string) => void =
   const treeId = createHash('sha256').update(tree.repoRoot).digest('hex').slice(0, 12);
   const outfile = join(tmpdir(), `patchline-bundle-${treeId}`, 'patchline.mjs');
   try {
-    const [sourcesMs, bundleMs] = await Promise.all([newestMtimeMs(join(tree.repoRoot, 'src')), mtimeMsOrZero(outfile)]);
+    const [sourcesMs, bundleMs] = await Promise.all([
+      newestMtimeMs(join(tree.repoRoot, 'src')),
+      mtimeMsOrZero(outfile),
+    ]);
     if (bundleMs === 0 || sourcesMs > bundleMs) {
       await mkdir(dirname(outfile), { recursive: true });
       const started = Date.now();

@@ -25,7 +25,14 @@ export const FILLER_PRODUCT_COUNT = 24;
 const FILLER_SUPERSEDE_EVERY = 8;
 const FILLER_SUPERSEDE_STRIDE = 48;
 const FILLER_KB_BASE = 9_000_000;
-const FILLER_TITLES = ['Cumulative Update', 'Security Update', 'Servicing Stack Update', 'Update for .NET Framework', 'Security Monthly Quality Rollup', 'Dynamic Update'];
+const FILLER_TITLES = [
+  'Cumulative Update',
+  'Security Update',
+  'Servicing Stack Update',
+  'Update for .NET Framework',
+  'Security Monthly Quality Rollup',
+  'Dynamic Update',
+];
 const FILLER_SEVERITIES = ['Critical', 'Important', 'Moderate', 'Low', null] as const;
 const FILLER_CLASSIFICATIONS = ['Security Updates', 'Updates', 'Critical Updates', 'Update Rollups'];
 
@@ -97,14 +104,29 @@ const hexToBase64 = (hex: string): string => Buffer.from(hex, 'hex').toString('b
  *
  * @param payloadOf digests and URL of a scenario update's payload (the lab's payload store)
  */
-export function planCatalog(scenario: Scenario, extraUpdates: number, payloadOf: (entry: CatalogEntry) => PayloadDigests, upstreamUrl: string = DEFAULT_UPSTREAM_URL): CatalogPlan {
+export function planCatalog(
+  scenario: Scenario,
+  extraUpdates: number,
+  payloadOf: (entry: CatalogEntry) => PayloadDigests,
+  upstreamUrl: string = DEFAULT_UPSTREAM_URL,
+): CatalogPlan {
   // Category updates: every category any update (scenario or filler) uses.
   const categories = new Map<string, { id: string; name: string; type: string }>();
-  const fillerProducts = Array.from({ length: FILLER_PRODUCT_COUNT }, (_, i) => `Lab Filler Product ${String(i + 1).padStart(2, '0')}`);
-  const fillerCategorySets = extraUpdates > 0 ? fillerProducts.flatMap((p) => FILLER_CLASSIFICATIONS.map((c) => categoriesOf({ classification: c, products: [p] }))) : [];
+  const fillerProducts = Array.from(
+    { length: FILLER_PRODUCT_COUNT },
+    (_, i) => `Lab Filler Product ${String(i + 1).padStart(2, '0')}`,
+  );
+  const fillerCategorySets =
+    extraUpdates > 0
+      ? fillerProducts.flatMap((p) =>
+          FILLER_CLASSIFICATIONS.map((c) => categoriesOf({ classification: c, products: [p] })),
+        )
+      : [];
   for (const entry of scenario.catalog) for (const c of categoriesOf(entry)) categories.set(c.id, c);
   for (const set of fillerCategorySets) for (const c of set) categories.set(c.id, c);
-  const categoryList = [...categories.values()].sort((a, b) => a.type.localeCompare(b.type) || a.name.localeCompare(b.name));
+  const categoryList = [...categories.values()].sort(
+    (a, b) => a.type.localeCompare(b.type) || a.name.localeCompare(b.name),
+  );
 
   const latest = scenario.catalog.reduce((max, e) => (e.released > max ? e.released : max), '2026-01-01T00:00:00.000Z');
   const creationDate = latest;
@@ -114,16 +136,36 @@ export function planCatalog(scenario: Scenario, extraUpdates: number, payloadOf:
   const revOfKey = new Map(scenario.catalog.map((e, i) => [e.key, first + catCount + i]));
   const supersededByKey = new Map<string, number[]>();
   for (const e of scenario.catalog) {
-    for (const old of e.supersedes) supersededByKey.set(old, [...(supersededByKey.get(old) ?? []), revOfKey.get(e.key)!]);
+    for (const old of e.supersedes)
+      supersededByKey.set(old, [...(supersededByKey.get(old) ?? []), revOfKey.get(e.key)!]);
   }
 
   const categoryAt = (i: number): GenUpdate => {
     const c = categoryList[i]!;
     return {
-      revisionId: first + i, updateId: c.id, revisionNumber: 1, creationDate: '2003-01-01T00:00:00Z', updateType: 'Category',
-      isBundle: false, isLeaf: false, title: c.name, description: `${c.type} category: ${c.name}`, kb: null, severity: null,
-      rebootBehavior: null, impact: null, browseOnly: false, categories: [], prerequisites: [], orPrerequisites: [], supersededBy: [], supersedes: [],
-      bundledBy: [], bundles: [], files: [], supportUrl: null,
+      revisionId: first + i,
+      updateId: c.id,
+      revisionNumber: 1,
+      creationDate: '2003-01-01T00:00:00Z',
+      updateType: 'Category',
+      isBundle: false,
+      isLeaf: false,
+      title: c.name,
+      description: `${c.type} category: ${c.name}`,
+      kb: null,
+      severity: null,
+      rebootBehavior: null,
+      impact: null,
+      browseOnly: false,
+      categories: [],
+      prerequisites: [],
+      orPrerequisites: [],
+      supersededBy: [],
+      supersedes: [],
+      bundledBy: [],
+      bundles: [],
+      files: [],
+      supportUrl: null,
     };
   };
 
@@ -133,16 +175,27 @@ export function planCatalog(scenario: Scenario, extraUpdates: number, payloadOf:
     const p = payloadOf(e);
     const fileName = decodeURIComponent(p.url.slice(p.url.lastIndexOf('/') + 1));
     return {
-      revisionId: first + catCount + i, updateId: e.updateId, revisionNumber: e.revisionNumber, creationDate: e.released,
-      updateType: e.type === 'driver' ? 'Driver' : 'Software', isBundle: true, isLeaf: true,
-      title: e.title, description: `${e.title}. Generated by the Patchline lab from ${scenario.source}.`, kb: e.kb, severity: e.severity,
-      rebootBehavior: REBOOT[e.reboot], impact: IMPACT[e.impact], browseOnly: e.optional,
+      revisionId: first + catCount + i,
+      updateId: e.updateId,
+      revisionNumber: e.revisionNumber,
+      creationDate: e.released,
+      updateType: e.type === 'driver' ? 'Driver' : 'Software',
+      isBundle: true,
+      isLeaf: true,
+      title: e.title,
+      description: `${e.title}. Generated by the Patchline lab from ${scenario.source}.`,
+      kb: e.kb,
+      severity: e.severity,
+      rebootBehavior: REBOOT[e.reboot],
+      impact: IMPACT[e.impact],
+      browseOnly: e.optional,
       categories: cats.map((c) => ({ type: c.type, id: c.id })),
       prerequisites: e.requires.map((k) => scenario.byKey.get(k)!.updateId),
       orPrerequisites: [cats.filter((c) => c.type === 'Product').map((c) => c.id)],
       supersededBy: supersededByKey.get(e.key) ?? [],
       supersedes: e.supersedes.map((k) => scenario.byKey.get(k)!.updateId),
-      bundledBy: [], bundles: [],
+      bundledBy: [],
+      bundles: [],
       files: [{ id: hexToBase64(p.sha1), url: p.url, fileName, size: p.size, sha256: hexToBase64(p.sha256) }],
       supportUrl: e.kb ? `https://support.microsoft.com/help/${e.kb}` : null,
     };
@@ -169,24 +222,65 @@ export function planCatalog(scenario: Scenario, extraUpdates: number, payloadOf:
       const size = 100_000 + ((b * 7919) % 5_000_000);
       const fileName = `windows10.0-kb${kb}-x64_${sha1}.msu`;
       return {
-        revisionId: fillerBase + j, updateId, revisionNumber: 200, creationDate: month.toISOString(), updateType: 'Software', isBundle: false, isLeaf: true,
-        title, description: null, kb, severity: null, rebootBehavior: 'CanRequestReboot', impact: 'Normal', browseOnly: false,
-        categories: [], prerequisites: [], orPrerequisites: [], supersededBy: [], supersedes: [], bundledBy: [bundleRev], bundles: [],
-        files: [{ id: hexToBase64(sha1), url: `${upstreamUrl}/d/msdownload/update/software/updt/${month.getUTCFullYear()}/${String(month.getUTCMonth() + 1).padStart(2, '0')}/${fileName}`, fileName, size, sha256: null }],
+        revisionId: fillerBase + j,
+        updateId,
+        revisionNumber: 200,
+        creationDate: month.toISOString(),
+        updateType: 'Software',
+        isBundle: false,
+        isLeaf: true,
+        title,
+        description: null,
+        kb,
+        severity: null,
+        rebootBehavior: 'CanRequestReboot',
+        impact: 'Normal',
+        browseOnly: false,
+        categories: [],
+        prerequisites: [],
+        orPrerequisites: [],
+        supersededBy: [],
+        supersedes: [],
+        bundledBy: [bundleRev],
+        bundles: [],
+        files: [
+          {
+            id: hexToBase64(sha1),
+            url: `${upstreamUrl}/d/msdownload/update/software/updt/${month.getUTCFullYear()}/${String(month.getUTCMonth() + 1).padStart(2, '0')}/${fileName}`,
+            fileName,
+            size,
+            sha256: null,
+          },
+        ],
         supportUrl: null,
       };
     }
     const superseded = b % FILLER_SUPERSEDE_EVERY === 0 && b + FILLER_SUPERSEDE_STRIDE < bundles;
     const supersedesOld = b >= FILLER_SUPERSEDE_STRIDE && (b - FILLER_SUPERSEDE_STRIDE) % FILLER_SUPERSEDE_EVERY === 0;
     return {
-      revisionId: bundleRev, updateId, revisionNumber: 200, creationDate: month.toISOString(), updateType: 'Software', isBundle: true, isLeaf: !hasMember,
-      title, description: `Install this update to resolve issues in ${product.name}. Filler generated for size.`, kb,
-      severity: classification.name === 'Security Updates' ? FILLER_SEVERITIES[b % 4] ?? null : null,
-      rebootBehavior: 'CanRequestReboot', impact: 'Normal', browseOnly: false,
-      categories: cats.map((c) => ({ type: c.type, id: c.id })), prerequisites: [], orPrerequisites: [[product.id]],
+      revisionId: bundleRev,
+      updateId,
+      revisionNumber: 200,
+      creationDate: month.toISOString(),
+      updateType: 'Software',
+      isBundle: true,
+      isLeaf: !hasMember,
+      title,
+      description: `Install this update to resolve issues in ${product.name}. Filler generated for size.`,
+      kb,
+      severity: classification.name === 'Security Updates' ? (FILLER_SEVERITIES[b % 4] ?? null) : null,
+      rebootBehavior: 'CanRequestReboot',
+      impact: 'Normal',
+      browseOnly: false,
+      categories: cats.map((c) => ({ type: c.type, id: c.id })),
+      prerequisites: [],
+      orPrerequisites: [[product.id]],
       supersededBy: superseded ? [fillerBase + 2 * (b + FILLER_SUPERSEDE_STRIDE)] : [],
       supersedes: supersedesOld ? [nameUuid(`filler:${b - FILLER_SUPERSEDE_STRIDE}:bundle`)] : [],
-      bundledBy: [], bundles: hasMember ? [memberId] : [], files: [], supportUrl: `https://support.microsoft.com/help/${kb}`,
+      bundledBy: [],
+      bundles: hasMember ? [memberId] : [],
+      files: [],
+      supportUrl: `https://support.microsoft.com/help/${kb}`,
     };
   };
 
@@ -201,4 +295,3 @@ export function planCatalog(scenario: Scenario, extraUpdates: number, payloadOf:
     },
   };
 }
-

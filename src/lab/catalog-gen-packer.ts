@@ -10,7 +10,11 @@ import type { CatalogPacker } from './catalog-gen.ts';
 export function defaultCatalogPacker(): CatalogPacker {
   return {
     async writeCab(out, members, { compress }) {
-      await writeCab(out, members.map((m) => ({ name: m.name, source: Buffer.isBuffer(m.data) ? m.data : m.data.path })), { compression: compress ? 'mszip' : 'none' });
+      await writeCab(
+        out,
+        members.map((m) => ({ name: m.name, source: Buffer.isBuffer(m.data) ? m.data : m.data.path })),
+        { compression: compress ? 'mszip' : 'none' },
+      );
     },
     async sign(input, output, dir) {
       const lab = await createLabRoot({ dir });

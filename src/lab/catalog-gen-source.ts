@@ -6,7 +6,16 @@
 import { renderIndexXml } from '../catalog/index-xml.ts';
 import type { CatalogSource } from '../catalog/source.ts';
 import type { CatalogPlan } from './catalog-gen-model.ts';
-import { coreBlob, extendedBlob, fileLocationXml, localizedBlob, PACKAGE_XML_MIDDLE, PACKAGE_XML_TAIL, packageXmlHead, updateXml } from './catalog-gen-xml.ts';
+import {
+  coreBlob,
+  extendedBlob,
+  fileLocationXml,
+  localizedBlob,
+  PACKAGE_XML_MIDDLE,
+  PACKAGE_XML_TAIL,
+  packageXmlHead,
+  updateXml,
+} from './catalog-gen-xml.ts';
 import { shardRanges } from './catalog-gen.ts';
 
 const PIECE_CHARS = 256 * 1024;
@@ -17,10 +26,16 @@ export function planSource(plan: CatalogPlan, options: { shards: number; package
   return {
     description: `generated:${options.packageId}`,
     async indexXml() {
-      return renderIndexXml(ranges.map(([start], k) => ({ name: shardName(k), rangeStart: k === 0 ? 0 : plan.firstRevisionId + start })));
+      return renderIndexXml(
+        ranges.map(([start], k) => ({ name: shardName(k), rangeStart: k === 0 ? 0 : plan.firstRevisionId + start })),
+      );
     },
     async *packageXml(signal) {
-      let piece = packageXmlHead({ packageId: options.packageId, sourceId: options.packageId, creationDate: plan.creationDate });
+      let piece = packageXmlHead({
+        packageId: options.packageId,
+        sourceId: options.packageId,
+        creationDate: plan.creationDate,
+      });
       const files = new Set<string>();
       for (let i = 0; i < plan.total; i++) {
         piece += updateXml(plan.at(i));

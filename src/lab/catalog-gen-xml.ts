@@ -6,7 +6,8 @@
 import { OFFLINE_SYNC_NS } from '../catalog/package-xml.ts';
 import type { GenFile, GenUpdate } from './catalog-gen-model.ts';
 
-const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+const esc = (s: string): string =>
+  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
 export interface PackageHeaderText {
   readonly packageId: string;
@@ -28,7 +29,8 @@ export function updateXml(u: GenUpdate): string {
   if (u.isBundle) s += ' IsBundle="true"';
   if (u.updateType === 'Category') s += ' DeploymentAction="Evaluate"';
   s += '>';
-  if (u.categories.length > 0) s += `<Categories>${u.categories.map((c) => `<Category Type="${c.type}" Id="${c.id}"/>`).join('')}</Categories>`;
+  if (u.categories.length > 0)
+    s += `<Categories>${u.categories.map((c) => `<Category Type="${c.type}" Id="${c.id}"/>`).join('')}</Categories>`;
   if (u.prerequisites.length > 0 || u.orPrerequisites.length > 0) {
     s += '<Prerequisites>';
     s += u.prerequisites.map((id) => `<UpdateId Id="${id}"/>`).join('');
@@ -36,7 +38,8 @@ export function updateXml(u: GenUpdate): string {
     s += '</Prerequisites>';
   }
   if (u.bundledBy.length > 0) s += `<BundledBy>${u.bundledBy.map((r) => `<Revision Id="${r}"/>`).join('')}</BundledBy>`;
-  if (u.supersededBy.length > 0) s += `<SupersededBy>${u.supersededBy.map((r) => `<Revision Id="${r}"/>`).join('')}</SupersededBy>`;
+  if (u.supersededBy.length > 0)
+    s += `<SupersededBy>${u.supersededBy.map((r) => `<Revision Id="${r}"/>`).join('')}</SupersededBy>`;
   if (u.files.length > 0) s += `<PayloadFiles>${u.files.map((f) => `<File Id="${f.id}"/>`).join('')}</PayloadFiles>`;
   return `${s}</Update>`;
 }
@@ -53,11 +56,18 @@ export function coreBlob(u: GenUpdate): string {
   if (u.prerequisites.length > 0 || u.orPrerequisites.length > 0) {
     rel += '<Prerequisites>';
     rel += u.prerequisites.map((id) => `<UpdateIdentity UpdateID="${id}"/>`).join('');
-    rel += u.orPrerequisites.map((g) => `<AtLeastOne IsCategory="true">${g.map((id) => `<UpdateIdentity UpdateID="${id}"/>`).join('')}</AtLeastOne>`).join('');
+    rel += u.orPrerequisites
+      .map(
+        (g) =>
+          `<AtLeastOne IsCategory="true">${g.map((id) => `<UpdateIdentity UpdateID="${id}"/>`).join('')}</AtLeastOne>`,
+      )
+      .join('');
     rel += '</Prerequisites>';
   }
-  if (u.bundles.length > 0) rel += `<BundledUpdates>${u.bundles.map((id) => `<UpdateIdentity UpdateID="${id}" RevisionNumber="${u.revisionNumber}"/>`).join('')}</BundledUpdates>`;
-  if (u.supersedes.length > 0) rel += `<SupersededUpdates>${u.supersedes.map((id) => `<UpdateIdentity UpdateID="${id}"/>`).join('')}</SupersededUpdates>`;
+  if (u.bundles.length > 0)
+    rel += `<BundledUpdates>${u.bundles.map((id) => `<UpdateIdentity UpdateID="${id}" RevisionNumber="${u.revisionNumber}"/>`).join('')}</BundledUpdates>`;
+  if (u.supersedes.length > 0)
+    rel += `<SupersededUpdates>${u.supersedes.map((id) => `<UpdateIdentity UpdateID="${id}"/>`).join('')}</SupersededUpdates>`;
   return `${s}<Relationships>${rel}</Relationships>`;
 }
 
@@ -75,7 +85,8 @@ export function extendedBlob(u: GenUpdate): string {
   if (u.browseOnly) s += ' BrowseOnly="true"';
   if (u.updateType !== 'Category') s += ' IsBeta="false"';
   s += '>';
-  if (u.rebootBehavior) s += `<InstallationBehavior RebootBehavior="${u.rebootBehavior}"${u.impact ? ` Impact="${u.impact}"` : ''}/><UninstallationBehavior/>`;
+  if (u.rebootBehavior)
+    s += `<InstallationBehavior RebootBehavior="${u.rebootBehavior}"${u.impact ? ` Impact="${u.impact}"` : ''}/><UninstallationBehavior/>`;
   if (u.supportUrl) s += `<SupportUrl>${esc(u.supportUrl)}</SupportUrl>`;
   if (u.kb) s += `<KBArticleID>${u.kb}</KBArticleID>`;
   s += '</ExtendedProperties>';

@@ -17,7 +17,16 @@ import { nameUuid } from './name-uuid.ts';
 import { createPayloadStore } from './payloads.ts';
 import type { Scenario } from './scenario.ts';
 import { DEFAULT_UPSTREAM_URL, planCatalog, type CatalogPlan } from './catalog-gen-model.ts';
-import { coreBlob, extendedBlob, fileLocationXml, localizedBlob, PACKAGE_XML_MIDDLE, PACKAGE_XML_TAIL, packageXmlHead, updateXml } from './catalog-gen-xml.ts';
+import {
+  coreBlob,
+  extendedBlob,
+  fileLocationXml,
+  localizedBlob,
+  PACKAGE_XML_MIDDLE,
+  PACKAGE_XML_TAIL,
+  packageXmlHead,
+  updateXml,
+} from './catalog-gen-xml.ts';
 
 /** Revisions per shard when the caller does not fix the shard count (Microsoft: ~1 800–5 000). */
 export const REVISIONS_PER_SHARD = 5000;
@@ -74,13 +83,22 @@ export function shardRanges(total: number, count: number): [number, number][] {
  *
  * @example await generateCatalog(scenario, { out: 'wsusscn2.cab', extraUpdates: 1000 }, packer)
  */
-export async function generateCatalog(scenario: Scenario, options: GenerateOptions, packer: CatalogPacker): Promise<GenerateResult> {
+export async function generateCatalog(
+  scenario: Scenario,
+  options: GenerateOptions,
+  packer: CatalogPacker,
+): Promise<GenerateResult> {
   const upstreamUrl = (options.upstreamUrl ?? DEFAULT_UPSTREAM_URL).replace(/\/+$/, '');
   const payloads = createPayloadStore(scenario);
-  const plan = planCatalog(scenario, options.extraUpdates ?? 0, (entry) => {
-    const info = payloads.info(entry);
-    return { sha1: info.sha1, sha256: info.sha256, size: info.size, url: `${upstreamUrl}${info.path}` };
-  }, upstreamUrl);
+  const plan = planCatalog(
+    scenario,
+    options.extraUpdates ?? 0,
+    (entry) => {
+      const info = payloads.info(entry);
+      return { sha1: info.sha1, sha256: info.sha256, size: info.size, url: `${upstreamUrl}${info.path}` };
+    },
+    upstreamUrl,
+  );
   const work = await mkdtemp(join(options.tempDir ?? tmpdir(), 'patchline-catalog-gen-'));
   try {
     const packageXml = join(work, 'package.xml');
@@ -109,13 +127,17 @@ export async function generateCatalog(scenario: Scenario, options: GenerateOptio
     await rm(packageXml);
     const indexXml = Buffer.from(renderIndexXml(shardFiles));
     const unsigned = join(work, 'wsusscn2.unsigned.cab');
-    await packer.writeCab(unsigned, [
-      { name: 'index.xml', data: indexXml },
-      { name: 'package.cab', data: { path: packageCab } },
-      ...shardFiles.map((s) => ({ name: s.name, data: { path: s.path } })),
-      // Stored, not compressed again: the inner cabs are compressed already, and inflating them
-      // twice would only cost the importer time (Microsoft's outer cab is LZX; ours is a lab's).
-    ], { compress: false });
+    await packer.writeCab(
+      unsigned,
+      [
+        { name: 'index.xml', data: indexXml },
+        { name: 'package.cab', data: { path: packageCab } },
+        ...shardFiles.map((s) => ({ name: s.name, data: { path: s.path } })),
+        // Stored, not compressed again: the inner cabs are compressed already, and inflating them
+        // twice would only cost the importer time (Microsoft's outer cab is LZX; ours is a lab's).
+      ],
+      { compress: false },
+    );
     options.onProgress?.({ phase: 'sign', done: 0, total: 1 });
     const { rootPem } = await packer.sign(unsigned, options.out, options.rootDir ?? join(work, 'root'));
     const rootPemFile = `${options.out}.root.pem`;
@@ -126,7 +148,12 @@ export async function generateCatalog(scenario: Scenario, options: GenerateOptio
   }
 }
 
-async function writePackageXml(plan: CatalogPlan, file: string, scenario: Scenario, options: GenerateOptions): Promise<number> {
+async function writePackageXml(
+  plan: CatalogPlan,
+  file: string,
+  scenario: Scenario,
+  options: GenerateOptions,
+): Promise<number> {
   const out = createWriteStream(file);
   let bytes = 0;
   let piece = '';
@@ -139,7 +166,13 @@ async function writePackageXml(plan: CatalogPlan, file: string, scenario: Scenar
     if (!ok) await once(out, 'drain', { signal: options.signal });
   };
   try {
-    await emit(packageXmlHead({ packageId: nameUuid(`package:${scenario.source}:${plan.total}`), sourceId: nameUuid('source:patchline-lab'), creationDate: plan.creationDate.replace(/\.\d{3}Z$/, 'Z') }));
+    await emit(
+      packageXmlHead({
+        packageId: nameUuid(`package:${scenario.source}:${plan.total}`),
+        sourceId: nameUuid('source:patchline-lab'),
+        creationDate: plan.creationDate.replace(/\.\d{3}Z$/, 'Z'),
+      }),
+    );
     for (let i = 0; i < plan.total; i++) {
       await emit(updateXml(plan.at(i)));
       if (i % 50_000 === 0) options.onProgress?.({ phase: 'package-xml', done: i, total: plan.total });

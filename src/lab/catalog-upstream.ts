@@ -41,7 +41,10 @@ export interface CatalogUpstream {
 
 async function describe(file: string): Promise<{ size: number; lastModified: string; etag: string }> {
   const s = await stat(file);
-  const digest = createHash('sha256').update(await readFile(file)).digest('hex').slice(0, 32);
+  const digest = createHash('sha256')
+    .update(await readFile(file))
+    .digest('hex')
+    .slice(0, 32);
   return { size: s.size, lastModified: s.mtime.toUTCString(), etag: `"${digest}"` };
 }
 
@@ -71,7 +74,12 @@ export async function startCatalogUpstream(options: CatalogUpstreamOptions): Pro
       return;
     }
     const { size, lastModified, etag } = await describe(options.file);
-    const base = { 'last-modified': lastModified, etag, 'accept-ranges': 'bytes', 'content-type': 'application/vnd.ms-cab-compressed' };
+    const base = {
+      'last-modified': lastModified,
+      etag,
+      'accept-ranges': 'bytes',
+      'content-type': 'application/vnd.ms-cab-compressed',
+    };
 
     if (!options.ignoreConditionals && req.method === 'GET') {
       const inm = req.headers['if-none-match'];
@@ -106,13 +114,20 @@ export async function startCatalogUpstream(options: CatalogUpstreamOptions): Pro
     if (status === 206) headers['content-range'] = `bytes ${start}-${size - 1}/${size}`;
     res.writeHead(status, headers);
 
-    const dropAt = options.dropAtFraction !== undefined && (options.dropTimes ?? 1) > 0 ? Math.floor(size * options.dropAtFraction) : null;
+    const dropAt =
+      options.dropAtFraction !== undefined && (options.dropTimes ?? 1) > 0
+        ? Math.floor(size * options.dropAtFraction)
+        : null;
     if (dropAt !== null) options.dropTimes = (options.dropTimes ?? 1) - 1;
     let position = start;
     const stream = createReadStream(options.file, { start });
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       let piece = chunk;
-      if (options.tamperAtOffset !== undefined && options.tamperAtOffset >= position && options.tamperAtOffset < position + piece.length) {
+      if (
+        options.tamperAtOffset !== undefined &&
+        options.tamperAtOffset >= position &&
+        options.tamperAtOffset < position + piece.length
+      ) {
         piece = Buffer.from(piece);
         const i = options.tamperAtOffset - position;
         piece[i] = piece[i]! ^ 0xff;
@@ -140,9 +155,10 @@ export async function startCatalogUpstream(options: CatalogUpstreamOptions): Pro
     url: `http://127.0.0.1:${port}${CATALOG_PATH}`,
     stats,
     options,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

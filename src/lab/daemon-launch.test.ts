@@ -87,7 +87,8 @@ class CallbackServer {
     for (;;) {
       const list = this.events.get(token) ?? [];
       if (list.some((e) => e.kind === 'cycle-finished')) return list;
-      if (Date.now() > deadline) throw new Error(`no cycle-finished for ${token}; got ${list.map((e) => e.kind).join(', ')}`);
+      if (Date.now() > deadline)
+        throw new Error(`no cycle-finished for ${token}; got ${list.map((e) => e.kind).join(', ')}`);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, 200);
         this.waiters.push(() => {
@@ -106,9 +107,18 @@ class CallbackServer {
 
 function cycleRequest(host: string, runId: string, callback: { url: string; token: string }): CycleRequest {
   return {
-    runId, host, cycle: 1, mode: 'install', reboot: 'if-required',
-    filters: {}, exclude: [], installedEarlier: [], serverSelection: 'default',
-    installerBusyTimeoutSeconds: 5, callback, logHandoverTimeoutSeconds: 10,
+    runId,
+    host,
+    cycle: 1,
+    mode: 'install',
+    reboot: 'if-required',
+    filters: {},
+    exclude: [],
+    installedEarlier: [],
+    serverSelection: 'default',
+    installerBusyTimeoutSeconds: 5,
+    callback,
+    logHandoverTimeoutSeconds: 10,
   };
 }
 
@@ -135,7 +145,10 @@ for (const mode of ['process', 'inprocess'] as const satisfies readonly LabDaemo
       await writeFile(scenarioPath, SCENARIO);
       await callback.start();
       daemon = await startLabDaemon({ scenarioPath, dir: join(dir, 'lab'), mode, idleShutdownMs: 0 });
-      transport = createLabTransport({ dir: daemon.dir, daemon: { connect: async () => ({ url: daemon.url, token: daemon.token }), close: async () => undefined } });
+      transport = createLabTransport({
+        dir: daemon.dir,
+        daemon: { connect: async () => ({ url: daemon.url, token: daemon.token }), close: async () => undefined },
+      });
     });
     after(async () => {
       await daemon.close();
@@ -147,14 +160,20 @@ for (const mode of ['process', 'inprocess'] as const satisfies readonly LabDaemo
       const signal = AbortSignal.timeout(WAIT_TIMEOUT_MS);
       const before = await transport.probe('web01', signal);
       const token = `tok-${mode}-1`;
-      const launched = await transport.launch('web01', cycleRequest('web01', `run-${mode}`, { url: callback.url, token }), signal);
+      const launched = await transport.launch(
+        'web01',
+        cycleRequest('web01', `run-${mode}`, { url: callback.url, token }),
+        signal,
+      );
       assert.ok(launched.pid > 0);
       assert.match(launched.taskId, /^patchline-run-/);
 
       const events = await callback.finished(token);
       const started = events.find((e) => e.kind === 'cycle-started');
       assert.equal(started?.kind === 'cycle-started' && started.host, 'web01');
-      const installed = events.filter((e) => e.kind === 'update-result' && e.phase === 'install' && e.resultCode === 'succeeded');
+      const installed = events.filter(
+        (e) => e.kind === 'update-result' && e.phase === 'install' && e.resultCode === 'succeeded',
+      );
       assert.equal(installed.length, 1, `one install result in ${events.map((e) => e.kind).join(', ')}`);
       const finished = events.find((e) => e.kind === 'cycle-finished');
       assert.ok(finished?.kind === 'cycle-finished');
@@ -166,7 +185,10 @@ for (const mode of ['process', 'inprocess'] as const satisfies readonly LabDaemo
         return s.reachable && s.bootId !== before.bootId ? s : undefined;
       });
       assert.ok(back.bootId);
-      const state = JSON.parse(await readFile(join(daemon.hostDir('web01'), 'state.json'), 'utf8')) as { installed: Record<string, { rebootDone: boolean }>; rebootPending: boolean };
+      const state = JSON.parse(await readFile(join(daemon.hostDir('web01'), 'state.json'), 'utf8')) as {
+        installed: Record<string, { rebootDone: boolean }>;
+        rebootPending: boolean;
+      };
       assert.equal(state.installed['cu-2026-11']?.rebootDone, true);
       assert.equal(state.rebootPending, false);
       assert.equal(await transport.isRunning('web01', launched, signal), false);
@@ -175,22 +197,40 @@ for (const mode of ['process', 'inprocess'] as const satisfies readonly LabDaemo
     it('stops a running agent: it aborts the install and reports aborted', async () => {
       const signal = AbortSignal.timeout(WAIT_TIMEOUT_MS);
       const token = `tok-${mode}-2`;
-      const launched = await transport.launch('old01', cycleRequest('old01', `run-${mode}-stop`, { url: callback.url, token }), signal);
-      await waitFor('download done, install under way', async () => ((callback.events.get(token) ?? []).some((e) => e.kind === 'update-result' && e.phase === 'download') ? true : undefined));
+      const launched = await transport.launch(
+        'old01',
+        cycleRequest('old01', `run-${mode}-stop`, { url: callback.url, token }),
+        signal,
+      );
+      await waitFor('download done, install under way', async () =>
+        (callback.events.get(token) ?? []).some((e) => e.kind === 'update-result' && e.phase === 'download')
+          ? true
+          : undefined,
+      );
       assert.equal(await transport.isRunning('old01', launched, signal), true);
       await transport.stop('old01', launched);
       const events = await callback.finished(token);
       const finished = events.find((e) => e.kind === 'cycle-finished');
       assert.equal(finished?.kind === 'cycle-finished' && finished.outcome, 'aborted');
-      await waitFor('agent ended', async () => ((await transport.isRunning('old01', launched, signal)) ? undefined : true));
+      await waitFor('agent ended', async () =>
+        (await transport.isRunning('old01', launched, signal)) ? undefined : true,
+      );
     });
 
     it('a reboot kills everything the host runs (agent and provider) and the host comes back', async () => {
       const signal = AbortSignal.timeout(WAIT_TIMEOUT_MS);
       const token = `tok-${mode}-3`;
       const before = await transport.probe('old02', signal);
-      const launched = await transport.launch('old02', cycleRequest('old02', `run-${mode}-reboot`, { url: callback.url, token }), signal);
-      await waitFor('download done, install under way', async () => ((callback.events.get(token) ?? []).some((e) => e.kind === 'update-result' && e.phase === 'download') ? true : undefined));
+      const launched = await transport.launch(
+        'old02',
+        cycleRequest('old02', `run-${mode}-reboot`, { url: callback.url, token }),
+        signal,
+      );
+      await waitFor('download done, install under way', async () =>
+        (callback.events.get(token) ?? []).some((e) => e.kind === 'update-result' && e.phase === 'download')
+          ? true
+          : undefined,
+      );
       await transport.reboot('old02');
       const back = await waitFor('old02 back', async () => {
         const s = await transport.probe('old02', AbortSignal.timeout(WAIT_TIMEOUT_MS));
@@ -203,7 +243,10 @@ for (const mode of ['process', 'inprocess'] as const satisfies readonly LabDaemo
         assert.throws(() => process.kill(-launched.pid, 0), { code: 'ESRCH' });
       }
       // The killed cycle never finished: no cycle-finished reached the connector.
-      assert.equal((callback.events.get(token) ?? []).some((e) => e.kind === 'cycle-finished'), false);
+      assert.equal(
+        (callback.events.get(token) ?? []).some((e) => e.kind === 'cycle-finished'),
+        false,
+      );
     });
   });
 }
@@ -217,19 +260,35 @@ describe('lab daemon close (inprocess)', () => {
       const scenarioPath = join(dir, 'scenario.yaml');
       await writeFile(scenarioPath, SCENARIO);
       await callback.start();
-      const daemon = await startLabDaemon({ scenarioPath, dir: join(dir, 'lab'), mode: 'inprocess', idleShutdownMs: 0, log: (m) => notes.push(m) });
-      const transport = createLabTransport({ dir: daemon.dir, daemon: { connect: async () => ({ url: daemon.url, token: daemon.token }), close: async () => undefined } });
+      const daemon = await startLabDaemon({
+        scenarioPath,
+        dir: join(dir, 'lab'),
+        mode: 'inprocess',
+        idleShutdownMs: 0,
+        log: (m) => notes.push(m),
+      });
+      const transport = createLabTransport({
+        dir: daemon.dir,
+        daemon: { connect: async () => ({ url: daemon.url, token: daemon.token }), close: async () => undefined },
+      });
       const signal = AbortSignal.timeout(WAIT_TIMEOUT_MS);
       const token = 'tok-close';
       await transport.launch('old01', cycleRequest('old01', 'run-close', { url: callback.url, token }), signal);
-      await waitFor('install under way', async () => ((callback.events.get(token) ?? []).some((e) => e.kind === 'update-result' && e.phase === 'download') ? true : undefined));
+      await waitFor('install under way', async () =>
+        (callback.events.get(token) ?? []).some((e) => e.kind === 'update-result' && e.phase === 'download')
+          ? true
+          : undefined,
+      );
       await daemon.close();
       // The killed agent's last word (its hand-over abandoned) comes before the daemon says the
       // hosts are off: `ended` settles at the kill, the agent's code unwinds after it.
       const stopped = notes.indexOf(POWERED_OFF_NOTE);
       const agentEnded = notes.findIndex((n) => n.startsWith('old01 ') && /LOG_HANDOVER_ABANDONED|killed/.test(n));
       assert.ok(stopped >= 0, notes.join('\n'));
-      assert.ok(agentEnded >= 0 && agentEnded < stopped, `the agent ended after close() resolved:\n${notes.join('\n')}`);
+      assert.ok(
+        agentEnded >= 0 && agentEnded < stopped,
+        `the agent ended after close() resolved:\n${notes.join('\n')}`,
+      );
     } finally {
       await callback.close();
       await rm(dir, { recursive: true, force: true });

@@ -73,7 +73,10 @@ describe('detached lab daemon', () => {
 
     const other = join(dir, 'other.yaml');
     await writeFile(other, SCENARIO);
-    await assert.rejects(ensureLabDaemon({ scenarioPath: other, dir: labDir }), (error: unknown) => error instanceof PatchlineError && error.code === 'LAB_DIR_IN_USE');
+    await assert.rejects(
+      ensureLabDaemon({ scenarioPath: other, dir: labDir }),
+      (error: unknown) => error instanceof PatchlineError && error.code === 'LAB_DIR_IN_USE',
+    );
 
     await assert.rejects(
       openLabTransport({ scenarioPath, dir: labDir, mode: 'inprocess' }).listTargets(),

@@ -78,7 +78,10 @@ interface Health {
 
 async function health(url: string, token: string): Promise<Health | null> {
   try {
-    const response = await fetch(`${url}/health`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(HEALTH_TIMEOUT_MS) });
+    const response = await fetch(`${url}/health`, {
+      headers: { authorization: `Bearer ${token}` },
+      signal: AbortSignal.timeout(HEALTH_TIMEOUT_MS),
+    });
     if (response.status !== 200) return null;
     return (await response.json()) as Health;
   } catch (error) {
@@ -104,7 +107,11 @@ async function findDaemon(dir: string, scenarioPath: string): Promise<RunningLab
   const h = await health(file.url, file.token);
   if (h === null || h.pid !== file.pid) return null;
   if (resolve(h.scenarioPath) !== resolve(scenarioPath)) {
-    throw usageError('LAB_DIR_IN_USE', `the lab directory ${dir} is served by a daemon (pid ${file.pid}) for another scenario, ${h.scenarioPath}. Use another --lab-dir, or stop it with "patchline lab daemon --stop --dir ${dir}".`, { context: { dir, pid: file.pid } });
+    throw usageError(
+      'LAB_DIR_IN_USE',
+      `the lab directory ${dir} is served by a daemon (pid ${file.pid}) for another scenario, ${h.scenarioPath}. Use another --lab-dir, or stop it with "patchline lab daemon --stop --dir ${dir}".`,
+      { context: { dir, pid: file.pid } },
+    );
   }
   return { url: file.url, token: file.token, pid: file.pid, started: false };
 }
@@ -126,9 +133,11 @@ export async function ensureLabDaemon(options: EnsureLabDaemonOptions): Promise<
   const logFile = await open(join(dir, 'daemon.log'), 'a');
   const cli = sourceCli();
   const [command, ...prefix] = cli.argv;
-  if (command === undefined) throw new PatchlineError('LAB_DAEMON_FAILED', 'cannot find the patchline command to start the lab daemon');
+  if (command === undefined)
+    throw new PatchlineError('LAB_DAEMON_FAILED', 'cannot find the patchline command to start the lab daemon');
   const args = [...prefix, 'lab', 'daemon', '--scenario', scenarioPath, '--dir', dir];
-  if (options.idleShutdownMs !== undefined) args.push('--idle-seconds', String(Math.ceil(options.idleShutdownMs / 1000)));
+  if (options.idleShutdownMs !== undefined)
+    args.push('--idle-seconds', String(Math.ceil(options.idleShutdownMs / 1000)));
   if (options.agentsInProcess) args.push('--inprocess');
   let exited: { code: number | null; signal: NodeJS.Signals | null } | null = null;
   try {
@@ -146,11 +155,19 @@ export async function ensureLabDaemon(options: EnsureLabDaemonOptions): Promise<
       if (file !== null && file.pid === pid) return { url: file.url, token: file.token, pid, started: true };
       if (exited !== null) {
         const { code, signal } = exited;
-        throw new PatchlineError('LAB_DAEMON_FAILED', `the lab daemon exited at start (code ${code}, signal ${signal}); its log says:\n${await logTail(dir)}`, { context: { dir } });
+        throw new PatchlineError(
+          'LAB_DAEMON_FAILED',
+          `the lab daemon exited at start (code ${code}, signal ${signal}); its log says:\n${await logTail(dir)}`,
+          { context: { dir } },
+        );
       }
       await sleep(POLL_INTERVAL_MS, options.signal);
     }
-    throw new PatchlineError('LAB_DAEMON_FAILED', `the lab daemon did not start within ${DAEMON_START_TIMEOUT_MS / 1000} s; see ${join(dir, 'daemon.log')}:\n${await logTail(dir)}`, { context: { dir } });
+    throw new PatchlineError(
+      'LAB_DAEMON_FAILED',
+      `the lab daemon did not start within ${DAEMON_START_TIMEOUT_MS / 1000} s; see ${join(dir, 'daemon.log')}:\n${await logTail(dir)}`,
+      { context: { dir } },
+    );
   } finally {
     await logFile.close();
   }
@@ -161,7 +178,11 @@ export async function stopLabDaemon(dir: string): Promise<boolean> {
   const file = await readDaemonFile(resolve(dir));
   if (file === null || !processAlive(file.pid)) return false;
   try {
-    await fetch(`${file.url}/shutdown`, { method: 'POST', headers: { authorization: `Bearer ${file.token}` }, signal: AbortSignal.timeout(HEALTH_TIMEOUT_MS) });
+    await fetch(`${file.url}/shutdown`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${file.token}` },
+      signal: AbortSignal.timeout(HEALTH_TIMEOUT_MS),
+    });
   } catch (error) {
     // It did not answer: signal it instead.
     if (!isUnanswered(error)) throw error;
@@ -200,7 +221,11 @@ export function labDaemonConnection(options: LabTransportMode): LabDaemonConnect
   return {
     async connect(signal) {
       if (detached) {
-        const { url, token } = await ensureLabDaemon({ ...options, agentsInProcess: options.mode === 'inprocess', ...(signal ? { signal } : {}) });
+        const { url, token } = await ensureLabDaemon({
+          ...options,
+          agentsInProcess: options.mode === 'inprocess',
+          ...(signal ? { signal } : {}),
+        });
         return { url, token };
       }
       // In-process: the hosts live and die with this connector (no idle shutdown needed). Their
@@ -209,10 +234,15 @@ export function labDaemonConnection(options: LabTransportMode): LabDaemonConnect
       if (inProcess === undefined) {
         mkdirSync(options.dir, { recursive: true });
         const stream = createWriteStream(join(options.dir, 'daemon.log'), { flags: 'a' });
-        stream.on('error', (error) => process.emitWarning(`patchline: cannot write ${join(options.dir, 'daemon.log')}: ${error.message}`));
+        stream.on('error', (error) =>
+          process.emitWarning(`patchline: cannot write ${join(options.dir, 'daemon.log')}: ${error.message}`),
+        );
         logStream = stream;
         inProcess = startLabDaemon({
-          scenarioPath: options.scenarioPath, dir: options.dir, mode: 'inprocess', idleShutdownMs: 0,
+          scenarioPath: options.scenarioPath,
+          dir: options.dir,
+          mode: 'inprocess',
+          idleShutdownMs: 0,
           log: (message) => stream.write(`${new Date().toISOString()} ${message}\n`),
         });
       }

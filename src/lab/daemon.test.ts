@@ -68,14 +68,26 @@ async function waitFor<T>(what: string, check: () => Promise<T | undefined>): Pr
 
 function request(host: string, overrides: Partial<CycleRequest> = {}): CycleRequest {
   return {
-    runId: 'run-test', host, cycle: 1, mode: 'scan', reboot: 'never',
-    filters: {} as CycleRequest['filters'], exclude: [], installedEarlier: [], serverSelection: 'default',
-    installerBusyTimeoutSeconds: 5, logHandoverTimeoutSeconds: 5, ...overrides,
+    runId: 'run-test',
+    host,
+    cycle: 1,
+    mode: 'scan',
+    reboot: 'never',
+    filters: {} as CycleRequest['filters'],
+    exclude: [],
+    installedEarlier: [],
+    serverSelection: 'default',
+    installerBusyTimeoutSeconds: 5,
+    logHandoverTimeoutSeconds: 5,
+    ...overrides,
   };
 }
 
 function transportFor(daemon: LabDaemon): Transport {
-  return createLabTransport({ dir: daemon.dir, daemon: { connect: async () => ({ url: daemon.url, token: daemon.token }), close: async () => undefined } });
+  return createLabTransport({
+    dir: daemon.dir,
+    daemon: { connect: async () => ({ url: daemon.url, token: daemon.token }), close: async () => undefined },
+  });
 }
 
 const signal = () => AbortSignal.timeout(WAIT_TIMEOUT_MS);
@@ -103,18 +115,25 @@ describe('lab daemon', () => {
     assert.equal(without.status, 401);
     const wrong = await fetch(`${daemon.url}/hosts/web01/status`, { headers: { authorization: 'Bearer nope' } });
     assert.equal(wrong.status, 401);
-    const withToken = await fetch(`${daemon.url}/hosts/web01/status`, { headers: { authorization: `Bearer ${daemon.token}` } });
+    const withToken = await fetch(`${daemon.url}/hosts/web01/status`, {
+      headers: { authorization: `Bearer ${daemon.token}` },
+    });
     assert.equal(withToken.status, 200);
     const body = (await withToken.json()) as HostStatus;
     assert.equal(body.reachable, true);
     assert.ok(body.bootId && !Number.isNaN(Date.parse(body.bootId)), 'bootId is an ISO LastBootUpTime');
-    const file = JSON.parse(await readFile(join(daemon.dir, 'daemon.json'), 'utf8')) as { url: string; token: string; pid: number };
+    const file = JSON.parse(await readFile(join(daemon.dir, 'daemon.json'), 'utf8')) as {
+      url: string;
+      token: string;
+      pid: number;
+    };
     assert.deepEqual([file.url, file.token, file.pid], [daemon.url, daemon.token, process.pid]);
   });
 
   it("an agent's control token reboots its own host only", async () => {
     const control = hostControlToken(daemon.token, 'web02');
-    const post = (host: string, path: string) => fetch(`${daemon.url}/hosts/${host}/${path}`, { method: 'POST', headers: { authorization: `Bearer ${control}` } });
+    const post = (host: string, path: string) =>
+      fetch(`${daemon.url}/hosts/${host}/${path}`, { method: 'POST', headers: { authorization: `Bearer ${control}` } });
     assert.equal((await post('web01', 'reboot')).status, 401);
     assert.equal((await post('web02', 'tasks')).status, 401);
     assert.equal((await fetch(`${daemon.url}/hosts`, { headers: { authorization: `Bearer ${control}` } })).status, 401);
@@ -124,7 +143,15 @@ describe('lab daemon', () => {
   });
 
   it('lists every host of the scenario and rejects unknown names with the known ones', async () => {
-    assert.deepEqual(await transport.listTargets(), ['web01', 'web02', 'web03', 'pending01', 'lost01', 'locked01', 'slow01']);
+    assert.deepEqual(await transport.listTargets(), [
+      'web01',
+      'web02',
+      'web03',
+      'pending01',
+      'lost01',
+      'locked01',
+      'slow01',
+    ]);
     assert.deepEqual(await transport.resolveTargets(['web02', 'web01']), ['web02', 'web01']);
     await assert.rejects(transport.resolveTargets(['web01', 'db07', 'db08']), (error: unknown) => {
       assert.ok(error instanceof PatchlineError);
@@ -138,21 +165,34 @@ describe('lab daemon', () => {
 
   it('reboots: unreachable at once, then back with a new boot id, the pending reboot done, servicing busy a moment', async () => {
     const before = await transport.probe('pending01', signal());
-    const stateBefore = JSON.parse(await readFile(join(daemon.hostDir('pending01'), 'state.json'), 'utf8')) as { rebootPending: boolean };
+    const stateBefore = JSON.parse(await readFile(join(daemon.hostDir('pending01'), 'state.json'), 'utf8')) as {
+      rebootPending: boolean;
+    };
     assert.equal(stateBefore.rebootPending, true);
     await transport.reboot('pending01');
-    assert.deepEqual(await transport.probe('pending01', signal()), { reachable: false, bootId: null, servicingIdle: false });
+    assert.deepEqual(await transport.probe('pending01', signal()), {
+      reachable: false,
+      bootId: null,
+      servicingIdle: false,
+    });
     const back = await waitFor('pending01 back', async () => {
       const s = await transport.probe('pending01', signal());
       return s.reachable ? s : undefined;
     });
     assert.notEqual(back.bootId, before.bootId);
     assert.equal(back.servicingIdle, false, 'CBS is still servicing right after boot');
-    const state = JSON.parse(await readFile(join(daemon.hostDir('pending01'), 'state.json'), 'utf8')) as { rebootPending: boolean };
+    const state = JSON.parse(await readFile(join(daemon.hostDir('pending01'), 'state.json'), 'utf8')) as {
+      rebootPending: boolean;
+    };
     assert.equal(state.rebootPending, false);
-    const boot = JSON.parse(await readFile(join(daemon.hostDir('pending01'), 'boot.json'), 'utf8')) as { bootId: string; bootCount: number };
+    const boot = JSON.parse(await readFile(join(daemon.hostDir('pending01'), 'boot.json'), 'utf8')) as {
+      bootId: string;
+      bootCount: number;
+    };
     assert.deepEqual([boot.bootId, boot.bootCount], [back.bootId, 2]);
-    await waitFor('servicing idle', async () => ((await transport.probe('pending01', signal())).servicingIdle ? true : undefined));
+    await waitFor('servicing idle', async () =>
+      (await transport.probe('pending01', signal())).servicingIdle ? true : undefined,
+    );
   });
 
   it('neverReturnAfterReboot: 2 — the first reboot completes, the second never does', async () => {
@@ -165,7 +205,9 @@ describe('lab daemon', () => {
     // web03 reboots at the same moment with the same reboot time: once it is back (the event
     // waited for), lost01 would be back too if it were ever coming back.
     await Promise.all([transport.reboot('lost01'), transport.reboot('web03')]);
-    await waitFor('web03 back after its reboot', async () => ((await transport.probe('web03', signal())).reachable ? true : undefined));
+    await waitFor('web03 back after its reboot', async () =>
+      (await transport.probe('web03', signal())).reachable ? true : undefined,
+    );
     assert.equal((await transport.probe('lost01', signal())).reachable, false);
     const boot = JSON.parse(await readFile(join(daemon.hostDir('lost01'), 'boot.json'), 'utf8')) as { state: string };
     assert.equal(boot.state, 'down');
@@ -191,7 +233,13 @@ describe('lab daemon', () => {
         s.close(() => resolve(port));
       });
     });
-    const dead = createLabTransport({ dir, daemon: { connect: async () => ({ url: `http://127.0.0.1:${closedPort}`, token: 'x' }), close: async () => undefined } });
+    const dead = createLabTransport({
+      dir,
+      daemon: {
+        connect: async () => ({ url: `http://127.0.0.1:${closedPort}`, token: 'x' }),
+        close: async () => undefined,
+      },
+    });
     assert.deepEqual(await dead.probe('web01', signal()), { reachable: false, bootId: null, servicingIdle: false });
   });
 
@@ -202,18 +250,25 @@ describe('lab daemon', () => {
     await mkdir(join(path, '..'), { recursive: true });
     await writeFile(path, `${JSON.stringify({ seq: 1, at: '2026-11-21T00:00:00.000Z', kind: 'rebooting' })}\n`);
     const events = await transport.fetchLog('web03', req, signal());
-    assert.deepEqual(events?.map((e) => [e.seq, e.kind]), [[1, 'rebooting']]);
+    assert.deepEqual(
+      events?.map((e) => [e.seq, e.kind]),
+      [[1, 'rebooting']],
+    );
   });
 
   it('fetchLog reads the agent socket to EOF when it is there', async () => {
     const req = request('web02', { runId: 'run-socket' });
     const path = labPipePath(daemon.dir, req.runId, 'web02', req.cycle);
-    const lines = [1, 2].map((seq) => JSON.stringify({ seq, at: '2026-11-21T00:00:00.000Z', kind: 'rebooting' })).join('\n') + '\n';
+    const lines =
+      [1, 2].map((seq) => JSON.stringify({ seq, at: '2026-11-21T00:00:00.000Z', kind: 'rebooting' })).join('\n') + '\n';
     const server = createServer((socket) => socket.end(lines));
     await new Promise<void>((resolve) => server.listen(path, resolve));
     try {
       const events = await transport.fetchLog('web02', req, signal());
-      assert.deepEqual(events?.map((e) => e.seq), [1, 2]);
+      assert.deepEqual(
+        events?.map((e) => e.seq),
+        [1, 2],
+      );
     } finally {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
@@ -246,7 +301,13 @@ describe('lab daemon restarted on the same DIR', () => {
 
       // A daemon started after slow01's reboot time has passed completes that reboot at once.
       const later = () => new Date(Date.now() + 60_000);
-      const third = await startLabDaemon({ scenarioPath, dir: labDir, mode: 'inprocess', idleShutdownMs: 0, now: later });
+      const third = await startLabDaemon({
+        scenarioPath,
+        dir: labDir,
+        mode: 'inprocess',
+        idleShutdownMs: 0,
+        now: later,
+      });
       try {
         const t3 = transportFor(third);
         const slowAfter = await waitFor('slow01 back', async () => {
@@ -271,9 +332,17 @@ describe('lab daemon idle shutdown', () => {
     try {
       const scenarioPath = join(dir, 'scenario.yaml');
       await writeFile(scenarioPath, SCENARIO);
-      const daemon = await startLabDaemon({ scenarioPath, dir: join(dir, 'lab'), mode: 'inprocess', idleShutdownMs: 300 });
+      const daemon = await startLabDaemon({
+        scenarioPath,
+        dir: join(dir, 'lab'),
+        mode: 'inprocess',
+        idleShutdownMs: 300,
+      });
       let timer: NodeJS.Timeout | undefined;
-      const stopped = await Promise.race([daemon.closed.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), WAIT_TIMEOUT_MS)))]);
+      const stopped = await Promise.race([
+        daemon.closed.then(() => true),
+        new Promise<boolean>((r) => (timer = setTimeout(() => r(false), WAIT_TIMEOUT_MS))),
+      ]);
       clearTimeout(timer);
       assert.equal(stopped, true);
       await assert.rejects(fetch(`${daemon.url}/hosts`, { headers: { authorization: `Bearer ${daemon.token}` } }));

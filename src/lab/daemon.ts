@@ -24,7 +24,14 @@ import { join, resolve } from 'node:path';
 import type { CycleRequest } from '../domain/agent-log.ts';
 import { usageError } from '../domain/errors.ts';
 import { ensureBundle, type CliCommand } from './bundle.ts';
-import { readBootFile, writeBootFile, writeJsonAtomic, initHostDir, completeReboot, type BootInfo } from './host-state.ts';
+import {
+  readBootFile,
+  writeBootFile,
+  writeJsonAtomic,
+  initHostDir,
+  completeReboot,
+  type BootInfo,
+} from './host-state.ts';
 import type { Launcher, LaunchHost } from './launcher.ts';
 import { createInProcessLauncher } from './launcher-inprocess.ts';
 import { createProcessLauncher } from './launcher-process.ts';
@@ -147,8 +154,15 @@ class VirtualHost {
     if (this.state !== 'up') return null;
     const rebootsStarted = (this.boot.rebootsStarted ?? 0) + 1;
     const neverReturns = this.spec.faults.neverReturnAfterReboot === rebootsStarted;
-    this.boot = { ...this.boot, state: neverReturns ? 'down' : 'rebooting', rebootsStarted, rebootStartedAt: this.now().toISOString() };
-    this.log(`${this.spec.name}: reboot ${rebootsStarted} started${neverReturns ? ' (fault: it never comes back)' : ''}`);
+    this.boot = {
+      ...this.boot,
+      state: neverReturns ? 'down' : 'rebooting',
+      rebootsStarted,
+      rebootStartedAt: this.now().toISOString(),
+    };
+    this.log(
+      `${this.spec.name}: reboot ${rebootsStarted} started${neverReturns ? ' (fault: it never comes back)' : ''}`,
+    );
     this.onState(this.spec.name, this.state);
     const persisted = this.persist();
     return {
@@ -178,7 +192,9 @@ class VirtualHost {
     const delayMs = Math.max(0, started + rebootMs - this.now().getTime());
     clearTimeout(this.timer);
     this.timer = setTimeout(() => {
-      this.track(this.completeBoot()).catch((error: unknown) => this.log(`${this.spec.name}: boot failed to complete: ${(error as Error).stack ?? String(error)}`));
+      this.track(this.completeBoot()).catch((error: unknown) =>
+        this.log(`${this.spec.name}: boot failed to complete: ${(error as Error).stack ?? String(error)}`),
+      );
     }, delayMs);
   }
 
@@ -288,7 +304,14 @@ function sameSecret(a: string | null, b: string): boolean {
 
 function isCycleRequest(value: unknown): value is CycleRequest {
   const v = value as Partial<CycleRequest> | null;
-  return typeof v === 'object' && v !== null && typeof v.runId === 'string' && typeof v.host === 'string' && typeof v.cycle === 'number' && typeof v.mode === 'string';
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    typeof v.runId === 'string' &&
+    typeof v.host === 'string' &&
+    typeof v.cycle === 'number' &&
+    typeof v.mode === 'string'
+  );
 }
 
 function processAlive(pid: number): boolean {
@@ -303,7 +326,10 @@ function processAlive(pid: number): boolean {
 /** Does the daemon described by a daemon.json answer its health check? */
 async function answers(file: DaemonFile): Promise<boolean> {
   try {
-    const response = await fetch(`${file.url}/health`, { headers: { authorization: `Bearer ${file.token}` }, signal: AbortSignal.timeout(HEALTH_CHECK_TIMEOUT_MS) });
+    const response = await fetch(`${file.url}/health`, {
+      headers: { authorization: `Bearer ${file.token}` },
+      signal: AbortSignal.timeout(HEALTH_CHECK_TIMEOUT_MS),
+    });
     await response.body?.cancel();
     return response.status === 200;
   } catch (error) {
@@ -360,7 +386,11 @@ export async function startLabDaemon(options: StartLabDaemonOptions): Promise<La
   const previous = await readDaemonFile(dir);
   if (previous !== null && previous.pid !== process.pid && processAlive(previous.pid) && (await answers(previous))) {
     // Two daemons on one DIR would run every host twice.
-    throw usageError('LAB_DIR_IN_USE', `a lab daemon (pid ${previous.pid}) already serves ${dir} at ${previous.url}; use it, another directory, or stop it with "patchline lab daemon --stop --dir ${dir}"`, { context: { dir, pid: previous.pid } });
+    throw usageError(
+      'LAB_DIR_IN_USE',
+      `a lab daemon (pid ${previous.pid}) already serves ${dir} at ${previous.url}; use it, another directory, or stop it with "patchline lab daemon --stop --dir ${dir}"`,
+      { context: { dir, pid: previous.pid } },
+    );
   }
   // Reuse the previous token (and port, below) so agents a crashed daemon left running can
   // still reach their host's control URL.
@@ -390,16 +420,23 @@ export async function startLabDaemon(options: StartLabDaemonOptions): Promise<La
   // Host dirs are created (or read back) a batch at a time: 500 hosts start in a second, not ten.
   const boots = new Map<string, BootInfo>();
   for (let i = 0; i < scenario.hosts.length; i += HOST_INIT_BATCH) {
-    await Promise.all(scenario.hosts.slice(i, i + HOST_INIT_BATCH).map(async (spec) => {
-      const hostDir = join(dir, 'hosts', spec.name);
-      await initHostDir(hostDir, spec, now(), scenario.timeScale);
-      boots.set(spec.name, (await readBootFile(hostDir)) as BootInfo);
-    }));
+    await Promise.all(
+      scenario.hosts.slice(i, i + HOST_INIT_BATCH).map(async (spec) => {
+        const hostDir = join(dir, 'hosts', spec.name);
+        await initHostDir(hostDir, spec, now(), scenario.timeScale);
+        boots.set(spec.name, (await readBootFile(hostDir)) as BootInfo);
+      }),
+    );
   }
   for (const spec of scenario.hosts) {
     const hostDir = join(dir, 'hosts', spec.name);
     const boot = boots.get(spec.name) as BootInfo;
-    const launchHost: LaunchHost = { name: spec.name, hostDir, controlUrl: `${url}/hosts/${encodeURIComponent(spec.name)}`, controlToken: hostControlToken(token, spec.name) };
+    const launchHost: LaunchHost = {
+      name: spec.name,
+      hostDir,
+      controlUrl: `${url}/hosts/${encodeURIComponent(spec.name)}`,
+      controlToken: hostControlToken(token, spec.name),
+    };
     const scheduler = new TaskScheduler({
       host: launchHost,
       labDir: dir,
@@ -441,15 +478,18 @@ export async function startLabDaemon(options: StartLabDaemonOptions): Promise<La
   };
 
   const idleMs = options.idleShutdownMs ?? DEFAULT_IDLE_SHUTDOWN_MS;
-  const idleTimer = setInterval(() => {
-    if (idleMs <= 0) return;
-    const busy = [...hosts.values()].some((h) => h.scheduler.runningCount() > 0);
-    if (busy) lastActivityMs = Date.now();
-    else if (Date.now() - lastActivityMs >= idleMs) {
-      log(`no host API call for ${Math.round(idleMs / 1000)} s: stopping`);
-      void close();
-    }
-  }, Math.max(50, Math.min(30_000, Math.floor(idleMs / 4) || 30_000)));
+  const idleTimer = setInterval(
+    () => {
+      if (idleMs <= 0) return;
+      const busy = [...hosts.values()].some((h) => h.scheduler.runningCount() > 0);
+      if (busy) lastActivityMs = Date.now();
+      else if (Date.now() - lastActivityMs >= idleMs) {
+        log(`no host API call for ${Math.round(idleMs / 1000)} s: stopping`);
+        void close();
+      }
+    },
+    Math.max(50, Math.min(30_000, Math.floor(idleMs / 4) || 30_000)),
+  );
 
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     handle(req, res).catch((error: unknown) => {
@@ -461,7 +501,10 @@ export async function startLabDaemon(options: StartLabDaemonOptions): Promise<La
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const parsed = new URL(req.url ?? '/', url);
-    const parts = parsed.pathname.split('/').filter((p) => p !== '').map(decodeURIComponent);
+    const parts = parsed.pathname
+      .split('/')
+      .filter((p) => p !== '')
+      .map(decodeURIComponent);
     const method = req.method ?? 'GET';
     if (parts[0] !== 'hosts' && parts[0] !== 'shutdown' && parts[0] !== 'health') {
       // The fake upstream: public, like Microsoft's download servers.
@@ -472,14 +515,21 @@ export async function startLabDaemon(options: StartLabDaemonOptions): Promise<La
     const presented = bearer(req);
     const name = parts[1];
     const host = name === undefined ? undefined : hosts.get(name);
-    const controlAllowed = host !== undefined && parts.length === 3 && (parts[2] === 'reboot' || parts[2] === 'status') && sameSecret(presented, hostControlToken(token, host.spec.name));
+    const controlAllowed =
+      host !== undefined &&
+      parts.length === 3 &&
+      (parts[2] === 'reboot' || parts[2] === 'status') &&
+      sameSecret(presented, hostControlToken(token, host.spec.name));
     if (!sameSecret(presented, token) && !controlAllowed) {
-      sendJson(res, 401, { message: `send "authorization: Bearer <token>" with the token from ${join(dir, DAEMON_FILE)}` });
+      sendJson(res, 401, {
+        message: `send "authorization: Bearer <token>" with the token from ${join(dir, DAEMON_FILE)}`,
+      });
       return;
     }
     lastActivityMs = Date.now();
 
-    if (parts[0] === 'health' && method === 'GET') return sendJson(res, 200, { ok: true, pid: process.pid, dir, scenarioPath, mode: options.mode });
+    if (parts[0] === 'health' && method === 'GET')
+      return sendJson(res, 200, { ok: true, pid: process.pid, dir, scenarioPath, mode: options.mode });
     if (parts[0] === 'shutdown' && method === 'POST') {
       sendJson(res, 202, { stopping: true });
       res.once('finish', () => void close());
@@ -498,20 +548,29 @@ export async function startLabDaemon(options: StartLabDaemonOptions): Promise<La
       if (reboot === null) return sendJson(res, 503, { reachable: false });
       sendJson(res, 202, { rebooting: true });
       // Answer first (the caller may be an agent on this very host), then the host goes down.
-      res.once('finish', () => void reboot.killTasks().catch((error: unknown) => log(`${host.spec.name}: reboot: ${(error as Error).message}`)));
+      res.once(
+        'finish',
+        () =>
+          void reboot
+            .killTasks()
+            .catch((error: unknown) => log(`${host.spec.name}: reboot: ${(error as Error).message}`)),
+      );
       return;
     }
     if (action === 'tasks') {
       if (host.state !== 'up') return sendJson(res, 503, { reachable: false });
       if (parts.length === 3 && method === 'POST') {
         const body = (await readJsonBody(req)) as { request?: unknown };
-        if (!isCycleRequest(body.request)) return sendJson(res, 400, { message: 'body must be {"request": CycleRequest}' });
-        if (body.request.host !== host.spec.name) return sendJson(res, 400, { message: `request.host is ${body.request.host}, not ${host.spec.name}` });
+        if (!isCycleRequest(body.request))
+          return sendJson(res, 400, { message: 'body must be {"request": CycleRequest}' });
+        if (body.request.host !== host.spec.name)
+          return sendJson(res, 400, { message: `request.host is ${body.request.host}, not ${host.spec.name}` });
         try {
           const started = await host.scheduler.runNow(body.request);
           return sendJson(res, 201, started);
         } catch (error) {
-          if (error instanceof SchedulerRefusedError) return sendJson(res, 409, { hresult: error.hresult, message: error.message });
+          if (error instanceof SchedulerRefusedError)
+            return sendJson(res, 409, { hresult: error.hresult, message: error.message });
           throw error;
         }
       }
@@ -519,17 +578,28 @@ export async function startLabDaemon(options: StartLabDaemonOptions): Promise<La
         let running = host.scheduler.isRunning(taskId);
         // A task a previous daemon started (it crashed and we were restarted): ask the OS.
         const pid = Number(parsed.searchParams.get('pid'));
-        if (running === undefined) running = launcher.mode === 'process' && Number.isInteger(pid) && pid > 0 && processAlive(pid);
+        if (running === undefined)
+          running = launcher.mode === 'process' && Number.isInteger(pid) && pid > 0 && processAlive(pid);
         return sendJson(res, 200, { running });
       }
       if (taskId !== undefined && taskAction === 'stop' && method === 'POST') {
-        return host.scheduler.stop(taskId) ? sendJson(res, 200, { stopping: true }) : sendJson(res, 404, { message: `no running task ${taskId}` });
+        return host.scheduler.stop(taskId)
+          ? sendJson(res, 200, { stopping: true })
+          : sendJson(res, 404, { message: `no running task ${taskId}` });
       }
     }
     sendJson(res, 404, { message: `no route ${method} ${parsed.pathname}` });
   }
 
-  await writeDaemonFile(dir, { url, token, pid: process.pid, dir, scenarioPath, mode: options.mode, startedAt: now().toISOString() });
+  await writeDaemonFile(dir, {
+    url,
+    token,
+    pid: process.pid,
+    dir,
+    scenarioPath,
+    mode: options.mode,
+    startedAt: now().toISOString(),
+  });
   log(`lab daemon for ${scenarioPath} (${hosts.size} hosts, ${options.mode}) listening on ${url}`);
   if (options.mode === 'process') {
     // Build the agents' bundle now, so the first launch does not pay for it.

@@ -79,9 +79,18 @@ export async function startLabFleet(options: LabFleetOptions): Promise<LabFleet>
   const roots = [...defaultRoots(), options.labRootPem];
 
   const hostIo = (spec: ScenarioHost, h: LabFleetHost, kill: AbortSignal): HostIo => ({
-    openProvider: () => inMemoryChannel((input, output) => serveProvider(input, output, {
-      scenario: options.scenario, hostName: spec.name, hostDir: h.hostDir, upstreamUrl: options.upstreamUrl, payloads: options.payloads, signal: kill, clock,
-    })),
+    openProvider: () =>
+      inMemoryChannel((input, output) =>
+        serveProvider(input, output, {
+          scenario: options.scenario,
+          hostName: spec.name,
+          hostDir: h.hostDir,
+          upstreamUrl: options.upstreamUrl,
+          payloads: options.payloads,
+          signal: kill,
+          clock,
+        }),
+      ),
     bootId: async () => (await readBootFile(h.hostDir))?.bootId ?? null,
     reboot: async () => reboot(spec, h),
     verifyCab: async (path) => {
@@ -98,19 +107,37 @@ export async function startLabFleet(options: LabFleetOptions): Promise<LabFleet>
     let enrollment = await h.state.enrollment();
     if (!enrollment) {
       enrollment = await enrollAgent({
-        serverUrl: options.serverUrl, token: options.enrollToken, hostName: spec.name, agentVersion: LAB_AGENT_VERSION, state: h.state, now: () => clock.now(), signal: AbortSignal.timeout(30_000),
+        serverUrl: options.serverUrl,
+        token: options.enrollToken,
+        hostName: spec.name,
+        agentVersion: LAB_AGENT_VERSION,
+        state: h.state,
+        now: () => clock.now(),
+        signal: AbortSignal.timeout(30_000),
       });
     }
     // The lab's server may listen on another port when the lab is resumed: its URL is the one given now.
-    const http = new AgentHttp({ serverUrl: options.serverUrl, fingerprint: enrollment.fingerprint, credential: enrollment.credential });
+    const http = new AgentHttp({
+      serverUrl: options.serverUrl,
+      fingerprint: enrollment.fingerprint,
+      credential: enrollment.credential,
+    });
     const kill = new AbortController();
     const service = new AgentService({
-      state: h.state, http, host: hostIo(spec, h, kill.signal), clock, random, agentVersion: LAB_AGENT_VERSION, hostName: spec.name,
-      log: (m) => log(`${spec.name}: ${m}`), ...(options.checkinWaitSeconds === undefined ? {} : { checkinWaitSeconds: options.checkinWaitSeconds }),
+      state: h.state,
+      http,
+      host: hostIo(spec, h, kill.signal),
+      clock,
+      random,
+      agentVersion: LAB_AGENT_VERSION,
+      hostName: spec.name,
+      log: (m) => log(`${spec.name}: ${m}`),
+      ...(options.checkinWaitSeconds === undefined ? {} : { checkinWaitSeconds: options.checkinWaitSeconds }),
     });
     h.service = service;
     h.status = 'up';
-    const done = service.run(kill.signal)
+    const done = service
+      .run(kill.signal)
       .catch((error: unknown) => log(`${spec.name}: agent stopped: ${(error as Error).stack ?? String(error)}`))
       .finally(() => http.close());
     running.set(spec.name, { kill, done });
@@ -136,20 +163,37 @@ export async function startLabFleet(options: LabFleetOptions): Promise<LabFleet>
       return;
     }
     // The reboot takes its time on the fleet's clock (a test's manual clock moves it).
-    void clock.sleep(Math.round(spec.rebootSeconds * 1_000 * options.scenario.timeScale), closing.signal).then(async () => {
-      const now = clock.now();
-      await completeReboot(h.hostDir, now);
-      const previous = await readBootFile(h.hostDir);
-      await writeBootFile(h.hostDir, { ...previous, bootId: new Date(Math.max(now.getTime(), Date.parse(previous?.bootId ?? '') + 1 || 0)).toISOString(), bootCount: (previous?.bootCount ?? 1) + 1 });
-      await boot(spec, h);
-    }, () => undefined).catch((error: unknown) => log(`${spec.name}: boot failed: ${(error as Error).message}`));
+    void clock
+      .sleep(Math.round(spec.rebootSeconds * 1_000 * options.scenario.timeScale), closing.signal)
+      .then(
+        async () => {
+          const now = clock.now();
+          await completeReboot(h.hostDir, now);
+          const previous = await readBootFile(h.hostDir);
+          await writeBootFile(h.hostDir, {
+            ...previous,
+            bootId: new Date(Math.max(now.getTime(), Date.parse(previous?.bootId ?? '') + 1 || 0)).toISOString(),
+            bootCount: (previous?.bootCount ?? 1) + 1,
+          });
+          await boot(spec, h);
+        },
+        () => undefined,
+      )
+      .catch((error: unknown) => log(`${spec.name}: boot failed: ${(error as Error).message}`));
   }
 
   const wanted = options.hosts ? new Set(options.hosts.map((n) => n.toLowerCase())) : null;
   for (const spec of options.scenario.hosts) {
     if (wanted && !wanted.has(spec.name.toLowerCase())) continue;
     const hostDir = join(options.dir, 'hosts', spec.name);
-    hosts.set(spec.name, { name: spec.name, hostDir, state: new AgentState(join(hostDir, 'agent')), service: null, status: 'down', reboots: 0 });
+    hosts.set(spec.name, {
+      name: spec.name,
+      hostDir,
+      state: new AgentState(join(hostDir, 'agent')),
+      service: null,
+      status: 'down',
+      reboots: 0,
+    });
   }
   await Promise.all([...hosts.values()].map((h) => boot(options.scenario.hostByName.get(h.name)!, h)));
 

@@ -7,7 +7,8 @@
 /** Beyond this a pattern is almost certainly a typo (web{1..100000}). */
 const MAX_NAMES_PER_PATTERN = 10_000;
 
-export type HostPatternResult = { readonly ok: true; readonly names: readonly string[] } | { readonly ok: false; readonly message: string };
+export type HostPatternResult =
+  { readonly ok: true; readonly names: readonly string[] } | { readonly ok: false; readonly message: string };
 
 const RANGE_RE = /\{(\d+)\.\.(\d+)\}/g;
 
@@ -23,10 +24,12 @@ export function expandHostPattern(pattern: string): HostPatternResult {
     last = match.index + whole.length;
     const lo = Number(loText);
     const hi = Number(hiText);
-    if (lo > hi) return { ok: false, message: `range {${loText}..${hiText}} counts down; write the smaller bound first` };
+    if (lo > hi)
+      return { ok: false, message: `range {${loText}..${hiText}} counts down; write the smaller bound first` };
     const padded = (loText.length > 1 && loText.startsWith('0')) || (hiText.length > 1 && hiText.startsWith('0'));
     const width = padded ? Math.max(loText.length, hiText.length) : 0;
-    if (names.length * (hi - lo + 1) > MAX_NAMES_PER_PATTERN) return { ok: false, message: `expands to more than ${MAX_NAMES_PER_PATTERN} names` };
+    if (names.length * (hi - lo + 1) > MAX_NAMES_PER_PATTERN)
+      return { ok: false, message: `expands to more than ${MAX_NAMES_PER_PATTERN} names` };
     const next: string[] = [];
     for (const prefix of names) {
       for (let n = lo; n <= hi; n++) next.push(`${prefix}${literal}${String(n).padStart(width, '0')}`);
@@ -38,6 +41,10 @@ export function expandHostPattern(pattern: string): HostPatternResult {
   const bad = names.find((n) => /[{}]/.test(n));
   if (bad !== undefined) return { ok: false, message: `bad range in "${pattern}": write ranges as {01..20}` };
   const invalid = names.find((n) => !/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(n));
-  if (invalid !== undefined) return { ok: false, message: `"${invalid}" is not a valid host name (letters, digits, ".", "_" and "-", at most 63)` };
+  if (invalid !== undefined)
+    return {
+      ok: false,
+      message: `"${invalid}" is not a valid host name (letters, digits, ".", "_" and "-", at most 63)`,
+    };
   return { ok: true, names };
 }

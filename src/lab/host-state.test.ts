@@ -3,10 +3,20 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { applyReboot, completeReboot, initHostDir, initialHostState, installerBusyAt, readBootFile, readHostState, writeHostState } from './host-state.ts';
+import {
+  applyReboot,
+  completeReboot,
+  initHostDir,
+  initialHostState,
+  installerBusyAt,
+  readBootFile,
+  readHostState,
+  writeHostState,
+} from './host-state.ts';
 import { parseScenario } from './scenario.ts';
 
-const scenario = parseScenario(`
+const scenario = parseScenario(
+  `
 timeScale: 0.5
 catalog:
   - { key: old, title: Old, classification: Updates, products: [P], released: 2026-10-01 }
@@ -14,7 +24,9 @@ catalog:
 hosts:
   - { name: plain, product: P, installed: [old] }
   - { name: faulty, product: P, faults: [{ pendingRebootAtStart: true }, { installerBusySeconds: 10 }] }
-`, 'state.yaml');
+`,
+  'state.yaml',
+);
 const host = (name: string) => {
   const h = scenario.hostByName.get(name);
   assert.ok(h);
@@ -58,7 +70,11 @@ describe('host state on disk', () => {
   it('completeReboot finishes pending reboots and re-arms the busy installer', () =>
     withDir(async (dir) => {
       const state = await initHostDir(dir, host('faulty'), T0, scenario.timeScale);
-      await writeHostState(dir, { ...state, installed: { cu: { installedAt: T0.toISOString(), rebootDone: false } }, rebootPendingFor: ['cu'] });
+      await writeHostState(dir, {
+        ...state,
+        installed: { cu: { installedAt: T0.toISOString(), rebootDone: false } },
+        rebootPendingFor: ['cu'],
+      });
       const later = new Date(T0.getTime() + 60_000);
       const after = await completeReboot(dir, later);
       assert.ok(after);

@@ -94,7 +94,9 @@ export function initialHostState(host: ScenarioHost, now: Date, timeScale: numbe
  * the pending reboot clears, and the busy-installer fault re-arms (servicing runs after boot).
  */
 export function applyReboot(state: HostState, now: Date): HostState {
-  const installed = Object.fromEntries(Object.entries(state.installed).map(([key, u]) => [key, { ...u, rebootDone: true }]));
+  const installed = Object.fromEntries(
+    Object.entries(state.installed).map(([key, u]) => [key, { ...u, rebootDone: true }]),
+  );
   const busyMs = state.installerBusyMsAfterBoot;
   return {
     ...state,
@@ -147,7 +149,14 @@ async function readJson(path: string): Promise<unknown | undefined> {
 
 function isHostState(value: unknown): value is HostState {
   const v = value as Partial<HostState> | undefined;
-  return typeof v === 'object' && v !== null && v.version === HOST_STATE_VERSION && typeof v.installed === 'object' && Array.isArray(v.downloaded) && Array.isArray(v.history);
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    v.version === HOST_STATE_VERSION &&
+    typeof v.installed === 'object' &&
+    Array.isArray(v.downloaded) &&
+    Array.isArray(v.history)
+  );
 }
 
 /** Reads `<hostDir>/state.json`; null when the host has no state yet. Throws on a corrupt file. */
@@ -155,7 +164,10 @@ export async function readHostState(hostDir: string): Promise<HostState | null> 
   const path = join(hostDir, HOST_STATE_FILE);
   const value = await readJson(path);
   if (value === undefined) return null;
-  if (!isHostState(value)) throw new Error(`${path} is not a Patchline lab host state (version ${HOST_STATE_VERSION}); delete the lab directory to start over`);
+  if (!isHostState(value))
+    throw new Error(
+      `${path} is not a Patchline lab host state (version ${HOST_STATE_VERSION}); delete the lab directory to start over`,
+    );
   return value;
 }
 
@@ -167,7 +179,8 @@ export async function writeHostState(hostDir: string, state: HostState): Promise
 export async function readBootFile(hostDir: string): Promise<BootInfo | null> {
   const value = (await readJson(join(hostDir, BOOT_FILE))) as Partial<BootInfo> | undefined;
   if (value === undefined) return null;
-  if (typeof value.bootId !== 'string' || typeof value.bootCount !== 'number') throw new Error(`${join(hostDir, BOOT_FILE)} has no bootId/bootCount`);
+  if (typeof value.bootId !== 'string' || typeof value.bootCount !== 'number')
+    throw new Error(`${join(hostDir, BOOT_FILE)} has no bootId/bootCount`);
   return value as BootInfo;
 }
 
@@ -179,7 +192,12 @@ export async function writeBootFile(hostDir: string, boot: BootInfo): Promise<vo
  * Creates the host's directory and initial state (and a first boot.json) if absent; keeps what
  * is there otherwise, so a resumed lab meets its hosts as they were. Returns the state.
  */
-export async function initHostDir(hostDir: string, host: ScenarioHost, now: Date, timeScale: number): Promise<HostState> {
+export async function initHostDir(
+  hostDir: string,
+  host: ScenarioHost,
+  now: Date,
+  timeScale: number,
+): Promise<HostState> {
   await mkdir(hostDir, { recursive: true });
   let state = await readHostState(hostDir);
   if (!state) {

@@ -44,20 +44,27 @@ export function createInProcessLauncher(options: InProcessLauncherOptions): Laun
   async function runAgent(spec: LaunchSpec, stop: AbortSignal, kill: AbortSignal): Promise<void> {
     const { request, host } = spec;
     await runAgentCycle(request, {
-      openProvider: () => inMemoryChannel((input, output) => serveProvider(input, output, {
-        scenario: options.scenario,
-        hostName: host.name,
-        hostDir: host.hostDir,
-        upstreamUrl: options.upstreamUrl,
-        signal: kill,
-        ...(options.payloads ? { payloads: options.payloads } : {}),
-      })),
+      openProvider: () =>
+        inMemoryChannel((input, output) =>
+          serveProvider(input, output, {
+            scenario: options.scenario,
+            hostName: host.name,
+            hostDir: host.hostDir,
+            upstreamUrl: options.upstreamUrl,
+            signal: kill,
+            ...(options.payloads ? { payloads: options.payloads } : {}),
+          }),
+        ),
       clock: systemClock,
       signal: AbortSignal.any([stop, kill]),
       kill,
       report: (message) => log(`${host.name} ${spec.taskId}: ${message}`),
       // The same environment the process launcher gives a real agent.
-      env: { PATCHLINE_LAB_CONTROL_URL: host.controlUrl, PATCHLINE_LAB_CONTROL_TOKEN: host.controlToken, PATCHLINE_LOG_DIR: join(host.hostDir, 'logs') },
+      env: {
+        PATCHLINE_LAB_CONTROL_URL: host.controlUrl,
+        PATCHLINE_LAB_CONTROL_TOKEN: host.controlToken,
+        PATCHLINE_LOG_DIR: join(host.hostDir, 'logs'),
+      },
       platform: process.platform,
       agentVersion: IN_PROCESS_AGENT_VERSION,
       // A rebooting host's network is gone: whatever the killed agent still sends is lost, as
@@ -98,11 +105,14 @@ export function createInProcessLauncher(options: InProcessLauncherOptions): Laun
     },
     async drain(timeoutMs: number): Promise<void> {
       let timer: NodeJS.Timeout | undefined;
-      const deadline = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), timeoutMs); });
+      const deadline = new Promise<'timeout'>((resolve) => {
+        timer = setTimeout(() => resolve('timeout'), timeoutMs);
+      });
       const all = Promise.all([...running]).then(() => 'drained' as const);
       const outcome = await Promise.race([all, deadline]);
       clearTimeout(timer);
-      if (outcome === 'timeout') log(`${running.size} in-process agent(s) still running ${timeoutMs} ms after they were stopped`);
+      if (outcome === 'timeout')
+        log(`${running.size} in-process agent(s) still running ${timeoutMs} ms after they were stopped`);
     },
   };
 }

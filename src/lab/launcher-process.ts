@@ -30,11 +30,17 @@ export interface ProcessLauncherOptions {
 /** Environment of one agent: how it finds its provider, its host's reboot control and its log dir. */
 export function agentEnv(cli: CliCommand, spec: LaunchSpec, options: ProcessLauncherOptions): NodeJS.ProcessEnv {
   const providerArgv = [
-    ...cli.argv, 'lab', 'provider',
-    '--scenario', options.scenarioPath,
-    '--host', spec.host.name,
-    '--dir', spec.host.hostDir,
-    '--upstream', options.upstreamUrl,
+    ...cli.argv,
+    'lab',
+    'provider',
+    '--scenario',
+    options.scenarioPath,
+    '--host',
+    spec.host.name,
+    '--dir',
+    spec.host.hostDir,
+    '--upstream',
+    options.upstreamUrl,
   ];
   return {
     ...(options.baseEnv ?? process.env),
@@ -107,10 +113,17 @@ export function createProcessLauncher(options: ProcessLauncherOptions): Launcher
         const ended = new Promise<void>((resolve) => child.once('close', () => resolve()));
         await new Promise<void>((resolve, reject) => {
           child.once('spawn', resolve);
-          child.once('error', (error) => reject(new LaunchFailedError(HRESULT_FILE_NOT_FOUND, `could not start ${command}: ${error.message}`, { cause: error })));
+          child.once('error', (error) =>
+            reject(
+              new LaunchFailedError(HRESULT_FILE_NOT_FOUND, `could not start ${command}: ${error.message}`, {
+                cause: error,
+              }),
+            ),
+          );
         });
         const pid = child.pid;
-        if (pid === undefined) throw new LaunchFailedError(HRESULT_FILE_NOT_FOUND, `could not start ${command}: no process id`);
+        if (pid === undefined)
+          throw new LaunchFailedError(HRESULT_FILE_NOT_FOUND, `could not start ${command}: no process id`);
         // The daemon must not wait for its hosts' agents when it exits.
         child.unref();
         return {

@@ -37,7 +37,11 @@ export interface LaunchedAgent {
 /** Thrown by a launcher that could not start the agent; carries a scheduler-style HRESULT. */
 export class LaunchFailedError extends Error {
   override readonly name = 'LaunchFailedError';
-  constructor(readonly hresult: string, message: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly hresult: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
     super(message, options);
   }
 }

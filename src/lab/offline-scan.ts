@@ -24,11 +24,27 @@ import { verifyCabSignature } from '../catalog/authenticode/verify.ts';
 import { parseIndexXml, shardFor } from '../catalog/index-xml.ts';
 import { readPackageXml } from '../catalog/package-xml.ts';
 import { defaultRoots } from '../catalog/roots/default-roots.ts';
-import { decodeBlob, parseBlobName, parseCoreBlob, parseExtendedBlob, parseLocalizedBlob, type ExtendedBlob } from '../catalog/shards.ts';
+import {
+  decodeBlob,
+  parseBlobName,
+  parseCoreBlob,
+  parseExtendedBlob,
+  parseLocalizedBlob,
+  type ExtendedBlob,
+} from '../catalog/shards.ts';
 import { cabSource } from '../catalog/source-cab.ts';
 import type { CatalogSource } from '../catalog/source.ts';
 import { PatchlineError } from '../domain/errors.ts';
-import { CATEGORY_TYPES, SEVERITIES, type Category, type CategoryType, type Impact, type RebootBehavior, type Severity, type UpdateRecord } from '../domain/update.ts';
+import {
+  CATEGORY_TYPES,
+  SEVERITIES,
+  type Category,
+  type CategoryType,
+  type Impact,
+  type RebootBehavior,
+  type Severity,
+  type UpdateRecord,
+} from '../domain/update.ts';
 import type { ProviderEvent, ProviderResult, RequestOf, ResultData } from '../wua/protocol.ts';
 import type { HostState } from './host-state.ts';
 import type { Scenario, ScenarioHost } from './scenario.ts';
@@ -55,7 +71,12 @@ export const LAB_ROOT_SUFFIX = '.root.pem';
 
 /** A failed offline scan: the PatchlineError code says why, `hresult` is what WUA would answer. */
 export class OfflineScanError extends PatchlineError {
-  constructor(code: string, readonly hresult: string, message: string, details: { cause?: unknown; context?: Record<string, string | number> } = {}) {
+  constructor(
+    code: string,
+    readonly hresult: string,
+    message: string,
+    details: { cause?: unknown; context?: Record<string, string | number> } = {},
+  ) {
     super(code, message, details);
   }
 }
@@ -142,15 +163,24 @@ interface BlobDetails {
   localizedSupportUrl?: string | null;
 }
 
-const REBOOT: Readonly<Record<string, RebootBehavior>> = { NeverReboots: 'never', AlwaysRequiresReboot: 'always', CanRequestReboot: 'canRequest' };
-const IMPACT: Readonly<Record<string, Impact>> = { Normal: 'normal', Minor: 'minor', RequiresExclusiveHandling: 'exclusive' };
+const REBOOT: Readonly<Record<string, RebootBehavior>> = {
+  NeverReboots: 'never',
+  AlwaysRequiresReboot: 'always',
+  CanRequestReboot: 'canRequest',
+};
+const IMPACT: Readonly<Record<string, Impact>> = {
+  Normal: 'normal',
+  Minor: 'minor',
+  RequiresExclusiveHandling: 'exclusive',
+};
 /** How many examples a warning about many entries names. */
 const WARNING_EXAMPLES = 5;
 /** When a bundle's members disagree, the most demanding reboot behaviour wins (as WUA reports bundles). */
 const REBOOT_RANK: Readonly<Record<RebootBehavior, number>> = { never: 0, canRequest: 1, always: 2 };
 
 const isCategoryType = (t: string): t is CategoryType => (CATEGORY_TYPES as readonly string[]).includes(t);
-const isSeverity = (s: string | null | undefined): s is Severity => s !== null && s !== undefined && (SEVERITIES as readonly string[]).includes(s);
+const isSeverity = (s: string | null | undefined): s is Severity =>
+  s !== null && s !== undefined && (SEVERITIES as readonly string[]).includes(s);
 const isoDate = (text: string | null | undefined): string => {
   const ms = text ? Date.parse(text) : NaN;
   return Number.isFinite(ms) ? new Date(ms).toISOString() : new Date(0).toISOString();
@@ -165,7 +195,10 @@ const flat = (text: string): string => Buffer.from(text, 'utf16le').toString('ut
 const flatOrNull = (text: string | null): string | null => (text === null ? null : flat(text));
 
 /** Splits package.xml prerequisites into the required ones and the "Or" groups. */
-function splitPrerequisites(prereqs: readonly { readonly updateId: string; readonly orGroup: number | null }[]): { all: string[]; oneOf: string[][] } {
+function splitPrerequisites(prereqs: readonly { readonly updateId: string; readonly orGroup: number | null }[]): {
+  all: string[];
+  oneOf: string[][];
+} {
   const all: string[] = [];
   const groups = new Map<number, string[]>();
   for (const p of prereqs) {
@@ -180,7 +213,11 @@ function splitPrerequisites(prereqs: readonly { readonly updateId: string; reado
  * hold revisions of package.xml's updates, keeping the details of the latest revision of each.
  * Does not check signatures (loadOfflineCatalog does, before calling this).
  */
-export async function buildOfflineCatalog(source: CatalogSource, meta: { readonly cabPath: string; readonly signerSubject: string | null }, signal?: AbortSignal): Promise<OfflineCatalog> {
+export async function buildOfflineCatalog(
+  source: CatalogSource,
+  meta: { readonly cabPath: string; readonly signerSubject: string | null },
+  signal?: AbortSignal,
+): Promise<OfflineCatalog> {
   const warnings: string[] = [];
   const index = parseIndexXml(await source.indexXml(signal));
 
@@ -196,9 +233,18 @@ export async function buildOfflineCatalog(source: CatalogSource, meta: { readonl
     for (const u of batch.updates) {
       const { all, oneOf } = splitPrerequisites(u.prerequisites);
       const raw: RawUpdate = {
-        updateId: u.updateId, revisionId: u.revisionId, revisionNumber: u.revisionNumber, creationDate: u.creationDate,
-        language: (u.defaultLanguage ?? 'en').toLowerCase(), evaluateOnly: u.deploymentAction === 'Evaluate',
-        categories: u.categories, prerequisites: all, oneOf, supersededBy: u.supersededBy, bundledBy: u.bundledBy, payloadFiles: u.payloadFiles,
+        updateId: u.updateId,
+        revisionId: u.revisionId,
+        revisionNumber: u.revisionNumber,
+        creationDate: u.creationDate,
+        language: (u.defaultLanguage ?? 'en').toLowerCase(),
+        evaluateOnly: u.deploymentAction === 'Evaluate',
+        categories: u.categories,
+        prerequisites: all,
+        oneOf,
+        supersededBy: u.supersededBy,
+        bundledBy: u.bundledBy,
+        payloadFiles: u.payloadFiles,
       };
       byRevision.set(raw.revisionId, raw);
       const previous = latest.get(raw.updateId);
@@ -233,7 +279,10 @@ export async function buildOfflineCatalog(source: CatalogSource, meta: { readonl
         d.supersededUpdateIds = core.supersededUpdateIds;
       } else if (name.kind === 'x') {
         d.extended = parseExtendedBlob(text);
-      } else if (name.kind === 'l' && (name.language === u.language || (d.title === undefined && name.language === 'en'))) {
+      } else if (
+        name.kind === 'l' &&
+        (name.language === u.language || (d.title === undefined && name.language === 'en'))
+      ) {
         const loc = parseLocalizedBlob(text);
         d.title = loc.title;
         d.localizedSupportUrl = loc.supportUrl;
@@ -272,7 +321,12 @@ export async function buildOfflineCatalog(source: CatalogSource, meta: { readonl
     if (kind === 'category') {
       skipped.categories++;
       const type = categoryTypes.get(u.updateId) ?? '';
-      categories.set(intern(u.updateId), { id: intern(u.updateId), name: flat(details.get(u.revisionId)?.title ?? u.updateId), type: isCategoryType(type) ? type : null, parents: internAll([...u.prerequisites, ...u.oneOf.flat()]) });
+      categories.set(intern(u.updateId), {
+        id: intern(u.updateId),
+        name: flat(details.get(u.revisionId)?.title ?? u.updateId),
+        type: isCategoryType(type) ? type : null,
+        parents: internAll([...u.prerequisites, ...u.oneOf.flat()]),
+      });
     } else if (kind === 'detectoid') {
       skipped.detectoids++;
     } else if (kind === 'member') {
@@ -308,7 +362,9 @@ export async function buildOfflineCatalog(source: CatalogSource, meta: { readonl
   if (unknownRevisions.length > 0) {
     // Expired superseding revisions are left out of real catalogs; name a few, count the rest.
     const shown = unknownRevisions.slice(0, WARNING_EXAMPLES).join(', ');
-    warnings.push(`${unknownRevisions.length} SupersededBy reference(s) name revisions the cab does not contain (ignored): ${shown}${unknownRevisions.length > WARNING_EXAMPLES ? ', …' : ''}`);
+    warnings.push(
+      `${unknownRevisions.length} SupersededBy reference(s) name revisions the cab does not contain (ignored): ${shown}${unknownRevisions.length > WARNING_EXAMPLES ? ', …' : ''}`,
+    );
   }
 
   const sharedCategories = new Map<string, Category>();
@@ -328,7 +384,9 @@ export async function buildOfflineCatalog(source: CatalogSource, meta: { readonl
       const d = details.get(u.revisionId) ?? {};
       const updateId = intern(u.updateId);
       const members = membersOf.get(u.updateId) ?? [];
-      const memberExt = members.map((m) => details.get(m.revisionId)?.extended).filter((x): x is ExtendedBlob => x !== undefined);
+      const memberExt = members
+        .map((m) => details.get(m.revisionId)?.extended)
+        .filter((x): x is ExtendedBlob => x !== undefined);
       const cats = u.categories.map(categoryOf).filter((c): c is Category => c !== null);
       const ext = d.extended;
       return {
@@ -351,15 +409,32 @@ export async function buildOfflineCatalog(source: CatalogSource, meta: { readonl
           type: d.updateType === 'Driver' ? 'driver' : 'software',
           rebootBehavior: rebootOf(ext, memberExt),
           impact: IMPACT[ext?.impact ?? ''] ?? 'normal',
-          supersededUpdateIds: internAll(d.supersededUpdateIds && d.supersededUpdateIds.length > 0 ? d.supersededUpdateIds : supersedes.get(u.updateId) ?? []),
+          supersededUpdateIds: internAll(
+            d.supersededUpdateIds && d.supersededUpdateIds.length > 0
+              ? d.supersededUpdateIds
+              : (supersedes.get(u.updateId) ?? []),
+          ),
           maxDownloadSize: sizeOf(ext, memberExt),
           lastDeploymentChangeTime: isoDate(u.creationDate),
           supportUrl: flatOrNull(ext?.supportUrl ?? d.localizedSupportUrl ?? null),
-          downloadUrls: [...u.payloadFiles, ...members.flatMap((m) => m.payloadFiles)].map((id) => fileUrls.get(id)).filter((url): url is string => url !== undefined).map(flat),
+          downloadUrls: [...u.payloadFiles, ...members.flatMap((m) => m.payloadFiles)]
+            .map((id) => fileUrls.get(id))
+            .filter((url): url is string => url !== undefined)
+            .map(flat),
         },
       };
     });
-  return { cabPath: meta.cabPath, signerSubject: meta.signerSubject, packageId, creationDate, updates, categories, supersedes, skipped, warnings };
+  return {
+    cabPath: meta.cabPath,
+    signerSubject: meta.signerSubject,
+    packageId,
+    creationDate,
+    updates,
+    categories,
+    supersedes,
+    skipped,
+    warnings,
+  };
 }
 
 /** A bundle's reboot behaviour: its own, else the most demanding of its members', else never. */
@@ -395,12 +470,17 @@ interface HostFacts {
   readonly superseded: ReadonlySet<string>;
 }
 
-const lowerSet = (ids: Iterable<string> | undefined): Set<string> => new Set([...(ids ?? [])].map((id) => id.toLowerCase()));
+const lowerSet = (ids: Iterable<string> | undefined): Set<string> =>
+  new Set([...(ids ?? [])].map((id) => id.toLowerCase()));
 
 /** The facts the rules need, computed once per scan. Pure. */
 function hostFacts(catalog: OfflineCatalog, host: OfflineHost): HostFacts {
   const wanted = host.product.trim().toLowerCase();
-  const productIds = new Set([...catalog.categories.values()].filter((c) => c.type === 'Product' && c.name.toLowerCase() === wanted).map((c) => c.id));
+  const productIds = new Set(
+    [...catalog.categories.values()]
+      .filter((c) => c.type === 'Product' && c.name.toLowerCase() === wanted)
+      .map((c) => c.id),
+  );
   const present = new Set<string>();
   const pending = [...productIds];
   while (pending.length > 0) {
@@ -453,7 +533,11 @@ function hostView(host: OfflineHost): (u: OfflineUpdate) => UpdateRecord {
  * undefined when the cab does not report such an update (a category, detectoid, bundle member,
  * or an unknown id).
  */
-export function offlineNotApplicableReason(catalog: OfflineCatalog, host: OfflineHost, updateId: string): OfflineNotApplicableReason | null | undefined {
+export function offlineNotApplicableReason(
+  catalog: OfflineCatalog,
+  host: OfflineHost,
+  updateId: string,
+): OfflineNotApplicableReason | null | undefined {
   const u = catalog.updates.find((x) => x.updateId === updateId.toLowerCase());
   return u ? notApplicable(u, hostFacts(catalog, host)) : undefined;
 }
@@ -473,7 +557,9 @@ export function offlineApplicable(catalog: OfflineCatalog, host: OfflineHost): U
 /** The installed updates of the host's product that the cab knows (what `IsInstalled=1` finds). */
 export function offlineInstalled(catalog: OfflineCatalog, host: OfflineHost): UpdateRecord[] {
   const facts = hostFacts(catalog, host);
-  return catalog.updates.filter((u) => facts.installed.has(u.updateId) && u.productIds.some((id) => facts.productIds.has(id))).map(hostView(host));
+  return catalog.updates
+    .filter((u) => facts.installed.has(u.updateId) && u.productIds.some((id) => facts.productIds.has(id)))
+    .map(hostView(host));
 }
 
 // ── loading a cab: signature, cache ────────────────────────────────────────────────────────
@@ -542,13 +628,24 @@ async function readIfPresent(path: string): Promise<string | null> {
 function scanError(error: unknown, cabPath: string): OfflineScanError {
   if (error instanceof OfflineScanError) return error;
   if (error instanceof PatchlineError) {
-    const hresult = error.code === 'CATALOG_NOT_CABINET' ? OFFLINE_SCAN_HRESULT.INVALID_FILE
-      : error.code === 'CATALOG_UNREADABLE' ? OFFLINE_SCAN_HRESULT.FILE_NOT_FOUND
-        : OFFLINE_SCAN_HRESULT.INVALID_SCANFILE;
-    return new OfflineScanError(error.code, hresult, error.message, { cause: error, context: { file: cabPath, hresult } });
+    const hresult =
+      error.code === 'CATALOG_NOT_CABINET'
+        ? OFFLINE_SCAN_HRESULT.INVALID_FILE
+        : error.code === 'CATALOG_UNREADABLE'
+          ? OFFLINE_SCAN_HRESULT.FILE_NOT_FOUND
+          : OFFLINE_SCAN_HRESULT.INVALID_SCANFILE;
+    return new OfflineScanError(error.code, hresult, error.message, {
+      cause: error,
+      context: { file: cabPath, hresult },
+    });
   }
   const reason = (error as Error).message;
-  return new OfflineScanError('OFFLINE_CAB_INVALID', OFFLINE_SCAN_HRESULT.INVALID_SCANFILE, `${cabPath} is signed but is not a readable wsusscn2 catalog (${reason}). Generate or download the catalog again.`, { cause: error, context: { file: cabPath, hresult: OFFLINE_SCAN_HRESULT.INVALID_SCANFILE } });
+  return new OfflineScanError(
+    'OFFLINE_CAB_INVALID',
+    OFFLINE_SCAN_HRESULT.INVALID_SCANFILE,
+    `${cabPath} is signed but is not a readable wsusscn2 catalog (${reason}). Generate or download the catalog again.`,
+    { cause: error, context: { file: cabPath, hresult: OFFLINE_SCAN_HRESULT.INVALID_SCANFILE } },
+  );
 }
 
 async function waitFor<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
@@ -571,13 +668,21 @@ async function waitFor<T>(promise: Promise<T>, signal: AbortSignal | undefined):
  *   0x80247001 (unsigned, tampered, untrusted, or not a catalog); its code is the CATALOG_* code
  *   of the signature check, OFFLINE_CAB_NOT_FOUND or OFFLINE_CAB_INVALID.
  */
-export async function loadOfflineCatalog(cabPath: string, options: LoadOfflineCatalogOptions = {}): Promise<OfflineCatalog> {
+export async function loadOfflineCatalog(
+  cabPath: string,
+  options: LoadOfflineCatalogOptions = {},
+): Promise<OfflineCatalog> {
   const file = resolve(cabPath);
   let info;
   try {
     info = await stat(file);
   } catch (cause) {
-    throw new OfflineScanError('OFFLINE_CAB_NOT_FOUND', OFFLINE_SCAN_HRESULT.FILE_NOT_FOUND, `the offline scan package ${file} cannot be read (${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message}). Copy wsusscn2.cab to the host's local disk and give its path.`, { cause, context: { file, hresult: OFFLINE_SCAN_HRESULT.FILE_NOT_FOUND } });
+    throw new OfflineScanError(
+      'OFFLINE_CAB_NOT_FOUND',
+      OFFLINE_SCAN_HRESULT.FILE_NOT_FOUND,
+      `the offline scan package ${file} cannot be read (${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message}). Copy wsusscn2.cab to the host's local disk and give its path.`,
+      { cause, context: { file, hresult: OFFLINE_SCAN_HRESULT.FILE_NOT_FOUND } },
+    );
   }
   const besideRoot = options.trustRootBesideCab === false ? null : await readIfPresent(`${file}${LAB_ROOT_SUFFIX}`);
   const roots = [...defaultRoots(), ...(besideRoot ? [besideRoot] : []), ...(options.roots ?? [])];
@@ -606,7 +711,11 @@ export async function loadOfflineCatalog(cabPath: string, options: LoadOfflineCa
 // ── the provider's offline search ───────────────────────────────────────────────────────────
 
 /** How a lab host's state on disk looks to an offline scan: scenario keys become UpdateIds. */
-export function offlineHostOf(scenario: Scenario, host: ScenarioHost, state: Pick<HostState, 'installed' | 'downloaded' | 'hidden'>): OfflineHost {
+export function offlineHostOf(
+  scenario: Scenario,
+  host: ScenarioHost,
+  state: Pick<HostState, 'installed' | 'downloaded' | 'hidden'>,
+): OfflineHost {
   const idOf = (key: string): string => scenario.byKey.get(key)?.updateId ?? key;
   const entries = Object.entries(state.installed);
   return {
@@ -637,9 +746,19 @@ function failed(req: RequestOf<'search'>, hresult: string, message: string): Pro
  * @example const result = await searchOfflineCab(req, { scenario, host, state: await load(), emit });
  */
 export async function searchOfflineCab(req: RequestOf<'search'>, ctx: OfflineSearchContext): Promise<ProviderResult> {
-  if (!req.offlineCabPath) return failed(req, OFFLINE_SCAN_HRESULT.INVALIDARG, 'an offline search needs offlineCabPath: the local path of wsusscn2.cab on the host');
+  if (!req.offlineCabPath)
+    return failed(
+      req,
+      OFFLINE_SCAN_HRESULT.INVALIDARG,
+      'an offline search needs offlineCabPath: the local path of wsusscn2.cab on the host',
+    );
   const parsed = parseCriteria(req.criteria);
-  if (!parsed.ok) return failed(req, OFFLINE_SCAN_HRESULT.INVALID_CRITERIA, `invalid search criteria "${req.criteria}": ${parsed.message}`);
+  if (!parsed.ok)
+    return failed(
+      req,
+      OFFLINE_SCAN_HRESULT.INVALID_CRITERIA,
+      `invalid search criteria "${req.criteria}": ${parsed.message}`,
+    );
   let catalog: OfflineCatalog;
   try {
     catalog = await loadOfflineCatalog(req.offlineCabPath, ctx.load);
@@ -653,9 +772,24 @@ export async function searchOfflineCab(req: RequestOf<'search'>, ctx: OfflineSea
     ...offlineInstalled(catalog, host).map((record) => ({ record, isInstalled: true })),
   ];
   const updates = candidates
-    .filter(({ record, isInstalled }) => matchesCriteria(parsed.criteria, { isInstalled, isHidden: record.isHidden, type: record.type, browseOnly: record.browseOnly, updateId: record.updateId }))
+    .filter(({ record, isInstalled }) =>
+      matchesCriteria(parsed.criteria, {
+        isInstalled,
+        isHidden: record.isHidden,
+        type: record.type,
+        browseOnly: record.browseOnly,
+        updateId: record.updateId,
+      }),
+    )
     .map(({ record }) => record);
   ctx.emit?.({ type: 'progress', requestId: req.id, phase: 'search', updateId: null, percent: 100 });
   // UpdateRecord's arrays are readonly; the protocol's Static type spells them mutable.
-  return { type: 'result', requestId: req.id, request: 'search', resultCode: 'succeeded', hresult: null, data: { updates: updates as unknown as ResultData<'search'>['updates'] } };
+  return {
+    type: 'result',
+    requestId: req.id,
+    request: 'search',
+    resultCode: 'succeeded',
+    hresult: null,
+    data: { updates: updates as unknown as ResultData<'search'>['updates'] },
+  };
 }

@@ -6,14 +6,17 @@ import type { AddressInfo } from 'node:net';
 import { createPayloadStore, parseRange, payloadPath, payloadSize, PAYLOAD_MIN_BYTES } from './payloads.ts';
 import { parseScenario } from './scenario.ts';
 
-const scenario = parseScenario(`
+const scenario = parseScenario(
+  `
 payloadScale: 0.1
 catalog:
   - { key: lcu, kb: 5044444, title: CU, classification: Security Updates, products: [P], released: 2026-11-11, sizeMB: 2 }
   - { key: def, title: Defender, classification: Definition Updates, products: [P], released: 2026-11-20, sizeMB: 0.001 }
   - { key: drv, title: Driver, classification: Drivers, type: driver, products: [P], released: 2026-10-02 }
 hosts: [{ name: h, product: P }]
-`, 'payloads.yaml');
+`,
+  'payloads.yaml',
+);
 const entry = (key: string) => {
   const e = scenario.byKey.get(key);
   assert.ok(e);
@@ -27,7 +30,10 @@ describe('payload sizes and URLs', () => {
   });
   it('shapes URLs like Microsoft download URLs with the SHA-1 in the name', () => {
     const sha1 = 'a'.repeat(40);
-    assert.equal(payloadPath(entry('lcu'), sha1), `/d/msdownload/update/software/secu/2026/11/windows10.0-kb5044444-x64_${sha1}.msu`);
+    assert.equal(
+      payloadPath(entry('lcu'), sha1),
+      `/d/msdownload/update/software/secu/2026/11/windows10.0-kb5044444-x64_${sha1}.msu`,
+    );
     assert.equal(payloadPath(entry('def'), sha1), `/d/msdownload/update/software/updt/2026/11/def-x64_${sha1}.exe`);
     assert.equal(payloadPath(entry('drv'), sha1), `/c/msdownload/update/driver/drvs/2026/10/drv_${sha1}.cab`);
   });

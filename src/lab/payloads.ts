@@ -39,7 +39,8 @@ export function payloadPath(entry: CatalogEntry, sha1: string): string {
   const released = new Date(entry.released);
   const yyyy = String(released.getUTCFullYear());
   const mm = String(released.getUTCMonth() + 1).padStart(2, '0');
-  if (entry.type === 'driver') return `/c/msdownload/update/driver/drvs/${yyyy}/${mm}/${entry.key.toLowerCase()}_${sha1}.cab`;
+  if (entry.type === 'driver')
+    return `/c/msdownload/update/driver/drvs/${yyyy}/${mm}/${entry.key.toLowerCase()}_${sha1}.cab`;
   const area = entry.classification === 'Security Updates' ? 'secu' : 'updt';
   const isDefinition = /definition/i.test(entry.classification);
   const base = entry.kb ? `windows10.0-kb${entry.kb}-x64` : `${entry.key.toLowerCase()}-x64`;
@@ -106,7 +107,13 @@ export function createPayloadStore(scenario: Scenario): PayloadStore {
       sha256.update(chunk);
     }
     const sha1Hex = sha1.digest('hex');
-    const result: PayloadInfo = Object.freeze({ entry, size, sha256: sha256.digest('hex'), sha1: sha1Hex, path: payloadPath(entry, sha1Hex) });
+    const result: PayloadInfo = Object.freeze({
+      entry,
+      size,
+      sha256: sha256.digest('hex'),
+      sha1: sha1Hex,
+      path: payloadPath(entry, sha1Hex),
+    });
     infos.set(entry.updateId, result);
     return result;
   };
@@ -133,7 +140,12 @@ export function createPayloadStore(scenario: Scenario): PayloadStore {
       return true;
     }
     const etag = `"${payload.sha256}"`;
-    const common = { etag, 'accept-ranges': 'bytes', 'content-type': 'application/octet-stream', 'cache-control': 'public, max-age=31536000, immutable' };
+    const common = {
+      etag,
+      'accept-ranges': 'bytes',
+      'content-type': 'application/octet-stream',
+      'cache-control': 'public, max-age=31536000, immutable',
+    };
     if (req.headers['if-none-match'] === etag) {
       res.writeHead(304, common).end();
       return true;
@@ -145,7 +157,11 @@ export function createPayloadStore(scenario: Scenario): PayloadStore {
       return true;
     }
     const [start, end] = range ?? [0, payload.size - 1];
-    const headers = { ...common, 'content-length': String(end - start + 1), ...(range ? { 'content-range': `bytes ${start}-${end}/${payload.size}` } : {}) };
+    const headers = {
+      ...common,
+      'content-length': String(end - start + 1),
+      ...(range ? { 'content-range': `bytes ${start}-${end}/${payload.size}` } : {}),
+    };
     res.writeHead(range ? 206 : 200, headers);
     if (req.method === 'HEAD') {
       res.end();
@@ -157,7 +173,12 @@ export function createPayloadStore(scenario: Scenario): PayloadStore {
     return true;
   };
 
-  return { info, urlFor: (entry, upstreamUrl) => `${upstreamUrl.replace(/\/+$/, '')}${info(entry).path}`, stream, handle };
+  return {
+    info,
+    urlFor: (entry, upstreamUrl) => `${upstreamUrl.replace(/\/+$/, '')}${info(entry).path}`,
+    stream,
+    handle,
+  };
 }
 
 /**

@@ -22,7 +22,11 @@ const PROCESS_TIMEOUT_MS = 20_000;
 
 function runCli(args: string[], stdin: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', ENTRY, '--', ...args], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'], timeout: PROCESS_TIMEOUT_MS });
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', ENTRY, '--', ...args], {
+      cwd: ROOT,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      timeout: PROCESS_TIMEOUT_MS,
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -40,18 +44,46 @@ describe('patchline lab provider', () => {
       const hostDir = join(dir, 'hosts', 'app02');
       const requests = [
         { id: '1', type: 'rebootStatus' },
-        { id: '2', type: 'search', criteria: "IsInstalled=0 and IsHidden=0 and Type='Software' and BrowseOnly=0", serverSelection: 'default' },
-      ].map((r) => JSON.stringify(r)).join('\n');
-      const { code, stdout, stderr } = await runCli(['lab', 'provider', '--scenario', EXAMPLE, '--host', 'app02', '--dir', hostDir, '--upstream', 'http://127.0.0.1:9'], `${requests}\n`);
+        {
+          id: '2',
+          type: 'search',
+          criteria: "IsInstalled=0 and IsHidden=0 and Type='Software' and BrowseOnly=0",
+          serverSelection: 'default',
+        },
+      ]
+        .map((r) => JSON.stringify(r))
+        .join('\n');
+      const { code, stdout, stderr } = await runCli(
+        [
+          'lab',
+          'provider',
+          '--scenario',
+          EXAMPLE,
+          '--host',
+          'app02',
+          '--dir',
+          hostDir,
+          '--upstream',
+          'http://127.0.0.1:9',
+        ],
+        `${requests}\n`,
+      );
       assert.equal(code, 0, stderr);
       const events = stdout.trim().split('\n').map(parseEvent);
       assert.equal(events[0]?.type, 'hello');
       const status = events.find((e) => e.type === 'result' && e.request === 'rebootStatus');
-      assert.ok(status?.type === 'result' && status.request === 'rebootStatus' && status.data?.rebootRequired === true, 'app02 starts with a pending reboot');
+      assert.ok(
+        status?.type === 'result' && status.request === 'rebootStatus' && status.data?.rebootRequired === true,
+        'app02 starts with a pending reboot',
+      );
       const search = events.find((e) => e.type === 'result' && e.request === 'search');
       assert.ok(search?.type === 'result' && search.request === 'search');
       assert.deepEqual(search.data?.updates.map((u) => u.kbs[0]).sort(), ['2267602', '5044444', '890830']);
-      assert.ok(search.data?.updates.every((u) => u.downloadUrls[0]?.startsWith('http://127.0.0.1:9/d/msdownload/update/software/')));
+      assert.ok(
+        search.data?.updates.every((u) =>
+          u.downloadUrls[0]?.startsWith('http://127.0.0.1:9/d/msdownload/update/software/'),
+        ),
+      );
       const state = JSON.parse(await readFile(join(hostDir, 'state.json'), 'utf8')) as { rebootPending: boolean };
       assert.equal(state.rebootPending, true);
     } finally {
@@ -62,7 +94,10 @@ describe('patchline lab provider', () => {
   it('exits 64 with UNKNOWN_HOST for a host the scenario does not have', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'patchline-provider-cli-'));
     try {
-      const { code, stdout, stderr } = await runCli(['lab', 'provider', '--scenario', EXAMPLE, '--host', 'nope', '--dir', dir, '--upstream', 'http://127.0.0.1:9'], '');
+      const { code, stdout, stderr } = await runCli(
+        ['lab', 'provider', '--scenario', EXAMPLE, '--host', 'nope', '--dir', dir, '--upstream', 'http://127.0.0.1:9'],
+        '',
+      );
       assert.equal(code, 64);
       assert.equal(stdout, '');
       assert.match(stderr, /UNKNOWN_HOST: host "nope" is not in/);

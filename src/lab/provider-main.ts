@@ -27,9 +27,12 @@ export async function runLabProvider(opts: ProviderMainOptions): Promise<void> {
   try {
     upstream = new URL(opts.upstreamUrl);
   } catch (error) {
-    throw usageError('USAGE', `--upstream must be a URL such as http://127.0.0.1:8080, got "${opts.upstreamUrl}"`, { cause: error });
+    throw usageError('USAGE', `--upstream must be a URL such as http://127.0.0.1:8080, got "${opts.upstreamUrl}"`, {
+      cause: error,
+    });
   }
-  if (upstream.protocol !== 'http:' && upstream.protocol !== 'https:') throw usageError('USAGE', `--upstream must be an http(s) URL, got "${opts.upstreamUrl}"`);
+  if (upstream.protocol !== 'http:' && upstream.protocol !== 'https:')
+    throw usageError('USAGE', `--upstream must be an http(s) URL, got "${opts.upstreamUrl}"`);
   const scenario = await loadScenario(opts.scenarioPath);
   scenarioHost(scenario, opts.hostName);
   await serveProvider(opts.input, opts.output, {
@@ -42,7 +45,9 @@ export async function runLabProvider(opts: ProviderMainOptions): Promise<void> {
 }
 
 /** Runs on the process's stdio; SIGTERM and SIGINT abort the running operation and end cleanly. */
-export async function runLabProviderOnStdio(opts: Omit<ProviderMainOptions, 'input' | 'output' | 'signal'>): Promise<void> {
+export async function runLabProviderOnStdio(
+  opts: Omit<ProviderMainOptions, 'input' | 'output' | 'signal'>,
+): Promise<void> {
   const controller = new AbortController();
   const stop = () => controller.abort();
   process.once('SIGTERM', stop);

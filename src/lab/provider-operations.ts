@@ -12,9 +12,25 @@
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import type { ProviderEvent, ProviderRequest, ProviderResult, PerUpdateResult, RequestOf, ResultData, ResultOf } from '../wua/protocol.ts';
+import type {
+  ProviderEvent,
+  ProviderRequest,
+  ProviderResult,
+  PerUpdateResult,
+  RequestOf,
+  ResultData,
+  ResultOf,
+} from '../wua/protocol.ts';
 import { installedUpdates, notApplicableReason, supersededByInstalled, applicableUpdates } from './applicability.ts';
-import { initialHostState, installerBusyAt, readBootFile, readHostState, withHistory, writeHostState, type HostState } from './host-state.ts';
+import {
+  initialHostState,
+  installerBusyAt,
+  readBootFile,
+  readHostState,
+  withHistory,
+  writeHostState,
+  type HostState,
+} from './host-state.ts';
 import type { PayloadStore } from './payloads.ts';
 import type { CatalogEntry, Scenario, ScenarioHost } from './scenario.ts';
 import { matchesCriteria, parseCriteria } from './search-criteria.ts';
@@ -46,8 +62,19 @@ export interface Operations {
 }
 
 /** A result for a call that failed as a whole (no data). */
-export function failedResult(request: Pick<ProviderRequest, 'id' | 'type'>, hresult: string, message: string): ProviderResult {
-  return { type: 'result', requestId: request.id, request: request.type, resultCode: 'failed', hresult, message } as ProviderResult;
+export function failedResult(
+  request: Pick<ProviderRequest, 'id' | 'type'>,
+  hresult: string,
+  message: string,
+): ProviderResult {
+  return {
+    type: 'result',
+    requestId: request.id,
+    request: request.type,
+    resultCode: 'failed',
+    hresult,
+    message,
+  } as ProviderResult;
 }
 
 const addTo = (list: readonly string[], key: string): string[] => (list.includes(key) ? [...list] : [...list, key]);
@@ -74,7 +101,8 @@ export function createOperations(deps: OperationsDeps): Operations {
   const { scenario, host, hostDir, clock, payloads, emit } = deps;
   let installing = false;
 
-  const load = async (): Promise<HostState> => (await readHostState(hostDir)) ?? initialHostState(host, clock.now(), scenario.timeScale);
+  const load = async (): Promise<HostState> =>
+    (await readHostState(hostDir)) ?? initialHostState(host, clock.now(), scenario.timeScale);
   const save = (state: HostState): Promise<void> => writeHostState(hostDir, state);
 
   const recordOf = (entry: CatalogEntry, state: HostState) =>
@@ -89,7 +117,12 @@ export function createOperations(deps: OperationsDeps): Operations {
   const search = async (req: RequestOf<'search'>): Promise<ProviderResult> => {
     if (req.serverSelection === 'offline') return searchOffline(req);
     const parsed = parseCriteria(req.criteria);
-    if (!parsed.ok) return failedResult(req, HR.WU_E_INVALID_CRITERIA, `invalid search criteria "${req.criteria}": ${parsed.message}`);
+    if (!parsed.ok)
+      return failedResult(
+        req,
+        HR.WU_E_INVALID_CRITERIA,
+        `invalid search criteria "${req.criteria}": ${parsed.message}`,
+      );
     const state = await load();
     const candidates = [
       ...applicableUpdates(scenario, host, state).map((entry) => ({ entry, isInstalled: false })),
@@ -97,12 +130,25 @@ export function createOperations(deps: OperationsDeps): Operations {
     ];
     const updates = candidates
       .filter(({ entry, isInstalled }) =>
-        matchesCriteria(parsed.criteria, { isInstalled, isHidden: state.hidden.includes(entry.key), type: entry.type, browseOnly: entry.optional, updateId: entry.updateId }),
+        matchesCriteria(parsed.criteria, {
+          isInstalled,
+          isHidden: state.hidden.includes(entry.key),
+          type: entry.type,
+          browseOnly: entry.optional,
+          updateId: entry.updateId,
+        }),
       )
       .map(({ entry }) => recordOf(entry, state));
     emit({ type: 'progress', requestId: req.id, phase: 'search', updateId: null, percent: 100 });
     // UpdateRecord's arrays are readonly; the protocol's Static type spells them mutable.
-    return { type: 'result', requestId: req.id, request: 'search', resultCode: 'succeeded', hresult: null, data: { updates: updates as unknown as ResultData<'search'>['updates'] } };
+    return {
+      type: 'result',
+      requestId: req.id,
+      request: 'search',
+      resultCode: 'succeeded',
+      hresult: null,
+      data: { updates: updates as unknown as ResultData<'search'>['updates'] },
+    };
   };
 
   /** AddScanPackageService + ssOthers: the same criteria, answered from the signed cab at req.offlineCabPath. */
@@ -111,16 +157,28 @@ export function createOperations(deps: OperationsDeps): Operations {
 
   // ── download ──────────────────────────────────────────────────────────────────────────────
   /** Fetches one payload, checking size and SHA-256; returns the HRESULT of a failure or null. */
-  const fetchPayload = async (req: RequestOf<'download'>, entry: CatalogEntry, signal: AbortSignal, onBytes: (bytes: number) => void): Promise<string | null> => {
+  const fetchPayload = async (
+    req: RequestOf<'download'>,
+    entry: CatalogEntry,
+    signal: AbortSignal,
+    onBytes: (bytes: number) => void,
+  ): Promise<string | null> => {
     const info = payloads.info(entry);
     const timeout = AbortSignal.timeout(DOWNLOAD_TIMEOUT_MS);
     let response: Response;
     try {
-      response = await deps.fetch(payloads.urlFor(entry, deps.upstreamUrl), { signal: AbortSignal.any([signal, timeout]) });
+      response = await deps.fetch(payloads.urlFor(entry, deps.upstreamUrl), {
+        signal: AbortSignal.any([signal, timeout]),
+      });
     } catch (error) {
       if (signal.aborted) throw error;
       const hresult = timeout.aborted ? HR.ERROR_INTERNET_TIMEOUT : HR.ERROR_INTERNET_CANNOT_CONNECT;
-      emit({ type: 'warning', requestId: req.id, hresult, message: `download of ${entry.key} failed: ${(error as Error).message}` });
+      emit({
+        type: 'warning',
+        requestId: req.id,
+        hresult,
+        message: `download of ${entry.key} failed: ${(error as Error).message}`,
+      });
       return hresult;
     }
     if (!response.ok || !response.body) {
@@ -173,7 +231,16 @@ export function createOperations(deps: OperationsDeps): Operations {
         if (updatePercent - lastPercent < DOWNLOAD_PROGRESS_STEP_PERCENT && bytes < size) return;
         lastPercent = updatePercent;
         const percent = totalBytes > 0 ? Math.min(100, Math.floor(((doneBytes + bytes) / totalBytes) * 100)) : 100;
-        emit({ type: 'progress', requestId: req.id, phase: 'download', updateId: entry.updateId, percent, updatePercent: Math.min(100, updatePercent), bytes: doneBytes + bytes, totalBytes });
+        emit({
+          type: 'progress',
+          requestId: req.id,
+          phase: 'download',
+          updateId: entry.updateId,
+          percent,
+          updatePercent: Math.min(100, updatePercent),
+          bytes: doneBytes + bytes,
+          totalBytes,
+        });
       };
       let hresult: string | null;
       try {
@@ -191,12 +258,24 @@ export function createOperations(deps: OperationsDeps): Operations {
       }
       results.push({ updateId, resultCode: hresult === null ? 'succeeded' : 'failed', hresult });
     }
-    return { type: 'result', requestId: req.id, request: 'download', ...overallResult(results, aborted), data: { updates: results } };
+    return {
+      type: 'result',
+      requestId: req.id,
+      request: 'download',
+      ...overallResult(results, aborted),
+      data: { updates: results },
+    };
   };
 
   // ── install ───────────────────────────────────────────────────────────────────────────────
   /** Installs one update that passed the checks; returns its result and the new state. */
-  const installOne = async (req: RequestOf<'install'>, entry: CatalogEntry, state0: HostState, signal: AbortSignal, progress: (updatePercent: number) => void): Promise<[PerUpdateResult, HostState]> => {
+  const installOne = async (
+    req: RequestOf<'install'>,
+    entry: CatalogEntry,
+    state0: HostState,
+    signal: AbortSignal,
+    progress: (updatePercent: number) => void,
+  ): Promise<[PerUpdateResult, HostState]> => {
     const attempts = (state0.attempts[entry.key] ?? 0) + 1;
     let state: HostState = {
       ...state0,
@@ -206,7 +285,15 @@ export function createOperations(deps: OperationsDeps): Operations {
     await save(state);
     const stepMs = (entry.installSeconds * 1000 * scenario.timeScale) / INSTALL_PROGRESS_STEPS;
     const history = (resultCode: PerUpdateResult['resultCode'], hresult: string | null) =>
-      withHistory(state, { updateKey: entry.key, updateId: entry.updateId, title: entry.title, operation: 'installation', resultCode, hresult, date: clock.now().toISOString() });
+      withHistory(state, {
+        updateKey: entry.key,
+        updateId: entry.updateId,
+        title: entry.title,
+        operation: 'installation',
+        resultCode,
+        hresult,
+        date: clock.now().toISOString(),
+      });
     try {
       // Each step is due at start + step × stepMs: a busy event loop (hundreds of in-process hosts)
       // delays a step, but the delay does not add up into an install longer than the scenario says.
@@ -231,9 +318,16 @@ export function createOperations(deps: OperationsDeps): Operations {
     const needsReboot = entry.reboot !== 'never';
     // reappearsAfterInstall: reported as installed, but detection never sees it (silent rollback).
     if (!host.faults.reappearsAfterInstall.has(entry.key)) {
-      state = { ...state, installed: { ...state.installed, [entry.key]: { installedAt: clock.now().toISOString(), rebootDone: !needsReboot } } };
+      state = {
+        ...state,
+        installed: {
+          ...state.installed,
+          [entry.key]: { installedAt: clock.now().toISOString(), rebootDone: !needsReboot },
+        },
+      };
     }
-    if (needsReboot) state = { ...state, rebootPending: true, rebootPendingFor: addTo(state.rebootPendingFor, entry.key) };
+    if (needsReboot)
+      state = { ...state, rebootPending: true, rebootPendingFor: addTo(state.rebootPendingFor, entry.key) };
     state = history('succeeded', null);
     await save(state);
     return [{ updateId: entry.updateId, resultCode: 'succeeded', hresult: null, rebootRequired: needsReboot }, state];
@@ -243,11 +337,17 @@ export function createOperations(deps: OperationsDeps): Operations {
     if (req.updateIds.length === 0) return failedResult(req, HR.WU_E_NO_UPDATE, 'no updates to install');
     let state = await load();
     if (installerBusyAt(state, clock.now())) {
-      return failedResult(req, HR.WU_E_INSTALL_NOT_ALLOWED, 'the Windows installer is busy with another installation; wait and retry');
+      return failedResult(
+        req,
+        HR.WU_E_INSTALL_NOT_ALLOWED,
+        'the Windows installer is busy with another installation; wait and retry',
+      );
     }
-    const known = req.updateIds.map((id) => scenario.byId.get(id.toLowerCase())).filter((e): e is CatalogEntry => e !== undefined);
+    const known = req.updateIds
+      .map((id) => scenario.byId.get(id.toLowerCase()))
+      .filter((e): e is CatalogEntry => e !== undefined);
     if (req.updateIds.length > 1 && known.some((e) => e.impact === 'exclusive')) {
-      const exclusive = known.filter((e) => e.impact === 'exclusive').map((e) => e.kb ? `KB${e.kb}` : e.key);
+      const exclusive = known.filter((e) => e.impact === 'exclusive').map((e) => (e.kb ? `KB${e.kb}` : e.key));
       return failedResult(req, HR.WU_E_EXCLUSIVE_INSTALL_CONFLICT, `${exclusive.join(', ')} must be installed alone`);
     }
     const byId = new Map<string, PerUpdateResult>();
@@ -268,11 +368,22 @@ export function createOperations(deps: OperationsDeps): Operations {
           continue;
         }
         if (!state.downloaded.includes(entry.key)) {
-          byId.set(entry.updateId, { updateId: entry.updateId, resultCode: 'failed', hresult: HR.WU_E_DM_NOTDOWNLOADED });
+          byId.set(entry.updateId, {
+            updateId: entry.updateId,
+            resultCode: 'failed',
+            hresult: HR.WU_E_DM_NOTDOWNLOADED,
+          });
           continue;
         }
         const progress = (updatePercent: number) =>
-          emit({ type: 'progress', requestId: req.id, phase: 'install', updateId: entry.updateId, percent: Math.floor(((index + updatePercent / 100) / order.length) * 100), updatePercent });
+          emit({
+            type: 'progress',
+            requestId: req.id,
+            phase: 'install',
+            updateId: entry.updateId,
+            percent: Math.floor(((index + updatePercent / 100) / order.length) * 100),
+            updatePercent,
+          });
         const [result, next] = await installOne(req, entry, state, signal, progress);
         state = next;
         if (result.resultCode === 'aborted') aborted = true;
@@ -282,9 +393,18 @@ export function createOperations(deps: OperationsDeps): Operations {
       installing = false;
     }
     // Results in the caller's order, as IInstallationResult.GetUpdateResult(i) gives them.
-    const results = req.updateIds.map((id) => byId.get(id.toLowerCase()) ?? { updateId: id, resultCode: 'failed' as const, hresult: HR.WU_E_NOT_APPLICABLE });
+    const results = req.updateIds.map(
+      (id) =>
+        byId.get(id.toLowerCase()) ?? { updateId: id, resultCode: 'failed' as const, hresult: HR.WU_E_NOT_APPLICABLE },
+    );
     const rebootRequired = results.some((r) => r.resultCode === 'succeeded' && r.rebootRequired === true);
-    return { type: 'result', requestId: req.id, request: 'install', ...overallResult(results, aborted), data: { rebootRequired, updates: results } };
+    return {
+      type: 'result',
+      requestId: req.id,
+      request: 'install',
+      ...overallResult(results, aborted),
+      data: { rebootRequired, updates: results },
+    };
   };
 
   // ── the rest ──────────────────────────────────────────────────────────────────────────────
@@ -292,16 +412,38 @@ export function createOperations(deps: OperationsDeps): Operations {
     const state = await load();
     const boot = await readBootFile(hostDir);
     return {
-      type: 'result', requestId: req.id, request: 'rebootStatus', resultCode: 'succeeded', hresult: null,
-      data: { rebootRequired: state.rebootPending, installerBusy: installing || installerBusyAt(state, clock.now()), lastBootUpTime: boot?.bootId ?? clock.now().toISOString() },
+      type: 'result',
+      requestId: req.id,
+      request: 'rebootStatus',
+      resultCode: 'succeeded',
+      hresult: null,
+      data: {
+        rebootRequired: state.rebootPending,
+        installerBusy: installing || installerBusyAt(state, clock.now()),
+        lastBootUpTime: boot?.bootId ?? clock.now().toISOString(),
+      },
     };
   };
 
   const history = async (req: RequestOf<'history'>): Promise<ResultOf<'history'>> => {
     const state = await load();
     const newestFirst = [...state.history].reverse().slice(0, req.limit ?? state.history.length);
-    const entries = newestFirst.map(({ updateId, title, operation, resultCode, hresult, date }) => ({ updateId, title, operation, resultCode, hresult, date }));
-    return { type: 'result', requestId: req.id, request: 'history', resultCode: 'succeeded', hresult: null, data: { entries } };
+    const entries = newestFirst.map(({ updateId, title, operation, resultCode, hresult, date }) => ({
+      updateId,
+      title,
+      operation,
+      resultCode,
+      hresult,
+      date,
+    }));
+    return {
+      type: 'result',
+      requestId: req.id,
+      request: 'history',
+      resultCode: 'succeeded',
+      hresult: null,
+      data: { entries },
+    };
   };
 
   const setHidden = async (req: RequestOf<'hide'> | RequestOf<'unhide'>, hide: boolean): Promise<ProviderResult> => {
@@ -315,9 +457,14 @@ export function createOperations(deps: OperationsDeps): Operations {
     });
     await save({ ...state, hidden });
     const unknown = updates.filter((u) => !u.known).map((u) => u.updateId);
-    const resultCode = unknown.length === 0 ? 'succeeded' : unknown.length === updates.length ? 'failed' : 'succeededWithErrors';
+    const resultCode =
+      unknown.length === 0 ? 'succeeded' : unknown.length === updates.length ? 'failed' : 'succeededWithErrors';
     return {
-      type: 'result', requestId: req.id, request: req.type, resultCode, hresult: resultCode === 'failed' ? HR.WU_E_NOT_APPLICABLE : null,
+      type: 'result',
+      requestId: req.id,
+      request: req.type,
+      resultCode,
+      hresult: resultCode === 'failed' ? HR.WU_E_NOT_APPLICABLE : null,
       ...(unknown.length > 0 ? { message: `unknown update ids: ${unknown.join(', ')}` } : {}),
       data: { updates: updates.map(({ updateId, isHidden }) => ({ updateId, isHidden })) },
     } as ProviderResult;
@@ -337,28 +484,56 @@ export function createOperations(deps: OperationsDeps): Operations {
       } catch (error) {
         return failedResult(req, HR.E_FILE_NOT_FOUND, `cannot read ${file}: ${(error as Error).message}`);
       }
-      if (bytes.length === info.size && createHash('sha256').update(bytes).digest('hex') === info.sha256) matched = true;
+      if (bytes.length === info.size && createHash('sha256').update(bytes).digest('hex') === info.sha256)
+        matched = true;
     }
-    if (!matched) return failedResult(req, HR.WU_E_DM_INCORRECTFILEHASH, `no file matches the digest of ${entry.kb ? `KB${entry.kb}` : entry.key}`);
+    if (!matched)
+      return failedResult(
+        req,
+        HR.WU_E_DM_INCORRECTFILEHASH,
+        `no file matches the digest of ${entry.kb ? `KB${entry.kb}` : entry.key}`,
+      );
     const state = await load();
     await save({ ...state, downloaded: addTo(state.downloaded, entry.key) });
-    return { type: 'result', requestId: req.id, request: 'copyToCache', resultCode: 'succeeded', hresult: null, data: { updateId: entry.updateId } };
+    return {
+      type: 'result',
+      requestId: req.id,
+      request: 'copyToCache',
+      resultCode: 'succeeded',
+      hresult: null,
+      data: { updateId: entry.updateId },
+    };
   };
 
   const handle = async (request: ProviderRequest, signal: AbortSignal): Promise<ProviderResult> => {
     if (signal.aborted && request.type !== 'rebootStatus' && request.type !== 'history') {
-      return { type: 'result', requestId: request.id, request: request.type, resultCode: 'aborted', hresult: null } as ProviderResult;
+      return {
+        type: 'result',
+        requestId: request.id,
+        request: request.type,
+        resultCode: 'aborted',
+        hresult: null,
+      } as ProviderResult;
     }
     switch (request.type) {
-      case 'search': return search(request);
-      case 'download': return download(request, signal);
-      case 'install': return install(request, signal);
-      case 'rebootStatus': return rebootStatus(request);
-      case 'history': return history(request);
-      case 'hide': return setHidden(request, true);
-      case 'unhide': return setHidden(request, false);
-      case 'copyToCache': return copyToCache(request);
-      case 'abort': return failedResult(request, HR.E_INVALIDARG, 'abort is handled by the session');
+      case 'search':
+        return search(request);
+      case 'download':
+        return download(request, signal);
+      case 'install':
+        return install(request, signal);
+      case 'rebootStatus':
+        return rebootStatus(request);
+      case 'history':
+        return history(request);
+      case 'hide':
+        return setHidden(request, true);
+      case 'unhide':
+        return setHidden(request, false);
+      case 'copyToCache':
+        return copyToCache(request);
+      case 'abort':
+        return failedResult(request, HR.E_INVALIDARG, 'abort is handled by the session');
     }
   };
 

@@ -8,7 +8,10 @@ export type Path = readonly (string | number)[];
 
 /** Thrown inside validation; turned into a usage error with the line where the field is. */
 export class FieldError extends Error {
-  constructor(readonly path: Path, message: string) {
+  constructor(
+    readonly path: Path,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -19,11 +22,16 @@ export function formatPath(path: Path): string {
   return out || '(top level)';
 }
 
-export const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+export const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Field readers: each checks one value and says what was expected, with its path. */
 export class Fields {
-  constructor(readonly obj: Record<string, unknown>, readonly path: Path, allowed: readonly string[]) {
+  constructor(
+    readonly obj: Record<string, unknown>,
+    readonly path: Path,
+    allowed: readonly string[],
+  ) {
     for (const key of Object.keys(obj)) {
       if (!allowed.includes(key)) throw new FieldError([...path, key], `unknown field (known: ${allowed.join(', ')})`);
     }
@@ -44,11 +52,16 @@ export class Fields {
       throw new FieldError([...this.path, key], 'is required');
     }
     if (typeof v === 'number') return String(v);
-    if (typeof v !== 'string' || v.trim() === '') throw new FieldError([...this.path, key], 'must be a non-empty string');
+    if (typeof v !== 'string' || v.trim() === '')
+      throw new FieldError([...this.path, key], 'must be a non-empty string');
     return v.trim();
   }
 
-  number(key: string, fallback: number | undefined, opts: { min?: number; integer?: boolean; positive?: boolean } = {}): number {
+  number(
+    key: string,
+    fallback: number | undefined,
+    opts: { min?: number; integer?: boolean; positive?: boolean } = {},
+  ): number {
     const v = this.value(key);
     const p = [...this.path, key];
     if (v === undefined || v === null) {
@@ -72,7 +85,8 @@ export class Fields {
   oneOf<T extends string>(key: string, values: readonly T[], fallback: T): T {
     const v = this.value(key);
     if (v === undefined || v === null) return fallback;
-    if (typeof v !== 'string' || !values.includes(v as T)) throw new FieldError([...this.path, key], `must be one of ${values.join(' | ')}`);
+    if (typeof v !== 'string' || !values.includes(v as T))
+      throw new FieldError([...this.path, key], `must be one of ${values.join(' | ')}`);
     return v as T;
   }
 

@@ -113,7 +113,11 @@ export async function loadScenario(path: string): Promise<Scenario> {
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    throw usageError('SCENARIO_INVALID', `cannot read scenario file ${path}: ${(error as Error).message}. Check the path given to --scenario.`, { cause: error, context: { file: path } });
+    throw usageError(
+      'SCENARIO_INVALID',
+      `cannot read scenario file ${path}: ${(error as Error).message}. Check the path given to --scenario.`,
+      { cause: error, context: { file: path } },
+    );
   }
   return parseScenario(text, path);
 }
@@ -123,7 +127,26 @@ const KEY_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 const SEVERITY_VALUES = [...SEVERITIES, 'none'] as const;
 const IMPACT_VALUES = ['normal', 'minor', 'exclusive'] as const;
 
-const CATALOG_FIELDS = ['key', 'id', 'revision', 'kb', 'title', 'classification', 'severity', 'products', 'sizeMB', 'reboot', 'impact', 'installSeconds', 'released', 'requires', 'supersedes', 'optional', 'type', 'eula'] as const;
+const CATALOG_FIELDS = [
+  'key',
+  'id',
+  'revision',
+  'kb',
+  'title',
+  'classification',
+  'severity',
+  'products',
+  'sizeMB',
+  'reboot',
+  'impact',
+  'installSeconds',
+  'released',
+  'requires',
+  'supersedes',
+  'optional',
+  'type',
+  'eula',
+] as const;
 const HOST_FIELDS = ['name', 'product', 'installed', 'rebootSeconds', 'faults'] as const;
 const TOP_FIELDS = ['timeScale', 'payloadScale', 'catalog', 'hosts'] as const;
 
@@ -145,7 +168,8 @@ function readCatalogEntry(raw: unknown, path: Path): CatalogEntry {
   }
   const severity = f.oneOf('severity', SEVERITY_VALUES, 'none');
   const products = f.strings('products');
-  if (products.length === 0) throw new FieldError([...path, 'products'], 'must name at least one product, e.g. [Windows Server 2022]');
+  if (products.length === 0)
+    throw new FieldError([...path, 'products'], 'must name at least one product, e.g. [Windows Server 2022]');
   if (!f.has('released')) throw new FieldError([...path, 'released'], 'is required (a date like 2026-11-11)');
   return {
     key,
@@ -170,8 +194,13 @@ function readCatalogEntry(raw: unknown, path: Path): CatalogEntry {
 }
 
 const FAULT_SHAPES = [
-  '{ update, failTimes, hresult }', '{ update, failAlways: true, hresult }', '{ neverReturnAfterReboot: N }',
-  '{ pendingRebootAtStart: true }', '{ installerBusySeconds: N }', '{ update, reappearsAfterInstall: true }', '{ launchFails: "0x80070005" }',
+  '{ update, failTimes, hresult }',
+  '{ update, failAlways: true, hresult }',
+  '{ neverReturnAfterReboot: N }',
+  '{ pendingRebootAtStart: true }',
+  '{ installerBusySeconds: N }',
+  '{ update, reappearsAfterInstall: true }',
+  '{ launchFails: "0x80070005" }',
 ].join(', ');
 
 interface MutableFaults {
@@ -189,7 +218,11 @@ function readFault(raw: unknown, path: Path, into: MutableFaults, knownKey: (key
     if (isSet) throw new FieldError(path, `a second ${kind} fault for the same host; give it once`);
   };
   if ('failTimes' in raw || 'failAlways' in raw) {
-    const f = new Fields(raw, path, 'failTimes' in raw ? ['update', 'failTimes', 'hresult'] : ['update', 'failAlways', 'hresult']);
+    const f = new Fields(
+      raw,
+      path,
+      'failTimes' in raw ? ['update', 'failTimes', 'hresult'] : ['update', 'failAlways', 'hresult'],
+    );
     const update = f.string('update');
     knownKey(update, [...path, 'update']);
     once(`failure (${update})`, into.failures.has(update));
@@ -202,7 +235,8 @@ function readFault(raw: unknown, path: Path, into: MutableFaults, knownKey: (key
     const f = new Fields(raw, path, ['update', 'reappearsAfterInstall']);
     const update = f.string('update');
     knownKey(update, [...path, 'update']);
-    if (!f.boolean('reappearsAfterInstall', false)) throw new FieldError([...path, 'reappearsAfterInstall'], 'must be true');
+    if (!f.boolean('reappearsAfterInstall', false))
+      throw new FieldError([...path, 'reappearsAfterInstall'], 'must be true');
     into.reappearsAfterInstall.add(update);
   } else if ('neverReturnAfterReboot' in raw) {
     const f = new Fields(raw, path, ['neverReturnAfterReboot']);
@@ -240,7 +274,14 @@ function readHosts(raw: unknown, path: Path, byKey: ReadonlyMap<string, CatalogE
     };
     const installed = f.strings('installed');
     installed.forEach((key, i) => knownKey(key, [...p, 'installed', i]));
-    const faults: MutableFaults = { failures: new Map(), reappearsAfterInstall: new Set(), neverReturnAfterReboot: null, pendingRebootAtStart: false, installerBusySeconds: 0, launchFails: null };
+    const faults: MutableFaults = {
+      failures: new Map(),
+      reappearsAfterInstall: new Set(),
+      neverReturnAfterReboot: null,
+      pendingRebootAtStart: false,
+      installerBusySeconds: 0,
+      launchFails: null,
+    };
     const rawFaults = item.faults ?? [];
     if (!Array.isArray(rawFaults)) throw new FieldError([...p, 'faults'], 'must be a list of faults');
     rawFaults.forEach((fault, i) => readFault(fault, [...p, 'faults', i], faults, knownKey));
@@ -253,17 +294,25 @@ function readHosts(raw: unknown, path: Path, byKey: ReadonlyMap<string, CatalogE
     for (const name of expanded.names) {
       const lower = name.toLowerCase();
       const previous = seen.get(lower);
-      if (previous !== undefined) throw new FieldError([...p, 'name'], `host name "${name}" is already used by hosts[${previous}]; host names must be unique`);
+      if (previous !== undefined)
+        throw new FieldError(
+          [...p, 'name'],
+          `host name "${name}" is already used by hosts[${previous}]; host names must be unique`,
+        );
       seen.set(lower, index);
       hosts.push(Object.freeze({ name, ...shared }));
     }
-    if (hosts.length > MAX_HOSTS) throw new FieldError([...p, 'name'], `more than ${MAX_HOSTS} hosts; make the ranges smaller`);
+    if (hosts.length > MAX_HOSTS)
+      throw new FieldError([...p, 'name'], `more than ${MAX_HOSTS} hosts; make the ranges smaller`);
   });
   return hosts;
 }
 
 /** Finds a cycle in `requires`; returns the keys along it, or null. */
-function findRequiresCycle(catalog: readonly CatalogEntry[], byKey: ReadonlyMap<string, CatalogEntry>): string[] | null {
+function findRequiresCycle(
+  catalog: readonly CatalogEntry[],
+  byKey: ReadonlyMap<string, CatalogEntry>,
+): string[] | null {
   const state = new Map<string, 'visiting' | 'done'>();
   const stack: string[] = [];
   const visit = (key: string): string[] | null => {
@@ -292,21 +341,28 @@ function buildScenario(doc: unknown, source: string): Scenario {
   const top = new Fields(doc, [], TOP_FIELDS);
   const timeScale = top.number('timeScale', SCENARIO_DEFAULTS.timeScale, { positive: true });
   const payloadScale = top.number('payloadScale', timeScale, { positive: true });
-  if (!Array.isArray(doc.catalog) || doc.catalog.length === 0) throw new FieldError(['catalog'], 'must be a list with at least one update');
+  if (!Array.isArray(doc.catalog) || doc.catalog.length === 0)
+    throw new FieldError(['catalog'], 'must be a list with at least one update');
   const catalog = doc.catalog.map((raw, i) => readCatalogEntry(raw, ['catalog', i]));
   const byKey = new Map<string, CatalogEntry>();
   const byId = new Map<string, CatalogEntry>();
   catalog.forEach((entry, i) => {
     if (byKey.has(entry.key)) throw new FieldError(['catalog', i, 'key'], `duplicate key "${entry.key}"`);
-    if (byId.has(entry.updateId)) throw new FieldError(['catalog', i, 'id'], `UpdateID ${entry.updateId} is already used by "${byId.get(entry.updateId)?.key}"`);
+    if (byId.has(entry.updateId))
+      throw new FieldError(
+        ['catalog', i, 'id'],
+        `UpdateID ${entry.updateId} is already used by "${byId.get(entry.updateId)?.key}"`,
+      );
     byKey.set(entry.key, entry);
     byId.set(entry.updateId, entry);
   });
   catalog.forEach((entry, i) => {
     for (const field of ['requires', 'supersedes'] as const) {
       entry[field].forEach((key, j) => {
-        if (!byKey.has(key)) throw new FieldError(['catalog', i, field, j], `unknown update key "${key}" (not in catalog)`);
-        if (key === entry.key) throw new FieldError(['catalog', i, field, j], `an update cannot name itself in ${field}`);
+        if (!byKey.has(key))
+          throw new FieldError(['catalog', i, field, j], `unknown update key "${key}" (not in catalog)`);
+        if (key === entry.key)
+          throw new FieldError(['catalog', i, field, j], `an update cannot name itself in ${field}`);
       });
     }
   });
@@ -339,7 +395,11 @@ export function parseScenario(text: string, sourceName: string): Scenario {
   const yamlError = doc.errors[0];
   if (yamlError) {
     const line = yamlError.linePos?.[0]?.line;
-    throw usageError('SCENARIO_INVALID', `${sourceName}${line ? `:${line}` : ''}: not valid YAML/JSON: ${yamlError.message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '')}`, { cause: yamlError, context: { file: sourceName } });
+    throw usageError(
+      'SCENARIO_INVALID',
+      `${sourceName}${line ? `:${line}` : ''}: not valid YAML/JSON: ${yamlError.message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '')}`,
+      { cause: yamlError, context: { file: sourceName } },
+    );
   }
   try {
     return buildScenario(doc.toJS(), sourceName);
@@ -351,9 +411,13 @@ export function parseScenario(text: string, sourceName: string): Scenario {
       const node = doc.getIn(error.path.slice(0, n), true) as { range?: [number, number, number] } | undefined;
       if (node && typeof node === 'object' && node.range) line = lineCounter.linePos(node.range[0]).line;
     }
-    throw usageError('SCENARIO_INVALID', `${sourceName}${line ? `:${line}` : ''}: ${formatPath(error.path)}: ${error.message}`, {
-      context: { file: sourceName, field: formatPath(error.path), ...(line ? { line } : {}) },
-    });
+    throw usageError(
+      'SCENARIO_INVALID',
+      `${sourceName}${line ? `:${line}` : ''}: ${formatPath(error.path)}: ${error.message}`,
+      {
+        context: { file: sourceName, field: formatPath(error.path), ...(line ? { line } : {}) },
+      },
+    );
   }
 }
 
@@ -361,6 +425,13 @@ export function parseScenario(text: string, sourceName: string): Scenario {
 export function scenarioHost(scenario: Scenario, name: string): ScenarioHost {
   const host = scenario.hostByName.get(name);
   if (host) return host;
-  const known = scenario.hosts.slice(0, 5).map((h) => h.name).join(', ');
-  throw usageError('UNKNOWN_HOST', `host "${name}" is not in ${scenario.source} (hosts: ${known}${scenario.hosts.length > 5 ? ', …' : ''}).`, { context: { host: name, file: scenario.source } });
+  const known = scenario.hosts
+    .slice(0, 5)
+    .map((h) => h.name)
+    .join(', ');
+  throw usageError(
+    'UNKNOWN_HOST',
+    `host "${name}" is not in ${scenario.source} (hosts: ${known}${scenario.hosts.length > 5 ? ', …' : ''}).`,
+    { context: { host: name, file: scenario.source } },
+  );
 }

@@ -2,19 +2,45 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { matchesCriteria, parseCriteria, type CriteriaSubject } from './search-criteria.ts';
 
-const notInstalledSoftware: CriteriaSubject = { isInstalled: false, isHidden: false, type: 'software', browseOnly: false, updateId: 'aaaaaaaa-0000-0000-0000-000000000001' };
+const notInstalledSoftware: CriteriaSubject = {
+  isInstalled: false,
+  isHidden: false,
+  type: 'software',
+  browseOnly: false,
+  updateId: 'aaaaaaaa-0000-0000-0000-000000000001',
+};
 const installed: CriteriaSubject = { ...notInstalledSoftware, isInstalled: true };
 const hiddenDriver: CriteriaSubject = { ...notInstalledSoftware, isHidden: true, type: 'driver' };
 const optional: CriteriaSubject = { ...notInstalledSoftware, browseOnly: true };
 
 describe('parseCriteria + matchesCriteria', () => {
   const table: { criteria: string; matches: CriteriaSubject[]; rejects: CriteriaSubject[] }[] = [
-    { criteria: 'IsInstalled=0 and IsHidden=0', matches: [notInstalledSoftware, optional], rejects: [installed, hiddenDriver] },
-    { criteria: "IsInstalled = 0 and Type = 'Driver' and IsHidden = 1", matches: [hiddenDriver], rejects: [notInstalledSoftware] },
-    { criteria: "type='software' AND browseonly=0", matches: [notInstalledSoftware, installed], rejects: [optional, hiddenDriver] },
+    {
+      criteria: 'IsInstalled=0 and IsHidden=0',
+      matches: [notInstalledSoftware, optional],
+      rejects: [installed, hiddenDriver],
+    },
+    {
+      criteria: "IsInstalled = 0 and Type = 'Driver' and IsHidden = 1",
+      matches: [hiddenDriver],
+      rejects: [notInstalledSoftware],
+    },
+    {
+      criteria: "type='software' AND browseonly=0",
+      matches: [notInstalledSoftware, installed],
+      rejects: [optional, hiddenDriver],
+    },
     // rmmagent's query: and binds tighter than or.
-    { criteria: "IsInstalled=1 or IsInstalled=0 and Type='Software' and IsHidden=0", matches: [installed, notInstalledSoftware], rejects: [hiddenDriver] },
-    { criteria: "(IsInstalled=0 and UpdateID='AAAAAAAA-0000-0000-0000-000000000001') or (IsHidden=1)", matches: [notInstalledSoftware, hiddenDriver], rejects: [installed] },
+    {
+      criteria: "IsInstalled=1 or IsInstalled=0 and Type='Software' and IsHidden=0",
+      matches: [installed, notInstalledSoftware],
+      rejects: [hiddenDriver],
+    },
+    {
+      criteria: "(IsInstalled=0 and UpdateID='AAAAAAAA-0000-0000-0000-000000000001') or (IsHidden=1)",
+      matches: [notInstalledSoftware, hiddenDriver],
+      rejects: [installed],
+    },
     { criteria: "UpdateID!='aaaaaaaa-0000-0000-0000-000000000001'", matches: [], rejects: [notInstalledSoftware] },
     { criteria: 'IsHidden != 1', matches: [notInstalledSoftware], rejects: [hiddenDriver] },
   ];

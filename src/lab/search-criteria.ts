@@ -19,7 +19,8 @@ export interface Condition {
 /** OR of AND-groups. */
 export type Criteria = readonly (readonly Condition[])[];
 
-export type CriteriaParse = { readonly ok: true; readonly criteria: Criteria } | { readonly ok: false; readonly message: string };
+export type CriteriaParse =
+  { readonly ok: true; readonly criteria: Criteria } | { readonly ok: false; readonly message: string };
 
 /** The fields of an update that criteria look at. */
 export interface CriteriaSubject {
@@ -37,11 +38,30 @@ function tokenize(text: string): Token[] | string {
   let i = 0;
   while (i < text.length) {
     const c = text[i] as string;
-    if (/\s/.test(c)) { i++; continue; }
-    if (c === '(') { tokens.push({ kind: 'lparen', text: c }); i++; continue; }
-    if (c === ')') { tokens.push({ kind: 'rparen', text: c }); i++; continue; }
-    if (c === '=') { tokens.push({ kind: 'op', text: '=' }); i++; continue; }
-    if (c === '!' && text[i + 1] === '=') { tokens.push({ kind: 'op', text: '!=' }); i += 2; continue; }
+    if (/\s/.test(c)) {
+      i++;
+      continue;
+    }
+    if (c === '(') {
+      tokens.push({ kind: 'lparen', text: c });
+      i++;
+      continue;
+    }
+    if (c === ')') {
+      tokens.push({ kind: 'rparen', text: c });
+      i++;
+      continue;
+    }
+    if (c === '=') {
+      tokens.push({ kind: 'op', text: '=' });
+      i++;
+      continue;
+    }
+    if (c === '!' && text[i + 1] === '=') {
+      tokens.push({ kind: 'op', text: '!=' });
+      i += 2;
+      continue;
+    }
     if (c === "'") {
       // A doubled quote escapes a quote inside a string, as in WUA.
       let value = '';
@@ -49,7 +69,11 @@ function tokenize(text: string): Token[] | string {
       for (;;) {
         if (j >= text.length) return `unterminated string at position ${i + 1}`;
         if (text[j] === "'") {
-          if (text[j + 1] === "'") { value += "'"; j += 2; continue; }
+          if (text[j + 1] === "'") {
+            value += "'";
+            j += 2;
+            continue;
+          }
           break;
         }
         value += text[j];
@@ -86,7 +110,8 @@ export function parseCriteria(text: string): CriteriaParse {
     if (op?.kind !== 'op') return `expected = or != after ${name}`;
     const value = tokens[pos++];
     if (name === 'Type' || name === 'UpdateID') {
-      if (value?.kind !== 'string') return `${name} takes a quoted string, e.g. ${name}='${name === 'Type' ? 'Software' : '…'}'`;
+      if (value?.kind !== 'string')
+        return `${name} takes a quoted string, e.g. ${name}='${name === 'Type' ? 'Software' : '…'}'`;
       const v = value.text.trim().toLowerCase();
       if (name === 'Type' && v !== 'software' && v !== 'driver') return `Type must be 'Software' or 'Driver'`;
       return { name, negated: op.text === '!=', value: v };
@@ -122,8 +147,15 @@ export function parseCriteria(text: string): CriteriaParse {
     groups.push(g);
     const next = peek();
     if (next === undefined) break;
-    if (isKeyword(next, 'or')) { pos++; continue; }
-    if (isKeyword(next, 'and')) return { ok: false, message: '"and" after a parenthesized group combines or-groups; "or" is allowed only at the top level' };
+    if (isKeyword(next, 'or')) {
+      pos++;
+      continue;
+    }
+    if (isKeyword(next, 'and'))
+      return {
+        ok: false,
+        message: '"and" after a parenthesized group combines or-groups; "or" is allowed only at the top level',
+      };
     return { ok: false, message: `unexpected "${next.text}"` };
   }
   return { ok: true, criteria: groups };
@@ -132,11 +164,21 @@ export function parseCriteria(text: string): CriteriaParse {
 function holds(c: Condition, u: CriteriaSubject): boolean {
   let actual: number | string;
   switch (c.name) {
-    case 'IsInstalled': actual = u.isInstalled ? 1 : 0; break;
-    case 'IsHidden': actual = u.isHidden ? 1 : 0; break;
-    case 'BrowseOnly': actual = u.browseOnly ? 1 : 0; break;
-    case 'Type': actual = u.type; break;
-    case 'UpdateID': actual = u.updateId.toLowerCase(); break;
+    case 'IsInstalled':
+      actual = u.isInstalled ? 1 : 0;
+      break;
+    case 'IsHidden':
+      actual = u.isHidden ? 1 : 0;
+      break;
+    case 'BrowseOnly':
+      actual = u.browseOnly ? 1 : 0;
+      break;
+    case 'Type':
+      actual = u.type;
+      break;
+    case 'UpdateID':
+      actual = u.updateId.toLowerCase();
+      break;
   }
   return (actual === c.value) !== c.negated;
 }

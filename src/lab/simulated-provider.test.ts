@@ -13,7 +13,8 @@ import { createPayloadStore } from './payloads.ts';
 import { parseScenario } from './scenario.ts';
 import { serveProvider, type ProviderClock } from './simulated-provider.ts';
 
-const scenario = parseScenario(`
+const scenario = parseScenario(
+  `
 timeScale: 0.001
 payloadScale: 0.01
 catalog:
@@ -36,7 +37,9 @@ hosts:
       - { update: def, reappearsAfterInstall: true }
       - { installerBusySeconds: 30000 }
       - { pendingRebootAtStart: true }
-`, 'provider-test.yaml');
+`,
+  'provider-test.yaml',
+);
 
 const idOf = (key: string): string => {
   const e = scenario.byKey.get(key);
@@ -96,7 +99,11 @@ async function hostDir(): Promise<string> {
   return dir;
 }
 
-function startSession(hostName: string, dir: string, opts: { clock?: ProviderClock; upstream?: string; fetch?: typeof fetch } = {}): Session {
+function startSession(
+  hostName: string,
+  dir: string,
+  opts: { clock?: ProviderClock; upstream?: string; fetch?: typeof fetch } = {},
+): Session {
   const input = new PassThrough();
   const output = new PassThrough();
   const events: ProviderEvent[] = [];
@@ -119,16 +126,30 @@ function startSession(hostName: string, dir: string, opts: { clock?: ProviderClo
     }
   });
   const done = serveProvider(input, output, {
-    scenario, hostName, hostDir: dir, upstreamUrl: opts.upstream ?? upstreamUrl, payloads,
-    clock: opts.clock ?? new TestClock(Date.parse('2026-11-21T06:00:00.000Z')), ...(opts.fetch ? { fetch: opts.fetch } : {}),
+    scenario,
+    hostName,
+    hostDir: dir,
+    upstreamUrl: opts.upstream ?? upstreamUrl,
+    payloads,
+    clock: opts.clock ?? new TestClock(Date.parse('2026-11-21T06:00:00.000Z')),
+    ...(opts.fetch ? { fetch: opts.fetch } : {}),
   });
   let n = 0;
   const waitFor = (pred: (e: ProviderEvent) => boolean): Promise<ProviderEvent> => {
     const seen = events.find(pred);
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no matching event within ${WAIT_MS} ms; got ${JSON.stringify(events.slice(-3))}`)), WAIT_MS);
-      waiters.push({ pred, resolve: (e) => { clearTimeout(timer); resolve(e); } });
+      const timer = setTimeout(
+        () => reject(new Error(`no matching event within ${WAIT_MS} ms; got ${JSON.stringify(events.slice(-3))}`)),
+        WAIT_MS,
+      );
+      waiters.push({
+        pred,
+        resolve: (e) => {
+          clearTimeout(timer);
+          resolve(e);
+        },
+      });
     });
   };
   return {
@@ -154,7 +175,8 @@ async function searchKeys(s: Session, criteria = SOFTWARE): Promise<string[]> {
   return (r.data?.updates ?? []).map((u) => keyOf(u.updateId));
 }
 
-const perUpdate = (r: ResultOf<'download'> | ResultOf<'install'>) => (r.data?.updates ?? []).map((u) => [keyOf(u.updateId), u.resultCode, u.hresult]);
+const perUpdate = (r: ResultOf<'download'> | ResultOf<'install'>) =>
+  (r.data?.updates ?? []).map((u) => [keyOf(u.updateId), u.resultCode, u.hresult]);
 
 before(async () => {
   server = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -188,18 +210,32 @@ describe('simulated provider: the servicing chain', () => {
 
     const dl = await s.request({ type: 'download', updateIds: [idOf('ssu')] });
     assert.equal(dl.resultCode, 'succeeded');
-    const progress = s.events.filter((e) => e.type === 'progress' && e.requestId === dl.requestId && e.phase === 'download');
+    const progress = s.events.filter(
+      (e) => e.type === 'progress' && e.requestId === dl.requestId && e.phase === 'download',
+    );
     assert.ok(progress.length >= 2, 'download progress events');
     const last = progress.at(-1);
-    assert.ok(last?.type === 'progress' && last.percent === 100 && last.bytes === payloads.info(scenario.byKey.get('ssu')!).size);
+    assert.ok(
+      last?.type === 'progress' &&
+        last.percent === 100 &&
+        last.bytes === payloads.info(scenario.byKey.get('ssu')!).size,
+    );
 
-    const search2 = await s.request({ type: 'search', criteria: `UpdateID='${idOf('ssu')}'`, serverSelection: 'default' });
+    const search2 = await s.request({
+      type: 'search',
+      criteria: `UpdateID='${idOf('ssu')}'`,
+      serverSelection: 'default',
+    });
     assert.equal(search2.data?.updates[0]?.isDownloaded, true);
 
     const ssu = await s.request({ type: 'install', updateIds: [idOf('ssu')] });
     assert.equal(ssu.resultCode, 'succeeded');
     assert.equal(ssu.data?.rebootRequired, false);
-    assert.ok(s.events.some((e) => e.type === 'progress' && e.requestId === ssu.requestId && e.phase === 'install' && e.percent === 100));
+    assert.ok(
+      s.events.some(
+        (e) => e.type === 'progress' && e.requestId === ssu.requestId && e.phase === 'install' && e.percent === 100,
+      ),
+    );
     assert.deepEqual(await searchKeys(s), ['cu', 'def', 'tool']);
 
     await s.request({ type: 'download', updateIds: [idOf('cu')] });
@@ -220,7 +256,13 @@ describe('simulated provider: the servicing chain', () => {
     // The superseded October CU stays installed; installed updates are found with IsInstalled=1.
     assert.deepEqual(await searchKeys(s2, 'IsInstalled=1'), ['ssu', 'cu-old', 'cu']);
     const history = await s2.request({ type: 'history', limit: 2 });
-    assert.deepEqual(history.data?.entries.map((e) => [keyOf(e.updateId), e.resultCode]), [['cu', 'succeeded'], ['ssu', 'succeeded']]);
+    assert.deepEqual(
+      history.data?.entries.map((e) => [keyOf(e.updateId), e.resultCode]),
+      [
+        ['cu', 'succeeded'],
+        ['ssu', 'succeeded'],
+      ],
+    );
     await s2.close();
   });
 
@@ -230,8 +272,13 @@ describe('simulated provider: the servicing chain', () => {
     await s.request({ type: 'download', updateIds: [idOf('cu'), idOf('ssu')] });
     const r = await s.request({ type: 'install', updateIds: [idOf('cu'), idOf('ssu')] });
     assert.equal(r.resultCode, 'succeeded');
-    assert.deepEqual(perUpdate(r), [['cu', 'succeeded', null], ['ssu', 'succeeded', null]]);
-    const order = s.events.filter((e) => e.type === 'progress' && e.requestId === r.requestId).map((e) => (e.type === 'progress' ? keyOf(e.updateId ?? '') : ''));
+    assert.deepEqual(perUpdate(r), [
+      ['cu', 'succeeded', null],
+      ['ssu', 'succeeded', null],
+    ]);
+    const order = s.events
+      .filter((e) => e.type === 'progress' && e.requestId === r.requestId)
+      .map((e) => (e.type === 'progress' ? keyOf(e.updateId ?? '') : ''));
     assert.equal(order[0], 'ssu');
     assert.equal(order.at(-1), 'cu');
     await s.close();
@@ -244,7 +291,10 @@ describe('simulated provider: faults', () => {
     const clock = new TestClock(Date.parse('2026-11-21T06:00:00.000Z'));
     const s = startSession('web02', dir, { clock });
     const status = await s.request({ type: 'rebootStatus' });
-    assert.deepEqual({ ...status.data, lastBootUpTime: undefined }, { rebootRequired: true, installerBusy: true, lastBootUpTime: undefined });
+    assert.deepEqual(
+      { ...status.data, lastBootUpTime: undefined },
+      { rebootRequired: true, installerBusy: true, lastBootUpTime: undefined },
+    );
 
     await s.request({ type: 'download', updateIds: [idOf('def'), idOf('ssu'), idOf('cu'), idOf('net'), idOf('drv')] });
     const busy = await s.request({ type: 'install', updateIds: [idOf('def')] });
@@ -281,13 +331,23 @@ describe('simulated provider: faults', () => {
     assert.equal(second.resultCode, 'succeeded');
     assert.equal(second.data?.rebootRequired, true, 'canRequest updates leave a reboot pending in the lab');
     const history = await s2.request({ type: 'history' });
-    assert.deepEqual(history.data?.entries.filter((e) => keyOf(e.updateId) === 'net').map((e) => [e.resultCode, e.hresult]), [['succeeded', null], ['failed', '0x80242016']]);
+    assert.deepEqual(
+      history.data?.entries.filter((e) => keyOf(e.updateId) === 'net').map((e) => [e.resultCode, e.hresult]),
+      [
+        ['succeeded', null],
+        ['failed', '0x80242016'],
+      ],
+    );
     await s2.close();
   });
 
   it('refuses to install an exclusive update with others, accepts its EULA when alone', async () => {
     const s = startSession('web01', await hostDir());
-    const before = await s.request({ type: 'search', criteria: `UpdateID='${idOf('tool')}'`, serverSelection: 'default' });
+    const before = await s.request({
+      type: 'search',
+      criteria: `UpdateID='${idOf('tool')}'`,
+      serverSelection: 'default',
+    });
     assert.equal(before.data?.updates[0]?.eulaAccepted, false);
     assert.equal(before.data?.updates[0]?.impact, 'exclusive');
     await s.request({ type: 'download', updateIds: [idOf('tool'), idOf('def')] });
@@ -296,7 +356,11 @@ describe('simulated provider: faults', () => {
     assert.deepEqual(await searchKeys(s, 'IsInstalled=1'), ['cu-old'], 'nothing installed by the refused call');
     const alone = await s.request({ type: 'install', updateIds: [idOf('tool')] });
     assert.equal(alone.resultCode, 'succeeded');
-    const installed = await s.request({ type: 'search', criteria: `IsInstalled=1 and UpdateID='${idOf('tool')}'`, serverSelection: 'default' });
+    const installed = await s.request({
+      type: 'search',
+      criteria: `IsInstalled=1 and UpdateID='${idOf('tool')}'`,
+      serverSelection: 'default',
+    });
     assert.equal(installed.data?.updates[0]?.eulaAccepted, true);
     await s.close();
   });
@@ -309,7 +373,10 @@ describe('simulated provider: faults', () => {
     const r = await s.request({ type: 'install', updateIds: [idOf('ssu'), idOf('drv')] });
     assert.equal(r.resultCode, 'succeededWithErrors');
     assert.equal(r.hresult, null);
-    assert.deepEqual(perUpdate(r), [['ssu', 'succeeded', null], ['drv', 'failed', '0x800F0922']]);
+    assert.deepEqual(perUpdate(r), [
+      ['ssu', 'succeeded', null],
+      ['drv', 'failed', '0x800F0922'],
+    ]);
     await s.close();
   });
 });
@@ -330,7 +397,10 @@ describe('simulated provider: abort', () => {
     assert.equal(abort.data?.aborted, true);
     const result = await install;
     assert.equal(result.resultCode, 'aborted');
-    assert.deepEqual(perUpdate(result), [['ssu', 'aborted', null], ['def', 'notStarted', null]]);
+    assert.deepEqual(perUpdate(result), [
+      ['ssu', 'aborted', null],
+      ['def', 'notStarted', null],
+    ]);
     assert.equal((await s.request({ type: 'abort', targetId: 'r1' })).data?.aborted, false, 'nothing left to abort');
     await s.close();
     const after = startSession('web01', dir);
@@ -350,20 +420,43 @@ describe('simulated provider: abort', () => {
     const output = new PassThrough();
     const lines: string[] = [];
     createInterface({ input: output }).on('line', (l) => lines.push(l));
-    const done = serveProvider(input, output, { scenario, hostName: 'web01', hostDir: dir, upstreamUrl, payloads, clock, signal: controller.signal });
+    const done = serveProvider(input, output, {
+      scenario,
+      hostName: 'web01',
+      hostDir: dir,
+      upstreamUrl,
+      payloads,
+      clock,
+      signal: controller.signal,
+    });
     input.write(`${JSON.stringify({ id: 'i1', type: 'install', updateIds: [idOf('ssu')] })}\n`);
-    input.write(`${JSON.stringify({ id: 's1', type: 'search', criteria: 'IsInstalled=0', serverSelection: 'default' })}\n`);
+    input.write(
+      `${JSON.stringify({ id: 's1', type: 'search', criteria: 'IsInstalled=0', serverSelection: 'default' })}\n`,
+    );
     await clock.sleeping;
     controller.abort();
     await done; // resolves although input never ended
     await new Promise((resolve) => setImmediate(resolve));
     const results = lines.map(parseEvent).filter((e) => e.type === 'result');
-    assert.deepEqual(results.map((e) => (e.type === 'result' ? [e.requestId, e.resultCode] : [])), [['i1', 'aborted'], ['s1', 'aborted']]);
+    assert.deepEqual(
+      results.map((e) => (e.type === 'result' ? [e.requestId, e.resultCode] : [])),
+      [
+        ['i1', 'aborted'],
+        ['s1', 'aborted'],
+      ],
+    );
   });
 
   it('returns at once when its signal is already aborted', async () => {
     const output = new PassThrough();
-    await serveProvider(new PassThrough(), output, { scenario, hostName: 'web01', hostDir: await hostDir(), upstreamUrl, payloads, signal: AbortSignal.abort() });
+    await serveProvider(new PassThrough(), output, {
+      scenario,
+      hostName: 'web01',
+      hostDir: await hostDir(),
+      upstreamUrl,
+      payloads,
+      signal: AbortSignal.abort(),
+    });
     assert.equal(parseEvent(String(output.read()).trim()).type, 'hello');
   });
 
@@ -373,7 +466,9 @@ describe('simulated provider: abort', () => {
     const fetching = new Promise<void>((resolve) => (started = resolve));
     const stalled: typeof fetch = (_url, init) => {
       started();
-      return new Promise((_resolve, reject) => init?.signal?.addEventListener('abort', () => reject(init.signal?.reason), { once: true }));
+      return new Promise((_resolve, reject) =>
+        init?.signal?.addEventListener('abort', () => reject(init.signal?.reason), { once: true }),
+      );
     };
     const s = startSession('web01', dir, { fetch: stalled });
     const download = s.request({ type: 'download', updateIds: [idOf('ssu')] });
@@ -381,7 +476,11 @@ describe('simulated provider: abort', () => {
     await s.request({ type: 'abort', targetId: 'r1' });
     const result = await download;
     assert.deepEqual([result.resultCode, perUpdate(result)], ['aborted', [['ssu', 'aborted', null]]]);
-    const search = await s.request({ type: 'search', criteria: `UpdateID='${idOf('ssu')}'`, serverSelection: 'default' });
+    const search = await s.request({
+      type: 'search',
+      criteria: `UpdateID='${idOf('ssu')}'`,
+      serverSelection: 'default',
+    });
     assert.equal(search.data?.updates[0]?.isDownloaded, false);
     await s.close();
   });
@@ -390,16 +489,35 @@ describe('simulated provider: abort', () => {
 describe('simulated provider: errors and other requests', () => {
   it('answers invalid criteria, offline scans and bad request lines', async () => {
     const s = startSession('web01', await hostDir());
-    const bad = await s.request({ type: 'search', criteria: "IsInstalled=0 and (IsHidden=0 or Type='Driver')", serverSelection: 'default' });
+    const bad = await s.request({
+      type: 'search',
+      criteria: "IsInstalled=0 and (IsHidden=0 or Type='Driver')",
+      serverSelection: 'default',
+    });
     assert.deepEqual([bad.resultCode, bad.hresult, bad.data], ['failed', '0x80240032', undefined]);
-    const unknown = await s.request({ type: 'search', criteria: "CategoryIDs contains 'x'", serverSelection: 'default' });
+    const unknown = await s.request({
+      type: 'search',
+      criteria: "CategoryIDs contains 'x'",
+      serverSelection: 'default',
+    });
     assert.equal(unknown.hresult, '0x80240032');
     const missingCab = join(await hostDir(), 'no-such-wsusscn2.cab');
-    const offline = await s.request({ type: 'search', criteria: 'IsInstalled=0', serverSelection: 'offline', offlineCabPath: missingCab });
+    const offline = await s.request({
+      type: 'search',
+      criteria: 'IsInstalled=0',
+      serverSelection: 'offline',
+      offlineCabPath: missingCab,
+    });
     assert.deepEqual([offline.resultCode, offline.hresult], ['failed', '0x80070002']);
     assert.match(offline.message ?? '', /cannot be read.*local disk/);
     // rmmagent's inventory query: everything installed plus the needed software.
-    assert.deepEqual(await searchKeys(s, "IsInstalled=1 or IsInstalled=0 and Type='Software' and IsHidden=0"), ['ssu', 'def', 'opt', 'tool', 'cu-old']);
+    assert.deepEqual(await searchKeys(s, "IsInstalled=1 or IsInstalled=0 and Type='Software' and IsHidden=0"), [
+      'ssu',
+      'def',
+      'opt',
+      'tool',
+      'cu-old',
+    ]);
     assert.deepEqual(await searchKeys(s, "Type='Driver'"), ['drv']);
     assert.deepEqual((await s.request({ type: 'install', updateIds: [] })).hresult, '0x80240024');
 
@@ -420,11 +538,16 @@ describe('simulated provider: errors and other requests', () => {
     });
     await new Promise<void>((resolve) => wrong.listen(0, '127.0.0.1', resolve));
     try {
-      const s = startSession('web01', await hostDir(), { upstream: `http://127.0.0.1:${(wrong.address() as AddressInfo).port}` });
+      const s = startSession('web01', await hostDir(), {
+        upstream: `http://127.0.0.1:${(wrong.address() as AddressInfo).port}`,
+      });
       const r = await s.request({ type: 'download', updateIds: [idOf('ssu'), idOf('def')] });
       assert.equal(r.resultCode, 'failed');
       assert.equal(r.hresult, '0x80240022');
-      assert.deepEqual(perUpdate(r), [['ssu', 'failed', '0x80246002'], ['def', 'failed', '0x80244019']]);
+      assert.deepEqual(perUpdate(r), [
+        ['ssu', 'failed', '0x80246002'],
+        ['def', 'failed', '0x80244019'],
+      ]);
       assert.equal((await s.request({ type: 'install', updateIds: [idOf('ssu')] })).hresult, '0x80246007');
       await s.close();
     } finally {
@@ -482,13 +605,24 @@ describe('simulated provider: errors and other requests', () => {
     const b = startSession('web01', dir);
     assert.deepEqual(await searchKeys(b, 'IsInstalled=1'), ['ssu', 'cu-old']);
     assert.deepEqual(await searchKeys(b, 'IsHidden=1'), ['def']);
-    const tool = await b.request({ type: 'search', criteria: `UpdateID='${idOf('tool')}'`, serverSelection: 'default' });
+    const tool = await b.request({
+      type: 'search',
+      criteria: `UpdateID='${idOf('tool')}'`,
+      serverSelection: 'default',
+    });
     assert.equal(tool.data?.updates[0]?.isDownloaded, true);
     await b.close();
   });
 
   it('rejects an unknown host with a usage error before saying hello', async () => {
-    await assert.rejects(serveProvider(new PassThrough(), new PassThrough(), { scenario, hostName: 'nope', hostDir: await hostDir(), upstreamUrl }), (e: Error & { code?: string }) => e.code === 'UNKNOWN_HOST');
+    await assert.rejects(
+      serveProvider(new PassThrough(), new PassThrough(), {
+        scenario,
+        hostName: 'nope',
+        hostDir: await hostDir(),
+        upstreamUrl,
+      }),
+      (e: Error & { code?: string }) => e.code === 'UNKNOWN_HOST',
+    );
   });
 });
-

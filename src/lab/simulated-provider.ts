@@ -14,7 +14,14 @@
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
-import { PROTOCOL_VERSION, ProtocolError, parseRequest, type ProviderEvent, type ProviderRequest, type ProviderResult } from '../wua/protocol.ts';
+import {
+  PROTOCOL_VERSION,
+  ProtocolError,
+  parseRequest,
+  type ProviderEvent,
+  type ProviderRequest,
+  type ProviderResult,
+} from '../wua/protocol.ts';
 import { initHostDir } from './host-state.ts';
 import { createPayloadStore, type PayloadStore } from './payloads.ts';
 import type { Clock } from '../domain/clock.ts';
@@ -51,7 +58,17 @@ export interface ProviderContext {
   readonly fetch?: typeof fetch;
 }
 
-const REQUEST_TYPES: readonly string[] = ['search', 'download', 'install', 'rebootStatus', 'history', 'hide', 'unhide', 'copyToCache', 'abort'];
+const REQUEST_TYPES: readonly string[] = [
+  'search',
+  'download',
+  'install',
+  'rebootStatus',
+  'history',
+  'hide',
+  'unhide',
+  'copyToCache',
+  'abort',
+];
 /** Requests that only read state: answered at once, even while an install runs. */
 const IMMEDIATE: ReadonlySet<string> = new Set(['rebootStatus', 'history']);
 
@@ -86,7 +103,13 @@ export async function serveProvider(input: Readable, output: Writable, ctx: Prov
     emit,
   });
 
-  emit({ type: 'hello', protocol: PROTOCOL_VERSION, provider: LAB_PROVIDER_NAME, version: LAB_PROVIDER_VERSION, computerName: ctx.hostName });
+  emit({
+    type: 'hello',
+    protocol: PROTOCOL_VERSION,
+    provider: LAB_PROVIDER_NAME,
+    version: LAB_PROVIDER_VERSION,
+    computerName: ctx.hostName,
+  });
 
   let running: Running | null = null;
   /** Queued or running, by request id (what `abort` may target). */
@@ -128,7 +151,14 @@ export async function serveProvider(input: Readable, output: Writable, ctx: Prov
       cancelled.add(request.targetId);
       aborted = true;
     }
-    emit({ type: 'result', requestId: request.id, request: 'abort', resultCode: 'succeeded', hresult: null, data: { aborted } });
+    emit({
+      type: 'result',
+      requestId: request.id,
+      request: 'abort',
+      resultCode: 'succeeded',
+      hresult: null,
+      data: { aborted },
+    });
   };
 
   const onLine = (line: string): void => {
@@ -143,7 +173,9 @@ export async function serveProvider(input: Readable, output: Writable, ctx: Prov
     }
     if (request.type === 'abort') return abort(request);
     if (IMMEDIATE.has(request.type)) {
-      const p: Promise<void> = run(request, new AbortController().signal).then(emit).finally(() => immediate.delete(p));
+      const p: Promise<void> = run(request, new AbortController().signal)
+        .then(emit)
+        .finally(() => immediate.delete(p));
       immediate.add(p);
       return;
     }

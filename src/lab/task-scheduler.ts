@@ -23,7 +23,10 @@ const SCHEDULER_MESSAGES: Readonly<Record<string, string>> = {
 /** Thrown when the scheduler refuses a launch; the daemon answers 409 {hresult, message}. */
 export class SchedulerRefusedError extends Error {
   override readonly name = 'SchedulerRefusedError';
-  constructor(readonly hresult: string, message: string) {
+  constructor(
+    readonly hresult: string,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -72,9 +75,15 @@ export class TaskScheduler {
     this.sequence += 1;
     const taskId = taskIdFor(request, this.sequence);
     if (this.options.launchFailsHResult !== undefined) {
-      throw new SchedulerRefusedError(this.options.launchFailsHResult, schedulerMessage(host.name, `\\Patchline\\${taskId}`, this.options.launchFailsHResult));
+      throw new SchedulerRefusedError(
+        this.options.launchFailsHResult,
+        schedulerMessage(host.name, `\\Patchline\\${taskId}`, this.options.launchFailsHResult),
+      );
     }
-    const withPipe: CycleRequest = { ...request, pipePath: labPipePath(labDir, request.runId, request.host, request.cycle) };
+    const withPipe: CycleRequest = {
+      ...request,
+      pipePath: labPipePath(labDir, request.runId, request.host, request.cycle),
+    };
     const tasksDir = join(host.hostDir, 'tasks');
     await mkdir(tasksDir, { recursive: true });
     const requestPath = join(tasksDir, `${taskId}.json`);
@@ -84,7 +93,11 @@ export class TaskScheduler {
     try {
       agent = await launcher.start({ taskId, host, request: withPipe, requestPath });
     } catch (error) {
-      if (error instanceof LaunchFailedError) throw new SchedulerRefusedError(error.hresult, schedulerMessage(host.name, `\\Patchline\\${taskId}`, error.hresult) + ` ${error.message}`);
+      if (error instanceof LaunchFailedError)
+        throw new SchedulerRefusedError(
+          error.hresult,
+          schedulerMessage(host.name, `\\Patchline\\${taskId}`, error.hresult) + ` ${error.message}`,
+        );
       throw error;
     }
     const entry: TaskEntry = { agent, pipePath: withPipe.pipePath ?? '', running: true };

@@ -30,7 +30,8 @@ const KNOWN_CLASSIFICATION_IDS: Readonly<Record<string, string>> = {
 
 /** The categories of an update: its classification, its products, the company, the family. */
 export function categoriesOf(entry: Pick<CatalogEntry, 'classification' | 'products'>): Category[] {
-  const classificationId = KNOWN_CLASSIFICATION_IDS[entry.classification.toLowerCase()] ?? nameUuid(`classification:${entry.classification}`);
+  const classificationId =
+    KNOWN_CLASSIFICATION_IDS[entry.classification.toLowerCase()] ?? nameUuid(`classification:${entry.classification}`);
   return [
     { id: classificationId, name: entry.classification, type: 'UpdateClassification' },
     ...entry.products.map((name): Category => ({ id: nameUuid(`product:${name}`), name, type: 'Product' })),
@@ -46,7 +47,10 @@ export interface HostView {
 }
 
 /** How one host sees an update, from its state on disk. Pure. */
-export function hostViewOf(entry: Pick<CatalogEntry, 'key' | 'eula'>, state: Pick<HostState, 'downloaded' | 'hidden' | 'eulasAccepted'>): HostView {
+export function hostViewOf(
+  entry: Pick<CatalogEntry, 'key' | 'eula'>,
+  state: Pick<HostState, 'downloaded' | 'hidden' | 'eulasAccepted'>,
+): HostView {
   return {
     isDownloaded: state.downloaded.includes(entry.key),
     isHidden: state.hidden.includes(entry.key),
@@ -65,7 +69,12 @@ export interface PayloadView {
  *
  * @example toUpdateRecord(scenario.byKey.get('lcu-2026-11')!, { isDownloaded: false, isHidden: false, eulaAccepted: true }, { size: 4096, downloadUrls: [] }, scenario.byKey)
  */
-export function toUpdateRecord(entry: CatalogEntry, view: HostView, payload: PayloadView, byKey: ReadonlyMap<string, CatalogEntry>): UpdateRecord {
+export function toUpdateRecord(
+  entry: CatalogEntry,
+  view: HostView,
+  payload: PayloadView,
+  byKey: ReadonlyMap<string, CatalogEntry>,
+): UpdateRecord {
   return {
     updateId: entry.updateId,
     revisionNumber: entry.revisionNumber,

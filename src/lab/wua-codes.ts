@@ -31,9 +31,21 @@ export const HR = {
 
 /** WU_E_PT_HTTP_STATUS_* by HTTP status (400–505); anything else is WU_E_PT_HTTP_STATUS_NOT_MAPPED. */
 const HTTP_STATUS_HRESULTS: Readonly<Record<number, string>> = {
-  400: '0x80244016', 401: '0x80244017', 403: '0x80244018', 404: '0x80244019', 405: '0x8024401A',
-  407: '0x8024401B', 408: '0x8024401C', 409: '0x8024401D', 410: '0x8024401E', 500: '0x8024401F',
-  501: '0x80244020', 502: '0x80244021', 503: '0x80244022', 504: '0x80244023', 505: '0x80244024',
+  400: '0x80244016',
+  401: '0x80244017',
+  403: '0x80244018',
+  404: '0x80244019',
+  405: '0x8024401A',
+  407: '0x8024401B',
+  408: '0x8024401C',
+  409: '0x8024401D',
+  410: '0x8024401E',
+  500: '0x8024401F',
+  501: '0x80244020',
+  502: '0x80244021',
+  503: '0x80244022',
+  504: '0x80244023',
+  505: '0x80244024',
 };
 
 /** The HRESULT WUA's download manager reports for an HTTP error status. */
@@ -46,10 +58,16 @@ export function httpStatusHResult(status: number): string {
  * failed, succeededWithErrors otherwise; aborted wins. The overall HRESULT of a failed
  * operation is the update's own when there was one update, WU_E_ALL_UPDATES_FAILED otherwise.
  */
-export function overallResult(results: readonly PerUpdateResult[], aborted: boolean): { resultCode: OperationResultCode; hresult: string | null } {
+export function overallResult(
+  results: readonly PerUpdateResult[],
+  aborted: boolean,
+): { resultCode: OperationResultCode; hresult: string | null } {
   if (aborted) return { resultCode: 'aborted', hresult: null };
   const failed = results.filter((r) => r.resultCode === 'failed');
   if (failed.length === 0) return { resultCode: 'succeeded', hresult: null };
   if (failed.length < results.length) return { resultCode: 'succeededWithErrors', hresult: null };
-  return { resultCode: 'failed', hresult: results.length === 1 ? (failed[0]?.hresult ?? HR.WU_E_ALL_UPDATES_FAILED) : HR.WU_E_ALL_UPDATES_FAILED };
+  return {
+    resultCode: 'failed',
+    hresult: results.length === 1 ? (failed[0]?.hresult ?? HR.WU_E_ALL_UPDATES_FAILED) : HR.WU_E_ALL_UPDATES_FAILED,
+  };
 }

@@ -39,8 +39,14 @@ export const API_VERSION = '1';
 
 /** Paths pino must never print (credentials in headers, passwords and tokens in bodies). */
 export const REDACT_PATHS = [
-  'req.headers.authorization', 'req.headers.cookie', 'req.headers["x-csrf-token"]', 'res.headers["set-cookie"]',
-  '*.password', '*.token', '*.secret', '*.csrfToken',
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["x-csrf-token"]',
+  'res.headers["set-cookie"]',
+  '*.password',
+  '*.token',
+  '*.secret',
+  '*.csrfToken',
 ];
 
 export interface BuildAppOptions {
@@ -93,47 +99,87 @@ export async function buildApp(baseDeps: ServerDeps, options: BuildAppOptions = 
   await app.register(fastifyCookie);
   await app.register(fastifyRateLimit, {
     global: false,
-    errorResponseBuilder: (_request, context) => new ApiError(429, 'RATE_LIMITED', `Too many attempts; try again in ${context.after}.`),
+    errorResponseBuilder: (_request, context) =>
+      new ApiError(429, 'RATE_LIMITED', `Too many attempts; try again in ${context.after}.`),
   });
   registerAuthentication(app, deps);
 
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unknown';
-    deps.metrics.requestDuration.observe(reply.elapsedTime / 1000, { route, method: request.method, status: `${Math.floor(reply.statusCode / 100)}xx` });
+    deps.metrics.requestDuration.observe(reply.elapsedTime / 1000, {
+      route,
+      method: request.method,
+      status: `${Math.floor(reply.statusCode / 100)}xx`,
+    });
   });
   deps.metrics.registry.collect(async () => {
     const now = deps.now().toISOString();
     const rows = await deps.store.db.selectFrom('hosts').select(['revoked_at', 'online_until']).execute();
     const count = { online: 0, offline: 0, revoked: 0 };
-    for (const h of rows) count[h.revoked_at ? 'revoked' : h.online_until && h.online_until > now ? 'online' : 'offline'] += 1;
+    for (const h of rows)
+      count[h.revoked_at ? 'revoked' : h.online_until && h.online_until > now ? 'online' : 'offline'] += 1;
     for (const [status, n] of Object.entries(count)) deps.metrics.hosts.set(n, { status });
-    const queued = await deps.store.db.selectFrom('action_hosts').select((eb) => eb.fn.countAll<number>().as('n')).where('state', 'in', ['queued', 'delivered', 'running']).executeTakeFirstOrThrow();
+    const queued = await deps.store.db
+      .selectFrom('action_hosts')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('state', 'in', ['queued', 'delivered', 'running'])
+      .executeTakeFirstOrThrow();
     deps.metrics.actionsQueued.set(Number(queued.n));
   });
 
   await app.register(fastifySwagger, {
     openapi: {
       openapi: '3.1.0',
-      info: { title: 'Patchline fleet server', version: API_VERSION, description: 'Every route needs a credential unless marked public: `Authorization: Bearer <API token>`, or the console session cookie plus `X-CSRF-Token` on changes. `x-patchline-access` names the least role a route needs.' },
+      info: {
+        title: 'Patchline fleet server',
+        version: API_VERSION,
+        description:
+          'Every route needs a credential unless marked public: `Authorization: Bearer <API token>`, or the console session cookie plus `X-CSRF-Token` on changes. `x-patchline-access` names the least role a route needs.',
+      },
       components: {
         securitySchemes: {
-          bearer: { type: 'http', scheme: 'bearer', description: 'API token (patchline server token create) or agent credential' },
-          session: { type: 'apiKey', in: 'cookie', name: 'patchline_session', description: 'Console session; changes also need X-CSRF-Token' },
+          bearer: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'API token (patchline server token create) or agent credential',
+          },
+          session: {
+            type: 'apiKey',
+            in: 'cookie',
+            name: 'patchline_session',
+            description: 'Console session; changes also need X-CSRF-Token',
+          },
         },
       },
     },
     transform: ({ schema, url, route }) => {
       // The agent gateway authenticates agents itself: enrollment is public, the rest needs a credential.
       const agentRoute = url.startsWith(`${AGENT_API_PREFIX}/`);
-      const access: Access = agentRoute ? (url === `${AGENT_API_PREFIX}/enroll` ? 'public' : 'agent') : ((route.config as { access?: Access } | undefined)?.access ?? DEFAULT_ACCESS);
-      const security: Record<string, string[]>[] = access === 'public' ? [] : access === 'agent' ? [{ bearer: [] }] : [{ bearer: [] }, { session: [] }];
+      const access: Access = agentRoute
+        ? url === `${AGENT_API_PREFIX}/enroll`
+          ? 'public'
+          : 'agent'
+        : ((route.config as { access?: Access } | undefined)?.access ?? DEFAULT_ACCESS);
+      const security: Record<string, string[]>[] =
+        access === 'public' ? [] : access === 'agent' ? [{ bearer: [] }] : [{ bearer: [] }, { session: [] }];
       return { schema: { ...schema, security, 'x-patchline-access': access } as unknown as typeof schema, url };
     },
   });
 
   for (const plugin of [
-    healthRoutes, sessionRoutes, userRoutes, tokenRoutes, auditRoutes, eventRoutes, metaRoutes,
-    hostRoutes, updateRoutes, viewRoutes, policyRoutes, actionRoutes, catalogContentRoutes,
+    healthRoutes,
+    sessionRoutes,
+    userRoutes,
+    tokenRoutes,
+    auditRoutes,
+    eventRoutes,
+    metaRoutes,
+    hostRoutes,
+    updateRoutes,
+    viewRoutes,
+    policyRoutes,
+    actionRoutes,
+    catalogContentRoutes,
   ]) {
     await app.register(plugin, { deps });
   }

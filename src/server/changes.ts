@@ -40,13 +40,26 @@ export function actorOfRequest(request: FastifyRequest): Actor {
  *
  * @example await commitChange(deps, actorOfRequest(req), async (trx, record) => { await insertRule(trx, row); await record({ action: 'rule.create', target: row.id }); });
  */
-export async function commitChange<T>(deps: Pick<ServerDeps, 'store' | 'now' | 'feed'> | { store: { db: Kysely<Database> }; now: () => Date; feed?: { notify(): void } }, who: Actor, fn: (trx: Transaction<Database>, record: Record_) => Promise<T>): Promise<T> {
+export async function commitChange<T>(
+  deps:
+    | Pick<ServerDeps, 'store' | 'now' | 'feed'>
+    | { store: { db: Kysely<Database> }; now: () => Date; feed?: { notify(): void } },
+  who: Actor,
+  fn: (trx: Transaction<Database>, record: Record_) => Promise<T>,
+): Promise<T> {
   let events = 0;
   const result = await deps.store.db.transaction().execute(async (trx) => {
     const record: Record_ = async (change) => {
       const at = deps.now().toISOString();
       const details = change.details ?? {};
-      await appendAudit(trx, { at, actor: who.actor, action: change.action, target: change.target, details, ip: who.ip });
+      await appendAudit(trx, {
+        at,
+        actor: who.actor,
+        action: change.action,
+        target: change.target,
+        details,
+        ip: who.ip,
+      });
       if (change.event !== false) {
         const event = change.event ?? { kind: change.action, data: { target: change.target, actor: who.actor } };
         await appendEvent(trx, at, event.kind, event.data);

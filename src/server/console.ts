@@ -45,7 +45,11 @@ export async function consoleRoutes(app: FastifyInstance, dir: string = CONSOLE_
     await app.register(fastifyStatic, { root: dir, serve: false });
   }
   const notBuilt = (): never => {
-    throw new ApiError(503, 'CONSOLE_NOT_BUILT', `The console is not built (${dir}/index.html is missing): run "npm run build:web" in the Patchline folder, then reload.`);
+    throw new ApiError(
+      503,
+      'CONSOLE_NOT_BUILT',
+      `The console is not built (${dir}/index.html is missing): run "npm run build:web" in the Patchline folder, then reload.`,
+    );
   };
   const routeOptions = { config: { access: 'public' as const }, schema: { hide: true } };
   app.get('/', routeOptions, async (_request, reply) => {

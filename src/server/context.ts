@@ -9,7 +9,9 @@ import type { ServerMetrics } from './metrics.ts';
 /** Catalog operations the API exposes; the server entry wires them to src/catalog. */
 export interface CatalogService {
   /** Fetches the catalog if it changed and imports it; resolves with what happened. */
-  sync(signal?: AbortSignal): Promise<{ readonly changed: boolean; readonly versionId: number | null; readonly message: string }>;
+  sync(
+    signal?: AbortSignal,
+  ): Promise<{ readonly changed: boolean; readonly versionId: number | null; readonly message: string }>;
 }
 
 /** What the update page shows from the catalog beyond the facts the policy uses (catalog/query.ts's showUpdate). */
@@ -22,9 +24,25 @@ export interface CatalogRelations {
   readonly products: readonly string[];
   readonly cveIds: readonly string[];
   readonly moreInfoUrls: readonly string[];
-  readonly supersedes: readonly { readonly updateId: string; readonly kb: string | null; readonly title: string | null; readonly depth: number }[];
-  readonly supersededBy: readonly { readonly updateId: string; readonly kb: string | null; readonly title: string | null; readonly depth: number }[];
-  readonly prerequisites: readonly { readonly updates: readonly { readonly updateId: string; readonly kb: string | null; readonly title: string | null }[] }[];
+  readonly supersedes: readonly {
+    readonly updateId: string;
+    readonly kb: string | null;
+    readonly title: string | null;
+    readonly depth: number;
+  }[];
+  readonly supersededBy: readonly {
+    readonly updateId: string;
+    readonly kb: string | null;
+    readonly title: string | null;
+    readonly depth: number;
+  }[];
+  readonly prerequisites: readonly {
+    readonly updates: readonly {
+      readonly updateId: string;
+      readonly kb: string | null;
+      readonly title: string | null;
+    }[];
+  }[];
 }
 
 /** Looks one update up in the current catalog; undefined when there is none or it is not in it. */
@@ -38,10 +56,29 @@ export interface AgentWaker {
 
 /** The content cache, seen from the API (src/content). */
 export interface ContentService {
-  stats(): { readonly files: number; readonly bytes: number; readonly downloading: number; readonly upstreamBytes: number; readonly servedBytes: number };
-  list(): readonly { readonly key: string; readonly sha1: string | null; readonly sha256: string | null; readonly size: number; readonly fileName: string | null; readonly cachedAt: string; readonly lastNeededAt: string }[];
+  stats(): {
+    readonly files: number;
+    readonly bytes: number;
+    readonly downloading: number;
+    readonly upstreamBytes: number;
+    readonly servedBytes: number;
+  };
+  list(): readonly {
+    readonly key: string;
+    readonly sha1: string | null;
+    readonly sha256: string | null;
+    readonly size: number;
+    readonly fileName: string | null;
+    readonly cachedAt: string;
+    readonly lastNeededAt: string;
+  }[];
   /** Deletes files no host needs after the grace period; says what was freed. */
-  cleanup(): Promise<{ readonly deleted: readonly { readonly key: string; readonly size: number }[]; readonly bytesFreed: number; readonly kept: number; readonly inGrace: number }>;
+  cleanup(): Promise<{
+    readonly deleted: readonly { readonly key: string; readonly size: number }[];
+    readonly bytesFreed: number;
+    readonly kept: number;
+    readonly inGrace: number;
+  }>;
 }
 
 export interface ServerDeps {

@@ -21,7 +21,8 @@ export class ApiError extends Error {
   }
 }
 
-export const badRequest = (code: string, message: string, details?: unknown): ApiError => new ApiError(400, code, message, details);
+export const badRequest = (code: string, message: string, details?: unknown): ApiError =>
+  new ApiError(400, code, message, details);
 export const notFound = (code: string, message: string): ApiError => new ApiError(404, code, message);
 export const conflict = (code: string, message: string): ApiError => new ApiError(409, code, message);
 
@@ -30,7 +31,9 @@ export interface ErrorBody {
   readonly error: { readonly code: string; readonly message: string; readonly details?: unknown };
 }
 
-const body = (code: string, message: string, details?: unknown): ErrorBody => ({ error: details === undefined ? { code, message } : { code, message, details } });
+const body = (code: string, message: string, details?: unknown): ErrorBody => ({
+  error: details === undefined ? { code, message } : { code, message, details },
+});
 
 /** Fastify error codes of request parsing, mapped to ours. */
 const FASTIFY_CODES: Readonly<Record<string, readonly [number, string, string]>> = {
@@ -41,7 +44,11 @@ const FASTIFY_CODES: Readonly<Record<string, readonly [number, string, string]>>
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: [400, 'REQUEST_MALFORMED', 'Content-Length does not match the body.'],
 };
 
-export function errorHandler(error: FastifyError | ApiError | Error, request: FastifyRequest, reply: FastifyReply): void {
+export function errorHandler(
+  error: FastifyError | ApiError | Error,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): void {
   if (error instanceof ApiError) {
     if (error.statusCode >= 500) request.log.error({ err: error }, error.message);
     void reply.status(error.statusCode).send(body(error.code, error.message, error.details));
@@ -50,7 +57,9 @@ export function errorHandler(error: FastifyError | ApiError | Error, request: Fa
   const fe = error as FastifyError;
   if (fe.validation) {
     // e.g. "body must NOT have additional properties (color)".
-    const extra = fe.validation.map((v) => (v.params as { additionalProperty?: string } | undefined)?.additionalProperty).filter(Boolean);
+    const extra = fe.validation
+      .map((v) => (v.params as { additionalProperty?: string } | undefined)?.additionalProperty)
+      .filter(Boolean);
     const message = `${fe.message}${extra.length ? ` (${extra.join(', ')})` : ''}`;
     void reply.status(400).send(body('REQUEST_INVALID', message));
     return;
@@ -75,7 +84,9 @@ export function errorHandler(error: FastifyError | ApiError | Error, request: Fa
     return;
   }
   request.log.error({ err: error }, 'request failed');
-  void reply.status(500).send(body('INTERNAL', 'The server failed to handle this request; the server log has the details.'));
+  void reply
+    .status(500)
+    .send(body('INTERNAL', 'The server failed to handle this request; the server log has the details.'));
 }
 
 export function notFoundHandler(request: FastifyRequest, reply: FastifyReply): void {

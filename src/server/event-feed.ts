@@ -20,7 +20,11 @@ export interface EventFeed {
   stop(): void;
 }
 
-export function createEventFeed(db: Kysely<Database>, onError: (error: unknown) => void, intervalMs = EVENT_POLL_INTERVAL_MS): EventFeed {
+export function createEventFeed(
+  db: Kysely<Database>,
+  onError: (error: unknown) => void,
+  intervalMs = EVENT_POLL_INTERVAL_MS,
+): EventFeed {
   const listeners = new Set<() => void>();
   let timer: NodeJS.Timeout | undefined;
   let lastSeen = -1;

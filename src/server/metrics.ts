@@ -9,7 +9,10 @@
 type Labels = Readonly<Record<string, string>>;
 
 const labelKey = (labels: Labels): string =>
-  Object.keys(labels).sort().map((k) => `${k}="${String(labels[k]).replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`).join(',');
+  Object.keys(labels)
+    .sort()
+    .map((k) => `${k}="${String(labels[k]).replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`)
+    .join(',');
 
 export interface Counter {
   inc(labels?: Labels, by?: number): void;
@@ -37,13 +40,25 @@ export class MetricsRegistry {
 
   counter(name: string, help: string): Counter {
     const values = new Map<string, number>();
-    this.add({ name, help, type: 'counter', render: () => [...values].map(([k, v]) => `${name}${k ? `{${k}}` : ''} ${v}`) });
-    return { inc: (labels = {}, by = 1) => void values.set(labelKey(labels), (values.get(labelKey(labels)) ?? 0) + by) };
+    this.add({
+      name,
+      help,
+      type: 'counter',
+      render: () => [...values].map(([k, v]) => `${name}${k ? `{${k}}` : ''} ${v}`),
+    });
+    return {
+      inc: (labels = {}, by = 1) => void values.set(labelKey(labels), (values.get(labelKey(labels)) ?? 0) + by),
+    };
   }
 
   gauge(name: string, help: string): Gauge {
     const values = new Map<string, number>();
-    this.add({ name, help, type: 'gauge', render: () => [...values].map(([k, v]) => `${name}${k ? `{${k}}` : ''} ${v}`) });
+    this.add({
+      name,
+      help,
+      type: 'gauge',
+      render: () => [...values].map(([k, v]) => `${name}${k ? `{${k}}` : ''} ${v}`),
+    });
     return { set: (value, labels = {}) => void values.set(labelKey(labels), value) };
   }
 
@@ -57,7 +72,11 @@ export class MetricsRegistry {
         [...series].flatMap(([k, s]) => {
           const sep = k ? `${k},` : '';
           const lines = buckets.map((b, i) => `${name}_bucket{${sep}le="${b}"} ${s.counts[i]}`);
-          lines.push(`${name}_bucket{${sep}le="+Inf"} ${s.count}`, `${name}_sum${k ? `{${k}}` : ''} ${s.sum}`, `${name}_count${k ? `{${k}}` : ''} ${s.count}`);
+          lines.push(
+            `${name}_bucket{${sep}le="+Inf"} ${s.count}`,
+            `${name}_sum${k ? `{${k}}` : ''} ${s.sum}`,
+            `${name}_count${k ? `{${k}}` : ''} ${s.count}`,
+          );
           return lines;
         }),
     });
@@ -83,7 +102,8 @@ export class MetricsRegistry {
   async render(): Promise<string> {
     for (const fn of this.collectors) await fn();
     const out: string[] = [];
-    for (const f of this.families.values()) out.push(`# HELP ${f.name} ${f.help}`, `# TYPE ${f.name} ${f.type}`, ...f.render());
+    for (const f of this.families.values())
+      out.push(`# HELP ${f.name} ${f.help}`, `# TYPE ${f.name} ${f.type}`, ...f.render());
     return `${out.join('\n')}\n`;
   }
 
@@ -109,12 +129,25 @@ export function createServerMetrics(): ServerMetrics {
   const registry = new MetricsRegistry();
   return {
     registry,
-    requestDuration: registry.histogram('patchline_http_request_duration_seconds', 'API request latency by route, method and status class.', LATENCY_BUCKETS_S),
+    requestDuration: registry.histogram(
+      'patchline_http_request_duration_seconds',
+      'API request latency by route, method and status class.',
+      LATENCY_BUCKETS_S,
+    ),
     agentsConnected: registry.gauge('patchline_agents_connected', 'Agents holding a connection to this server.'),
     reportsIngested: registry.counter('patchline_reports_ingested_total', 'Agent scan and result reports applied.'),
-    upstreamBytes: registry.counter('patchline_upstream_bytes_total', 'Bytes downloaded from upstream (catalog and update payloads).'),
-    contentServedBytes: registry.counter('patchline_content_served_bytes_total', 'Payload bytes served to agents from the content cache.'),
+    upstreamBytes: registry.counter(
+      'patchline_upstream_bytes_total',
+      'Bytes downloaded from upstream (catalog and update payloads).',
+    ),
+    contentServedBytes: registry.counter(
+      'patchline_content_served_bytes_total',
+      'Payload bytes served to agents from the content cache.',
+    ),
     hosts: registry.gauge('patchline_hosts', 'Enrolled hosts by status (online, offline, revoked).'),
-    actionsQueued: registry.gauge('patchline_action_hosts_queued', 'Per-host action steps not yet finished (queue depth).'),
+    actionsQueued: registry.gauge(
+      'patchline_action_hosts_queued',
+      'Per-host action steps not yet finished (queue depth).',
+    ),
   };
 }

@@ -13,7 +13,7 @@ import { createServerMetrics } from './metrics.ts';
 import { ensureSelfSigned, loadTlsFiles, type TlsIdentity } from './tls.ts';
 import { openDatabase } from '../store/open.ts';
 import { putSetting, SETTING } from '../store/server/settings-repo.ts';
-import { deleteExpiredSessions, } from '../store/server/credentials-repo.ts';
+import { deleteExpiredSessions } from '../store/server/credentials-repo.ts';
 import { EXIT, PatchlineError } from '../domain/errors.ts';
 
 export interface RunningServer {
@@ -49,12 +49,25 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   const tls = await resolveTls(config, now());
   const store = await openDatabase(config.db);
   let app: App | undefined;
-  const feed = createEventFeed(store.db, (error) => app?.log.warn({ err: error }, 'event feed: polling the outbox failed'));
+  const feed = createEventFeed(store.db, (error) =>
+    app?.log.warn({ err: error }, 'event feed: polling the outbox failed'),
+  );
   try {
     // The CLI reads the fingerprint from here to put it in enrollment tokens it creates.
     await putSetting(store.db, SETTING.tlsFingerprint, tls?.fingerprint ?? '', now().toISOString());
     await deleteExpiredSessions(store.db, now().toISOString());
-    const deps: ServerDeps = { store, now, secureCookies: tls !== null, tlsFingerprint: tls?.fingerprint ?? null, feed, metrics: createServerMetrics(), catalog: options.catalog, content: options.content, cacheStateOf: options.cacheStateOf, catalogDetails: options.catalogDetails };
+    const deps: ServerDeps = {
+      store,
+      now,
+      secureCookies: tls !== null,
+      tlsFingerprint: tls?.fingerprint ?? null,
+      feed,
+      metrics: createServerMetrics(),
+      catalog: options.catalog,
+      content: options.content,
+      cacheStateOf: options.cacheStateOf,
+      catalogDetails: options.catalogDetails,
+    };
     app = await buildApp(deps, {
       logger: options.logger ?? { level: 'info', redact: { paths: REDACT_PATHS, censor: '[redacted]' } },
       plugins: options.plugins,
@@ -66,7 +79,11 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     try {
       await app.listen({ host: config.host, port: config.port });
     } catch (cause) {
-      throw new PatchlineError('LISTEN_FAILED', `Cannot listen on ${config.host}:${config.port}: ${(cause as Error).message}`, { cause, exitCode: EXIT.FAILED });
+      throw new PatchlineError(
+        'LISTEN_FAILED',
+        `Cannot listen on ${config.host}:${config.port}: ${(cause as Error).message}`,
+        { cause, exitCode: EXIT.FAILED },
+      );
     }
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
@@ -74,7 +91,11 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     const url = `${tls ? 'https' : 'http'}://${host}:${port}`;
     let closing: Promise<void> | undefined;
     const running: RunningServer = {
-      url, fingerprint: tls?.fingerprint ?? null, app, deps: appDeps(app), tls,
+      url,
+      fingerprint: tls?.fingerprint ?? null,
+      app,
+      deps: appDeps(app),
+      tls,
       close() {
         closing ??= (async () => {
           const deadline = setTimeout(() => app!.server.closeAllConnections(), SHUTDOWN_DEADLINE_MS);

@@ -41,14 +41,22 @@ export async function loadTlsFiles(certFile: string, keyFile: string): Promise<T
   try {
     [certPem, keyPem] = await Promise.all([readFile(certFile, 'utf8'), readFile(keyFile, 'utf8')]);
   } catch (cause) {
-    throw new PatchlineError('TLS_FILES_UNREADABLE', `Cannot read --tls-cert ${certFile} or --tls-key ${keyFile}: ${(cause as Error).message}`, { cause, exitCode: EXIT.USAGE });
+    throw new PatchlineError(
+      'TLS_FILES_UNREADABLE',
+      `Cannot read --tls-cert ${certFile} or --tls-key ${keyFile}: ${(cause as Error).message}`,
+      { cause, exitCode: EXIT.USAGE },
+    );
   }
   try {
     const cert = new X509Certificate(certPem);
     const key = createPrivateKey(keyPem);
     if (!cert.checkPrivateKey(key)) throw new Error('the key does not belong to the certificate');
   } catch (cause) {
-    throw new PatchlineError('TLS_FILES_INVALID', `--tls-cert ${certFile} / --tls-key ${keyFile}: ${(cause as Error).message}. Give a PEM certificate and its PEM private key.`, { cause, exitCode: EXIT.USAGE });
+    throw new PatchlineError(
+      'TLS_FILES_INVALID',
+      `--tls-cert ${certFile} / --tls-key ${keyFile}: ${(cause as Error).message}. Give a PEM certificate and its PEM private key.`,
+      { cause, exitCode: EXIT.USAGE },
+    );
   }
   return { certPem, keyPem, fingerprint: certificateFingerprint(certPem), source: 'files' };
 }
@@ -62,14 +70,25 @@ export async function ensureSelfSigned(dataDir: string, now: Date): Promise<TlsI
     const [certPem, keyPem] = await Promise.all([readFile(certFile, 'utf8'), readFile(keyFile, 'utf8')]);
     return { certPem, keyPem, fingerprint: certificateFingerprint(certPem), source: 'self-signed' };
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new PatchlineError('TLS_FILES_UNREADABLE', `Cannot read the server certificate in ${dir}: ${(error as Error).message}`, { cause: error });
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT')
+      throw new PatchlineError(
+        'TLS_FILES_UNREADABLE',
+        `Cannot read the server certificate in ${dir}: ${(error as Error).message}`,
+        { cause: error },
+      );
   }
   const { publicKey, privateKey } = await promisify(generateKeyPair)('rsa', { modulusLength: RSA_BITS });
   const subject = `Patchline server ${hostname()}`;
   const certPem = issueCertificate({
-    subject, issuer: subject, publicKey: createPublicKey(publicKey.export({ type: 'spki', format: 'pem' })), issuerKey: privateKey, issuerPublicKey: publicKey,
-    notBefore: new Date(now.getTime() - NOT_BEFORE_SKEW_MS), notAfter: new Date(now.getTime() + SELF_SIGNED_VALIDITY_DAYS * 86_400_000),
-    ca: false, extendedKeyUsage: ['1.3.6.1.5.5.7.3.1'],
+    subject,
+    issuer: subject,
+    publicKey: createPublicKey(publicKey.export({ type: 'spki', format: 'pem' })),
+    issuerKey: privateKey,
+    issuerPublicKey: publicKey,
+    notBefore: new Date(now.getTime() - NOT_BEFORE_SKEW_MS),
+    notAfter: new Date(now.getTime() + SELF_SIGNED_VALIDITY_DAYS * 86_400_000),
+    ca: false,
+    extendedKeyUsage: ['1.3.6.1.5.5.7.3.1'],
   });
   const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
   await mkdir(dir, { recursive: true, mode: 0o700 });

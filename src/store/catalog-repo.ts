@@ -50,7 +50,12 @@ export interface ExtendedInput {
   readonly maxDownloadSize: number | null;
   readonly browseOnly: boolean;
   readonly cveIds?: readonly string[];
-  readonly files: readonly { readonly digest: string; readonly fileName: string | null; readonly size: number | null; readonly sha256: string | null }[];
+  readonly files: readonly {
+    readonly digest: string;
+    readonly fileName: string | null;
+    readonly size: number | null;
+    readonly sha256: string | null;
+  }[];
 }
 
 export interface LocalizedInput {
@@ -79,7 +84,11 @@ export interface RevisionDetails {
 /** Another import into the same store is still running. */
 export class ImportBusyError extends Error {
   override readonly name = 'ImportBusyError';
-  constructor(readonly importer: string, readonly source: string, readonly startedAt: string) {
+  constructor(
+    readonly importer: string,
+    readonly source: string,
+    readonly startedAt: string,
+  ) {
     super(`an import of ${source} (${importer}) started ${startedAt} is still running`);
   }
 }
@@ -107,8 +116,15 @@ const DEFAULT_WAL_AUTOCHECKPOINT_PAGES = 1000;
 
 /** Per-version tables, in the order a version is deleted (FTS rows go first, keyed by update row id). */
 const VERSIONED_TABLES = [
-  'catalog_titles', 'catalog_files', 'catalog_update_files', 'catalog_supersedence', 'catalog_bundles',
-  'catalog_prerequisites', 'catalog_categories', 'catalog_update_categories', 'catalog_updates',
+  'catalog_titles',
+  'catalog_files',
+  'catalog_update_files',
+  'catalog_supersedence',
+  'catalog_bundles',
+  'catalog_prerequisites',
+  'catalog_categories',
+  'catalog_update_categories',
+  'catalog_updates',
 ] as const;
 
 export interface CatalogWriter {
@@ -117,7 +133,13 @@ export interface CatalogWriter {
    * (killed) are deleted first; one whose importer `isRunning` says is alive makes this throw
    * ImportBusyError instead of pulling its rows away under it.
    */
-  beginImport(meta: { source: string; signerSubject: string | null; now: Date; importer: string; isRunning: (importer: string) => boolean }): number;
+  beginImport(meta: {
+    source: string;
+    signerSubject: string | null;
+    now: Date;
+    importer: string;
+    isRunning: (importer: string) => boolean;
+  }): number;
   setHeader(versionId: number, header: { packageId: string | null; creationDate: string | null }): void;
   /** Runs `fn` in one write transaction. */
   transaction<T>(fn: () => T): T;
@@ -140,11 +162,21 @@ export function sqliteCatalogWriter(sqlite: BetterSqlite3.Database): CatalogWrit
     `INSERT INTO catalog_updates (version_id, revision_id, update_id, revision_number, creation_date, default_language, is_bundle, is_leaf, deployment_action, release_date)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   );
-  const insertCategory = sqlite.prepare(`INSERT OR IGNORE INTO catalog_update_categories (version_id, revision_id, category_id, type) VALUES (?, ?, ?, ?)`);
-  const insertPrereq = sqlite.prepare(`INSERT INTO catalog_prerequisites (version_id, revision_id, or_group, prerequisite_update_id) VALUES (?, ?, ?, ?)`);
-  const insertBundle = sqlite.prepare(`INSERT OR IGNORE INTO catalog_bundles (version_id, member_revision_id, bundle_revision_id) VALUES (?, ?, ?)`);
-  const insertSuper = sqlite.prepare(`INSERT OR IGNORE INTO catalog_supersedence (version_id, revision_id, superseding_revision_id) VALUES (?, ?, ?)`);
-  const insertUpdateFile = sqlite.prepare(`INSERT OR IGNORE INTO catalog_update_files (version_id, revision_id, file_id) VALUES (?, ?, ?)`);
+  const insertCategory = sqlite.prepare(
+    `INSERT OR IGNORE INTO catalog_update_categories (version_id, revision_id, category_id, type) VALUES (?, ?, ?, ?)`,
+  );
+  const insertPrereq = sqlite.prepare(
+    `INSERT INTO catalog_prerequisites (version_id, revision_id, or_group, prerequisite_update_id) VALUES (?, ?, ?, ?)`,
+  );
+  const insertBundle = sqlite.prepare(
+    `INSERT OR IGNORE INTO catalog_bundles (version_id, member_revision_id, bundle_revision_id) VALUES (?, ?, ?)`,
+  );
+  const insertSuper = sqlite.prepare(
+    `INSERT OR IGNORE INTO catalog_supersedence (version_id, revision_id, superseding_revision_id) VALUES (?, ?, ?)`,
+  );
+  const insertUpdateFile = sqlite.prepare(
+    `INSERT OR IGNORE INTO catalog_update_files (version_id, revision_id, file_id) VALUES (?, ?, ?)`,
+  );
   const upsertLocation = sqlite.prepare(
     `INSERT INTO catalog_files (version_id, file_id, url, is_included) VALUES (?, ?, ?, ?)
      ON CONFLICT (version_id, file_id) DO UPDATE SET url = excluded.url, is_included = excluded.is_included`,
@@ -172,27 +204,45 @@ export function sqliteCatalogWriter(sqlite: BetterSqlite3.Database): CatalogWrit
 
   const writer: CatalogWriter = {
     beginImport({ source, signerSubject, now, importer, isRunning }) {
-      return sqlite.transaction(() => {
-        for (const v of writer.versions().filter((row) => row.state === 'importing')) {
-          if (v.importer !== null && v.importer !== importer && isRunning(v.importer)) throw new ImportBusyError(v.importer, v.source, v.startedAt);
-          // A killed import left its rows under an `importing` version: they are garbage now.
-          deleteRows(v.id);
-        }
-        const info = sqlite
-          .prepare(`INSERT INTO catalog_versions (state, source, signer_subject, importer, started_at) VALUES ('importing', ?, ?, ?, ?)`)
-          .run(source, signerSubject, importer, now.toISOString());
-        return Number(info.lastInsertRowid);
-      }).immediate();
+      return sqlite
+        .transaction(() => {
+          for (const v of writer.versions().filter((row) => row.state === 'importing')) {
+            if (v.importer !== null && v.importer !== importer && isRunning(v.importer))
+              throw new ImportBusyError(v.importer, v.source, v.startedAt);
+            // A killed import left its rows under an `importing` version: they are garbage now.
+            deleteRows(v.id);
+          }
+          const info = sqlite
+            .prepare(
+              `INSERT INTO catalog_versions (state, source, signer_subject, importer, started_at) VALUES ('importing', ?, ?, ?, ?)`,
+            )
+            .run(source, signerSubject, importer, now.toISOString());
+          return Number(info.lastInsertRowid);
+        })
+        .immediate();
     },
     setHeader(versionId, header) {
-      sqlite.prepare(`UPDATE catalog_versions SET package_id = ?, creation_date = ? WHERE id = ?`).run(header.packageId, header.creationDate, versionId);
+      sqlite
+        .prepare(`UPDATE catalog_versions SET package_id = ?, creation_date = ? WHERE id = ?`)
+        .run(header.packageId, header.creationDate, versionId);
     },
     transaction(fn) {
       return sqlite.transaction(fn)();
     },
     insertUpdates(versionId, updates) {
       for (const u of updates) {
-        insertUpdate.run(versionId, u.revisionId, u.updateId, u.revisionNumber, u.creationDate, u.defaultLanguage, u.isBundle ? 1 : 0, u.isLeaf ? 1 : 0, u.deploymentAction, u.creationDate);
+        insertUpdate.run(
+          versionId,
+          u.revisionId,
+          u.updateId,
+          u.revisionNumber,
+          u.creationDate,
+          u.defaultLanguage,
+          u.isBundle ? 1 : 0,
+          u.isLeaf ? 1 : 0,
+          u.deploymentAction,
+          u.creationDate,
+        );
         for (const c of u.categories) insertCategory.run(versionId, u.revisionId, c.id, c.type);
         for (const p of u.prerequisites) insertPrereq.run(versionId, u.revisionId, p.orGroup, p.updateId);
         for (const b of u.bundledBy) insertBundle.run(versionId, u.revisionId, b);
@@ -207,16 +257,34 @@ export function sqliteCatalogWriter(sqlite: BetterSqlite3.Database): CatalogWrit
       const x = d.extended;
       const l = d.primary;
       const f = d.fallback;
-      const json = (values: readonly string[] | undefined): string | null => (values && values.length > 0 ? JSON.stringify(values) : null);
+      const json = (values: readonly string[] | undefined): string | null =>
+        values && values.length > 0 ? JSON.stringify(values) : null;
       setDetails.run(
-        d.updateType ?? null, x?.kb ?? null, x?.msrcSeverity ?? null, x?.securityBulletinId ?? null, x?.rebootBehavior ?? null, x?.impact ?? null,
-        x?.maxDownloadSize ?? null, x ? (x.browseOnly ? 1 : 0) : null, json(x?.cveIds),
-        l?.title ?? null, f?.title ?? null, l?.description ?? null, f?.description ?? null, l?.moreInfoUrl ?? null, f?.moreInfoUrl ?? null,
-        json(l?.moreInfoUrls), json(f?.moreInfoUrls), x?.supportUrl ?? null, l?.supportUrl ?? f?.supportUrl ?? null,
-        versionId, revisionId,
+        d.updateType ?? null,
+        x?.kb ?? null,
+        x?.msrcSeverity ?? null,
+        x?.securityBulletinId ?? null,
+        x?.rebootBehavior ?? null,
+        x?.impact ?? null,
+        x?.maxDownloadSize ?? null,
+        x ? (x.browseOnly ? 1 : 0) : null,
+        json(x?.cveIds),
+        l?.title ?? null,
+        f?.title ?? null,
+        l?.description ?? null,
+        f?.description ?? null,
+        l?.moreInfoUrl ?? null,
+        f?.moreInfoUrl ?? null,
+        json(l?.moreInfoUrls),
+        json(f?.moreInfoUrls),
+        x?.supportUrl ?? null,
+        l?.supportUrl ?? f?.supportUrl ?? null,
+        versionId,
+        revisionId,
       );
       for (const f of x?.files ?? []) upsertFileDetail.run(versionId, f.digest, f.fileName, f.size, f.sha256);
-      for (const o of d.others ?? []) upsertTitle.run(versionId, revisionId, o.language, o.texts.title, o.texts.description);
+      for (const o of d.others ?? [])
+        upsertTitle.run(versionId, revisionId, o.language, o.texts.title, o.texts.description);
     },
     bulkMode(on) {
       sqlite.pragma(`cache_size = ${on ? -BULK_CACHE_KIB : DEFAULT_CACHE_KIB * -1}`);
@@ -238,23 +306,43 @@ export function sqliteCatalogWriter(sqlite: BetterSqlite3.Database): CatalogWrit
           )
           .run(versionId);
         if (hasFts) {
-          sqlite.prepare(`INSERT INTO catalog_updates_fts (rowid, title) SELECT id, title FROM catalog_updates WHERE version_id = ? AND title IS NOT NULL`).run(versionId);
+          sqlite
+            .prepare(
+              `INSERT INTO catalog_updates_fts (rowid, title) SELECT id, title FROM catalog_updates WHERE version_id = ? AND title IS NOT NULL`,
+            )
+            .run(versionId);
         }
-        const updates = (sqlite.prepare(`SELECT count(*) AS n FROM catalog_updates WHERE version_id = ?`).get(versionId) as { n: number }).n;
-        const files = (sqlite.prepare(`SELECT count(*) AS n FROM catalog_files WHERE version_id = ?`).get(versionId) as { n: number }).n;
-        sqlite.prepare(`UPDATE catalog_versions SET updates_count = ?, files_count = ?, shards_count = ? WHERE id = ?`).run(updates, files, counts.shards, versionId);
+        const updates = (
+          sqlite.prepare(`SELECT count(*) AS n FROM catalog_updates WHERE version_id = ?`).get(versionId) as {
+            n: number;
+          }
+        ).n;
+        const files = (
+          sqlite.prepare(`SELECT count(*) AS n FROM catalog_files WHERE version_id = ?`).get(versionId) as { n: number }
+        ).n;
+        sqlite
+          .prepare(`UPDATE catalog_versions SET updates_count = ?, files_count = ?, shards_count = ? WHERE id = ?`)
+          .run(updates, files, counts.shards, versionId);
         return { updates, files };
       })();
     },
     switchCurrent(versionId, now) {
-      sqlite.transaction(() => {
-        const row = sqlite.prepare(`SELECT state FROM catalog_versions WHERE id = ?`).get(versionId) as { state: string } | undefined;
-        if (row?.state !== 'importing') throw new Error(`catalog version ${versionId} is ${row?.state ?? 'gone'}, not importing`);
-        const older = sqlite.prepare(`SELECT id FROM catalog_versions WHERE state = 'previous'`).all() as { id: number }[];
-        for (const o of older) deleteRows(o.id);
-        sqlite.prepare(`UPDATE catalog_versions SET state = 'previous' WHERE state = 'current'`).run();
-        sqlite.prepare(`UPDATE catalog_versions SET state = 'current', imported_at = ? WHERE id = ?`).run(now.toISOString(), versionId);
-      }).immediate();
+      sqlite
+        .transaction(() => {
+          const row = sqlite.prepare(`SELECT state FROM catalog_versions WHERE id = ?`).get(versionId) as
+            { state: string } | undefined;
+          if (row?.state !== 'importing')
+            throw new Error(`catalog version ${versionId} is ${row?.state ?? 'gone'}, not importing`);
+          const older = sqlite.prepare(`SELECT id FROM catalog_versions WHERE state = 'previous'`).all() as {
+            id: number;
+          }[];
+          for (const o of older) deleteRows(o.id);
+          sqlite.prepare(`UPDATE catalog_versions SET state = 'previous' WHERE state = 'current'`).run();
+          sqlite
+            .prepare(`UPDATE catalog_versions SET state = 'current', imported_at = ? WHERE id = ?`)
+            .run(now.toISOString(), versionId);
+        })
+        .immediate();
     },
     deleteVersion(versionId) {
       sqlite.transaction(() => deleteRows(versionId))();
@@ -279,7 +367,10 @@ export function sqliteCatalogWriter(sqlite: BetterSqlite3.Database): CatalogWrit
   };
 
   function deleteRows(versionId: number): void {
-    if (hasFts) sqlite.prepare(`DELETE FROM catalog_updates_fts WHERE rowid IN (SELECT id FROM catalog_updates WHERE version_id = ?)`).run(versionId);
+    if (hasFts)
+      sqlite
+        .prepare(`DELETE FROM catalog_updates_fts WHERE rowid IN (SELECT id FROM catalog_updates WHERE version_id = ?)`)
+        .run(versionId);
     for (const table of VERSIONED_TABLES) sqlite.prepare(`DELETE FROM ${table} WHERE version_id = ?`).run(versionId);
     sqlite.prepare(`DELETE FROM catalog_versions WHERE id = ?`).run(versionId);
   }

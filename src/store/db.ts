@@ -15,7 +15,18 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { CompiledQuery, Kysely, Migrator, SqliteDialect, SqliteDriver, type DatabaseConnection, type Driver, type Migration, type MigrationProvider, type SqliteDialectConfig } from 'kysely';
+import {
+  CompiledQuery,
+  Kysely,
+  Migrator,
+  SqliteDialect,
+  SqliteDriver,
+  type DatabaseConnection,
+  type Driver,
+  type Migration,
+  type MigrationProvider,
+  type SqliteDialectConfig,
+} from 'kysely';
 import { PatchlineError, EXIT } from '../domain/errors.ts';
 import { BUSY_TIMEOUT_MS, retryBusy } from './busy.ts';
 import { migrations } from './migrations/index.ts';
@@ -43,7 +54,10 @@ const STATEMENT_CACHE_SIZE = 256;
  * Kysely prepares every query afresh; better-sqlite3 statements are reusable, and preparing was
  * about 6 % of the connector's CPU in a 500-host run. Cache them by SQL text.
  */
-function withStatementCache(sqlite: BetterSqlite3.Database): { close(): void; prepare(sql: string): BetterSqlite3.Statement } {
+function withStatementCache(sqlite: BetterSqlite3.Database): {
+  close(): void;
+  prepare(sql: string): BetterSqlite3.Statement;
+} {
   const cache = new Map<string, BetterSqlite3.Statement>();
   return {
     close: () => sqlite.close(),
@@ -82,7 +96,9 @@ class ImmediateSqliteDialect extends SqliteDialect {
 function upToDate(sqlite: BetterSqlite3.Database): boolean {
   const table = sqlite.prepare("select 1 from sqlite_master where type = 'table' and name = 'kysely_migration'").get();
   if (table === undefined) return false;
-  const done = new Set((sqlite.prepare('select name from kysely_migration').all() as { name: string }[]).map((r) => r.name));
+  const done = new Set(
+    (sqlite.prepare('select name from kysely_migration').all() as { name: string }[]).map((r) => r.name),
+  );
   return Object.keys(migrations).every((name) => done.has(name));
 }
 
@@ -104,7 +120,11 @@ async function migrate(db: Kysely<Database>, sqlite: BetterSqlite3.Database, fil
   if (outcome.error) {
     if (sqlite.inTransaction) sqlite.exec('ROLLBACK');
     const failed = outcome.results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
-    throw new PatchlineError('STATE_MIGRATION_FAILED', `The state file ${file} could not be upgraded (migration ${failed}): ${(outcome.error as Error).message}. Nothing was changed.`, { cause: outcome.error, exitCode: EXIT.INTERNAL, context: { file } });
+    throw new PatchlineError(
+      'STATE_MIGRATION_FAILED',
+      `The state file ${file} could not be upgraded (migration ${failed}): ${(outcome.error as Error).message}. Nothing was changed.`,
+      { cause: outcome.error, exitCode: EXIT.INTERNAL, context: { file } },
+    );
   }
   sqlite.exec('COMMIT');
 }
@@ -120,7 +140,11 @@ export async function openStore(file: string): Promise<Store> {
     sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('foreign_keys = ON');
   } catch (cause) {
-    throw new PatchlineError('STATE_UNREADABLE', `Cannot open the state file ${file}: ${(cause as Error).message}. Check the path and its permissions, or name another file with --state.`, { cause, exitCode: EXIT.USAGE, context: { file } });
+    throw new PatchlineError(
+      'STATE_UNREADABLE',
+      `Cannot open the state file ${file}: ${(cause as Error).message}. Check the path and its permissions, or name another file with --state.`,
+      { cause, exitCode: EXIT.USAGE, context: { file } },
+    );
   }
   const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(sqlite) }) });
   try {

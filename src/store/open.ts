@@ -72,7 +72,11 @@ export async function openDatabase(location: string): Promise<Database_> {
     return { db: store.db, dialect: 'sqlite', display: location, sqlite: store.sqlite, close: () => store.close() };
   }
   const display = redactUrl(location);
-  const pool = new pg.Pool({ connectionString: location, max: POSTGRES_POOL_SIZE, types: { getTypeParser: typeParser } as pg.CustomTypesConfig });
+  const pool = new pg.Pool({
+    connectionString: location,
+    max: POSTGRES_POOL_SIZE,
+    types: { getTypeParser: typeParser } as pg.CustomTypesConfig,
+  });
   // An idle client that loses its server emits 'error' on the pool; without a listener that
   // would crash the process. The next query gets a fresh connection (or a clear error).
   pool.on('error', (error) => process.emitWarning(`PostgreSQL connection lost (${display}): ${error.message}`));
@@ -81,7 +85,11 @@ export async function openDatabase(location: string): Promise<Database_> {
     client.release();
   } catch (cause) {
     await pool.end();
-    throw new PatchlineError('STORE_UNREACHABLE', `Cannot connect to PostgreSQL at ${display}: ${(cause as Error).message}. Check the URL, that the server runs and that the user may connect.`, { cause, exitCode: EXIT.USAGE, context: { db: display } });
+    throw new PatchlineError(
+      'STORE_UNREACHABLE',
+      `Cannot connect to PostgreSQL at ${display}: ${(cause as Error).message}. Check the URL, that the server runs and that the user may connect.`,
+      { cause, exitCode: EXIT.USAGE, context: { db: display } },
+    );
   }
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   const migrator = new Migrator({ db, provider: new StaticMigrations(migrations) });
@@ -89,7 +97,11 @@ export async function openDatabase(location: string): Promise<Database_> {
   if (error) {
     await db.destroy();
     const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
-    throw new PatchlineError('STATE_MIGRATION_FAILED', `The database ${display} could not be upgraded (migration ${failed}): ${(error as Error).message}`, { cause: error, exitCode: EXIT.INTERNAL, context: { db: display } });
+    throw new PatchlineError(
+      'STATE_MIGRATION_FAILED',
+      `The database ${display} could not be upgraded (migration ${failed}): ${(error as Error).message}`,
+      { cause: error, exitCode: EXIT.INTERNAL, context: { db: display } },
+    );
   }
   let closed: Promise<void> | undefined;
   return {

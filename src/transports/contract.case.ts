@@ -40,8 +40,17 @@ export interface TransportFixture {
 /** A scan-only cycle with no callback: the agent leaves its log to be fetched, as after a lost stream. */
 export function contractRequest(host: string, cycle: number, runId = 'contract-run'): CycleRequest {
   return {
-    runId, host, cycle, mode: 'scan', reboot: 'never', filters: {}, exclude: [], installedEarlier: [],
-    serverSelection: 'default', installerBusyTimeoutSeconds: 5, logHandoverTimeoutSeconds: 0,
+    runId,
+    host,
+    cycle,
+    mode: 'scan',
+    reboot: 'never',
+    filters: {},
+    exclude: [],
+    installedEarlier: [],
+    serverSelection: 'default',
+    installerBusyTimeoutSeconds: 5,
+    logHandoverTimeoutSeconds: 0,
   };
 }
 
@@ -103,12 +112,15 @@ export function runTransportContract(name: string, makeFixture: () => Promise<Tr
 
     it("a launch the task scheduler refuses carries the scheduler's HRESULT", async (t) => {
       if (!f.refusing) return t.skip('the fixture offers no host whose scheduler refuses');
-      await assert.rejects(f.transport.launch(f.refusing, contractRequest(f.refusing, 1), signal()), (error: unknown) => {
-        assert.ok(error instanceof LaunchRefusedError, String(error));
-        assert.match(error.hresult, /^0x[0-9a-f]{8}$/i);
-        assert.equal(transportFailureOf(error), 'refused');
-        return true;
-      });
+      await assert.rejects(
+        f.transport.launch(f.refusing, contractRequest(f.refusing, 1), signal()),
+        (error: unknown) => {
+          assert.ok(error instanceof LaunchRefusedError, String(error));
+          assert.match(error.hresult, /^0x[0-9a-f]{8}$/i);
+          assert.equal(transportFailureOf(error), 'refused');
+          return true;
+        },
+      );
     });
 
     it('prepare with nothing to place is idempotent', async () => {
@@ -130,9 +142,16 @@ export function runTransportContract(name: string, makeFixture: () => Promise<Tr
       });
       const events = log as unknown as readonly AgentEvent[];
       assert.equal(events[0]?.kind, 'cycle-started');
-      assert.deepEqual(events.map((e) => e.seq), events.map((_, i) => i + 1), 'seq 1..n');
+      assert.deepEqual(
+        events.map((e) => e.seq),
+        events.map((_, i) => i + 1),
+        'seq 1..n',
+      );
       const finished = events.find((e) => e.kind === 'cycle-finished');
-      assert.ok(finished && finished.kind === 'cycle-finished' && finished.willReboot === false, 'a scan with --reboot never does not reboot');
+      assert.ok(
+        finished && finished.kind === 'cycle-finished' && finished.willReboot === false,
+        'a scan with --reboot never does not reboot',
+      );
       // Stopping an agent that has ended is harmless (the engine may stop late).
       await f.transport.stop(f.up, launch);
       assert.equal(await f.transport.isRunning(f.up, launch, signal()), false);

@@ -51,7 +51,10 @@ export interface Inventory {
 
 type Path = readonly (string | number)[];
 class FieldError extends Error {
-  constructor(readonly path: Path, message: string) {
+  constructor(
+    readonly path: Path,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -72,14 +75,20 @@ function text(obj: Record<string, unknown>, key: string, path: Path): string | u
 function port(obj: Record<string, unknown>, path: Path, fallback: number): number {
   const v = obj.port;
   if (v === undefined || v === null) return fallback;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 65535) throw new FieldError([...path, 'port'], 'must be a port number from 1 to 65535');
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 65535)
+    throw new FieldError([...path, 'port'], 'must be a port number from 1 to 65535');
   return v;
 }
 
 function checkFields(obj: Record<string, unknown>, path: Path): void {
   for (const key of Object.keys(obj)) {
-    if (key === 'password') throw new FieldError([...path, key], 'passwords are not kept in the inventory: name an environment variable (passwordEnv) or a file (passwordFile) that holds it');
-    if (!(HOST_FIELDS as readonly string[]).includes(key)) throw new FieldError([...path, key], `unknown field (known: ${HOST_FIELDS.join(', ')})`);
+    if (key === 'password')
+      throw new FieldError(
+        [...path, key],
+        'passwords are not kept in the inventory: name an environment variable (passwordEnv) or a file (passwordFile) that holds it',
+      );
+    if (!(HOST_FIELDS as readonly string[]).includes(key))
+      throw new FieldError([...path, key], `unknown field (known: ${HOST_FIELDS.join(', ')})`);
   }
 }
 
@@ -96,7 +105,8 @@ function auth(obj: Record<string, unknown>, path: Path, baseDir: string, fallbac
   if (given > 1) throw new FieldError(path, 'name one of keyFile, passwordEnv, passwordFile');
   if (keyFile !== undefined) return { kind: 'key', keyFile: expandPath(keyFile, baseDir) };
   if (passwordEnv !== undefined) {
-    if (!ENV_NAME.test(passwordEnv)) throw new FieldError([...path, 'passwordEnv'], 'must be an environment variable name (letters, digits, _)');
+    if (!ENV_NAME.test(passwordEnv))
+      throw new FieldError([...path, 'passwordEnv'], 'must be an environment variable name (letters, digits, _)');
     return { kind: 'passwordEnv', variable: passwordEnv };
   }
   if (passwordFile !== undefined) return { kind: 'passwordFile', path: expandPath(passwordFile, baseDir) };
@@ -104,46 +114,77 @@ function auth(obj: Record<string, unknown>, path: Path, baseDir: string, fallbac
 }
 
 function build(doc: unknown, source: string, baseDir: string): Inventory {
-  if (!isRecord(doc)) throw new FieldError([], 'the inventory must be a mapping with `hosts` (and optional `groups`, `defaults`)');
-  for (const key of Object.keys(doc)) if (!['hosts', 'groups', 'defaults'].includes(key)) throw new FieldError([key], 'unknown field (known: hosts, groups, defaults)');
+  if (!isRecord(doc))
+    throw new FieldError([], 'the inventory must be a mapping with `hosts` (and optional `groups`, `defaults`)');
+  for (const key of Object.keys(doc))
+    if (!['hosts', 'groups', 'defaults'].includes(key))
+      throw new FieldError([key], 'unknown field (known: hosts, groups, defaults)');
   const d = doc.defaults ?? {};
   if (!isRecord(d)) throw new FieldError(['defaults'], 'must be a mapping');
   checkFields(d, ['defaults']);
   if (d.address !== undefined) throw new FieldError(['defaults', 'address'], 'an address belongs to a host');
-  const defaults = { user: text(d, 'user', ['defaults']) ?? null, port: port(d, ['defaults'], DEFAULT_SSH_PORT), auth: auth(d, ['defaults'], baseDir, null) };
+  const defaults = {
+    user: text(d, 'user', ['defaults']) ?? null,
+    port: port(d, ['defaults'], DEFAULT_SSH_PORT),
+    auth: auth(d, ['defaults'], baseDir, null),
+  };
 
-  if (!isRecord(doc.hosts)) throw new FieldError(['hosts'], 'is required: a mapping of host name to { address, port, user, keyFile | passwordEnv | passwordFile }');
+  if (!isRecord(doc.hosts))
+    throw new FieldError(
+      ['hosts'],
+      'is required: a mapping of host name to { address, port, user, keyFile | passwordEnv | passwordFile }',
+    );
   const hosts = new Map<string, InventoryHost>();
   for (const [name, raw] of Object.entries(doc.hosts)) {
     const path = ['hosts', name];
     if (!HOST_NAME.test(name)) throw new FieldError(path, 'is not a host name (letters, digits, -, _, .)');
-    if (hosts.has(name.toLowerCase())) throw new FieldError(path, `names the same host as ${hosts.get(name.toLowerCase())!.name} (names are case-insensitive)`);
+    if (hosts.has(name.toLowerCase()))
+      throw new FieldError(
+        path,
+        `names the same host as ${hosts.get(name.toLowerCase())!.name} (names are case-insensitive)`,
+      );
     const h = raw ?? {};
-    if (!isRecord(h)) throw new FieldError(path, 'must be a mapping (address, port, user, keyFile | passwordEnv | passwordFile)');
+    if (!isRecord(h))
+      throw new FieldError(path, 'must be a mapping (address, port, user, keyFile | passwordEnv | passwordFile)');
     checkFields(h, path);
     hosts.set(name.toLowerCase(), {
-      name, address: text(h, 'address', path) ?? name, port: port(h, path, defaults.port),
-      user: text(h, 'user', path) ?? defaults.user, auth: auth(h, path, baseDir, defaults.auth),
+      name,
+      address: text(h, 'address', path) ?? name,
+      port: port(h, path, defaults.port),
+      user: text(h, 'user', path) ?? defaults.user,
+      auth: auth(h, path, baseDir, defaults.auth),
     });
   }
 
   const rawGroups = doc.groups ?? {};
-  if (!isRecord(rawGroups)) throw new FieldError(['groups'], 'must be a mapping of group name to a list of hosts and groups');
+  if (!isRecord(rawGroups))
+    throw new FieldError(['groups'], 'must be a mapping of group name to a list of hosts and groups');
   const members = new Map<string, readonly string[]>();
   for (const [name, list] of Object.entries(rawGroups)) {
-    if (name.toLowerCase() === ALL_GROUP) throw new FieldError(['groups', name], '`all` is every host and cannot be redefined');
+    if (name.toLowerCase() === ALL_GROUP)
+      throw new FieldError(['groups', name], '`all` is every host and cannot be redefined');
     if (hosts.has(name.toLowerCase())) throw new FieldError(['groups', name], 'a group cannot have the name of a host');
     if (!Array.isArray(list)) throw new FieldError(['groups', name], 'must be a list of host and group names');
     list.forEach((m, i) => {
-      if (typeof m !== 'string' || (!hosts.has(m.toLowerCase()) && !Object.keys(rawGroups).some((g) => g.toLowerCase() === m.toLowerCase()))) {
-        throw new FieldError(['groups', name, i], `${JSON.stringify(m)} is neither a host nor a group of this inventory`);
+      if (
+        typeof m !== 'string' ||
+        (!hosts.has(m.toLowerCase()) && !Object.keys(rawGroups).some((g) => g.toLowerCase() === m.toLowerCase()))
+      ) {
+        throw new FieldError(
+          ['groups', name, i],
+          `${JSON.stringify(m)} is neither a host nor a group of this inventory`,
+        );
       }
     });
-    members.set(name.toLowerCase(), (list as string[]).map((m) => m.toLowerCase()));
+    members.set(
+      name.toLowerCase(),
+      (list as string[]).map((m) => m.toLowerCase()),
+    );
   }
   const groups = new Map<string, readonly string[]>([[ALL_GROUP, [...hosts.keys()]]]);
   const expand = (group: string, trail: readonly string[]): string[] => {
-    if (trail.includes(group)) throw new FieldError(['groups', group], `groups include each other in a loop: ${[...trail, group].join(' → ')}`);
+    if (trail.includes(group))
+      throw new FieldError(['groups', group], `groups include each other in a loop: ${[...trail, group].join(' → ')}`);
     return (members.get(group) ?? []).flatMap((m) => (members.has(m) ? expand(m, [...trail, group]) : [m]));
   };
   for (const g of members.keys()) groups.set(g, [...new Set(expand(g, []))]);
@@ -161,7 +202,11 @@ export function parseInventory(text: string, source: string, baseDir: string = p
   const yamlError = doc.errors[0];
   if (yamlError) {
     const line = yamlError.linePos?.[0]?.line;
-    throw usageError('INVENTORY_INVALID', `${source}${line ? `:${line}` : ''}: not valid YAML: ${yamlError.message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '')}`, { cause: yamlError, context: { file: source } });
+    throw usageError(
+      'INVENTORY_INVALID',
+      `${source}${line ? `:${line}` : ''}: not valid YAML: ${yamlError.message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '')}`,
+      { cause: yamlError, context: { file: source } },
+    );
   }
   try {
     return build(doc.toJS(), source, baseDir);
@@ -172,8 +217,14 @@ export function parseInventory(text: string, source: string, baseDir: string = p
       const node = doc.getIn(error.path.slice(0, n), true) as { range?: [number, number, number] } | undefined;
       if (node && typeof node === 'object' && node.range) line = lineCounter.linePos(node.range[0]).line;
     }
-    const field = error.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('').replace(/^\./, '') || '(top level)';
-    throw usageError('INVENTORY_INVALID', `${source}${line ? `:${line}` : ''}: ${field}: ${error.message}`, { context: { file: source, field, ...(line ? { line } : {}) } });
+    const field =
+      error.path
+        .map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`))
+        .join('')
+        .replace(/^\./, '') || '(top level)';
+    throw usageError('INVENTORY_INVALID', `${source}${line ? `:${line}` : ''}: ${field}: ${error.message}`, {
+      context: { file: source, field, ...(line ? { line } : {}) },
+    });
   }
 }
 
@@ -183,7 +234,10 @@ export async function loadInventory(path: string): Promise<Inventory> {
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    throw usageError('INVENTORY_UNREADABLE', `cannot read the inventory ${path}: ${(error as Error).message}`, { cause: error, context: { file: path } });
+    throw usageError('INVENTORY_UNREADABLE', `cannot read the inventory ${path}: ${(error as Error).message}`, {
+      cause: error,
+      context: { file: path },
+    });
   }
   return parseInventory(text, path, dirname(resolve(path)));
 }
@@ -204,8 +258,17 @@ export function parseTarget(target: string): TargetSpec {
   const host = m?.[2] ?? m?.[3];
   const portText = m?.[4];
   const portNumber = portText === undefined ? null : Number(portText);
-  if (!m || host === undefined || (!m[2] && !HOST_NAME.test(host)) || (portNumber !== null && (portNumber < 1 || portNumber > 65535))) {
-    throw usageError('USAGE_TARGET', `"${target}" is not a target: write a host or group name, user@host, or user@host:port`, { context: { target } });
+  if (
+    !m ||
+    host === undefined ||
+    (!m[2] && !HOST_NAME.test(host)) ||
+    (portNumber !== null && (portNumber < 1 || portNumber > 65535))
+  ) {
+    throw usageError(
+      'USAGE_TARGET',
+      `"${target}" is not a target: write a host or group name, user@host, or user@host:port`,
+      { context: { target } },
+    );
   }
   return { user: m[1] ?? null, host, port: portNumber };
 }
@@ -232,11 +295,21 @@ export function resolveInventoryTargets(inventory: Inventory | null, targets: re
     if (known === undefined && inventory !== null && spec.user === null && spec.port === null) {
       const names = [...inventory.hosts.values()].slice(0, 5).map((h) => h.name);
       const groups = [...inventory.groups.keys()].slice(0, 5);
-      throw usageError('INVENTORY_UNKNOWN_TARGET', `"${target}" is neither a host nor a group of ${inventory.source} (hosts: ${names.join(', ')}${inventory.hosts.size > 5 ? ', …' : ''}; groups: ${groups.join(', ')}). Write user@${target} to reach a host that is not in the inventory.`, { context: { target, file: inventory.source } });
+      throw usageError(
+        'INVENTORY_UNKNOWN_TARGET',
+        `"${target}" is neither a host nor a group of ${inventory.source} (hosts: ${names.join(', ')}${inventory.hosts.size > 5 ? ', …' : ''}; groups: ${groups.join(', ')}). Write user@${target} to reach a host that is not in the inventory.`,
+        { context: { target, file: inventory.source } },
+      );
     }
     const host: InventoryHost = known
       ? { ...known, user: spec.user ?? known.user, port: spec.port ?? known.port }
-      : { name: spec.host, address: spec.host, port: spec.port ?? inventory?.defaults.port ?? DEFAULT_SSH_PORT, user: spec.user ?? inventory?.defaults.user ?? null, auth: fallbackAuth };
+      : {
+          name: spec.host,
+          address: spec.host,
+          port: spec.port ?? inventory?.defaults.port ?? DEFAULT_SSH_PORT,
+          user: spec.user ?? inventory?.defaults.user ?? null,
+          auth: fallbackAuth,
+        };
     if (named.has(key)) throw usageError('USAGE_TARGET', `host ${host.name} is named twice`, { context: { target } });
     named.add(key);
     // A host a group already brought in keeps its place; an explicit user@/:port still applies.

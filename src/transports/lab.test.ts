@@ -20,21 +20,34 @@ describe('labPipePath', () => {
   it('is the same for the same cycle and differs for another lab, run, host or cycle', () => {
     const base = labPipePath('/lab', 'run-1', 'web01', 1);
     assert.equal(labPipePath('/lab/', 'run-1', 'web01', 1), base);
-    for (const other of [labPipePath('/lab2', 'run-1', 'web01', 1), labPipePath('/lab', 'run-2', 'web01', 1), labPipePath('/lab', 'run-1', 'web02', 1), labPipePath('/lab', 'run-1', 'web01', 2)]) {
+    for (const other of [
+      labPipePath('/lab2', 'run-1', 'web01', 1),
+      labPipePath('/lab', 'run-2', 'web01', 1),
+      labPipePath('/lab', 'run-1', 'web02', 1),
+      labPipePath('/lab', 'run-1', 'web01', 2),
+    ]) {
       assert.notEqual(other, base);
     }
   });
 });
 
 describe('labLogFallbackPath', () => {
-  it('names the file like the agent does, in the host\'s logs dir, with unsafe characters replaced', () => {
-    assert.equal(labLogFallbackPath('/lab', { runId: 'r:1', host: 'web01', cycle: 2 }), '/lab/hosts/web01/logs/r_1-web01-2.jsonl');
+  it("names the file like the agent does, in the host's logs dir, with unsafe characters replaced", () => {
+    assert.equal(
+      labLogFallbackPath('/lab', { runId: 'r:1', host: 'web01', cycle: 2 }),
+      '/lab/hosts/web01/logs/r_1-web01-2.jsonl',
+    );
   });
 });
 
 describe('parseNdjsonEvents', () => {
   it('reads one event per line and skips blank lines', () => {
-    const events = parseNdjsonEvents('{"seq":1,"at":"x","kind":"rebooting"}\n\n{"seq":2,"at":"x","kind":"rebooting"}\n');
-    assert.deepEqual(events.map((e) => e.seq), [1, 2]);
+    const events = parseNdjsonEvents(
+      '{"seq":1,"at":"x","kind":"rebooting"}\n\n{"seq":2,"at":"x","kind":"rebooting"}\n',
+    );
+    assert.deepEqual(
+      events.map((e) => e.seq),
+      [1, 2],
+    );
   });
 });

@@ -13,7 +13,14 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { AgentEvent, CycleRequest } from '../domain/agent-log.ts';
 import { EXIT, PatchlineError, usageError } from '../domain/errors.ts';
-import { LaunchRefusedError, TransportError, transportFailureOf, type HostStatus, type LaunchResult, type Transport } from './transport.ts';
+import {
+  LaunchRefusedError,
+  TransportError,
+  transportFailureOf,
+  type HostStatus,
+  type LaunchResult,
+  type Transport,
+} from './transport.ts';
 
 /** A status or task call: the daemon answers at once, even for a host that is rebooting. */
 const CALL_TIMEOUT_MS = 5_000;
@@ -53,7 +60,10 @@ export interface LabTransportOptions {
  * so the task scheduler that sets it and fetchLog that reads it agree without storing it.
  */
 export function labPipePath(labDir: string, runId: string, host: string, cycle: number): string {
-  const hash = createHash('sha256').update(`${resolve(labDir)}\0${runId}\0${host}\0${cycle}`).digest('hex').slice(0, 20);
+  const hash = createHash('sha256')
+    .update(`${resolve(labDir)}\0${runId}\0${host}\0${cycle}`)
+    .digest('hex')
+    .slice(0, 20);
   return join(tmpdir(), `pl-${hash}.sock`);
 }
 
@@ -61,7 +71,13 @@ export function labPipePath(labDir: string, runId: string, host: string, cycle: 
 export function labLogFallbackPath(labDir: string, request: Pick<CycleRequest, 'runId' | 'host' | 'cycle'>): string {
   // Same name as the agent's fallbackLogPath (characters no file system accepts become `_`).
   const safe = (s: string): string => s.replace(/[/\\:*?"<>|]/g, '_');
-  return join(labDir, 'hosts', request.host, 'logs', `${safe(request.runId)}-${safe(request.host)}-${request.cycle}.jsonl`);
+  return join(
+    labDir,
+    'hosts',
+    request.host,
+    'logs',
+    `${safe(request.runId)}-${safe(request.host)}-${request.cycle}.jsonl`,
+  );
 }
 
 export function parseNdjsonEvents(text: string): AgentEvent[] {
@@ -159,13 +175,22 @@ export function createLabTransport(options: LabTransportOptions): Transport {
    * refuses connections is forgotten, so the next call finds (or starts) it again: a detached
    * daemon that idled out or died comes back with its hosts as they were on disk.
    */
-  async function call(method: 'GET' | 'POST', path: string, body: unknown, signal: AbortSignal | undefined, timeoutMs: number): Promise<{ status: number; json: Record<string, unknown> }> {
+  async function call(
+    method: 'GET' | 'POST',
+    path: string,
+    body: unknown,
+    signal: AbortSignal | undefined,
+    timeoutMs: number,
+  ): Promise<{ status: number; json: Record<string, unknown> }> {
     const { url, token } = await getEndpoint();
     let response: Response;
     try {
       response = await fetch(`${url}${path}`, {
         method,
-        headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        headers: {
+          authorization: `Bearer ${token}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
         body: body === undefined ? null : JSON.stringify(body),
         signal: withTimeout(signal, timeoutMs),
       });
@@ -173,7 +198,11 @@ export function createLabTransport(options: LabTransportOptions): Transport {
       signal?.throwIfAborted();
       const timedOut = (error as Error).name === 'TimeoutError';
       if (!timedOut) endpoint = undefined;
-      throw new PatchlineError('LAB_DAEMON_UNREACHABLE', `the lab daemon at ${url} ${timedOut ? `did not answer ${method} ${path} within ${timeoutMs} ms` : `refused ${method} ${path}`}; the next call finds or starts it again (see ${join(options.dir, 'daemon.log')})`, { cause: error, exitCode: EXIT.UNREACHABLE, context: { path } });
+      throw new PatchlineError(
+        'LAB_DAEMON_UNREACHABLE',
+        `the lab daemon at ${url} ${timedOut ? `did not answer ${method} ${path} within ${timeoutMs} ms` : `refused ${method} ${path}`}; the next call finds or starts it again (see ${join(options.dir, 'daemon.log')})`,
+        { cause: error, exitCode: EXIT.UNREACHABLE, context: { path } },
+      );
     }
     const text = await response.text();
     let json: Record<string, unknown> = {};
@@ -181,11 +210,19 @@ export function createLabTransport(options: LabTransportOptions): Transport {
       try {
         json = JSON.parse(text) as Record<string, unknown>;
       } catch (error) {
-        throw new PatchlineError('LAB_DAEMON_PROTOCOL', `the lab daemon answered ${method} ${path} with something that is not JSON; restart it with "patchline lab daemon"`, { cause: error, context: { path } });
+        throw new PatchlineError(
+          'LAB_DAEMON_PROTOCOL',
+          `the lab daemon answered ${method} ${path} with something that is not JSON; restart it with "patchline lab daemon"`,
+          { cause: error, context: { path } },
+        );
       }
     }
     if (response.status === 401) {
-      throw new PatchlineError('LAB_DAEMON_AUTH', `the lab daemon refused our token; another daemon may serve ${options.dir}: stop it and retry`, { context: { path } });
+      throw new PatchlineError(
+        'LAB_DAEMON_AUTH',
+        `the lab daemon refused our token; another daemon may serve ${options.dir}: stop it and retry`,
+        { context: { path } },
+      );
     }
     return { status: response.status, json };
   }
@@ -194,7 +231,8 @@ export function createLabTransport(options: LabTransportOptions): Transport {
 
   async function listTargets(): Promise<readonly string[]> {
     const { status, json } = await call('GET', '/hosts', undefined, undefined, CALL_TIMEOUT_MS);
-    if (status !== 200 || !Array.isArray(json.hosts)) throw new PatchlineError('LAB_DAEMON_PROTOCOL', `the lab daemon did not list its hosts (HTTP ${status})`);
+    if (status !== 200 || !Array.isArray(json.hosts))
+      throw new PatchlineError('LAB_DAEMON_PROTOCOL', `the lab daemon did not list its hosts (HTTP ${status})`);
     return json.hosts as string[];
   }
 
@@ -213,7 +251,11 @@ export function createLabTransport(options: LabTransportOptions): Transport {
       if (unknown.length > 0) {
         const shown = known.slice(0, KNOWN_HOSTS_SHOWN).join(', ');
         const more = known.length > KNOWN_HOSTS_SHOWN ? `, … (${known.length} in all)` : '';
-        throw usageError('UNKNOWN_HOST', `unknown host${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}: not in the lab scenario. Known hosts: ${shown}${more}. Check the names or the scenario file.`, { context: { hosts: unknown.join(',') } });
+        throw usageError(
+          'UNKNOWN_HOST',
+          `unknown host${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}: not in the lab scenario. Known hosts: ${shown}${more}. Check the names or the scenario file.`,
+          { context: { hosts: unknown.join(',') } },
+        );
       }
       return [...new Set(names)];
     },
@@ -229,27 +271,42 @@ export function createLabTransport(options: LabTransportOptions): Transport {
       try {
         await mkdir(hostDir, { recursive: true });
         await placeFile(source, target);
-        if (await exists(`${source}${LAB_ROOT_SUFFIX}`)) await placeFile(`${source}${LAB_ROOT_SUFFIX}`, `${target}${LAB_ROOT_SUFFIX}`);
+        if (await exists(`${source}${LAB_ROOT_SUFFIX}`))
+          await placeFile(`${source}${LAB_ROOT_SUFFIX}`, `${target}${LAB_ROOT_SUFFIX}`);
       } catch (cause) {
-        throw usageError('OFFLINE_CAB_NOT_FOUND', `cannot put the offline catalog ${source} on ${host}: ${(cause as Error).message}. Give --offline-cab the path of a wsusscn2.cab (patchline lab catalog SCENARIO --out FILE makes one).`, { cause, context: { host, file: source } });
+        throw usageError(
+          'OFFLINE_CAB_NOT_FOUND',
+          `cannot put the offline catalog ${source} on ${host}: ${(cause as Error).message}. Give --offline-cab the path of a wsusscn2.cab (patchline lab catalog SCENARIO --out FILE makes one).`,
+          { cause, context: { host, file: source } },
+        );
       }
       return { offlineCabPath: target };
     },
 
     async launch(host, request, signal): Promise<LaunchResult> {
       const { status, json } = await call('POST', `${hostPath(host)}/tasks`, { request }, signal, LAUNCH_TIMEOUT_MS);
-      if (status === 201 && typeof json.taskId === 'string' && typeof json.pid === 'number') return { taskId: json.taskId, pid: json.pid };
+      if (status === 201 && typeof json.taskId === 'string' && typeof json.pid === 'number')
+        return { taskId: json.taskId, pid: json.pid };
       if (status === 409) throw new LaunchRefusedError(host, String(json.hresult), String(json.message));
       if (status === 503) throw hostDown(host, 'launch');
-      if (status === 404) throw usageError('UNKNOWN_HOST', `unknown host ${host}: not in the lab scenario`, { context: { host } });
-      throw new PatchlineError('LAB_DAEMON_PROTOCOL', `the lab daemon answered HTTP ${status} to a launch on ${host}: ${String(json.message ?? '')}`, { context: { host } });
+      if (status === 404)
+        throw usageError('UNKNOWN_HOST', `unknown host ${host}: not in the lab scenario`, { context: { host } });
+      throw new PatchlineError(
+        'LAB_DAEMON_PROTOCOL',
+        `the lab daemon answered HTTP ${status} to a launch on ${host}: ${String(json.message ?? '')}`,
+        { context: { host } },
+      );
     },
 
     async probe(host, signal): Promise<HostStatus> {
       try {
         const { status, json } = await call('GET', `${hostPath(host)}/status`, undefined, signal, PROBE_TIMEOUT_MS);
         if (status !== 200 || json.reachable !== true) return unreachable();
-        return { reachable: true, bootId: typeof json.bootId === 'string' ? json.bootId : null, servicingIdle: json.servicingIdle === true };
+        return {
+          reachable: true,
+          bootId: typeof json.bootId === 'string' ? json.bootId : null,
+          servicingIdle: json.servicingIdle === true,
+        };
       } catch (error) {
         // The caller's cancel is not "unreachable", nor is a daemon that answers garbage or refuses
         // our token (a fault to report, not a host to wait for); a refused or slow call is.
@@ -272,22 +329,42 @@ export function createLabTransport(options: LabTransportOptions): Transport {
     },
 
     async isRunning(host, launch, signal) {
-      const { status, json } = await call('GET', `${hostPath(host)}/tasks/${encodeURIComponent(launch.taskId)}?pid=${launch.pid}`, undefined, signal, CALL_TIMEOUT_MS);
+      const { status, json } = await call(
+        'GET',
+        `${hostPath(host)}/tasks/${encodeURIComponent(launch.taskId)}?pid=${launch.pid}`,
+        undefined,
+        signal,
+        CALL_TIMEOUT_MS,
+      );
       // A host that is rebooting or down runs nothing.
       if (status === 503) return false;
       return json.running === true;
     },
 
     async stop(host, launch) {
-      const { status } = await call('POST', `${hostPath(host)}/tasks/${encodeURIComponent(launch.taskId)}/stop`, {}, undefined, CALL_TIMEOUT_MS);
+      const { status } = await call(
+        'POST',
+        `${hostPath(host)}/tasks/${encodeURIComponent(launch.taskId)}/stop`,
+        {},
+        undefined,
+        CALL_TIMEOUT_MS,
+      );
       // 404 (task unknown or ended) and 503 (host down) both mean nothing is left to stop.
-      if (status !== 200 && status !== 404 && status !== 503) throw new PatchlineError('LAB_DAEMON_PROTOCOL', `the lab daemon answered HTTP ${status} to stop ${launch.taskId} on ${host}`);
+      if (status !== 200 && status !== 404 && status !== 503)
+        throw new PatchlineError(
+          'LAB_DAEMON_PROTOCOL',
+          `the lab daemon answered HTTP ${status} to stop ${launch.taskId} on ${host}`,
+        );
     },
 
     async reboot(host) {
       const { status } = await call('POST', `${hostPath(host)}/reboot`, {}, undefined, CALL_TIMEOUT_MS);
       // 503: already rebooting or down; the caller's wait for a new boot id handles both.
-      if (status !== 202 && status !== 503) throw new PatchlineError('LAB_DAEMON_PROTOCOL', `the lab daemon answered HTTP ${status} to a reboot of ${host}`);
+      if (status !== 202 && status !== 503)
+        throw new PatchlineError(
+          'LAB_DAEMON_PROTOCOL',
+          `the lab daemon answered HTTP ${status} to a reboot of ${host}`,
+        );
     },
 
     async close() {

@@ -56,7 +56,12 @@ const DEFAULT_CODES: Record<TransportFailureKind, string> = {
  * @example throw new TransportError('auth', 'web01', 'web01 refused user patch (publickey): check the key file', { cause })
  */
 export class TransportError extends PatchlineError {
-  constructor(readonly kind: TransportFailureKind, readonly host: string, message: string, details: { readonly cause?: unknown; readonly code?: string } = {}) {
+  constructor(
+    readonly kind: TransportFailureKind,
+    readonly host: string,
+    message: string,
+    details: { readonly cause?: unknown; readonly code?: string } = {},
+  ) {
     super(details.code ?? DEFAULT_CODES[kind], message, {
       exitCode: kind === 'internal' ? EXIT.INTERNAL : EXIT.UNREACHABLE,
       ...(details.cause !== undefined ? { cause: details.cause } : {}),
@@ -67,7 +72,12 @@ export class TransportError extends PatchlineError {
 
 /** The target's task scheduler refused to start the agent; carries the scheduler's own error. */
 export class LaunchRefusedError extends TransportError {
-  constructor(host: string, readonly hresult: string, message: string, details: { readonly cause?: unknown } = {}) {
+  constructor(
+    host: string,
+    readonly hresult: string,
+    message: string,
+    details: { readonly cause?: unknown } = {},
+  ) {
     super('refused', host, message, details);
   }
 }
@@ -104,7 +114,11 @@ export interface Transport {
   /** Every target this transport knows (the lab: every host of the scenario). */
   listTargets(): Promise<readonly string[]>;
   /** Makes the client and any input (offline cab) available on the target. Idempotent. */
-  prepare(host: string, input: { readonly offlineCabSource?: string }, signal: AbortSignal): Promise<{ readonly offlineCabPath?: string }>;
+  prepare(
+    host: string,
+    input: { readonly offlineCabSource?: string },
+    signal: AbortSignal,
+  ): Promise<{ readonly offlineCabPath?: string }>;
   /** Starts the agent for one cycle through the target's task scheduler, as SYSTEM, now. */
   launch(host: string, request: CycleRequest, signal: AbortSignal): Promise<LaunchResult>;
   /** Is the host up, and which boot is it in? Returns reachable: false for a host that does not answer; throws only for auth, host-key or internal failures. */

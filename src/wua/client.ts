@@ -14,8 +14,15 @@ import { createInterface } from 'node:readline';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { PatchlineError } from '../domain/errors.ts';
 import {
-  PROTOCOL_VERSION, ProtocolError, parseEvent,
-  type HelloEvent, type ProgressEvent, type ProviderRequest, type ProviderResult, type RequestType, type ResultOf,
+  PROTOCOL_VERSION,
+  ProtocolError,
+  parseEvent,
+  type HelloEvent,
+  type ProgressEvent,
+  type ProviderRequest,
+  type ProviderResult,
+  type RequestType,
+  type ResultOf,
   type WarningEvent,
 } from './protocol.ts';
 
@@ -79,10 +86,22 @@ const KILL_WAIT_MS = 2_000;
  *
  * @example spawnProvider(['node', 'patchline.mjs', 'lab', 'provider', '--host', 'web01'])
  */
-export function spawnProvider(argv: readonly string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): ProviderChannel {
+export function spawnProvider(
+  argv: readonly string[],
+  opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
+): ProviderChannel {
   const [command, ...args] = argv;
-  if (command === undefined) throw new PatchlineError('PROVIDER_UNAVAILABLE', 'the provider command is empty: give an argv with at least the program to run');
-  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], env: opts.env ?? process.env, cwd: opts.cwd, windowsHide: true });
+  if (command === undefined)
+    throw new PatchlineError(
+      'PROVIDER_UNAVAILABLE',
+      'the provider command is empty: give an argv with at least the program to run',
+    );
+  const child = spawn(command, args, {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: opts.env ?? process.env,
+    cwd: opts.cwd,
+    windowsHide: true,
+  });
   let spawnError: string | undefined;
   const exited = new Promise<ProviderExit>((resolve) => {
     child.once('error', (error) => {
@@ -98,7 +117,9 @@ export function spawnProvider(argv: readonly string[], opts: { env?: NodeJS.Proc
     input: child.stdin,
     output: child.stdout,
     stderr: child.stderr,
-    kill: () => { child.kill('SIGKILL'); },
+    kill: () => {
+      child.kill('SIGKILL');
+    },
     exited,
   };
 }
@@ -113,7 +134,9 @@ export function inMemoryChannel(serve: (input: Readable, output: Writable) => Pr
   const toProvider = new PassThrough();
   const fromProvider = new PassThrough();
   let settle!: (exit: ProviderExit) => void;
-  const exited = new Promise<ProviderExit>((resolve) => { settle = resolve; });
+  const exited = new Promise<ProviderExit>((resolve) => {
+    settle = resolve;
+  });
   // Like a dead child's stdin: a write after the provider ended is reported through `exited`.
   toProvider.on('error', () => undefined);
   let ended = false;
@@ -161,7 +184,10 @@ export class WuaClient {
   private helloWaiter: { resolve: (hello: HelloEvent) => void; reject: (error: Error) => void } | null = null;
   private helloEvent: HelloEvent | null = null;
 
-  private constructor(private readonly channel: ProviderChannel, private readonly options: StartOptions) {}
+  private constructor(
+    private readonly channel: ProviderChannel,
+    private readonly options: StartOptions,
+  ) {}
 
   /** The provider's hello (name, version, computer name). */
   get hello(): HelloEvent {
@@ -172,13 +198,19 @@ export class WuaClient {
   /** Starts listening on the channel and waits for the provider's hello. Kills it on failure. */
   static async start(channel: ProviderChannel, options: StartOptions): Promise<WuaClient> {
     const client = new WuaClient(channel, options);
-    const hello = new Promise<HelloEvent>((resolve, reject) => { client.helloWaiter = { resolve, reject }; });
+    const hello = new Promise<HelloEvent>((resolve, reject) => {
+      client.helloWaiter = { resolve, reject };
+    });
     client.listen();
     const timer = setTimeout(() => {
-      client.fail(new PatchlineError('PROVIDER_NO_HELLO',
-        `the WUA provider said nothing within ${options.helloTimeoutMs} ms of starting: check that it runs by hand` +
-        ` (PATCHLINE_PROVIDER_CMD or powershell.exe wua.ps1)${client.stderrSuffix()}`,
-        { context: { helloTimeoutMs: options.helloTimeoutMs } }));
+      client.fail(
+        new PatchlineError(
+          'PROVIDER_NO_HELLO',
+          `the WUA provider said nothing within ${options.helloTimeoutMs} ms of starting: check that it runs by hand` +
+            ` (PATCHLINE_PROVIDER_CMD or powershell.exe wua.ps1)${client.stderrSuffix()}`,
+          { context: { helloTimeoutMs: options.helloTimeoutMs } },
+        ),
+      );
     }, options.helloTimeoutMs);
     try {
       client.helloEvent = await hello;
@@ -198,7 +230,13 @@ export class WuaClient {
    */
   request<B extends RequestBody>(body: B, options: RequestOptions): Promise<ResultOf<B['type']>> {
     if (this.failure) return Promise.reject(this.failure);
-    if (this.closing) return Promise.reject(new PatchlineError('PROVIDER_CLOSED', 'the WUA provider was closed before this request: this is a bug in the caller'));
+    if (this.closing)
+      return Promise.reject(
+        new PatchlineError(
+          'PROVIDER_CLOSED',
+          'the WUA provider was closed before this request: this is a bug in the caller',
+        ),
+      );
     const id = String(this.nextId++);
     const request = { ...body, id } as ProviderRequest;
     return new Promise<ResultOf<B['type']>>((resolve, reject) => {
@@ -216,25 +254,39 @@ export class WuaClient {
         graceTimer = setTimeout(() => {
           cleanup();
           this.abandoned.add(id);
-          reject(new PatchlineError('PROVIDER_ABORT_TIMEOUT',
-            `the WUA provider did not confirm the abort of ${body.type} (request ${id}) within ${this.abortGraceMs()} ms`,
-            { context: { requestId: id, request: body.type } }));
+          reject(
+            new PatchlineError(
+              'PROVIDER_ABORT_TIMEOUT',
+              `the WUA provider did not confirm the abort of ${body.type} (request ${id}) within ${this.abortGraceMs()} ms`,
+              { context: { requestId: id, request: body.type } },
+            ),
+          );
         }, this.abortGraceMs());
       };
       this.pending.set(id, {
         type: body.type,
         options,
-        resolve: (result) => { cleanup(); resolve(result as ResultOf<B['type']>); },
-        reject: (error) => { cleanup(); reject(error); },
+        resolve: (result) => {
+          cleanup();
+          resolve(result as ResultOf<B['type']>);
+        },
+        reject: (error) => {
+          cleanup();
+          reject(error);
+        },
       });
       const timer = setTimeout(() => {
         this.sendAbort(id);
         cleanup();
         this.abandoned.add(id);
-        reject(new PatchlineError('PROVIDER_TIMEOUT',
-          `the WUA provider did not answer ${body.type} (request ${id}) within ${options.timeoutMs} ms; an abort was sent.` +
-          ' Windows Update may be stuck: check the host (services, disk space) or raise the timeout',
-          { context: { requestId: id, request: body.type, timeoutMs: options.timeoutMs } }));
+        reject(
+          new PatchlineError(
+            'PROVIDER_TIMEOUT',
+            `the WUA provider did not answer ${body.type} (request ${id}) within ${options.timeoutMs} ms; an abort was sent.` +
+              ' Windows Update may be stuck: check the host (services, disk space) or raise the timeout',
+            { context: { requestId: id, request: body.type, timeoutMs: options.timeoutMs } },
+          ),
+        );
       }, options.timeoutMs);
       this.write(request);
       if (options.signal?.aborted) onAbort();
@@ -273,7 +325,9 @@ export class WuaClient {
     });
     const lines = createInterface({ input: this.channel.output, crlfDelay: Infinity });
     lines.on('line', (line) => this.onLine(line));
-    lines.on('close', () => { void this.onOutputEnd(); });
+    lines.on('close', () => {
+      void this.onOutputEnd();
+    });
     void this.channel.exited.then((exit) => this.onExit(exit));
   }
 
@@ -290,9 +344,14 @@ export class WuaClient {
     switch (event.type) {
       case 'hello':
         if (event.protocol !== PROTOCOL_VERSION) {
-          this.fail(new PatchlineError('PROVIDER_PROTOCOL_VERSION',
-            `the WUA provider ${event.provider} ${event.version} speaks protocol ${event.protocol}, this agent speaks ${PROTOCOL_VERSION}:` +
-            ' deploy the provider that ships with this agent', { context: { provider: event.provider, protocol: event.protocol } }));
+          this.fail(
+            new PatchlineError(
+              'PROVIDER_PROTOCOL_VERSION',
+              `the WUA provider ${event.provider} ${event.version} speaks protocol ${event.protocol}, this agent speaks ${PROTOCOL_VERSION}:` +
+                ' deploy the provider that ships with this agent',
+              { context: { provider: event.provider, protocol: event.protocol } },
+            ),
+          );
           this.channel.kill();
         } else if (this.helloWaiter) {
           this.helloWaiter.resolve(event);
@@ -322,11 +381,15 @@ export class WuaClient {
     const pending = this.pending.get(result.requestId);
     if (!pending) {
       if (this.abandoned.delete(result.requestId)) return;
-      this.protocolFailure(`the WUA provider answered request ${result.requestId}, which is not pending: ${quote(line)}`);
+      this.protocolFailure(
+        `the WUA provider answered request ${result.requestId}, which is not pending: ${quote(line)}`,
+      );
       return;
     }
     if (pending.type !== result.request) {
-      this.protocolFailure(`the WUA provider answered ${pending.type} request ${result.requestId} with a ${result.request} result: ${quote(line)}`);
+      this.protocolFailure(
+        `the WUA provider answered ${pending.type} request ${result.requestId} with a ${result.request} result: ${quote(line)}`,
+      );
       return;
     }
     pending.resolve(result);
@@ -346,13 +409,20 @@ export class WuaClient {
   }
 
   private crashError(exit: ProviderExit, what: string): PatchlineError {
-    const how = exit.error ? `failed (${exit.error})` :
-      exit.signal ? `${what} on signal ${exit.signal}` :
-      exit.code !== null ? `${what} with code ${exit.code}` : what;
+    const how = exit.error
+      ? `failed (${exit.error})`
+      : exit.signal
+        ? `${what} on signal ${exit.signal}`
+        : exit.code !== null
+          ? `${what} with code ${exit.code}`
+          : what;
     const busy = this.pending.size > 0 ? ` while ${[...this.pending.values()].map((p) => p.type).join(', ')} ran` : '';
-    return new PatchlineError('PROVIDER_CRASHED',
-      `the WUA provider ${how}${busy}${this.stderrSuffix()}`,
-      { context: { ...(exit.code !== null ? { exitCode: exit.code } : {}), ...(exit.signal ? { signal: exit.signal } : {}) } });
+    return new PatchlineError('PROVIDER_CRASHED', `the WUA provider ${how}${busy}${this.stderrSuffix()}`, {
+      context: {
+        ...(exit.code !== null ? { exitCode: exit.code } : {}),
+        ...(exit.signal ? { signal: exit.signal } : {}),
+      },
+    });
   }
 
   private stderrSuffix(): string {
@@ -361,7 +431,13 @@ export class WuaClient {
   }
 
   private protocolFailure(message: string, cause?: unknown): void {
-    this.fail(new PatchlineError('PROVIDER_PROTOCOL', `${message} — the provider and this agent do not match, or the provider printed debug output to stdout`, { cause }));
+    this.fail(
+      new PatchlineError(
+        'PROVIDER_PROTOCOL',
+        `${message} — the provider and this agent do not match, or the provider printed debug output to stdout`,
+        { cause },
+      ),
+    );
     this.channel.kill();
   }
 
@@ -399,9 +475,17 @@ function quote(line: string, max = 200): string {
 /** True when the promise settled within the time, false otherwise; the timer never keeps the process up. */
 async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), ms); });
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
   try {
-    return await Promise.race([promise.then(() => true, () => true), timeout]);
+    return await Promise.race([
+      promise.then(
+        () => true,
+        () => true,
+      ),
+      timeout,
+    ]);
   } finally {
     clearTimeout(timer);
   }

@@ -17,13 +17,13 @@ const here = dirname(fileURLToPath(import.meta.url));
 const SOURCE_PATH = testdata('wua', 'error-codes.json');
 const skip = skipWithoutTestdata('wua', 'error-codes.json');
 const TABLE_PATH = resolve(here, 'hresult-table.ts');
-const source = existsSync(SOURCE_PATH) ? JSON.parse(readFileSync(SOURCE_PATH, 'utf8')) as SourceEntry[] : [];
+const source = existsSync(SOURCE_PATH) ? (JSON.parse(readFileSync(SOURCE_PATH, 'utf8')) as SourceEntry[]) : [];
 
 test('the shared table has the 474 codes SOURCES.md describes', { skip }, () => {
   assert.equal(source.length, 474);
 });
 
-test('every WUA code in Microsoft\'s table maps to the same name and message', { skip }, () => {
+test("every WUA code in Microsoft's table maps to the same name and message", { skip }, () => {
   const wrong: string[] = [];
   for (const e of source) {
     const d = describeHResult(e.hresult);
@@ -34,7 +34,7 @@ test('every WUA code in Microsoft\'s table maps to the same name and message', {
   assert.deepEqual(wrong, []);
 });
 
-test('the alternative values Microsoft\'s sources give map to the same name', { skip }, () => {
+test("the alternative values Microsoft's sources give map to the same name", { skip }, () => {
   const alts = source.filter((e) => e.alt_hresult !== undefined);
   assert.ok(alts.length >= 1);
   for (const e of alts) {
@@ -51,8 +51,11 @@ test('a value an older SDK named differently mentions the older name', () => {
 });
 
 test('the committed generated table is what the generator makes from the shared JSON', { skip }, () => {
-  assert.equal(readFileSync(TABLE_PATH, 'utf8'), renderHResultTable(source),
-    'src/wua/hresult-table.ts is stale: run node --import tsx scripts/gen-hresult-table.ts');
+  assert.equal(
+    readFileSync(TABLE_PATH, 'utf8'),
+    renderHResultTable(source),
+    'src/wua/hresult-table.ts is stale: run node --import tsx scripts/gen-hresult-table.ts',
+  );
 });
 
 test('every code in the format users see', () => {
@@ -60,18 +63,33 @@ test('every code in the format users see', () => {
     formatHResultForUser('0x80240016'),
     `0x80240016 WU_E_INSTALL_NOT_ALLOWED: Operation tried to install while another installation was in progress or the system was pending a mandatory restart. ${describeHResult('0x80240016').advice}`,
   );
-  assert.match(formatHResultForUser(0x80240016), /^0x80240016 WU_E_INSTALL_NOT_ALLOWED: .+\. Another installation is running/);
+  assert.match(
+    formatHResultForUser(0x80240016),
+    /^0x80240016 WU_E_INSTALL_NOT_ALLOWED: .+\. Another installation is running/,
+  );
 });
 
 test('numbers are read signed (.NET HResult) or unsigned, text with or without 0x, any case', () => {
-  const forms: (string | number)[] = [-2145124330, 0x80240016, '0x80240016', '0x80240016'.toLowerCase(), '80240016', ' -2145124330 ', '2149842966'];
+  const forms: (string | number)[] = [
+    -2145124330,
+    0x80240016,
+    '0x80240016',
+    '0x80240016'.toLowerCase(),
+    '80240016',
+    ' -2145124330 ',
+    '2149842966',
+  ];
   for (const form of forms) assert.equal(describeHResult(form).hresult, '0x80240016', String(form));
   assert.equal(parseHResult('0x5'), 5);
-  for (const bad of ['', 'nope', '0x123456789', '1e9', 2 ** 32, 1.5, Number.NaN]) assert.equal(parseHResult(bad), null, String(bad));
+  for (const bad of ['', 'nope', '0x123456789', '1e9', 2 ** 32, 1.5, Number.NaN])
+    assert.equal(parseHResult(bad), null, String(bad));
 });
 
 test('text that is not an HRESULT is a usage error, and the user format says so instead of throwing', () => {
-  assert.throws(() => describeHResult('KB5044444'), (e: unknown) => (e as { code?: string }).code === 'HRESULT_INVALID');
+  assert.throws(
+    () => describeHResult('KB5044444'),
+    (e: unknown) => (e as { code?: string }).code === 'HRESULT_INVALID',
+  );
   assert.equal(formatHResultForUser('KB5044444'), 'KB5044444 (not an HRESULT)');
 });
 
@@ -119,7 +137,10 @@ test('names resolve to their values, and every name with advice exists (no missp
   assert.equal(hresultByName('sched_s_task_queued'), '0x00041325');
   assert.equal(hresultByName('WU_E_NOTSUPPORTED'), '0x80240047');
   assert.equal(hresultByName('WU_E_NO_SUCH_THING'), null);
-  assert.deepEqual(ADVISED_NAMES.filter((name) => hresultByName(name) === null), []);
+  assert.deepEqual(
+    ADVISED_NAMES.filter((name) => hresultByName(name) === null),
+    [],
+  );
   assert.ok(ADVISED_NAMES.length >= 40);
 });
 

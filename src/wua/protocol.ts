@@ -20,7 +20,14 @@ import type { UpdateRecord } from '../domain/update.ts';
 export const PROTOCOL_VERSION = 1;
 
 /** OperationResultCode (wuapi.h): orcNotStarted=0 … orcAborted=5. */
-export const OPERATION_RESULT_CODES = ['notStarted', 'inProgress', 'succeeded', 'succeededWithErrors', 'failed', 'aborted'] as const;
+export const OPERATION_RESULT_CODES = [
+  'notStarted',
+  'inProgress',
+  'succeeded',
+  'succeededWithErrors',
+  'failed',
+  'aborted',
+] as const;
 export type OperationResultCode = (typeof OPERATION_RESULT_CODES)[number];
 
 /** ServerSelection plus the offline scan package (ssOthers with an AddScanPackageService cab). */
@@ -79,12 +86,32 @@ export const SearchRequestSchema = Type.Object({
   /** Absolute local path of wsusscn2.cab; required when serverSelection is "offline". */
   offlineCabPath: Type.Optional(Type.String()),
 });
-export const DownloadRequestSchema = Type.Object({ ...RequestBase, type: Type.Literal('download'), updateIds: Type.Array(Guid) });
-export const InstallRequestSchema = Type.Object({ ...RequestBase, type: Type.Literal('install'), updateIds: Type.Array(Guid) });
+export const DownloadRequestSchema = Type.Object({
+  ...RequestBase,
+  type: Type.Literal('download'),
+  updateIds: Type.Array(Guid),
+});
+export const InstallRequestSchema = Type.Object({
+  ...RequestBase,
+  type: Type.Literal('install'),
+  updateIds: Type.Array(Guid),
+});
 export const RebootStatusRequestSchema = Type.Object({ ...RequestBase, type: Type.Literal('rebootStatus') });
-export const HistoryRequestSchema = Type.Object({ ...RequestBase, type: Type.Literal('history'), limit: Type.Optional(Type.Integer({ minimum: 1 })) });
-export const HideRequestSchema = Type.Object({ ...RequestBase, type: Type.Literal('hide'), updateIds: Type.Array(Guid) });
-export const UnhideRequestSchema = Type.Object({ ...RequestBase, type: Type.Literal('unhide'), updateIds: Type.Array(Guid) });
+export const HistoryRequestSchema = Type.Object({
+  ...RequestBase,
+  type: Type.Literal('history'),
+  limit: Type.Optional(Type.Integer({ minimum: 1 })),
+});
+export const HideRequestSchema = Type.Object({
+  ...RequestBase,
+  type: Type.Literal('hide'),
+  updateIds: Type.Array(Guid),
+});
+export const UnhideRequestSchema = Type.Object({
+  ...RequestBase,
+  type: Type.Literal('unhide'),
+  updateIds: Type.Array(Guid),
+});
 export const CopyToCacheRequestSchema = Type.Object({
   ...RequestBase,
   type: Type.Literal('copyToCache'),
@@ -96,8 +123,15 @@ export const CopyToCacheRequestSchema = Type.Object({
 export const AbortRequestSchema = Type.Object({ ...RequestBase, type: Type.Literal('abort'), targetId: Type.String() });
 
 export const RequestSchema = Type.Union([
-  SearchRequestSchema, DownloadRequestSchema, InstallRequestSchema, RebootStatusRequestSchema, HistoryRequestSchema,
-  HideRequestSchema, UnhideRequestSchema, CopyToCacheRequestSchema, AbortRequestSchema,
+  SearchRequestSchema,
+  DownloadRequestSchema,
+  InstallRequestSchema,
+  RebootStatusRequestSchema,
+  HistoryRequestSchema,
+  HideRequestSchema,
+  UnhideRequestSchema,
+  CopyToCacheRequestSchema,
+  AbortRequestSchema,
 ]);
 export type ProviderRequest = Static<typeof RequestSchema>;
 export type RequestType = ProviderRequest['type'];
@@ -137,24 +171,43 @@ const resultOf = <R extends string, D extends TSchema>(request: R, data: D) =>
 
 export const SearchResultSchema = resultOf('search', Type.Object({ updates: Type.Array(UpdateRecordSchema) }));
 export const DownloadResultSchema = resultOf('download', Type.Object({ updates: Type.Array(PerUpdateResultSchema) }));
-export const InstallResultSchema = resultOf('install', Type.Object({ rebootRequired: Type.Boolean(), updates: Type.Array(PerUpdateResultSchema) }));
-export const RebootStatusResultSchema = resultOf('rebootStatus', Type.Object({
-  /** ISystemInformation.RebootRequired (or one of the registry signals). */
-  rebootRequired: Type.Boolean(),
-  /** IUpdateInstaller.IsBusy. */
-  installerBusy: Type.Boolean(),
-  /** Win32_OperatingSystem.LastBootUpTime as ISO-8601; changes on every boot. */
-  lastBootUpTime: Type.String(),
-}));
+export const InstallResultSchema = resultOf(
+  'install',
+  Type.Object({ rebootRequired: Type.Boolean(), updates: Type.Array(PerUpdateResultSchema) }),
+);
+export const RebootStatusResultSchema = resultOf(
+  'rebootStatus',
+  Type.Object({
+    /** ISystemInformation.RebootRequired (or one of the registry signals). */
+    rebootRequired: Type.Boolean(),
+    /** IUpdateInstaller.IsBusy. */
+    installerBusy: Type.Boolean(),
+    /** Win32_OperatingSystem.LastBootUpTime as ISO-8601; changes on every boot. */
+    lastBootUpTime: Type.String(),
+  }),
+);
 export const HistoryResultSchema = resultOf('history', Type.Object({ entries: Type.Array(HistoryEntrySchema) }));
-export const HideResultSchema = resultOf('hide', Type.Object({ updates: Type.Array(Type.Object({ updateId: Guid, isHidden: Type.Boolean() })) }));
-export const UnhideResultSchema = resultOf('unhide', Type.Object({ updates: Type.Array(Type.Object({ updateId: Guid, isHidden: Type.Boolean() })) }));
+export const HideResultSchema = resultOf(
+  'hide',
+  Type.Object({ updates: Type.Array(Type.Object({ updateId: Guid, isHidden: Type.Boolean() })) }),
+);
+export const UnhideResultSchema = resultOf(
+  'unhide',
+  Type.Object({ updates: Type.Array(Type.Object({ updateId: Guid, isHidden: Type.Boolean() })) }),
+);
 export const CopyToCacheResultSchema = resultOf('copyToCache', Type.Object({ updateId: Guid }));
 export const AbortResultSchema = resultOf('abort', Type.Object({ aborted: Type.Boolean() }));
 
 export const ResultSchema = Type.Union([
-  SearchResultSchema, DownloadResultSchema, InstallResultSchema, RebootStatusResultSchema, HistoryResultSchema,
-  HideResultSchema, UnhideResultSchema, CopyToCacheResultSchema, AbortResultSchema,
+  SearchResultSchema,
+  DownloadResultSchema,
+  InstallResultSchema,
+  RebootStatusResultSchema,
+  HistoryResultSchema,
+  HideResultSchema,
+  UnhideResultSchema,
+  CopyToCacheResultSchema,
+  AbortResultSchema,
 ]);
 export type ProviderResult = Static<typeof ResultSchema>;
 export type ResultOf<T extends RequestType> = Extract<ProviderResult, { request: T }>;
@@ -189,7 +242,12 @@ export const WarningEventSchema = Type.Object({
   message: Type.String(),
 });
 
-export const EventSchema = Type.Union([HelloEventSchema, ProgressEventSchema, WarningEventSchema, ...ResultSchema.anyOf]);
+export const EventSchema = Type.Union([
+  HelloEventSchema,
+  ProgressEventSchema,
+  WarningEventSchema,
+  ...ResultSchema.anyOf,
+]);
 export type ProviderEvent = Static<typeof EventSchema>;
 export type HelloEvent = Static<typeof HelloEventSchema>;
 export type ProgressEvent = Static<typeof ProgressEventSchema>;
@@ -200,7 +258,10 @@ const eventCheck = TypeCompiler.Compile(EventSchema);
 
 export class ProtocolError extends Error {
   override readonly name = 'ProtocolError';
-  constructor(message: string, readonly line: string) {
+  constructor(
+    message: string,
+    readonly line: string,
+  ) {
     super(message);
   }
 }
@@ -221,14 +282,16 @@ function firstError(check: typeof eventCheck | typeof requestCheck, value: unkno
 /** Parses and validates one line a provider printed. Throws ProtocolError on garbage. */
 export function parseEvent(line: string): ProviderEvent {
   const value = parseLine(line);
-  if (!eventCheck.Check(value)) throw new ProtocolError(`invalid provider event (${firstError(eventCheck, value)}): ${truncate(line)}`, line);
+  if (!eventCheck.Check(value))
+    throw new ProtocolError(`invalid provider event (${firstError(eventCheck, value)}): ${truncate(line)}`, line);
   return value;
 }
 
 /** Parses and validates one request line (the provider side of the contract). */
 export function parseRequest(line: string): ProviderRequest {
   const value = parseLine(line);
-  if (!requestCheck.Check(value)) throw new ProtocolError(`invalid request (${firstError(requestCheck, value)}): ${truncate(line)}`, line);
+  if (!requestCheck.Check(value))
+    throw new ProtocolError(`invalid request (${firstError(requestCheck, value)}): ${truncate(line)}`, line);
   return value;
 }
 

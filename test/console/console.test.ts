@@ -19,12 +19,26 @@ describe('web console', { skip }, () => {
   before(async () => {
     server = await startConsoleServer();
     await server.api('PUT', '/rings/pilot', { position: 0, defaultAllow: false, members: [] });
-    await server.api('PUT', '/rings/broad', { position: 1, defaultAllow: false, members: [], promotion: { minHosts: 1, minSuccessPercent: 90, soakHours: 0, maxFailurePercent: 10 } });
+    await server.api('PUT', '/rings/broad', {
+      position: 1,
+      defaultAllow: false,
+      members: [],
+      promotion: { minHosts: 1, minSuccessPercent: 90, soakHours: 0, maxFailurePercent: 10 },
+    });
     for (const h of ['web01', 'web02']) await server.enroll(h, 'pilot');
     await server.enroll('sql01', 'broad');
     const all = [{ key: 'ssu-2026-10' }, { key: 'cu-2026-11' }, { key: 'net-2026-11' }, { key: 'defender-1.421' }];
     await server.report('web01', all);
-    await server.report('web02', [{ key: 'ssu-2026-10' }, { key: 'cu-2026-11' }, { key: 'net-2026-11', failed: '0x80070643' }, { key: 'defender-1.421' }], { rebootPending: true });
+    await server.report(
+      'web02',
+      [
+        { key: 'ssu-2026-10' },
+        { key: 'cu-2026-11' },
+        { key: 'net-2026-11', failed: '0x80070643' },
+        { key: 'defender-1.421' },
+      ],
+      { rebootPending: true },
+    );
     await server.report('sql01', [{ key: 'ssu-2026-10' }, { key: 'cu-2026-11' }, { key: 'net-2026-11' }]);
     browser = await launchChromium();
   });
@@ -46,7 +60,8 @@ describe('web console', { skip }, () => {
     page.setDefaultTimeout(UI_TIMEOUT_MS);
     page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
     page.on('console', (m) => {
-      if (m.type() === 'error' && /Content Security Policy|Refused to/i.test(m.text())) problems.push(`csp: ${m.text()}`);
+      if (m.type() === 'error' && /Content Security Policy|Refused to/i.test(m.text()))
+        problems.push(`csp: ${m.text()}`);
     });
     await page.goto(`${server.url}/#${path}`);
     if (role && existing) {
@@ -87,12 +102,25 @@ describe('web console', { skip }, () => {
     await page.getByLabel('Classification').selectOption('Security Updates');
     const grid = page.getByRole('table', { name: 'Updates' });
     // Wait for the filtered page itself: the .NET update (Updates, no severity) leaves the grid.
-    await grid.locator(`tbody tr[data-row-id="${server.updates.get('net-2026-11')!.updateId}"]`).waitFor({ state: 'detached' });
+    await grid
+      .locator(`tbody tr[data-row-id="${server.updates.get('net-2026-11')!.updateId}"]`)
+      .waitFor({ state: 'detached' });
     await grid.locator(`tbody tr[data-row-id="${server.updates.get('ssu-2026-10')!.updateId}"]`).waitFor();
-    const rows = await grid.locator('tbody tr[data-row-id]').evaluateAll((trs) =>
-      trs.map((tr) => [tr.querySelector('td:nth-child(2)')?.textContent, tr.querySelector('[data-count="needed"]')?.textContent]),
+    const rows = await grid
+      .locator('tbody tr[data-row-id]')
+      .evaluateAll((trs) =>
+        trs.map((tr) => [
+          tr.querySelector('td:nth-child(2)')?.textContent,
+          tr.querySelector('[data-count="needed"]')?.textContent,
+        ]),
+      );
+    assert.deepEqual(
+      rows.sort(),
+      [
+        ['KB5043050', '3'],
+        ['KB5044444', '3'],
+      ].sort(),
     );
-    assert.deepEqual(rows.sort(), [['KB5043050', '3'], ['KB5044444', '3']].sort());
   });
 
   it('forbidding an update shows the preview, then DISCARDED on every host that needed it, and no agent may install it', async () => {
@@ -123,11 +151,24 @@ describe('web console', { skip }, () => {
     const { actions } = await server.checkin('web01');
     const action = actions.find((a) => a.action === 'install');
     assert.ok(action, 'the agent received the install action at its next check-in');
-    await server.progress('web01', action.id, { state: 'running', phase: 'install', percent: 40, message: 'installing KB5043050' });
+    await server.progress('web01', action.id, {
+      state: 'running',
+      phase: 'install',
+      percent: 40,
+      message: 'installing KB5043050',
+    });
     await page.getByTestId('host-progress').getByText(/40%/).waitFor();
-    await server.report('web01', [{ key: 'ssu-2026-10', applicability: 'installed' }, { key: 'cu-2026-11' }, { key: 'net-2026-11', applicability: 'installed' }, { key: 'defender-1.421', applicability: 'installed' }]);
+    await server.report('web01', [
+      { key: 'ssu-2026-10', applicability: 'installed' },
+      { key: 'cu-2026-11' },
+      { key: 'net-2026-11', applicability: 'installed' },
+      { key: 'defender-1.421', applicability: 'installed' },
+    ]);
     await server.progress('web01', action.id, { state: 'succeeded' });
-    await page.getByTestId('host-progress').getByText(/succeeded/).waitFor();
+    await page
+      .getByTestId('host-progress')
+      .getByText(/succeeded/)
+      .waitFor();
     // Live: the host's table changes without a reload; only the forbidden update is left (DISCARDED).
     await page.locator('td[data-state="OK"]').nth(2).waitFor();
     assert.equal(await page.locator('td[data-state="OK"]').count(), 3);
@@ -143,16 +184,32 @@ describe('web console', { skip }, () => {
     assert.equal(await page.getByRole('button', { name: 'Forbid' }).count(), 0);
     assert.equal(await page.getByRole('checkbox').count(), 0);
     const forged = await page.evaluate(async () => {
-      const noCsrf = await fetch('/api/v1/rules', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ action: 'allow', kbs: ['5044444'] }) });
+      const noCsrf = await fetch('/api/v1/rules', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ action: 'allow', kbs: ['5044444'] }),
+      });
       const token = ((await (await fetch('/api/v1/session')).json()) as { csrfToken: string }).csrfToken;
-      const withCsrf = await fetch('/api/v1/rules', { method: 'POST', headers: { 'content-type': 'application/json', 'x-csrf-token': token }, body: JSON.stringify({ action: 'allow', kbs: ['5044444'] }) });
-      return [noCsrf.status, ((await noCsrf.json()) as { error: { code: string } }).error.code, withCsrf.status, ((await withCsrf.json()) as { error: { code: string } }).error.code];
+      const withCsrf = await fetch('/api/v1/rules', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-csrf-token': token },
+        body: JSON.stringify({ action: 'allow', kbs: ['5044444'] }),
+      });
+      return [
+        noCsrf.status,
+        ((await noCsrf.json()) as { error: { code: string } }).error.code,
+        withCsrf.status,
+        ((await withCsrf.json()) as { error: { code: string } }).error.code,
+      ];
     });
     assert.deepEqual(forged, [403, 'CSRF_INVALID', 403, 'FORBIDDEN_ROLE']);
   });
 
   it('a promotion halted by a pilot failure is visible with its evidence', async () => {
-    await server.report('web02', [{ key: 'ssu-2026-10', failed: '0x80242016' }, { key: 'net-2026-11', failed: '0x80070643' }]);
+    await server.report('web02', [
+      { key: 'ssu-2026-10', failed: '0x80242016' },
+      { key: 'net-2026-11', failed: '0x80070643' },
+    ]);
     const page = await open('viewer', '/rules');
     const row = page.locator('tr[data-promotion="5043050/broad"]');
     await row.waitFor();
@@ -167,27 +224,56 @@ describe('web console', { skip }, () => {
     const pages: Page[] = [];
     for (let i = 0; i < 7; i++) pages.push(await open('operator', '/'));
     const before = Number(await pages[6]!.getByTestId('hosts-reboot').innerText());
-    await server.report('sql01', [{ key: 'ssu-2026-10' }, { key: 'cu-2026-11' }, { key: 'net-2026-11' }], { rebootPending: true });
-    for (const page of pages) await page.getByTestId('hosts-reboot').filter({ hasText: new RegExp(`^${before + 1}$`) }).waitFor();
+    await server.report('sql01', [{ key: 'ssu-2026-10' }, { key: 'cu-2026-11' }, { key: 'net-2026-11' }], {
+      rebootPending: true,
+    });
+    for (const page of pages)
+      await page
+        .getByTestId('hosts-reboot')
+        .filter({ hasText: new RegExp(`^${before + 1}$`) })
+        .waitFor();
     await pages[6]!.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Hosts' }).click();
-    await pages[6]!.getByRole('status').filter({ hasText: /^1–3 of 3$/ }).waitFor();
+    await pages[6]!
+      .getByRole('status')
+      .filter({ hasText: /^1–3 of 3$/ })
+      .waitFor();
     for (const page of pages) await page.close();
   });
 
   it("renders 10,000 hosts without freezing the page, and marks the previous page's rows stale while the next loads", async () => {
     const now = server.t.clock.now().toISOString();
     const rows = Array.from({ length: 10_000 }, (_, i) => ({
-      key: `bulk${String(i).padStart(5, '0')}`, id: `bulk-${i}`, name: `bulk${String(i).padStart(5, '0')}`, ring: 'broad', credential_hash: null, agent_version: 'x', boot_id: null,
-      enrolled_at: now, enroll_token_id: null, revoked_at: null, last_seen_at: now, online_until: now, last_scan_at: now, reboot_pending: 0, facts_json: '{}', report_seq: 0,
+      key: `bulk${String(i).padStart(5, '0')}`,
+      id: `bulk-${i}`,
+      name: `bulk${String(i).padStart(5, '0')}`,
+      ring: 'broad',
+      credential_hash: null,
+      agent_version: 'x',
+      boot_id: null,
+      enrolled_at: now,
+      enroll_token_id: null,
+      revoked_at: null,
+      last_seen_at: now,
+      online_until: now,
+      last_scan_at: now,
+      reboot_pending: 0,
+      facts_json: '{}',
+      report_seq: 0,
     }));
-    for (let i = 0; i < rows.length; i += 500) await server.t.store.db.insertInto('hosts').values(rows.slice(i, i + 500)).execute();
+    for (let i = 0; i < rows.length; i += 500)
+      await server.t.store.db
+        .insertInto('hosts')
+        .values(rows.slice(i, i + 500))
+        .execute();
     const page = await open('viewer', '/activity');
     // Long tasks (main thread busy > 50 ms) from here on: a frozen page shows up as one long task.
     await page.evaluate(() => {
       // Runs in the page (test code has no DOM types): 'longtask' entries exist in Chromium only.
       const w = globalThis as unknown as { longTasks: number[] };
       w.longTasks = [];
-      new PerformanceObserver((list) => list.getEntries().forEach((e) => w.longTasks.push(e.duration))).observe({ type: 'longtask' as 'mark' });
+      new PerformanceObserver((list) => list.getEntries().forEach((e) => w.longTasks.push(e.duration))).observe({
+        type: 'longtask' as 'mark',
+      });
     });
     const grid = page.getByRole('table', { name: 'Hosts' });
     const status = page.getByRole('navigation', { name: 'Hosts pages' }).getByRole('status');
@@ -208,7 +294,11 @@ describe('web console', { skip }, () => {
     // Until the held answer arrives the range is announced as loading, never as shown.
     await status.filter({ hasText: /^Loading 10001–10003 of 10003…$/ }).waitFor();
     assert.equal(await grid.getAttribute('aria-busy'), 'true');
-    assert.equal(await grid.locator('tbody.stale[inert] tr[data-row-id="bulk00000"]').count(), 1, 'the first page\'s rows are marked stale');
+    assert.equal(
+      await grid.locator('tbody.stale[inert] tr[data-row-id="bulk00000"]').count(),
+      1,
+      "the first page's rows are marked stale",
+    );
     // Responsive while waiting: the page answers a round trip at once.
     const t0 = Date.now();
     await page.evaluate(() => performance.now());
@@ -218,11 +308,22 @@ describe('web console', { skip }, () => {
     await status.filter({ hasText: /^10001–10003 of 10003$/ }).waitFor();
     const lastPageMs = Date.now() - started;
     // Sorted by name on the server: the enrolled hosts come after bulk00000…bulk09999.
-    const last = await grid.locator('tbody:not(.stale) tr[data-row-id]').evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-row-id')));
+    const last = await grid
+      .locator('tbody:not(.stale) tr[data-row-id]')
+      .evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-row-id')));
     assert.deepEqual(last, ['sql01', 'web01', 'web02']);
     const longTasks = await page.evaluate(() => (globalThis as unknown as { longTasks: number[] }).longTasks);
     const longest = Math.max(0, ...longTasks);
-    console.log(JSON.stringify({ hosts: 10_003, firstPageMs, lastPageMs, roundTripMs, longTasks: longTasks.length, longestTaskMs: Math.round(longest) }));
+    console.log(
+      JSON.stringify({
+        hosts: 10_003,
+        firstPageMs,
+        lastPageMs,
+        roundTripMs,
+        longTasks: longTasks.length,
+        longestTaskMs: Math.round(longest),
+      }),
+    );
     // Generous bounds for a loaded 2-core machine (WSUS consoles time out at this size); a grid that
     // rendered the whole fleet in the page would block the main thread for seconds.
     assert.ok(firstPageMs < 20_000, `first page in ${firstPageMs} ms`);

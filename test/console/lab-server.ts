@@ -19,15 +19,36 @@ export interface LabServer {
 }
 
 /** Starts the lab server on a free loopback port with its data in `dataDir`. */
-export async function startLabServer(options: { scenario: string; dataDir: string; timeScale?: number }): Promise<LabServer> {
-  const args = ['bin/patchline.js', 'server', '--lab', options.scenario, '--data', options.dataDir, '--listen', '127.0.0.1:0'];
+export async function startLabServer(options: {
+  scenario: string;
+  dataDir: string;
+  timeScale?: number;
+}): Promise<LabServer> {
+  const args = [
+    'bin/patchline.js',
+    'server',
+    '--lab',
+    options.scenario,
+    '--data',
+    options.dataDir,
+    '--listen',
+    '127.0.0.1:0',
+  ];
   if (options.timeScale !== undefined) args.push('--lab-time-scale', String(options.timeScale));
   const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const ready = new Promise<{ url: string; password: string }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the lab server printed no console URL and login within ${LAB_SERVER_START_TIMEOUT_MS / 1000} s:\n${output}`)), LAB_SERVER_START_TIMEOUT_MS);
+    const timer = setTimeout(
+      () =>
+        reject(
+          new Error(
+            `the lab server printed no console URL and login within ${LAB_SERVER_START_TIMEOUT_MS / 1000} s:\n${output}`,
+          ),
+        ),
+      LAB_SERVER_START_TIMEOUT_MS,
+    );
     child.stdout.on('data', (chunk: Buffer) => {
       output += chunk.toString();
       const url = /console:\s+(\S+)/.exec(output)?.[1];
@@ -45,7 +66,8 @@ export async function startLabServer(options: { scenario: string; dataDir: strin
   try {
     const { url, password } = await ready;
     return {
-      url, password,
+      url,
+      password,
       async stop() {
         if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
         await exited;

@@ -51,7 +51,10 @@ describe('web console with a lab fleet', { skip }, () => {
     await form.getByLabel(/^Classifications/).fill('Definition Updates, Update Rollups');
     await form.getByLabel(/^Only in rings/).fill('pilot');
     await form.getByRole('button', { name: /Preview and save/ }).click();
-    await page.getByTestId('rule-preview').filter({ hasText: /allows 2 updates on 2 hosts/ }).waitFor();
+    await page
+      .getByTestId('rule-preview')
+      .filter({ hasText: /allows 2 updates on 2 hosts/ })
+      .waitFor();
     await page.getByRole('button', { name: 'Save rule' }).click();
     await page.locator('tr[data-rule-id] td[data-action="allow"]').waitFor();
 
@@ -59,24 +62,39 @@ describe('web console with a lab fleet', { skip }, () => {
     await page.goto(`${server.url}/#/updates?q=${MSRT.kb}`);
     const grid = page.getByRole('table', { name: 'Updates' });
     await grid.getByRole('link', { name: `KB${MSRT.kb}` }).waitFor();
-    await grid.locator('tbody tr').filter({ has: page.getByRole('link', { name: `KB${MSRT.kb}`, exact: true }) }).getByRole('checkbox').check();
+    await grid
+      .locator('tbody tr')
+      .filter({ has: page.getByRole('link', { name: `KB${MSRT.kb}`, exact: true }) })
+      .getByRole('checkbox')
+      .check();
     await page.getByRole('button', { name: 'Forbid' }).click();
-    await page.getByTestId('rule-preview').filter({ hasText: /forbids 1 update on 2 hosts/ }).waitFor();
+    await page
+      .getByTestId('rule-preview')
+      .filter({ hasText: /forbids 1 update on 2 hosts/ })
+      .waitFor();
     await page.getByRole('button', { name: 'Save rule' }).click();
     await page.getByText('Rule saved: forbid 1 update(s).').waitFor();
 
     // web01 (pilot): the MSRT is DISCARDED, Defender's definitions still to install; install them.
     await page.goto(`${server.url}/#/hosts/web01`);
-    const row = (kb: string) => page.locator('tr[data-update-id]').filter({ has: page.getByRole('link', { name: `KB${kb}`, exact: true }) });
+    const row = (kb: string) =>
+      page.locator('tr[data-update-id]').filter({ has: page.getByRole('link', { name: `KB${kb}`, exact: true }) });
     await row(MSRT.kb).locator('td[data-state="DISCARDED"]').waitFor();
     // Needed and allowed: MISSING, or PENDING once the server has cached its files.
     await row(DEFENDER.kb).locator('td[data-state="MISSING"], td[data-state="PENDING"]').waitFor();
     await page.getByRole('button', { name: 'Install now' }).click();
     await page.getByText('install started').waitFor();
     // Live: the agent's progress, then the host's table, change without a reload.
-    await page.getByTestId('host-progress').getByText(/succeeded/).waitFor({ timeout: INSTALL_TIMEOUT_MS });
+    await page
+      .getByTestId('host-progress')
+      .getByText(/succeeded/)
+      .waitFor({ timeout: INSTALL_TIMEOUT_MS });
     await row(DEFENDER.kb).locator('td[data-state="OK"]').waitFor({ timeout: INSTALL_TIMEOUT_MS });
-    assert.equal(await page.locator('td[data-state="MISSING"], td[data-state="PENDING"]').count(), 0, 'web01 is compliant: nothing it may install is left');
+    assert.equal(
+      await page.locator('td[data-state="MISSING"], td[data-state="PENDING"]').count(),
+      0,
+      'web01 is compliant: nothing it may install is left',
+    );
     assert.equal(await row(MSRT.kb).locator('td[data-state="DISCARDED"]').count(), 1);
 
     // What the lab host really did: Defender's definitions installed, the MSRT never attempted.
@@ -84,6 +102,10 @@ describe('web console with a lab fleet', { skip }, () => {
     assert.ok(state, 'the lab host web01 has a state');
     assert.ok(state.installed[DEFENDER.key], 'web01 installed the definition update');
     assert.equal(state.installed[MSRT.key], undefined, 'web01 never installed the forbidden update');
-    assert.deepEqual(state.history.filter((h) => h.updateKey === MSRT.key), [], 'web01 never attempted the forbidden update');
+    assert.deepEqual(
+      state.history.filter((h) => h.updateKey === MSRT.key),
+      [],
+      'web01 never attempted the forbidden update',
+    );
   });
 });

@@ -28,7 +28,13 @@ async function pressUntilFocused(page: Page, target: Locator, key: 'Tab' | 'Shif
 
 /** Lines of Playwright's accessibility snapshot that are controls without a name. */
 function unnamedControls(snapshot: string): string[] {
-  return snapshot.split('\n').filter((line) => /^\s*- (button|textbox|searchbox|checkbox|radio|combobox|spinbutton|slider|switch|link|listbox|tab|menuitem)(\s*\[[^\]]*\])*:?\s*$/.test(line));
+  return snapshot
+    .split('\n')
+    .filter((line) =>
+      /^\s*- (button|textbox|searchbox|checkbox|radio|combobox|spinbutton|slider|switch|link|listbox|tab|menuitem)(\s*\[[^\]]*\])*:?\s*$/.test(
+        line,
+      ),
+    );
 }
 
 describe('web console: keyboard, labels, narrow windows', { skip }, () => {
@@ -77,7 +83,8 @@ describe('web console: keyboard, labels, narrow windows', { skip }, () => {
     page.setDefaultTimeout(UI_TIMEOUT_MS);
     page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
     page.on('console', (m) => {
-      if (m.type() === 'error' && /Content Security Policy|Refused to/i.test(m.text())) problems.push(`csp: ${m.text()}`);
+      if (m.type() === 'error' && /Content Security Policy|Refused to/i.test(m.text()))
+        problems.push(`csp: ${m.text()}`);
     });
     // The page's own elements are awaited next; 'load' adds nothing but time on a loaded machine.
     await page.goto(`${server.url}/#${path}`, { waitUntil: 'domcontentloaded' });
@@ -101,7 +108,10 @@ describe('web console: keyboard, labels, narrow windows', { skip }, () => {
       // The first Tab reaches "Skip to content"; Enter puts the focus on the page's content and
       // stays on the page (the console's routes live in the URL's fragment too).
       await page.keyboard.press('Tab');
-      assert.ok(await focused(page.getByRole('link', { name: 'Skip to content' })), 'the first Tab reaches the skip link');
+      assert.ok(
+        await focused(page.getByRole('link', { name: 'Skip to content' })),
+        'the first Tab reaches the skip link',
+      );
       await page.keyboard.press('Enter');
       assert.ok(await focused(page.locator('main')), 'the skip link moves the focus to the content');
       await page.getByRole('heading', { name: 'Overview' }).waitFor();
@@ -119,10 +129,16 @@ describe('web console: keyboard, labels, narrow windows', { skip }, () => {
       const actions = page.getByRole('toolbar', { name: 'Actions' });
       await pressUntilFocused(page, actions.getByRole('button', { name: 'Scan now' }));
       await page.keyboard.press('ArrowRight');
-      assert.ok(await focused(actions.getByRole('button', { name: 'Download now' })), 'ArrowRight moves to the next action');
+      assert.ok(
+        await focused(actions.getByRole('button', { name: 'Download now' })),
+        'ArrowRight moves to the next action',
+      );
       await page.keyboard.press('ArrowLeft');
       await page.keyboard.press('Space');
-      await actions.getByRole('status').filter({ hasText: /scan started/ }).waitFor();
+      await actions
+        .getByRole('status')
+        .filter({ hasText: /scan started/ })
+        .waitFor();
 
       // Updates: pick a severity with the arrow keys, select a row with Space, download it.
       await pressUntilFocused(page, nav.getByRole('link', { name: 'Updates' }), 'Shift+Tab');
@@ -130,7 +146,8 @@ describe('web console: keyboard, labels, narrow windows', { skip }, () => {
       await page.getByRole('heading', { name: 'Updates' }).waitFor();
       const severity = page.getByLabel('Severity');
       await pressUntilFocused(page, severity);
-      for (let i = 0; i < 6 && (await severity.inputValue()) !== 'Critical'; i++) await page.keyboard.press('ArrowDown');
+      for (let i = 0; i < 6 && (await severity.inputValue()) !== 'Critical'; i++)
+        await page.keyboard.press('ArrowDown');
       assert.equal(await severity.inputValue(), 'Critical', 'the arrow keys choose a severity');
       const net = server.updates.get('net-2026-11')!.updateId;
       const cu = server.updates.get('cu-2026-11')!.updateId;
@@ -140,7 +157,11 @@ describe('web console: keyboard, labels, narrow windows', { skip }, () => {
       await pressUntilFocused(page, select);
       await page.keyboard.press('Space');
       assert.ok(await select.isChecked(), 'Space selects the row');
-      await pressUntilFocused(page, page.getByRole('toolbar', { name: 'Selected updates' }).getByRole('button', { name: 'Download now' }), 'Shift+Tab');
+      await pressUntilFocused(
+        page,
+        page.getByRole('toolbar', { name: 'Selected updates' }).getByRole('button', { name: 'Download now' }),
+        'Shift+Tab',
+      );
       await page.keyboard.press('Enter');
       await page.getByText(/Download started on 2 host\(s\)\./).waitFor();
     } finally {
@@ -161,14 +182,21 @@ describe('web console: keyboard, labels, narrow windows', { skip }, () => {
     try {
       const signIn = await newPage(context, '/');
       await signIn.getByRole('button', { name: 'Sign in' }).waitFor();
-      assert.deepEqual(unnamedControls(await signIn.locator('body').ariaSnapshot()), [], 'controls without a name on sign-in');
+      assert.deepEqual(
+        unnamedControls(await signIn.locator('body').ariaSnapshot()),
+        [],
+        'controls without a name on sign-in',
+      );
     } finally {
       await context.close();
     }
     await page.close();
   });
 
-  for (const viewport of [{ width: 1280, height: 800 }, { width: 600, height: 900 }]) {
+  for (const viewport of [
+    { width: 1280, height: 800 },
+    { width: 600, height: 900 },
+  ]) {
     it(`fits ${viewport.width}×${viewport.height} without sideways scrolling, with the navigation in reach`, async () => {
       const page = await newPage(admin, '/');
       await page.setViewportSize(viewport);
@@ -176,15 +204,23 @@ describe('web console: keyboard, labels, narrow windows', { skip }, () => {
         await page.goto(`${server.url}/#${path}`, { waitUntil: 'domcontentloaded' });
         await ready(page).waitFor();
         const [scrollWidth, clientWidth] = await page.evaluate(() => {
-          const root = (globalThis as unknown as { document: { documentElement: { scrollWidth: number; clientWidth: number } } }).document.documentElement;
+          const root = (
+            globalThis as unknown as { document: { documentElement: { scrollWidth: number; clientWidth: number } } }
+          ).document.documentElement;
           return [root.scrollWidth, root.clientWidth];
         });
-        assert.ok(scrollWidth <= clientWidth, `${what} at ${viewport.width}px is ${scrollWidth}px wide (window ${clientWidth}px)`);
+        assert.ok(
+          scrollWidth <= clientWidth,
+          `${what} at ${viewport.width}px is ${scrollWidth}px wide (window ${clientWidth}px)`,
+        );
         const links = page.getByRole('navigation', { name: 'Main' }).getByRole('link');
         assert.equal(await links.count(), 6, `${what}: six navigation links`);
         for (const link of await links.all()) {
           const box = await link.boundingBox();
-          assert.ok(box && box.x >= 0 && box.x + box.width <= viewport.width, `${what}: navigation link ${await link.innerText()} is inside the window (${JSON.stringify(box)})`);
+          assert.ok(
+            box && box.x >= 0 && box.x + box.width <= viewport.width,
+            `${what}: navigation link ${await link.innerText()} is inside the window (${JSON.stringify(box)})`,
+          );
         }
       }
       await page.close();

@@ -58,7 +58,8 @@ function startCluster(): Cluster {
   // fsync off: a throwaway cluster; durability is PostgreSQL's job, not what these tests check.
   const options = `-k ${dir} -c listen_addresses='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`;
   runAs(user, join(bin, 'pg_ctl'), ['-D', data, '-o', options, '-w', '-s', '-l', join(dir, 'log'), 'start']);
-  const urlFor = (database: string): string => `postgres://${encodeURIComponent(dbUser)}@localhost/${database}?host=${encodeURIComponent(dir)}`;
+  const urlFor = (database: string): string =>
+    `postgres://${encodeURIComponent(dbUser)}@localhost/${database}?host=${encodeURIComponent(dir)}`;
   let stopped = false;
   const stop = (): void => {
     if (stopped) return;

@@ -77,7 +77,11 @@ export async function testApp(kind: StoreKind, overrides: Partial<ServerDeps> = 
     bearer[role] = `Bearer ${(await createApiToken(deps, TEST_ACTOR, { name: `test-${role}`, role })).token}`;
   }
   return {
-    app, deps, store, clock, bearer,
+    app,
+    deps,
+    store,
+    clock,
+    bearer,
     async close() {
       deps.feed.stop();
       await app.close();

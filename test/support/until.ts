@@ -4,7 +4,13 @@
  */
 
 /** Polls `check` until it returns a value; fails after `ms` saying what was awaited and what was seen last. */
-export async function until<T>(what: string, ms: number, check: () => Promise<T | undefined>, seen: () => string, everyMs = 200): Promise<T> {
+export async function until<T>(
+  what: string,
+  ms: number,
+  check: () => Promise<T | undefined>,
+  seen: () => string,
+  everyMs = 200,
+): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
     const value = await check();

@@ -22,7 +22,12 @@ const PENDING_RETRY_CAP_MS = 15_000;
 
 /** What the server answers for GET /api/v1/agent/updates/{id}/content. */
 interface UpdateContent {
-  readonly files: readonly { readonly digest: string; readonly sha1: string | null; readonly sha256: string | null; readonly url: string }[];
+  readonly files: readonly {
+    readonly digest: string;
+    readonly sha1: string | null;
+    readonly sha256: string | null;
+    readonly url: string;
+  }[];
 }
 
 export interface CacheFetchDeps {
@@ -39,9 +44,15 @@ export interface CacheFetchDeps {
 async function filesOf(deps: CacheFetchDeps, updateId: string, signal: AbortSignal): Promise<UpdateContent | null> {
   for (let attempt = 0; ; attempt++) {
     try {
-      return (await deps.http.json<UpdateContent>('GET', `/api/v1/agent/updates/${updateId}/content`, undefined, signal)).body;
+      return (
+        await deps.http.json<UpdateContent>('GET', `/api/v1/agent/updates/${updateId}/content`, undefined, signal)
+      ).body;
     } catch (error) {
-      if (error instanceof AgentHttpError && (error.code === 'AGENT_CONTENT_NONE' || error.code === 'AGENT_CONTENT_NOT_ALLOWED')) return null;
+      if (
+        error instanceof AgentHttpError &&
+        (error.code === 'AGENT_CONTENT_NONE' || error.code === 'AGENT_CONTENT_NOT_ALLOWED')
+      )
+        return null;
       if (!(error instanceof AgentHttpError) || !error.retryable || attempt >= CONTENT_PENDING_RETRIES) throw error;
       await deps.clock.sleep(backoffDelayMs(attempt, deps.random, PENDING_RETRY_BASE_MS, PENDING_RETRY_CAP_MS), signal);
     }
@@ -53,7 +64,11 @@ async function filesOf(deps: CacheFetchDeps, updateId: string, signal: AbortSign
  * to WUA. Returns the ids handed over. Throws when a download or the hand-over fails (the cycle is
  * not started: it would fetch from upstream, which the ring does not allow).
  */
-export async function fetchFromServerCache(deps: CacheFetchDeps, updates: readonly UpdateRecord[], signal: AbortSignal): Promise<string[]> {
+export async function fetchFromServerCache(
+  deps: CacheFetchDeps,
+  updates: readonly UpdateRecord[],
+  signal: AbortSignal,
+): Promise<string[]> {
   const missing = updates.filter((u) => !u.isDownloaded);
   if (missing.length === 0) return [];
   await mkdir(deps.dir, { recursive: true });
@@ -64,19 +79,32 @@ export async function fetchFromServerCache(deps: CacheFetchDeps, updates: readon
     const paths: string[] = [];
     for (const f of content.files) {
       const path = `${deps.dir}/${f.digest}`;
-      const digest = f.sha256 ? { algorithm: 'sha256' as const, hex: f.sha256 } : { algorithm: 'sha1' as const, hex: f.sha1 ?? f.digest };
+      const digest = f.sha256
+        ? { algorithm: 'sha256' as const, hex: f.sha256 }
+        : { algorithm: 'sha1' as const, hex: f.sha1 ?? f.digest };
       await deps.http.download(f.url, path, digest, signal);
       paths.push(path);
     }
     ready.push({ updateId: u.updateId, paths });
   }
   if (ready.length === 0) return [];
-  const client = await WuaClient.start(deps.openProvider(), { helloTimeoutMs: DEFAULT_CYCLE_TIMEOUTS.helloMs, abortGraceMs: DEFAULT_CYCLE_TIMEOUTS.abortGraceMs });
+  const client = await WuaClient.start(deps.openProvider(), {
+    helloTimeoutMs: DEFAULT_CYCLE_TIMEOUTS.helloMs,
+    abortGraceMs: DEFAULT_CYCLE_TIMEOUTS.abortGraceMs,
+  });
   try {
     for (const r of ready) {
-      const result = await client.request({ type: 'copyToCache', updateId: r.updateId, files: r.paths }, { timeoutMs: DEFAULT_CYCLE_TIMEOUTS.rebootStatusMs, signal });
+      const result = await client.request(
+        { type: 'copyToCache', updateId: r.updateId, files: r.paths },
+        { timeoutMs: DEFAULT_CYCLE_TIMEOUTS.rebootStatusMs, signal },
+      );
       if (result.resultCode !== 'succeeded') {
-        throw new AgentHttpError('AGENT_COPY_TO_CACHE_FAILED', `WUA refused the cached files of ${r.updateId}: ${result.resultCode} ${result.hresult ?? ''} ${result.message ?? ''}`.trim(), null, true);
+        throw new AgentHttpError(
+          'AGENT_COPY_TO_CACHE_FAILED',
+          `WUA refused the cached files of ${r.updateId}: ${result.resultCode} ${result.hresult ?? ''} ${result.message ?? ''}`.trim(),
+          null,
+          true,
+        );
       }
     }
   } finally {

@@ -23,16 +23,34 @@ export interface EnrollOptions {
  */
 export async function enrollAgent(options: EnrollOptions): Promise<AgentEnrollment> {
   const token = decodeEnrollToken(options.token);
-  if (!token) throw new PatchlineError('ENROLL_TOKEN_MALFORMED', 'that is not an enrollment token (ET1.…): copy it whole from `patchline server enroll-token create`', { exitCode: 64 });
+  if (!token)
+    throw new PatchlineError(
+      'ENROLL_TOKEN_MALFORMED',
+      'that is not an enrollment token (ET1.…): copy it whole from `patchline server enroll-token create`',
+      { exitCode: 64 },
+    );
   const http = new AgentHttp({ serverUrl: options.serverUrl, fingerprint: token.fingerprint });
   try {
-    const { body } = await http.json<EnrollResponse>('POST', '/api/v1/agent/enroll', {
-      protocol: AGENT_PROTOCOL_VERSION, token: options.token.trim(), hostName: options.hostName, agentVersion: options.agentVersion,
-    }, options.signal);
+    const { body } = await http.json<EnrollResponse>(
+      'POST',
+      '/api/v1/agent/enroll',
+      {
+        protocol: AGENT_PROTOCOL_VERSION,
+        token: options.token.trim(),
+        hostName: options.hostName,
+        agentVersion: options.agentVersion,
+      },
+      options.signal,
+    );
     await options.state.init();
     const enrollment: AgentEnrollment = {
-      serverUrl: options.serverUrl, fingerprint: token.fingerprint, hostId: body.hostId, hostName: body.hostName, ring: body.ring,
-      credential: body.credential, enrolledAt: options.now().toISOString(),
+      serverUrl: options.serverUrl,
+      fingerprint: token.fingerprint,
+      hostId: body.hostId,
+      hostName: body.hostName,
+      ring: body.ring,
+      credential: body.credential,
+      enrolledAt: options.now().toISOString(),
     };
     await options.state.saveEnrollment(enrollment);
     // A new enrollment starts a new history on the server: the next report is a full one.

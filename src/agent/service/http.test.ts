@@ -25,16 +25,33 @@ test('enrollment pins the certificate named in the token and refuses any other',
   const other = await ensureSelfSigned(join(dir, 'other'), new Date());
   const store = new MemoryGatewayStore();
   store.addEnrollToken({ hash: tokenSecretHash(SECRET), ring: 'pilot', expiresAt: null, usesLeft: null });
-  const gateway = createAgentGateway({ store, now: () => new Date(), policyFor: async () => { throw new Error('unused'); }, catalog: async () => null, content: async () => null });
+  const gateway = createAgentGateway({
+    store,
+    now: () => new Date(),
+    policyFor: async () => {
+      throw new Error('unused');
+    },
+    catalog: async () => null,
+    content: async () => null,
+  });
   const app = Fastify({ https: { cert: real.certPem, key: real.keyPem } });
   await app.register(gateway.plugin);
   const url = await app.listen({ port: 0, host: '127.0.0.1' });
   try {
-    const enroll = (fingerprint: string, name: string) => enrollAgent({
-      serverUrl: url, token: encodeEnrollToken({ secret: SECRET, fingerprint }), hostName: name, agentVersion: 't',
-      state: new AgentState(join(dir, name)), now: () => new Date(), signal: AbortSignal.timeout(10_000),
-    });
-    await assert.rejects(enroll(other.fingerprint, 'web02'), (e: Error & { code?: string }) => e.code === 'AGENT_TLS_PIN_MISMATCH');
+    const enroll = (fingerprint: string, name: string) =>
+      enrollAgent({
+        serverUrl: url,
+        token: encodeEnrollToken({ secret: SECRET, fingerprint }),
+        hostName: name,
+        agentVersion: 't',
+        state: new AgentState(join(dir, name)),
+        now: () => new Date(),
+        signal: AbortSignal.timeout(10_000),
+      });
+    await assert.rejects(
+      enroll(other.fingerprint, 'web02'),
+      (e: Error & { code?: string }) => e.code === 'AGENT_TLS_PIN_MISMATCH',
+    );
     assert.equal(store.hosts.size, 0, 'nothing reached the server');
     const ok = await enroll(real.fingerprint, 'web01');
     assert.equal(ok.fingerprint, real.fingerprint.replace(/:/g, '').toLowerCase());
@@ -47,7 +64,13 @@ test('enrollment pins the certificate named in the token and refuses any other',
 });
 
 test('plain HTTP only to loopback; https needs a fingerprint', () => {
-  assert.throws(() => new AgentHttp({ serverUrl: 'http://patch01:8443', fingerprint: null }), (e: Error & { code?: string }) => e.code === 'AGENT_INSECURE_SERVER');
-  assert.throws(() => new AgentHttp({ serverUrl: 'https://patch01:8443', fingerprint: null }), (e: Error & { code?: string }) => e.code === 'AGENT_TLS_PIN_MISSING');
+  assert.throws(
+    () => new AgentHttp({ serverUrl: 'http://patch01:8443', fingerprint: null }),
+    (e: Error & { code?: string }) => e.code === 'AGENT_INSECURE_SERVER',
+  );
+  assert.throws(
+    () => new AgentHttp({ serverUrl: 'https://patch01:8443', fingerprint: null }),
+    (e: Error & { code?: string }) => e.code === 'AGENT_TLS_PIN_MISSING',
+  );
   assert.doesNotThrow(() => void new AgentHttp({ serverUrl: 'http://127.0.0.1:8443', fingerprint: null }).close());
 });

@@ -26,7 +26,13 @@ export interface AgentHttpOptions {
 
 /** An answer the server gave (status ≥ 400) or a failure to get one. */
 export class AgentHttpError extends PatchlineError {
-  constructor(code: string, message: string, readonly status: number | null, readonly retryable: boolean, options: { cause?: unknown } = {}) {
+  constructor(
+    code: string,
+    message: string,
+    readonly status: number | null,
+    readonly retryable: boolean,
+    options: { cause?: unknown } = {},
+  ) {
     super(code, message, options.cause === undefined ? {} : { cause: options.cause });
   }
 }
@@ -46,28 +52,48 @@ export class AgentHttp {
     this.credential = options.credential;
     if (this.base.protocol === 'http:') {
       if (!isLoopback(this.base.hostname)) {
-        throw new PatchlineError('AGENT_INSECURE_SERVER', `${options.serverUrl}: plain HTTP is only allowed to a loopback address; use the server's https:// URL`, { exitCode: 64 });
+        throw new PatchlineError(
+          'AGENT_INSECURE_SERVER',
+          `${options.serverUrl}: plain HTTP is only allowed to a loopback address; use the server's https:// URL`,
+          { exitCode: 64 },
+        );
       }
       this.dispatcher = new Agent({ keepAliveTimeout: 60_000, connections: 2 });
       return;
     }
-    if (this.base.protocol !== 'https:') throw new PatchlineError('AGENT_INSECURE_SERVER', `${options.serverUrl} is not an http(s) URL`, { exitCode: 64 });
+    if (this.base.protocol !== 'https:')
+      throw new PatchlineError('AGENT_INSECURE_SERVER', `${options.serverUrl} is not an http(s) URL`, { exitCode: 64 });
     const pinned = options.fingerprint === null ? null : normalizeFingerprint(options.fingerprint);
-    if (pinned === null) throw new PatchlineError('AGENT_TLS_PIN_MISSING', 'the enrollment token carries no certificate fingerprint for an https:// server: create the token on that server', { exitCode: 64 });
+    if (pinned === null)
+      throw new PatchlineError(
+        'AGENT_TLS_PIN_MISSING',
+        'the enrollment token carries no certificate fingerprint for an https:// server: create the token on that server',
+        { exitCode: 64 },
+      );
     // The chain is not checked against a CA store: the pin is stronger (this exact certificate).
     const connect = buildConnector({ rejectUnauthorized: false });
     this.dispatcher = new Agent({
-      keepAliveTimeout: 60_000, connections: 2,
-      connect: (opts, callback) => connect(opts, (error, socket) => {
-        if (error) return callback(error, null);
-        const presented = normalizeFingerprint((socket as TLSSocket).getPeerCertificate?.()?.fingerprint256 ?? '');
-        if (presented !== pinned) {
-          socket.destroy();
-          return callback(new AgentHttpError('AGENT_TLS_PIN_MISMATCH', `the server presented certificate ${presented || '(none)'}, not the pinned ${pinned}: ` +
-            'someone may be intercepting, or the server\'s certificate changed (enroll again with a new token)', null, true), null);
-        }
-        return callback(null, socket);
-      }),
+      keepAliveTimeout: 60_000,
+      connections: 2,
+      connect: (opts, callback) =>
+        connect(opts, (error, socket) => {
+          if (error) return callback(error, null);
+          const presented = normalizeFingerprint((socket as TLSSocket).getPeerCertificate?.()?.fingerprint256 ?? '');
+          if (presented !== pinned) {
+            socket.destroy();
+            return callback(
+              new AgentHttpError(
+                'AGENT_TLS_PIN_MISMATCH',
+                `the server presented certificate ${presented || '(none)'}, not the pinned ${pinned}: ` +
+                  "someone may be intercepting, or the server's certificate changed (enroll again with a new token)",
+                null,
+                true,
+              ),
+              null,
+            );
+          }
+          return callback(null, socket);
+        }),
     });
   }
 
@@ -76,14 +102,23 @@ export class AgentHttp {
   }
 
   /** POST/GET JSON; resolves with the parsed body of a 2xx, throws AgentHttpError otherwise. */
-  async json<T>(method: 'GET' | 'POST', path: string, body: unknown, signal: AbortSignal, timeoutMs = REQUEST_TIMEOUT_MS): Promise<{ status: number; body: T }> {
+  async json<T>(
+    method: 'GET' | 'POST',
+    path: string,
+    body: unknown,
+    signal: AbortSignal,
+    timeoutMs = REQUEST_TIMEOUT_MS,
+  ): Promise<{ status: number; body: T }> {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.credential) headers.authorization = `Bearer ${this.credential}`;
     if (body !== undefined) headers['content-type'] = 'application/json';
     let res: Dispatcher.ResponseData;
     try {
       res = await request(new URL(path, this.base), {
-        method, headers, dispatcher: this.dispatcher, signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]),
+        method,
+        headers,
+        dispatcher: this.dispatcher,
+        signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]),
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       });
     } catch (error) {
@@ -99,9 +134,17 @@ export class AgentHttp {
    * If-Range on the digest ETag), and keeps it only if its digest matches: a file that does not
    * match is deleted, never used.
    */
-  async download(path: string, dest: string, digest: { algorithm: 'sha1' | 'sha256'; hex: string }, signal: AbortSignal): Promise<void> {
+  async download(
+    path: string,
+    dest: string,
+    digest: { algorithm: 'sha1' | 'sha256'; hex: string },
+    signal: AbortSignal,
+  ): Promise<void> {
     const partial = `${dest}.partial`;
-    const have = await stat(partial).then((s) => s.size, () => 0);
+    const have = await stat(partial).then(
+      (s) => s.size,
+      () => 0,
+    );
     const headers: Record<string, string> = {};
     if (this.credential) headers.authorization = `Bearer ${this.credential}`;
     if (have > 0) Object.assign(headers, { range: `bytes=${have}-`, 'if-range': `"${digest.hex}"` });
@@ -116,12 +159,25 @@ export class AgentHttp {
     try {
       await pipeline(res.body, createWriteStream(partial, { flags: append ? 'a' : 'w' }), { signal });
     } catch (error) {
-      throw new AgentHttpError('AGENT_DOWNLOAD_INTERRUPTED', `the download of ${path} broke off; it resumes on the next attempt`, null, true, { cause: error });
+      throw new AgentHttpError(
+        'AGENT_DOWNLOAD_INTERRUPTED',
+        `the download of ${path} broke off; it resumes on the next attempt`,
+        null,
+        true,
+        { cause: error },
+      );
     }
-    const actual = createHash(digest.algorithm).update(await readFile(partial)).digest('hex');
+    const actual = createHash(digest.algorithm)
+      .update(await readFile(partial))
+      .digest('hex');
     if (actual !== digest.hex.toLowerCase()) {
       await unlink(partial);
-      throw new AgentHttpError('AGENT_DOWNLOAD_DIGEST_MISMATCH', `${path} does not match its ${digest.algorithm} ${digest.hex} (got ${actual}): deleted, it is fetched again`, null, true);
+      throw new AgentHttpError(
+        'AGENT_DOWNLOAD_DIGEST_MISMATCH',
+        `${path} does not match its ${digest.algorithm} ${digest.hex} (got ${actual}): deleted, it is fetched again`,
+        null,
+        true,
+      );
     }
     await rename(partial, dest);
   }
@@ -134,7 +190,13 @@ export class AgentHttp {
     if (error instanceof AgentHttpError) return error;
     const cause = (error as { cause?: unknown }).cause;
     if (cause instanceof AgentHttpError) return cause;
-    return new AgentHttpError('AGENT_SERVER_UNREACHABLE', `${this.base.origin}${path}: ${(error as Error).message}`, null, true, { cause: error });
+    return new AgentHttpError(
+      'AGENT_SERVER_UNREACHABLE',
+      `${this.base.origin}${path}: ${(error as Error).message}`,
+      null,
+      true,
+      { cause: error },
+    );
   }
 }
 

@@ -3,16 +3,38 @@ import assert from 'node:assert/strict';
 import { BACKOFF_CAP_MS, backoffDelayMs, inWindow, jitteredIntervalMs, windowClosesInMs } from './schedule.ts';
 
 test('backoff grows exponentially with full jitter and is capped', () => {
-  assert.equal(backoffDelayMs(0, () => 1), 1_000);
-  assert.equal(backoffDelayMs(3, () => 1), 8_000);
-  assert.equal(backoffDelayMs(3, () => 0.5), 4_000);
-  assert.equal(backoffDelayMs(40, () => 1), BACKOFF_CAP_MS);
-  assert.equal(backoffDelayMs(5, () => 0), 100, 'never zero');
+  assert.equal(
+    backoffDelayMs(0, () => 1),
+    1_000,
+  );
+  assert.equal(
+    backoffDelayMs(3, () => 1),
+    8_000,
+  );
+  assert.equal(
+    backoffDelayMs(3, () => 0.5),
+    4_000,
+  );
+  assert.equal(
+    backoffDelayMs(40, () => 1),
+    BACKOFF_CAP_MS,
+  );
+  assert.equal(
+    backoffDelayMs(5, () => 0),
+    100,
+    'never zero',
+  );
 });
 
 test('scan intervals vary by ±10 %', () => {
-  assert.equal(jitteredIntervalMs(3_600_000, () => 0), 3_240_000);
-  assert.equal(jitteredIntervalMs(3_600_000, () => 1), 3_960_000);
+  assert.equal(
+    jitteredIntervalMs(3_600_000, () => 0),
+    3_240_000,
+  );
+  assert.equal(
+    jitteredIntervalMs(3_600_000, () => 1),
+    3_960_000,
+  );
 });
 
 test('maintenance windows: local time zone, crossing midnight, weekdays', () => {

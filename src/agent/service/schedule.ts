@@ -19,7 +19,12 @@ export const SCAN_JITTER_FRACTION = 0.1;
  *
  * @example backoffDelayMs(3, () => 0.5) === 4000
  */
-export function backoffDelayMs(attempt: number, random: () => number, baseMs = BACKOFF_BASE_MS, capMs = BACKOFF_CAP_MS): number {
+export function backoffDelayMs(
+  attempt: number,
+  random: () => number,
+  baseMs = BACKOFF_BASE_MS,
+  capMs = BACKOFF_CAP_MS,
+): number {
   const ceiling = Math.min(capMs, baseMs * 2 ** Math.min(attempt, 30));
   return Math.max(100, Math.round(ceiling * random()));
 }
@@ -31,7 +36,13 @@ export function jitteredIntervalMs(intervalMs: number, random: () => number): nu
 
 /** Weekday (0 = Sunday) and minutes since local midnight of `at` in `timeZone`. */
 export function localTime(at: Date, timeZone: string): { weekday: number; minutes: number } {
-  const parts = new Intl.DateTimeFormat('en-US', { timeZone, weekday: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).formatToParts(at);
+  const parts = new Intl.DateTimeFormat('en-US', {
+    timeZone,
+    weekday: 'short',
+    hour: '2-digit',
+    minute: '2-digit',
+    hourCycle: 'h23',
+  }).formatToParts(at);
   const get = (type: string): string => parts.find((p) => p.type === type)?.value ?? '';
   const weekday = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'].indexOf(get('weekday'));
   return { weekday, minutes: Number(get('hour')) * 60 + Number(get('minute')) };
@@ -78,7 +89,8 @@ export function windowClosesInMs(windows: readonly MaintenanceWindow[], now: Dat
     const intoMinuteMs = now.getUTCSeconds() * 1_000 + now.getUTCMilliseconds();
     for (const day of window.weekdays) {
       const since = (((nowInWeek - (day * 1440 + h * 60 + m)) % WEEK) + WEEK) % WEEK;
-      if (since < window.durationMinutes) latest = Math.max(latest, (window.durationMinutes - since) * 60_000 - intoMinuteMs);
+      if (since < window.durationMinutes)
+        latest = Math.max(latest, (window.durationMinutes - since) * 60_000 - intoMinuteMs);
     }
   }
   return latest;

@@ -12,7 +12,13 @@
  */
 import { access, rename, unlink } from 'node:fs/promises';
 import {
-  AGENT_PROTOCOL_VERSION, type ActionProgress, type AgentAction, type AgentPolicy, type CatalogInfo, type CheckinResponse, type ReportAck,
+  AGENT_PROTOCOL_VERSION,
+  type ActionProgress,
+  type AgentAction,
+  type AgentPolicy,
+  type CatalogInfo,
+  type CheckinResponse,
+  type ReportAck,
 } from '../../domain/agent-protocol.ts';
 import type { ProviderChannel } from '../../wua/client.ts';
 import type { Clock } from '../clock.ts';
@@ -53,7 +59,8 @@ export interface AgentServiceDeps {
   readonly checkinWaitSeconds?: number;
 }
 
-type WorkItem = { readonly kind: 'action'; readonly action: AgentAction } | { readonly kind: 'scan' } | { readonly kind: 'window' };
+type WorkItem =
+  { readonly kind: 'action'; readonly action: AgentAction } | { readonly kind: 'scan' } | { readonly kind: 'window' };
 
 export class AgentService {
   private policy: AgentPolicy | null = null;
@@ -93,9 +100,18 @@ export class AgentService {
       try {
         await this.flush(signal);
         const waitSeconds = wait;
-        const { body } = await this.deps.http.json<CheckinResponse>('POST', '/api/v1/agent/checkin', {
-          protocol: AGENT_PROTOCOL_VERSION, waitSeconds, agentVersion: this.deps.agentVersion, ...(await this.bootIdField()),
-        }, signal, waitSeconds * 1_000 + REQUEST_TIMEOUT_MS);
+        const { body } = await this.deps.http.json<CheckinResponse>(
+          'POST',
+          '/api/v1/agent/checkin',
+          {
+            protocol: AGENT_PROTOCOL_VERSION,
+            waitSeconds,
+            agentVersion: this.deps.agentVersion,
+            ...(await this.bootIdField()),
+          },
+          signal,
+          waitSeconds * 1_000 + REQUEST_TIMEOUT_MS,
+        );
         this.connected = true;
         failures = 0;
         wait = this.deps.checkinWaitSeconds ?? CHECKIN_WAIT_SECONDS;
@@ -148,7 +164,12 @@ export class AgentService {
     while (outbox.length > 0) {
       const first = outbox[0]!;
       try {
-        await http.json('POST', `/api/v1/agent/actions/${encodeURIComponent(first.actionId)}/progress`, first.progress, signal);
+        await http.json(
+          'POST',
+          `/api/v1/agent/actions/${encodeURIComponent(first.actionId)}/progress`,
+          first.progress,
+          signal,
+        );
       } catch (error) {
         // The server will never accept it (the action is gone): drop it, keep the rest.
         if (!(error instanceof AgentHttpError) || error.retryable) throw error;
@@ -172,14 +193,19 @@ export class AgentService {
       await this.rebuildFull(pending.inventory, body.ackedSeq);
     } catch (error) {
       if (!(error instanceof AgentHttpError) || error.retryable) throw error;
-      this.deps.log(`report ${pending.report.seq} refused (${error.code}: ${error.message}); sending a full report instead`);
+      this.deps.log(
+        `report ${pending.report.seq} refused (${error.code}: ${error.message}); sending a full report instead`,
+      );
       await this.rebuildFull(pending.inventory, 0);
       if (error.code !== 'AGENT_REPORT_BASE_MISMATCH') throw error;
       await this.flushOnce(signal);
     }
   }
 
-  private async rebuildFull(inventory: NonNullable<Awaited<ReturnType<AgentState['pending']>>>['inventory'], serverSeq: number): Promise<void> {
+  private async rebuildFull(
+    inventory: NonNullable<Awaited<ReturnType<AgentState['pending']>>>['inventory'],
+    serverSeq: number,
+  ): Promise<void> {
     const { state } = this.deps;
     const pending = await state.pending();
     if (!pending) return;
@@ -191,7 +217,10 @@ export class AgentService {
   }
 
   private async progress(actionId: string, p: Omit<ActionProgress, 'protocol' | 'at'>): Promise<void> {
-    const entry = { actionId, progress: { protocol: AGENT_PROTOCOL_VERSION, at: this.deps.clock.now().toISOString(), ...p } as ActionProgress };
+    const entry = {
+      actionId,
+      progress: { protocol: AGENT_PROTOCOL_VERSION, at: this.deps.clock.now().toISOString(), ...p } as ActionProgress,
+    };
     (this.outbox ??= []).push(entry);
     await this.persistOutbox();
     this.flushSoon();
@@ -205,7 +234,9 @@ export class AgentService {
   }
 
   private flushSoon(): void {
-    this.flush(AbortSignal.timeout(REQUEST_TIMEOUT_MS)).catch((error: unknown) => this.deps.log(`delivery postponed: ${describe(error)}`));
+    this.flush(AbortSignal.timeout(REQUEST_TIMEOUT_MS)).catch((error: unknown) =>
+      this.deps.log(`delivery postponed: ${describe(error)}`),
+    );
   }
 
   // ── work ──────────────────────────────────────────────────────────────────────────────────
@@ -216,7 +247,10 @@ export class AgentService {
   }
 
   private async workLoop(signal: AbortSignal): Promise<void> {
-    await Promise.race([this.firstCheckinDone, new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }))]);
+    await Promise.race([
+      this.firstCheckinDone,
+      new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true })),
+    ]);
     while (!signal.aborted) {
       const item = this.queue.shift() ?? this.dueItem();
       if (item) {
@@ -224,14 +258,19 @@ export class AgentService {
           await this.execute(item, signal);
         } catch (error) {
           if (signal.aborted) return;
-          this.deps.log(`${item.kind === 'action' ? `action ${item.action.id} (${item.action.action})` : item.kind} failed: ${describe(error)}`);
-          if (item.kind === 'action') await this.progress(item.action.id, { state: 'failed', message: describe(error) });
+          this.deps.log(
+            `${item.kind === 'action' ? `action ${item.action.id} (${item.action.action})` : item.kind} failed: ${describe(error)}`,
+          );
+          if (item.kind === 'action')
+            await this.progress(item.action.id, { state: 'failed', message: describe(error) });
         }
         continue;
       }
       this.wakeWork = new AbortController();
       const untilScan = Math.max(0, this.nextScanAt - this.deps.clock.now().getTime());
-      await this.deps.clock.sleep(Math.min(untilScan, WORK_TICK_MS), AbortSignal.any([signal, this.wakeWork.signal])).catch(() => undefined);
+      await this.deps.clock
+        .sleep(Math.min(untilScan, WORK_TICK_MS), AbortSignal.any([signal, this.wakeWork.signal]))
+        .catch(() => undefined);
       // A tick with nothing else due: a maintenance window may have opened.
       if (!this.queue.length && this.deps.clock.now().getTime() < this.nextScanAt) this.queue.push({ kind: 'window' });
     }
@@ -257,18 +296,25 @@ export class AgentService {
     await this.progress(action.id, { state: 'running' });
     if (action.action === 'scan') {
       const scan = await this.scanAndReport(signal);
-      await this.progress(action.id, { state: 'succeeded', message: `${scan.needed.length} needed, ${scan.installed.length} installed${scan.rebootPending ? ', reboot pending' : ''}` });
+      await this.progress(action.id, {
+        state: 'succeeded',
+        message: `${scan.needed.length} needed, ${scan.installed.length} installed${scan.rebootPending ? ', reboot pending' : ''}`,
+      });
       return;
     }
     if (action.action === 'reboot') {
       await this.progress(action.id, { state: 'succeeded', phase: 'reboot', message: 'rebooting now' });
-      await this.flush(signal).catch((error: unknown) => this.deps.log(`progress not delivered before the reboot (${describe(error)}); it is sent after`));
+      await this.flush(signal).catch((error: unknown) =>
+        this.deps.log(`progress not delivered before the reboot (${describe(error)}); it is sent after`),
+      );
       await this.deps.host.reboot();
       return;
     }
     const scan = this.lastScan ?? (await this.scanAndReport(signal));
     const allowed = new Set(policy.allowedUpdateIds.map((id) => id.toLowerCase()));
-    const wanted = action.updateIds ? action.updateIds.map((id) => id.toLowerCase()).filter((id) => allowed.has(id)) : [...allowed];
+    const wanted = action.updateIds
+      ? action.updateIds.map((id) => id.toLowerCase()).filter((id) => allowed.has(id))
+      : [...allowed];
     // All allowed ids go to the cycle: an update that becomes applicable after another one is
     // installed (a CU after its servicing stack update) is taken in the same cycle.
     const ids = wanted;
@@ -280,7 +326,11 @@ export class AgentService {
       void this.progress(action.id, { state: 'running', phase, percent, ...(updateId ? { updateId } : {}) });
     });
     const ok = result.outcome === 'done' || result.outcome === 'reboot-required';
-    await this.progress(action.id, { state: ok ? 'succeeded' : 'failed', message: result.message ?? result.outcome, hresult: result.hresult });
+    await this.progress(action.id, {
+      state: ok ? 'succeeded' : 'failed',
+      message: result.message ?? result.outcome,
+      hresult: result.hresult,
+    });
     await this.afterInstall(policy, result, signal);
   }
 
@@ -291,27 +341,40 @@ export class AgentService {
     if (!scan) return;
     const attempts = await this.deps.state.attempts();
     const allowed = new Set(policy.allowedUpdateIds.map((id) => id.toLowerCase()));
-    const givenUp = (id: string): boolean => attempts[id]?.resultCode === 'failed' && (attempts[id]?.attempts ?? 0) >= MAX_UNATTENDED_ATTEMPTS;
+    const givenUp = (id: string): boolean =>
+      attempts[id]?.resultCode === 'failed' && (attempts[id]?.attempts ?? 0) >= MAX_UNATTENDED_ATTEMPTS;
     const ids = [...allowed].filter((id) => !givenUp(id));
     if (!scan.needed.some((u) => ids.includes(u.updateId.toLowerCase()))) return;
-    this.deps.log(`installing ${ids.length} allowed update(s) ${atShutdown ? 'at shutdown' : 'inside the maintenance window'}`);
+    this.deps.log(
+      `installing ${ids.length} allowed update(s) ${atShutdown ? 'at shutdown' : 'inside the maintenance window'}`,
+    );
     // The cycle stops when the window closes (the install under way is aborted; WUA rolls it back):
     // nothing is installed outside the window, and what is left waits for the next one.
-    const closesInMs = atShutdown || policy.windows.length === 0 ? null : windowClosesInMs(policy.windows, this.deps.clock.now());
+    const closesInMs =
+      atShutdown || policy.windows.length === 0 ? null : windowClosesInMs(policy.windows, this.deps.clock.now());
     const windowClosed = new AbortController();
     const cycleOver = new AbortController();
     if (closesInMs !== null) {
-      this.deps.clock.sleep(closesInMs, AbortSignal.any([signal, cycleOver.signal]))
-        .then(() => windowClosed.abort(new Error('the maintenance window closed')), () => undefined);
+      this.deps.clock.sleep(closesInMs, AbortSignal.any([signal, cycleOver.signal])).then(
+        () => windowClosed.abort(new Error('the maintenance window closed')),
+        () => undefined,
+      );
     }
     let summary: CycleSummary;
     try {
-      summary = await this.cycle(`unattended-${this.deps.clock.now().toISOString()}`, 'install', ids, AbortSignal.any([signal, windowClosed.signal]));
+      summary = await this.cycle(
+        `unattended-${this.deps.clock.now().toISOString()}`,
+        'install',
+        ids,
+        AbortSignal.any([signal, windowClosed.signal]),
+      );
     } finally {
       cycleOver.abort();
     }
     if (windowClosed.signal.aborted && !signal.aborted) {
-      this.deps.log(`the maintenance window closed (${summary.message ?? summary.outcome}); the rest waits for the next window`);
+      this.deps.log(
+        `the maintenance window closed (${summary.message ?? summary.outcome}); the rest waits for the next window`,
+      );
       await this.scanAndReport(signal);
       return;
     }
@@ -325,45 +388,78 @@ export class AgentService {
     await this.unattendedInstall(policy, signal, true);
   }
 
-  private async cycle(id: string, mode: 'download' | 'install', ids: readonly string[], signal: AbortSignal,
-    onProgress?: (phase: 'search' | 'download' | 'install', updateId: string | null, percent: number) => void) {
+  private async cycle(
+    id: string,
+    mode: 'download' | 'install',
+    ids: readonly string[],
+    signal: AbortSignal,
+    onProgress?: (phase: 'search' | 'download' | 'install', updateId: string | null, percent: number) => void,
+  ) {
     const source = await this.scanSource(signal);
     // Payloads come from the server's content cache unless the ring lets WUA fetch them itself.
     if (this.policy && !this.policy.directDownload && this.lastScan) {
       const wanted = new Set(ids.map((id) => id.toLowerCase()));
-      await fetchFromServerCache({
-        http: this.deps.http, openProvider: () => this.deps.host.openProvider(), clock: this.deps.clock, random: this.deps.random,
-        dir: this.deps.state.path('content'), log: this.deps.log,
-      }, this.lastScan.needed.filter((u) => wanted.has(u.updateId.toLowerCase())), signal);
+      await fetchFromServerCache(
+        {
+          http: this.deps.http,
+          openProvider: () => this.deps.host.openProvider(),
+          clock: this.deps.clock,
+          random: this.deps.random,
+          dir: this.deps.state.path('content'),
+          log: this.deps.log,
+        },
+        this.lastScan.needed.filter((u) => wanted.has(u.updateId.toLowerCase())),
+        signal,
+      );
     }
     const attempts = await this.deps.state.attempts();
     let lastPct = -10;
-    const { summary, attempts: next } = await runWorkCycle({
-      id, mode, updateIds: ids, source,
-      onProgress: (phase, updateId, percent) => {
-        // One progress message per 10 % keeps a 10,000-host install from flooding the server.
-        if (Math.floor(percent / 10) * 10 === lastPct && percent < 100) return;
-        lastPct = Math.floor(percent / 10) * 10;
-        onProgress?.(phase, updateId, percent);
+    const { summary, attempts: next } = await runWorkCycle(
+      {
+        id,
+        mode,
+        updateIds: ids,
+        source,
+        onProgress: (phase, updateId, percent) => {
+          // One progress message per 10 % keeps a 10,000-host install from flooding the server.
+          if (Math.floor(percent / 10) * 10 === lastPct && percent < 100) return;
+          lastPct = Math.floor(percent / 10) * 10;
+          onProgress?.(phase, updateId, percent);
+        },
       },
-    }, attempts, { openProvider: () => this.deps.host.openProvider(), clock: this.deps.clock, hostName: this.deps.hostName }, signal);
+      attempts,
+      { openProvider: () => this.deps.host.openProvider(), clock: this.deps.clock, hostName: this.deps.hostName },
+      signal,
+    );
     await this.deps.state.setAttempts(next);
     return summary;
   }
 
   /** After an install: report the new state, then reboot as the ring says. */
-  private async afterInstall(policy: AgentPolicy, summary: { rebootRequired: boolean; installed: readonly string[] }, signal: AbortSignal, atShutdown = false): Promise<void> {
+  private async afterInstall(
+    policy: AgentPolicy,
+    summary: { rebootRequired: boolean; installed: readonly string[] },
+    signal: AbortSignal,
+    atShutdown = false,
+  ): Promise<void> {
     const scan = await this.scanAndReport(signal);
     if (atShutdown) {
       // The host is going down anyway (it reboots into the installed state): the report goes now,
       // while the shutdown is held, else it waits on disk for the next boot.
-      await this.flush(signal).catch((error: unknown) => this.deps.log(`report not delivered before the shutdown (${describe(error)}); sent after the next boot`));
+      await this.flush(signal).catch((error: unknown) =>
+        this.deps.log(`report not delivered before the shutdown (${describe(error)}); sent after the next boot`),
+      );
       return;
     }
-    const reboot = policy.reboot === 'always' ? summary.installed.length > 0 : policy.reboot === 'if-required' && (summary.rebootRequired || scan.rebootPending);
+    const reboot =
+      policy.reboot === 'always'
+        ? summary.installed.length > 0
+        : policy.reboot === 'if-required' && (summary.rebootRequired || scan.rebootPending);
     if (!reboot) return;
     this.deps.log('rebooting (ring reboot policy)');
-    await this.flush(signal).catch((error: unknown) => this.deps.log(`not delivered before the reboot (${describe(error)}); sent after`));
+    await this.flush(signal).catch((error: unknown) =>
+      this.deps.log(`not delivered before the reboot (${describe(error)}); sent after`),
+    );
     await this.deps.host.reboot();
   }
 
@@ -372,7 +468,11 @@ export class AgentService {
     const policy = this.policy!;
     const source = await this.scanSource(signal);
     const scannedAt = this.deps.clock.now();
-    const scan = await scanInventory(source, { openProvider: () => this.deps.host.openProvider(), clock: this.deps.clock, hostName: this.deps.hostName }, signal);
+    const scan = await scanInventory(
+      source,
+      { openProvider: () => this.deps.host.openProvider(), clock: this.deps.clock, hostName: this.deps.hostName },
+      signal,
+    );
     this.lastScan = scan;
     this.nextScanAt = scannedAt.getTime() + jitteredIntervalMs(policy.scanIntervalSeconds * 1_000, this.deps.random);
     const { state } = this.deps;
@@ -380,7 +480,10 @@ export class AgentService {
     const seq = (await state.lastSeq()) + 1;
     await state.setLastSeq(seq);
     const report = buildReport(seq, await state.acked(), inventory, {
-      scannedAt: scannedAt.toISOString(), source: source.kind, catalogSha256: source.kind === 'offline' ? this.catalogSha256 : null, rebootPending: scan.rebootPending,
+      scannedAt: scannedAt.toISOString(),
+      source: source.kind,
+      catalogSha256: source.kind === 'offline' ? this.catalogSha256 : null,
+      rebootPending: scan.rebootPending,
     });
     await state.setPending({ report, inventory });
     this.flushSoon();
@@ -391,7 +494,10 @@ export class AgentService {
   private async scanSource(signal: AbortSignal): Promise<ScanSource> {
     if (this.policy?.scanSource === 'online' || this.catalogSha256 === null) return { kind: 'online' };
     const cabPath = this.deps.state.path(`catalog-${this.catalogSha256}.cab`);
-    const have = await access(cabPath).then(() => true, () => false);
+    const have = await access(cabPath).then(
+      () => true,
+      () => false,
+    );
     if (!have) {
       const { body } = await this.deps.http.json<CatalogInfo>('GET', '/api/v1/agent/catalog', undefined, signal);
       const downloaded = `${cabPath}.download`;

@@ -65,12 +65,18 @@ async function readJson<T>(path: string): Promise<T | null> {
     text = await readFile(path, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new PatchlineError('AGENT_STATE_UNREADABLE', `cannot read ${path}: ${(error as Error).message}`, { cause: error });
+    throw new PatchlineError('AGENT_STATE_UNREADABLE', `cannot read ${path}: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
   try {
     return JSON.parse(text) as T;
   } catch (error) {
-    throw new PatchlineError('AGENT_STATE_UNREADABLE', `${path} is not valid JSON (${(error as Error).message}): delete it and enroll again`, { cause: error });
+    throw new PatchlineError(
+      'AGENT_STATE_UNREADABLE',
+      `${path} is not valid JSON (${(error as Error).message}): delete it and enroll again`,
+      { cause: error },
+    );
   }
 }
 
@@ -92,7 +98,12 @@ export class AgentState {
 
   async requireEnrollment(): Promise<AgentEnrollment> {
     const e = await this.enrollment();
-    if (!e) throw new PatchlineError('AGENT_NOT_ENROLLED', `no enrollment in ${this.dir}: run \`patchline agent enroll --server URL --token ET…\` first`, { exitCode: 64 });
+    if (!e)
+      throw new PatchlineError(
+        'AGENT_NOT_ENROLLED',
+        `no enrollment in ${this.dir}: run \`patchline agent enroll --server URL --token ET…\` first`,
+        { exitCode: 64 },
+      );
     return e;
   }
 

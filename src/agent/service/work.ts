@@ -38,16 +38,30 @@ export interface WorkDeps {
 
 /** One provider session: rebootStatus, then both searches. Throws when the provider fails. */
 export async function scanInventory(source: ScanSource, deps: WorkDeps, signal: AbortSignal): Promise<ScanResult> {
-  const client = await WuaClient.start(deps.openProvider(), { helloTimeoutMs: DEFAULT_CYCLE_TIMEOUTS.helloMs, abortGraceMs: DEFAULT_CYCLE_TIMEOUTS.abortGraceMs });
+  const client = await WuaClient.start(deps.openProvider(), {
+    helloTimeoutMs: DEFAULT_CYCLE_TIMEOUTS.helloMs,
+    abortGraceMs: DEFAULT_CYCLE_TIMEOUTS.abortGraceMs,
+  });
   try {
-    const status = await client.request({ type: 'rebootStatus' }, { timeoutMs: DEFAULT_CYCLE_TIMEOUTS.rebootStatusMs, signal });
+    const status = await client.request(
+      { type: 'rebootStatus' },
+      { timeoutMs: DEFAULT_CYCLE_TIMEOUTS.rebootStatusMs, signal },
+    );
     const search = async (criteria: string): Promise<readonly UpdateRecord[]> => {
-      const result = await client.request({
-        type: 'search', criteria, serverSelection: source.kind === 'offline' ? 'offline' : 'default',
-        ...(source.kind === 'offline' && source.cabPath ? { offlineCabPath: source.cabPath } : {}),
-      }, { timeoutMs: DEFAULT_CYCLE_TIMEOUTS.searchMs, signal });
+      const result = await client.request(
+        {
+          type: 'search',
+          criteria,
+          serverSelection: source.kind === 'offline' ? 'offline' : 'default',
+          ...(source.kind === 'offline' && source.cabPath ? { offlineCabPath: source.cabPath } : {}),
+        },
+        { timeoutMs: DEFAULT_CYCLE_TIMEOUTS.searchMs, signal },
+      );
       if ((result.resultCode !== 'succeeded' && result.resultCode !== 'succeededWithErrors') || !result.data) {
-        throw new ScanFailedError(`the Windows Update search (${criteria}) failed: ${result.resultCode} ${result.hresult ?? ''} ${result.message ?? ''}`.trim(), result.hresult);
+        throw new ScanFailedError(
+          `the Windows Update search (${criteria}) failed: ${result.resultCode} ${result.hresult ?? ''} ${result.message ?? ''}`.trim(),
+          result.hresult,
+        );
       }
       return result.data.updates;
     };
@@ -61,7 +75,10 @@ export async function scanInventory(source: ScanSource, deps: WorkDeps, signal: 
 
 export class ScanFailedError extends Error {
   override readonly name = 'ScanFailedError';
-  constructor(message: string, readonly hresult: string | null) {
+  constructor(
+    message: string,
+    readonly hresult: string | null,
+  ) {
     super(message);
   }
 }
@@ -79,31 +96,51 @@ export interface CycleWork {
  * Runs one download or install cycle and folds its per-update results into `attempts` (returned
  * anew). The cycle's own outcome never throws.
  */
-export async function runWorkCycle(work: CycleWork, attempts: Readonly<Record<string, LastAttempt>>, deps: WorkDeps, signal: AbortSignal): Promise<{ summary: CycleSummary; attempts: Record<string, LastAttempt> }> {
-  if (work.updateIds.length === 0) throw new Error('runWorkCycle needs at least one update id: an empty list would mean "any update"');
+export async function runWorkCycle(
+  work: CycleWork,
+  attempts: Readonly<Record<string, LastAttempt>>,
+  deps: WorkDeps,
+  signal: AbortSignal,
+): Promise<{ summary: CycleSummary; attempts: Record<string, LastAttempt> }> {
+  if (work.updateIds.length === 0)
+    throw new Error('runWorkCycle needs at least one update id: an empty list would mean "any update"');
   const request: CycleRequest = {
-    runId: work.id, host: deps.hostName, cycle: 1, mode: work.mode, reboot: 'never',
+    runId: work.id,
+    host: deps.hostName,
+    cycle: 1,
+    mode: work.mode,
+    reboot: 'never',
     filters: { updateIds: work.updateIds.map((id) => id.toLowerCase()), includeOptional: true, includeDrivers: true },
-    exclude: [], installedEarlier: [], serverSelection: work.source.kind === 'offline' ? 'offline' : 'default',
+    exclude: [],
+    installedEarlier: [],
+    serverSelection: work.source.kind === 'offline' ? 'offline' : 'default',
     ...(work.source.kind === 'offline' && work.source.cabPath ? { offlineCabPath: work.source.cabPath } : {}),
-    installerBusyTimeoutSeconds: INSTALLER_BUSY_TIMEOUT_SECONDS, logHandoverTimeoutSeconds: 0,
+    installerBusyTimeoutSeconds: INSTALLER_BUSY_TIMEOUT_SECONDS,
+    logHandoverTimeoutSeconds: 0,
   };
   const next: Record<string, LastAttempt> = { ...attempts };
   const summary = await runCycle(request, {
-    openProvider: deps.openProvider, clock: deps.clock, signal,
-    sinks: [{
-      write: (event) => {
-        if (event.kind === 'progress') work.onProgress?.(event.phase, event.updateId, event.percent);
-        if (event.kind === 'update-result') {
-          const id = event.updateId.toLowerCase();
-          const previous = next[id];
-          next[id] = {
-            phase: event.phase, resultCode: event.resultCode, hresult: event.hresult, at: event.at,
-            attempts: (previous?.phase === event.phase ? previous.attempts : 0) + 1,
-          };
-        }
+    openProvider: deps.openProvider,
+    clock: deps.clock,
+    signal,
+    sinks: [
+      {
+        write: (event) => {
+          if (event.kind === 'progress') work.onProgress?.(event.phase, event.updateId, event.percent);
+          if (event.kind === 'update-result') {
+            const id = event.updateId.toLowerCase();
+            const previous = next[id];
+            next[id] = {
+              phase: event.phase,
+              resultCode: event.resultCode,
+              hresult: event.hresult,
+              at: event.at,
+              attempts: (previous?.phase === event.phase ? previous.attempts : 0) + 1,
+            };
+          }
+        },
       },
-    }],
+    ],
   });
   return { summary, attempts: next };
 }

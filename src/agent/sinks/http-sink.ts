@@ -176,17 +176,24 @@ export class HttpCallbackSink implements EventSink {
         ? { kind: 'retry', reason: `the connector answered 200 without a valid {"ackSeq": N}: ${text.slice(0, 100)}` }
         : { kind: 'ack', ackSeq };
     }
-    if (response.status >= 500 || RETRIED_STATUSES.has(response.status)) return { kind: 'retry', reason: `the connector answered ${response.status}` };
-    const why = response.status === 401 ? 'the connector refused the token (401)'
-      : response.status === 410 ? 'the connector no longer expects this cycle (410)'
-      : `the connector answered ${response.status}`;
+    if (response.status >= 500 || RETRIED_STATUSES.has(response.status))
+      return { kind: 'retry', reason: `the connector answered ${response.status}` };
+    const why =
+      response.status === 401
+        ? 'the connector refused the token (401)'
+        : response.status === 410
+          ? 'the connector no longer expects this cycle (410)'
+          : `the connector answered ${response.status}`;
     return { kind: 'stop', reason: why };
   }
 
   private async pause(ms: number): Promise<void> {
     await new Promise<void>((resolve) => {
       const timer = setTimeout(done, ms);
-      function done(): void { clearTimeout(timer); resolve(); }
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
       this.closer.signal.addEventListener('abort', done, { once: true });
     });
   }
@@ -195,7 +202,9 @@ export class HttpCallbackSink implements EventSink {
 function parseAck(text: string): number | null {
   try {
     const value = JSON.parse(text) as { ackSeq?: unknown };
-    return typeof value.ackSeq === 'number' && Number.isInteger(value.ackSeq) && value.ackSeq >= 0 ? value.ackSeq : null;
+    return typeof value.ackSeq === 'number' && Number.isInteger(value.ackSeq) && value.ackSeq >= 0
+      ? value.ackSeq
+      : null;
   } catch {
     return null;
   }

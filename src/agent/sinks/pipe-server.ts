@@ -23,9 +23,15 @@ export interface LogPipeServer {
  *   await Promise.race([server.taken, timeout]);
  *   await server.close();
  */
-export function serveLogOnPipe(path: string, events: () => readonly AgentEvent[], platform: NodeJS.Platform = process.platform): LogPipeServer {
+export function serveLogOnPipe(
+  path: string,
+  events: () => readonly AgentEvent[],
+  platform: NodeJS.Platform = process.platform,
+): LogPipeServer {
   let markTaken!: () => void;
-  const taken = new Promise<void>((resolve) => { markTaken = resolve; });
+  const taken = new Promise<void>((resolve) => {
+    markTaken = resolve;
+  });
   const sockets = new Set<Socket>();
   const server = createServer((socket) => {
     sockets.add(socket);
@@ -35,8 +41,12 @@ export function serveLogOnPipe(path: string, events: () => readonly AgentEvent[]
       sockets.delete(socket);
       if (flushed && !hadError) markTaken();
     });
-    const body = events().map((e) => `${JSON.stringify(e)}\n`).join('');
-    socket.end(body, () => { flushed = true; });
+    const body = events()
+      .map((e) => `${JSON.stringify(e)}\n`)
+      .join('');
+    socket.end(body, () => {
+      flushed = true;
+    });
   });
   const listening = new Promise<void>((resolve, reject) => {
     try {

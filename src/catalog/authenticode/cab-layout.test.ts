@@ -4,7 +4,14 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { CAB_FLAGS, locateSignature, planSigning, recordSignature, RESERVE_INSERT_BYTES, signedDigestRanges } from './cab-layout.ts';
+import {
+  CAB_FLAGS,
+  locateSignature,
+  planSigning,
+  recordSignature,
+  RESERVE_INSERT_BYTES,
+  signedDigestRanges,
+} from './cab-layout.ts';
 
 /** A cabinet header (no reserve) naming the next cabinet, with folders at the given data offsets. */
 function header(folderOffsets: readonly number[], bodyBytes: number): Buffer {

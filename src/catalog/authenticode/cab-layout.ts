@@ -67,10 +67,14 @@ export function locateSignature(head: Uint8Array, fileSize: number): SignatureLo
   if ((flags & CAB_FLAGS.reservePresent) === 0) {
     return { kind: 'unsigned', reason: 'the cabinet header has no reserve area, where a signature would be recorded' };
   }
-  if (b.length < SIGNED_HEADER_BYTES) return { kind: 'unsigned', reason: 'the cabinet header is too short to hold a signature' };
+  if (b.length < SIGNED_HEADER_BYTES)
+    return { kind: 'unsigned', reason: 'the cabinet header is too short to hold a signature' };
   const cbCFHeader = b.readUInt16LE(OFF.cbCFHeader);
   if (cbCFHeader !== AUTHENTICODE_RESERVE_BYTES || b.readUInt32LE(OFF.reserveMagic) !== RESERVE_MAGIC) {
-    return { kind: 'unsigned', reason: `the header reserve (${cbCFHeader} bytes) is not an Authenticode signature record` };
+    return {
+      kind: 'unsigned',
+      reason: `the header reserve (${cbCFHeader} bytes) is not an Authenticode signature record`,
+    };
   }
   const offset = b.readUInt32LE(OFF.sigOffset);
   const size = b.readUInt32LE(OFF.sigSize);
@@ -90,7 +94,10 @@ export function locateSignature(head: Uint8Array, fileSize: number): SignatureLo
     };
   }
   if (offset + size < fileSize) {
-    return { kind: 'trailing-data', reason: `${fileSize - offset - size} bytes follow the signature, which nothing signed` };
+    return {
+      kind: 'trailing-data',
+      reason: `${fileSize - offset - size} bytes follow the signature, which nothing signed`,
+    };
   }
   return { kind: 'signed', offset, size };
 }
@@ -122,7 +129,8 @@ export interface SigningPlan {
   readonly signatureOffset: number;
 }
 
-export type SigningPlanResult = { readonly ok: true; readonly plan: SigningPlan } | { readonly ok: false; readonly reason: string };
+export type SigningPlanResult =
+  { readonly ok: true; readonly plan: SigningPlan } | { readonly ok: false; readonly reason: string };
 
 /** How many leading bytes planSigning needs: up to coffFiles (header, names, folder table). */
 export function headBytesNeeded(head: Uint8Array): number {
@@ -159,7 +167,10 @@ export function planSigning(head: Uint8Array, fileSize: number): SigningPlanResu
   if (flags & CAB_FLAGS.reservePresent) {
     const cbCFHeader = b.readUInt16LE(OFF.cbCFHeader);
     if (b[OFF.cbCFFolder] !== 0 || b[OFF.cbCFData] !== 0) {
-      return { ok: false, reason: 'the cabinet reserves bytes per folder or per data block; the signer supports only a header reserve' };
+      return {
+        ok: false,
+        reason: 'the cabinet reserves bytes per folder or per data block; the signer supports only a header reserve',
+      };
     }
     oldReserveEnd = CAB_FIXED_HEADER_BYTES + CAB_RESERVE_SIZES_BYTES + cbCFHeader;
     if (cbCFHeader === AUTHENTICODE_RESERVE_BYTES && b.readUInt32LE(OFF.reserveMagic) === RESERVE_MAGIC) {

@@ -55,7 +55,9 @@ function keyUsage(firstByte: number): asn1js.BitString {
 
 function keyId(publicKey: KeyObject): Buffer {
   // RFC 5280 §4.2.1.2 allows any unique value; a SHA-1 of the whole SubjectPublicKeyInfo is one.
-  return createHash('sha1').update(publicKey.export({ type: 'spki', format: 'der' })).digest();
+  return createHash('sha1')
+    .update(publicKey.export({ type: 'spki', format: 'der' }))
+    .digest();
 }
 
 /**
@@ -77,7 +79,13 @@ export function issueCertificate(spec: CertificateSpec): string {
   cert.notAfter.value = spec.notAfter;
   cert.subjectPublicKeyInfo = pkijs.PublicKeyInfo.fromBER(spec.publicKey.export({ type: 'spki', format: 'der' }));
   const extensions = [
-    extension(OID.basicConstraints, true, new pkijs.BasicConstraints(spec.ca ? { cA: true, pathLenConstraint: spec.pathLen ?? 0 } : { cA: false }).toSchema()),
+    extension(
+      OID.basicConstraints,
+      true,
+      new pkijs.BasicConstraints(
+        spec.ca ? { cA: true, pathLenConstraint: spec.pathLen ?? 0 } : { cA: false },
+      ).toSchema(),
+    ),
     extension(
       OID.keyUsage,
       true,
@@ -86,7 +94,9 @@ export function issueCertificate(spec: CertificateSpec): string {
     extension(OID.subjectKeyIdentifier, false, new asn1js.OctetString({ valueHex: keyId(spec.publicKey) })),
   ];
   if (spec.issuer !== spec.subject) {
-    const aki = new pkijs.AuthorityKeyIdentifier({ keyIdentifier: new asn1js.OctetString({ valueHex: keyId(spec.issuerPublicKey) }) });
+    const aki = new pkijs.AuthorityKeyIdentifier({
+      keyIdentifier: new asn1js.OctetString({ valueHex: keyId(spec.issuerPublicKey) }),
+    });
     extensions.push(extension(OID.authorityKeyIdentifier, false, aki.toSchema()));
   }
   if (spec.extendedKeyUsage?.length) {
@@ -94,7 +104,10 @@ export function issueCertificate(spec: CertificateSpec): string {
     extensions.push(extension(OID.extKeyUsage, spec.extendedKeyUsageCritical ?? false, eku.toSchema()));
   }
   cert.extensions = extensions;
-  const algorithm = new pkijs.AlgorithmIdentifier({ algorithmId: OID.sha256WithRsa, algorithmParams: new asn1js.Null() });
+  const algorithm = new pkijs.AlgorithmIdentifier({
+    algorithmId: OID.sha256WithRsa,
+    algorithmParams: new asn1js.Null(),
+  });
   cert.signature = algorithm;
   cert.signatureAlgorithm = algorithm;
   const tbs = new Uint8Array(cert.encodeTBS().toBER(false));

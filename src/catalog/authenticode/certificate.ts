@@ -61,7 +61,10 @@ function tbsFields(der: Uint8Array): TbsFields {
   if (extsWrapper) {
     for (const ext of childrenOf(childrenOf(extsWrapper, `${what} extensions`, 1)[0], `${what} extensions`)) {
       const parts = childrenOf(ext, `${what} extension`, 2);
-      extensions.set(oidOf(parts[0], `${what} extension id`), octets(parts[parts.length - 1], `${what} extension value`));
+      extensions.set(
+        oidOf(parts[0], `${what} extension id`),
+        octets(parts[parts.length - 1], `${what} extension value`),
+      );
     }
   }
   return {
@@ -109,7 +112,9 @@ export function certFromDer(der: Uint8Array): CertInfo {
     serial: x509.serialNumber.toUpperCase(),
     issuerDer: tbs.issuerDer,
     serialBytes: tbs.serialBytes,
-    subjectKeyId: skiValue ? octets(decodeDer(skiValue, 'subjectKeyIdentifier').node, 'subjectKeyIdentifier') : undefined,
+    subjectKeyId: skiValue
+      ? octets(decodeDer(skiValue, 'subjectKeyIdentifier').node, 'subjectKeyIdentifier')
+      : undefined,
     notBefore: tbs.notBefore,
     notAfter: tbs.notAfter,
     isCa,

@@ -50,7 +50,10 @@ describe('buildChain', () => {
   it('builds leaf → intermediate → root and names each subject', () => {
     const result = buildChain(leafCert, [midCert], [rootCert], AT, OID.ekuCodeSigning);
     assert.ok(result.ok, result.ok ? '' : result.reason);
-    assert.deepEqual(result.chain.map((c) => c.subject), ['CN=Signer, O=Patchline Lab', 'CN=Intermediate, O=Patchline Lab', 'CN=Root, O=Patchline Lab']);
+    assert.deepEqual(
+      result.chain.map((c) => c.subject),
+      ['CN=Signer, O=Patchline Lab', 'CN=Intermediate, O=Patchline Lab', 'CN=Root, O=Patchline Lab'],
+    );
   });
 
   it('fails without the intermediate, outside the validity window, or for another purpose', () => {
@@ -81,7 +84,9 @@ describe('buildChain', () => {
   it('gives up within its step budget on a ring of cross-signed certificates', () => {
     // Eight CAs that all cross-sign each other: without a budget, 8^7 paths.
     const ring = Array.from({ length: 8 }, (_, i) => party(`Ring ${i}`));
-    const crossCerts = ring.flatMap((a) => ring.filter((b) => b !== a).map((b) => issue(a, b, { ca: true, pathLen: 9 })));
+    const crossCerts = ring.flatMap((a) =>
+      ring.filter((b) => b !== a).map((b) => issue(a, b, { ca: true, pathLen: 9 })),
+    );
     const victim = issue(signer, ring[0] as Party, { ca: false, extendedKeyUsage: [OID.ekuCodeSigning] });
     const started = performance.now();
     const result = buildChain(victim, crossCerts, [rootCert], AT, OID.ekuCodeSigning);

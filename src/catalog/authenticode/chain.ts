@@ -16,8 +16,7 @@ export const MAX_CHAIN_LENGTH = 8;
 export const MAX_CHAIN_SEARCH_STEPS = 2000;
 
 export type ChainResult =
-  | { readonly ok: true; readonly chain: readonly CertInfo[] }
-  | { readonly ok: false; readonly reason: string };
+  { readonly ok: true; readonly chain: readonly CertInfo[] } | { readonly ok: false; readonly reason: string };
 
 function validityProblem(cert: CertInfo, at: Date): string | undefined {
   if (at < cert.notBefore || at > cert.notAfter) {
@@ -35,7 +34,8 @@ function purposeAllowed(cert: CertInfo, purpose: string): boolean {
 export function pathProblem(path: readonly CertInfo[], at: Date, purpose: string): string | undefined {
   const leaf = path[0];
   if (!leaf) return 'empty certificate path';
-  const purposeName = purpose === OID.ekuCodeSigning ? 'code signing' : purpose === OID.ekuTimeStamping ? 'time stamping' : purpose;
+  const purposeName =
+    purpose === OID.ekuCodeSigning ? 'code signing' : purpose === OID.ekuTimeStamping ? 'time stamping' : purpose;
   if (!leaf.extendedKeyUsage?.includes(purpose)) {
     return `the signer certificate "${leaf.subject}" is not valid for ${purposeName} (its extended key usage lacks ${purpose})`;
   }
@@ -49,8 +49,10 @@ export function pathProblem(path: readonly CertInfo[], at: Date, purpose: string
     if (!cert.isCa) return `"${cert.subject}" issued a certificate but is not a CA`;
     if (cert.keyUsage && !cert.keyUsage.keyCertSign) return `"${cert.subject}" may not sign certificates (key usage)`;
     // pathLen counts the intermediate CAs below this one (the leaf is not counted).
-    if (cert.pathLen !== undefined && i - 1 > cert.pathLen) return `"${cert.subject}" allows a path length of ${cert.pathLen} only`;
-    if (!purposeAllowed(cert, purpose)) return `"${cert.subject}" is not allowed to issue certificates for ${purposeName}`;
+    if (cert.pathLen !== undefined && i - 1 > cert.pathLen)
+      return `"${cert.subject}" allows a path length of ${cert.pathLen} only`;
+    if (!purposeAllowed(cert, purpose))
+      return `"${cert.subject}" is not allowed to issue certificates for ${purposeName}`;
   }
   return undefined;
 }

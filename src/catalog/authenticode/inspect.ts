@@ -25,7 +25,10 @@ export interface CabSignatureInspection {
 }
 
 /** Returns undefined for a file with no signature record; a malformed blob is CATALOG_SIGNATURE_INVALID. */
-export async function inspectCabSignature(path: string, signal?: AbortSignal): Promise<CabSignatureInspection | undefined> {
+export async function inspectCabSignature(
+  path: string,
+  signal?: AbortSignal,
+): Promise<CabSignatureInspection | undefined> {
   const { loc, blob } = await readCabSignatureBlob(path);
   if (loc.kind !== 'signed' || !blob) return undefined;
   let parsed: ReturnType<typeof parseSignature>;
@@ -35,7 +38,12 @@ export async function inspectCabSignature(path: string, signal?: AbortSignal): P
     if (e instanceof DerFormatError) throw signatureError(SIGNATURE_ERROR.invalid, path, e.message, e);
     throw e;
   }
-  const computed = await digestFileRanges(path, signedDigestRanges(loc.offset), parsed.indirect.digestAlgorithm, signal);
+  const computed = await digestFileRanges(
+    path,
+    signedDigestRanges(loc.offset),
+    parsed.indirect.digestAlgorithm,
+    signal,
+  );
   const signer = parsed.signedData.signerInfos[0];
   return {
     signatureOffset: loc.offset,

@@ -73,14 +73,23 @@ function loadSigner(options: SignCabOptions, file: string): { signer: CertInfo; 
     chain = (options.chainPems ?? []).flatMap((pem) => certsFromPem(pem));
     key = createPrivateKey(options.keyPem);
   } catch (e) {
-    throw signatureError(SIGNATURE_ERROR.signFailed, file, `the certificate or key cannot be read (${(e as Error).message})`, e);
+    throw signatureError(
+      SIGNATURE_ERROR.signFailed,
+      file,
+      `the certificate or key cannot be read (${(e as Error).message})`,
+      e,
+    );
   }
   if (!signer) throw signatureError(SIGNATURE_ERROR.signFailed, file, 'certPem holds no certificate');
   if (!signer.x509.checkPrivateKey(key)) {
     throw signatureError(SIGNATURE_ERROR.signFailed, file, `the key does not belong to "${signer.subject}"`);
   }
   if (!signer.extendedKeyUsage?.includes(OID.ekuCodeSigning)) {
-    throw signatureError(SIGNATURE_ERROR.signFailed, file, `"${signer.subject}" is not a code-signing certificate (no codeSigning EKU)`);
+    throw signatureError(
+      SIGNATURE_ERROR.signFailed,
+      file,
+      `"${signer.subject}" is not a code-signing certificate (no codeSigning EKU)`,
+    );
   }
   return { signer, chain, key };
 }
@@ -127,7 +136,10 @@ export async function signCab(inPath: string, outPath: string, options: SignCabO
   // Pass 2: head, body, signature into a temporary file, then rename.
   const tmp = `${outPath}.${process.pid}.${Date.now()}.signing`;
   try {
-    const body = plan.bodyEnd > plan.bodyStart ? createReadStream(inPath, { start: plan.bodyStart, end: plan.bodyEnd - 1 }) : Readable.from([]);
+    const body =
+      plan.bodyEnd > plan.bodyStart
+        ? createReadStream(inPath, { start: plan.bodyStart, end: plan.bodyEnd - 1 })
+        : Readable.from([]);
     async function* image(): AsyncGenerator<Buffer> {
       yield plan.head;
       for await (const chunk of body) yield chunk as Buffer;

@@ -28,7 +28,12 @@ export async function readCabSignatureBlob(path: string): Promise<CabSignatureBl
     size = (await stat(path)).size;
     fh = await open(path, 'r');
   } catch (e) {
-    throw signatureError(SIGNATURE_ERROR.unreadable, path, (e as NodeJS.ErrnoException).code ?? (e as Error).message, e);
+    throw signatureError(
+      SIGNATURE_ERROR.unreadable,
+      path,
+      (e as NodeJS.ErrnoException).code ?? (e as Error).message,
+      e,
+    );
   }
   try {
     const head = Buffer.alloc(Math.min(size, SIGNED_HEADER_BYTES));
@@ -66,4 +71,3 @@ export function parseSignature(blob: Buffer): ParsedSignature {
   const indirect = parseIndirectData(signedData.content);
   return { signedData, indirect, certs: signedData.certificates.map(certFromDer) };
 }
-

@@ -4,16 +4,7 @@
  * osslsigncode write them, one SignerInfo, and the certificates. Pure except for the signing call.
  */
 import { createHash, sign as cryptoSign, type KeyObject } from 'node:crypto';
-import {
-  DER_TAG,
-  derElement,
-  derNull,
-  derOctetString,
-  derOid,
-  derSequence,
-  derSetOf,
-  derTime,
-} from './der.ts';
+import { DER_TAG, derElement, derNull, derOctetString, derOid, derSequence, derSetOf, derTime } from './der.ts';
 import { OID, oidForDigestName, type DigestName } from './oids.ts';
 import type { CertInfo } from './certificate.ts';
 

@@ -98,20 +98,27 @@ export function parseSignerInfo(node: DerNode, what: string): SignerInfoParts {
     signedAttrs = attributesOf(maybeSigned, `${what} signed attributes`);
     i++;
   }
-  const signatureAlgorithm = oidOf(childrenOf(items[i++], `${what} signatureAlgorithm`, 1)[0], `${what} signatureAlgorithm`);
+  const signatureAlgorithm = oidOf(
+    childrenOf(items[i++], `${what} signatureAlgorithm`, 1)[0],
+    `${what} signatureAlgorithm`,
+  );
   const signatureNode = items[i++];
-  if (!(signatureNode instanceof asn1js.OctetString)) throw new DerFormatError(`${what}: signature is not an OCTET STRING`);
+  if (!(signatureNode instanceof asn1js.OctetString))
+    throw new DerFormatError(`${what}: signature is not an OCTET STRING`);
   const signature = octets(signatureNode, `${what} signature`);
   const maybeUnsigned = items[i];
   const unsignedAttrs =
-    maybeUnsigned && isContext(maybeUnsigned, 1) ? attributesOf(maybeUnsigned, `${what} unsigned attributes`) : new Map();
+    maybeUnsigned && isContext(maybeUnsigned, 1)
+      ? attributesOf(maybeUnsigned, `${what} unsigned attributes`)
+      : new Map();
   return { sid, digestAlgorithm, signedAttrsDer, signedAttrs, signatureAlgorithm, signature, unsignedAttrs };
 }
 
 /** Parses a ContentInfo holding SignedData (the whole Authenticode blob, or a timestamp token). */
 export function parseSignedData(node: DerNode, what: string): SignedDataParts {
   const [typeNode, wrapped] = childrenOf(node, `${what} ContentInfo`, 2);
-  if (oidOf(typeNode, `${what} contentType`) !== OID.signedData) throw new DerFormatError(`${what}: not a PKCS#7 SignedData`);
+  if (oidOf(typeNode, `${what} contentType`) !== OID.signedData)
+    throw new DerFormatError(`${what}: not a PKCS#7 SignedData`);
   const sd = childrenOf(childrenOf(wrapped, `${what} content`, 1)[0], `${what} SignedData`, 4);
   const [eTypeNode, eWrapped] = childrenOf(sd[2], `${what} encapContentInfo`, 1);
   const contentType = oidOf(eTypeNode, `${what} eContentType`);
@@ -129,7 +136,9 @@ export function parseSignedData(node: DerNode, what: string): SignedDataParts {
       signerInfosNode = item;
     }
   }
-  const signerInfos = childrenOf(signerInfosNode, `${what} signerInfos`).map((s, n) => parseSignerInfo(s, `${what} signerInfo ${n}`));
+  const signerInfos = childrenOf(signerInfosNode, `${what} signerInfos`).map((s, n) =>
+    parseSignerInfo(s, `${what} signerInfo ${n}`),
+  );
   return { contentType, content, certificates, signerInfos };
 }
 

@@ -67,12 +67,19 @@ function readTrustPems(pems: readonly string[], role: string): CertInfo[] {
       certs = certsFromPem(pem);
     } catch (e) {
       const reason = (e as Error).message;
-      throw usageError('TRUST_CERT_INVALID', `${role} #${i + 1} cannot be read (${reason}): give a PEM file of X.509 certificates.`, {
-        cause: e,
-      });
+      throw usageError(
+        'TRUST_CERT_INVALID',
+        `${role} #${i + 1} cannot be read (${reason}): give a PEM file of X.509 certificates.`,
+        {
+          cause: e,
+        },
+      );
     }
     if (certs.length === 0) {
-      throw usageError('TRUST_CERT_INVALID', `${role} #${i + 1} holds no "BEGIN CERTIFICATE" block: give a PEM file of X.509 certificates.`);
+      throw usageError(
+        'TRUST_CERT_INVALID',
+        `${role} #${i + 1} holds no "BEGIN CERTIFICATE" block: give a PEM file of X.509 certificates.`,
+      );
     }
     return certs;
   });
@@ -117,7 +124,13 @@ export async function verifyCabSignature(path: string, options: VerifyCabOptions
   try {
     parsed = parseSignature(blob);
     const signer = parsed.signedData.signerInfos[0] as SignerInfoParts; // parseSignature insists on exactly one
-    signerCert = checkSigner(signer, parsed.certs, parsed.indirect.hashedBytes, OID.spcIndirectDataContent, 'signature');
+    signerCert = checkSigner(
+      signer,
+      parsed.certs,
+      parsed.indirect.hashedBytes,
+      OID.spcIndirectDataContent,
+      'signature',
+    );
     timestamp = checkTimestamp(signer, parsed.certs, { intermediates, roots: trustRoots });
     const signingTimeNode = attributeValue(signer.signedAttrs, OID.signingTime);
     signedTime = signingTimeNode ? timeOf(signingTimeNode, 'signingTime') : undefined;
@@ -150,10 +163,20 @@ export async function verifyCabSignature(path: string, options: VerifyCabOptions
     validatedAtSource = signedTime ? 'signing-time' : 'now';
   }
 
-  const chain = buildChain(signerCert, [...parsed.certs, ...intermediates], trustRoots, validatedAt, OID.ekuCodeSigning);
+  const chain = buildChain(
+    signerCert,
+    [...parsed.certs, ...intermediates],
+    trustRoots,
+    validatedAt,
+    OID.ekuCodeSigning,
+  );
   if (!chain.ok) {
     const ignored = timestamp.kind === 'untrusted' ? ` (its timestamp was ignored: ${timestamp.reason})` : '';
-    throw signatureError(SIGNATURE_ERROR.untrusted, path, `signed by "${signerCert.subject}", but ${chain.reason}${ignored}`);
+    throw signatureError(
+      SIGNATURE_ERROR.untrusted,
+      path,
+      `signed by "${signerCert.subject}", but ${chain.reason}${ignored}`,
+    );
   }
   const signingTime = timestamp.kind === 'trusted' ? timestamp.time : signedTime;
   return {

@@ -8,9 +8,20 @@ import { readdir, realpath, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { CabError, corrupt } from './errors.ts';
 import {
-  ATTR_UTF8_NAME, COMPRESSION, COMPRESSION_MASK, FOLDER_INDEX_CONTINUED_FROM_PREV,
-  FOLDER_INDEX_CONTINUED_PREV_AND_NEXT, FOLDER_INDEX_CONTINUED_TO_NEXT, FOLDER_MAX_BLOCKS, HeaderParseError,
-  describeCompression, dosDateTime, parseCabinet, type CabinetHeader, type CompressionName, type ParsedCabinet,
+  ATTR_UTF8_NAME,
+  COMPRESSION,
+  COMPRESSION_MASK,
+  FOLDER_INDEX_CONTINUED_FROM_PREV,
+  FOLDER_INDEX_CONTINUED_PREV_AND_NEXT,
+  FOLDER_INDEX_CONTINUED_TO_NEXT,
+  FOLDER_MAX_BLOCKS,
+  HeaderParseError,
+  describeCompression,
+  dosDateTime,
+  parseCabinet,
+  type CabinetHeader,
+  type CompressionName,
+  type ParsedCabinet,
 } from './format.ts';
 import { displayName, outputPathBytes, usesUnixSeparators } from './names.ts';
 import { openRandomAccessFile, type RandomAccessFile } from './source.ts';
@@ -109,7 +120,12 @@ export async function openCab(path: string, options: OpenCabOptions = {}): Promi
   try {
     file = await openRandomAccessFile(path);
   } catch (error) {
-    throw new CabError('CAB_NOT_FOUND', `Cannot open cabinet ${path}: ${(error as Error).message}`, { file: path }, error);
+    throw new CabError(
+      'CAB_NOT_FOUND',
+      `Cannot open cabinet ${path}: ${(error as Error).message}`,
+      { file: path },
+      error,
+    );
   }
   const opened: RandomAccessFile[] = [file];
   try {
@@ -171,9 +187,11 @@ async function searchCabinets(file: RandomAccessFile, warnings: string[]): Promi
         const cabOffset = offset + p - 20;
         let next = cabOffset + 4;
         if (cabOffset === 0) firstLength = cabinetLength;
-        if (filesOffset < cabinetLength
-          && cabOffset + filesOffset < fileLength + SEARCH_LENGTH_SLACK_BYTES
-          && cabOffset + cabinetLength < fileLength + SEARCH_LENGTH_SLACK_BYTES) {
+        if (
+          filesOffset < cabinetLength &&
+          cabOffset + filesOffset < fileLength + SEARCH_LENGTH_SLACK_BYTES &&
+          cabOffset + cabinetLength < fileLength + SEARCH_LENGTH_SLACK_BYTES
+        ) {
           const parsed = await tryParseAt(file, cabOffset);
           if (parsed) {
             found.push(parsed);
@@ -188,10 +206,16 @@ async function searchCabinets(file: RandomAccessFile, warnings: string[]): Promi
     }
     offset += buf.length;
   }
-  if (firstLength !== undefined && firstLength !== fileLength && (found.length === 0 || found[0]!.header.offset === 0)) {
-    warnings.push(firstLength < fileLength
-      ? `possible ${fileLength - firstLength} extra bytes at end of file`
-      : `file possibly truncated by ${firstLength - fileLength} bytes`);
+  if (
+    firstLength !== undefined &&
+    firstLength !== fileLength &&
+    (found.length === 0 || found[0]!.header.offset === 0)
+  ) {
+    warnings.push(
+      firstLength < fileLength
+        ? `possible ${fileLength - firstLength} extra bytes at end of file`
+        : `file possibly truncated by ${firstLength - fileLength} bytes`,
+    );
   }
   return found;
 }
@@ -299,7 +323,12 @@ function canMergeFolders(left: CabSet, lfol: FolderNode, right: CabSet, rfol: Fo
 }
 
 /** cabextract's load_spanning_cabinets: extend backwards, then forwards, stopping at the first gap. */
-async function loadSpanningParts(set: CabSet, basePath: string, opened: RandomAccessFile[], warnings: string[]): Promise<CabSet> {
+async function loadSpanningParts(
+  set: CabSet,
+  basePath: string,
+  opened: RandomAccessFile[],
+  warnings: string[],
+): Promise<CabSet> {
   const seen = new Set<string>([await realpath(basePath)]);
   let current = set;
   for (let n = 0; n < MAX_SPANNED_PARTS; n++) {
@@ -329,7 +358,13 @@ async function loadSpanningParts(set: CabSet, basePath: string, opened: RandomAc
   return current;
 }
 
-async function openSpannedPart(basePath: string, name: string, seen: Set<string>, opened: RandomAccessFile[], warnings: string[]): Promise<CabSet | undefined> {
+async function openSpannedPart(
+  basePath: string,
+  name: string,
+  seen: Set<string>,
+  opened: RandomAccessFile[],
+  warnings: string[],
+): Promise<CabSet | undefined> {
   const path = await findCabinetFile(dirname(basePath), name);
   if (!path) {
     warnings.push(`can't find ${name}`);
@@ -396,7 +431,8 @@ function buildCabinet(path: string, sets: CabSet[], opened: RandomAccessFile[], 
     const folderIndex = new Map<FolderNode, number>();
     for (const node of set.folders) {
       const method = node.compressionType & COMPRESSION_MASK;
-      const compression = (Object.keys(COMPRESSION) as CompressionName[]).find((k) => COMPRESSION[k] === method) ?? 'unknown';
+      const compression =
+        (Object.keys(COMPRESSION) as CompressionName[]).find((k) => COMPRESSION[k] === method) ?? 'unknown';
       folderIndex.set(node, folders.length);
       folders.push({
         index: folders.length,

@@ -14,15 +14,23 @@ export function cabChecksum(data: Uint8Array, seed: number): number {
   }
   let tail = 0;
   switch (data.length & 3) {
-    case 3: tail |= data[i++]! << 16; // falls through
-    case 2: tail |= data[i++]! << 8; // falls through
-    case 1: tail |= data[i]!;
+    case 3:
+      tail |= data[i++]! << 16; // falls through
+    case 2:
+      tail |= data[i++]! << 8; // falls through
+    case 1:
+      tail |= data[i]!;
   }
   return (sum ^ tail) >>> 0;
 }
 
 /** The checksum stored in a CFDATA header for `data` with the given sizes. */
 export function blockChecksum(data: Uint8Array, compressedSize: number, uncompressedSize: number): number {
-  const sizes = new Uint8Array([compressedSize & 0xff, compressedSize >>> 8, uncompressedSize & 0xff, uncompressedSize >>> 8]);
+  const sizes = new Uint8Array([
+    compressedSize & 0xff,
+    compressedSize >>> 8,
+    uncompressedSize & 0xff,
+    uncompressedSize >>> 8,
+  ]);
   return cabChecksum(sizes, cabChecksum(data, 0));
 }

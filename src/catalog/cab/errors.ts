@@ -5,7 +5,8 @@
  */
 import { PatchlineError } from '../../domain/errors.ts';
 
-export type CabErrorCode = 'CAB_CORRUPT' | 'CAB_UNSUPPORTED' | 'CAB_INCOMPLETE' | 'CAB_NOT_FOUND' | 'CAB_SOURCE_CHANGED';
+export type CabErrorCode =
+  'CAB_CORRUPT' | 'CAB_UNSUPPORTED' | 'CAB_INCOMPLETE' | 'CAB_NOT_FOUND' | 'CAB_SOURCE_CHANGED';
 
 export class CabError extends PatchlineError {
   constructor(code: CabErrorCode, message: string, context: Record<string, string | number> = {}, cause?: unknown) {
@@ -15,7 +16,12 @@ export class CabError extends PatchlineError {
 
 /** The bytes of a cabinet are malformed; the message says where. */
 export function corrupt(message: string, context: Record<string, string | number> = {}, cause?: unknown): CabError {
-  return new CabError('CAB_CORRUPT', `${message}. The cabinet is damaged or truncated: download it again.`, context, cause);
+  return new CabError(
+    'CAB_CORRUPT',
+    `${message}. The cabinet is damaged or truncated: download it again.`,
+    context,
+    cause,
+  );
 }
 
 export function unsupported(message: string, context: Record<string, string | number> = {}): CabError {

@@ -17,19 +17,32 @@ after(async () => {
 describe('extraction', () => {
   it('never writes outside the destination, whatever the member names say', async () => {
     const cabPath = join(dir, 'hostile.cab');
-    await writeCab(cabPath, [
-      { name: '..\\..\\evil.txt', source: Buffer.from('1') },
-      { name: '\\absolute\\path.txt', source: Buffer.from('2') },
-      { name: 'ok\\file.txt', source: Buffer.from('3') },
-      { name: 'up\\..', source: Buffer.from('4') },
-    ], { compression: 'mszip' });
+    await writeCab(
+      cabPath,
+      [
+        { name: '..\\..\\evil.txt', source: Buffer.from('1') },
+        { name: '\\absolute\\path.txt', source: Buffer.from('2') },
+        { name: 'ok\\file.txt', source: Buffer.from('3') },
+        { name: 'up\\..', source: Buffer.from('4') },
+      ],
+      { compression: 'mszip' },
+    );
     const cab = await openCab(cabPath);
     const out = join(dir, 'out');
     const progress: number[] = [];
     try {
-      const report = await extractAll(cab, out, { continueOnError: true, onProgress: (p) => progress.push(p.filesDone) });
-      assert.deepEqual(report.extracted.map((e) => e.file.path), ['xx/xx/evil.txt', 'absolute/path.txt', 'ok/file.txt']);
-      assert.deepEqual(report.failed.map((f) => [f.file.name, f.error.code]), [['up\\..', 'CAB_CORRUPT']]);
+      const report = await extractAll(cab, out, {
+        continueOnError: true,
+        onProgress: (p) => progress.push(p.filesDone),
+      });
+      assert.deepEqual(
+        report.extracted.map((e) => e.file.path),
+        ['xx/xx/evil.txt', 'absolute/path.txt', 'ok/file.txt'],
+      );
+      assert.deepEqual(
+        report.failed.map((f) => [f.file.name, f.error.code]),
+        [['up\\..', 'CAB_CORRUPT']],
+      );
       assert.deepEqual(progress, [1, 2, 3, 4]);
     } finally {
       await cab.close();
@@ -40,10 +53,14 @@ describe('extraction', () => {
 
   it('extracts one member to a stream or a directory and names a missing member clearly', async () => {
     const cabPath = join(dir, 'two.cab');
-    await writeCab(cabPath, [
-      { name: 'index.xml', source: Buffer.from('<INDEX/>') },
-      { name: 'package.cab', source: Buffer.alloc(100_000, 7) },
-    ], { compression: 'mszip' });
+    await writeCab(
+      cabPath,
+      [
+        { name: 'index.xml', source: Buffer.from('<INDEX/>') },
+        { name: 'package.cab', source: Buffer.alloc(100_000, 7) },
+      ],
+      { compression: 'mszip' },
+    );
     const cab = await openCab(cabPath);
     try {
       const sink = new PassThrough();
@@ -53,7 +70,10 @@ describe('extraction', () => {
       assert.ok(Buffer.concat(chunks).equals(Buffer.alloc(100_000, 7)));
       const written = await extractFile(cab, 'index.xml', join(dir, 'one'));
       assert.equal(await readFile(written!, 'utf8'), '<INDEX/>');
-      assert.throws(() => openFileStream(cab, 'nope.xml'), (e: unknown) => e instanceof CabError && e.code === 'CAB_NOT_FOUND');
+      assert.throws(
+        () => openFileStream(cab, 'nope.xml'),
+        (e: unknown) => e instanceof CabError && e.code === 'CAB_NOT_FOUND',
+      );
     } finally {
       await cab.close();
     }
@@ -63,6 +83,9 @@ describe('extraction', () => {
     const notCab = join(dir, 'not.cab');
     await writeFile(notCab, 'just text, no signature');
     await assert.rejects(openCab(notCab), (e: unknown) => e instanceof CabError && e.code === 'CAB_CORRUPT');
-    await assert.rejects(openCab(join(dir, 'missing.cab')), (e: unknown) => e instanceof CabError && e.code === 'CAB_NOT_FOUND');
+    await assert.rejects(
+      openCab(join(dir, 'missing.cab')),
+      (e: unknown) => e instanceof CabError && e.code === 'CAB_NOT_FOUND',
+    );
   });
 });

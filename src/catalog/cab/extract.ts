@@ -38,12 +38,18 @@ export function findMember(cab: Cabinet, member: string | CabFile): CabFile {
   if (typeof member !== 'string') return member;
   const wanted = member.replace(/\\/g, '/');
   const found = cab.files.find((f) => f.name === member || f.path === wanted || f.name.replace(/\\/g, '/') === wanted);
-  if (!found) throw new CabError('CAB_NOT_FOUND', `No member named ${member} in ${cab.path}`, { member, file: cab.path });
+  if (!found)
+    throw new CabError('CAB_NOT_FOUND', `No member named ${member} in ${cab.path}`, { member, file: cab.path });
   return found;
 }
 
 /** The decompressed bytes of one member, chunk by chunk; decompresses only that member's folder. */
-export async function* memberChunks(cab: Cabinet, member: string | CabFile, session?: FolderSession, signal?: AbortSignal): AsyncGenerator<Buffer> {
+export async function* memberChunks(
+  cab: Cabinet,
+  member: string | CabFile,
+  session?: FolderSession,
+  signal?: AbortSignal,
+): AsyncGenerator<Buffer> {
   const file = findMember(cab, member);
   const folder = cab.folders[file.folderIndex]!;
   const problem = memberProblem(file, folder);
@@ -73,7 +79,12 @@ export function openFileStream(cab: Cabinet, member: string | CabFile, signal?: 
 /**
  * Extract one member into a directory (at its sanitised path; returns that path) or a Writable.
  */
-export async function extractFile(cab: Cabinet, member: string | CabFile, destination: string | Writable, signal?: AbortSignal): Promise<string | undefined> {
+export async function extractFile(
+  cab: Cabinet,
+  member: string | CabFile,
+  destination: string | Writable,
+  signal?: AbortSignal,
+): Promise<string | undefined> {
   const file = findMember(cab, member);
   if (typeof destination !== 'string') {
     await pipeline(Readable.from(memberChunks(cab, file, undefined, signal)), destination, signal ? { signal } : {});
@@ -98,7 +109,10 @@ export async function forEachMember<T>(
   cab: Cabinet,
   visit: (file: CabFile, chunks: AsyncIterable<Buffer>) => Promise<T>,
   options: MemberVisitOptions = {},
-): Promise<{ readonly done: readonly { file: CabFile; result: T }[]; readonly failed: readonly { file: CabFile; error: CabError }[] }> {
+): Promise<{
+  readonly done: readonly { file: CabFile; result: T }[];
+  readonly failed: readonly { file: CabFile; error: CabError }[];
+}> {
   const done: { file: CabFile; result: T }[] = [];
   const failed: { file: CabFile; error: CabError }[] = [];
   let session: FolderSession | undefined;
@@ -106,7 +120,8 @@ export async function forEachMember<T>(
     options.signal?.throwIfAborted();
     const folder = cab.folders[file.folderIndex]!;
     // libmspack's rule: keep the decompressor when staying in a folder and not going backwards.
-    if (!session || session.folder !== folder || session.offset > file.offsetInFolder) session = new FolderSession(folder);
+    if (!session || session.folder !== folder || session.offset > file.offsetInFolder)
+      session = new FolderSession(folder);
     try {
       done.push({ file, result: await visit(file, memberChunks(cab, file, session, options.signal)) });
     } catch (error) {
@@ -124,15 +139,25 @@ export async function extractAll(cab: Cabinet, dir: string, options: ExtractAllO
   let filesDone = 0;
   const progress = (file: CabFile): void => {
     bytesDone += file.size;
-    options.onProgress?.({ filesDone: ++filesDone, filesTotal: cab.files.length, bytesDone, bytesTotal, current: file });
+    options.onProgress?.({
+      filesDone: ++filesDone,
+      filesTotal: cab.files.length,
+      bytesDone,
+      bytesTotal,
+      current: file,
+    });
   };
-  const { done, failed } = await forEachMember(cab, async (file, chunks) => {
-    try {
-      return await writeChunks(file, chunks, dir, options.signal);
-    } finally {
-      progress(file);
-    }
-  }, options);
+  const { done, failed } = await forEachMember(
+    cab,
+    async (file, chunks) => {
+      try {
+        return await writeChunks(file, chunks, dir, options.signal);
+      } finally {
+        progress(file);
+      }
+    },
+    options,
+  );
   return { extracted: done.map(({ file, result }) => ({ file, path: result })), failed };
 }
 
@@ -144,21 +169,40 @@ export function safeOutputPath(dir: string, file: CabFile): Buffer {
   // alone; writing there would fail or land outside, so refuse such names.
   const components = file.path.split('/');
   const last = components[components.length - 1];
-  if (file.pathBytes.length === 0 || file.pathBytes.includes(0) || components.includes('..') || last === '' || last === '.') {
+  if (
+    file.pathBytes.length === 0 ||
+    file.pathBytes.includes(0) ||
+    components.includes('..') ||
+    last === '' ||
+    last === '.'
+  ) {
     throw corrupt(`member name ${JSON.stringify(file.name)} is not a safe relative path`, { member: file.name });
   }
   return target;
 }
 
-async function writeMember(cab: Cabinet, file: CabFile, dir: string, session: FolderSession | undefined, signal?: AbortSignal): Promise<string> {
+async function writeMember(
+  cab: Cabinet,
+  file: CabFile,
+  dir: string,
+  session: FolderSession | undefined,
+  signal?: AbortSignal,
+): Promise<string> {
   return writeChunks(file, memberChunks(cab, file, session, signal), dir, signal);
 }
 
-async function writeChunks(file: CabFile, chunks: AsyncIterable<Buffer>, dir: string, signal?: AbortSignal): Promise<string> {
+async function writeChunks(
+  file: CabFile,
+  chunks: AsyncIterable<Buffer>,
+  dir: string,
+  signal?: AbortSignal,
+): Promise<string> {
   const target = safeOutputPath(dir, file);
   const slash = file.pathBytes.lastIndexOf(0x2f);
   const root = resolve(dir);
-  await mkdir(slash < 0 ? root : Buffer.concat([Buffer.from(root + sep), file.pathBytes.subarray(0, slash)]), { recursive: true });
+  await mkdir(slash < 0 ? root : Buffer.concat([Buffer.from(root + sep), file.pathBytes.subarray(0, slash)]), {
+    recursive: true,
+  });
   try {
     await pipeline(Readable.from(chunks), createWriteStream(target), signal ? { signal } : {});
   } catch (error) {

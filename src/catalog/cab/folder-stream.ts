@@ -8,7 +8,12 @@
 import { CabError, corrupt, unsupported } from './errors.ts';
 import { blockChecksum } from './checksum.ts';
 import {
-  BLOCK_INPUT_MAX_BYTES, BLOCK_MAX_BYTES, CFDATA_BYTES, COMPRESSION, COMPRESSION_MASK, FOLDER_MAX_BYTES,
+  BLOCK_INPUT_MAX_BYTES,
+  BLOCK_MAX_BYTES,
+  CFDATA_BYTES,
+  COMPRESSION,
+  COMPRESSION_MASK,
+  FOLDER_MAX_BYTES,
 } from './format.ts';
 import type { CabFile, CabFolder } from './cabinet.ts';
 import { LzxDecoder, LZX_FRAME_BYTES } from './lzx.ts';
@@ -34,7 +39,9 @@ class BlockReader {
   async next(): Promise<Block> {
     const folder = this.folder;
     if (this.block >= folder.blockCount) {
-      throw corrupt(`folder ${folder.index} has ${folder.blockCount} data blocks but its members need more`, { folder: folder.index });
+      throw corrupt(`folder ${folder.index} has ${folder.blockCount} data blocks but its members need more`, {
+        folder: folder.index,
+      });
     }
     const index = this.block++;
     const pieces: Buffer[] = [];
@@ -44,28 +51,40 @@ class BlockReader {
       const { part } = folder.segments[this.segment]!;
       const reserve = part.header.reserve.data;
       const head = await part.file.read(this.position, CFDATA_BYTES + reserve);
-      if (head.length < CFDATA_BYTES + reserve) throw corrupt(`data block ${index} of folder ${folder.index} is truncated`, { file: part.file.path });
+      if (head.length < CFDATA_BYTES + reserve)
+        throw corrupt(`data block ${index} of folder ${folder.index} is truncated`, { file: part.file.path });
       const view = new DataView(head.buffer, head.byteOffset, CFDATA_BYTES);
       const checksum = view.getUint32(0, true);
       const compressedSize = view.getUint16(4, true);
       const uncompressedSize = view.getUint16(6, true);
       total += compressedSize;
-      if (total > BLOCK_INPUT_MAX_BYTES) throw corrupt(`data block ${index} of folder ${folder.index} is ${total} bytes, more than any codec produces`);
-      if (uncompressedSize > BLOCK_MAX_BYTES) throw corrupt(`data block ${index} of folder ${folder.index} claims ${uncompressedSize} bytes of output`);
+      if (total > BLOCK_INPUT_MAX_BYTES)
+        throw corrupt(`data block ${index} of folder ${folder.index} is ${total} bytes, more than any codec produces`);
+      if (uncompressedSize > BLOCK_MAX_BYTES)
+        throw corrupt(`data block ${index} of folder ${folder.index} claims ${uncompressedSize} bytes of output`);
       // Copy: the file's read-ahead buffer is reused by later reads.
       const data = Buffer.from(await part.file.read(this.position + CFDATA_BYTES + reserve, compressedSize));
-      if (data.length < compressedSize) throw corrupt(`data block ${index} of folder ${folder.index} is truncated`, { file: part.file.path });
+      if (data.length < compressedSize)
+        throw corrupt(`data block ${index} of folder ${folder.index} is truncated`, { file: part.file.path });
       if (checksum !== 0 && blockChecksum(data, compressedSize, uncompressedSize) !== checksum) {
         throw corrupt(`data block ${index} of folder ${folder.index} fails its checksum`, { file: part.file.path });
       }
       this.position += CFDATA_BYTES + reserve + compressedSize;
       pieces.push(data);
       if (uncompressedSize !== 0) {
-        return { data: pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces), uncompressedSize, last: this.block >= folder.blockCount };
+        return {
+          data: pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces),
+          uncompressedSize,
+          last: this.block >= folder.blockCount,
+        };
       }
       this.segment++;
       if (this.segment >= folder.segments.length) {
-        throw new CabError('CAB_INCOMPLETE', `folder ${folder.index} continues into the next cabinet of the set, which was not found. Put all parts of the set in one directory.`, { folder: folder.index });
+        throw new CabError(
+          'CAB_INCOMPLETE',
+          `folder ${folder.index} continues into the next cabinet of the set, which was not found. Put all parts of the set in one directory.`,
+          { folder: folder.index },
+        );
       }
       this.position = folder.segments[this.segment]!.dataOffset;
     }
@@ -88,7 +107,9 @@ function makeDecoder(folder: CabFolder): BlockDecoder {
       const lzx = new LzxDecoder(windowBits);
       return (block) => {
         if (!block.last && block.uncompressedSize !== LZX_FRAME_BYTES) {
-          throw corrupt(`LZX block decompresses to ${block.uncompressedSize} bytes; only a folder's last block may be shorter than ${LZX_FRAME_BYTES}`);
+          throw corrupt(
+            `LZX block decompresses to ${block.uncompressedSize} bytes; only a folder's last block may be shorter than ${LZX_FRAME_BYTES}`,
+          );
         }
         return lzx.decodeFrame(block.data, block.uncompressedSize);
       };
@@ -107,14 +128,29 @@ function makeDecoder(folder: CabFolder): BlockDecoder {
  * or undefined when it can be tried. Pure.
  */
 export function memberProblem(file: CabFile, folder: CabFolder): CabError | undefined {
-  if (file.offsetInFolder > FOLDER_MAX_BYTES || file.size > FOLDER_MAX_BYTES || file.offsetInFolder + file.size > FOLDER_MAX_BYTES) {
-    return corrupt(`member ${file.name} claims ${file.size} bytes at offset ${file.offsetInFolder}, beyond what a folder can hold`, { member: file.name });
+  if (
+    file.offsetInFolder > FOLDER_MAX_BYTES ||
+    file.size > FOLDER_MAX_BYTES ||
+    file.offsetInFolder + file.size > FOLDER_MAX_BYTES
+  ) {
+    return corrupt(
+      `member ${file.name} claims ${file.size} bytes at offset ${file.offsetInFolder}, beyond what a folder can hold`,
+      { member: file.name },
+    );
   }
   if (folder.missingStart) {
-    return new CabError('CAB_INCOMPLETE', `member ${file.name} starts in an earlier cabinet of the set, which was not found. Put all parts of the set in one directory and open the first.`, { member: file.name });
+    return new CabError(
+      'CAB_INCOMPLETE',
+      `member ${file.name} starts in an earlier cabinet of the set, which was not found. Put all parts of the set in one directory and open the first.`,
+      { member: file.name },
+    );
   }
   if (file.offsetInFolder + file.size > folder.blockCount * BLOCK_MAX_BYTES) {
-    return new CabError('CAB_INCOMPLETE', `member ${file.name} extends beyond the data blocks of its folder: the cabinet set is incomplete`, { member: file.name });
+    return new CabError(
+      'CAB_INCOMPLETE',
+      `member ${file.name} extends beyond the data blocks of its folder: the cabinet set is incomplete`,
+      { member: file.name },
+    );
   }
   return undefined;
 }
@@ -142,7 +178,8 @@ export class FolderSession {
    * `start` must not be before `offset`. Errors stick: a failed session fails every later read.
    */
   async *read(start: number, length: number, signal?: AbortSignal): AsyncGenerator<Buffer> {
-    if (start < this.position) throw new RangeError(`folder session is at ${this.position}, cannot go back to ${start}`);
+    if (start < this.position)
+      throw new RangeError(`folder session is at ${this.position}, cannot go back to ${start}`);
     let skip = start - this.position;
     let remaining = length;
     while (remaining > 0) {

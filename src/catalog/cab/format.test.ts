@@ -31,14 +31,20 @@ describe('parseCabinet', () => {
   it('reads folders and files, with absolute data offsets for embedded cabinets', () => {
     const parsed = parseCabinet(header([{ name: 'a.txt' }, { name: 'b.txt' }]), 64);
     assert.equal(parsed.folders[0]!.dataOffset, 264);
-    assert.deepEqual(parsed.files.map((f) => Buffer.from(f.rawName).toString()), ['a.txt', 'b.txt']);
+    assert.deepEqual(
+      parsed.files.map((f) => Buffer.from(f.rawName).toString()),
+      ['a.txt', 'b.txt'],
+    );
   });
 
   it('reports a cut header as truncated and bad contents as format errors', () => {
     const full = header([{ name: 'a.txt' }]);
     assert.throws(() => parseCabinet(full.subarray(0, 30), 0), failsWith('truncated'));
     assert.throws(() => parseCabinet(full.subarray(0, full.length - 3), 0), failsWith('truncated'));
-    assert.throws(() => parseCabinet(Buffer.from('MSCX' + full.subarray(4).toString('latin1'), 'latin1'), 0), failsWith('signature'));
+    assert.throws(
+      () => parseCabinet(Buffer.from('MSCX' + full.subarray(4).toString('latin1'), 'latin1'), 0),
+      failsWith('signature'),
+    );
     assert.throws(() => parseCabinet(header([{ name: '' }]), 0), failsWith('format'));
     assert.throws(() => parseCabinet(header([{ name: 'a', folder: 1 }]), 0), failsWith('format'));
     assert.throws(() => parseCabinet(header([{ name: 'x'.repeat(300) }]), 0), failsWith('format'));

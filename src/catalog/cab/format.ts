@@ -95,7 +95,10 @@ export interface ParsedCabinet {
 export type ParseFailure = 'truncated' | 'format' | 'signature';
 
 export class HeaderParseError extends Error {
-  constructor(readonly kind: ParseFailure, message: string) {
+  constructor(
+    readonly kind: ParseFailure,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -105,11 +108,16 @@ export function describeCompression(compressionType: number): string {
   const method = compressionType & COMPRESSION_MASK;
   const bits = (compressionType >>> 8) & 0x1f;
   switch (method) {
-    case COMPRESSION.none: return 'none';
-    case COMPRESSION.mszip: return 'MSZIP';
-    case COMPRESSION.quantum: return `Quantum:${bits}`;
-    case COMPRESSION.lzx: return `LZX:${bits}`;
-    default: return `unknown(${method})`;
+    case COMPRESSION.none:
+      return 'none';
+    case COMPRESSION.mszip:
+      return 'MSZIP';
+    case COMPRESSION.quantum:
+      return `Quantum:${bits}`;
+    case COMPRESSION.lzx:
+      return `LZX:${bits}`;
+    default:
+      return `unknown(${method})`;
   }
 }
 
@@ -213,7 +221,15 @@ export function parseCabinet(buf: Uint8Array, base: number): ParsedCabinet {
 
   const signature = readSignatureReserve(headerReserve);
   const header: CabinetHeader = {
-    offset: base, cabinetSize, versionMajor, versionMinor, folderCount, fileCount, flags, setId, setIndex,
+    offset: base,
+    cabinetSize,
+    versionMajor,
+    versionMinor,
+    folderCount,
+    fileCount,
+    flags,
+    setId,
+    setIndex,
     reserve: { header: headerReserveSize, folder: folderReserveSize, data: dataReserveSize },
     headerReserve,
     ...(signature ? { signature } : {}),
@@ -236,7 +252,9 @@ export function dosDateTime(date: number, time: number): Date {
   const year = (date >>> 9) + 1980;
   const month = (date >>> 5) & 0x0f;
   const day = date & 0x1f;
-  return new Date(Date.UTC(year, Math.max(month, 1) - 1, Math.max(day, 1), time >>> 11, (time >>> 5) & 0x3f, (time << 1) & 0x3e));
+  return new Date(
+    Date.UTC(year, Math.max(month, 1) - 1, Math.max(day, 1), time >>> 11, (time >>> 5) & 0x3f, (time << 1) & 0x3e),
+  );
 }
 
 /** Encode a Date (UTC fields) as MS-DOS date and time words. */

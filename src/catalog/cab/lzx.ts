@@ -110,7 +110,8 @@ export class LzxDecoder {
 
   private decodeFrameUnsafe(data: Uint8Array, frameSize: number): Buffer {
     if (frameSize < 1 || frameSize > LZX_FRAME_BYTES) throw corrupt(`LZX frame of ${frameSize} bytes`);
-    if (this.input.length < data.length + INPUT_PADDING_BYTES) this.input = new Uint8Array(data.length + INPUT_PADDING_BYTES);
+    if (this.input.length < data.length + INPUT_PADDING_BYTES)
+      this.input = new Uint8Array(data.length + INPUT_PADDING_BYTES);
     this.input.set(data, 0);
     this.input.fill(0, data.length, data.length + INPUT_PADDING_BYTES);
     this.inputEnd = data.length;
@@ -125,7 +126,7 @@ export class LzxDecoder {
         high = this.readBits(16);
         low = this.readBits(16);
       }
-      this.intelFileSize = ((high << 16) | low) | 0;
+      this.intelFileSize = (high << 16) | low | 0;
       this.headerRead = true;
     }
 
@@ -148,7 +149,12 @@ export class LzxDecoder {
     if (this.ip > this.inputEnd + INPUT_OVERRUN_BYTES) throw corrupt('LZX data runs past the end of its block');
 
     const out = Buffer.from(this.window.subarray(frameStart, frameStart + frameSize));
-    if (this.intelStarted && this.intelFileSize !== 0 && this.frame < E8_MAX_FRAMES && frameSize >= E8_MIN_FRAME_BYTES) {
+    if (
+      this.intelStarted &&
+      this.intelFileSize !== 0 &&
+      this.frame < E8_MAX_FRAMES &&
+      frameSize >= E8_MIN_FRAME_BYTES
+    ) {
       undoE8Translation(out, this.outputOffset, this.intelFileSize);
     }
     this.outputOffset += frameSize;
@@ -194,7 +200,7 @@ export class LzxDecoder {
   // ---- block headers and trees ----
 
   private readBlockHeader(): void {
-    if (this.blockType === BLOCK_UNCOMPRESSED && (this.blockLength & 1)) {
+    if (this.blockType === BLOCK_UNCOMPRESSED && this.blockLength & 1) {
       // An odd-sized stored block is followed by one padding byte.
       if (this.ip >= this.inputEnd) throw corrupt('LZX data runs past the end of its block');
       this.ip++;

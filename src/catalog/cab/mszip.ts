@@ -32,9 +32,8 @@ export class MszipDecoder {
     } catch (error) {
       throw corrupt(`MSZIP block does not inflate (${(error as Error).message})`, {}, error);
     }
-    this.history = out.length >= MSZIP_FRAME_BYTES
-      ? out
-      : Buffer.concat([this.history, out]).subarray(-MSZIP_FRAME_BYTES);
+    this.history =
+      out.length >= MSZIP_FRAME_BYTES ? out : Buffer.concat([this.history, out]).subarray(-MSZIP_FRAME_BYTES);
     return out;
   }
 }

@@ -38,7 +38,10 @@ class Model {
   shiftsLeft = 4;
   readonly sym: Uint16Array;
   readonly cumfreq: Uint16Array;
-  constructor(start: number, readonly entries: number) {
+  constructor(
+    start: number,
+    readonly entries: number,
+  ) {
     this.sym = new Uint16Array(entries + 1);
     this.cumfreq = new Uint16Array(entries + 1);
     for (let i = 0; i <= entries; i++) {
@@ -58,14 +61,18 @@ class Model {
     }
     this.shiftsLeft = MODEL_FULL_REBUILD_EVERY;
     for (let i = 0; i < entries; i++) {
-      cumfreq[i] = ((cumfreq[i]! - cumfreq[i + 1]!) + 1) >> 1;
+      cumfreq[i] = (cumfreq[i]! - cumfreq[i + 1]! + 1) >> 1;
     }
     // Selection sort by decreasing frequency; its (in)stability is part of the format.
     for (let i = 0; i < entries - 1; i++) {
       for (let j = i + 1; j < entries; j++) {
         if (cumfreq[i]! < cumfreq[j]!) {
-          const f = cumfreq[i]!; cumfreq[i] = cumfreq[j]!; cumfreq[j] = f;
-          const s = sym[i]!; sym[i] = sym[j]!; sym[j] = s;
+          const f = cumfreq[i]!;
+          cumfreq[i] = cumfreq[j]!;
+          cumfreq[j] = f;
+          const s = sym[i]!;
+          sym[i] = sym[j]!;
+          sym[j] = s;
         }
       }
     }
@@ -175,7 +182,8 @@ export class QuantumDecoder {
 
   private readBit(): number {
     const byteIndex = this.bitPos >>> 3;
-    if (byteIndex >= this.input.length + INPUT_OVERRUN_BYTES) throw corrupt('Quantum data runs past the end of its block');
+    if (byteIndex >= this.input.length + INPUT_OVERRUN_BYTES)
+      throw corrupt('Quantum data runs past the end of its block');
     const byte = byteIndex < this.input.length ? this.input[byteIndex]! : 0;
     const bit = (byte >>> (7 - (this.bitPos & 7))) & 1;
     this.bitPos++;
@@ -201,7 +209,7 @@ export class QuantumDecoder {
     for (; i < model.entries; i++) if (cumfreq[i]! <= symf) break;
     const result = sym[i - 1]!;
 
-    range = ((H - L) + 1) >>> 0;
+    range = (H - L + 1) >>> 0;
     const total = cumfreq[0]!;
     H = (L + Math.floor((Math.imul(cumfreq[i - 1]!, range) >>> 0) / total) - 1) & 0xffff;
     L = (L + Math.floor((Math.imul(cumfreq[i]!, range) >>> 0) / total)) & 0xffff;
@@ -214,7 +222,7 @@ export class QuantumDecoder {
     // Renormalise; at most 16 rounds before the top bits of L and H differ.
     for (;;) {
       if ((L & 0x8000) !== (H & 0x8000)) {
-        if ((L & 0x4000) && !(H & 0x4000)) {
+        if (L & 0x4000 && !(H & 0x4000)) {
           C ^= 0x4000;
           L &= 0x3fff;
           H |= 0x4000;

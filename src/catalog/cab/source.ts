@@ -31,7 +31,11 @@ class BufferedFile implements RandomAccessFile {
   private cacheStart = 0;
   private closed = false;
 
-  constructor(readonly path: string, private readonly handle: FileHandle, readonly size: number) {}
+  constructor(
+    readonly path: string,
+    private readonly handle: FileHandle,
+    readonly size: number,
+  ) {}
 
   async read(position: number, length: number): Promise<Buffer> {
     const end = Math.min(position + length, this.size);

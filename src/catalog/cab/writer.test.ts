@@ -31,7 +31,9 @@ const FIXED_DATE = new Date(Date.UTC(2024, 4, 17, 10, 30, 42));
 
 /** A structurally faithful little wsusscn2.cab: index.xml, package.cab and two shards. */
 async function catalogMembers(): Promise<{ members: CabMember[]; bytes: Map<string, Buffer>; xml: Buffer }> {
-  const xml = Buffer.from('<OfflineSyncPackage>' + '<Update UpdateId="x" RevisionId="1"/>'.repeat(5000) + '</OfflineSyncPackage>');
+  const xml = Buffer.from(
+    '<OfflineSyncPackage>' + '<Update UpdateId="x" RevisionId="1"/>'.repeat(5000) + '</OfflineSyncPackage>',
+  );
   const packageCab = join(dir, 'package.cab');
   await writeCab(packageCab, [{ name: 'package.xml', source: xml, date: FIXED_DATE }], { compression: 'mszip' });
   const shard = randomBytes(100_000); // incompressible: MSZIP falls back to stored deflate blocks
@@ -61,8 +63,14 @@ describe('writeCab', () => {
         assert.equal(cab.header.reserve.header, 20);
         assert.equal(result.headerReserveOffset, 40);
         assert.equal(cab.folders[0]!.compression, compression);
-        assert.deepEqual(cab.files.map((f) => f.name), [...bytes.keys()]);
-        assert.deepEqual(cab.files.map((f) => f.date.toISOString()), cab.files.map(() => FIXED_DATE.toISOString()));
+        assert.deepEqual(
+          cab.files.map((f) => f.name),
+          [...bytes.keys()],
+        );
+        assert.deepEqual(
+          cab.files.map((f) => f.date.toISOString()),
+          cab.files.map(() => FIXED_DATE.toISOString()),
+        );
         for (const [name, data] of bytes) {
           const chunks: Buffer[] = [];
           for await (const c of openFileStream(cab, name)) chunks.push(c as Buffer);
@@ -73,7 +81,10 @@ describe('writeCab', () => {
         await extractAll(cab, target);
         const inner = await openCab(join(target, 'package.cab'));
         try {
-          assert.deepEqual(inner.files.map((f) => [f.name, f.size]), [['package.xml', xml.length]]);
+          assert.deepEqual(
+            inner.files.map((f) => [f.name, f.size]),
+            [['package.xml', xml.length]],
+          );
           const chunks: Buffer[] = [];
           for await (const c of openFileStream(inner, 'package.xml')) chunks.push(c as Buffer);
           assert.equal(sha(Buffer.concat(chunks)), sha(xml));
@@ -97,14 +108,24 @@ describe('writeCab', () => {
       await writeCab(out, members, { compression, reserve: { header: 20 } });
       const target = join(dir, `cx-out-${compression}`);
       await run('cabextract', ['-q', '-d', target, out]);
-      for (const [name, data] of bytes) assert.equal(sha(await readFile(join(target, name))), sha(data), `${compression} ${name}`);
+      for (const [name, data] of bytes)
+        assert.equal(sha(await readFile(join(target, name))), sha(data), `${compression} ${name}`);
       const { stdout } = await run('cabextract', ['-t', out]);
       assert.match(stdout, /All done, no errors/);
     }
   });
 
   it('refuses names and reserves the format cannot hold', async () => {
-    await assert.rejects(writeCab(join(dir, 'bad.cab'), [{ name: '', source: Buffer.alloc(1) }], { compression: 'none' }), CabError);
-    await assert.rejects(writeCab(join(dir, 'bad.cab'), [{ name: 'a', source: Buffer.alloc(1) }], { compression: 'none', reserve: { header: 70_000 } }), CabError);
+    await assert.rejects(
+      writeCab(join(dir, 'bad.cab'), [{ name: '', source: Buffer.alloc(1) }], { compression: 'none' }),
+      CabError,
+    );
+    await assert.rejects(
+      writeCab(join(dir, 'bad.cab'), [{ name: 'a', source: Buffer.alloc(1) }], {
+        compression: 'none',
+        reserve: { header: 70_000 },
+      }),
+      CabError,
+    );
   });
 });

@@ -9,9 +9,21 @@ import { deflateRawSync } from 'node:zlib';
 import { blockChecksum } from './checksum.ts';
 import { CabError, unsupported } from './errors.ts';
 import {
-  ATTR_ARCHIVE, ATTR_UTF8_NAME, BLOCK_MAX_BYTES, CAB_SIGNATURE, CFDATA_BYTES, CFFILE_BYTES, CFFOLDER_BYTES,
-  CFHEADER_BYTES, CFHEADER_RESERVE_FIELDS_BYTES, COMPRESSION, FLAG_RESERVE_PRESENT, FOLDER_MAX_BLOCKS,
-  FOLDER_MAX_BYTES, MAX_STRING_BYTES, toDosDateTime,
+  ATTR_ARCHIVE,
+  ATTR_UTF8_NAME,
+  BLOCK_MAX_BYTES,
+  CAB_SIGNATURE,
+  CFDATA_BYTES,
+  CFFILE_BYTES,
+  CFFOLDER_BYTES,
+  CFHEADER_BYTES,
+  CFHEADER_RESERVE_FIELDS_BYTES,
+  COMPRESSION,
+  FLAG_RESERVE_PRESENT,
+  FOLDER_MAX_BLOCKS,
+  FOLDER_MAX_BYTES,
+  MAX_STRING_BYTES,
+  toDosDateTime,
 } from './format.ts';
 
 /** Largest header reserve the format allows (cbCFHeader is 16 bits; libmspack warns above 60000). */
@@ -60,9 +72,14 @@ interface PreparedMember {
  * Write a cabinet with one folder holding `members` in order.
  * @example await writeCab('out.cab', [{ name: 'index.xml', source: Buffer.from('<INDEX/>') }], { compression: 'mszip' });
  */
-export async function writeCab(outPath: string, members: readonly CabMember[], options: WriteCabOptions): Promise<WriteCabResult> {
+export async function writeCab(
+  outPath: string,
+  members: readonly CabMember[],
+  options: WriteCabOptions,
+): Promise<WriteCabResult> {
   if (members.length === 0) throw unsupported('a cabinet needs at least one member');
-  if (members.length > MAX_FILES) throw unsupported(`a cabinet holds at most ${MAX_FILES} members, not ${members.length}`);
+  if (members.length > MAX_FILES)
+    throw unsupported(`a cabinet holds at most ${MAX_FILES} members, not ${members.length}`);
   const reserveBytes = options.reserve?.header ?? 0;
   if (!Number.isInteger(reserveBytes) || reserveBytes < 0 || reserveBytes > MAX_HEADER_RESERVE_BYTES) {
     throw unsupported(`header reserve of ${reserveBytes} bytes is outside 0..${MAX_HEADER_RESERVE_BYTES}`);
@@ -71,7 +88,8 @@ export async function writeCab(outPath: string, members: readonly CabMember[], o
 
   const prepared = await Promise.all(members.map((m) => prepare(m, options.now ?? (() => new Date()))));
   const total = prepared.reduce((n, p) => n + p.size, 0);
-  if (total > FOLDER_MAX_BYTES) throw unsupported(`members total ${total} bytes; one cabinet folder holds at most ${FOLDER_MAX_BYTES}`);
+  if (total > FOLDER_MAX_BYTES)
+    throw unsupported(`members total ${total} bytes; one cabinet folder holds at most ${FOLDER_MAX_BYTES}`);
   const blocks = Math.max(1, Math.ceil(total / BLOCK_MAX_BYTES));
   if (blocks > FOLDER_MAX_BLOCKS) throw unsupported('too many data blocks for one folder');
 
@@ -167,7 +185,11 @@ export async function writeCab(outPath: string, members: readonly CabMember[], o
         }
       }
       if (got !== p.size) {
-        throw new CabError('CAB_SOURCE_CHANGED', `${describeSource(p.member)} changed size while it was being written (${p.size} → ${got} bytes); write the cabinet again.`, { member: p.member.name });
+        throw new CabError(
+          'CAB_SOURCE_CHANGED',
+          `${describeSource(p.member)} changed size while it was being written (${p.size} → ${got} bytes); write the cabinet again.`,
+          { member: p.member.name },
+        );
       }
     }
     if (fill > 0 || total === 0) await emit(Buffer.from(block.subarray(0, fill)));
@@ -176,7 +198,11 @@ export async function writeCab(outPath: string, members: readonly CabMember[], o
     const sizeField = Buffer.alloc(4);
     sizeField.writeUInt32LE(size, 0);
     await handle.write(sizeField, 0, 4, 8);
-    return { size, blocks: blockCount, ...(hasReserve ? { headerReserveOffset: CFHEADER_BYTES + CFHEADER_RESERVE_FIELDS_BYTES } : {}) };
+    return {
+      size,
+      blocks: blockCount,
+      ...(hasReserve ? { headerReserveOffset: CFHEADER_BYTES + CFHEADER_RESERVE_FIELDS_BYTES } : {}),
+    };
   } finally {
     await handle.close();
   }
@@ -186,7 +212,9 @@ async function prepare(member: CabMember, now: () => Date): Promise<PreparedMemb
   const stored = member.name.replace(/\//g, '\\');
   const nameBytes = Buffer.from(stored, 'utf8');
   if (nameBytes.length === 0 || nameBytes.length >= MAX_STRING_BYTES || nameBytes.includes(0)) {
-    throw unsupported(`member name ${JSON.stringify(member.name)} must be 1..${MAX_STRING_BYTES - 1} bytes without NUL`);
+    throw unsupported(
+      `member name ${JSON.stringify(member.name)} must be 1..${MAX_STRING_BYTES - 1} bytes without NUL`,
+    );
   }
   // eslint-disable-next-line no-control-regex
   const ascii = /^[\x00-\x7f]*$/.test(stored);

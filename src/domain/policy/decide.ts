@@ -19,7 +19,17 @@ import { evaluatePromotion } from './promotion.ts';
 import { ringOfHost } from './rings.ts';
 import { deriveDelivery, waptState, wsusState } from './states.ts';
 import type {
-  CatalogFacts, Decision, DecisionReason, HostFacts, HostUpdateFacts, HostUpdateState, PromotionOverride, PromotionResult, Ring, Rule, UpdateFacts,
+  CatalogFacts,
+  Decision,
+  DecisionReason,
+  HostFacts,
+  HostUpdateFacts,
+  HostUpdateState,
+  PromotionOverride,
+  PromotionResult,
+  Ring,
+  Rule,
+  UpdateFacts,
 } from './types.ts';
 
 const DAY_MS = 86_400_000;
@@ -51,7 +61,16 @@ export interface Policy {
 }
 
 /** Facts for an update the catalog does not know (reported by an agent ahead of a sync): only UpdateID rules can match it. */
-const unknownUpdate = (updateId: string): UpdateFacts => ({ updateId, kbs: [], title: '', classification: null, products: [], severity: null, releasedAt: null, cache: 'not-cached' });
+const unknownUpdate = (updateId: string): UpdateFacts => ({
+  updateId,
+  kbs: [],
+  title: '',
+  classification: null,
+  products: [],
+  severity: null,
+  releasedAt: null,
+  cache: 'not-cached',
+});
 
 /**
  * Compiles the policy once for a set of inputs; answers are computed on demand and promotion
@@ -79,7 +98,8 @@ export function createPolicy(input: PolicyInput): Policy {
   const overrideFor = (updateId: string, ring: string): PromotionOverride | null => {
     // The latest override for this pair wins (an admin can promote after halting).
     let found: PromotionOverride | null = null;
-    for (const o of input.overrides) if (o.updateId === updateId && o.ring === ring && (!found || o.at >= found.at)) found = o;
+    for (const o of input.overrides)
+      if (o.updateId === updateId && o.ring === ring && (!found || o.at >= found.at)) found = o;
     return found;
   };
 
@@ -92,7 +112,8 @@ export function createPolicy(input: PolicyInput): Policy {
       const to = input.rings[index]!;
       const from = input.rings[index - 1]!;
       const override = overrideFor(updateId, ringName);
-      if (to.promotion || override) result = evaluatePromotion(updateId, from, to, hostsOfRing(from.name), override, now);
+      if (to.promotion || override)
+        result = evaluatePromotion(updateId, from, to, hostsOfRing(from.name), override, now);
     }
     promotions.set(key, result);
     return result;
@@ -108,14 +129,20 @@ export function createPolicy(input: PolicyInput): Policy {
     if (rule?.rule.action === 'forbid') return forbidden({ kind: 'rule', ruleId: rule.rule.id, action: 'forbid' });
 
     const override = ring ? overrideFor(updateId, ring.name) : null;
-    if (ring && override?.action === 'halt') return forbidden({ kind: 'override', ring: ring.name, action: 'halt', by: override.by });
+    if (ring && override?.action === 'halt')
+      return forbidden({ kind: 'override', ring: ring.name, action: 'halt', by: override.by });
 
     let base: DecisionReason;
     if (rule) base = { kind: 'rule', ruleId: rule.rule.id, action: 'allow' };
     else if (ring?.defaultAllow) base = { kind: 'default-allow', ring: ring.name };
     else return forbidden({ kind: 'default-deny', ring: ring?.name ?? null });
     const severity = severityOf(update);
-    if (ring && !(rule?.explicit ?? false) && ring.allowedSeverities !== null && !ring.allowedSeverities.includes(severity)) {
+    if (
+      ring &&
+      !(rule?.explicit ?? false) &&
+      ring.allowedSeverities !== null &&
+      !ring.allowedSeverities.includes(severity)
+    ) {
       return forbidden({ kind: 'severity', ring: ring.name, severity });
     }
     if (!ring) return { kind: 'allowed', until: null, by: base, matchedRules };
@@ -133,7 +160,10 @@ export function createPolicy(input: PolicyInput): Policy {
       const released = Date.parse(update.releasedAt);
       const until = released + ring.installDelayDays * DAY_MS;
       if (Number.isFinite(released) && now.getTime() < until) {
-        deferrals.push({ until: new Date(until).toISOString(), by: { kind: 'install-delay', ring: ring.name, days: ring.installDelayDays } });
+        deferrals.push({
+          until: new Date(until).toISOString(),
+          by: { kind: 'install-delay', ring: ring.name, days: ring.installDelayDays },
+        });
       }
     }
     if (deferrals.length > 0) {
@@ -151,8 +181,14 @@ export function createPolicy(input: PolicyInput): Policy {
     const d = decision(host, updateId, now);
     const delivery = deriveDelivery(facts, update?.cache ?? 'not-cached');
     return {
-      host: host.name, ring: ring?.name ?? null, updateId, applicability, decision: d, delivery,
-      wapt: waptState(applicability, d, delivery, ring?.directDownload ?? false), wsus: wsusState(applicability, delivery),
+      host: host.name,
+      ring: ring?.name ?? null,
+      updateId,
+      applicability,
+      decision: d,
+      delivery,
+      wapt: waptState(applicability, d, delivery, ring?.directDownload ?? false),
+      wsus: wsusState(applicability, delivery),
     };
   };
 
@@ -161,7 +197,13 @@ export function createPolicy(input: PolicyInput): Policy {
     promotion,
     decision,
     hostStates: (host, now) => host.updates.map((f) => build(host, f.updateId, f, now)),
-    stateOf: (host, updateId, now) => build(host, updateId, host.updates.find((u) => u.updateId === updateId), now),
+    stateOf: (host, updateId, now) =>
+      build(
+        host,
+        updateId,
+        host.updates.find((u) => u.updateId === updateId),
+        now,
+      ),
   };
 }
 
@@ -171,7 +213,12 @@ export function createPolicy(input: PolicyInput): Policy {
  * @example decide(hosts, rules, rings, catalog, [], new Date('2026-11-24T02:00:00Z'))
  */
 export function decide(
-  hosts: readonly HostFacts[], rules: readonly Rule[], rings: readonly Ring[], catalog: CatalogFacts, overrides: readonly PromotionOverride[], now: Date,
+  hosts: readonly HostFacts[],
+  rules: readonly Rule[],
+  rings: readonly Ring[],
+  catalog: CatalogFacts,
+  overrides: readonly PromotionOverride[],
+  now: Date,
 ): HostUpdateState[] {
   const policy = createPolicy({ hosts, rules, rings, catalog, overrides });
   return hosts.flatMap((h) => policy.hostStates(h, now));

@@ -41,7 +41,12 @@ export interface RulePreview {
  *   previewRuleChange(rules, [...rules, { id: 'new', action: 'forbid', kbs: ['5044444'] }], fleet, now)
  *   // { forbids: { updates: 2, hosts: 40, pairs: 80 }, cancelledInstalls: 80, … }
  */
-export function previewRuleChange(before: readonly Rule[], after: readonly Rule[], fleet: Omit<PolicyInput, 'rules'>, now: Date): RulePreview {
+export function previewRuleChange(
+  before: readonly Rule[],
+  after: readonly Rule[],
+  fleet: Omit<PolicyInput, 'rules'>,
+  now: Date,
+): RulePreview {
   const was = createPolicy({ ...fleet, rules: before });
   const will = createPolicy({ ...fleet, rules: after });
   const tally = () => ({ updates: new Set<string>(), hosts: new Set<string>(), pairs: 0 });
@@ -52,7 +57,8 @@ export function previewRuleChange(before: readonly Rule[], after: readonly Rule[
   const sample: PreviewChange[] = [];
   for (const host of fleet.hosts) {
     for (const f of host.updates) {
-      if (f.applicability !== 'needed' || f.delivery === 'installed' || f.delivery === 'installed-pending-reboot') continue;
+      if (f.applicability !== 'needed' || f.delivery === 'installed' || f.delivery === 'installed-pending-reboot')
+        continue;
       const a = was.decision(host, f.updateId, now).kind;
       const b = will.decision(host, f.updateId, now).kind;
       if (a === b) continue;
@@ -61,9 +67,14 @@ export function previewRuleChange(before: readonly Rule[], after: readonly Rule[
       t.hosts.add(host.name);
       t.pairs += 1;
       if (a === 'allowed') cancelledInstalls += 1;
-      if (sample.length < PREVIEW_SAMPLE_LIMIT) sample.push({ host: host.name, updateId: f.updateId, before: a, after: b });
+      if (sample.length < PREVIEW_SAMPLE_LIMIT)
+        sample.push({ host: host.name, updateId: f.updateId, before: a, after: b });
     }
   }
-  const count = (t: ReturnType<typeof tally>): PreviewCount => ({ updates: t.updates.size, hosts: t.hosts.size, pairs: t.pairs });
+  const count = (t: ReturnType<typeof tally>): PreviewCount => ({
+    updates: t.updates.size,
+    hosts: t.hosts.size,
+    pairs: t.pairs,
+  });
   return { forbids: count(forbids), allows: count(allows), defers: count(defers), cancelledInstalls, sample };
 }

@@ -23,9 +23,19 @@ const round1 = (n: number): number => Math.round(n * 10) / 10;
  *   // { status: 'pending', reason: '3 of 5 hosts installed; soak until …', evidence: { hosts: 6, installed: 3, … } }
  */
 export function evaluatePromotion(
-  updateId: string, from: Ring, to: Ring, fromHosts: readonly HostFacts[], override: PromotionOverride | null, now: Date,
+  updateId: string,
+  from: Ring,
+  to: Ring,
+  fromHosts: readonly HostFacts[],
+  override: PromotionOverride | null,
+  now: Date,
 ): PromotionResult {
-  const criteria: PromotionCriteria = to.promotion ?? { minHosts: 0, minSuccessPercent: 0, soakHours: 0, maxFailurePercent: 100 };
+  const criteria: PromotionCriteria = to.promotion ?? {
+    minHosts: 0,
+    minSuccessPercent: 0,
+    soakHours: 0,
+    maxFailurePercent: 100,
+  };
   let hosts = 0;
   let failed = 0;
   const installedAt: number[] = [];
@@ -43,26 +53,46 @@ export function evaluatePromotion(
   const successPercent = attempted === 0 ? null : round1((installed / attempted) * 100);
   const failurePercent = attempted === 0 ? null : round1((failed / attempted) * 100);
   installedAt.sort((a, b) => a - b);
-  const reached = installed >= criteria.minHosts && successPercent !== null && successPercent >= criteria.minSuccessPercent;
+  const reached =
+    installed >= criteria.minHosts && successPercent !== null && successPercent >= criteria.minSuccessPercent;
   const sinceMs = reached ? installedAt[Math.max(0, criteria.minHosts - 1)]! : null;
   const eligibleMs = sinceMs === null ? null : sinceMs + criteria.soakHours * HOUR_MS;
   const evidence = {
-    fromRing: from.name, toRing: to.name, hosts, installed, failed, successPercent, failurePercent,
+    fromRing: from.name,
+    toRing: to.name,
+    hosts,
+    installed,
+    failed,
+    successPercent,
+    failurePercent,
     since: sinceMs === null ? null : new Date(sinceMs).toISOString(),
     eligibleAt: eligibleMs === null ? null : new Date(eligibleMs).toISOString(),
   };
-  if (override?.action === 'halt') return { status: 'halted', reason: `halted by ${override.by} at ${override.at}`, evidence, override };
-  if (override?.action === 'promote') return { status: 'met', reason: `promoted by ${override.by} at ${override.at}`, evidence, override };
+  if (override?.action === 'halt')
+    return { status: 'halted', reason: `halted by ${override.by} at ${override.at}`, evidence, override };
+  if (override?.action === 'promote')
+    return { status: 'met', reason: `promoted by ${override.by} at ${override.at}`, evidence, override };
   if (failed > 0 && failurePercent !== null && failurePercent > criteria.maxFailurePercent) {
-    return { status: 'halted', reason: `${failed} of ${attempted} installs failed in ${from.name} (${failurePercent}% > ${criteria.maxFailurePercent}%)`, evidence, override: null };
+    return {
+      status: 'halted',
+      reason: `${failed} of ${attempted} installs failed in ${from.name} (${failurePercent}% > ${criteria.maxFailurePercent}%)`,
+      evidence,
+      override: null,
+    };
   }
   if (eligibleMs !== null && now.getTime() >= eligibleMs) {
-    return { status: 'met', reason: `${installed} hosts of ${from.name} installed it, ${successPercent}% succeeded, for ${criteria.soakHours} h`, evidence, override: null };
+    return {
+      status: 'met',
+      reason: `${installed} hosts of ${from.name} installed it, ${successPercent}% succeeded, for ${criteria.soakHours} h`,
+      evidence,
+      override: null,
+    };
   }
-  const reason = eligibleMs !== null
-    ? `criteria met in ${from.name}; soak until ${evidence.eligibleAt}`
-    : installed < criteria.minHosts
-      ? `${installed} of ${criteria.minHosts} hosts of ${from.name} installed it`
-      : `success rate ${successPercent ?? 0}% in ${from.name} is below ${criteria.minSuccessPercent}%`;
+  const reason =
+    eligibleMs !== null
+      ? `criteria met in ${from.name}; soak until ${evidence.eligibleAt}`
+      : installed < criteria.minHosts
+        ? `${installed} of ${criteria.minHosts} hosts of ${from.name} installed it`
+        : `success rate ${successPercent ?? 0}% in ${from.name} is below ${criteria.minSuccessPercent}%`;
   return { status: 'pending', reason, evidence, override: null };
 }

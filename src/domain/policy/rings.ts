@@ -31,7 +31,8 @@ export const DEFAULT_RING: Omit<Ring, 'name'> = Object.freeze({
 });
 
 const RING_NAME_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
-const isInt = (n: unknown, min: number, max: number): boolean => typeof n === 'number' && Number.isInteger(n) && n >= min && n <= max;
+const isInt = (n: unknown, min: number, max: number): boolean =>
+  typeof n === 'number' && Number.isInteger(n) && n >= min && n <= max;
 const isPercent = (n: unknown): boolean => typeof n === 'number' && Number.isFinite(n) && n >= 0 && n <= 100;
 
 /**
@@ -43,32 +44,88 @@ export function validateRing(ring: Ring, path = ''): PolicyProblem[] {
   const problems: PolicyProblem[] = [];
   const at = (p: string): string => (path ? `${path}.${p}` : p);
   const add = (code: string, p: string, message: string): void => void problems.push({ code, path: at(p), message });
-  if (typeof ring.name !== 'string' || !RING_NAME_RE.test(ring.name)) add('RING_BAD_NAME', 'name', `ring name ${JSON.stringify(ring.name)} must be 1-63 lower-case letters, digits, - or _, starting with a letter or digit`);
+  if (typeof ring.name !== 'string' || !RING_NAME_RE.test(ring.name))
+    add(
+      'RING_BAD_NAME',
+      'name',
+      `ring name ${JSON.stringify(ring.name)} must be 1-63 lower-case letters, digits, - or _, starting with a letter or digit`,
+    );
   (ring.members ?? []).forEach((m, i) => {
-    if (!isHostPattern(m)) add('RING_BAD_MEMBER', `members[${i}]`, `${JSON.stringify(m)} is not a host name or pattern (letters, digits, . - _ and * ?)`);
+    if (!isHostPattern(m))
+      add(
+        'RING_BAD_MEMBER',
+        `members[${i}]`,
+        `${JSON.stringify(m)} is not a host name or pattern (letters, digits, . - _ and * ?)`,
+      );
   });
   (ring.allowedSeverities ?? []).forEach((s, i) => {
-    if (!(RULE_SEVERITIES as readonly string[]).includes(s)) add('RING_UNKNOWN_SEVERITY', `allowedSeverities[${i}]`, `unknown severity ${JSON.stringify(s)}; known: ${RULE_SEVERITIES.join(', ')}`);
+    if (!(RULE_SEVERITIES as readonly string[]).includes(s))
+      add(
+        'RING_UNKNOWN_SEVERITY',
+        `allowedSeverities[${i}]`,
+        `unknown severity ${JSON.stringify(s)}; known: ${RULE_SEVERITIES.join(', ')}`,
+      );
   });
-  if (!isInt(ring.installDelayDays, 0, MAX_INSTALL_DELAY_DAYS)) add('RING_BAD_DELAY', 'installDelayDays', `installDelayDays must be a whole number of days from 0 to ${MAX_INSTALL_DELAY_DAYS}`);
-  if (!isInt(ring.scanIntervalMinutes, MIN_SCAN_INTERVAL_MINUTES, 31 * 24 * 60)) add('RING_BAD_SCAN_INTERVAL', 'scanIntervalMinutes', `scanIntervalMinutes must be a whole number from ${MIN_SCAN_INTERVAL_MINUTES} (an hour) to 44640 (a month)`);
+  if (!isInt(ring.installDelayDays, 0, MAX_INSTALL_DELAY_DAYS))
+    add(
+      'RING_BAD_DELAY',
+      'installDelayDays',
+      `installDelayDays must be a whole number of days from 0 to ${MAX_INSTALL_DELAY_DAYS}`,
+    );
+  if (!isInt(ring.scanIntervalMinutes, MIN_SCAN_INTERVAL_MINUTES, 31 * 24 * 60))
+    add(
+      'RING_BAD_SCAN_INTERVAL',
+      'scanIntervalMinutes',
+      `scanIntervalMinutes must be a whole number from ${MIN_SCAN_INTERVAL_MINUTES} (an hour) to 44640 (a month)`,
+    );
   (ring.maintenanceWindows ?? []).forEach((w, i) => {
     const wp = `maintenanceWindows[${i}]`;
-    if (!Array.isArray(w.weekdays) || w.weekdays.length === 0) add('RING_BAD_WINDOW', `${wp}.weekdays`, `a window needs at least one weekday (${WEEKDAYS.join(', ')})`);
-    else w.weekdays.forEach((d, j) => {
-      if (!(WEEKDAYS as readonly string[]).includes(d)) add('RING_BAD_WINDOW', `${wp}.weekdays[${j}]`, `${JSON.stringify(d)} is not a weekday; write ${WEEKDAYS.join(', ')}`);
-    });
-    if (typeof w.start !== 'string' || !parseWindowStart(w.start)) add('RING_BAD_WINDOW', `${wp}.start`, `start ${JSON.stringify(w.start)} must be a 24-hour local time HH:MM`);
-    if (!isInt(w.durationMinutes, 1, MAX_WINDOW_MINUTES)) add('RING_BAD_WINDOW', `${wp}.durationMinutes`, `durationMinutes must be a whole number from 1 to ${MAX_WINDOW_MINUTES}`);
-    if (typeof w.timeZone !== 'string' || w.timeZone === '' || !isValidTimeZone(w.timeZone)) add('RING_BAD_TIME_ZONE', `${wp}.timeZone`, `${JSON.stringify(w.timeZone)} is not an IANA time zone (write e.g. "Europe/Paris" or "UTC"); a window's zone is never guessed`);
+    if (!Array.isArray(w.weekdays) || w.weekdays.length === 0)
+      add('RING_BAD_WINDOW', `${wp}.weekdays`, `a window needs at least one weekday (${WEEKDAYS.join(', ')})`);
+    else
+      w.weekdays.forEach((d, j) => {
+        if (!(WEEKDAYS as readonly string[]).includes(d))
+          add(
+            'RING_BAD_WINDOW',
+            `${wp}.weekdays[${j}]`,
+            `${JSON.stringify(d)} is not a weekday; write ${WEEKDAYS.join(', ')}`,
+          );
+      });
+    if (typeof w.start !== 'string' || !parseWindowStart(w.start))
+      add('RING_BAD_WINDOW', `${wp}.start`, `start ${JSON.stringify(w.start)} must be a 24-hour local time HH:MM`);
+    if (!isInt(w.durationMinutes, 1, MAX_WINDOW_MINUTES))
+      add(
+        'RING_BAD_WINDOW',
+        `${wp}.durationMinutes`,
+        `durationMinutes must be a whole number from 1 to ${MAX_WINDOW_MINUTES}`,
+      );
+    if (typeof w.timeZone !== 'string' || w.timeZone === '' || !isValidTimeZone(w.timeZone))
+      add(
+        'RING_BAD_TIME_ZONE',
+        `${wp}.timeZone`,
+        `${JSON.stringify(w.timeZone)} is not an IANA time zone (write e.g. "Europe/Paris" or "UTC"); a window's zone is never guessed`,
+      );
   });
-  if (!(REBOOT_POLICIES as readonly string[]).includes(ring.rebootPolicy)) add('RING_BAD_REBOOT_POLICY', 'rebootPolicy', `rebootPolicy must be one of ${REBOOT_POLICIES.join(', ')}`);
+  if (!(REBOOT_POLICIES as readonly string[]).includes(ring.rebootPolicy))
+    add('RING_BAD_REBOOT_POLICY', 'rebootPolicy', `rebootPolicy must be one of ${REBOOT_POLICIES.join(', ')}`);
   const p = ring.promotion;
   if (p) {
-    if (!isInt(p.minHosts, 1, 1_000_000)) add('RING_BAD_PROMOTION', 'promotion.minHosts', 'promotion.minHosts must be a whole number of hosts, at least 1');
-    if (!isPercent(p.minSuccessPercent)) add('RING_BAD_PROMOTION', 'promotion.minSuccessPercent', 'promotion.minSuccessPercent must be a percentage from 0 to 100');
-    if (!isPercent(p.maxFailurePercent)) add('RING_BAD_PROMOTION', 'promotion.maxFailurePercent', 'promotion.maxFailurePercent must be a percentage from 0 to 100');
-    if (typeof p.soakHours !== 'number' || !Number.isFinite(p.soakHours) || p.soakHours < 0) add('RING_BAD_PROMOTION', 'promotion.soakHours', 'promotion.soakHours must be a number of hours, 0 or more');
+    if (!isInt(p.minHosts, 1, 1_000_000))
+      add('RING_BAD_PROMOTION', 'promotion.minHosts', 'promotion.minHosts must be a whole number of hosts, at least 1');
+    if (!isPercent(p.minSuccessPercent))
+      add(
+        'RING_BAD_PROMOTION',
+        'promotion.minSuccessPercent',
+        'promotion.minSuccessPercent must be a percentage from 0 to 100',
+      );
+    if (!isPercent(p.maxFailurePercent))
+      add(
+        'RING_BAD_PROMOTION',
+        'promotion.maxFailurePercent',
+        'promotion.maxFailurePercent must be a percentage from 0 to 100',
+      );
+    if (typeof p.soakHours !== 'number' || !Number.isFinite(p.soakHours) || p.soakHours < 0)
+      add('RING_BAD_PROMOTION', 'promotion.soakHours', 'promotion.soakHours must be a number of hours, 0 or more');
   }
   return problems;
 }
@@ -78,7 +135,12 @@ export function validateRings(rings: readonly Ring[]): PolicyProblem[] {
   const problems = rings.flatMap((r, i) => validateRing(r, `rings[${i}]`));
   const seen = new Set<string>();
   rings.forEach((r, i) => {
-    if (seen.has(r.name)) problems.push({ code: 'RING_DUPLICATE', path: `rings[${i}].name`, message: `two rings are named ${JSON.stringify(r.name)}` });
+    if (seen.has(r.name))
+      problems.push({
+        code: 'RING_DUPLICATE',
+        path: `rings[${i}].name`,
+        message: `two rings are named ${JSON.stringify(r.name)}`,
+      });
     seen.add(r.name);
   });
   return problems;

@@ -8,14 +8,23 @@
  * by classification, product, severity or title is broad and the ring's severities still apply.
  */
 import { isGuid, anyHostMatches, normalizeKb } from './match.ts';
-import { CLASSIFICATIONS, RULE_ACTIONS, RULE_SEVERITIES, type PolicyProblem, type Rule, type RuleSeverity, type UpdateFacts } from './types.ts';
+import {
+  CLASSIFICATIONS,
+  RULE_ACTIONS,
+  RULE_SEVERITIES,
+  type PolicyProblem,
+  type Rule,
+  type RuleSeverity,
+  type UpdateFacts,
+} from './types.ts';
 
 const SELECTORS = ['updateIds', 'kbs', 'classifications', 'products', 'severities', 'titlePattern'] as const;
 /** Longest title pattern accepted: a console field, not a program. */
 export const MAX_TITLE_PATTERN_CHARS = 200;
 
 const lower = (values: readonly string[] | undefined): string[] => (values ?? []).map((v) => v.trim().toLowerCase());
-const nonEmpty = (values: readonly string[] | undefined): values is readonly string[] => values !== undefined && values.length > 0;
+const nonEmpty = (values: readonly string[] | undefined): values is readonly string[] =>
+  values !== undefined && values.length > 0;
 
 /**
  * Checks a rule; returns every problem (empty: valid). `knownRings`, when given, also checks the
@@ -25,45 +34,87 @@ const nonEmpty = (values: readonly string[] | undefined): values is readonly str
  *
  * @example validateRule({ id: 'r1', action: 'forbid', kbs: ['KB12x'] }) // [{ code: 'RULE_BAD_KB', path: 'kbs[0]', … }]
  */
-export function validateRule(rule: Omit<Rule, 'id'> & { id?: string }, knownRings?: readonly string[]): PolicyProblem[] {
+export function validateRule(
+  rule: Omit<Rule, 'id'> & { id?: string },
+  knownRings?: readonly string[],
+): PolicyProblem[] {
   const problems: PolicyProblem[] = [];
   const add = (code: string, path: string, message: string): void => void problems.push({ code, path, message });
-  if (!(RULE_ACTIONS as readonly string[]).includes(rule.action)) add('RULE_BAD_ACTION', 'action', `action must be "allow" or "forbid", not ${JSON.stringify(rule.action)}`);
-  const hasSelector = SELECTORS.some((k) => (k === 'titlePattern' ? (rule.titlePattern ?? '').trim() !== '' : nonEmpty(rule[k])));
-  if (!hasSelector) add('RULE_EMPTY_SELECTOR', '', 'a rule must name at least one of updateIds, kbs, classifications, products, severities or titlePattern; a rule matching everything is what a ring\'s defaultAllow is for');
+  if (!(RULE_ACTIONS as readonly string[]).includes(rule.action))
+    add('RULE_BAD_ACTION', 'action', `action must be "allow" or "forbid", not ${JSON.stringify(rule.action)}`);
+  const hasSelector = SELECTORS.some((k) =>
+    k === 'titlePattern' ? (rule.titlePattern ?? '').trim() !== '' : nonEmpty(rule[k]),
+  );
+  if (!hasSelector)
+    add(
+      'RULE_EMPTY_SELECTOR',
+      '',
+      "a rule must name at least one of updateIds, kbs, classifications, products, severities or titlePattern; a rule matching everything is what a ring's defaultAllow is for",
+    );
   (rule.updateIds ?? []).forEach((id, i) => {
-    if (!isGuid(id)) add('RULE_BAD_UPDATE_ID', `updateIds[${i}]`, `${JSON.stringify(id)} is not an UpdateID (a GUID such as 0fa1201d-4330-4fa8-8ae9-b877473b6441)`);
+    if (!isGuid(id))
+      add(
+        'RULE_BAD_UPDATE_ID',
+        `updateIds[${i}]`,
+        `${JSON.stringify(id)} is not an UpdateID (a GUID such as 0fa1201d-4330-4fa8-8ae9-b877473b6441)`,
+      );
   });
   (rule.kbs ?? []).forEach((kb, i) => {
-    if (normalizeKb(kb) === null) add('RULE_BAD_KB', `kbs[${i}]`, `${JSON.stringify(kb)} is not a KB number (write 5044444 or KB5044444)`);
+    if (normalizeKb(kb) === null)
+      add('RULE_BAD_KB', `kbs[${i}]`, `${JSON.stringify(kb)} is not a KB number (write 5044444 or KB5044444)`);
   });
   const known = new Set(CLASSIFICATIONS.map((c) => c.toLowerCase()));
   (rule.classifications ?? []).forEach((c, i) => {
-    if (!known.has(c.trim().toLowerCase())) add('RULE_UNKNOWN_CLASSIFICATION', `classifications[${i}]`, `unknown classification ${JSON.stringify(c)}; known: ${CLASSIFICATIONS.join(', ')}`);
+    if (!known.has(c.trim().toLowerCase()))
+      add(
+        'RULE_UNKNOWN_CLASSIFICATION',
+        `classifications[${i}]`,
+        `unknown classification ${JSON.stringify(c)}; known: ${CLASSIFICATIONS.join(', ')}`,
+      );
   });
   (rule.products ?? []).forEach((p, i) => {
     if (p.trim() === '') add('RULE_EMPTY_SELECTOR', `products[${i}]`, 'a product name is empty');
   });
   const severities = new Set(RULE_SEVERITIES.map((s) => s.toLowerCase()));
   (rule.severities ?? []).forEach((s, i) => {
-    if (!severities.has(s.trim().toLowerCase())) add('RULE_UNKNOWN_SEVERITY', `severities[${i}]`, `unknown severity ${JSON.stringify(s)}; known: ${RULE_SEVERITIES.join(', ')}`);
+    if (!severities.has(s.trim().toLowerCase()))
+      add(
+        'RULE_UNKNOWN_SEVERITY',
+        `severities[${i}]`,
+        `unknown severity ${JSON.stringify(s)}; known: ${RULE_SEVERITIES.join(', ')}`,
+      );
   });
   if (rule.titlePattern !== undefined && rule.titlePattern.trim() !== '') {
-    if (rule.titlePattern.length > MAX_TITLE_PATTERN_CHARS) add('RULE_BAD_PATTERN', 'titlePattern', `the title pattern is longer than ${MAX_TITLE_PATTERN_CHARS} characters`);
+    if (rule.titlePattern.length > MAX_TITLE_PATTERN_CHARS)
+      add('RULE_BAD_PATTERN', 'titlePattern', `the title pattern is longer than ${MAX_TITLE_PATTERN_CHARS} characters`);
     else {
       try {
         new RegExp(rule.titlePattern, 'i');
       } catch (error) {
-        add('RULE_BAD_PATTERN', 'titlePattern', `the title pattern is not a valid regular expression: ${(error as Error).message}`);
+        add(
+          'RULE_BAD_PATTERN',
+          'titlePattern',
+          `the title pattern is not a valid regular expression: ${(error as Error).message}`,
+        );
       }
     }
   }
   (rule.hosts ?? []).forEach((h, i) => {
-    if (!/^[A-Za-z0-9._*?-]{1,253}$/.test(h)) add('RULE_BAD_HOST_PATTERN', `hosts[${i}]`, `${JSON.stringify(h)} is not a host name or pattern (letters, digits, . - _ and * ?)`);
+    if (!/^[A-Za-z0-9._*?-]{1,253}$/.test(h))
+      add(
+        'RULE_BAD_HOST_PATTERN',
+        `hosts[${i}]`,
+        `${JSON.stringify(h)} is not a host name or pattern (letters, digits, . - _ and * ?)`,
+      );
   });
   if (knownRings) {
     (rule.rings ?? []).forEach((r, i) => {
-      if (!knownRings.includes(r)) add('RULE_UNKNOWN_RING', `rings[${i}]`, `no ring is named ${JSON.stringify(r)}; rings: ${knownRings.join(', ') || '(none)'}`);
+      if (!knownRings.includes(r))
+        add(
+          'RULE_UNKNOWN_RING',
+          `rings[${i}]`,
+          `no ring is named ${JSON.stringify(r)}; rings: ${knownRings.join(', ') || '(none)'}`,
+        );
     });
   }
   return problems;
@@ -102,7 +153,9 @@ export function compileRule(rule: Rule): CompiledRule {
     },
     appliesTo(host, ring) {
       if (!rings && !hosts) return true;
-      return (rings !== null && ring !== null && rings.includes(ring)) || (hosts !== null && anyHostMatches(hosts, host));
+      return (
+        (rings !== null && ring !== null && rings.includes(ring)) || (hosts !== null && anyHostMatches(hosts, host))
+      );
     },
   };
 }
@@ -121,7 +174,12 @@ export interface RuleVerdict {
  * order or scope (a hard block must hold against an accidental broad allow); among allows an
  * explicit one (UpdateID/KB) is reported first because it also passes the severity filter.
  */
-export function evaluateRules(rules: readonly CompiledRule[], update: UpdateFacts, host: string, ring: string | null): RuleVerdict {
+export function evaluateRules(
+  rules: readonly CompiledRule[],
+  update: UpdateFacts,
+  host: string,
+  ring: string | null,
+): RuleVerdict {
   let forbid: CompiledRule | null = null;
   let explicitAllow: CompiledRule | null = null;
   let broadAllow: CompiledRule | null = null;

@@ -22,14 +22,31 @@ export interface InstallVerdict {
 /**
  * @example mayInstallNow(state, ring, 'schedule', now) // { install: false, reason: 'outside the maintenance windows', nextStart: … }
  */
-export function mayInstallNow(state: HostUpdateState, ring: Ring | null, trigger: InstallTrigger, now: Date): InstallVerdict {
+export function mayInstallNow(
+  state: HostUpdateState,
+  ring: Ring | null,
+  trigger: InstallTrigger,
+  now: Date,
+): InstallVerdict {
   const no = (reason: string, nextStart: Date | null = null): InstallVerdict => ({ install: false, reason, nextStart });
   if (state.applicability !== 'needed') return no(`not needed (${state.applicability})`);
-  if (state.delivery.state === 'installed' || state.delivery.state === 'installed-pending-reboot') return no(`already ${state.delivery.state}`);
+  if (state.delivery.state === 'installed' || state.delivery.state === 'installed-pending-reboot')
+    return no(`already ${state.delivery.state}`);
   if (state.decision.kind !== 'allowed') return no(describeDecision(state.decision));
-  if (trigger === 'operator') return { install: true, reason: 'operator action (maintenance windows do not apply)', nextStart: null };
-  if (trigger === 'shutdown') return ring?.installAtShutdown ? { install: true, reason: `ring ${ring.name}: installAtShutdown`, nextStart: null } : no('the ring does not install at shutdown');
+  if (trigger === 'operator')
+    return { install: true, reason: 'operator action (maintenance windows do not apply)', nextStart: null };
+  if (trigger === 'shutdown')
+    return ring?.installAtShutdown
+      ? { install: true, reason: `ring ${ring.name}: installAtShutdown`, nextStart: null }
+      : no('the ring does not install at shutdown');
   const schedule = scheduleAt(ring?.maintenanceWindows ?? [], now);
-  if (schedule.inside) return { install: true, reason: schedule.closesAt ? `inside the maintenance window until ${schedule.closesAt.toISOString()}` : 'no maintenance window: any time', nextStart: null };
+  if (schedule.inside)
+    return {
+      install: true,
+      reason: schedule.closesAt
+        ? `inside the maintenance window until ${schedule.closesAt.toISOString()}`
+        : 'no maintenance window: any time',
+      nextStart: null,
+    };
   return no('outside the maintenance windows', schedule.nextStart);
 }

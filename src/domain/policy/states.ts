@@ -4,7 +4,15 @@
  * independent facts (applicability, decision, delivery). docs/decisions.md ("Per host × update
  * state") has the same table in prose.
  */
-import type { Applicability, Decision, Delivery, HostUpdateFacts, ServerCacheState, WaptState, WsusState } from './types.ts';
+import type {
+  Applicability,
+  Decision,
+  Delivery,
+  HostUpdateFacts,
+  ServerCacheState,
+  WaptState,
+  WsusState,
+} from './types.ts';
 
 /**
  * The host's report wins (it knows its own disk); before the host has the bytes, the server
@@ -24,7 +32,11 @@ export function deriveDelivery(facts: HostUpdateFacts | undefined, cache: Server
       return { state: 'downloaded-on-host', hresult, attempts };
     default:
       if (facts?.applicability === 'installed') return { state: 'installed', hresult: null, attempts };
-      return { state: cache === 'cached' ? 'cached' : cache === 'downloading' ? 'downloading-on-server' : 'not-cached', hresult, attempts };
+      return {
+        state: cache === 'cached' ? 'cached' : cache === 'downloading' ? 'downloading-on-server' : 'not-cached',
+        hresult,
+        attempts,
+      };
   }
 }
 
@@ -38,14 +50,20 @@ export function deriveDelivery(facts: HostUpdateFacts | undefined, cache: Server
  *   available, deferred (by delay or promotion), failed and due for a retry, or installed and
  *   waiting for its reboot.
  */
-export function waptState(applicability: Applicability | 'unknown', decision: Decision, delivery: Delivery, directDownload: boolean): WaptState | null {
+export function waptState(
+  applicability: Applicability | 'unknown',
+  decision: Decision,
+  delivery: Delivery,
+  directDownload: boolean,
+): WaptState | null {
   if (delivery.state === 'installed') return 'OK';
   if (applicability === 'unknown' || applicability === 'not-applicable' || applicability === 'superseded') return null;
   if (applicability === 'installed') return 'OK';
   if (delivery.state === 'installed-pending-reboot') return 'PENDING';
   if (decision.kind === 'forbidden') return 'DISCARDED';
   if (decision.kind === 'deferred') return 'PENDING';
-  if (!directDownload && (delivery.state === 'not-cached' || delivery.state === 'downloading-on-server')) return 'MISSING';
+  if (!directDownload && (delivery.state === 'not-cached' || delivery.state === 'downloading-on-server'))
+    return 'MISSING';
   return 'PENDING';
 }
 

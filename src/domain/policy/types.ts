@@ -11,8 +11,16 @@ import type { Severity } from '../update.ts';
 
 /** WUA's update classifications (UpdateClassification category names); rules are checked against them. */
 export const CLASSIFICATIONS = [
-  'Critical Updates', 'Security Updates', 'Definition Updates', 'Update Rollups', 'Service Packs',
-  'Feature Packs', 'Tools', 'Updates', 'Upgrades', 'Drivers',
+  'Critical Updates',
+  'Security Updates',
+  'Definition Updates',
+  'Update Rollups',
+  'Service Packs',
+  'Feature Packs',
+  'Tools',
+  'Updates',
+  'Upgrades',
+  'Drivers',
 ] as const;
 
 /** MSRC severities plus `none` for updates that carry none (non-security updates). */
@@ -185,7 +193,12 @@ export type DecisionReason =
   | { readonly kind: 'default-deny'; readonly ring: string | null }
   | { readonly kind: 'severity'; readonly ring: string; readonly severity: RuleSeverity }
   | { readonly kind: 'install-delay'; readonly ring: string; readonly days: number }
-  | { readonly kind: 'promotion'; readonly ring: string; readonly status: PromotionStatus; readonly evidence: PromotionEvidence }
+  | {
+      readonly kind: 'promotion';
+      readonly ring: string;
+      readonly status: PromotionStatus;
+      readonly evidence: PromotionEvidence;
+    }
   | { readonly kind: 'override'; readonly ring: string; readonly action: 'promote' | 'halt'; readonly by: string };
 
 export interface Decision {
@@ -198,7 +211,13 @@ export interface Decision {
 }
 
 export const DELIVERY_STATES = [
-  'not-cached', 'downloading-on-server', 'cached', 'downloaded-on-host', 'installed', 'installed-pending-reboot', 'failed',
+  'not-cached',
+  'downloading-on-server',
+  'cached',
+  'downloaded-on-host',
+  'installed',
+  'installed-pending-reboot',
+  'failed',
 ] as const;
 export type DeliveryState = (typeof DELIVERY_STATES)[number];
 
@@ -212,7 +231,15 @@ export const WAPT_STATES = ['OK', 'MISSING', 'PENDING', 'DISCARDED'] as const;
 export type WaptState = (typeof WAPT_STATES)[number];
 
 /** WSUS's UpdateInstallationState (MS-WSUSAR), in lower-case kebab form. */
-export const WSUS_STATES = ['unknown', 'not-applicable', 'needed', 'downloaded', 'installed', 'failed', 'installed-pending-reboot'] as const;
+export const WSUS_STATES = [
+  'unknown',
+  'not-applicable',
+  'needed',
+  'downloaded',
+  'installed',
+  'failed',
+  'installed-pending-reboot',
+] as const;
 export type WsusState = (typeof WSUS_STATES)[number];
 
 export interface HostUpdateState {

@@ -5,7 +5,13 @@ import { currentWindow, nextWindow, scheduleAt, zonedTimeToInstant } from './win
 import type { MaintenanceWindow } from './types.ts';
 
 const iso = (d: Date | null | undefined): string | null => d?.toISOString() ?? null;
-const paris = (over: Partial<MaintenanceWindow> = {}): MaintenanceWindow => ({ weekdays: ['sun'], start: '02:30', durationMinutes: 120, timeZone: 'Europe/Paris', ...over });
+const paris = (over: Partial<MaintenanceWindow> = {}): MaintenanceWindow => ({
+  weekdays: ['sun'],
+  start: '02:30',
+  durationMinutes: 120,
+  timeZone: 'Europe/Paris',
+  ...over,
+});
 
 test('wall time to instant: ordinary, spring-forward gap, fall-back overlap, New York', () => {
   assert.equal(iso(zonedTimeToInstant(2026, 1, 15, 2, 30, 'Europe/Paris')), '2026-01-15T01:30:00.000Z');
@@ -38,7 +44,9 @@ test('a window across fall-back ends after its real duration, not its wall-clock
 });
 
 test('a window across midnight is open after midnight on the next weekday', () => {
-  const w: MaintenanceWindow[] = [{ weekdays: ['fri'], start: '22:00', durationMinutes: 240, timeZone: 'America/New_York' }];
+  const w: MaintenanceWindow[] = [
+    { weekdays: ['fri'], start: '22:00', durationMinutes: 240, timeZone: 'America/New_York' },
+  ];
   // Friday 2026-11-27 22:00 EST = Saturday 03:00 UTC; Saturday 01:00 EST is inside.
   const s = scheduleAt(w, new Date('2026-11-28T06:00:00Z'));
   assert.equal(s.inside, true);
@@ -47,7 +55,7 @@ test('a window across midnight is open after midnight on the next weekday', () =
   assert.equal(iso(scheduleAt(w, new Date('2026-11-28T07:00:00Z')).nextStart), '2026-12-05T03:00:00.000Z');
 });
 
-test('the weekday is the window zone\'s, not UTC\'s', () => {
+test("the weekday is the window zone's, not UTC's", () => {
   // Monday 00:30 in Tokyo is Sunday 15:30 UTC.
   const w: MaintenanceWindow[] = [{ weekdays: ['mon'], start: '00:30', durationMinutes: 60, timeZone: 'Asia/Tokyo' }];
   assert.equal(iso(nextWindow(w, new Date('2026-11-22T00:00:00Z'))?.start), '2026-11-22T15:30:00.000Z');

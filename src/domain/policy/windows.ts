@@ -23,7 +23,14 @@ function formatter(timeZone: string): Intl.DateTimeFormat {
   let f = formatters.get(timeZone);
   if (!f) {
     f = new Intl.DateTimeFormat('en-US', {
-      timeZone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric',
+      timeZone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+      second: 'numeric',
     });
     formatters.set(timeZone, f);
   }
@@ -52,8 +59,16 @@ interface LocalParts {
 
 function localParts(instantMs: number, timeZone: string): LocalParts {
   const parts: Record<string, number> = {};
-  for (const p of formatter(timeZone).formatToParts(new Date(instantMs))) if (p.type !== 'literal') parts[p.type] = Number(p.value);
-  return { year: parts.year!, month: parts.month!, day: parts.day!, hour: parts.hour!, minute: parts.minute!, second: parts.second! };
+  for (const p of formatter(timeZone).formatToParts(new Date(instantMs)))
+    if (p.type !== 'literal') parts[p.type] = Number(p.value);
+  return {
+    year: parts.year!,
+    month: parts.month!,
+    day: parts.day!,
+    hour: parts.hour!,
+    minute: parts.minute!,
+    second: parts.second!,
+  };
 }
 
 /** The zone's offset from UTC at an instant, in ms (Paris in summer: +7 200 000). */
@@ -69,15 +84,24 @@ export function zoneOffsetMs(instantMs: number, timeZone: string): number {
  *
  * @example zonedTimeToInstant(2026, 3, 29, 2, 30, 'Europe/Paris') // 2026-03-29T01:30:00Z (03:30 CEST)
  */
-export function zonedTimeToInstant(year: number, month: number, day: number, hour: number, minute: number, timeZone: string): Date {
+export function zonedTimeToInstant(
+  year: number,
+  month: number,
+  day: number,
+  hour: number,
+  minute: number,
+  timeZone: string,
+): Date {
   const wall = Date.UTC(year, month - 1, day, hour, minute);
   // Two candidates: the offsets just before and just after the wall time (they differ only near a transition).
   const before = zoneOffsetMs(wall - DAY_MS / 2, timeZone);
   const after = zoneOffsetMs(wall + DAY_MS / 2, timeZone);
-  const candidates = [...new Set([before, after])].map((off) => wall - off).filter((t) => {
-    const p = localParts(t, timeZone);
-    return Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute) === wall;
-  });
+  const candidates = [...new Set([before, after])]
+    .map((off) => wall - off)
+    .filter((t) => {
+      const p = localParts(t, timeZone);
+      return Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute) === wall;
+    });
   if (candidates.length > 0) return new Date(Math.min(...candidates));
   // In the gap: the wall time never happens. Read it with the offset in force before the
   // transition, which lands the same distance past the gap (02:30 → 03:30).
@@ -106,7 +130,14 @@ function occurrences(window: MaintenanceWindow, around: Date, fromDay: number, t
     const date = new Date(Date.UTC(today.year, today.month - 1, today.day + k));
     const weekday: Weekday = WEEKDAYS[date.getUTCDay()]!;
     if (!window.weekdays.includes(weekday)) continue;
-    const s = zonedTimeToInstant(date.getUTCFullYear(), date.getUTCMonth() + 1, date.getUTCDate(), start.hour, start.minute, window.timeZone);
+    const s = zonedTimeToInstant(
+      date.getUTCFullYear(),
+      date.getUTCMonth() + 1,
+      date.getUTCDate(),
+      start.hour,
+      start.minute,
+      window.timeZone,
+    );
     out.push({ window, start: s, end: new Date(s.getTime() + window.durationMinutes * MINUTE_MS) });
   }
   return out;

@@ -8,22 +8,30 @@ import { request } from 'node:http';
 const [host, socketPath] = process.argv.slice(2);
 const command = process.env.SSH_ORIGINAL_COMMAND ?? '';
 const body = JSON.stringify({ host, command });
-const req = request({ socketPath, path: '/exec', method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
-  const chunks = [];
-  res.on('data', (c) => chunks.push(c));
-  res.on('end', () => {
-    let answer;
-    try {
-      answer = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-    } catch (error) {
-      process.stderr.write(`lab: the interpreter answered garbage (${error.message})\n`);
-      process.exit(255);
-    }
-    process.stdout.write(answer.stdout ?? '');
-    process.stderr.write(answer.stderr ?? '');
-    process.stdout.end(() => process.exit(typeof answer.exitCode === 'number' ? answer.exitCode : 255));
-  });
-});
+const req = request(
+  {
+    socketPath,
+    path: '/exec',
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+  },
+  (res) => {
+    const chunks = [];
+    res.on('data', (c) => chunks.push(c));
+    res.on('end', () => {
+      let answer;
+      try {
+        answer = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      } catch (error) {
+        process.stderr.write(`lab: the interpreter answered garbage (${error.message})\n`);
+        process.exit(255);
+      }
+      process.stdout.write(answer.stdout ?? '');
+      process.stderr.write(answer.stderr ?? '');
+      process.stdout.end(() => process.exit(typeof answer.exitCode === 'number' ? answer.exitCode : 255));
+    });
+  },
+);
 req.on('error', (error) => {
   process.stderr.write(`lab: the interpreter is not running (${error.message})\n`);
   process.exit(255);

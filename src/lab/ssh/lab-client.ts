@@ -27,16 +27,25 @@ export async function labClientDir(dir: string, log: (message: string) => void =
   const bundle = cli.argv.at(-1);
   if (cli.bundled && bundle !== undefined && existsSync(bundle)) {
     await copyFile(bundle, join(out, 'patchline.mjs'));
-    for (const name of await readdir(dirname(bundle))) if (name.endsWith('.pem')) await copyFile(join(dirname(bundle), name), join(out, name));
+    for (const name of await readdir(dirname(bundle)))
+      if (name.endsWith('.pem')) await copyFile(join(dirname(bundle), name), join(out, name));
   } else {
-    await writeFile(join(out, 'patchline.mjs'), `// lab: no bundle could be built (${cli.note ?? 'unknown reason'}); the lab runs the sources\n`);
+    await writeFile(
+      join(out, 'patchline.mjs'),
+      `// lab: no bundle could be built (${cli.note ?? 'unknown reason'}); the lab runs the sources\n`,
+    );
   }
   const wua = fileURLToPath(new URL('../../wua/providers/powershell/wua.ps1', import.meta.url));
   await copyFile(wua, join(out, 'wua.ps1'));
-  await writeFile(join(out, 'node.exe'), 'lab: stands for the node.exe an administrator supplies; the lab runs its agent with Linux node\n');
+  await writeFile(
+    join(out, 'node.exe'),
+    'lab: stands for the node.exe an administrator supplies; the lab runs its agent with Linux node\n',
+  );
   // The manifest `patchline client pack` writes, of what was laid out above (a file someone
   // leaves in the folder is not part of the client, and the transport does not copy it).
-  const names = (await readdir(out)).filter((name) => name === 'patchline.mjs' || name === 'wua.ps1' || name === 'node.exe' || name.endsWith('.pem'));
+  const names = (await readdir(out)).filter(
+    (name) => name === 'patchline.mjs' || name === 'wua.ps1' || name === 'node.exe' || name.endsWith('.pem'),
+  );
   const manifest = await buildManifest(out, LAB_CLIENT_VERSION, names);
   await writeFile(join(out, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
   return out;

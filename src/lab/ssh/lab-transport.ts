@@ -32,13 +32,29 @@ export type SshLabTransport = Transport & { readonly lab: SshLab; streamMode(hos
  *   await startRun({ store, transport, clock: systemClock, log }, options);
  */
 export async function openSshLabTransport(options: SshLabTransportOptions): Promise<SshLabTransport> {
-  const lab = await startSshLab({ scenarioPath: options.scenarioPath, dir: options.dir, ...(options.faults ? { faults: options.faults } : {}), ...(options.log ? { log: options.log } : {}) });
+  const lab = await startSshLab({
+    scenarioPath: options.scenarioPath,
+    dir: options.dir,
+    ...(options.faults ? { faults: options.faults } : {}),
+    ...(options.log ? { log: options.log } : {}),
+  });
   try {
     const client = await labClientDir(lab.dir, options.log);
-    const targets: SshTarget[] = lab.hosts.map((h) => ({ name: h.name, address: '127.0.0.1', port: h.port, user: LAB_SSH_USER, keyFile: lab.clientKeyFile, ...options.targetOverrides?.[h.name] }));
+    const targets: SshTarget[] = lab.hosts.map((h) => ({
+      name: h.name,
+      address: '127.0.0.1',
+      port: h.port,
+      user: LAB_SSH_USER,
+      keyFile: lab.clientKeyFile,
+      ...options.targetOverrides?.[h.name],
+    }));
     const inner = createSshTransport({
-      targets, knownHostsFile: options.knownHostsFile ?? lab.knownHostsFile, acceptNewHostKeys: options.acceptNewHostKeys ?? false,
-      client: { kind: 'copy', dir: client, version: LAB_CLIENT_VERSION }, env: process.env, note: options.note,
+      targets,
+      knownHostsFile: options.knownHostsFile ?? lab.knownHostsFile,
+      acceptNewHostKeys: options.acceptNewHostKeys ?? false,
+      client: { kind: 'copy', dir: client, version: LAB_CLIENT_VERSION },
+      env: process.env,
+      note: options.note,
       ...(options.logPollMs !== undefined ? { logPollMs: options.logPollMs } : {}),
     });
     return {

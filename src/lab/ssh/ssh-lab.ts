@@ -24,7 +24,16 @@ import { promisify } from 'node:util';
 import { PatchlineError } from '../../domain/errors.ts';
 import { startLabDaemon, type LabDaemon } from '../daemon.ts';
 import { loadScenario } from '../scenario.ts';
-import { SshdHost, prepareDrive, ensureHostKey, sshdLogTail, sshdUnavailableReason, SFTP_SERVER_PATH, SSHD_PATH, sshPaths } from './sshd.ts';
+import {
+  SshdHost,
+  prepareDrive,
+  ensureHostKey,
+  sshdLogTail,
+  sshdUnavailableReason,
+  SFTP_SERVER_PATH,
+  SSHD_PATH,
+  sshPaths,
+} from './sshd.ts';
 import { createWindowsModel, type ModelHost, type SshHostFaults } from './windows-model.ts';
 
 const run = promisify(execFile);
@@ -84,7 +93,7 @@ const PAM_DIR = '/etc/pam.d';
  */
 function pamServiceText(checker: string): string {
   return [
-    '# Patchline SSH lab: password logins to the lab\'s sshd only (removed when the lab closes).',
+    "# Patchline SSH lab: password logins to the lab's sshd only (removed when the lab closes).",
     `auth required pam_exec.so quiet expose_authtok ${checker}`,
     'account required pam_permit.so',
     'session required pam_permit.so',
@@ -99,7 +108,7 @@ function passwordCheckerScript(passwordFile: string): string {
     '#!/bin/sh',
     '# Patchline SSH lab: pam_exec expose_authtok writes the password, NUL-terminated, to stdin.',
     `[ "$PAM_USER" = ${LAB_SSH_USER} ] || exit 1`,
-    'given=$(tr -d \'\\000\')',
+    "given=$(tr -d '\\000')",
     `[ "$given" = "$(cat ${passwordFile})" ]`,
     '',
   ].join('\n');
@@ -120,12 +129,16 @@ async function freePort(): Promise<number> {
  * milliseconds, node in a fraction of a second on a loaded machine; without curl, forward.mjs.
  */
 function forcedCommandScript(forwarder: string, socketPath: string, curl: string | null): string {
-  const rest = curl === null
-    ? `exec ${process.execPath} ${forwarder} "$2" ${socketPath}`
-    : [`answer=$(${curl} -sS --fail-with-body --unix-socket ${socketPath} --data-raw "$SSH_ORIGINAL_COMMAND" "http://lab/sh/$2") || { echo "lab: the interpreter is not answering" >&2; exit 255; }`, 'eval "$answer"'].join('\n');
+  const rest =
+    curl === null
+      ? `exec ${process.execPath} ${forwarder} "$2" ${socketPath}`
+      : [
+          `answer=$(${curl} -sS --fail-with-body --unix-socket ${socketPath} --data-raw "$SSH_ORIGINAL_COMMAND" "http://lab/sh/$2") || { echo "lab: the interpreter is not answering" >&2; exit 255; }`,
+          'eval "$answer"',
+        ].join('\n');
   return [
     '#!/bin/sh',
-    '# Patchline SSH lab forced command: $1 = host dir, $2 = host name. sshd puts the client\'s command',
+    "# Patchline SSH lab forced command: $1 = host dir, $2 = host name. sshd puts the client's command",
     '# line, verbatim, in SSH_ORIGINAL_COMMAND (for the SFTP subsystem: the configured sftp-server path).',
     'case "$SSH_ORIGINAL_COMMAND" in',
     `  ${SFTP_SERVER_PATH}) exec /usr/sbin/chroot "$1/drive" /.lab/ld-linux-x86-64.so.2 --library-path /.lab /.lab/sftp-server ;;`,
@@ -165,7 +178,8 @@ export async function startSshLab(options: StartSshLabOptions): Promise<SshLab> 
 
   // The connector's key, and an empty key list for hosts that refuse it.
   const clientKeyFile = join(labSsh, 'connector_ed25519');
-  if (!existsSync(clientKeyFile)) await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'patchline-connector', '-f', clientKeyFile]);
+  if (!existsSync(clientKeyFile))
+    await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'patchline-connector', '-f', clientKeyFile]);
   const authorizedKeys = join(labSsh, 'authorized_keys');
   await writeFile(authorizedKeys, await readFile(`${clientKeyFile}.pub`, 'utf8'), { mode: 0o600 });
   const noKeys = join(labSsh, 'authorized_keys.none');
@@ -202,7 +216,10 @@ export async function startSshLab(options: StartSshLabOptions): Promise<SshLab> 
   const order = new Map<string, Promise<unknown>>();
   const inOrder = (name: string, step: () => Promise<unknown>) => {
     const next = (order.get(name) ?? Promise.resolve()).then(step);
-    order.set(name, next.catch(() => undefined));
+    order.set(
+      name,
+      next.catch(() => undefined),
+    );
     track(next);
   };
 
@@ -214,7 +231,11 @@ export async function startSshLab(options: StartSshLabOptions): Promise<SshLab> 
       reboots.set(name, (reboots.get(name) ?? 0) + 1);
       // The host goes down: its sshd stops answering and every connection breaks — a moment after
       // the reboot was asked for, as on Windows, so `shutdown /r` itself still gets its answer out.
-      inOrder(name, () => new Promise((resolve) => setTimeout(resolve, NETWORK_DOWN_AFTER_MS)).then(() => sshd.stop()).catch((error: unknown) => log(`${name}: stopping sshd: ${(error as Error).message}`)));
+      inOrder(name, () =>
+        new Promise((resolve) => setTimeout(resolve, NETWORK_DOWN_AFTER_MS))
+          .then(() => sshd.stop())
+          .catch((error: unknown) => log(`${name}: stopping sshd: ${(error as Error).message}`)),
+      );
       return;
     }
     const n = reboots.get(name) ?? 0;
@@ -227,16 +248,29 @@ export async function startSshLab(options: StartSshLabOptions): Promise<SshLab> 
       log(`${name}: presents a new host key after reboot ${n} (fault hostKeyChangedAfterReboot)`);
     }
     const gen = generation.get(name) ?? 0;
-    inOrder(name, () => sshd.start(gen).catch((error: unknown) => log(`${name}: starting sshd: ${(error as Error).message}`)));
+    inOrder(name, () =>
+      sshd.start(gen).catch((error: unknown) => log(`${name}: starting sshd: ${(error as Error).message}`)),
+    );
   };
 
-  const daemon = await startLabDaemon({ scenarioPath: options.scenarioPath, dir, mode: 'process', idleShutdownMs: 0, log, onHostState });
+  const daemon = await startLabDaemon({
+    scenarioPath: options.scenarioPath,
+    dir,
+    mode: 'process',
+    idleShutdownMs: 0,
+    log,
+    onHostState,
+  });
   const modelHosts = new Map<string, ModelHost>();
   const hosts: SshLabHost[] = [];
   let interpreter: Server | null = null;
   try {
     if (options.password !== undefined) {
-      if (!existsSync(PAM_DIR)) throw new PatchlineError('SSH_LAB_UNAVAILABLE', `cannot give the SSH lab a password: ${PAM_DIR} does not exist (PAM is not installed)`);
+      if (!existsSync(PAM_DIR))
+        throw new PatchlineError(
+          'SSH_LAB_UNAVAILABLE',
+          `cannot give the SSH lab a password: ${PAM_DIR} does not exist (PAM is not installed)`,
+        );
       const service = `patchline-lab-${randomBytes(6).toString('hex')}`;
       const passwordFile = join(labSsh, 'password');
       await writeFile(passwordFile, `${options.password}\n`, { mode: 0o600 });
@@ -255,7 +289,9 @@ export async function startSshLab(options: StartSshLabOptions): Promise<SshLab> 
       const port = await freePort();
       const f = faults[spec.name] ?? {};
       const sshd = new SshdHost({
-        name: spec.name, hostDir, port,
+        name: spec.name,
+        hostDir,
+        port,
         authorizedKeysFile: f.authRefused ? noKeys : authorizedKeys,
         forcedCommand: `/bin/sh ${script} ${hostDir} ${spec.name}`,
         ...(sshdLink !== null ? { password: { sshdLink } } : {}),
@@ -263,7 +299,13 @@ export async function startSshLab(options: StartSshLabOptions): Promise<SshLab> 
       sshds.set(spec.name, sshd);
       generation.set(spec.name, 0);
       hosts.push({ name: spec.name, port, hostDir });
-      modelHosts.set(spec.name, { name: spec.name, hostDir, drive: sshPaths(hostDir).drive, faults: f, dropConnections: () => sshd.dropConnections() });
+      modelHosts.set(spec.name, {
+        name: spec.name,
+        hostDir,
+        drive: sshPaths(hostDir).drive,
+        faults: f,
+        dropConnections: () => sshd.dropConnections(),
+      });
     }
     const model = createWindowsModel({ daemon: { url: daemon.url, token: daemon.token }, hosts: modelHosts, log });
     interpreter = createServer((req, res) => {
@@ -275,7 +317,8 @@ export async function startSshLab(options: StartSshLabOptions): Promise<SshLab> 
         const { host, command } = shell
           ? { host: decodeURIComponent(req.url!.slice('/sh/'.length)), command: Buffer.concat(chunks).toString('utf8') }
           : (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { host: string; command: string });
-        const send = (answer: { stdout: string; stderr: string; exitCode: number }) => res.end(shell ? asShell(answer) : JSON.stringify(answer));
+        const send = (answer: { stdout: string; stderr: string; exitCode: number }) =>
+          res.end(shell ? asShell(answer) : JSON.stringify(answer));
         model.exec(host, command).then(send, (error: unknown) => {
           log(`${host}: interpreting ${JSON.stringify(command)}: ${(error as Error).stack ?? String(error)}`);
           send({ stdout: '', stderr: `lab: ${(error as Error).message}\r\n`, exitCode: 1 });
@@ -287,12 +330,16 @@ export async function startSshLab(options: StartSshLabOptions): Promise<SshLab> 
       interpreter!.listen(socketPath, r);
     });
     // Hosts that are up answer SSH now; a host mid-reboot (a resumed lab) starts its sshd when up.
-    await Promise.all(scenario.hosts.map(async (spec) => {
-      await ensureHostKey(daemon.hostDir(spec.name), 0);
-      const status = await fetch(`${daemon.url}/hosts/${encodeURIComponent(spec.name)}/status`, { headers: { authorization: `Bearer ${daemon.token}` } });
-      const body = (await status.json()) as { reachable?: boolean };
-      if (body.reachable === true) await sshds.get(spec.name)!.start(0);
-    }));
+    await Promise.all(
+      scenario.hosts.map(async (spec) => {
+        await ensureHostKey(daemon.hostDir(spec.name), 0);
+        const status = await fetch(`${daemon.url}/hosts/${encodeURIComponent(spec.name)}/status`, {
+          headers: { authorization: `Bearer ${daemon.token}` },
+        });
+        const body = (await status.json()) as { reachable?: boolean };
+        if (body.reachable === true) await sshds.get(spec.name)!.start(0);
+      }),
+    );
   } catch (error) {
     closing = true;
     await Promise.all([...sshds.values()].map((s) => s.stop()));
@@ -313,14 +360,25 @@ export async function startSshLab(options: StartSshLabOptions): Promise<SshLab> 
     lines.push(`[127.0.0.1]:${h.port} ${type} ${key}`);
   }
   await writeFile(knownHostsFile, `${lines.join('\n')}\n`, { mode: 0o600 });
-  log(`SSH lab: ${hosts.length} hosts behind sshd on 127.0.0.1 (ports ${hosts.map((h) => h.port).join(', ')}); the Windows behind them is the lab's model`);
+  log(
+    `SSH lab: ${hosts.length} hosts behind sshd on 127.0.0.1 (ports ${hosts.map((h) => h.port).join(', ')}); the Windows behind them is the lab's model`,
+  );
 
   let closed: Promise<void> | null = null;
   return {
-    dir, daemon, hosts, clientKeyFile, knownHostsFile, hostPublicKey,
+    dir,
+    daemon,
+    hosts,
+    clientKeyFile,
+    knownHostsFile,
+    hostPublicKey,
     dropConnections: (name) => sshds.get(name)?.dropConnections() ?? 0,
     async sshdLogs(lines = 20) {
-      const parts = await Promise.all(hosts.map(async (h) => `--- sshd of ${h.name} (127.0.0.1:${h.port}) ---\n${await sshdLogTail(h.hostDir, lines)}`));
+      const parts = await Promise.all(
+        hosts.map(
+          async (h) => `--- sshd of ${h.name} (127.0.0.1:${h.port}) ---\n${await sshdLogTail(h.hostDir, lines)}`,
+        ),
+      );
       return parts.join('\n');
     },
     close() {
@@ -337,5 +395,3 @@ export async function startSshLab(options: StartSshLabOptions): Promise<SshLab> 
     },
   };
 }
-
-

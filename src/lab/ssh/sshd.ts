@@ -10,7 +10,19 @@
  * `.lab/` (the binary, its loader and libc), `dev/null`, `etc/passwd`.
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { copyFile, link, mkdir, readdir, readFile, realpath, rm, writeFile, chmod, lstat, symlink } from 'node:fs/promises';
+import {
+  copyFile,
+  link,
+  mkdir,
+  readdir,
+  readFile,
+  realpath,
+  rm,
+  writeFile,
+  chmod,
+  lstat,
+  symlink,
+} from 'node:fs/promises';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, basename } from 'node:path';
 import { promisify } from 'node:util';
@@ -106,8 +118,10 @@ export async function prepareDrive(hostDir: string): Promise<void> {
     await symlink(join('drive', 'C:', 'ProgramData', 'Patchline', 'logs'), logs);
   }
   // The loader is a symlink on Debian: link the file it names, under the name the chroot uses.
-  for (const path of [SFTP_SERVER_PATH, ...SFTP_RUNTIME]) await linkOrCopy(await realpath(path), join(drive, '.lab', basename(path)));
-  if (!existsSync(join(drive, 'dev', 'null'))) await run('mknod', ['-m', '666', join(drive, 'dev', 'null'), 'c', '1', '3']);
+  for (const path of [SFTP_SERVER_PATH, ...SFTP_RUNTIME])
+    await linkOrCopy(await realpath(path), join(drive, '.lab', basename(path)));
+  if (!existsSync(join(drive, 'dev', 'null')))
+    await run('mknod', ['-m', '666', join(drive, 'dev', 'null'), 'c', '1', '3']);
   // sftp-server looks its user up by uid.
   await writeFile(join(drive, 'etc', 'passwd'), 'root:x:0:0:root:/:/bin/sh\n');
   await writeFile(join(drive, 'etc', 'group'), 'root:x:0:\n');
@@ -148,7 +162,9 @@ export function sshdConfigText(options: SshdHostOptions, hostKey: string): strin
     `AuthorizedKeysFile ${options.authorizedKeysFile}`,
     // Temp dirs are not owned the way StrictModes wants; the files are ours and 0600 anyway.
     'StrictModes no',
-    ...(options.password === undefined ? ['UsePAM no', 'PasswordAuthentication no'] : ['UsePAM yes', 'PasswordAuthentication yes']),
+    ...(options.password === undefined
+      ? ['UsePAM no', 'PasswordAuthentication no']
+      : ['UsePAM yes', 'PasswordAuthentication yes']),
     'KbdInteractiveAuthentication no',
     `PermitRootLogin ${options.password === undefined ? 'prohibit-password' : 'yes'}`,
     'AllowTcpForwarding no',
@@ -171,7 +187,8 @@ function childrenOf(pid: number): number[] {
     return text.trim() === '' ? [] : text.trim().split(/\s+/).map(Number);
   } catch (error) {
     // The process is gone: it has no children left.
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'ESRCH') return [];
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'ESRCH')
+      return [];
     throw error;
   }
 }
@@ -216,7 +233,12 @@ export class SshdHost {
     await writeFile(paths.config, sshdConfigText(this.options, hostKey));
     const sshd = this.options.password?.sshdLink ?? SSHD_PATH;
     const check = await run(sshd, ['-t', '-f', paths.config]).catch((error: { stderr?: string }) => error);
-    if (check instanceof Error) throw new PatchlineError('SSH_LAB_SSHD_FAILED', `sshd refused the configuration of ${this.options.name} (${paths.config}): ${(check as { stderr?: string }).stderr ?? check.message}`, { cause: check, context: { host: this.options.name } });
+    if (check instanceof Error)
+      throw new PatchlineError(
+        'SSH_LAB_SSHD_FAILED',
+        `sshd refused the configuration of ${this.options.name} (${paths.config}): ${(check as { stderr?: string }).stderr ?? check.message}`,
+        { cause: check, context: { host: this.options.name } },
+      );
     // -E: sshd's own log goes to the host's sshd.log as it happens (appended across restarts), so
     // a failing test can show what sshd saw; stderr only carries what sshd says before it opens it.
     const child = spawn(sshd, ['-D', '-E', paths.log, '-f', paths.config], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -225,10 +247,12 @@ export class SshdHost {
     child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
       stderr = (stderr + chunk).slice(-4_000);
     });
-    this.exited = new Promise<void>((resolve) => child.once('exit', () => {
-      if (this.child === child) this.child = null;
-      resolve();
-    }));
+    this.exited = new Promise<void>((resolve) =>
+      child.once('exit', () => {
+        if (this.child === child) this.child = null;
+        resolve();
+      }),
+    );
     await this.waitListening(child, () => stderr);
   }
 
@@ -241,7 +265,11 @@ export class SshdHost {
     };
     for (;;) {
       if (child.exitCode !== null || child.signalCode !== null) {
-        throw new PatchlineError('SSH_LAB_SSHD_FAILED', `sshd for ${this.options.name} exited at start (${child.exitCode ?? child.signalCode})${await why()}`, { context: { host: this.options.name } });
+        throw new PatchlineError(
+          'SSH_LAB_SSHD_FAILED',
+          `sshd for ${this.options.name} exited at start (${child.exitCode ?? child.signalCode})${await why()}`,
+          { context: { host: this.options.name } },
+        );
       }
       const ok = await new Promise<boolean>((resolve) => {
         const socket = connect(this.options.port, '127.0.0.1');
@@ -253,7 +281,12 @@ export class SshdHost {
         socket.once('error', () => resolve(false));
       });
       if (ok) return;
-      if (Date.now() > deadline) throw new PatchlineError('SSH_LAB_SSHD_FAILED', `sshd for ${this.options.name} did not listen on 127.0.0.1:${this.options.port} within ${LISTEN_TIMEOUT_MS} ms${await why()}`, { context: { host: this.options.name } });
+      if (Date.now() > deadline)
+        throw new PatchlineError(
+          'SSH_LAB_SSHD_FAILED',
+          `sshd for ${this.options.name} did not listen on 127.0.0.1:${this.options.port} within ${LISTEN_TIMEOUT_MS} ms${await why()}`,
+          { context: { host: this.options.name } },
+        );
       await new Promise((resolve) => setTimeout(resolve, LISTEN_POLL_MS));
     }
   }

@@ -13,7 +13,12 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CycleRequest } from '../../domain/agent-log.ts';
 import { splitCommandLine, splitArgv } from '../../transports/windows/cmd-line.ts';
-import { agentProcessScript, bootIdScript, decodePowerShell, servicingStateScript } from '../../transports/windows/powershell.ts';
+import {
+  agentProcessScript,
+  bootIdScript,
+  decodePowerShell,
+  servicingStateScript,
+} from '../../transports/windows/powershell.ts';
 import { decodeTaskXml } from '../../transports/windows/task-xml.ts';
 import { matchFileDigestsScript, matchTcpReachableScript } from '../../transports/ssh/scripts.ts';
 
@@ -83,7 +88,12 @@ const fail = (stderr: string, exitCode = 1): ExecAnswer => ({ stdout: '', stderr
 function xmlValue(xml: string, element: string): string | undefined {
   const m = new RegExp(`<${element}>([^<]*)</${element}>`).exec(xml);
   if (!m) return undefined;
-  return m[1]!.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&');
+  return m[1]!
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&quot;/g, '"')
+    .replace(/&apos;/g, "'")
+    .replace(/&amp;/g, '&');
 }
 
 function option(argv: readonly string[], name: string): string | undefined {
@@ -105,10 +115,17 @@ export function createWindowsModel(options: WindowsModelOptions) {
   const dropped = new Set<string>();
   const { daemon, log } = options;
 
-  const api = async (method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> => {
+  const api = async (
+    method: 'GET' | 'POST',
+    path: string,
+    body?: unknown,
+  ): Promise<{ status: number; json: Record<string, unknown> }> => {
     const response = await fetch(`${daemon.url}${path}`, {
       method,
-      headers: { authorization: `Bearer ${daemon.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      headers: {
+        authorization: `Bearer ${daemon.token}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
       body: body === undefined ? null : JSON.stringify(body),
       signal: AbortSignal.timeout(60_000),
     });
@@ -131,7 +148,10 @@ export function createWindowsModel(options: WindowsModelOptions) {
 
   async function running(host: ModelHost, task: ModelTask): Promise<boolean> {
     if (task.state !== 'running' || task.labTaskId === undefined) return false;
-    const { status, json } = await api('GET', `/hosts/${encodeURIComponent(host.name)}/tasks/${encodeURIComponent(task.labTaskId)}?pid=${task.pid ?? 0}`);
+    const { status, json } = await api(
+      'GET',
+      `/hosts/${encodeURIComponent(host.name)}/tasks/${encodeURIComponent(task.labTaskId)}?pid=${task.pid ?? 0}`,
+    );
     const still = status === 200 && json.running === true;
     if (!still) {
       task.state = 'ready';
@@ -143,13 +163,18 @@ export function createWindowsModel(options: WindowsModelOptions) {
   function watchForInstall(host: ModelHost, logFile: string): void {
     if (dropped.has(host.name)) return;
     const timer = setInterval(() => {
-      readFile(logFile, 'utf8').then((text) => {
-        if (!text.includes('"phase":"install"') || dropped.has(host.name)) return;
-        dropped.add(host.name);
-        clearInterval(timer);
-        const n = host.dropConnections();
-        log(`${host.name}: dropped every SSH connection mid-install (fault dropConnectionMidInstall; ${n} processes)`);
-      }, () => undefined);
+      readFile(logFile, 'utf8').then(
+        (text) => {
+          if (!text.includes('"phase":"install"') || dropped.has(host.name)) return;
+          dropped.add(host.name);
+          clearInterval(timer);
+          const n = host.dropConnections();
+          log(
+            `${host.name}: dropped every SSH connection mid-install (fault dropConnectionMidInstall; ${n} processes)`,
+          );
+        },
+        () => undefined,
+      );
     }, DROP_WATCH_MS);
     // Give up once the cycle is surely over.
     setTimeout(() => clearInterval(timer), 10 * 60_000).unref();
@@ -158,7 +183,8 @@ export function createWindowsModel(options: WindowsModelOptions) {
   async function schtasks(host: ModelHost, argv: readonly string[]): Promise<ExecAnswer> {
     const verb = argv[1]?.toLowerCase();
     const name = option(argv, '/TN');
-    if (name === undefined) return fail('ERROR: Invalid syntax. Mandatory option \'/TN\' is missing.\r\nType "SCHTASKS /? " for usage.\r\n');
+    if (name === undefined)
+      return fail('ERROR: Invalid syntax. Mandatory option \'/TN\' is missing.\r\nType "SCHTASKS /? " for usage.\r\n');
     const own = hostTasks(host.name);
     const task = own.get(name.toLowerCase());
     if (verb === '/create') {
@@ -173,11 +199,21 @@ export function createWindowsModel(options: WindowsModelOptions) {
         log(`${host.name}: task ${name}: ${(error as Error).message}`);
         return fail('ERROR: The task XML is malformed.\r\n');
       }
-      if (/<(TimeTrigger|CalendarTrigger|StartBoundary)\b/.test(xml)) log(`${host.name}: task ${name} has a trigger with a start time (the transport must never register one)`);
+      if (/<(TimeTrigger|CalendarTrigger|StartBoundary)\b/.test(xml))
+        log(`${host.name}: task ${name} has a trigger with a start time (the transport must never register one)`);
       const command = xmlValue(xml, 'Command');
-      if (command === undefined) return fail('ERROR: The task XML is missing a required element or attribute.\r\n(30,6):Exec:\r\n');
+      if (command === undefined)
+        return fail('ERROR: The task XML is missing a required element or attribute.\r\n(30,6):Exec:\r\n');
       if (task?.state === 'running') return fail('ERROR: An instance of this task is already running.\r\n');
-      own.set(name.toLowerCase(), { name, xml, command, arguments: xmlValue(xml, 'Arguments') ?? '', state: 'ready', lastResult: SCHED_S_TASK_HAS_NOT_RUN, lastRun: 'N/A' });
+      own.set(name.toLowerCase(), {
+        name,
+        xml,
+        command,
+        arguments: xmlValue(xml, 'Arguments') ?? '',
+        state: 'ready',
+        lastResult: SCHED_S_TASK_HAS_NOT_RUN,
+        lastRun: 'N/A',
+      });
       return ok(`SUCCESS: The scheduled task "${name}" has successfully been created.\r\n`);
     }
     if (task === undefined) return fail('ERROR: The system cannot find the file specified.\r\n');
@@ -187,7 +223,9 @@ export function createWindowsModel(options: WindowsModelOptions) {
       const isRunning = await running(host, task);
       const status = isRunning ? 'Running' : 'Ready';
       const result = isRunning ? SCHED_S_TASK_RUNNING : task.lastResult;
-      return ok(`${csvRow([host.name.toUpperCase(), task.name, 'N/A', status, 'Interactive/Background', task.lastRun, String(result), 'Patchline', `${task.command} ${task.arguments}`])}\r\n`);
+      return ok(
+        `${csvRow([host.name.toUpperCase(), task.name, 'N/A', status, 'Interactive/Background', task.lastRun, String(result), 'Patchline', `${task.command} ${task.arguments}`])}\r\n`,
+      );
     }
     if (verb === '/delete') {
       // Deleting a task does not stop what it started (as on Windows).
@@ -214,7 +252,9 @@ export function createWindowsModel(options: WindowsModelOptions) {
     const mapped: CycleRequest = {
       ...request,
       ...(request.logFile !== undefined ? { logFile: local(host, request.logFile) ?? request.logFile } : {}),
-      ...(request.offlineCabPath !== undefined ? { offlineCabPath: local(host, request.offlineCabPath) ?? request.offlineCabPath } : {}),
+      ...(request.offlineCabPath !== undefined
+        ? { offlineCabPath: local(host, request.offlineCabPath) ?? request.offlineCabPath }
+        : {}),
     };
     const { status, json } = await api('POST', `/hosts/${encodeURIComponent(host.name)}/tasks`, { request: mapped });
     if (status === 201) {
@@ -238,9 +278,12 @@ export function createWindowsModel(options: WindowsModelOptions) {
     const script = decodePowerShell(encoded);
     if (script === bootIdScript() || script === servicingStateScript()) {
       const { status, json } = await api('GET', `/hosts/${encodeURIComponent(host.name)}/status`);
-      if (status !== 200 || json.reachable !== true) return fail('Get-CimInstance : The service cannot be started.\r\n');
+      if (status !== 200 || json.reachable !== true)
+        return fail('Get-CimInstance : The service cannot be started.\r\n');
       if (script === bootIdScript()) return ok(`${JSON.stringify({ bootId: isoToFileTime(String(json.bootId)) })}\r\n`);
-      return ok(`${JSON.stringify({ servicingInProgress: json.servicingIdle === true ? 0 : 2, rebootPending: false })}\r\n`);
+      return ok(
+        `${JSON.stringify({ servicingInProgress: json.servicingIdle === true ? 0 : 2, rebootPending: false })}\r\n`,
+      );
     }
     const pidMatch = /ProcessId = (\d+)/.exec(script);
     if (pidMatch && script === agentProcessScript(Number(pidMatch[1]))) {
@@ -256,7 +299,10 @@ export function createWindowsModel(options: WindowsModelOptions) {
       if (dir !== null && existsSync(dir)) {
         for (const name of await readdir(dir)) {
           const path = join(dir, name);
-          if ((await stat(path)).isFile()) files[name] = createHash('sha256').update(await readFile(path)).digest('hex');
+          if ((await stat(path)).isFile())
+            files[name] = createHash('sha256')
+              .update(await readFile(path))
+              .digest('hex');
         }
       }
       return ok(`${JSON.stringify({ files })}\r\n`);
@@ -277,7 +323,7 @@ export function createWindowsModel(options: WindowsModelOptions) {
       });
       return ok(`${JSON.stringify({ reachable })}\r\n`);
     }
-    return fail('lab: this PowerShell script is not part of the lab\'s model of Windows\r\n');
+    return fail("lab: this PowerShell script is not part of the lab's model of Windows\r\n");
   }
 
   /** Tasks deleted after they started: their agents still run (isRunning asks by PID). */
@@ -303,7 +349,8 @@ export function createWindowsModel(options: WindowsModelOptions) {
           retiredTasks.set(host.name, [...retired(host.name).slice(-20), before]);
           // The transport deletes the task once it has confirmed the agent: from then on a broken
           // link is a broken stream (a link broken during the launch is the launch's failure).
-          if (host.faults.dropConnectionMidInstall && before.logFile !== undefined) watchForInstall(host, before.logFile);
+          if (host.faults.dropConnectionMidInstall && before.logFile !== undefined)
+            watchForInstall(host, before.logFile);
         }
         return answer;
       }
@@ -317,12 +364,19 @@ export function createWindowsModel(options: WindowsModelOptions) {
       case 'taskkill': {
         const pid = Number(option(argv, '/PID'));
         const task = [...hostTasks(host.name).values(), ...retired(host.name)].find((t) => t.pid === pid);
-        if (!task?.labTaskId || !(await running(host, task))) return fail(`ERROR: The process "${pid}" not found.\r\n`, 128);
-        await api('POST', `/hosts/${encodeURIComponent(host.name)}/tasks/${encodeURIComponent(task.labTaskId)}/stop`, {});
+        if (!task?.labTaskId || !(await running(host, task)))
+          return fail(`ERROR: The process "${pid}" not found.\r\n`, 128);
+        await api(
+          'POST',
+          `/hosts/${encodeURIComponent(host.name)}/tasks/${encodeURIComponent(task.labTaskId)}/stop`,
+          {},
+        );
         return ok(`SUCCESS: Sent termination signal to the process with PID ${pid}.\r\n`);
       }
       default:
-        return fail(`'${argv[0] ?? ''}' is not recognized as an internal or external command,\r\noperable program or batch file.\r\n`);
+        return fail(
+          `'${argv[0] ?? ''}' is not recognized as an internal or external command,\r\noperable program or batch file.\r\n`,
+        );
     }
   }
 

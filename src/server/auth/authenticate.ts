@@ -44,25 +44,38 @@ const unauthorized = (code: string, message: string): ApiError => new ApiError(4
 
 async function tokenPrincipal(deps: ServerDeps, id: string, secret: string, now: Date): Promise<Principal> {
   const row = await findApiToken(deps.store.db, id);
-  if (!row || !secretMatches(secret, row.secret_hash) || !isRole(row.role)) throw unauthorized('AUTH_INVALID', 'The API token is not valid.');
+  if (!row || !secretMatches(secret, row.secret_hash) || !isRole(row.role))
+    throw unauthorized('AUTH_INVALID', 'The API token is not valid.');
   if (row.revoked_at) throw unauthorized('AUTH_REVOKED', `The API token "${row.name}" was revoked; create a new one.`);
-  if (row.expires_at && row.expires_at <= now.toISOString()) throw unauthorized('AUTH_EXPIRED', `The API token "${row.name}" expired at ${row.expires_at}; create a new one.`);
-  if (!row.last_used_at || now.getTime() - Date.parse(row.last_used_at) >= TOUCH_INTERVAL_MS) await touchApiToken(deps.store.db, id, now.toISOString());
+  if (row.expires_at && row.expires_at <= now.toISOString())
+    throw unauthorized('AUTH_EXPIRED', `The API token "${row.name}" expired at ${row.expires_at}; create a new one.`);
+  if (!row.last_used_at || now.getTime() - Date.parse(row.last_used_at) >= TOUCH_INTERVAL_MS)
+    await touchApiToken(deps.store.db, id, now.toISOString());
   return { kind: 'token', id: row.id, name: row.name, role: row.role };
 }
 
-async function sessionPrincipal(deps: ServerDeps, request: FastifyRequest, cookie: string, now: Date): Promise<Principal> {
+async function sessionPrincipal(
+  deps: ServerDeps,
+  request: FastifyRequest,
+  cookie: string,
+  now: Date,
+): Promise<Principal> {
   const idHash = sha256Hex(cookie);
   const session = await findSession(deps.store.db, idHash);
   if (!session) throw unauthorized('AUTH_INVALID', 'The session is not valid; sign in again.');
-  if (session.expires_at <= now.toISOString()) throw unauthorized('AUTH_EXPIRED', 'The session expired; sign in again.');
+  if (session.expires_at <= now.toISOString())
+    throw unauthorized('AUTH_EXPIRED', 'The session expired; sign in again.');
   const user = await findUser(deps.store.db, session.user_name);
   if (!user || !isRole(user.role)) throw unauthorized('AUTH_INVALID', 'The session is not valid; sign in again.');
   if (user.disabled_at) throw unauthorized('AUTH_REVOKED', `User ${user.name} is disabled.`);
   if (UNSAFE.has(request.method)) {
     const presented = request.headers[CSRF_HEADER];
     if (typeof presented !== 'string' || !safeEqual(presented, session.csrf_token)) {
-      throw new ApiError(403, 'CSRF_INVALID', `A change made with a session cookie must carry the session's CSRF token in the ${CSRF_HEADER} header (GET /api/v1/session returns it).`);
+      throw new ApiError(
+        403,
+        'CSRF_INVALID',
+        `A change made with a session cookie must carry the session's CSRF token in the ${CSRF_HEADER} header (GET /api/v1/session returns it).`,
+      );
     }
   }
   if (now.getTime() - Date.parse(session.last_seen_at) >= TOUCH_INTERVAL_MS) {
@@ -79,7 +92,11 @@ export async function identify(deps: ServerDeps, request: FastifyRequest): Promi
   if (header !== undefined) {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
     const credential = m ? parseCredential(m[1]!) : undefined;
-    if (!credential) throw unauthorized('AUTH_INVALID', 'The Authorization header must be "Bearer <token>" with a Patchline API token.');
+    if (!credential)
+      throw unauthorized(
+        'AUTH_INVALID',
+        'The Authorization header must be "Bearer <token>" with a Patchline API token.',
+      );
     return tokenPrincipal(deps, credential.id, credential.secret, now);
   }
   const cookie = request.cookies?.[SESSION_COOKIE];
@@ -95,11 +112,16 @@ export function registerAuthentication(app: FastifyInstance, deps: ServerDeps): 
     const access = request.routeOptions.config?.access ?? DEFAULT_ACCESS;
     if (access === 'public') return;
     const principal = await identify(deps, request);
-    if (!principal) throw unauthorized('AUTH_REQUIRED', 'Sign in, or send an API token in "Authorization: Bearer <token>".');
+    if (!principal)
+      throw unauthorized('AUTH_REQUIRED', 'Sign in, or send an API token in "Authorization: Bearer <token>".');
     request.principal = principal;
     if (access === 'agent') throw new ApiError(403, 'FORBIDDEN_ROLE', 'This endpoint is for enrolled agents.');
     if (!roleAllows(principal.role, access)) {
-      throw new ApiError(403, 'FORBIDDEN_ROLE', `This needs the ${access} role; ${principal.kind === 'user' ? `user ${principal.name}` : `token "${principal.name}"`} has ${principal.role}.`);
+      throw new ApiError(
+        403,
+        'FORBIDDEN_ROLE',
+        `This needs the ${access} role; ${principal.kind === 'user' ? `user ${principal.name}` : `token "${principal.name}"`} has ${principal.role}.`,
+      );
     }
   });
 }

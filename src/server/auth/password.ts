@@ -27,7 +27,9 @@ function scrypt(password: string, salt: Buffer, params: ScryptParams): Promise<B
   // scrypt needs 128·N·r bytes; node refuses above maxmem (default 32 MiB), so allow twice that.
   const options: ScryptOptions = { N, r: params.r, p: params.p, maxmem: 256 * N * params.r };
   return new Promise((resolve, reject) => {
-    scryptCallback(password.normalize('NFC'), salt, KEY_BYTES, options, (error, key) => (error ? reject(error) : resolve(key)));
+    scryptCallback(password.normalize('NFC'), salt, KEY_BYTES, options, (error, key) =>
+      error ? reject(error) : resolve(key),
+    );
   });
 }
 

@@ -15,7 +15,13 @@ export type Access = (typeof ACCESS_LEVELS)[number];
 export const DEFAULT_ACCESS: Access = 'admin';
 
 export type Principal =
-  | { readonly kind: 'user'; readonly name: string; readonly role: Role; readonly sessionHash: string; readonly csrfToken: string }
+  | {
+      readonly kind: 'user';
+      readonly name: string;
+      readonly role: Role;
+      readonly sessionHash: string;
+      readonly csrfToken: string;
+    }
   | { readonly kind: 'token'; readonly id: string; readonly name: string; readonly role: Role };
 
 export const isRole = (value: string): value is Role => (ROLES as readonly string[]).includes(value);

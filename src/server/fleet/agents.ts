@@ -25,7 +25,10 @@ export interface AgentFiles {
   readonly onContentServed?: GatewayDeps['onContentServed'];
 }
 
-export function memoizedFleet(deps: Pick<ServerDeps, 'store' | 'now' | 'cacheStateOf'>, ttlMs = FLEET_VIEW_TTL_MS): (() => Promise<FleetView>) & { invalidate(): void } {
+export function memoizedFleet(
+  deps: Pick<ServerDeps, 'store' | 'now' | 'cacheStateOf'>,
+  ttlMs = FLEET_VIEW_TTL_MS,
+): (() => Promise<FleetView>) & { invalidate(): void } {
   let cached: { at: number; view: Promise<FleetView> } | undefined;
   const get = () => {
     const t = deps.now().getTime();
@@ -42,12 +45,22 @@ export function memoizedFleet(deps: Pick<ServerDeps, 'store' | 'now' | 'cacheSta
 export async function agentPolicy(fleet: FleetView, host: AgentHost, now: Date): Promise<AgentPolicy> {
   const facts = [...fleet.facts.values()].find((f) => f.name.toLowerCase() === host.name.toLowerCase());
   const ring = fleet.policy.ringOf({ name: host.name, ring: host.ring || null });
-  const allowed = facts ? fleet.policy.hostStates(facts, now).filter((s) => s.applicability === 'needed' && s.decision.kind === 'allowed').map((s) => s.updateId) : [];
+  const allowed = facts
+    ? fleet.policy
+        .hostStates(facts, now)
+        .filter((s) => s.applicability === 'needed' && s.decision.kind === 'allowed')
+        .map((s) => s.updateId)
+    : [];
   return {
     ring: ring?.name ?? host.ring,
     scanIntervalSeconds: ring ? ring.scanIntervalMinutes * 60 : DEFAULT_SCAN_INTERVAL_S,
     scanSource: 'offline',
-    windows: (ring?.maintenanceWindows ?? []).map((w) => ({ weekdays: w.weekdays.map((d) => WEEKDAYS.indexOf(d)), start: w.start, durationMinutes: w.durationMinutes, timeZone: w.timeZone })),
+    windows: (ring?.maintenanceWindows ?? []).map((w) => ({
+      weekdays: w.weekdays.map((d) => WEEKDAYS.indexOf(d)),
+      start: w.start,
+      durationMinutes: w.durationMinutes,
+      timeZone: w.timeZone,
+    })),
     reboot: ring?.rebootPolicy ?? 'if-required',
     installAtShutdown: ring?.installAtShutdown ?? false,
     directDownload: ring?.directDownload ?? false,
@@ -58,7 +71,11 @@ export async function agentPolicy(fleet: FleetView, host: AgentHost, now: Date):
 export function createServerGateway(deps: ServerDeps, files: AgentFiles = {}): AgentGateway {
   const fleet = memoizedFleet(deps);
   const gateway = createAgentGateway({
-    store: sqlGatewayStore({ db: deps.store.db, notify: () => deps.feed.notify(), onReport: () => deps.metrics.reportsIngested.inc() }),
+    store: sqlGatewayStore({
+      db: deps.store.db,
+      notify: () => deps.feed.notify(),
+      onReport: () => deps.metrics.reportsIngested.inc(),
+    }),
     now: deps.now,
     policyFor: async (host) => agentPolicy(await fleet(), host, deps.now()),
     catalog: files.catalog ?? (async () => null),

@@ -10,10 +10,29 @@ import type { ActionProgress, AgentAction, ReportedUpdate, ScanReport } from '..
 import type { Database } from '../../store/schema.ts';
 import { appendAudit, appendEvent } from '../../store/server/audit-repo.ts';
 import {
-  findActionHost, findHostById, findHostByName, hostKey, hostUpdateRows, insertHost, queuedActionsFor, replaceHostUpdates,
-  updateAction, updateActionHost, updateHost, type HostRow, type HostUpdateRow,
+  findActionHost,
+  findHostById,
+  findHostByName,
+  hostKey,
+  hostUpdateRows,
+  insertHost,
+  queuedActionsFor,
+  replaceHostUpdates,
+  updateAction,
+  updateActionHost,
+  updateHost,
+  type HostRow,
+  type HostUpdateRow,
 } from '../../store/server/fleet-repo.ts';
-import { classifyReport, type AgentHost, type EnrollInput, type EnrollRefusal, type GatewayStore, type HostInventory, type ReportOutcome } from '../gateway/store.ts';
+import {
+  classifyReport,
+  type AgentHost,
+  type EnrollInput,
+  type EnrollRefusal,
+  type GatewayStore,
+  type HostInventory,
+  type ReportOutcome,
+} from '../gateway/store.ts';
 
 /** A host counts as online this long after its last check-in (a held check-in lasts up to 50 s). */
 export const ONLINE_GRACE_MS = 2 * 60_000;
@@ -26,21 +45,55 @@ export interface GatewayStoreDeps {
   readonly onReport?: () => void;
 }
 
-const agentHost = (h: HostRow): AgentHost => ({ id: h.id, name: h.name, ring: h.ring ?? '', credentialHash: h.credential_hash ?? '', revokedAt: h.revoked_at });
+const agentHost = (h: HostRow): AgentHost => ({
+  id: h.id,
+  name: h.name,
+  ring: h.ring ?? '',
+  credentialHash: h.credential_hash ?? '',
+  revokedAt: h.revoked_at,
+});
 
 /** What the server keeps of one reported update (three things apart: applicability, delivery, attempts). */
-export function hostUpdateRow(key: string, u: ReportedUpdate, rebootPending: boolean, previous: HostUpdateRow | undefined, now: string): HostUpdateRow {
+export function hostUpdateRow(
+  key: string,
+  u: ReportedUpdate,
+  rebootPending: boolean,
+  previous: HostUpdateRow | undefined,
+  now: string,
+): HostUpdateRow {
   const attempt = u.lastAttempt;
   const failed = attempt !== null && (attempt.resultCode === 'failed' || attempt.resultCode === 'aborted');
-  const installedNow = attempt?.phase === 'install' && (attempt.resultCode === 'succeeded' || attempt.resultCode === 'succeededWithErrors');
-  const delivery = u.applicability === 'installed' ? 'installed' : installedNow && rebootPending ? 'installed-pending-reboot' : failed ? 'failed' : u.downloaded ? 'downloaded' : 'none';
+  const installedNow =
+    attempt?.phase === 'install' &&
+    (attempt.resultCode === 'succeeded' || attempt.resultCode === 'succeededWithErrors');
+  const delivery =
+    u.applicability === 'installed'
+      ? 'installed'
+      : installedNow && rebootPending
+        ? 'installed-pending-reboot'
+        : failed
+          ? 'failed'
+          : u.downloaded
+            ? 'downloaded'
+            : 'none';
   const installed = delivery === 'installed' || delivery === 'installed-pending-reboot';
   return {
-    host_key: key, update_id: u.updateId.toLowerCase(), revision: u.revisionNumber, kb: u.kbs[0] ?? null, title: previous?.title ?? null,
-    applicability: u.applicability, delivery, decision: previous?.decision ?? null, decided_by: previous?.decided_by ?? null, deferred_until: previous?.deferred_until ?? null,
-    hresult: failed ? (attempt?.hresult ?? null) : null, attempts: attempt?.attempts ?? 0, last_attempt_at: attempt?.at ?? null,
+    host_key: key,
+    update_id: u.updateId.toLowerCase(),
+    revision: u.revisionNumber,
+    kb: u.kbs[0] ?? null,
+    title: previous?.title ?? null,
+    applicability: u.applicability,
+    delivery,
+    decision: previous?.decision ?? null,
+    decided_by: previous?.decided_by ?? null,
+    deferred_until: previous?.deferred_until ?? null,
+    hresult: failed ? (attempt?.hresult ?? null) : null,
+    attempts: attempt?.attempts ?? 0,
+    last_attempt_at: attempt?.at ?? null,
     installed_at: installed ? (previous?.installed_at ?? (installedNow ? attempt!.at : now)) : null,
-    reported_at: now, report_json: JSON.stringify({ ...u, updateId: u.updateId.toLowerCase() }),
+    reported_at: now,
+    report_json: JSON.stringify({ ...u, updateId: u.updateId.toLowerCase() }),
   };
 }
 
@@ -58,34 +111,80 @@ export function sqlGatewayStore(deps: GatewayStoreDeps): GatewayStore {
   return {
     async enroll(input: EnrollInput) {
       const now = input.now.toISOString();
-      const result = await db.transaction().execute(async (trx): Promise<{ ok: true; host: AgentHost } | { ok: false; code: EnrollRefusal }> => {
-        const token = await trx.selectFrom('enroll_tokens').selectAll().where('secret_hash', '=', input.tokenHash).executeTakeFirst();
-        if (!token || token.revoked_at) return { ok: false, code: 'ENROLL_TOKEN_UNKNOWN' };
-        if (token.expires_at <= now) return { ok: false, code: 'ENROLL_TOKEN_EXPIRED' };
-        if (token.single_use === 1 && token.uses > 0) return { ok: false, code: 'ENROLL_TOKEN_USED_UP' };
-        const key = hostKey(input.hostName);
-        const existing = await findHostByName(trx, key);
-        if (existing?.revoked_at) return { ok: false, code: 'ENROLL_HOST_REVOKED' };
-        // Conditional: two agents racing with one single-use token end with one enrolled.
-        const used = await trx.updateTable('enroll_tokens').set((eb) => ({ uses: eb('uses', '+', 1), last_used_at: now })).where('id', '=', token.id)
-          .where((eb) => eb.or([eb('single_use', '=', 0), eb('uses', '=', 0)])).executeTakeFirst();
-        if (Number(used.numUpdatedRows) === 0) return { ok: false, code: 'ENROLL_TOKEN_USED_UP' };
-        let host: HostRow;
-        if (existing) {
-          // Re-enrollment of a known host (re-imaged, lost its credential): same id, new credential.
-          host = { ...existing, name: input.hostName, ring: token.ring, credential_hash: input.credentialHash, agent_version: input.agentVersion, enroll_token_id: token.id, last_seen_at: now };
-          await updateHost(trx, key, { name: host.name, ring: host.ring, credential_hash: host.credential_hash, agent_version: host.agent_version, enroll_token_id: token.id, last_seen_at: now });
-        } else {
-          host = {
-            key, id: input.hostId, name: input.hostName, ring: token.ring, credential_hash: input.credentialHash, agent_version: input.agentVersion, boot_id: null,
-            enrolled_at: now, enroll_token_id: token.id, revoked_at: null, last_seen_at: now, online_until: null, last_scan_at: null, reboot_pending: 0, facts_json: '{}', report_seq: 0,
-          };
-          await insertHost(trx, host);
-        }
-        await appendAudit(trx, { at: now, actor: `agent:${input.hostName}`, action: existing ? 'host.re-enroll' : 'host.enroll', target: key, details: { ring: token.ring, enrollToken: token.id }, ip: null });
-        await appendEvent(trx, now, 'host.enrolled', { host: input.hostName, ring: token.ring });
-        return { ok: true, host: agentHost(host) };
-      });
+      const result = await db
+        .transaction()
+        .execute(async (trx): Promise<{ ok: true; host: AgentHost } | { ok: false; code: EnrollRefusal }> => {
+          const token = await trx
+            .selectFrom('enroll_tokens')
+            .selectAll()
+            .where('secret_hash', '=', input.tokenHash)
+            .executeTakeFirst();
+          if (!token || token.revoked_at) return { ok: false, code: 'ENROLL_TOKEN_UNKNOWN' };
+          if (token.expires_at <= now) return { ok: false, code: 'ENROLL_TOKEN_EXPIRED' };
+          if (token.single_use === 1 && token.uses > 0) return { ok: false, code: 'ENROLL_TOKEN_USED_UP' };
+          const key = hostKey(input.hostName);
+          const existing = await findHostByName(trx, key);
+          if (existing?.revoked_at) return { ok: false, code: 'ENROLL_HOST_REVOKED' };
+          // Conditional: two agents racing with one single-use token end with one enrolled.
+          const used = await trx
+            .updateTable('enroll_tokens')
+            .set((eb) => ({ uses: eb('uses', '+', 1), last_used_at: now }))
+            .where('id', '=', token.id)
+            .where((eb) => eb.or([eb('single_use', '=', 0), eb('uses', '=', 0)]))
+            .executeTakeFirst();
+          if (Number(used.numUpdatedRows) === 0) return { ok: false, code: 'ENROLL_TOKEN_USED_UP' };
+          let host: HostRow;
+          if (existing) {
+            // Re-enrollment of a known host (re-imaged, lost its credential): same id, new credential.
+            host = {
+              ...existing,
+              name: input.hostName,
+              ring: token.ring,
+              credential_hash: input.credentialHash,
+              agent_version: input.agentVersion,
+              enroll_token_id: token.id,
+              last_seen_at: now,
+            };
+            await updateHost(trx, key, {
+              name: host.name,
+              ring: host.ring,
+              credential_hash: host.credential_hash,
+              agent_version: host.agent_version,
+              enroll_token_id: token.id,
+              last_seen_at: now,
+            });
+          } else {
+            host = {
+              key,
+              id: input.hostId,
+              name: input.hostName,
+              ring: token.ring,
+              credential_hash: input.credentialHash,
+              agent_version: input.agentVersion,
+              boot_id: null,
+              enrolled_at: now,
+              enroll_token_id: token.id,
+              revoked_at: null,
+              last_seen_at: now,
+              online_until: null,
+              last_scan_at: null,
+              reboot_pending: 0,
+              facts_json: '{}',
+              report_seq: 0,
+            };
+            await insertHost(trx, host);
+          }
+          await appendAudit(trx, {
+            at: now,
+            actor: `agent:${input.hostName}`,
+            action: existing ? 'host.re-enroll' : 'host.enroll',
+            target: key,
+            details: { ring: token.ring, enrollToken: token.id },
+            ip: null,
+          });
+          await appendEvent(trx, now, 'host.enrolled', { host: input.hostName, ring: token.ring });
+          return { ok: true, host: agentHost(host) };
+        });
       if (result.ok) deps.notify();
       return result;
     },
@@ -96,7 +195,10 @@ export function sqlGatewayStore(deps: GatewayStoreDeps): GatewayStore {
     },
 
     async touch(hostId, now, bootId) {
-      const changes: Partial<HostRow> = { last_seen_at: now.toISOString(), online_until: new Date(now.getTime() + ONLINE_GRACE_MS).toISOString() };
+      const changes: Partial<HostRow> = {
+        last_seen_at: now.toISOString(),
+        online_until: new Date(now.getTime() + ONLINE_GRACE_MS).toISOString(),
+      };
       if (bootId !== null) changes.boot_id = bootId;
       await db.updateTable('hosts').set(changes).where('id', '=', hostId).execute();
     },
@@ -113,14 +215,23 @@ export function sqlGatewayStore(deps: GatewayStoreDeps): GatewayStore {
         const verdict = classifyReport(host.report_seq, report);
         if (verdict !== 'apply') return { status: verdict, ackedSeq: host.report_seq };
         const previous = new Map((await hostUpdateRows(trx, host.key)).map((r) => [r.update_id, r]));
-        const rows = report.updates.map((u) => hostUpdateRow(host.key, u, report.rebootPending, previous.get(u.updateId.toLowerCase()), at));
+        const rows = report.updates.map((u) =>
+          hostUpdateRow(host.key, u, report.rebootPending, previous.get(u.updateId.toLowerCase()), at),
+        );
         // Only what changed is written: a fleet's reports mostly repeat what the server holds, and
         // rewriting 150 unchanged rows (and their index entries) per report was the ingestion's main cost.
         const changed = rows.filter((r) => !sameHostUpdate(r, previous.get(r.update_id)));
         const reported = new Set(rows.map((r) => r.update_id));
-        const removed = report.baseSeq === null ? [...previous.keys()].filter((id) => !reported.has(id)) : report.removed.map((id) => id.toLowerCase());
+        const removed =
+          report.baseSeq === null
+            ? [...previous.keys()].filter((id) => !reported.has(id))
+            : report.removed.map((id) => id.toLowerCase());
         await replaceHostUpdates(trx, host.key, changed, false, removed);
-        await updateHost(trx, host.key, { report_seq: report.seq, last_scan_at: report.scannedAt, reboot_pending: report.rebootPending ? 1 : 0 });
+        await updateHost(trx, host.key, {
+          report_seq: report.seq,
+          last_scan_at: report.scannedAt,
+          reboot_pending: report.rebootPending ? 1 : 0,
+        });
         await appendEvent(trx, at, 'host.report', { host: host.name, seq: report.seq });
         return { status: 'applied', ackedSeq: report.seq };
       });
@@ -136,7 +247,9 @@ export function sqlGatewayStore(deps: GatewayStoreDeps): GatewayStore {
       if (!host) return { ackedSeq: 0, scannedAt: null, rebootPending: false, updates: new Map() };
       const rows = await hostUpdateRows(db, host.key);
       return {
-        ackedSeq: host.report_seq, scannedAt: host.last_scan_at, rebootPending: host.reboot_pending === 1,
+        ackedSeq: host.report_seq,
+        scannedAt: host.last_scan_at,
+        rebootPending: host.reboot_pending === 1,
         updates: new Map(rows.map((r) => [r.update_id, JSON.parse(r.report_json) as ReportedUpdate])),
       };
     },
@@ -147,7 +260,12 @@ export function sqlGatewayStore(deps: GatewayStoreDeps): GatewayStore {
       const rows = await queuedActionsFor(db, host.key);
       return rows.map((a) => {
         const updateIds = a.update_ids_json ? (JSON.parse(a.update_ids_json) as string[]) : undefined;
-        return { id: a.id, action: a.kind as AgentAction['action'], createdAt: a.created_at, ...(updateIds ? { updateIds } : {}) };
+        return {
+          id: a.id,
+          action: a.kind as AgentAction['action'],
+          createdAt: a.created_at,
+          ...(updateIds ? { updateIds } : {}),
+        };
       });
     },
 
@@ -159,17 +277,43 @@ export function sqlGatewayStore(deps: GatewayStoreDeps): GatewayStore {
         if (!host || !row) return false;
         const list = JSON.parse(row.progress_json) as ActionProgress[];
         // A resent progress report (the agent did not see our answer) is recorded once.
-        if (list.some((p) => p.state === progress.state && p.at === progress.at && p.percent === progress.percent && p.phase === progress.phase)) return true;
+        if (
+          list.some(
+            (p) =>
+              p.state === progress.state &&
+              p.at === progress.at &&
+              p.percent === progress.percent &&
+              p.phase === progress.phase,
+          )
+        )
+          return true;
         list.push(progress);
         const state = TERMINAL.has(row.state) ? row.state : progress.state;
         await updateActionHost(trx, actionId, host.key, {
-          state, phase: progress.phase ?? row.phase, percent: progress.percent ?? row.percent, hresult: progress.hresult ?? row.hresult,
-          message: progress.message ?? row.message, progress_json: JSON.stringify(list), updated_at: at,
+          state,
+          phase: progress.phase ?? row.phase,
+          percent: progress.percent ?? row.percent,
+          hresult: progress.hresult ?? row.hresult,
+          message: progress.message ?? row.message,
+          progress_json: JSON.stringify(list),
+          updated_at: at,
         });
         const states = await trx.selectFrom('action_hosts').select('state').where('action_id', '=', actionId).execute();
         const done = states.every((s) => TERMINAL.has(s.state));
-        await updateAction(trx, actionId, done ? { state: states.some((s) => s.state === 'failed') ? 'failed' : 'done', finished_at: at } : { state: 'running' });
-        await appendEvent(trx, at, 'action.progress', { action: actionId, host: host.name, state, phase: progress.phase ?? null, percent: progress.percent ?? null });
+        await updateAction(
+          trx,
+          actionId,
+          done
+            ? { state: states.some((s) => s.state === 'failed') ? 'failed' : 'done', finished_at: at }
+            : { state: 'running' },
+        );
+        await appendEvent(trx, at, 'action.progress', {
+          action: actionId,
+          host: host.name,
+          state,
+          phase: progress.phase ?? null,
+          percent: progress.percent ?? null,
+        });
         return true;
       });
       if (ok) deps.notify();

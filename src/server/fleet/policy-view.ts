@@ -6,7 +6,18 @@
  */
 import type { Kysely } from 'kysely';
 import { SEVERITIES, type Severity } from '../../domain/update.ts';
-import { createPolicy, DEFAULT_RING, type CatalogFacts, type HostFacts, type Policy, type PromotionOverride, type Ring, type Rule, type ServerCacheState, type UpdateFacts } from '../../domain/policy/index.ts';
+import {
+  createPolicy,
+  DEFAULT_RING,
+  type CatalogFacts,
+  type HostFacts,
+  type Policy,
+  type PromotionOverride,
+  type Ring,
+  type Rule,
+  type ServerCacheState,
+  type UpdateFacts,
+} from '../../domain/policy/index.ts';
 import type { Database } from '../../store/schema.ts';
 import { fleetUpdateRows, listHostRows, type FleetUpdateRow, type HostRow } from '../../store/server/fleet-repo.ts';
 
@@ -25,7 +36,11 @@ export type CacheStateOf = (updateId: string) => ServerCacheState;
 
 export async function loadRules(db: Kysely<Database>): Promise<Rule[]> {
   const rows = await db.selectFrom('rules').selectAll().orderBy('created_at').orderBy('id').execute();
-  return rows.map((r) => ({ ...(JSON.parse(r.spec_json) as Omit<Rule, 'id' | 'action'>), id: r.id, action: r.action as Rule['action'] }));
+  return rows.map((r) => ({
+    ...(JSON.parse(r.spec_json) as Omit<Rule, 'id' | 'action'>),
+    id: r.id,
+    action: r.action as Rule['action'],
+  }));
 }
 
 export async function loadRings(db: Kysely<Database>): Promise<Ring[]> {
@@ -35,39 +50,90 @@ export async function loadRings(db: Kysely<Database>): Promise<Ring[]> {
 
 export async function loadOverrides(db: Kysely<Database>): Promise<PromotionOverride[]> {
   const rows = await db.selectFrom('promotion_overrides').selectAll().execute();
-  return rows.map((r) => ({ updateId: r.update_id, ring: r.ring, action: r.action as 'promote' | 'halt', by: r.by, at: r.at }));
+  return rows.map((r) => ({
+    updateId: r.update_id,
+    ring: r.ring,
+    action: r.action as 'promote' | 'halt',
+    by: r.by,
+    at: r.at,
+  }));
 }
 
 const isSeverity = (s: string | null): s is Severity => s !== null && (SEVERITIES as readonly string[]).includes(s);
 
 /** Facts of these updates from the current catalog (the newest revision of each); unknown ids are absent. */
-export async function catalogFacts(db: Kysely<Database>, updateIds: readonly string[], cacheStateOf: CacheStateOf): Promise<Map<string, UpdateFacts>> {
+export async function catalogFacts(
+  db: Kysely<Database>,
+  updateIds: readonly string[],
+  cacheStateOf: CacheStateOf,
+): Promise<Map<string, UpdateFacts>> {
   const out = new Map<string, UpdateFacts>();
-  const version = await db.selectFrom('catalog_versions').select('id').where('state', '=', 'current').executeTakeFirst();
+  const version = await db
+    .selectFrom('catalog_versions')
+    .select('id')
+    .where('state', '=', 'current')
+    .executeTakeFirst();
   if (!version || updateIds.length === 0) return out;
   for (let i = 0; i < updateIds.length; i += 500) {
     const ids = updateIds.slice(i, i + 500);
-    const updates = await db.selectFrom('catalog_updates').select(['revision_id', 'update_id', 'revision_number', 'title', 'kb', 'msrc_severity', 'creation_date', 'release_date'])
-      .where('version_id', '=', version.id).where('update_id', 'in', ids).orderBy('revision_number').execute();
+    const updates = await db
+      .selectFrom('catalog_updates')
+      .select([
+        'revision_id',
+        'update_id',
+        'revision_number',
+        'title',
+        'kb',
+        'msrc_severity',
+        'creation_date',
+        'release_date',
+      ])
+      .where('version_id', '=', version.id)
+      .where('update_id', 'in', ids)
+      .orderBy('revision_number')
+      .execute();
     const newest = new Map(updates.map((u) => [u.update_id, u]));
     const revisions = [...newest.values()].map((u) => u.revision_id);
-    const categories = revisions.length === 0 ? [] : await db.selectFrom('catalog_update_categories as uc')
-      .leftJoin('catalog_categories as c', (j) => j.onRef('c.category_id', '=', 'uc.category_id').onRef('c.version_id', '=', 'uc.version_id'))
-      .select(['uc.revision_id', 'uc.type', 'uc.category_id', 'c.name']).where('uc.version_id', '=', version.id).where('uc.revision_id', 'in', revisions).execute();
+    const categories =
+      revisions.length === 0
+        ? []
+        : await db
+            .selectFrom('catalog_update_categories as uc')
+            .leftJoin('catalog_categories as c', (j) =>
+              j.onRef('c.category_id', '=', 'uc.category_id').onRef('c.version_id', '=', 'uc.version_id'),
+            )
+            .select(['uc.revision_id', 'uc.type', 'uc.category_id', 'c.name'])
+            .where('uc.version_id', '=', version.id)
+            .where('uc.revision_id', 'in', revisions)
+            .execute();
     for (const u of newest.values()) {
       const mine = categories.filter((c) => c.revision_id === u.revision_id);
       out.set(u.update_id, {
-        updateId: u.update_id, kbs: u.kb ? [u.kb] : [], title: u.title ?? '', classification: mine.find((c) => c.type === 'UpdateClassification')?.name ?? null,
-        products: mine.filter((c) => c.type === 'Product').map((c) => c.name ?? c.category_id), severity: isSeverity(u.msrc_severity) ? u.msrc_severity : null,
-        releasedAt: u.creation_date ?? u.release_date, cache: cacheStateOf(u.update_id),
+        updateId: u.update_id,
+        kbs: u.kb ? [u.kb] : [],
+        title: u.title ?? '',
+        classification: mine.find((c) => c.type === 'UpdateClassification')?.name ?? null,
+        products: mine.filter((c) => c.type === 'Product').map((c) => c.name ?? c.category_id),
+        severity: isSeverity(u.msrc_severity) ? u.msrc_severity : null,
+        releasedAt: u.creation_date ?? u.release_date,
+        cache: cacheStateOf(u.update_id),
       });
     }
   }
   return out;
 }
 
-export async function loadFleet(db: Kysely<Database>, cacheStateOf: CacheStateOf = () => 'not-cached'): Promise<FleetView> {
-  const [hosts, allRows, rules, rings, overrides] = await Promise.all([listHostRows(db), fleetUpdateRows(db), loadRules(db), loadRings(db), loadOverrides(db)]);
+export async function loadFleet(
+  db: Kysely<Database>,
+  cacheStateOf: CacheStateOf = () => 'not-cached',
+): Promise<FleetView> {
+  const [hosts, allRows, rules, rings, overrides] = await Promise.all([
+    listHostRows(db),
+    fleetUpdateRows(db),
+    loadRules(db),
+    loadRings(db),
+    loadOverrides(db),
+  ]);
   const rows = new Map<string, FleetUpdateRow[]>();
   for (const r of allRows) {
     let list = rows.get(r.host_key);
@@ -77,18 +143,40 @@ export async function loadFleet(db: Kysely<Database>, cacheStateOf: CacheStateOf
   const facts = new Map<string, HostFacts>();
   for (const h of hosts) {
     facts.set(h.key, {
-      name: h.name, ring: h.ring, lastScanAt: h.last_scan_at,
+      name: h.name,
+      ring: h.ring,
+      lastScanAt: h.last_scan_at,
       updates: (rows.get(h.key) ?? []).map((r) => ({
-        updateId: r.update_id, applicability: r.applicability as HostFacts['updates'][number]['applicability'], delivery: r.delivery as HostFacts['updates'][number]['delivery'],
-        hresult: r.hresult, attempts: r.attempts, installedAt: r.installed_at,
+        updateId: r.update_id,
+        applicability: r.applicability as HostFacts['updates'][number]['applicability'],
+        delivery: r.delivery as HostFacts['updates'][number]['delivery'],
+        hresult: r.hresult,
+        attempts: r.attempts,
+        installedAt: r.installed_at,
       })),
     });
   }
   const catalog = await catalogFacts(db, [...new Set(allRows.map((r) => r.update_id))], cacheStateOf);
   // An update the catalog does not know (reported ahead of a sync) still has the KB its agent reported.
   for (const r of allRows) {
-    if (!catalog.has(r.update_id)) catalog.set(r.update_id, { updateId: r.update_id, kbs: r.kb ? [r.kb] : [], title: r.title ?? '', classification: null, products: [], severity: null, releasedAt: null, cache: cacheStateOf(r.update_id) });
+    if (!catalog.has(r.update_id))
+      catalog.set(r.update_id, {
+        updateId: r.update_id,
+        kbs: r.kb ? [r.kb] : [],
+        title: r.title ?? '',
+        classification: null,
+        products: [],
+        severity: null,
+        releasedAt: null,
+        cache: cacheStateOf(r.update_id),
+      });
   }
-  const policy = createPolicy({ hosts: [...facts.values()].filter((_, i) => !hosts[i]!.revoked_at), rules, rings, catalog, overrides });
+  const policy = createPolicy({
+    hosts: [...facts.values()].filter((_, i) => !hosts[i]!.revoked_at),
+    rules,
+    rings,
+    catalog,
+    overrides,
+  });
   return { policy, hosts, facts, rows, catalog, rules, rings };
 }

@@ -18,7 +18,10 @@ export interface ServedFile {
 }
 
 /** Parses `bytes=a-b`, `bytes=a-`, `bytes=-n` (one range). null: no usable header, serve it whole. */
-export function parseByteRange(header: string | undefined, size: number): { start: number; end: number } | 'unsatisfiable' | null {
+export function parseByteRange(
+  header: string | undefined,
+  size: number,
+): { start: number; end: number } | 'unsatisfiable' | null {
   if (!header) return null;
   const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
   if (!m || (m[1] === '' && m[2] === '')) return null;
@@ -39,10 +42,14 @@ export function parseByteRange(header: string | undefined, size: number): { star
 
 export function sendImmutableFile(request: FastifyRequest, reply: FastifyReply, file: ServedFile): FastifyReply {
   const etag = `"${file.digest}"`;
-  reply.header('etag', etag).header('cache-control', IMMUTABLE_CACHE_CONTROL).header('accept-ranges', 'bytes')
+  reply
+    .header('etag', etag)
+    .header('cache-control', IMMUTABLE_CACHE_CONTROL)
+    .header('accept-ranges', 'bytes')
     .header('content-type', file.contentType ?? 'application/octet-stream');
   const inm = request.headers['if-none-match'];
-  if (inm !== undefined && inm.split(',').some((t) => t.trim() === etag || t.trim() === '*')) return reply.code(304).send();
+  if (inm !== undefined && inm.split(',').some((t) => t.trim() === etag || t.trim() === '*'))
+    return reply.code(304).send();
   // If-Range with another validator: the client's partial copy is of something else, send it whole.
   const ifRange = request.headers['if-range'];
   const range = ifRange !== undefined && ifRange !== etag ? null : parseByteRange(request.headers.range, file.size);
@@ -51,6 +58,11 @@ export function sendImmutableFile(request: FastifyRequest, reply: FastifyReply, 
     reply.header('content-length', String(file.size));
     return request.method === 'HEAD' ? reply.send() : reply.send(createReadStream(file.path));
   }
-  reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${file.size}`).header('content-length', String(range.end - range.start + 1));
-  return request.method === 'HEAD' ? reply.send() : reply.send(createReadStream(file.path, { start: range.start, end: range.end }));
+  reply
+    .code(206)
+    .header('content-range', `bytes ${range.start}-${range.end}/${file.size}`)
+    .header('content-length', String(range.end - range.start + 1));
+  return request.method === 'HEAD'
+    ? reply.send()
+    : reply.send(createReadStream(file.path, { start: range.start, end: range.end }));
 }

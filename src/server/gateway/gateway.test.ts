@@ -7,7 +7,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import Fastify, { type FastifyInstance } from 'fastify';
 import {
-  AGENT_PROTOCOL_VERSION, encodeEnrollToken, tokenSecretHash, type AgentPolicy, type ReportedUpdate, type ScanReport,
+  AGENT_PROTOCOL_VERSION,
+  encodeEnrollToken,
+  tokenSecretHash,
+  type AgentPolicy,
+  type ReportedUpdate,
+  type ScanReport,
 } from '../../domain/agent-protocol.ts';
 import { createAgentGateway, type AgentGateway } from './gateway.ts';
 import { MemoryGatewayStore } from './store.ts';
@@ -15,16 +20,39 @@ import { MemoryGatewayStore } from './store.ts';
 const T0 = new Date('2026-11-11T02:00:00Z');
 const SECRET = 'abcdefghijklmnop0123';
 const POLICY: AgentPolicy = {
-  ring: 'pilot', scanIntervalSeconds: 3600, scanSource: 'offline', windows: [], reboot: 'if-required', installAtShutdown: false, directDownload: false, allowedUpdateIds: [],
+  ring: 'pilot',
+  scanIntervalSeconds: 3600,
+  scanSource: 'offline',
+  windows: [],
+  reboot: 'if-required',
+  installAtShutdown: false,
+  directDownload: false,
+  allowedUpdateIds: [],
 };
 
-interface Fixture { app: FastifyInstance; store: MemoryGatewayStore; gateway: AgentGateway; clock: { now: Date } }
+interface Fixture {
+  app: FastifyInstance;
+  store: MemoryGatewayStore;
+  gateway: AgentGateway;
+  clock: { now: Date };
+}
 
 async function fixture(): Promise<Fixture> {
   const store = new MemoryGatewayStore();
   const clock = { now: T0 };
-  store.addEnrollToken({ hash: tokenSecretHash(SECRET), ring: 'pilot', expiresAt: '2026-11-12T00:00:00Z', usesLeft: 2 });
-  const gateway = createAgentGateway({ store, now: () => clock.now, policyFor: async () => POLICY, catalog: async () => null, content: async () => null });
+  store.addEnrollToken({
+    hash: tokenSecretHash(SECRET),
+    ring: 'pilot',
+    expiresAt: '2026-11-12T00:00:00Z',
+    usesLeft: 2,
+  });
+  const gateway = createAgentGateway({
+    store,
+    now: () => clock.now,
+    policyFor: async () => POLICY,
+    catalog: async () => null,
+    content: async () => null,
+  });
   const app = Fastify();
   await app.register(gateway.plugin);
   await app.ready();
@@ -32,15 +60,36 @@ async function fixture(): Promise<Fixture> {
 }
 
 async function enroll(f: Fixture, hostName: string, token = encodeEnrollToken({ secret: SECRET, fingerprint: null })) {
-  return f.app.inject({ method: 'POST', url: '/api/v1/agent/enroll', payload: { protocol: AGENT_PROTOCOL_VERSION, token, hostName, agentVersion: 'test' } });
+  return f.app.inject({
+    method: 'POST',
+    url: '/api/v1/agent/enroll',
+    payload: { protocol: AGENT_PROTOCOL_VERSION, token, hostName, agentVersion: 'test' },
+  });
 }
 
 function update(id: number, applicability: ReportedUpdate['applicability']): ReportedUpdate {
-  return { updateId: `00000000-0000-4000-8000-${String(id).padStart(12, '0')}`, revisionNumber: 200, kbs: [String(5000000 + id)], applicability, downloaded: false, lastAttempt: null };
+  return {
+    updateId: `00000000-0000-4000-8000-${String(id).padStart(12, '0')}`,
+    revisionNumber: 200,
+    kbs: [String(5000000 + id)],
+    applicability,
+    downloaded: false,
+    lastAttempt: null,
+  };
 }
 
 function report(seq: number, baseSeq: number | null, updates: ReportedUpdate[], removed: string[] = []): ScanReport {
-  return { protocol: AGENT_PROTOCOL_VERSION, seq, baseSeq, scannedAt: T0.toISOString(), source: 'offline', catalogSha256: null, rebootPending: false, updates, removed };
+  return {
+    protocol: AGENT_PROTOCOL_VERSION,
+    seq,
+    baseSeq,
+    scannedAt: T0.toISOString(),
+    source: 'offline',
+    catalogSha256: null,
+    rebootPending: false,
+    updates,
+    removed,
+  };
 }
 
 test('enrollment gives a credential; unknown, expired, used-up tokens and revoked hosts are refused with stable codes', async () => {
@@ -63,14 +112,24 @@ test('enrollment gives a credential; unknown, expired, used-up tokens and revoke
   const usedUp = await enroll(f, 'web03');
   assert.equal(usedUp.json().error.code, 'ENROLL_TOKEN_USED_UP');
 
-  f.store.addEnrollToken({ hash: tokenSecretHash(SECRET), ring: 'pilot', expiresAt: '2026-11-12T00:00:00Z', usesLeft: null });
+  f.store.addEnrollToken({
+    hash: tokenSecretHash(SECRET),
+    ring: 'pilot',
+    expiresAt: '2026-11-12T00:00:00Z',
+    usesLeft: null,
+  });
   f.clock.now = new Date('2026-11-12T00:00:01Z');
   assert.equal((await enroll(f, 'web03')).json().error.code, 'ENROLL_TOKEN_EXPIRED');
   f.clock.now = T0;
 
   // A revoked host's credential stops working at once, and it cannot enroll again under its name.
   f.store.revoke(body.hostId, T0);
-  const afterRevoke = await f.app.inject({ method: 'POST', url: '/api/v1/agent/checkin', headers: { authorization: `Bearer ${body.credential}` }, payload: { protocol: 1, waitSeconds: 0, agentVersion: 't' } });
+  const afterRevoke = await f.app.inject({
+    method: 'POST',
+    url: '/api/v1/agent/checkin',
+    headers: { authorization: `Bearer ${body.credential}` },
+    payload: { protocol: 1, waitSeconds: 0, agentVersion: 't' },
+  });
   assert.equal(afterRevoke.statusCode, 403);
   assert.equal(afterRevoke.json().error.code, 'AGENT_HOST_REVOKED');
   assert.equal((await enroll(f, 'WEB01')).json().error.code, 'ENROLL_HOST_REVOKED');
@@ -82,9 +141,17 @@ test('every agent route refuses a missing or wrong credential; a credential only
   const a = (await enroll(f, 'web01')).json();
   const b = (await enroll(f, 'web02')).json();
   const routes = [
-    { method: 'POST' as const, url: '/api/v1/agent/checkin', payload: { protocol: 1, waitSeconds: 0, agentVersion: 't' } },
+    {
+      method: 'POST' as const,
+      url: '/api/v1/agent/checkin',
+      payload: { protocol: 1, waitSeconds: 0, agentVersion: 't' },
+    },
     { method: 'POST' as const, url: '/api/v1/agent/reports', payload: report(1, null, []) },
-    { method: 'POST' as const, url: '/api/v1/agent/actions/act-1/progress', payload: { protocol: 1, state: 'received', at: T0.toISOString() } },
+    {
+      method: 'POST' as const,
+      url: '/api/v1/agent/actions/act-1/progress',
+      payload: { protocol: 1, state: 'received', at: T0.toISOString() },
+    },
     { method: 'GET' as const, url: '/api/v1/agent/catalog' },
     { method: 'GET' as const, url: `/api/v1/agent/content/${'a'.repeat(40)}` },
   ];
@@ -97,12 +164,22 @@ test('every agent route refuses a missing or wrong credential; a credential only
   }
   // An action for web01 cannot be reported on by web02.
   const action = f.store.createAction('scan', [a.hostId], T0);
-  const cross = await f.app.inject({ method: 'POST', url: `/api/v1/agent/actions/${action.id}/progress`, headers: { authorization: `Bearer ${b.credential}` }, payload: { protocol: 1, state: 'received', at: T0.toISOString() } });
+  const cross = await f.app.inject({
+    method: 'POST',
+    url: `/api/v1/agent/actions/${action.id}/progress`,
+    headers: { authorization: `Bearer ${b.credential}` },
+    payload: { protocol: 1, state: 'received', at: T0.toISOString() },
+  });
   assert.equal(cross.statusCode, 404);
   assert.equal(cross.json().error.code, 'AGENT_ACTION_NOT_FOUND');
   assert.equal(action.progress.size, 0);
   // web02's report lands on web02 only.
-  await f.app.inject({ method: 'POST', url: '/api/v1/agent/reports', headers: { authorization: `Bearer ${b.credential}` }, payload: report(1, null, [update(1, 'needed')]) });
+  await f.app.inject({
+    method: 'POST',
+    url: '/api/v1/agent/reports',
+    headers: { authorization: `Bearer ${b.credential}` },
+    payload: report(1, null, [update(1, 'needed')]),
+  });
   assert.equal((await f.store.inventory(a.hostId)).updates.size, 0);
   assert.equal((await f.store.inventory(b.hostId)).updates.size, 1);
 });
@@ -110,15 +187,32 @@ test('every agent route refuses a missing or wrong credential; a credential only
 test('reports: a resent report changes nothing; deltas apply on their base; a stale base asks for a full report', async () => {
   const f = await fixture();
   const a = (await enroll(f, 'web01')).json();
-  const send = (r: ScanReport) => f.app.inject({ method: 'POST', url: '/api/v1/agent/reports', headers: { authorization: `Bearer ${a.credential}` }, payload: r });
-  assert.deepEqual((await send(report(1, null, [update(1, 'needed'), update(2, 'needed'), update(3, 'installed')]))).json(), { ackedSeq: 1, status: 'applied' });
+  const send = (r: ScanReport) =>
+    f.app.inject({
+      method: 'POST',
+      url: '/api/v1/agent/reports',
+      headers: { authorization: `Bearer ${a.credential}` },
+      payload: r,
+    });
+  assert.deepEqual(
+    (await send(report(1, null, [update(1, 'needed'), update(2, 'needed'), update(3, 'installed')]))).json(),
+    { ackedSeq: 1, status: 'applied' },
+  );
   // A delta: 1 installed now, 2 gone (superseded), 4 new.
-  assert.equal((await send(report(2, 1, [update(1, 'installed'), update(4, 'needed')], [update(2, 'needed').updateId]))).json().status, 'applied');
+  assert.equal(
+    (await send(report(2, 1, [update(1, 'installed'), update(4, 'needed')], [update(2, 'needed').updateId]))).json()
+      .status,
+    'applied',
+  );
   // The same delta again (the agent never saw our answer): nothing changes.
   const resent = await send(report(2, 1, [update(9, 'needed')]));
   assert.deepEqual(resent.json(), { ackedSeq: 2, status: 'duplicate' });
   const inv = await f.store.inventory(a.hostId);
-  assert.deepEqual([...inv.updates.values()].map((u) => [u.kbs[0], u.applicability]).sort(), [['5000001', 'installed'], ['5000003', 'installed'], ['5000004', 'needed']]);
+  assert.deepEqual([...inv.updates.values()].map((u) => [u.kbs[0], u.applicability]).sort(), [
+    ['5000001', 'installed'],
+    ['5000003', 'installed'],
+    ['5000004', 'needed'],
+  ]);
   const stale = await send(report(5, 3, [update(5, 'needed')]));
   assert.equal(stale.statusCode, 409);
   assert.equal(stale.json().error.code, 'AGENT_REPORT_BASE_MISMATCH');
@@ -129,18 +223,54 @@ test('malformed, unknown-field and oversize reports get 400 with a stable code a
   const f = await fixture();
   const a = (await enroll(f, 'web01')).json();
   const headers = { authorization: `Bearer ${a.credential}`, 'content-type': 'application/json' };
-  await f.app.inject({ method: 'POST', url: '/api/v1/agent/reports', headers, payload: report(1, null, [update(1, 'needed')]) });
+  await f.app.inject({
+    method: 'POST',
+    url: '/api/v1/agent/reports',
+    headers,
+    payload: report(1, null, [update(1, 'needed')]),
+  });
   const bad: [string, string | object, string][] = [
     ['not JSON', '{"seq": 2,', 'AGENT_REQUEST_INVALID'],
     ['unknown field', { ...report(2, 1, []), extra: true }, 'AGENT_REQUEST_INVALID'],
-    ['unknown field in an update', report(2, 1, [{ ...update(2, 'needed'), surprise: 1 } as ReportedUpdate]), 'AGENT_REQUEST_INVALID'],
+    [
+      'unknown field in an update',
+      report(2, 1, [{ ...update(2, 'needed'), surprise: 1 } as ReportedUpdate]),
+      'AGENT_REQUEST_INVALID',
+    ],
     ['bad update id', report(2, 1, [{ ...update(2, 'needed'), updateId: 'nope' }]), 'AGENT_REQUEST_INVALID'],
-    ['bad HRESULT', report(2, 1, [{ ...update(2, 'needed'), lastAttempt: { phase: 'install', resultCode: 'failed', hresult: '80240022', attempts: 1, at: T0.toISOString() } }]), 'AGENT_REQUEST_INVALID'],
+    [
+      'bad HRESULT',
+      report(2, 1, [
+        {
+          ...update(2, 'needed'),
+          lastAttempt: {
+            phase: 'install',
+            resultCode: 'failed',
+            hresult: '80240022',
+            attempts: 1,
+            at: T0.toISOString(),
+          },
+        },
+      ]),
+      'AGENT_REQUEST_INVALID',
+    ],
     ['duplicate update', report(2, 1, [update(2, 'needed'), update(2, 'installed')]), 'AGENT_REPORT_INVALID'],
-    ['oversize', JSON.stringify(report(2, 1, [update(2, 'needed')])).replace('"removed":[]', `"removed":[],"pad":"${'x'.repeat(5 * 1024 * 1024)}"`), 'AGENT_REPORT_TOO_LARGE'],
+    [
+      'oversize',
+      JSON.stringify(report(2, 1, [update(2, 'needed')])).replace(
+        '"removed":[]',
+        `"removed":[],"pad":"${'x'.repeat(5 * 1024 * 1024)}"`,
+      ),
+      'AGENT_REPORT_TOO_LARGE',
+    ],
   ];
   for (const [what, payload, code] of bad) {
-    const res = await f.app.inject({ method: 'POST', url: '/api/v1/agent/reports', headers, payload: typeof payload === 'string' ? payload : JSON.stringify(payload) });
+    const res = await f.app.inject({
+      method: 'POST',
+      url: '/api/v1/agent/reports',
+      headers,
+      payload: typeof payload === 'string' ? payload : JSON.stringify(payload),
+    });
     assert.equal(res.statusCode, 400, what);
     assert.equal(res.json().error.code, code, what);
   }
@@ -155,7 +285,8 @@ test('a held check-in answers as soon as an action is created for its host, over
   const address = await f.app.listen({ port: 0, host: '127.0.0.1' });
   try {
     const held = fetch(`${address}/api/v1/agent/checkin`, {
-      method: 'POST', headers: { authorization: `Bearer ${a.credential}`, 'content-type': 'application/json' },
+      method: 'POST',
+      headers: { authorization: `Bearer ${a.credential}`, 'content-type': 'application/json' },
       body: JSON.stringify({ protocol: 1, waitSeconds: 50, agentVersion: 't' }),
     });
     while (!f.gateway.isConnected(a.hostId)) await new Promise((r) => setImmediate(r));
@@ -165,7 +296,10 @@ test('a held check-in answers as soon as an action is created for its host, over
     assert.equal(f.gateway.wake([a.hostId]), 1);
     const body = (await (await held).json()) as { actions: { id: string }[]; policy: { ring: string } };
     assert.ok(performance.now() - started < 2_000);
-    assert.deepEqual(body.actions.map((x) => x.id), [action.id]);
+    assert.deepEqual(
+      body.actions.map((x) => x.id),
+      [action.id],
+    );
     assert.equal(body.policy.ring, 'pilot');
     assert.equal(f.gateway.connected(), 0);
   } finally {
@@ -174,15 +308,20 @@ test('a held check-in answers as soon as an action is created for its host, over
   }
 });
 
-test('an update\'s cached files: only for an update the host may install; 503 while the server still downloads; none without a cache', async () => {
+test("an update's cached files: only for an update the host may install; 503 while the server still downloads; none without a cache", async () => {
   const allowed = '00000000-0000-4000-8000-000000000001';
   const other = '00000000-0000-4000-8000-000000000002';
-  let answer: 'pending' | null | { digest: string; sha1: string; sha256: null; size: number; fileName: string }[] = 'pending';
+  let answer: 'pending' | null | { digest: string; sha1: string; sha256: null; size: number; fileName: string }[] =
+    'pending';
   const asked: string[] = [];
   const store = new MemoryGatewayStore();
   store.addEnrollToken({ hash: tokenSecretHash(SECRET), ring: 'pilot', expiresAt: null, usesLeft: null });
   const gateway = createAgentGateway({
-    store, now: () => T0, policyFor: async () => ({ ...POLICY, allowedUpdateIds: [allowed] }), catalog: async () => null, content: async () => null,
+    store,
+    now: () => T0,
+    policyFor: async () => ({ ...POLICY, allowedUpdateIds: [allowed] }),
+    catalog: async () => null,
+    content: async () => null,
     updateContent: async (id) => (asked.push(id), answer),
   });
   const app = Fastify();
@@ -203,11 +342,18 @@ test('an update\'s cached files: only for an update the host may install; 503 wh
   answer = [{ digest: 'ab'.repeat(20), sha1: 'ab'.repeat(20), sha256: null, size: 10, fileName: 'x.msu' }];
   const ready = await get(allowed.toUpperCase());
   assert.equal(ready.statusCode, 200);
-  assert.deepEqual(ready.json().files.map((x: { url: string }) => x.url), [`/api/v1/agent/content/${'ab'.repeat(20)}`]);
+  assert.deepEqual(
+    ready.json().files.map((x: { url: string }) => x.url),
+    [`/api/v1/agent/content/${'ab'.repeat(20)}`],
+  );
 
   answer = null;
   assert.equal((await get(allowed)).json().error.code, 'AGENT_CONTENT_NONE');
-  assert.equal((await app.inject({ method: 'GET', url: `/api/v1/agent/updates/${allowed}/content` })).statusCode, 401, 'agents only');
+  assert.equal(
+    (await app.inject({ method: 'GET', url: `/api/v1/agent/updates/${allowed}/content` })).statusCode,
+    401,
+    'agents only',
+  );
   gateway.close();
   await app.close();
 });

@@ -8,7 +8,12 @@
  */
 import type { ActionProgress, AgentAction, ReportedUpdate, ScanReport } from '../../domain/agent-protocol.ts';
 
-export const ENROLL_REFUSALS = ['ENROLL_TOKEN_UNKNOWN', 'ENROLL_TOKEN_EXPIRED', 'ENROLL_TOKEN_USED_UP', 'ENROLL_HOST_REVOKED'] as const;
+export const ENROLL_REFUSALS = [
+  'ENROLL_TOKEN_UNKNOWN',
+  'ENROLL_TOKEN_EXPIRED',
+  'ENROLL_TOKEN_USED_UP',
+  'ENROLL_HOST_REVOKED',
+] as const;
 export type EnrollRefusal = (typeof ENROLL_REFUSALS)[number];
 
 export interface EnrollInput {
@@ -43,7 +48,9 @@ export interface HostInventory {
 
 export interface GatewayStore {
   /** Consumes one use of the token and creates (or re-keys, same name) the host; or says why not. */
-  enroll(input: EnrollInput): Promise<{ readonly ok: true; readonly host: AgentHost } | { readonly ok: false; readonly code: EnrollRefusal }>;
+  enroll(
+    input: EnrollInput,
+  ): Promise<{ readonly ok: true; readonly host: AgentHost } | { readonly ok: false; readonly code: EnrollRefusal }>;
   host(hostId: string): Promise<AgentHost | null>;
   /** Marks the host seen (online) at `now`. */
   touch(hostId: string, now: Date, bootId: string | null): Promise<void>;
@@ -83,7 +90,10 @@ export interface MemoryAction {
 }
 
 /** Applies a report to an inventory (pure); used by every store implementation. */
-export function mergeReport(current: ReadonlyMap<string, ReportedUpdate>, report: ScanReport): Map<string, ReportedUpdate> {
+export function mergeReport(
+  current: ReadonlyMap<string, ReportedUpdate>,
+  report: ScanReport,
+): Map<string, ReportedUpdate> {
   const next = report.baseSeq === null ? new Map<string, ReportedUpdate>() : new Map(current);
   for (const id of report.removed) next.delete(id.toLowerCase());
   for (const u of report.updates) next.set(u.updateId.toLowerCase(), { ...u, updateId: u.updateId.toLowerCase() });
@@ -91,7 +101,10 @@ export function mergeReport(current: ReadonlyMap<string, ReportedUpdate>, report
 }
 
 /** Decides what a report does given the last applied seq (pure). */
-export function classifyReport(ackedSeq: number, report: Pick<ScanReport, 'seq' | 'baseSeq'>): 'apply' | 'duplicate' | 'base-mismatch' {
+export function classifyReport(
+  ackedSeq: number,
+  report: Pick<ScanReport, 'seq' | 'baseSeq'>,
+): 'apply' | 'duplicate' | 'base-mismatch' {
   if (report.seq <= ackedSeq) return 'duplicate';
   if (report.baseSeq !== null && report.baseSeq !== ackedSeq) return 'base-mismatch';
   return 'apply';
@@ -109,8 +122,20 @@ export class MemoryGatewayStore implements GatewayStore {
   }
 
   /** What the server's POST /api/v1/actions does, for tests of the gateway alone. */
-  createAction(action: AgentAction['action'], hostIds: readonly string[], now: Date, updateIds?: readonly string[]): MemoryAction {
-    const a: MemoryAction = { id: `act-${++this.actionSeq}`, action, hostIds: new Set(hostIds), createdAt: now.toISOString(), progress: new Map(), ...(updateIds ? { updateIds } : {}) };
+  createAction(
+    action: AgentAction['action'],
+    hostIds: readonly string[],
+    now: Date,
+    updateIds?: readonly string[],
+  ): MemoryAction {
+    const a: MemoryAction = {
+      id: `act-${++this.actionSeq}`,
+      action,
+      hostIds: new Set(hostIds),
+      createdAt: now.toISOString(),
+      progress: new Map(),
+      ...(updateIds ? { updateIds } : {}),
+    };
     this.actions.set(a.id, a);
     return a;
   }
@@ -123,16 +148,24 @@ export class MemoryGatewayStore implements GatewayStore {
   async enroll(input: EnrollInput): Promise<{ ok: true; host: AgentHost } | { ok: false; code: EnrollRefusal }> {
     const token = this.tokens.get(input.tokenHash);
     if (!token) return { ok: false, code: 'ENROLL_TOKEN_UNKNOWN' };
-    if (token.expiresAt !== null && Date.parse(token.expiresAt) <= input.now.getTime()) return { ok: false, code: 'ENROLL_TOKEN_EXPIRED' };
+    if (token.expiresAt !== null && Date.parse(token.expiresAt) <= input.now.getTime())
+      return { ok: false, code: 'ENROLL_TOKEN_EXPIRED' };
     if (token.usesLeft !== null && token.usesLeft <= 0) return { ok: false, code: 'ENROLL_TOKEN_USED_UP' };
     const existing = [...this.hosts.values()].find((h) => h.name.toLowerCase() === input.hostName.toLowerCase());
     if (existing?.revokedAt) return { ok: false, code: 'ENROLL_HOST_REVOKED' };
     if (token.usesLeft !== null) token.usesLeft--;
     if (existing) this.hosts.delete(existing.id);
     const host: MemoryHost = {
-      id: existing?.id ?? input.hostId, name: input.hostName, ring: token.ring, credentialHash: input.credentialHash, revokedAt: null,
-      ackedSeq: existing?.ackedSeq ?? 0, scannedAt: existing?.scannedAt ?? null, rebootPending: existing?.rebootPending ?? false,
-      updates: existing?.updates ?? new Map(), lastSeenAt: input.now.toISOString(),
+      id: existing?.id ?? input.hostId,
+      name: input.hostName,
+      ring: token.ring,
+      credentialHash: input.credentialHash,
+      revokedAt: null,
+      ackedSeq: existing?.ackedSeq ?? 0,
+      scannedAt: existing?.scannedAt ?? null,
+      rebootPending: existing?.rebootPending ?? false,
+      updates: existing?.updates ?? new Map(),
+      lastSeenAt: input.now.toISOString(),
     };
     this.hosts.set(host.id, host);
     return { ok: true, host: publicHost(host) };
@@ -167,13 +200,23 @@ export class MemoryGatewayStore implements GatewayStore {
 
   async inventory(hostId: string): Promise<HostInventory> {
     const h = this.hosts.get(hostId);
-    return { ackedSeq: h?.ackedSeq ?? 0, scannedAt: h?.scannedAt ?? null, rebootPending: h?.rebootPending ?? false, updates: new Map(h?.updates ?? []) };
+    return {
+      ackedSeq: h?.ackedSeq ?? 0,
+      scannedAt: h?.scannedAt ?? null,
+      rebootPending: h?.rebootPending ?? false,
+      updates: new Map(h?.updates ?? []),
+    };
   }
 
   async pendingActions(hostId: string): Promise<readonly AgentAction[]> {
     return [...this.actions.values()]
       .filter((a) => a.hostIds.has(hostId) && !(a.progress.get(hostId) ?? []).length)
-      .map((a) => ({ id: a.id, action: a.action, createdAt: a.createdAt, ...(a.updateIds ? { updateIds: [...a.updateIds] } : {}) }));
+      .map((a) => ({
+        id: a.id,
+        action: a.action,
+        createdAt: a.createdAt,
+        ...(a.updateIds ? { updateIds: [...a.updateIds] } : {}),
+      }));
   }
 
   async recordProgress(hostId: string, actionId: string, progress: ActionProgress): Promise<boolean> {
@@ -181,7 +224,8 @@ export class MemoryGatewayStore implements GatewayStore {
     if (!a || !a.hostIds.has(hostId)) return false;
     const list = a.progress.get(hostId) ?? [];
     // A resent progress report (the agent did not see our answer) is recorded once.
-    if (!list.some((p) => p.state === progress.state && p.at === progress.at && p.percent === progress.percent)) list.push(progress);
+    if (!list.some((p) => p.state === progress.state && p.at === progress.at && p.percent === progress.percent))
+      list.push(progress);
     a.progress.set(hostId, list);
     return true;
   }

@@ -28,18 +28,28 @@ export const eventRoutes: FastifyPluginAsyncTypebox<{ deps: ServerDeps }> = asyn
       config: { access: 'viewer' },
       schema: {
         tags: ['events'],
-        summary: 'Live changes as server-sent events (text/event-stream): `id`, `data` = JSON with `kind` ("rule.create", "action.progress", …), `at` and ids',
-        querystring: Type.Object({ after: Type.Optional(Type.Integer({ minimum: 0, description: 'resume after this event id' })) }, { additionalProperties: false }),
+        summary:
+          'Live changes as server-sent events (text/event-stream): `id`, `data` = JSON with `kind` ("rule.create", "action.progress", …), `at` and ids',
+        querystring: Type.Object(
+          { after: Type.Optional(Type.Integer({ minimum: 0, description: 'resume after this event id' })) },
+          { additionalProperties: false },
+        ),
         headers: Type.Object({ 'last-event-id': Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$' })) }),
         response: errors({ 200: Type.String({ description: 'text/event-stream' }) }),
       },
     },
     async (request, reply) => {
       const fromHeader = request.headers['last-event-id'];
-      let cursor = fromHeader !== undefined ? Number(fromHeader) : (request.query.after ?? (await latestEventId(deps.store.db)));
+      let cursor =
+        fromHeader !== undefined ? Number(fromHeader) : (request.query.after ?? (await latestEventId(deps.store.db)));
       reply.hijack();
       const res = reply.raw;
-      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no', connection: 'keep-alive' });
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-store',
+        'x-accel-buffering': 'no',
+        connection: 'keep-alive',
+      });
       res.write(`retry: 2000\n: connected\n\n`);
       let pumping = false;
       let again = false;

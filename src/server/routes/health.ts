@@ -10,10 +10,24 @@ import type { ServerDeps } from '../context.ts';
 const Status = Type.Object({ status: Type.String() });
 
 export const healthRoutes: FastifyPluginAsyncTypebox<{ deps: ServerDeps }> = async (app, { deps }) => {
-  app.get('/healthz', { config: { access: 'public' }, schema: { tags: ['health'], summary: 'The process is alive', response: { 200: Status } } }, async () => ({ status: 'ok' }));
+  app.get(
+    '/healthz',
+    {
+      config: { access: 'public' },
+      schema: { tags: ['health'], summary: 'The process is alive', response: { 200: Status } },
+    },
+    async () => ({ status: 'ok' }),
+  );
   app.get(
     '/readyz',
-    { config: { access: 'public' }, schema: { tags: ['health'], summary: 'The store answers: ready to serve', response: { 200: Status, 503: Status } } },
+    {
+      config: { access: 'public' },
+      schema: {
+        tags: ['health'],
+        summary: 'The store answers: ready to serve',
+        response: { 200: Status, 503: Status },
+      },
+    },
     async (request, reply) => {
       try {
         await sql`select 1`.execute(deps.store.db);

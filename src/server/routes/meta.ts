@@ -9,9 +9,27 @@ import type { ServerDeps } from '../context.ts';
 import { errors } from './schemas.ts';
 
 export const metaRoutes: FastifyPluginAsyncTypebox<{ deps: ServerDeps }> = async (app, { deps }) => {
-  app.get('/api/v1/openapi.json', { config: { access: 'viewer' }, schema: { tags: ['meta'], summary: 'This OpenAPI document', response: errors({ 200: Type.Unknown() }) } }, async () => app.swagger());
-  app.get('/metrics', { config: { access: 'viewer' }, schema: { tags: ['meta'], summary: 'Prometheus metrics (text exposition format)', response: errors({ 200: Type.String() }) } }, async (_request, reply) => {
-    const text = await deps.metrics.registry.render();
-    return reply.type('text/plain; version=0.0.4; charset=utf-8').send(text);
-  });
+  app.get(
+    '/api/v1/openapi.json',
+    {
+      config: { access: 'viewer' },
+      schema: { tags: ['meta'], summary: 'This OpenAPI document', response: errors({ 200: Type.Unknown() }) },
+    },
+    async () => app.swagger(),
+  );
+  app.get(
+    '/metrics',
+    {
+      config: { access: 'viewer' },
+      schema: {
+        tags: ['meta'],
+        summary: 'Prometheus metrics (text exposition format)',
+        response: errors({ 200: Type.String() }),
+      },
+    },
+    async (_request, reply) => {
+      const text = await deps.metrics.registry.render();
+      return reply.type('text/plain; version=0.0.4; charset=utf-8').send(text);
+    },
+  );
 };

@@ -12,10 +12,21 @@ import { WaptCounts, WsusCounts } from './hosts.ts';
 import { errors, IsoTime, MAX_PAGE, Nullable } from './schemas.ts';
 
 const Update = Type.Object({
-  updateId: Type.String(), kb: Nullable(Type.String()), kbs: Type.Array(Type.String()), title: Nullable(Type.String()), classification: Nullable(Type.String()),
-  severity: Nullable(Type.String()), products: Type.Array(Type.String()), releasedAt: Nullable(IsoTime), inCatalog: Type.Boolean(),
-  counts: WaptCounts, wsusCounts: WsusCounts,
-  decisions: Type.Object({ allowed: Type.Integer(), forbidden: Type.Integer(), deferred: Type.Integer() }, { description: 'hosts that need it, by decision' }),
+  updateId: Type.String(),
+  kb: Nullable(Type.String()),
+  kbs: Type.Array(Type.String()),
+  title: Nullable(Type.String()),
+  classification: Nullable(Type.String()),
+  severity: Nullable(Type.String()),
+  products: Type.Array(Type.String()),
+  releasedAt: Nullable(IsoTime),
+  inCatalog: Type.Boolean(),
+  counts: WaptCounts,
+  wsusCounts: WsusCounts,
+  decisions: Type.Object(
+    { allowed: Type.Integer(), forbidden: Type.Integer(), deferred: Type.Integer() },
+    { description: 'hosts that need it, by decision' },
+  ),
   cache: Type.String({ description: 'not-cached | downloading | cached (the server’s content cache)' }),
 });
 type UpdateView = Static<typeof Update>;
@@ -27,15 +38,32 @@ export const updateRoutes: FastifyPluginAsyncTypebox<{ deps: ServerDeps }> = asy
     {
       config: { access: 'viewer' },
       schema: {
-        tags: ['updates'], summary: 'Updates hosts reported, with host counts per state and decision; filter, sort and page on the server',
-        querystring: Type.Object({
-          state: Type.Optional(Type.Union(WAPT_STATES.map((s) => Type.Literal(s)), { description: 'updates with at least one host in this state' })),
-          classification: Type.Optional(Type.String({ maxLength: 100 })), severity: Type.Optional(Type.String({ maxLength: 20, description: 'Critical, Important, Moderate, Low or none' })),
-          product: Type.Optional(Type.String({ maxLength: 200 })), q: Type.Optional(Type.String({ maxLength: 200, description: 'KB number or words of the title' })),
-          decision: Type.Optional(Type.Union([Type.Literal('allowed'), Type.Literal('forbidden'), Type.Literal('deferred')])),
-          sort: Type.Optional(Type.Union(SORTS.map((s) => Type.Literal(s)))), order: Type.Optional(Type.Union([Type.Literal('asc'), Type.Literal('desc')])),
-          limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PAGE, default: 100 })), offset: Type.Optional(Type.Integer({ minimum: 0, default: 0 })),
-        }, { additionalProperties: false }),
+        tags: ['updates'],
+        summary: 'Updates hosts reported, with host counts per state and decision; filter, sort and page on the server',
+        querystring: Type.Object(
+          {
+            state: Type.Optional(
+              Type.Union(
+                WAPT_STATES.map((s) => Type.Literal(s)),
+                { description: 'updates with at least one host in this state' },
+              ),
+            ),
+            classification: Type.Optional(Type.String({ maxLength: 100 })),
+            severity: Type.Optional(
+              Type.String({ maxLength: 20, description: 'Critical, Important, Moderate, Low or none' }),
+            ),
+            product: Type.Optional(Type.String({ maxLength: 200 })),
+            q: Type.Optional(Type.String({ maxLength: 200, description: 'KB number or words of the title' })),
+            decision: Type.Optional(
+              Type.Union([Type.Literal('allowed'), Type.Literal('forbidden'), Type.Literal('deferred')]),
+            ),
+            sort: Type.Optional(Type.Union(SORTS.map((s) => Type.Literal(s)))),
+            order: Type.Optional(Type.Union([Type.Literal('asc'), Type.Literal('desc')])),
+            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PAGE, default: 100 })),
+            offset: Type.Optional(Type.Integer({ minimum: 0, default: 0 })),
+          },
+          { additionalProperties: false },
+        ),
         response: errors({ 200: Type.Object({ updates: Type.Array(Update), total: Type.Integer() }) }),
       },
     },
@@ -53,10 +81,19 @@ export const updateRoutes: FastifyPluginAsyncTypebox<{ deps: ServerDeps }> = asy
             const cat = fleet.catalog.get(s.updateId);
             const row = rows.get(s.updateId);
             u = {
-              updateId: s.updateId, kb: cat?.kbs[0] ?? row?.kb ?? null, kbs: [...(cat?.kbs ?? (row?.kb ? [row.kb] : []))], title: cat?.title || row?.title || null,
-              classification: cat?.classification ?? null, severity: cat?.severity ?? null, products: [...(cat?.products ?? [])], releasedAt: cat?.releasedAt ?? null, inCatalog: cat !== undefined,
-              counts: Object.fromEntries(WAPT_STATES.map((k) => [k, 0])) as UpdateView['counts'], wsusCounts: Object.fromEntries(WSUS_STATES.map((k) => [k, 0])) as UpdateView['wsusCounts'],
-              decisions: { allowed: 0, forbidden: 0, deferred: 0 }, cache: cat?.cache ?? 'not-cached',
+              updateId: s.updateId,
+              kb: cat?.kbs[0] ?? row?.kb ?? null,
+              kbs: [...(cat?.kbs ?? (row?.kb ? [row.kb] : []))],
+              title: cat?.title || row?.title || null,
+              classification: cat?.classification ?? null,
+              severity: cat?.severity ?? null,
+              products: [...(cat?.products ?? [])],
+              releasedAt: cat?.releasedAt ?? null,
+              inCatalog: cat !== undefined,
+              counts: Object.fromEntries(WAPT_STATES.map((k) => [k, 0])) as UpdateView['counts'],
+              wsusCounts: Object.fromEntries(WSUS_STATES.map((k) => [k, 0])) as UpdateView['wsusCounts'],
+              decisions: { allowed: 0, forbidden: 0, deferred: 0 },
+              cache: cat?.cache ?? 'not-cached',
             };
             byUpdate.set(s.updateId, u);
           }
@@ -67,16 +104,33 @@ export const updateRoutes: FastifyPluginAsyncTypebox<{ deps: ServerDeps }> = asy
       }
       let list = [...byUpdate.values()];
       if (q.state) list = list.filter((u) => u.counts[q.state!]! > 0);
-      if (q.classification) list = list.filter((u) => u.classification?.toLowerCase() === q.classification!.toLowerCase());
+      if (q.classification)
+        list = list.filter((u) => u.classification?.toLowerCase() === q.classification!.toLowerCase());
       if (q.severity) list = list.filter((u) => (u.severity ?? 'none').toLowerCase() === q.severity!.toLowerCase());
       if (q.product) list = list.filter((u) => u.products.some((p) => p.toLowerCase() === q.product!.toLowerCase()));
       if (q.decision) list = list.filter((u) => u.decisions[q.decision!] > 0);
       if (q.q) {
         const text = q.q.trim().toLowerCase().replace(/^kb/, '');
-        list = list.filter((u) => u.kbs.includes(text) || (u.title ?? '').toLowerCase().includes(q.q!.trim().toLowerCase()) || u.updateId === text);
+        list = list.filter(
+          (u) =>
+            u.kbs.includes(text) ||
+            (u.title ?? '').toLowerCase().includes(q.q!.trim().toLowerCase()) ||
+            u.updateId === text,
+        );
       }
       const sort = (q.sort ?? 'releasedAt') as (typeof SORTS)[number];
-      const key = (u: UpdateView): string | number => (sort === 'kb' ? (u.kb ?? '') : sort === 'title' ? (u.title ?? '') : sort === 'releasedAt' ? (u.releasedAt ?? '') : sort === 'severity' ? (u.severity ?? '') : sort === 'failed' ? u.wsusCounts.failed! : u.counts[sort]!);
+      const key = (u: UpdateView): string | number =>
+        sort === 'kb'
+          ? (u.kb ?? '')
+          : sort === 'title'
+            ? (u.title ?? '')
+            : sort === 'releasedAt'
+              ? (u.releasedAt ?? '')
+              : sort === 'severity'
+                ? (u.severity ?? '')
+                : sort === 'failed'
+                  ? u.wsusCounts.failed!
+                  : u.counts[sort]!;
       const dir = (q.order ?? (sort === 'releasedAt' ? 'desc' : 'asc')) === 'desc' ? -1 : 1;
       list.sort((a, b) => (key(a) < key(b) ? -dir : key(a) > key(b) ? dir : a.updateId.localeCompare(b.updateId)));
       const offset = q.offset ?? 0;

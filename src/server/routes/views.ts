@@ -19,7 +19,8 @@ import { errors, IsoTime, Nullable } from './schemas.ts';
 export const LATEST_FAILURES = 20;
 
 const WsusCountsSchema = Type.Object(Object.fromEntries(WSUS_STATES.map((s) => [s, Type.Integer()])));
-const zeroCounts = (): Record<WsusState, number> => Object.fromEntries(WSUS_STATES.map((s) => [s, 0])) as Record<WsusState, number>;
+const zeroCounts = (): Record<WsusState, number> =>
+  Object.fromEntries(WSUS_STATES.map((s) => [s, 0])) as Record<WsusState, number>;
 
 const HResultText = { hresultName: Nullable(Type.String()), hresultMeaning: Nullable(Type.String()) };
 /** Name and meaning of an HRESULT as the table knows it; nulls for text that is not one. */
@@ -29,17 +30,35 @@ function hresultText(code: string | null): { hresultName: string | null; hresult
   return { hresultName: d.name, hresultMeaning: d.meaning };
 }
 
-const Failure = Type.Object({ host: Type.String(), updateId: Type.String(), kb: Nullable(Type.String()), title: Nullable(Type.String()), hresult: Type.String(), at: Nullable(IsoTime), attempts: Type.Integer(), ...HResultText });
+const Failure = Type.Object({
+  host: Type.String(),
+  updateId: Type.String(),
+  kb: Nullable(Type.String()),
+  title: Nullable(Type.String()),
+  hresult: Type.String(),
+  at: Nullable(IsoTime),
+  attempts: Type.Integer(),
+  ...HResultText,
+});
 
 const Related = Type.Object({ updateId: Type.String(), kb: Nullable(Type.String()), title: Nullable(Type.String()) });
-const related = (r: { updateId: string; kb: string | null; title: string | null }) => ({ updateId: r.updateId, kb: r.kb, title: r.title });
+const related = (r: { updateId: string; kb: string | null; title: string | null }) => ({
+  updateId: r.updateId,
+  kb: r.kb,
+  title: r.title,
+});
 
 /** Every host × update state of the fleet's live hosts, with the host's name. */
 function allStates(fleet: FleetView, now: Date): { name: string; online: boolean; states: HostUpdateState[] }[] {
   const nowIso = now.toISOString();
   return fleet.hosts
     .filter((h) => !h.revoked_at)
-    .map((h) => ({ name: h.name, online: h.online_until !== null && h.online_until > nowIso, rebootPending: h.reboot_pending === 1, states: fleet.policy.hostStates(fleet.facts.get(h.key)!, now) }));
+    .map((h) => ({
+      name: h.name,
+      online: h.online_until !== null && h.online_until > nowIso,
+      rebootPending: h.reboot_pending === 1,
+      states: fleet.policy.hostStates(fleet.facts.get(h.key)!, now),
+    }));
 }
 
 export const viewRoutes: FastifyPluginAsyncTypebox<{ deps: ServerDeps }> = async (app, { deps }) => {
@@ -49,12 +68,18 @@ export const viewRoutes: FastifyPluginAsyncTypebox<{ deps: ServerDeps }> = async
       config: { access: 'viewer' },
       schema: {
         tags: ['views'],
-        summary: 'The fleet at a glance: WSUS states overall and per ring, hosts offline or needing a reboot, the latest failures, catalog age, cache size',
+        summary:
+          'The fleet at a glance: WSUS states overall and per ring, hosts offline or needing a reboot, the latest failures, catalog age, cache size',
         response: errors({
           200: Type.Object({
-            all: WsusCountsSchema, rings: Type.Array(Type.Object({ ring: Type.String(), hosts: Type.Integer(), counts: WsusCountsSchema })),
-            hosts: Type.Integer(), hostsOffline: Type.Integer(), hostsRebootPending: Type.Integer(), latestFailures: Type.Array(Failure),
-            catalog: Type.Object({ importedAt: Nullable(IsoTime), version: Nullable(Type.String()) }), content: Type.Object({ bytes: Type.Integer(), files: Type.Integer() }),
+            all: WsusCountsSchema,
+            rings: Type.Array(Type.Object({ ring: Type.String(), hosts: Type.Integer(), counts: WsusCountsSchema })),
+            hosts: Type.Integer(),
+            hostsOffline: Type.Integer(),
+            hostsRebootPending: Type.Integer(),
+            latestFailures: Type.Array(Failure),
+            catalog: Type.Object({ importedAt: Nullable(IsoTime), version: Nullable(Type.String()) }),
+            content: Type.Object({ bytes: Type.Integer(), files: Type.Integer() }),
           }),
         }),
       },
@@ -85,16 +110,35 @@ export const viewRoutes: FastifyPluginAsyncTypebox<{ deps: ServerDeps }> = async
         .sort((a, b) => (b.r.last_attempt_at ?? '').localeCompare(a.r.last_attempt_at ?? ''))
         .slice(0, LATEST_FAILURES)
         .map(({ key, r }) => ({
-          host: fleet.hosts.find((h) => h.key === key)?.name ?? key, updateId: r.update_id, kb: fleet.catalog.get(r.update_id)?.kbs[0] ?? r.kb,
-          title: fleet.catalog.get(r.update_id)?.title || r.title, hresult: r.hresult!, at: r.last_attempt_at, attempts: r.attempts, ...hresultText(r.hresult),
+          host: fleet.hosts.find((h) => h.key === key)?.name ?? key,
+          updateId: r.update_id,
+          kb: fleet.catalog.get(r.update_id)?.kbs[0] ?? r.kb,
+          title: fleet.catalog.get(r.update_id)?.title || r.title,
+          hresult: r.hresult!,
+          at: r.last_attempt_at,
+          attempts: r.attempts,
+          ...hresultText(r.hresult),
         }));
-      const version = await deps.store.db.selectFrom('catalog_versions').select(['id', 'imported_at', 'package_id']).where('state', '=', 'current').executeTakeFirst();
+      const version = await deps.store.db
+        .selectFrom('catalog_versions')
+        .select(['id', 'imported_at', 'package_id'])
+        .where('state', '=', 'current')
+        .executeTakeFirst();
       const content = deps.content?.stats() ?? { bytes: 0, files: 0 };
       const order = fleet.rings.map((r) => r.name);
       return {
-        all, hosts: live.length, hostsOffline: offline, hostsRebootPending: reboot, latestFailures: failures,
-        rings: [...rings.entries()].sort(([a], [b]) => (order.indexOf(a) + 1 || 1e9) - (order.indexOf(b) + 1 || 1e9) || a.localeCompare(b)).map(([ring, r]) => ({ ring, hosts: r.hosts, counts: r.counts })),
-        catalog: { importedAt: version?.imported_at ?? null, version: version ? (version.package_id ?? String(version.id)) : null },
+        all,
+        hosts: live.length,
+        hostsOffline: offline,
+        hostsRebootPending: reboot,
+        latestFailures: failures,
+        rings: [...rings.entries()]
+          .sort(([a], [b]) => (order.indexOf(a) + 1 || 1e9) - (order.indexOf(b) + 1 || 1e9) || a.localeCompare(b))
+          .map(([ring, r]) => ({ ring, hosts: r.hosts, counts: r.counts })),
+        catalog: {
+          importedAt: version?.imported_at ?? null,
+          version: version ? (version.package_id ?? String(version.id)) : null,
+        },
         content: { bytes: content.bytes, files: content.files },
       };
     },
@@ -104,7 +148,18 @@ export const viewRoutes: FastifyPluginAsyncTypebox<{ deps: ServerDeps }> = async
     '/api/v1/updates/facets',
     {
       config: { access: 'viewer' },
-      schema: { tags: ['views'], summary: 'The severities, classifications and products of the updates hosts reported (the grid’s filter values)', response: errors({ 200: Type.Object({ severities: Type.Array(Type.String()), classifications: Type.Array(Type.String()), products: Type.Array(Type.String()) }) }) },
+      schema: {
+        tags: ['views'],
+        summary:
+          'The severities, classifications and products of the updates hosts reported (the grid’s filter values)',
+        response: errors({
+          200: Type.Object({
+            severities: Type.Array(Type.String()),
+            classifications: Type.Array(Type.String()),
+            products: Type.Array(Type.String()),
+          }),
+        }),
+      },
     },
     async () => {
       const fleet = await loadFleet(deps.store.db, deps.cacheStateOf);
@@ -126,17 +181,47 @@ export const viewRoutes: FastifyPluginAsyncTypebox<{ deps: ServerDeps }> = async
     {
       config: { access: 'viewer' },
       schema: {
-        tags: ['views'], summary: 'One update: catalog facts, its hosts by state, failures grouped by HRESULT, supersedence, prerequisites, promotion per ring',
+        tags: ['views'],
+        summary:
+          'One update: catalog facts, its hosts by state, failures grouped by HRESULT, supersedence, prerequisites, promotion per ring',
         params: Type.Object({ id: Type.String({ pattern: '^[0-9a-fA-F-]{36}$' }) }),
         response: errors({
           200: Type.Object({
-            updateId: Type.String(), kb: Nullable(Type.String()), title: Nullable(Type.String()), classification: Nullable(Type.String()), severity: Nullable(Type.String()),
-            releasedAt: Nullable(Type.String()), products: Type.Array(Type.String()), cves: Type.Array(Type.String()), moreInfoUrls: Type.Array(Type.String()), inCatalog: Type.Boolean(),
-            counts: WsusCountsSchema, decisions: Type.Object({ allowed: Type.Integer(), forbidden: Type.Integer(), deferred: Type.Integer() }),
-            hosts: Type.Array(Type.Object({ name: Type.String(), state: Nullable(Type.String()), wsusState: Type.String(), decision: Type.String(), hresult: Nullable(Type.String()) })),
-            failures: Type.Array(Type.Object({ hresult: Type.String(), hosts: Type.Array(Type.String()), ...HResultText })),
-            supersedes: Type.Array(Related), supersededBy: Type.Array(Related), prerequisites: Type.Array(Related),
-            promotion: Type.Array(Type.Object({ ring: Type.String(), status: Nullable(Type.String()), reason: Nullable(Type.String()), evidence: Type.Unknown() })),
+            updateId: Type.String(),
+            kb: Nullable(Type.String()),
+            title: Nullable(Type.String()),
+            classification: Nullable(Type.String()),
+            severity: Nullable(Type.String()),
+            releasedAt: Nullable(Type.String()),
+            products: Type.Array(Type.String()),
+            cves: Type.Array(Type.String()),
+            moreInfoUrls: Type.Array(Type.String()),
+            inCatalog: Type.Boolean(),
+            counts: WsusCountsSchema,
+            decisions: Type.Object({ allowed: Type.Integer(), forbidden: Type.Integer(), deferred: Type.Integer() }),
+            hosts: Type.Array(
+              Type.Object({
+                name: Type.String(),
+                state: Nullable(Type.String()),
+                wsusState: Type.String(),
+                decision: Type.String(),
+                hresult: Nullable(Type.String()),
+              }),
+            ),
+            failures: Type.Array(
+              Type.Object({ hresult: Type.String(), hosts: Type.Array(Type.String()), ...HResultText }),
+            ),
+            supersedes: Type.Array(Related),
+            supersededBy: Type.Array(Related),
+            prerequisites: Type.Array(Related),
+            promotion: Type.Array(
+              Type.Object({
+                ring: Type.String(),
+                status: Nullable(Type.String()),
+                reason: Nullable(Type.String()),
+                evidence: Type.Unknown(),
+              }),
+            ),
           }),
         }),
       },
@@ -155,7 +240,13 @@ export const viewRoutes: FastifyPluginAsyncTypebox<{ deps: ServerDeps }> = async
       }
       const counts = zeroCounts();
       const decisions = { allowed: 0, forbidden: 0, deferred: 0 };
-      const hosts: { name: string; state: string | null; wsusState: string; decision: string; hresult: string | null }[] = [];
+      const hosts: {
+        name: string;
+        state: string | null;
+        wsusState: string;
+        decision: string;
+        hresult: string | null;
+      }[] = [];
       const failures = new Map<string, string[]>();
       let reportedKb: string | null = null;
       let reportedTitle: string | null = null;
@@ -167,16 +258,35 @@ export const viewRoutes: FastifyPluginAsyncTypebox<{ deps: ServerDeps }> = async
         reportedTitle ??= row?.title ?? null;
         counts[s.wsus] += 1;
         if (s.applicability === 'needed') decisions[s.decision.kind] += 1;
-        hosts.push({ name: h.name, state: s.wapt, wsusState: s.wsus, decision: s.decision.kind, hresult: s.delivery.hresult });
-        if (s.delivery.state === 'failed' && s.delivery.hresult) failures.set(s.delivery.hresult, [...(failures.get(s.delivery.hresult) ?? []), h.name]);
+        hosts.push({
+          name: h.name,
+          state: s.wapt,
+          wsusState: s.wsus,
+          decision: s.decision.kind,
+          hresult: s.delivery.hresult,
+        });
+        if (s.delivery.state === 'failed' && s.delivery.hresult)
+          failures.set(s.delivery.hresult, [...(failures.get(s.delivery.hresult) ?? []), h.name]);
       }
-      if (!cat && !details && hosts.length === 0) throw notFound('UPDATE_NOT_FOUND', `No host reported update ${id} and the current catalog does not have it.`);
+      if (!cat && !details && hosts.length === 0)
+        throw notFound('UPDATE_NOT_FOUND', `No host reported update ${id} and the current catalog does not have it.`);
       return {
-        updateId: id, kb: cat?.kbs[0] ?? details?.kb ?? reportedKb, title: cat?.title || details?.title || reportedTitle, classification: cat?.classification ?? details?.classification ?? null,
-        severity: cat?.severity ?? details?.severity ?? null, releasedAt: cat?.releasedAt ?? details?.releaseDate ?? null, products: [...(cat?.products ?? details?.products ?? [])],
-        cves: [...(details?.cveIds ?? [])], moreInfoUrls: [...(details?.moreInfoUrls ?? [])], inCatalog: cat !== undefined || details !== undefined,
-        counts, decisions, hosts: hosts.sort((a, b) => a.name.localeCompare(b.name)),
-        failures: [...failures.entries()].map(([hresult, names]) => ({ hresult, hosts: names.sort(), ...hresultText(hresult) })).sort((a, b) => b.hosts.length - a.hosts.length),
+        updateId: id,
+        kb: cat?.kbs[0] ?? details?.kb ?? reportedKb,
+        title: cat?.title || details?.title || reportedTitle,
+        classification: cat?.classification ?? details?.classification ?? null,
+        severity: cat?.severity ?? details?.severity ?? null,
+        releasedAt: cat?.releasedAt ?? details?.releaseDate ?? null,
+        products: [...(cat?.products ?? details?.products ?? [])],
+        cves: [...(details?.cveIds ?? [])],
+        moreInfoUrls: [...(details?.moreInfoUrls ?? [])],
+        inCatalog: cat !== undefined || details !== undefined,
+        counts,
+        decisions,
+        hosts: hosts.sort((a, b) => a.name.localeCompare(b.name)),
+        failures: [...failures.entries()]
+          .map(([hresult, names]) => ({ hresult, hosts: names.sort(), ...hresultText(hresult) }))
+          .sort((a, b) => b.hosts.length - a.hosts.length),
         supersedes: (details?.supersedes ?? []).filter((l) => l.depth === 1).map(related),
         supersededBy: (details?.supersededBy ?? []).filter((l) => l.depth === 1).map(related),
         prerequisites: (details?.prerequisites ?? []).flatMap((g) => g.updates.map(related)),
@@ -193,12 +303,36 @@ export const viewRoutes: FastifyPluginAsyncTypebox<{ deps: ServerDeps }> = async
     {
       config: { access: 'viewer' },
       schema: {
-        tags: ['views'], summary: 'A host’s actions (newest first) and the last result of each update it attempted, with HRESULT names and meanings',
+        tags: ['views'],
+        summary:
+          'A host’s actions (newest first) and the last result of each update it attempted, with HRESULT names and meanings',
         params: Type.Object({ name: Type.String({ minLength: 1, maxLength: 253 }) }),
         response: errors({
           200: Type.Object({
-            history: Type.Array(Type.Object({ at: IsoTime, actionId: Type.String(), action: Type.String(), state: Type.String(), phase: Nullable(Type.String()), hresult: Nullable(Type.String()), message: Nullable(Type.String()), ...HResultText })),
-            results: Type.Array(Type.Object({ updateId: Type.String(), kb: Nullable(Type.String()), title: Nullable(Type.String()), delivery: Type.String(), hresult: Nullable(Type.String()), attempts: Type.Integer(), at: Nullable(IsoTime), ...HResultText })),
+            history: Type.Array(
+              Type.Object({
+                at: IsoTime,
+                actionId: Type.String(),
+                action: Type.String(),
+                state: Type.String(),
+                phase: Nullable(Type.String()),
+                hresult: Nullable(Type.String()),
+                message: Nullable(Type.String()),
+                ...HResultText,
+              }),
+            ),
+            results: Type.Array(
+              Type.Object({
+                updateId: Type.String(),
+                kb: Nullable(Type.String()),
+                title: Nullable(Type.String()),
+                delivery: Type.String(),
+                hresult: Nullable(Type.String()),
+                attempts: Type.Integer(),
+                at: Nullable(IsoTime),
+                ...HResultText,
+              }),
+            ),
           }),
         }),
       },
@@ -208,13 +342,41 @@ export const viewRoutes: FastifyPluginAsyncTypebox<{ deps: ServerDeps }> = async
       const host = await deps.store.db.selectFrom('hosts').select(['key']).where('key', '=', key).executeTakeFirst();
       if (!host) throw notFound('HOST_NOT_FOUND', `No enrolled host ${request.params.name}.`);
       const actions = await deps.store.db
-        .selectFrom('action_hosts as ah').innerJoin('actions as a', 'a.id', 'ah.action_id')
+        .selectFrom('action_hosts as ah')
+        .innerJoin('actions as a', 'a.id', 'ah.action_id')
         .select(['a.id', 'a.kind', 'ah.state', 'ah.phase', 'ah.hresult', 'ah.message', 'ah.updated_at'])
-        .where('ah.host_key', '=', key).orderBy('ah.updated_at', 'desc').limit(100).execute();
-      const rows = await deps.store.db.selectFrom('host_updates').selectAll().where('host_key', '=', key).where('attempts', '>', 0).orderBy('last_attempt_at', 'desc').execute();
+        .where('ah.host_key', '=', key)
+        .orderBy('ah.updated_at', 'desc')
+        .limit(100)
+        .execute();
+      const rows = await deps.store.db
+        .selectFrom('host_updates')
+        .selectAll()
+        .where('host_key', '=', key)
+        .where('attempts', '>', 0)
+        .orderBy('last_attempt_at', 'desc')
+        .execute();
       return {
-        history: actions.map((a) => ({ at: a.updated_at, actionId: a.id, action: a.kind, state: a.state, phase: a.phase, hresult: a.hresult, message: a.message, ...hresultText(a.hresult) })),
-        results: rows.map((r) => ({ updateId: r.update_id, kb: r.kb, title: r.title, delivery: r.delivery, hresult: r.hresult, attempts: r.attempts, at: r.last_attempt_at, ...hresultText(r.hresult) })),
+        history: actions.map((a) => ({
+          at: a.updated_at,
+          actionId: a.id,
+          action: a.kind,
+          state: a.state,
+          phase: a.phase,
+          hresult: a.hresult,
+          message: a.message,
+          ...hresultText(a.hresult),
+        })),
+        results: rows.map((r) => ({
+          updateId: r.update_id,
+          kb: r.kb,
+          title: r.title,
+          delivery: r.delivery,
+          hresult: r.hresult,
+          attempts: r.attempts,
+          at: r.last_attempt_at,
+          ...hresultText(r.hresult),
+        })),
       };
     },
   );
@@ -224,22 +386,53 @@ export const viewRoutes: FastifyPluginAsyncTypebox<{ deps: ServerDeps }> = async
     {
       config: { access: 'viewer' },
       schema: {
-        tags: ['rings'], summary: 'The promotion board: each update some host of a gated ring needs, with the gate’s status and evidence',
-        response: errors({ 200: Type.Object({ promotions: Type.Array(Type.Object({ updateId: Type.String(), kb: Nullable(Type.String()), title: Nullable(Type.String()), ring: Type.String(), fromRing: Type.String(), status: Type.String(), reason: Type.String(), override: Type.Unknown(), evidence: Type.Unknown() })) }) }),
+        tags: ['rings'],
+        summary:
+          'The promotion board: each update some host of a gated ring needs, with the gate’s status and evidence',
+        response: errors({
+          200: Type.Object({
+            promotions: Type.Array(
+              Type.Object({
+                updateId: Type.String(),
+                kb: Nullable(Type.String()),
+                title: Nullable(Type.String()),
+                ring: Type.String(),
+                fromRing: Type.String(),
+                status: Type.String(),
+                reason: Type.String(),
+                override: Type.Unknown(),
+                evidence: Type.Unknown(),
+              }),
+            ),
+          }),
+        }),
       },
     },
     async () => {
       const now = deps.now();
       const fleet = await loadFleet(deps.store.db, deps.cacheStateOf);
       const needed = new Set<string>();
-      for (const rows of fleet.rows.values()) for (const r of rows) if (r.applicability === 'needed' || r.delivery === 'failed' || r.applicability === 'installed') needed.add(r.update_id);
+      for (const rows of fleet.rows.values())
+        for (const r of rows)
+          if (r.applicability === 'needed' || r.delivery === 'failed' || r.applicability === 'installed')
+            needed.add(r.update_id);
       const out = [];
       for (const ring of fleet.rings.slice(1)) {
         for (const id of [...needed].sort()) {
           const p = fleet.policy.promotion(id, ring.name, now);
           if (!p) continue;
           const cat = fleet.catalog.get(id);
-          out.push({ updateId: id, kb: cat?.kbs[0] ?? null, title: cat?.title ?? null, ring: ring.name, fromRing: p.evidence.fromRing, status: p.status, reason: p.reason, override: p.override, evidence: p.evidence });
+          out.push({
+            updateId: id,
+            kb: cat?.kbs[0] ?? null,
+            title: cat?.title ?? null,
+            ring: ring.name,
+            fromRing: p.evidence.fromRing,
+            status: p.status,
+            reason: p.reason,
+            override: p.override,
+            evidence: p.evidence,
+          });
         }
       }
       return { promotions: out };

@@ -2,7 +2,8 @@
 import type { Kysely } from 'kysely';
 
 export async function up(db: Kysely<unknown>): Promise<void> {
-  await db.schema.createTable('runs')
+  await db.schema
+    .createTable('runs')
     .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
     .addColumn('options_json', 'text', (c) => c.notNull())
     .addColumn('started_at', 'varchar(32)', (c) => c.notNull())
@@ -10,7 +11,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('outcome', 'varchar(32)', (c) => c.notNull())
     .addColumn('exit_code', 'integer')
     .execute();
-  await db.schema.createTable('run_hosts')
+  await db.schema
+    .createTable('run_hosts')
     .addColumn('run_id', 'varchar(64)', (c) => c.notNull().references('runs.id').onDelete('cascade'))
     .addColumn('host', 'varchar(255)', (c) => c.notNull())
     .addColumn('ordinal', 'integer', (c) => c.notNull())
@@ -22,7 +24,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('updated_at', 'varchar(32)', (c) => c.notNull())
     .addPrimaryKeyConstraint('run_hosts_pk', ['run_id', 'host'])
     .execute();
-  await db.schema.createTable('run_host_updates')
+  await db.schema
+    .createTable('run_host_updates')
     .addColumn('run_id', 'varchar(64)', (c) => c.notNull())
     .addColumn('host', 'varchar(255)', (c) => c.notNull())
     .addColumn('update_id', 'varchar(64)', (c) => c.notNull())
@@ -34,10 +37,13 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('cycle', 'integer', (c) => c.notNull())
     .addColumn('message', 'text')
     .addPrimaryKeyConstraint('run_host_updates_pk', ['run_id', 'host', 'update_id'])
-    .addForeignKeyConstraint('run_host_updates_host_fk', ['run_id', 'host'], 'run_hosts', ['run_id', 'host'], (c) => c.onDelete('cascade'))
+    .addForeignKeyConstraint('run_host_updates_host_fk', ['run_id', 'host'], 'run_hosts', ['run_id', 'host'], (c) =>
+      c.onDelete('cascade'),
+    )
     .execute();
   // Numbered per run by the repository (no autoincrement: SQLite and PostgreSQL spell it differently).
-  await db.schema.createTable('run_events')
+  await db.schema
+    .createTable('run_events')
     .addColumn('run_id', 'varchar(64)', (c) => c.notNull().references('runs.id').onDelete('cascade'))
     .addColumn('n', 'integer', (c) => c.notNull())
     .addColumn('host', 'varchar(255)')

@@ -16,7 +16,9 @@ import { SqliteAdapter, sql, type CreateTableBuilder, type Kysely } from 'kysely
 export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema
     .createTable('catalog_versions')
-    .addColumn('id', isSqlite(db) ? 'integer' : 'serial', (c) => (isSqlite(db) ? c.primaryKey().autoIncrement() : c.primaryKey()))
+    .addColumn('id', isSqlite(db) ? 'integer' : 'serial', (c) =>
+      isSqlite(db) ? c.primaryKey().autoIncrement() : c.primaryKey(),
+    )
     .addColumn('state', 'text', (c) => c.notNull())
     .addColumn('package_id', 'text')
     .addColumn('creation_date', 'text')
@@ -59,8 +61,17 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('max_download_size', bigInteger(db))
     .addColumn('browse_only', 'integer', (c) => c.notNull().defaultTo(0))
     .execute();
-  await db.schema.createIndex('catalog_updates_rev').unique().on('catalog_updates').columns(['version_id', 'revision_id']).execute();
-  await db.schema.createIndex('catalog_updates_uid').on('catalog_updates').columns(['version_id', 'update_id']).execute();
+  await db.schema
+    .createIndex('catalog_updates_rev')
+    .unique()
+    .on('catalog_updates')
+    .columns(['version_id', 'revision_id'])
+    .execute();
+  await db.schema
+    .createIndex('catalog_updates_uid')
+    .on('catalog_updates')
+    .columns(['version_id', 'update_id'])
+    .execute();
   await db.schema.createIndex('catalog_updates_kb').on('catalog_updates').columns(['version_id', 'kb']).execute();
 
   await db.schema
@@ -90,7 +101,11 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('or_group', 'integer')
     .addColumn('prerequisite_update_id', 'text', (c) => c.notNull())
     .execute();
-  await db.schema.createIndex('catalog_prerequisites_rev').on('catalog_prerequisites').columns(['version_id', 'revision_id']).execute();
+  await db.schema
+    .createIndex('catalog_prerequisites_rev')
+    .on('catalog_prerequisites')
+    .columns(['version_id', 'revision_id'])
+    .execute();
 
   await db.schema
     .createTable('catalog_bundles')
@@ -100,7 +115,11 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addPrimaryKeyConstraint('catalog_bundles_pk', ['version_id', 'member_revision_id', 'bundle_revision_id'])
     .$call(withoutRowid(db))
     .execute();
-  await db.schema.createIndex('catalog_bundles_bundle').on('catalog_bundles').columns(['version_id', 'bundle_revision_id']).execute();
+  await db.schema
+    .createIndex('catalog_bundles_bundle')
+    .on('catalog_bundles')
+    .columns(['version_id', 'bundle_revision_id'])
+    .execute();
 
   await db.schema
     .createTable('catalog_supersedence')
@@ -110,7 +129,11 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addPrimaryKeyConstraint('catalog_supersedence_pk', ['version_id', 'revision_id', 'superseding_revision_id'])
     .$call(withoutRowid(db))
     .execute();
-  await db.schema.createIndex('catalog_supersedence_new').on('catalog_supersedence').columns(['version_id', 'superseding_revision_id']).execute();
+  await db.schema
+    .createIndex('catalog_supersedence_new')
+    .on('catalog_supersedence')
+    .columns(['version_id', 'superseding_revision_id'])
+    .execute();
 
   await db.schema
     .createTable('catalog_update_files')
@@ -155,8 +178,16 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 export async function down(db: Kysely<unknown>): Promise<void> {
   if (isSqlite(db)) await sql`DROP TABLE IF EXISTS catalog_updates_fts`.execute(db);
   for (const table of [
-    'catalog_titles', 'catalog_files', 'catalog_update_files', 'catalog_supersedence', 'catalog_bundles',
-    'catalog_prerequisites', 'catalog_categories', 'catalog_update_categories', 'catalog_updates', 'catalog_versions',
+    'catalog_titles',
+    'catalog_files',
+    'catalog_update_files',
+    'catalog_supersedence',
+    'catalog_bundles',
+    'catalog_prerequisites',
+    'catalog_categories',
+    'catalog_update_categories',
+    'catalog_updates',
+    'catalog_versions',
   ]) {
     await db.schema.dropTable(table).ifExists().execute();
   }
@@ -164,7 +195,8 @@ export async function down(db: Kysely<unknown>): Promise<void> {
 
 /** SQLite: store the table in its primary-key B-tree (WITHOUT ROWID); other dialects: as is. */
 function withoutRowid(db: Kysely<unknown>) {
-  return <T extends CreateTableBuilder<string, never>>(builder: T): T => (isSqlite(db) ? (builder.modifyEnd(sql`without rowid`) as T) : builder);
+  return <T extends CreateTableBuilder<string, never>>(builder: T): T =>
+    isSqlite(db) ? (builder.modifyEnd(sql`without rowid`) as T) : builder;
 }
 
 /** File sizes pass 2 GiB: PostgreSQL's integer is 32-bit; SQLite's INTEGER holds 64 bits already. */

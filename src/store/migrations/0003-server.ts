@@ -13,13 +13,15 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   const sqlite = db.getExecutor().adapter instanceof SqliteAdapter;
   const autoId = sqlite ? 'integer' : 'bigserial';
 
-  await db.schema.createTable('server_settings')
+  await db.schema
+    .createTable('server_settings')
     .addColumn('key', 'varchar(64)', (c) => c.primaryKey())
     .addColumn('value', 'text', (c) => c.notNull())
     .addColumn('updated_at', 'varchar(32)', (c) => c.notNull())
     .execute();
 
-  await db.schema.createTable('users')
+  await db.schema
+    .createTable('users')
     .addColumn('name', 'varchar(64)', (c) => c.primaryKey())
     .addColumn('role', 'varchar(16)', (c) => c.notNull())
     .addColumn('password_hash', 'text', (c) => c.notNull())
@@ -29,7 +31,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .execute();
 
   // The session id itself is never stored: only its SHA-256, so a copy of the database logs no one in.
-  await db.schema.createTable('sessions')
+  await db.schema
+    .createTable('sessions')
     .addColumn('id_hash', 'varchar(64)', (c) => c.primaryKey())
     .addColumn('user_name', 'varchar(64)', (c) => c.notNull().references('users.name').onDelete('cascade'))
     .addColumn('csrf_token', 'varchar(64)', (c) => c.notNull())
@@ -40,7 +43,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .execute();
   await db.schema.createIndex('sessions_user').on('sessions').column('user_name').execute();
 
-  await db.schema.createTable('api_tokens')
+  await db.schema
+    .createTable('api_tokens')
     .addColumn('id', 'varchar(32)', (c) => c.primaryKey())
     .addColumn('name', 'varchar(128)', (c) => c.notNull())
     .addColumn('role', 'varchar(16)', (c) => c.notNull())
@@ -52,7 +56,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('revoked_at', 'varchar(32)')
     .execute();
 
-  await db.schema.createTable('enroll_tokens')
+  await db.schema
+    .createTable('enroll_tokens')
     .addColumn('id', 'varchar(32)', (c) => c.primaryKey())
     .addColumn('secret_hash', 'varchar(64)', (c) => c.notNull())
     .addColumn('ring', 'varchar(64)', (c) => c.notNull())
@@ -69,7 +74,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 
   // `key` is the lower-cased host name (Windows names are case-insensitive); `name` as enrolled;
   // `id` the host id inside the agent's credential (plh1.<id>.<secret>), new at each enrollment.
-  await db.schema.createTable('hosts')
+  await db.schema
+    .createTable('hosts')
     .addColumn('key', 'varchar(255)', (c) => c.primaryKey())
     .addColumn('id', 'varchar(64)', (c) => c.notNull().unique())
     .addColumn('name', 'varchar(255)', (c) => c.notNull())
@@ -89,7 +95,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .execute();
 
   // Applicability, decision and delivery kept apart (DESIGN.md §8); WAPT/WSUS states derive from them.
-  await db.schema.createTable('host_updates')
+  await db.schema
+    .createTable('host_updates')
     .addColumn('host_key', 'varchar(255)', (c) => c.notNull().references('hosts.key').onDelete('cascade'))
     .addColumn('update_id', 'varchar(64)', (c) => c.notNull())
     .addColumn('revision', 'integer')
@@ -109,9 +116,14 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('report_json', 'text', (c) => c.notNull())
     .addPrimaryKeyConstraint('host_updates_pk', ['host_key', 'update_id'])
     .execute();
-  await db.schema.createIndex('host_updates_update').on('host_updates').columns(['update_id', 'applicability']).execute();
+  await db.schema
+    .createIndex('host_updates_update')
+    .on('host_updates')
+    .columns(['update_id', 'applicability'])
+    .execute();
 
-  await db.schema.createTable('rules')
+  await db.schema
+    .createTable('rules')
     .addColumn('id', 'varchar(32)', (c) => c.primaryKey())
     .addColumn('action', 'varchar(8)', (c) => c.notNull())
     .addColumn('spec_json', 'text', (c) => c.notNull())
@@ -120,7 +132,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('created_by', 'varchar(128)', (c) => c.notNull())
     .execute();
 
-  await db.schema.createTable('rings')
+  await db.schema
+    .createTable('rings')
     .addColumn('name', 'varchar(64)', (c) => c.primaryKey())
     .addColumn('position', 'integer', (c) => c.notNull())
     .addColumn('spec_json', 'text', (c) => c.notNull())
@@ -129,7 +142,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .execute();
 
   // An admin's hand promotion or halt of an update into a ring (the policy reads these).
-  await db.schema.createTable('promotion_overrides')
+  await db.schema
+    .createTable('promotion_overrides')
     .addColumn('update_id', 'varchar(64)', (c) => c.notNull())
     .addColumn('ring', 'varchar(64)', (c) => c.notNull())
     .addColumn('action', 'varchar(8)', (c) => c.notNull())
@@ -138,7 +152,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addPrimaryKeyConstraint('promotion_overrides_pk', ['update_id', 'ring'])
     .execute();
 
-  await db.schema.createTable('actions')
+  await db.schema
+    .createTable('actions')
     .addColumn('id', 'varchar(32)', (c) => c.primaryKey())
     .addColumn('kind', 'varchar(16)', (c) => c.notNull())
     .addColumn('target_json', 'text', (c) => c.notNull())
@@ -150,7 +165,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .execute();
   await db.schema.createIndex('actions_created').on('actions').column('created_at').execute();
 
-  await db.schema.createTable('action_hosts')
+  await db.schema
+    .createTable('action_hosts')
     .addColumn('action_id', 'varchar(32)', (c) => c.notNull().references('actions.id').onDelete('cascade'))
     .addColumn('host_key', 'varchar(255)', (c) => c.notNull())
     .addColumn('state', 'varchar(16)', (c) => c.notNull())
@@ -164,7 +180,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .execute();
   await db.schema.createIndex('action_hosts_host').on('action_hosts').columns(['host_key', 'state']).execute();
 
-  await db.schema.createTable('audit')
+  await db.schema
+    .createTable('audit')
     .addColumn('id', autoId, (c) => c.primaryKey())
     .addColumn('at', 'varchar(32)', (c) => c.notNull())
     .addColumn('actor', 'varchar(160)', (c) => c.notNull())
@@ -174,7 +191,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('ip', 'varchar(64)')
     .execute();
 
-  await db.schema.createTable('events')
+  await db.schema
+    .createTable('events')
     .addColumn('id', autoId, (c) => c.primaryKey())
     .addColumn('at', 'varchar(32)', (c) => c.notNull())
     .addColumn('kind', 'varchar(64)', (c) => c.notNull())
@@ -184,8 +202,20 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 
 export async function down(db: Kysely<unknown>): Promise<void> {
   for (const table of [
-    'events', 'audit', 'action_hosts', 'actions', 'promotion_overrides', 'rings', 'rules', 'host_updates', 'hosts',
-    'enroll_tokens', 'api_tokens', 'sessions', 'users', 'server_settings',
+    'events',
+    'audit',
+    'action_hosts',
+    'actions',
+    'promotion_overrides',
+    'rings',
+    'rules',
+    'host_updates',
+    'hosts',
+    'enroll_tokens',
+    'api_tokens',
+    'sessions',
+    'users',
+    'server_settings',
   ]) {
     await db.schema.dropTable(table).ifExists().execute();
   }

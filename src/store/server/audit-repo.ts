@@ -20,7 +20,17 @@ export interface AuditRecord extends AuditEntry {
 }
 
 export async function appendAudit(db: Kysely<Database>, entry: AuditEntry): Promise<void> {
-  await db.insertInto('audit').values({ at: entry.at, actor: entry.actor, action: entry.action, target: entry.target, details_json: JSON.stringify(entry.details), ip: entry.ip }).execute();
+  await db
+    .insertInto('audit')
+    .values({
+      at: entry.at,
+      actor: entry.actor,
+      action: entry.action,
+      target: entry.target,
+      details_json: JSON.stringify(entry.details),
+      ip: entry.ip,
+    })
+    .execute();
 }
 
 export interface AuditQuery {
@@ -37,9 +47,20 @@ export async function listAudit(db: Kysely<Database>, q: AuditQuery): Promise<Au
   let query = db.selectFrom('audit').selectAll().orderBy('id', 'desc').limit(q.limit);
   if (q.before !== undefined) query = query.where('id', '<', q.before);
   if (q.actor) query = query.where('actor', '=', q.actor);
-  if (q.action) query = q.action.endsWith('.') ? query.where('action', 'like', `${q.action}%`) : query.where('action', '=', q.action);
+  if (q.action)
+    query = q.action.endsWith('.')
+      ? query.where('action', 'like', `${q.action}%`)
+      : query.where('action', '=', q.action);
   const rows = await query.execute();
-  return rows.map((r) => ({ id: Number(r.id), at: r.at, actor: r.actor, action: r.action, target: r.target, details: JSON.parse(r.details_json) as Record<string, unknown>, ip: r.ip }));
+  return rows.map((r) => ({
+    id: Number(r.id),
+    at: r.at,
+    actor: r.actor,
+    action: r.action,
+    target: r.target,
+    details: JSON.parse(r.details_json) as Record<string, unknown>,
+    ip: r.ip,
+  }));
 }
 
 // ------------------------------------------------------------------------------ events outbox
@@ -51,17 +72,33 @@ export interface ServerEvent {
   readonly data: Readonly<Record<string, unknown>>;
 }
 
-export async function appendEvent(db: Kysely<Database>, at: string, kind: string, data: Readonly<Record<string, unknown>>): Promise<void> {
-  await db.insertInto('events').values({ at, kind, data_json: JSON.stringify(data) }).execute();
+export async function appendEvent(
+  db: Kysely<Database>,
+  at: string,
+  kind: string,
+  data: Readonly<Record<string, unknown>>,
+): Promise<void> {
+  await db
+    .insertInto('events')
+    .values({ at, kind, data_json: JSON.stringify(data) })
+    .execute();
 }
 
 export async function eventsAfter(db: Kysely<Database>, afterId: number, limit: number): Promise<ServerEvent[]> {
   const rows = await db.selectFrom('events').selectAll().where('id', '>', afterId).orderBy('id').limit(limit).execute();
-  return rows.map((r) => ({ id: Number(r.id), at: r.at, kind: r.kind, data: JSON.parse(r.data_json) as Record<string, unknown> }));
+  return rows.map((r) => ({
+    id: Number(r.id),
+    at: r.at,
+    kind: r.kind,
+    data: JSON.parse(r.data_json) as Record<string, unknown>,
+  }));
 }
 
 export async function latestEventId(db: Kysely<Database>): Promise<number> {
-  const r = await db.selectFrom('events').select((eb) => eb.fn.max('id').as('id')).executeTakeFirst();
+  const r = await db
+    .selectFrom('events')
+    .select((eb) => eb.fn.max('id').as('id'))
+    .executeTakeFirst();
   return Number(r?.id ?? 0);
 }
 

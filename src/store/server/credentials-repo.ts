@@ -21,8 +21,17 @@ export async function findSession(db: Kysely<Database>, idHash: string): Promise
   return db.selectFrom('sessions').selectAll().where('id_hash', '=', idHash).executeTakeFirst();
 }
 
-export async function touchSession(db: Kysely<Database>, idHash: string, lastSeenAt: string, expiresAt: string): Promise<void> {
-  await db.updateTable('sessions').set({ last_seen_at: lastSeenAt, expires_at: expiresAt }).where('id_hash', '=', idHash).execute();
+export async function touchSession(
+  db: Kysely<Database>,
+  idHash: string,
+  lastSeenAt: string,
+  expiresAt: string,
+): Promise<void> {
+  await db
+    .updateTable('sessions')
+    .set({ last_seen_at: lastSeenAt, expires_at: expiresAt })
+    .where('id_hash', '=', idHash)
+    .execute();
 }
 
 export async function deleteSession(db: Kysely<Database>, idHash: string): Promise<void> {
@@ -51,7 +60,11 @@ export async function findApiToken(db: Kysely<Database>, id: string): Promise<Ap
 
 /** Tokens by id or by name (the CLI revokes by name). */
 export async function findApiTokens(db: Kysely<Database>, idOrName: string): Promise<ApiTokenRow[]> {
-  return db.selectFrom('api_tokens').selectAll().where((eb) => eb.or([eb('id', '=', idOrName), eb('name', '=', idOrName)])).execute();
+  return db
+    .selectFrom('api_tokens')
+    .selectAll()
+    .where((eb) => eb.or([eb('id', '=', idOrName), eb('name', '=', idOrName)]))
+    .execute();
 }
 
 export async function listApiTokens(db: Kysely<Database>): Promise<ApiTokenRow[]> {
@@ -59,7 +72,12 @@ export async function listApiTokens(db: Kysely<Database>): Promise<ApiTokenRow[]
 }
 
 export async function revokeApiToken(db: Kysely<Database>, id: string, at: string): Promise<boolean> {
-  const r = await db.updateTable('api_tokens').set({ revoked_at: at }).where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst();
+  const r = await db
+    .updateTable('api_tokens')
+    .set({ revoked_at: at })
+    .where('id', '=', id)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst();
   return Number(r.numUpdatedRows) > 0;
 }
 
@@ -82,7 +100,12 @@ export async function listEnrollTokens(db: Kysely<Database>): Promise<EnrollToke
 }
 
 export async function revokeEnrollToken(db: Kysely<Database>, id: string, at: string): Promise<boolean> {
-  const r = await db.updateTable('enroll_tokens').set({ revoked_at: at }).where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst();
+  const r = await db
+    .updateTable('enroll_tokens')
+    .set({ revoked_at: at })
+    .where('id', '=', id)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst();
   return Number(r.numUpdatedRows) > 0;
 }
 

@@ -44,7 +44,21 @@ export async function hostUpdateRows(db: Kysely<Database>, key?: string): Promis
 export type FleetUpdateRow = Omit<HostUpdateRow, 'report_json'>;
 
 const FLEET_UPDATE_COLUMNS = [
-  'host_key', 'update_id', 'revision', 'kb', 'title', 'applicability', 'delivery', 'decision', 'decided_by', 'deferred_until', 'hresult', 'attempts', 'last_attempt_at', 'installed_at', 'reported_at',
+  'host_key',
+  'update_id',
+  'revision',
+  'kb',
+  'title',
+  'applicability',
+  'delivery',
+  'decision',
+  'decided_by',
+  'deferred_until',
+  'hresult',
+  'attempts',
+  'last_attempt_at',
+  'installed_at',
+  'reported_at',
 ] as const satisfies readonly (keyof FleetUpdateRow)[];
 
 /**
@@ -56,10 +70,20 @@ export async function fleetUpdateRows(db: Kysely<Database>): Promise<FleetUpdate
   return db.selectFrom('host_updates').select(FLEET_UPDATE_COLUMNS).orderBy('host_key').orderBy('update_id').execute();
 }
 
-export async function replaceHostUpdates(db: Kysely<Database>, key: string, rows: readonly HostUpdateRow[], removeAll: boolean, removed: readonly string[]): Promise<void> {
+export async function replaceHostUpdates(
+  db: Kysely<Database>,
+  key: string,
+  rows: readonly HostUpdateRow[],
+  removeAll: boolean,
+  removed: readonly string[],
+): Promise<void> {
   if (removeAll) await db.deleteFrom('host_updates').where('host_key', '=', key).execute();
   for (let i = 0; !removeAll && i < removed.length; i += 500) {
-    await db.deleteFrom('host_updates').where('host_key', '=', key).where('update_id', 'in', removed.slice(i, i + 500)).execute();
+    await db
+      .deleteFrom('host_updates')
+      .where('host_key', '=', key)
+      .where('update_id', 'in', removed.slice(i, i + 500))
+      .execute();
   }
   // Chunks stay under SQLite's bound-parameter limit (16 columns × 500 rows).
   for (let i = 0; i < rows.length; i += 500) {
@@ -69,9 +93,16 @@ export async function replaceHostUpdates(db: Kysely<Database>, key: string, rows
       .values(chunk)
       .onConflict((oc) =>
         oc.columns(['host_key', 'update_id']).doUpdateSet((eb) => ({
-          revision: eb.ref('excluded.revision'), kb: eb.ref('excluded.kb'), applicability: eb.ref('excluded.applicability'), delivery: eb.ref('excluded.delivery'),
-          hresult: eb.ref('excluded.hresult'), attempts: eb.ref('excluded.attempts'), last_attempt_at: eb.ref('excluded.last_attempt_at'),
-          installed_at: eb.ref('excluded.installed_at'), reported_at: eb.ref('excluded.reported_at'), report_json: eb.ref('excluded.report_json'),
+          revision: eb.ref('excluded.revision'),
+          kb: eb.ref('excluded.kb'),
+          applicability: eb.ref('excluded.applicability'),
+          delivery: eb.ref('excluded.delivery'),
+          hresult: eb.ref('excluded.hresult'),
+          attempts: eb.ref('excluded.attempts'),
+          last_attempt_at: eb.ref('excluded.last_attempt_at'),
+          installed_at: eb.ref('excluded.installed_at'),
+          reported_at: eb.ref('excluded.reported_at'),
+          report_json: eb.ref('excluded.report_json'),
         })),
       )
       .execute();
@@ -80,10 +111,30 @@ export async function replaceHostUpdates(db: Kysely<Database>, key: string, rows
 
 // ------------------------------------------------------------------------------ actions
 
-export async function insertAction(db: Kysely<Database>, row: ActionRow, hostKeys: readonly string[], at: string): Promise<void> {
+export async function insertAction(
+  db: Kysely<Database>,
+  row: ActionRow,
+  hostKeys: readonly string[],
+  at: string,
+): Promise<void> {
   await db.insertInto('actions').values(row).execute();
   for (let i = 0; i < hostKeys.length; i += 500) {
-    await db.insertInto('action_hosts').values(hostKeys.slice(i, i + 500).map((k) => ({ action_id: row.id, host_key: k, state: 'queued', phase: null, percent: null, hresult: null, message: null, progress_json: '[]', updated_at: at }))).execute();
+    await db
+      .insertInto('action_hosts')
+      .values(
+        hostKeys.slice(i, i + 500).map((k) => ({
+          action_id: row.id,
+          host_key: k,
+          state: 'queued',
+          phase: null,
+          percent: null,
+          hresult: null,
+          message: null,
+          progress_json: '[]',
+          updated_at: at,
+        })),
+      )
+      .execute();
   }
 }
 
@@ -91,8 +142,18 @@ export async function findAction(db: Kysely<Database>, id: string): Promise<Acti
   return db.selectFrom('actions').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
-export async function actionHostRows(db: Kysely<Database>, actionId: string): Promise<(ActionHostRow & { name: string | null })[]> {
-  return db.selectFrom('action_hosts').leftJoin('hosts', 'hosts.key', 'action_hosts.host_key').selectAll('action_hosts').select('hosts.name').where('action_id', '=', actionId).orderBy('action_hosts.host_key').execute();
+export async function actionHostRows(
+  db: Kysely<Database>,
+  actionId: string,
+): Promise<(ActionHostRow & { name: string | null })[]> {
+  return db
+    .selectFrom('action_hosts')
+    .leftJoin('hosts', 'hosts.key', 'action_hosts.host_key')
+    .selectAll('action_hosts')
+    .select('hosts.name')
+    .where('action_id', '=', actionId)
+    .orderBy('action_hosts.host_key')
+    .execute();
 }
 
 export async function listActions(db: Kysely<Database>, limit: number, before?: string): Promise<ActionRow[]> {
@@ -114,12 +175,31 @@ export async function queuedActionsFor(db: Kysely<Database>, key: string): Promi
     .execute();
 }
 
-export async function findActionHost(db: Kysely<Database>, actionId: string, key: string): Promise<ActionHostRow | undefined> {
-  return db.selectFrom('action_hosts').selectAll().where('action_id', '=', actionId).where('host_key', '=', key).executeTakeFirst();
+export async function findActionHost(
+  db: Kysely<Database>,
+  actionId: string,
+  key: string,
+): Promise<ActionHostRow | undefined> {
+  return db
+    .selectFrom('action_hosts')
+    .selectAll()
+    .where('action_id', '=', actionId)
+    .where('host_key', '=', key)
+    .executeTakeFirst();
 }
 
-export async function updateActionHost(db: Kysely<Database>, actionId: string, key: string, changes: Partial<ActionHostRow>): Promise<void> {
-  await db.updateTable('action_hosts').set(changes).where('action_id', '=', actionId).where('host_key', '=', key).execute();
+export async function updateActionHost(
+  db: Kysely<Database>,
+  actionId: string,
+  key: string,
+  changes: Partial<ActionHostRow>,
+): Promise<void> {
+  await db
+    .updateTable('action_hosts')
+    .set(changes)
+    .where('action_id', '=', actionId)
+    .where('host_key', '=', key)
+    .execute();
 }
 
 export async function updateAction(db: Kysely<Database>, id: string, changes: Partial<ActionRow>): Promise<void> {

@@ -18,7 +18,11 @@ export async function listUsers(db: Kysely<Database>): Promise<UserRow[]> {
   return db.selectFrom('users').selectAll().orderBy('name').execute();
 }
 
-export async function updateUser(db: Kysely<Database>, name: string, changes: Partial<Pick<UserRow, 'role' | 'password_hash' | 'disabled_at'>>): Promise<boolean> {
+export async function updateUser(
+  db: Kysely<Database>,
+  name: string,
+  changes: Partial<Pick<UserRow, 'role' | 'password_hash' | 'disabled_at'>>,
+): Promise<boolean> {
   const r = await db.updateTable('users').set(changes).where('name', '=', name.toLowerCase()).executeTakeFirst();
   return Number(r.numUpdatedRows) > 0;
 }
@@ -30,6 +34,11 @@ export async function deleteUser(db: Kysely<Database>, name: string): Promise<bo
 
 /** Enabled admins: the last one may not be removed, demoted or disabled (nobody could fix that). */
 export async function countActiveAdmins(db: Kysely<Database>): Promise<number> {
-  const r = await db.selectFrom('users').select((eb) => eb.fn.countAll<number>().as('n')).where('role', '=', 'admin').where('disabled_at', 'is', null).executeTakeFirstOrThrow();
+  const r = await db
+    .selectFrom('users')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('role', '=', 'admin')
+    .where('disabled_at', 'is', null)
+    .executeTakeFirstOrThrow();
   return Number(r.n);
 }

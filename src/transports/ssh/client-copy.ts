@@ -52,27 +52,60 @@ export async function localFiles(dir: string, names: readonly string[]): Promise
  *
  * @example const { version, files } = await manifestClientFiles('/srv/patchline/0.1.0')
  */
-export async function manifestClientFiles(dir: string): Promise<{ readonly version: string; readonly files: readonly LocalFile[] }> {
+export async function manifestClientFiles(
+  dir: string,
+): Promise<{ readonly version: string; readonly files: readonly LocalFile[] }> {
   const manifestPath = join(dir, MANIFEST_FILE);
   let value: { format?: unknown; version?: unknown; files?: unknown };
   try {
     value = JSON.parse(await readFile(manifestPath, 'utf8')) as typeof value;
   } catch (error) {
-    throw new PatchlineError('CLIENT_INCOMPLETE', `the client folder ${dir} has no readable ${MANIFEST_FILE} (${(error as Error).message}): lay it out with patchline client pack`, { cause: error, context: { file: manifestPath } });
+    throw new PatchlineError(
+      'CLIENT_INCOMPLETE',
+      `the client folder ${dir} has no readable ${MANIFEST_FILE} (${(error as Error).message}): lay it out with patchline client pack`,
+      { cause: error, context: { file: manifestPath } },
+    );
   }
-  const entries = typeof value.files === 'object' && value.files !== null ? Object.entries(value.files as Record<string, { sha256?: unknown; size?: unknown }>) : null;
-  if (value.format !== MANIFEST_FORMAT || typeof value.version !== 'string' || entries === null || entries.length === 0 ||
-    !entries.every(([name, e]) => SAFE_NAME.test(name) && name !== MANIFEST_FILE && typeof e?.sha256 === 'string' && /^[0-9a-f]{64}$/.test(e.sha256) && Number.isSafeInteger(e.size))) {
-    throw new PatchlineError('CLIENT_MANIFEST_INVALID', `${manifestPath} is not a ${MANIFEST_FORMAT} manifest: lay the client out again with patchline client pack`, { context: { file: manifestPath } });
+  const entries =
+    typeof value.files === 'object' && value.files !== null
+      ? Object.entries(value.files as Record<string, { sha256?: unknown; size?: unknown }>)
+      : null;
+  if (
+    value.format !== MANIFEST_FORMAT ||
+    typeof value.version !== 'string' ||
+    entries === null ||
+    entries.length === 0 ||
+    !entries.every(
+      ([name, e]) =>
+        SAFE_NAME.test(name) &&
+        name !== MANIFEST_FILE &&
+        typeof e?.sha256 === 'string' &&
+        /^[0-9a-f]{64}$/.test(e.sha256) &&
+        Number.isSafeInteger(e.size),
+    )
+  ) {
+    throw new PatchlineError(
+      'CLIENT_MANIFEST_INVALID',
+      `${manifestPath} is not a ${MANIFEST_FORMAT} manifest: lay the client out again with patchline client pack`,
+      { context: { file: manifestPath } },
+    );
   }
   const files: LocalFile[] = [];
   for (const [name, expected] of entries.sort(([a], [b]) => a.localeCompare(b))) {
     const path = join(dir, name);
     const actual = await digest(path).catch((error: unknown) => {
-      throw new PatchlineError('CLIENT_INCOMPLETE', `the client file ${path} that ${MANIFEST_FILE} lists is missing or unreadable: lay the client out again`, { cause: error, context: { file: path } });
+      throw new PatchlineError(
+        'CLIENT_INCOMPLETE',
+        `the client file ${path} that ${MANIFEST_FILE} lists is missing or unreadable: lay the client out again`,
+        { cause: error, context: { file: path } },
+      );
     });
     if (actual.sha256 !== expected.sha256 || actual.size !== expected.size) {
-      throw new PatchlineError('CLIENT_TAMPERED', `the client file ${path} does not match its manifest (sha256 ${actual.sha256}, expected ${String(expected.sha256)}): it would be refused on every target. Lay the client out again with patchline client pack`, { context: { file: path } });
+      throw new PatchlineError(
+        'CLIENT_TAMPERED',
+        `the client file ${path} does not match its manifest (sha256 ${actual.sha256}, expected ${String(expected.sha256)}): it would be refused on every target. Lay the client out again with patchline client pack`,
+        { context: { file: path } },
+      );
     }
     files.push({ name, path, ...actual });
   }
@@ -81,7 +114,10 @@ export async function manifestClientFiles(dir: string): Promise<{ readonly versi
 }
 
 /** The files to copy: missing on the target, or with another digest there; the manifest goes last. */
-export function filesToCopy(local: readonly LocalFile[], remote: Readonly<Record<string, string>>): readonly LocalFile[] {
+export function filesToCopy(
+  local: readonly LocalFile[],
+  remote: Readonly<Record<string, string>>,
+): readonly LocalFile[] {
   const differ = local.filter((f) => remote[f.name]?.toLowerCase() !== f.sha256);
   return [...differ.filter((f) => f.name !== MANIFEST_FILE), ...differ.filter((f) => f.name === MANIFEST_FILE)];
 }
@@ -93,7 +129,12 @@ export interface CopyResult {
 }
 
 /** Copies `files` into the Windows folder `targetDir` over SFTP. */
-export async function copyFiles(sftp: SFTPWrapper, targetDir: string, files: readonly LocalFile[], total: number): Promise<CopyResult> {
+export async function copyFiles(
+  sftp: SFTPWrapper,
+  targetDir: string,
+  files: readonly LocalFile[],
+  total: number,
+): Promise<CopyResult> {
   const dir = sftpPath(targetDir);
   await makeDirs(sftp, dir);
   let bytes = 0;

@@ -63,14 +63,26 @@ async function credentials(target: SshTarget, env: NodeJS.ProcessEnv): Promise<C
   const described: string[] = [];
   if (target.keyFile !== undefined) {
     config.privateKey = await readFile(target.keyFile).catch((cause: unknown) => {
-      throw sshError('auth', target.name, SSH_ERROR_CODES.auth, `cannot read the key file ${target.keyFile} for ${target.user}@${target.name}: ${(cause as Error).message}`, cause);
+      throw sshError(
+        'auth',
+        target.name,
+        SSH_ERROR_CODES.auth,
+        `cannot read the key file ${target.keyFile} for ${target.user}@${target.name}: ${(cause as Error).message}`,
+        cause,
+      );
     });
     methods.push('publickey');
     described.push(`publickey (key ${target.keyFile})`);
   }
   if (target.agent === true) {
     const sock = env.SSH_AUTH_SOCK;
-    if (sock === undefined || sock === '') throw sshError('auth', target.name, SSH_ERROR_CODES.auth, `${target.name} is to use the SSH agent, but SSH_AUTH_SOCK is not set: start ssh-agent and ssh-add the key`);
+    if (sock === undefined || sock === '')
+      throw sshError(
+        'auth',
+        target.name,
+        SSH_ERROR_CODES.auth,
+        `${target.name} is to use the SSH agent, but SSH_AUTH_SOCK is not set: start ssh-agent and ssh-add the key`,
+      );
     config.agent = sock;
     methods.push('agent');
     described.push(`agent (${sock})`);
@@ -79,31 +91,62 @@ async function credentials(target: SshTarget, env: NodeJS.ProcessEnv): Promise<C
     let password: string | undefined;
     if (target.passwordEnv !== undefined) {
       password = env[target.passwordEnv];
-      if (password === undefined) throw sshError('auth', target.name, SSH_ERROR_CODES.auth, `the password of ${target.user}@${target.name} is to come from the environment variable ${target.passwordEnv}, which is not set`);
+      if (password === undefined)
+        throw sshError(
+          'auth',
+          target.name,
+          SSH_ERROR_CODES.auth,
+          `the password of ${target.user}@${target.name} is to come from the environment variable ${target.passwordEnv}, which is not set`,
+        );
       described.push(`password (from $${target.passwordEnv})`);
     } else {
       const file = target.passwordFile!;
-      password = (await readFile(file, 'utf8').catch((cause: unknown) => {
-        throw sshError('auth', target.name, SSH_ERROR_CODES.auth, `cannot read the password file ${file} for ${target.user}@${target.name}: ${(cause as Error).message}`, cause);
-      })).split(/\r?\n/)[0];
+      password = (
+        await readFile(file, 'utf8').catch((cause: unknown) => {
+          throw sshError(
+            'auth',
+            target.name,
+            SSH_ERROR_CODES.auth,
+            `cannot read the password file ${file} for ${target.user}@${target.name}: ${(cause as Error).message}`,
+            cause,
+          );
+        })
+      ).split(/\r?\n/)[0];
       described.push(`password (from ${file})`);
     }
     config.password = password;
     methods.push('password');
   }
-  if (methods.length === 0) throw sshError('auth', target.name, SSH_ERROR_CODES.auth, `no credentials for ${target.user}@${target.name}: give a key file, agent: true, or a password variable/file in the inventory`);
+  if (methods.length === 0)
+    throw sshError(
+      'auth',
+      target.name,
+      SSH_ERROR_CODES.auth,
+      `no credentials for ${target.user}@${target.name}: give a key file, agent: true, or a password variable/file in the inventory`,
+    );
   return { config, methods, described: described.join(', ') };
 }
 
 /** The message for a refused host key: what was presented, what was expected, what to do. */
-export function hostKeyMessage(target: SshTarget, pattern: string, verdict: Exclude<HostKeyVerdict, { status: 'known' }>, knownHostsPath: string): string {
+export function hostKeyMessage(
+  target: SshTarget,
+  pattern: string,
+  verdict: Exclude<HostKeyVerdict, { status: 'known' }>,
+  knownHostsPath: string,
+): string {
   if (verdict.status === 'unknown') {
-    return `${target.name} (${pattern}) presented a host key this connector has never seen: ${verdict.keyType} ${verdict.fingerprint}; expected: none recorded in ${knownHostsPath}. ` +
-      'Compare the fingerprint with the server\'s (on Windows: ssh-keygen -lf C:\\ProgramData\\ssh\\ssh_host_ed25519_key.pub), then run again with --accept-new-host-keys or add it to the known_hosts file.';
+    return (
+      `${target.name} (${pattern}) presented a host key this connector has never seen: ${verdict.keyType} ${verdict.fingerprint}; expected: none recorded in ${knownHostsPath}. ` +
+      "Compare the fingerprint with the server's (on Windows: ssh-keygen -lf C:\\ProgramData\\ssh\\ssh_host_ed25519_key.pub), then run again with --accept-new-host-keys or add it to the known_hosts file."
+    );
   }
-  if (verdict.status === 'revoked') return `${target.name} (${pattern}) presented a revoked host key ${verdict.fingerprint} (${knownHostsPath}): refused.`;
-  return `HOST KEY CHANGED: ${target.name} (${pattern}) presented ${verdict.keyType} ${verdict.fingerprint}, but ${knownHostsPath} expects ${verdict.expected.join(' or ')}. ` +
-    'Someone may be intercepting the connection, or the server was reinstalled. If the change is expected, remove the old line (ssh-keygen -R ' + `"${pattern}" -f ${knownHostsPath}) and run again. Refused.`;
+  if (verdict.status === 'revoked')
+    return `${target.name} (${pattern}) presented a revoked host key ${verdict.fingerprint} (${knownHostsPath}): refused.`;
+  return (
+    `HOST KEY CHANGED: ${target.name} (${pattern}) presented ${verdict.keyType} ${verdict.fingerprint}, but ${knownHostsPath} expects ${verdict.expected.join(' or ')}. ` +
+    'Someone may be intercepting the connection, or the server was reinstalled. If the change is expected, remove the old line (ssh-keygen -R ' +
+    `"${pattern}" -f ${knownHostsPath}) and run again. Refused.`
+  );
 }
 
 export class SshConnection {
@@ -111,11 +154,22 @@ export class SshConnection {
   private sftpSession: Promise<SFTPWrapper> | null = null;
   private closed = false;
 
-  constructor(readonly target: SshTarget, private readonly options: ConnectionOptions) {}
+  constructor(
+    readonly target: SshTarget,
+    private readonly options: ConnectionOptions,
+  ) {}
 
   /** The connected client (connecting if needed). Throws a classified TransportError. */
   connect(): Promise<Client> {
-    if (this.closed) return Promise.reject(sshError('internal', this.target.name, SSH_ERROR_CODES.internal, `the connection to ${this.target.name} is closed`));
+    if (this.closed)
+      return Promise.reject(
+        sshError(
+          'internal',
+          this.target.name,
+          SSH_ERROR_CODES.internal,
+          `the connection to ${this.target.name} is closed`,
+        ),
+      );
     this.client ??= this.open().catch((error: unknown) => {
       this.client = null;
       throw error;
@@ -154,20 +208,74 @@ export class SshConnection {
       // on, not once: after a refusal the socket may still report its reset, and an 'error' event
       // without a listener would crash the process.
       client.on('error', (error: Error & { level?: string }) => {
-        if (verifyError !== null) return fail(sshError('internal', target.name, SSH_ERROR_CODES.internal, `checking the host key of ${target.name} failed: ${(verifyError as Error).message}`, verifyError));
-        if (verdict !== null && verdict.status !== 'known' && !(verdict.status === 'unknown' && options.acceptNewHostKeys)) {
+        if (verifyError !== null)
+          return fail(
+            sshError(
+              'internal',
+              target.name,
+              SSH_ERROR_CODES.internal,
+              `checking the host key of ${target.name} failed: ${(verifyError as Error).message}`,
+              verifyError,
+            ),
+          );
+        if (
+          verdict !== null &&
+          verdict.status !== 'known' &&
+          !(verdict.status === 'unknown' && options.acceptNewHostKeys)
+        ) {
           const code = verdict.status === 'unknown' ? SSH_ERROR_CODES.unknownKey : SSH_ERROR_CODES.changedKey;
-          return fail(sshError('host-key', target.name, code, hostKeyMessage(target, pattern, verdict, options.knownHosts.path), error));
+          return fail(
+            sshError(
+              'host-key',
+              target.name,
+              code,
+              hostKeyMessage(target, pattern, verdict, options.knownHosts.path),
+              error,
+            ),
+          );
         }
         if (error.level === 'client-authentication') {
-          return fail(sshError('auth', target.name, SSH_ERROR_CODES.auth, `${target.name} (${pattern}) refused user ${target.user} with ${creds.described}: check the user name and that its key is in the server's authorized keys (administrators: C:\\ProgramData\\ssh\\administrators_authorized_keys), or the password.`, error));
+          return fail(
+            sshError(
+              'auth',
+              target.name,
+              SSH_ERROR_CODES.auth,
+              `${target.name} (${pattern}) refused user ${target.user} with ${creds.described}: check the user name and that its key is in the server's authorized keys (administrators: C:\\ProgramData\\ssh\\administrators_authorized_keys), or the password.`,
+              error,
+            ),
+          );
         }
         if (isConnectionLoss(error)) {
-          return fail(sshError('unreachable', target.name, SSH_ERROR_CODES.unreachable, `${target.name} (${pattern}) does not answer on SSH: ${error.message}`, error));
+          return fail(
+            sshError(
+              'unreachable',
+              target.name,
+              SSH_ERROR_CODES.unreachable,
+              `${target.name} (${pattern}) does not answer on SSH: ${error.message}`,
+              error,
+            ),
+          );
         }
-        return fail(sshError('internal', target.name, SSH_ERROR_CODES.protocol, `SSH to ${target.name} (${pattern}) failed: ${error.message}`, error));
+        return fail(
+          sshError(
+            'internal',
+            target.name,
+            SSH_ERROR_CODES.protocol,
+            `SSH to ${target.name} (${pattern}) failed: ${error.message}`,
+            error,
+          ),
+        );
       });
-      client.once('close', () => fail(sshError('unreachable', target.name, SSH_ERROR_CODES.unreachable, `${target.name} (${pattern}) closed the connection before it was ready`)));
+      client.once('close', () =>
+        fail(
+          sshError(
+            'unreachable',
+            target.name,
+            SSH_ERROR_CODES.unreachable,
+            `${target.name} (${pattern}) closed the connection before it was ready`,
+          ),
+        ),
+      );
       client.connect({
         host: target.address,
         port: target.port,
@@ -180,19 +288,25 @@ export class SshConnection {
         tryKeyboard: false,
         authHandler: [...creds.methods],
         hostVerifier: (key: Buffer, accept: (ok: boolean) => void) => {
-          options.knownHosts.check(pattern, key).then(async (v) => {
-            verdict = v;
-            if (v.status === 'known') return accept(true);
-            if (v.status === 'unknown' && options.acceptNewHostKeys) {
-              await options.knownHosts.add(pattern, key);
-              options.note(target.name, `recorded the host key of ${pattern} (${v.keyType} ${v.fingerprint}) in ${options.knownHosts.path} (--accept-new-host-keys)`);
-              return accept(true);
-            }
-            accept(false);
-          }).catch((error: unknown) => {
-            verifyError = error;
-            accept(false);
-          });
+          options.knownHosts
+            .check(pattern, key)
+            .then(async (v) => {
+              verdict = v;
+              if (v.status === 'known') return accept(true);
+              if (v.status === 'unknown' && options.acceptNewHostKeys) {
+                await options.knownHosts.add(pattern, key);
+                options.note(
+                  target.name,
+                  `recorded the host key of ${pattern} (${v.keyType} ${v.fingerprint}) in ${options.knownHosts.path} (--accept-new-host-keys)`,
+                );
+                return accept(true);
+              }
+              accept(false);
+            })
+            .catch((error: unknown) => {
+              verifyError = error;
+              accept(false);
+            });
         },
       } as ConnectConfig);
     });
@@ -209,7 +323,15 @@ export class SshConnection {
       client.exec(command, (error, stream) => {
         if (error) {
           this.forget(client);
-          return reject(sshError('unreachable', this.target.name, SSH_ERROR_CODES.unreachable, `${this.target.name}: cannot open an SSH channel: ${error.message}`, error));
+          return reject(
+            sshError(
+              'unreachable',
+              this.target.name,
+              SSH_ERROR_CODES.unreachable,
+              `${this.target.name}: cannot open an SSH channel: ${error.message}`,
+              error,
+            ),
+          );
         }
         const out: Buffer[] = [];
         const err: Buffer[] = [];
@@ -244,13 +366,28 @@ export class SshConnection {
       // not hold every SFTP caller of this host.
       const timer = setTimeout(() => {
         this.forget(client);
-        reject(sshError('unreachable', this.target.name, SSH_ERROR_CODES.unreachable, `${this.target.name}: the SFTP subsystem did not start within ${this.options.readyTimeoutMs} ms`));
+        reject(
+          sshError(
+            'unreachable',
+            this.target.name,
+            SSH_ERROR_CODES.unreachable,
+            `${this.target.name}: the SFTP subsystem did not start within ${this.options.readyTimeoutMs} ms`,
+          ),
+        );
       }, this.options.readyTimeoutMs);
       client.sftp((error, sftp) => {
         clearTimeout(timer);
         if (error) {
           this.sftpSession = null;
-          return reject(sshError('unreachable', this.target.name, SSH_ERROR_CODES.unreachable, `${this.target.name}: cannot start SFTP: ${error.message}`, error));
+          return reject(
+            sshError(
+              'unreachable',
+              this.target.name,
+              SSH_ERROR_CODES.unreachable,
+              `${this.target.name}: cannot start SFTP: ${error.message}`,
+              error,
+            ),
+          );
         }
         sftp.once('close', () => {
           this.sftpSession = null;
@@ -266,7 +403,11 @@ export class SshConnection {
     const current = this.client;
     this.client = null;
     this.sftpSession = null;
-    if (current) void current.then((c) => (client === undefined || c === client ? c.end() : undefined), () => undefined);
+    if (current)
+      void current.then(
+        (c) => (client === undefined || c === client ? c.end() : undefined),
+        () => undefined,
+      );
   }
 
   close(): void {

@@ -19,7 +19,18 @@ export const SSH_ERROR_CODES = {
 } as const;
 
 /** Socket errors that mean "the host is not there (now)". */
-const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED']);
+const UNREACHABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EHOSTDOWN',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ECONNABORTED',
+]);
 
 /** Was this error the connection going away (refused, reset, timed out, closed under us)? */
 export function isConnectionLoss(error: unknown): boolean {
@@ -28,10 +39,21 @@ export function isConnectionLoss(error: unknown): boolean {
   if (typeof e.code === 'string' && UNREACHABLE_CODES.has(e.code)) return true;
   if (e.level === 'client-timeout' || e.level === 'client-socket') return true;
   if (e.name === 'TimeoutError') return true;
-  return typeof e.message === 'string' && /Not connected|No response from server|Connection lost|Channel open failure|socket (hang up|closed)|Keepalive timeout|connection closed/i.test(e.message);
+  return (
+    typeof e.message === 'string' &&
+    /Not connected|No response from server|Connection lost|Channel open failure|socket (hang up|closed)|Keepalive timeout|connection closed/i.test(
+      e.message,
+    )
+  );
 }
 
 /** A classified failure with its SSH code; `cause` keeps the original error. */
-export function sshError(kind: TransportFailureKind, host: string, code: string, message: string, cause?: unknown): TransportError {
+export function sshError(
+  kind: TransportFailureKind,
+  host: string,
+  code: string,
+  message: string,
+  cause?: unknown,
+): TransportError {
   return new TransportError(kind, host, message, { code, ...(cause === undefined ? {} : { cause }) });
 }

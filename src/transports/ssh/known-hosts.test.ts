@@ -31,26 +31,36 @@ describe('known_hosts', () => {
   });
 
   it('knows a recorded key, calls a host without entries unknown, and a different key changed (with both fingerprints)', () => {
-    const entries = parseKnownHosts(`# comment\n\n${knownHostsLine('[127.0.0.1]:2201', a)}\nweb02 ssh-ed25519 ${b.toString('base64')}\n`);
+    const entries = parseKnownHosts(
+      `# comment\n\n${knownHostsLine('[127.0.0.1]:2201', a)}\nweb02 ssh-ed25519 ${b.toString('base64')}\n`,
+    );
     assert.equal(verifyHostKey(entries, '[127.0.0.1]:2201', a).status, 'known');
     const unknown = verifyHostKey(entries, '[127.0.0.1]:2202', a);
     assert.equal(unknown.status, 'unknown');
     const changed = verifyHostKey(entries, '[127.0.0.1]:2201', b);
     assert.equal(changed.status, 'changed');
-    assert.ok(changed.status === 'changed' && changed.expected.includes(fingerprint(a)) && changed.fingerprint === fingerprint(b));
+    assert.ok(
+      changed.status === 'changed' &&
+        changed.expected.includes(fingerprint(a)) &&
+        changed.fingerprint === fingerprint(b),
+    );
   });
 
   it('reads hashed entries (HashKnownHosts yes) and comma lists of names', () => {
     const salt = randomBytes(20);
     const hash = createHmac('sha1', salt).update('web01').digest('base64');
-    const entries = parseKnownHosts(`|1|${salt.toString('base64')}|${hash} ssh-ed25519 ${a.toString('base64')}\nweb03,10.0.0.3 ssh-ed25519 ${b.toString('base64')}\n`);
+    const entries = parseKnownHosts(
+      `|1|${salt.toString('base64')}|${hash} ssh-ed25519 ${a.toString('base64')}\nweb03,10.0.0.3 ssh-ed25519 ${b.toString('base64')}\n`,
+    );
     assert.equal(verifyHostKey(entries, 'web01', a).status, 'known');
     assert.equal(verifyHostKey(entries, 'web01', b).status, 'changed');
     assert.equal(verifyHostKey(entries, '10.0.0.3', b).status, 'known');
   });
 
   it('refuses a revoked key even where it is listed for the host', () => {
-    const entries = parseKnownHosts(`@revoked * ssh-ed25519 ${a.toString('base64')}\nweb01 ssh-ed25519 ${a.toString('base64')}\n`);
+    const entries = parseKnownHosts(
+      `@revoked * ssh-ed25519 ${a.toString('base64')}\nweb01 ssh-ed25519 ${a.toString('base64')}\n`,
+    );
     assert.equal(verifyHostKey(entries, 'web01', a).status, 'revoked');
   });
 });

@@ -24,7 +24,12 @@ export interface KnownHostEntry {
 export type HostKeyVerdict =
   | { readonly status: 'known'; readonly fingerprint: string }
   | { readonly status: 'unknown'; readonly fingerprint: string; readonly keyType: string }
-  | { readonly status: 'changed' | 'revoked'; readonly fingerprint: string; readonly keyType: string; readonly expected: readonly string[] };
+  | {
+      readonly status: 'changed' | 'revoked';
+      readonly fingerprint: string;
+      readonly keyType: string;
+      readonly expected: readonly string[];
+    };
 
 /** OpenSSH's fingerprint of a key blob. @example fingerprint(blob) // 'SHA256:hnVZ62zo…' */
 export function fingerprint(key: Buffer): string {
@@ -74,7 +79,13 @@ function matchesPattern(pattern: string, name: string): boolean {
   }
   if (pattern.startsWith('!')) return false;
   if (!/[*?]/.test(pattern)) return pattern.toLowerCase() === name.toLowerCase();
-  const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 'i');
+  const re = new RegExp(
+    `^${pattern
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`,
+    'i',
+  );
   return re.test(name);
 }
 

@@ -18,12 +18,21 @@ describe('LogReader', () => {
     });
     assert.deepEqual(await reader.poll(), []);
     file += '{"seq":1,"kind":"cycle-started"}\n{"seq":2,"kind":"prog';
-    assert.deepEqual((await reader.poll()).map((e) => e.seq), [1]);
+    assert.deepEqual(
+      (await reader.poll()).map((e) => e.seq),
+      [1],
+    );
     file += 'ress"}\npatchline agent: a runtime message\n{"seq":3,"kind":"progress"}\n';
     failNext = true;
     await assert.rejects(reader.poll(), /connection dropped/);
-    assert.deepEqual((await reader.poll()).map((e) => e.seq), [2, 3]);
-    assert.deepEqual(reader.all()?.map((e) => e.seq), [1, 2, 3]);
+    assert.deepEqual(
+      (await reader.poll()).map((e) => e.seq),
+      [2, 3],
+    );
+    assert.deepEqual(
+      reader.all()?.map((e) => e.seq),
+      [1, 2, 3],
+    );
     assert.equal(reader.bytesRead, Buffer.byteLength(file));
     // After the first line the reads go on from where the previous complete line ended.
     assert.ok(reads.at(-1)! > 0);
@@ -36,8 +45,14 @@ describe('LogReader', () => {
       return Buffer.from(file).subarray(offset, offset + max);
     });
     const [a, b] = await Promise.all([reader.poll(), reader.poll()]);
-    assert.deepEqual([...a, ...b].map((e) => e.seq), [1, 2]);
-    assert.deepEqual(reader.all()?.map((e) => e.seq), [1, 2]);
+    assert.deepEqual(
+      [...a, ...b].map((e) => e.seq),
+      [1, 2],
+    );
+    assert.deepEqual(
+      reader.all()?.map((e) => e.seq),
+      [1, 2],
+    );
   });
 
   it('says null when the file was never there', async () => {
@@ -57,7 +72,10 @@ describe('LogRelay', () => {
     let finished: () => void = () => undefined;
     const sawThird = new Promise<void>((resolve) => (finished = resolve));
     const relay = new LogRelay({
-      reader, callback: { url: 'http://127.0.0.1:1/cb', token: 't' }, pollMs: 5, note: () => undefined,
+      reader,
+      callback: { url: 'http://127.0.0.1:1/cb', token: 't' },
+      pollMs: 5,
+      note: () => undefined,
       fetch: (async (_url: string, init: { body: string }) => {
         for (const line of init.body.trim().split('\n')) posted.push((JSON.parse(line) as AgentEvent).seq);
         if (posted.includes(3)) finished();
@@ -65,7 +83,12 @@ describe('LogRelay', () => {
       }) as unknown as typeof fetch,
     });
     file += '{"seq":3,"kind":"progress"}\n';
-    await Promise.race([sawThird, new Promise((_, reject) => setTimeout(() => reject(new Error(`event 3 not posted within 5 s; posted ${posted.join(',')}`)), 5_000))]);
+    await Promise.race([
+      sawThird,
+      new Promise((_, reject) =>
+        setTimeout(() => reject(new Error(`event 3 not posted within 5 s; posted ${posted.join(',')}`)), 5_000),
+      ),
+    ]);
     relay.stop();
     assert.deepEqual(posted, [1, 2, 3]);
   });

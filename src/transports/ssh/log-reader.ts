@@ -112,12 +112,16 @@ export class LogRelay {
       this.unsent.push(...fresh);
       if (this.failing) {
         this.failing = false;
-        this.options.note(`read the agent's log on from byte ${this.lostAt} after the connection came back: nothing lost`);
+        this.options.note(
+          `read the agent's log on from byte ${this.lostAt} after the connection came back: nothing lost`,
+        );
       }
     } catch (error) {
       if (!this.failing) {
         this.lostAt = this.options.reader.bytesRead;
-        this.options.note(`lost the connection while reading the agent's log (${(error as Error).message}); reading on from byte ${this.lostAt} once it is back`);
+        this.options.note(
+          `lost the connection while reading the agent's log (${(error as Error).message}); reading on from byte ${this.lostAt} once it is back`,
+        );
       }
       this.failing = true;
     }
@@ -143,7 +147,9 @@ export class LogRelay {
       // with the next poll. Said once until a post gets through again.
       if (!this.posting) {
         const cause = (error as Error & { cause?: Error }).cause;
-        this.options.note(`could not hand the agent's events to the engine (${(error as Error).message}${cause ? `: ${cause.message}` : ''}); they go with the next poll`);
+        this.options.note(
+          `could not hand the agent's events to the engine (${(error as Error).message}${cause ? `: ${cause.message}` : ''}); they go with the next poll`,
+        );
       }
       this.posting = true;
       return;

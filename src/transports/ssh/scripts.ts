@@ -12,23 +12,34 @@ const PRELUDE = "$ErrorActionPreference = 'Stop'; $ProgressPreference = 'Silentl
  * `{"files":{"name":"hex",…}}`; `{"files":{}}` when the folder does not exist.
  */
 export function fileDigestsScript(dir: string): string {
-  return `${PRELUDE}; $d = ${psString(dir)}; $h = @{}; ` +
+  return (
+    `${PRELUDE}; $d = ${psString(dir)}; $h = @{}; ` +
     'if (Test-Path -LiteralPath $d -PathType Container) { Get-ChildItem -LiteralPath $d -File | ForEach-Object { $h[$_.Name] = (Get-FileHash -LiteralPath $_.FullName -Algorithm SHA256).Hash.ToLowerInvariant() } }; ' +
-    '@{ files = $h } | ConvertTo-Json -Compress';
+    '@{ files = $h } | ConvertTo-Json -Compress'
+  );
 }
 
 /** Inverse of fileDigestsScript: its folder, or null when `script` is not one. */
 export function matchFileDigestsScript(script: string): string | null {
-  const m = /^\$ErrorActionPreference = 'Stop'; \$ProgressPreference = 'SilentlyContinue'; \$d = ('(?:[^']|'')*'); /.exec(script);
+  const m =
+    /^\$ErrorActionPreference = 'Stop'; \$ProgressPreference = 'SilentlyContinue'; \$d = ('(?:[^']|'')*'); /.exec(
+      script,
+    );
   if (!m) return null;
   const dir = m[1]!.slice(1, -1).replace(/''/g, "'");
   return fileDigestsScript(dir) === script ? dir : null;
 }
 
 export function parseFileDigests(stdout: string): Readonly<Record<string, string>> {
-  const line = stdout.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '').at(-1) ?? '';
+  const line =
+    stdout
+      .split(/\r?\n/)
+      .map((l) => l.trim())
+      .filter((l) => l !== '')
+      .at(-1) ?? '';
   const value = JSON.parse(line) as { files?: unknown };
-  if (typeof value.files !== 'object' || value.files === null || Array.isArray(value.files)) throw new Error(`file digests: unexpected PowerShell output ${JSON.stringify(stdout.slice(0, 200))}`);
+  if (typeof value.files !== 'object' || value.files === null || Array.isArray(value.files))
+    throw new Error(`file digests: unexpected PowerShell output ${JSON.stringify(stdout.slice(0, 200))}`);
   return value.files as Record<string, string>;
 }
 
@@ -37,10 +48,13 @@ export function parseFileDigests(stdout: string): Readonly<Record<string, string
  * `timeoutMs`? Prints `{"reachable":true|false}`. Decides how a cycle's events reach us.
  */
 export function tcpReachableScript(host: string, port: number, timeoutMs: number): string {
-  if (!Number.isInteger(port) || port <= 0 || port > 65535 || !Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new Error(`bad callback address ${host}:${port} / ${timeoutMs} ms`);
-  return `${PRELUDE}; $c = New-Object System.Net.Sockets.TcpClient; $ok = $false; ` +
+  if (!Number.isInteger(port) || port <= 0 || port > 65535 || !Number.isInteger(timeoutMs) || timeoutMs <= 0)
+    throw new Error(`bad callback address ${host}:${port} / ${timeoutMs} ms`);
+  return (
+    `${PRELUDE}; $c = New-Object System.Net.Sockets.TcpClient; $ok = $false; ` +
     `try { $ok = $c.ConnectAsync(${psString(host)}, ${port}).Wait(${timeoutMs}) } catch { $ok = $false } finally { $c.Dispose() }; ` +
-    '@{ reachable = [bool]$ok } | ConvertTo-Json -Compress';
+    '@{ reachable = [bool]$ok } | ConvertTo-Json -Compress'
+  );
 }
 
 /** Inverse of tcpReachableScript. */
@@ -52,9 +66,15 @@ export function matchTcpReachableScript(script: string): { host: string; port: n
 }
 
 export function parseReachable(stdout: string): boolean {
-  const line = stdout.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '').at(-1) ?? '';
+  const line =
+    stdout
+      .split(/\r?\n/)
+      .map((l) => l.trim())
+      .filter((l) => l !== '')
+      .at(-1) ?? '';
   const value = JSON.parse(line) as { reachable?: unknown };
-  if (typeof value.reachable !== 'boolean') throw new Error(`reachability: unexpected PowerShell output ${JSON.stringify(stdout.slice(0, 200))}`);
+  if (typeof value.reachable !== 'boolean')
+    throw new Error(`reachability: unexpected PowerShell output ${JSON.stringify(stdout.slice(0, 200))}`);
   return value.reachable;
 }
 

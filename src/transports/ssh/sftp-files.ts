@@ -25,23 +25,34 @@ export function isNoSuchFile(error: unknown): boolean {
  *
  * @example const chunk = await readFrom(sftp, '/C:/ProgramData/Patchline/logs/r7-web01-1.jsonl', 4096, 1 << 20)
  */
-export async function readFrom(sftp: SFTPWrapper, path: string, offset: number, maxBytes: number): Promise<Buffer | null> {
+export async function readFrom(
+  sftp: SFTPWrapper,
+  path: string,
+  offset: number,
+  maxBytes: number,
+): Promise<Buffer | null> {
   let handle: Buffer;
   try {
-    handle = await new Promise<Buffer>((resolve, reject) => sftp.open(path, 'r', (e, h) => (e ? reject(e) : resolve(h))));
+    handle = await new Promise<Buffer>((resolve, reject) =>
+      sftp.open(path, 'r', (e, h) => (e ? reject(e) : resolve(h))),
+    );
   } catch (error) {
     if (isNoSuchFile(error)) return null;
     throw error;
   }
   try {
-    const size = await new Promise<number>((resolve, reject) => sftp.fstat(handle, (e, s) => (e ? reject(e) : resolve(s.size))));
+    const size = await new Promise<number>((resolve, reject) =>
+      sftp.fstat(handle, (e, s) => (e ? reject(e) : resolve(s.size))),
+    );
     const end = Math.min(size, offset + maxBytes);
     const chunks: Buffer[] = [];
     let position = offset;
     while (position < end) {
       const length = Math.min(READ_CHUNK_BYTES, end - position);
       const buffer = Buffer.alloc(length);
-      const read = await new Promise<number>((resolve, reject) => sftp.read(handle, buffer, 0, length, position, (e, n) => (e ? reject(e) : resolve(n))));
+      const read = await new Promise<number>((resolve, reject) =>
+        sftp.read(handle, buffer, 0, length, position, (e, n) => (e ? reject(e) : resolve(n))),
+      );
       if (read <= 0) break;
       chunks.push(buffer.subarray(0, read));
       position += read;
@@ -62,11 +73,13 @@ export async function makeDirs(sftp: SFTPWrapper, dir: string): Promise<void> {
     if (/^\/[A-Za-z]:$/.test(path)) continue;
     const exists = await new Promise<boolean>((resolve) => sftp.stat(path, (e) => resolve(!e)));
     if (exists) continue;
-    await new Promise<void>((resolve, reject) => sftp.mkdir(path, (e) => {
-      // Made meanwhile by a concurrent call: fine.
-      if (e) sftp.stat(path, (e2) => (e2 ? reject(e) : resolve()));
-      else resolve();
-    }));
+    await new Promise<void>((resolve, reject) =>
+      sftp.mkdir(path, (e) => {
+        // Made meanwhile by a concurrent call: fine.
+        if (e) sftp.stat(path, (e2) => (e2 ? reject(e) : resolve()));
+        else resolve();
+      }),
+    );
   }
 }
 
@@ -75,6 +88,8 @@ export async function writeAtomic(sftp: SFTPWrapper, path: string, data: Buffer)
   const tmp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
   await new Promise<void>((resolve, reject) => sftp.writeFile(tmp, data, (e) => (e ? reject(e) : resolve())));
   // SFTP v3 rename fails when the target exists (Windows' server too): remove it first.
-  await new Promise<void>((resolve, reject) => sftp.unlink(path, (e) => (e && !isNoSuchFile(e) ? reject(e) : resolve())));
+  await new Promise<void>((resolve, reject) =>
+    sftp.unlink(path, (e) => (e && !isNoSuchFile(e) ? reject(e) : resolve())),
+  );
   await new Promise<void>((resolve, reject) => sftp.rename(tmp, path, (e) => (e ? reject(e) : resolve())));
 }

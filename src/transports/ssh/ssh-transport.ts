@@ -15,9 +15,32 @@ import type { CycleRequest } from '../../domain/agent-log.ts';
 import { usageError } from '../../domain/errors.ts';
 import { LaunchRefusedError, type HostStatus, type LaunchResult, type Transport } from '../transport.ts';
 import { argvToCmdLine } from '../windows/cmd-line.ts';
-import { agentTaskXml, localClientDir, requestFileName, TARGET_LOG_DIR, TARGET_REQUEST_DIR } from '../windows/agent-launch.ts';
-import { agentProcessScript, bootIdScript, parseAgentProcess, parseBootId, parseServicingState, powershellArgv, servicingStateScript } from '../windows/powershell.ts';
-import { agentTaskName, isSchtasksSuccess, parseSchtasksError, parseTaskStatus, schtasksCreate, schtasksDelete, schtasksQueryStatus, schtasksRun } from '../windows/schtasks.ts';
+import {
+  agentTaskXml,
+  localClientDir,
+  requestFileName,
+  TARGET_LOG_DIR,
+  TARGET_REQUEST_DIR,
+} from '../windows/agent-launch.ts';
+import {
+  agentProcessScript,
+  bootIdScript,
+  parseAgentProcess,
+  parseBootId,
+  parseServicingState,
+  powershellArgv,
+  servicingStateScript,
+} from '../windows/powershell.ts';
+import {
+  agentTaskName,
+  isSchtasksSuccess,
+  parseSchtasksError,
+  parseTaskStatus,
+  schtasksCreate,
+  schtasksDelete,
+  schtasksQueryStatus,
+  schtasksRun,
+} from '../windows/schtasks.ts';
 import { classifyShutdownExit, shutdownAbortArgv, shutdownRebootArgv } from '../windows/shutdown.ts';
 import { encodeTaskXml } from '../windows/task-xml.ts';
 import { copyFiles, filesToCopy, localFiles, manifestClientFiles, type LocalFile } from './client-copy.ts';
@@ -25,7 +48,14 @@ import { SshConnection, type SshTarget, type ExecResult } from './connection.ts'
 import { SSH_ERROR_CODES, isConnectionLoss, sshError } from './failures.ts';
 import { KnownHostsFile } from './known-hosts.ts';
 import { LogReader, LogRelay } from './log-reader.ts';
-import { fileDigestsScript, parseFileDigests, parseReachable, sftpPath, taskkillArgv, tcpReachableScript } from './scripts.ts';
+import {
+  fileDigestsScript,
+  parseFileDigests,
+  parseReachable,
+  sftpPath,
+  taskkillArgv,
+  tcpReachableScript,
+} from './scripts.ts';
 import { makeDirs, readFrom, writeAtomic } from './sftp-files.ts';
 import { existsSync } from 'node:fs';
 import { basename, join, win32 } from 'node:path';
@@ -61,7 +91,9 @@ export interface SshTransportOptions {
   readonly knownHostsFile: string;
   readonly acceptNewHostKeys: boolean;
   /** A local client folder (patchline client pack) to copy, or a share the targets read it from. */
-  readonly client: { readonly kind: 'copy'; readonly dir: string; readonly version: string } | { readonly kind: 'share'; readonly path: string };
+  readonly client:
+    | { readonly kind: 'copy'; readonly dir: string; readonly version: string }
+    | { readonly kind: 'share'; readonly path: string };
   readonly env: NodeJS.ProcessEnv;
   /** Operator notes: which stream a host uses, keys recorded, files copied, a lost and resumed log. */
   readonly note: (host: string, message: string) => void;
@@ -75,7 +107,9 @@ function failedHResult(stderr: string): { hresult: string; message: string } {
   return { hresult: parsed.hresult ?? '0x80004005', message: parsed.message };
 }
 
-export function createSshTransport(options: SshTransportOptions): Transport & { streamMode(host: string): StreamMode | undefined } {
+export function createSshTransport(
+  options: SshTransportOptions,
+): Transport & { streamMode(host: string): StreamMode | undefined } {
   const knownHosts = new KnownHostsFile(options.knownHostsFile);
   const byName = new Map(options.targets.map((t) => [t.name.toLowerCase(), t]));
   const connections = new Map<string, SshConnection>();
@@ -94,8 +128,12 @@ export function createSshTransport(options: SshTransportOptions): Transport & { 
     let c = connections.get(key);
     if (!c) {
       c = new SshConnection(target(host), {
-        knownHosts, acceptNewHostKeys: options.acceptNewHostKeys, env: options.env,
-        readyTimeoutMs: options.readyTimeoutMs ?? 20_000, keepaliveIntervalMs: 10_000, note: options.note,
+        knownHosts,
+        acceptNewHostKeys: options.acceptNewHostKeys,
+        env: options.env,
+        readyTimeoutMs: options.readyTimeoutMs ?? 20_000,
+        keepaliveIntervalMs: 10_000,
+        note: options.note,
       });
       connections.set(key, c);
     }
@@ -103,7 +141,12 @@ export function createSshTransport(options: SshTransportOptions): Transport & { 
   };
 
   /** Runs an argv on the target through cmd.exe; a dropped channel is `unreachable`. */
-  async function run(host: string, argv: readonly string[], signal: AbortSignal, timeoutMs = EXEC_TIMEOUT_MS): Promise<ExecResult> {
+  async function run(
+    host: string,
+    argv: readonly string[],
+    signal: AbortSignal,
+    timeoutMs = EXEC_TIMEOUT_MS,
+  ): Promise<ExecResult> {
     const c = connection(host);
     let result: ExecResult;
     try {
@@ -112,13 +155,38 @@ export function createSshTransport(options: SshTransportOptions): Transport & { 
       signal.throwIfAborted();
       if ((error as { kind?: string }).kind !== undefined) throw error;
       c.forget();
-      if ((error as Error).name === 'TimeoutError') throw sshError('unreachable', host, SSH_ERROR_CODES.unreachable, `${host}: ${argv[0]} got no answer over SSH within ${timeoutMs} ms`, error);
-      if (isConnectionLoss(error)) throw sshError('unreachable', host, SSH_ERROR_CODES.unreachable, `${host}: the SSH connection failed during ${argv[0]}: ${(error as Error).message}`, error);
-      throw sshError('internal', host, SSH_ERROR_CODES.internal, `${host}: running ${argv[0]} over SSH failed: ${(error as Error).message}`, error);
+      if ((error as Error).name === 'TimeoutError')
+        throw sshError(
+          'unreachable',
+          host,
+          SSH_ERROR_CODES.unreachable,
+          `${host}: ${argv[0]} got no answer over SSH within ${timeoutMs} ms`,
+          error,
+        );
+      if (isConnectionLoss(error))
+        throw sshError(
+          'unreachable',
+          host,
+          SSH_ERROR_CODES.unreachable,
+          `${host}: the SSH connection failed during ${argv[0]}: ${(error as Error).message}`,
+          error,
+        );
+      throw sshError(
+        'internal',
+        host,
+        SSH_ERROR_CODES.internal,
+        `${host}: running ${argv[0]} over SSH failed: ${(error as Error).message}`,
+        error,
+      );
     }
     if (result.code === null) {
       c.forget();
-      throw sshError('unreachable', host, SSH_ERROR_CODES.unreachable, `${host}: the connection dropped while ${argv[0]} ran`);
+      throw sshError(
+        'unreachable',
+        host,
+        SSH_ERROR_CODES.unreachable,
+        `${host}: the connection dropped while ${argv[0]} ran`,
+      );
     }
     return result;
   }
@@ -128,7 +196,13 @@ export function createSshTransport(options: SshTransportOptions): Transport & { 
       return await connection(host).sftp();
     } catch (error) {
       if ((error as { kind?: string }).kind !== undefined) throw error;
-      throw sshError('unreachable', host, SSH_ERROR_CODES.unreachable, `${host}: SFTP failed: ${(error as Error).message}`, error);
+      throw sshError(
+        'unreachable',
+        host,
+        SSH_ERROR_CODES.unreachable,
+        `${host}: SFTP failed: ${(error as Error).message}`,
+        error,
+      );
     }
   }
 
@@ -141,7 +215,14 @@ export function createSshTransport(options: SshTransportOptions): Transport & { 
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => {
           connection(host).forget();
-          reject(sshError('unreachable', host, SSH_ERROR_CODES.unreachable, `${host}: SFTP got no answer within ${SFTP_TIMEOUT_MS} ms`));
+          reject(
+            sshError(
+              'unreachable',
+              host,
+              SSH_ERROR_CODES.unreachable,
+              `${host}: SFTP got no answer within ${SFTP_TIMEOUT_MS} ms`,
+            ),
+          );
         }, SFTP_TIMEOUT_MS);
       });
       return await Promise.race([work(sftp), timeout]);
@@ -149,16 +230,30 @@ export function createSshTransport(options: SshTransportOptions): Transport & { 
       if ((error as { kind?: string }).kind !== undefined) throw error;
       if (isConnectionLoss(error) || /No response|not connected|closed/i.test((error as Error).message)) {
         connection(host).forget();
-        throw sshError('unreachable', host, SSH_ERROR_CODES.unreachable, `${host}: the connection dropped during SFTP: ${(error as Error).message}`, error);
+        throw sshError(
+          'unreachable',
+          host,
+          SSH_ERROR_CODES.unreachable,
+          `${host}: the connection dropped during SFTP: ${(error as Error).message}`,
+          error,
+        );
       }
-      throw sshError('internal', host, SSH_ERROR_CODES.internal, `${host}: SFTP failed: ${(error as Error).message}`, error);
+      throw sshError(
+        'internal',
+        host,
+        SSH_ERROR_CODES.internal,
+        `${host}: SFTP failed: ${(error as Error).message}`,
+        error,
+      );
     } finally {
       clearTimeout(timer);
     }
   }
 
-  const logPath = (request: Pick<CycleRequest, 'runId' | 'host' | 'cycle'>): string => win32.join(TARGET_LOG_DIR, requestFileName(request).replace(/\.json$/, '.jsonl'));
-  const readerKey = (host: string, request: Pick<CycleRequest, 'runId' | 'cycle'>) => `${host.toLowerCase()}\0${request.runId}\0${request.cycle}`;
+  const logPath = (request: Pick<CycleRequest, 'runId' | 'host' | 'cycle'>): string =>
+    win32.join(TARGET_LOG_DIR, requestFileName(request).replace(/\.json$/, '.jsonl'));
+  const readerKey = (host: string, request: Pick<CycleRequest, 'runId' | 'cycle'>) =>
+    `${host.toLowerCase()}\0${request.runId}\0${request.cycle}`;
   const readerFor = (host: string, request: Pick<CycleRequest, 'runId' | 'host' | 'cycle'>): LogReader => {
     const key = readerKey(host, request);
     let reader = readers.get(key);
@@ -170,7 +265,11 @@ export function createSshTransport(options: SshTransportOptions): Transport & { 
     return reader;
   };
 
-  async function chooseStream(host: string, callback: { url: string } | undefined, signal: AbortSignal): Promise<StreamMode> {
+  async function chooseStream(
+    host: string,
+    callback: { url: string } | undefined,
+    signal: AbortSignal,
+  ): Promise<StreamMode> {
     const known = streams.get(host.toLowerCase());
     if (known) return known;
     let mode: StreamMode = 'log';
@@ -178,18 +277,32 @@ export function createSshTransport(options: SshTransportOptions): Transport & { 
     if (callback) {
       const url = new URL(callback.url);
       const port = Number(url.port) || (url.protocol === 'https:' ? 443 : 80);
-      const result = await run(host, powershellArgv(tcpReachableScript(url.hostname, port, CALLBACK_CHECK_TIMEOUT_MS)), signal);
+      const result = await run(
+        host,
+        powershellArgv(tcpReachableScript(url.hostname, port, CALLBACK_CHECK_TIMEOUT_MS)),
+        signal,
+      );
       const reachable = result.code === 0 && parseReachable(result.stdout);
       mode = reachable ? 'callback' : 'log';
       why = reachable ? `the target reaches ${url.host}` : `the target cannot reach ${url.host}`;
     }
     // Without a callback there is nothing to decide for later cycles: only a checked answer is kept.
     if (callback) streams.set(host.toLowerCase(), mode);
-    options.note(host, mode === 'callback' ? `stream: the agent's HTTP callback (${why})` : `stream: the agent's log file read over SFTP by byte offset (${why})`);
+    options.note(
+      host,
+      mode === 'callback'
+        ? `stream: the agent's HTTP callback (${why})`
+        : `stream: the agent's log file read over SFTP by byte offset (${why})`,
+    );
     return mode;
   }
 
-  async function confirmStarted(host: string, taskName: string, request: CycleRequest, signal: AbortSignal): Promise<number> {
+  async function confirmStarted(
+    host: string,
+    taskName: string,
+    request: CycleRequest,
+    signal: AbortSignal,
+  ): Promise<number> {
     const reader = readerFor(host, request);
     let polls = 0;
     for (;;) {
@@ -198,14 +311,24 @@ export function createSshTransport(options: SshTransportOptions): Transport & { 
       const parsed = status.code === 0 ? parseTaskStatus(status.stdout, taskName) : null;
       if (parsed === null) {
         const { hresult, message } = failedHResult(status.stderr);
-        throw new LaunchRefusedError(host, hresult, `Task Scheduler on ${host} lost task "${taskName}" before it started: ${message}`);
+        throw new LaunchRefusedError(
+          host,
+          hresult,
+          `Task Scheduler on ${host} lost task "${taskName}" before it started: ${message}`,
+        );
       }
       const started = reader.all()?.find((e) => e.kind === 'cycle-started');
       if (started?.kind === 'cycle-started') return started.pid;
       if (parsed.state !== 'running' && parsed.lastResult !== null && !NOT_FAILED.has(parsed.lastResult)) {
-        throw new LaunchRefusedError(host, parsed.lastResult, `Task Scheduler on ${host} ran task "${taskName}", but it failed with ${parsed.lastResult} before the agent started`);
+        throw new LaunchRefusedError(
+          host,
+          parsed.lastResult,
+          `Task Scheduler on ${host} ran task "${taskName}", but it failed with ${parsed.lastResult} before the agent started`,
+        );
       }
-      await new Promise((resolve) => setTimeout(resolve, Math.min(CONFIRM_POLL_MAX_MS, CONFIRM_POLL_MS * 1.5 ** polls++)));
+      await new Promise((resolve) =>
+        setTimeout(resolve, Math.min(CONFIRM_POLL_MAX_MS, CONFIRM_POLL_MS * 1.5 ** polls++)),
+      );
       signal.throwIfAborted();
     }
   }
@@ -220,7 +343,17 @@ export function createSshTransport(options: SshTransportOptions): Transport & { 
 
     async resolveTargets(names) {
       const unknown = names.filter((n) => !byName.has(n.toLowerCase()));
-      if (unknown.length > 0) throw usageError('UNKNOWN_HOST', `${unknown.join(', ')}: not in the inventory (it names ${options.targets.slice(0, 5).map((t) => t.name).join(', ')}${options.targets.length > 5 ? ', …' : ''}). Add ${unknown.length > 1 ? 'them' : 'it'}, or give user@host[:port].`, { context: { hosts: unknown.join(',') } });
+      if (unknown.length > 0)
+        throw usageError(
+          'UNKNOWN_HOST',
+          `${unknown.join(', ')}: not in the inventory (it names ${options.targets
+            .slice(0, 5)
+            .map((t) => t.name)
+            .join(
+              ', ',
+            )}${options.targets.length > 5 ? ', …' : ''}). Add ${unknown.length > 1 ? 'them' : 'it'}, or give user@host[:port].`,
+          { context: { hosts: unknown.join(',') } },
+        );
       return names.map((n) => target(n).name);
     },
 
@@ -232,18 +365,30 @@ export function createSshTransport(options: SshTransportOptions): Transport & { 
         const local = (await clientFiles).files;
         const remoteDir = localClientDir(version);
         const digests = await run(host, powershellArgv(fileDigestsScript(remoteDir)), signal);
-        if (digests.code !== 0) throw sshError('internal', host, SSH_ERROR_CODES.internal, `${host}: cannot read the client's digests in ${remoteDir}: ${digests.stderr.trim()}`);
+        if (digests.code !== 0)
+          throw sshError(
+            'internal',
+            host,
+            SSH_ERROR_CODES.internal,
+            `${host}: cannot read the client's digests in ${remoteDir}: ${digests.stderr.trim()}`,
+          );
         const todo = filesToCopy(local, parseFileDigests(digests.stdout));
         if (todo.length === 0) options.note(host, `client ${version} already in ${remoteDir} (digests match)`);
         else {
           const result = await withSftp(host, (sftp) => copyFiles(sftp, remoteDir, todo, local.length));
-          options.note(host, `copied ${result.copied.length} of ${result.total} client files (${result.bytes} bytes) to ${remoteDir}: ${result.copied.join(', ')}`);
+          options.note(
+            host,
+            `copied ${result.copied.length} of ${result.total} client files (${result.bytes} bytes) to ${remoteDir}: ${result.copied.join(', ')}`,
+          );
         }
       }
       if (input.offlineCabSource !== undefined) {
         const cab = input.offlineCabSource;
         const cabDir = cab.replace(/[/\\][^/\\]*$/, '');
-        const local = await localFiles(cabDir, [basename(cab), `${basename(cab)}.root.pem`].filter((name) => existsSync(join(cabDir, name))));
+        const local = await localFiles(
+          cabDir,
+          [basename(cab), `${basename(cab)}.root.pem`].filter((name) => existsSync(join(cabDir, name))),
+        );
         const digests = await run(host, powershellArgv(fileDigestsScript(TARGET_CAB_DIR)), signal);
         const todo = filesToCopy(local, digests.code === 0 ? parseFileDigests(digests.stdout) : {});
         if (todo.length > 0) await withSftp(host, (sftp) => copyFiles(sftp, TARGET_CAB_DIR, todo, local.length));
@@ -257,11 +402,18 @@ export function createSshTransport(options: SshTransportOptions): Transport & { 
       const clientDir = options.client.kind === 'copy' ? localClientDir(options.client.version) : options.client.path;
       const { callback, ...rest } = request;
       // In log mode nobody takes the log from the pipe: it is on disk already, so no hand-over wait.
-      const onTarget: CycleRequest = mode === 'callback' && callback ? { ...request, logFile: logPath(request) } : { ...rest, logFile: logPath(request), logHandoverTimeoutSeconds: 0 };
+      const onTarget: CycleRequest =
+        mode === 'callback' && callback
+          ? { ...request, logFile: logPath(request) }
+          : { ...rest, logFile: logPath(request), logHandoverTimeoutSeconds: 0 };
       const requestPath = win32.join(TARGET_REQUEST_DIR, requestFileName(request));
       const taskName = agentTaskName(request);
       const xmlPath = win32.join(TARGET_TASK_DIR, `${requestFileName(request).replace(/\.json$/, '')}.xml`);
-      const xml = agentTaskXml({ clientDir, requestPath, description: `Patchline run ${request.runId}, host ${request.host}, cycle ${request.cycle}` });
+      const xml = agentTaskXml({
+        clientDir,
+        requestPath,
+        description: `Patchline run ${request.runId}, host ${request.host}, cycle ${request.cycle}`,
+      });
       await withSftp(host, async (sftp) => {
         for (const dir of [TARGET_REQUEST_DIR, TARGET_TASK_DIR, TARGET_LOG_DIR]) await makeDirs(sftp, sftpPath(dir));
         await writeAtomic(sftp, sftpPath(requestPath), Buffer.from(JSON.stringify(onTarget, null, 2)));
@@ -277,11 +429,18 @@ export function createSshTransport(options: SshTransportOptions): Transport & { 
           // An earlier attempt of this very cycle started its agent, and then the connection broke
           // before we heard so: that agent is the cycle's (IgnoreNew); confirm and adopt it.
           if (failure.kind === 'already-running') {
-            options.note(host, `task ${taskName} is already running (an earlier launch of this cycle got through): taking over its agent`);
+            options.note(
+              host,
+              `task ${taskName} is already running (an earlier launch of this cycle got through): taking over its agent`,
+            );
             break;
           }
           const { hresult, message } = failedHResult(result.stderr);
-          throw new LaunchRefusedError(host, hresult, `Task Scheduler on ${host} refused ${argv[1]} of task "${taskName}": ${message}`);
+          throw new LaunchRefusedError(
+            host,
+            hresult,
+            `Task Scheduler on ${host} refused ${argv[1]} of task "${taskName}": ${message}`,
+          );
         }
       }
       let pid: number;
@@ -289,13 +448,20 @@ export function createSshTransport(options: SshTransportOptions): Transport & { 
         pid = await confirmStarted(host, taskName, request, signal);
       } finally {
         // The task has done its work once the agent runs (or failed): never leave it registered.
-        await run(host, schtasksDelete(taskName), AbortSignal.timeout(EXEC_TIMEOUT_MS)).catch((error: unknown) => options.note(host, `could not delete task ${taskName}: ${(error as Error).message}`));
+        await run(host, schtasksDelete(taskName), AbortSignal.timeout(EXEC_TIMEOUT_MS)).catch((error: unknown) =>
+          options.note(host, `could not delete task ${taskName}: ${(error as Error).message}`),
+        );
       }
       if (mode === 'log' && callback) {
-        relays.set(host.toLowerCase(), new LogRelay({
-          reader: readerFor(host, request), callback, pollMs: options.logPollMs ?? 1_000,
-          note: (message) => options.note(host, message),
-        }));
+        relays.set(
+          host.toLowerCase(),
+          new LogRelay({
+            reader: readerFor(host, request),
+            callback,
+            pollMs: options.logPollMs ?? 1_000,
+            note: (message) => options.note(host, message),
+          }),
+        );
       }
       return { taskId: taskName, pid };
     },
@@ -308,10 +474,15 @@ export function createSshTransport(options: SshTransportOptions): Transport & { 
           run(host, powershellArgv(servicingStateScript()), signal, PROBE_TIMEOUT_MS),
         ]);
         if (boot.code !== 0 || servicing.code !== 0) return { reachable: false, bootId: null, servicingIdle: false };
-        return { reachable: true, bootId: parseBootId(boot.stdout), servicingIdle: parseServicingState(servicing.stdout).idle };
+        return {
+          reachable: true,
+          bootId: parseBootId(boot.stdout),
+          servicingIdle: parseServicingState(servicing.stdout).idle,
+        };
       } catch (error) {
         signal.throwIfAborted();
-        if ((error as { kind?: string }).kind === 'unreachable') return { reachable: false, bootId: null, servicingIdle: false };
+        if ((error as { kind?: string }).kind === 'unreachable')
+          return { reachable: false, bootId: null, servicingIdle: false };
         throw error;
       }
     },
@@ -330,10 +501,14 @@ export function createSshTransport(options: SshTransportOptions): Transport & { 
           // engine's deadline, rather than give the cycle up as lost with its results.
           await new Promise<void>((resolve, reject) => {
             const timer = setTimeout(resolve, Math.min(FETCH_LOG_RETRY_MAX_MS, 250 * 2 ** attempt));
-            signal.addEventListener('abort', () => {
-              clearTimeout(timer);
-              reject(error);
-            }, { once: true });
+            signal.addEventListener(
+              'abort',
+              () => {
+                clearTimeout(timer);
+                reject(error);
+              },
+              { once: true },
+            );
           });
         }
       }
@@ -341,7 +516,13 @@ export function createSshTransport(options: SshTransportOptions): Transport & { 
 
     async isRunning(host, launch, signal) {
       const result = await run(host, powershellArgv(agentProcessScript(launch.pid)), signal);
-      if (result.code !== 0) throw sshError('internal', host, SSH_ERROR_CODES.internal, `${host}: asking for process ${launch.pid} failed: ${result.stderr.trim()}`);
+      if (result.code !== 0)
+        throw sshError(
+          'internal',
+          host,
+          SSH_ERROR_CODES.internal,
+          `${host}: asking for process ${launch.pid} failed: ${result.stderr.trim()}`,
+        );
       const process = parseAgentProcess(result.stdout);
       // A reused PID is not our agent: its command line names the task's request file.
       return process.running && (process.commandLine ?? '').toLowerCase().includes('agent cycle');
@@ -350,7 +531,13 @@ export function createSshTransport(options: SshTransportOptions): Transport & { 
     async stop(host, launch) {
       const result = await run(host, taskkillArgv(launch.pid), AbortSignal.timeout(EXEC_TIMEOUT_MS));
       // 128: no such process — it ended on its own, nothing left to stop.
-      if (result.code !== 0 && result.code !== 128) throw sshError('internal', host, SSH_ERROR_CODES.internal, `${host}: taskkill /PID ${launch.pid} failed: ${result.stderr.trim()}`);
+      if (result.code !== 0 && result.code !== 128)
+        throw sshError(
+          'internal',
+          host,
+          SSH_ERROR_CODES.internal,
+          `${host}: taskkill /PID ${launch.pid} failed: ${result.stderr.trim()}`,
+        );
     },
 
     async reboot(host) {
@@ -369,7 +556,13 @@ export function createSshTransport(options: SshTransportOptions): Transport & { 
         result = await run(host, argv, AbortSignal.timeout(EXEC_TIMEOUT_MS));
         outcome = classifyShutdownExit(result.code ?? 0);
       }
-      if (outcome === 'failed' || outcome === 'already-scheduled') throw sshError('internal', host, SSH_ERROR_CODES.internal, `${host}: shutdown /r failed (exit ${result.code}): ${result.stderr.trim()}`);
+      if (outcome === 'failed' || outcome === 'already-scheduled')
+        throw sshError(
+          'internal',
+          host,
+          SSH_ERROR_CODES.internal,
+          `${host}: shutdown /r failed (exit ${result.code}): ${result.stderr.trim()}`,
+        );
     },
 
     async close() {

@@ -8,7 +8,12 @@ import { argvToCommandLine } from './cmd-line.ts';
 import { buildAgentTaskXml, type AgentTaskSpec } from './task-xml.ts';
 
 /** File names inside a client folder (the pack writes them, the agent checks them). */
-export const CLIENT_FILES = { node: 'node.exe', bundle: 'patchline.mjs', provider: 'wua.ps1', manifest: 'manifest.json' } as const;
+export const CLIENT_FILES = {
+  node: 'node.exe',
+  bundle: 'patchline.mjs',
+  provider: 'wua.ps1',
+  manifest: 'manifest.json',
+} as const;
 
 /** Where a transport copies the client on a target when no share is used. */
 export function localClientDir(version: string): string {
@@ -44,7 +49,9 @@ export function agentTaskSpec(input: AgentLaunchInput): AgentTaskSpec {
     arguments: argvToCommandLine(args),
     workingDirectory: input.clientDir,
     description: input.description,
-    ...(input.executionTimeLimitMinutes === undefined ? {} : { executionTimeLimitMinutes: input.executionTimeLimitMinutes }),
+    ...(input.executionTimeLimitMinutes === undefined
+      ? {}
+      : { executionTimeLimitMinutes: input.executionTimeLimitMinutes }),
   };
 }
 
@@ -54,6 +61,10 @@ export function agentTaskXml(input: AgentLaunchInput): string {
 }
 
 /** The request file's name on the target for one cycle. */
-export function requestFileName(request: { readonly runId: string; readonly host: string; readonly cycle: number }): string {
+export function requestFileName(request: {
+  readonly runId: string;
+  readonly host: string;
+  readonly cycle: number;
+}): string {
   return `${request.runId}-${request.host}-${request.cycle}.json`.replace(/[\\/:*?"<>|\s]/g, '_');
 }

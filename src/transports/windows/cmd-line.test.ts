@@ -25,14 +25,39 @@ test('argvToCmdLine caret-escapes what cmd.exe would interpret', () => {
 });
 
 test('splitCommandLine undoes argvToCmdLine for any printable argument', () => {
-  const alphabet = ['a', 'Z', '0', ' ', '\t', '"', '\\', '\\\\', '%', '!', '^', '&', '|', '<', '>', '(', ')', "'", 'é', '€', '/', ':'];
+  const alphabet = [
+    'a',
+    'Z',
+    '0',
+    ' ',
+    '\t',
+    '"',
+    '\\',
+    '\\\\',
+    '%',
+    '!',
+    '^',
+    '&',
+    '|',
+    '<',
+    '>',
+    '(',
+    ')',
+    "'",
+    'é',
+    '€',
+    '/',
+    ':',
+  ];
   let seed = 12345;
   const random = (n: number): number => {
     seed = (seed * 1103515245 + 12345) & 0x7fffffff;
     return seed % n;
   };
   for (let i = 0; i < 2000; i++) {
-    const argv = Array.from({ length: 1 + random(4) }, () => Array.from({ length: random(8) }, () => alphabet[random(alphabet.length)]).join(''));
+    const argv = Array.from({ length: 1 + random(4) }, () =>
+      Array.from({ length: random(8) }, () => alphabet[random(alphabet.length)]).join(''),
+    );
     argv[0] = 'prog.exe';
     assert.deepEqual(splitCommandLine(argvToCmdLine(argv)), argv, JSON.stringify(argv));
     assert.deepEqual(splitArgv(argvToCommandLine(argv)), argv, JSON.stringify(argv));
@@ -51,6 +76,9 @@ test('splitCommandLine refuses a line with an unescaped cmd.exe operator (it wou
 
 test('arguments a command line cannot carry are refused with a stable code', () => {
   for (const bad of ['a\nb', 'a\rb', 'a\0b']) {
-    assert.throws(() => quoteArgument(bad), (e: unknown) => e instanceof PatchlineError && e.code === 'WINDOWS_ARG_UNQUOTABLE' && e.exitCode === 64);
+    assert.throws(
+      () => quoteArgument(bad),
+      (e: unknown) => e instanceof PatchlineError && e.code === 'WINDOWS_ARG_UNQUOTABLE' && e.exitCode === 64,
+    );
   }
 });

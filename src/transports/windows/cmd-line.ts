@@ -25,7 +25,10 @@ const CMD_METACHARACTERS = new Set(['(', ')', '%', '!', '^', '"', '<', '>', '&',
 /** An argument no Windows command line can carry (NUL, CR, LF): a usage error naming it. */
 function assertQuotable(arg: string): void {
   if (/[\0\r\n]/.test(arg)) {
-    throw usageError('WINDOWS_ARG_UNQUOTABLE', `a value holds a character a Windows command line cannot carry (NUL, CR or LF): ${JSON.stringify(arg)}`);
+    throw usageError(
+      'WINDOWS_ARG_UNQUOTABLE',
+      `a value holds a character a Windows command line cannot carry (NUL, CR or LF): ${JSON.stringify(arg)}`,
+    );
   }
 }
 
@@ -89,7 +92,9 @@ function unescapeCmd(line: string): string {
       i++;
     } else if (ch === '"' || ch === '&' || ch === '|' || ch === '<' || ch === '>') {
       // Not produced by argvToCmdLine: cmd would act on it (quote mode, a second command, a redirection).
-      throw new Error(`unescaped cmd.exe metacharacter ${JSON.stringify(ch)} at column ${i + 1}: not a line Patchline sends`);
+      throw new Error(
+        `unescaped cmd.exe metacharacter ${JSON.stringify(ch)} at column ${i + 1}: not a line Patchline sends`,
+      );
     } else {
       out += ch;
     }
@@ -106,7 +111,7 @@ export function splitArgv(line: string): string[] {
   let current = '';
   let inArg = false;
   let quoted = false;
-  for (let i = 0; i < line.length; ) {
+  for (let i = 0; i < line.length;) {
     const ch = line[i]!;
     if (!quoted && (ch === ' ' || ch === '\t')) {
       if (inArg) args.push(current);

@@ -40,14 +40,19 @@ export function nodeWindowsExecutor(): WindowsExecutor {
     tempDir: tmpdir(),
     run(argv, signal) {
       return new Promise((resolve, reject) => {
-        execFile(argv[0]!, argv.slice(1) as string[], { signal, timeout: COMMAND_TIMEOUT_MS, maxBuffer: MAX_OUTPUT_BYTES, windowsHide: true }, (error, stdout, stderr) => {
-          if (error && typeof (error as NodeJS.ErrnoException).code !== 'number') {
-            // Not an exit code: the program could not start, or was aborted/timed out.
-            reject(error);
-            return;
-          }
-          resolve({ exitCode: error ? Number((error as NodeJS.ErrnoException).code) : 0, stdout, stderr });
-        });
+        execFile(
+          argv[0]!,
+          argv.slice(1) as string[],
+          { signal, timeout: COMMAND_TIMEOUT_MS, maxBuffer: MAX_OUTPUT_BYTES, windowsHide: true },
+          (error, stdout, stderr) => {
+            if (error && typeof (error as NodeJS.ErrnoException).code !== 'number') {
+              // Not an exit code: the program could not start, or was aborted/timed out.
+              reject(error);
+              return;
+            }
+            resolve({ exitCode: error ? Number((error as NodeJS.ErrnoException).code) : 0, stdout, stderr });
+          },
+        );
       });
     },
     async writeFile(path, data) {

@@ -5,7 +5,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { agentTaskName, hresultText, isSchtasksSuccess, parseCsvLine, parseSchtasksError, parseTaskStatus } from './schtasks.ts';
+import {
+  agentTaskName,
+  hresultText,
+  isSchtasksSuccess,
+  parseCsvLine,
+  parseSchtasksError,
+  parseTaskStatus,
+} from './schtasks.ts';
 import { parseAgentPids, parseAgentProcess, parseBootId, parseFileChunk, parseServicingState } from './powershell.ts';
 import { classifyShutdownExit, shutdownRebootArgv } from './shutdown.ts';
 
@@ -26,7 +33,11 @@ test('task status: state and last result by column position', () => {
   ];
   for (const [status, result, state, hresult] of table) {
     const parsed = parseTaskStatus(`\r\n${row(status, result)}\r\n`, NAME);
-    assert.deepEqual(parsed && { state: parsed.state, lastResult: parsed.lastResult, statusText: parsed.statusText }, { state, lastResult: hresult, statusText: status });
+    assert.deepEqual(parsed && { state: parsed.state, lastResult: parsed.lastResult, statusText: parsed.statusText }, {
+      state,
+      lastResult: hresult,
+      statusText: status,
+    });
   }
   assert.equal(parseTaskStatus(row('Ready', '0'), '\\Patchline\\other'), null, 'a row of another task is not ours');
   assert.equal(parseTaskStatus(row('Ready', 'N/A'), NAME)?.lastResult, null);
@@ -37,7 +48,7 @@ test('CSV fields with commas and doubled quotes', () => {
   assert.deepEqual(parseCsvLine('plain,"q"'), ['plain', 'q']);
 });
 
-test('schtasks errors: the scheduler\'s words become an HRESULT and a kind', () => {
+test("schtasks errors: the scheduler's words become an HRESULT and a kind", () => {
   const table: ReadonlyArray<readonly [string, string | null, string]> = [
     ['ERROR: Access is denied.\r\n', '0x80070005', 'access-denied'],
     ['ERROR: The user name or password is incorrect.\r\n', '0x8007052E', 'access-denied'],
@@ -45,7 +56,11 @@ test('schtasks errors: the scheduler\'s words become an HRESULT and a kind', () 
     ['ERROR: The RPC server is unavailable.\r\n', '0x800706BA', 'unreachable'],
     [`ERROR: The specified task name "${NAME}" does not exist in the system.\r\n`, '0x80070002', 'not-found'],
     ['ERROR: The system cannot find the file specified.\r\n', '0x80070002', 'not-found'],
-    ['ERROR: The task XML contains a value which is incorrectly formatted or out of range.\r\n(26,8):ExecutionTimeLimit:4 hours\r\n', '0x80041318', 'bad-task'],
+    [
+      'ERROR: The task XML contains a value which is incorrectly formatted or out of range.\r\n(26,8):ExecutionTimeLimit:4 hours\r\n',
+      '0x80041318',
+      'bad-task',
+    ],
     ['ERROR: The task XML is malformed.\r\n(1,1)::ERROR: incorrect document syntax\r\n', '0x8004131A', 'bad-task'],
     ['ERROR: An instance of this task is already running.\r\n', '0x8004131F', 'already-running'],
     ['FEHLER: Zugriff verweigert\r\n', null, 'other'],
@@ -55,14 +70,24 @@ test('schtasks errors: the scheduler\'s words become an HRESULT and a kind', () 
     assert.deepEqual([parsed.hresult, parsed.kind], [hresult, kind], stderr);
     assert.ok(parsed.message.length > 0);
   }
-  assert.match(parseSchtasksError('ERROR: The task XML contains a value which is incorrectly formatted or out of range.\r\n(26,8):ExecutionTimeLimit:4 hours\r\n').message, /\(26,8\):ExecutionTimeLimit:4 hours/, 'the position line is kept for the message');
+  assert.match(
+    parseSchtasksError(
+      'ERROR: The task XML contains a value which is incorrectly formatted or out of range.\r\n(26,8):ExecutionTimeLimit:4 hours\r\n',
+    ).message,
+    /\(26,8\):ExecutionTimeLimit:4 hours/,
+    'the position line is kept for the message',
+  );
   assert.equal(parseSchtasksError('').message, '(schtasks printed nothing)');
 });
 
 test('schtasks success lines', () => {
   assert.ok(isSchtasksSuccess(`SUCCESS: The scheduled task "${NAME}" has successfully been created.\r\n`));
   assert.ok(isSchtasksSuccess(`SUCCESS: Attempted to run the scheduled task "${NAME}".\r\n`));
-  assert.ok(!isSchtasksSuccess('WARNING: The task was created but may not run because the account information could not be set.\r\n'));
+  assert.ok(
+    !isSchtasksSuccess(
+      'WARNING: The task was created but may not run because the account information could not be set.\r\n',
+    ),
+  );
 });
 
 test('task names: one per host cycle, without characters the scheduler refuses', () => {
@@ -71,26 +96,59 @@ test('task names: one per host cycle, without characters the scheduler refuses',
   assert.equal(hresultText(-2147024891), '0x80070005');
 });
 
-test('boot id, servicing state, file chunks and agent processes from the scripts\' JSON lines', () => {
+test("boot id, servicing state, file chunks and agent processes from the scripts' JSON lines", () => {
   assert.equal(parseBootId('{"bootId":"134093796123456789"}\r\n'), '134093796123456789');
   assert.throws(() => parseBootId('Get-CimInstance : Access denied\r\n'), /boot id: unexpected PowerShell output/);
-  assert.deepEqual(parseServicingState('{"servicingInProgress":null,"rebootPending":false}'), { servicingInProgress: null, rebootPending: false, idle: true });
-  assert.deepEqual(parseServicingState('{"servicingInProgress":1,"rebootPending":true}'), { servicingInProgress: 1, rebootPending: true, idle: true });
-  assert.deepEqual(parseServicingState('{"servicingInProgress":2,"rebootPending":true}'), { servicingInProgress: 2, rebootPending: true, idle: false });
+  assert.deepEqual(parseServicingState('{"servicingInProgress":null,"rebootPending":false}'), {
+    servicingInProgress: null,
+    rebootPending: false,
+    idle: true,
+  });
+  assert.deepEqual(parseServicingState('{"servicingInProgress":1,"rebootPending":true}'), {
+    servicingInProgress: 1,
+    rebootPending: true,
+    idle: true,
+  });
+  assert.deepEqual(parseServicingState('{"servicingInProgress":2,"rebootPending":true}'), {
+    servicingInProgress: 2,
+    rebootPending: true,
+    idle: false,
+  });
   assert.throws(() => parseServicingState('{"servicingInProgress":"2"}'), /servicing state/);
-  const chunk = parseFileChunk(`{"size":120,"offset":100,"data":"${Buffer.from('{"type":"x"}\n').toString('base64')}"}\r\n`);
+  const chunk = parseFileChunk(
+    `{"size":120,"offset":100,"data":"${Buffer.from('{"type":"x"}\n').toString('base64')}"}\r\n`,
+  );
   assert.deepEqual([chunk.size, chunk.offset, chunk.data.toString()], [120, 100, '{"type":"x"}\n']);
   assert.equal(parseFileChunk('{"size":-1}').size, -1);
   assert.deepEqual(parseAgentProcess('{"running":false}'), { running: false });
-  assert.deepEqual(parseAgentProcess('{"commandLine":"node.exe patchline.mjs agent cycle","running":true}'), { running: true, commandLine: 'node.exe patchline.mjs agent cycle' });
+  assert.deepEqual(parseAgentProcess('{"commandLine":"node.exe patchline.mjs agent cycle","running":true}'), {
+    running: true,
+    commandLine: 'node.exe patchline.mjs agent cycle',
+  });
   assert.deepEqual(parseAgentPids('{"pids":[4242]}'), [4242]);
   assert.deepEqual(parseAgentPids('{"pids":4242}'), [4242], 'PowerShell 5.1 unrolls one-element arrays');
   assert.deepEqual(parseAgentPids('{"pids":[]}'), []);
 });
 
 test('shutdown: its exit codes decide whether to retry, wait or fail', () => {
-  assert.deepEqual(shutdownRebootArgv('x', 'web01'), ['shutdown.exe', '/r', '/m', '\\\\web01', '/t', '0', '/d', 'p:2:17', '/c', 'x']);
-  assert.deepEqual([0, 1190, 1115, 5].map(classifyShutdownExit), ['started', 'already-scheduled', 'in-progress', 'failed']);
+  assert.deepEqual(shutdownRebootArgv('x', 'web01'), [
+    'shutdown.exe',
+    '/r',
+    '/m',
+    '\\\\web01',
+    '/t',
+    '0',
+    '/d',
+    'p:2:17',
+    '/c',
+    'x',
+  ]);
+  assert.deepEqual([0, 1190, 1115, 5].map(classifyShutdownExit), [
+    'started',
+    'already-scheduled',
+    'in-progress',
+    'failed',
+  ]);
   assert.throws(() => shutdownRebootArgv('x'.repeat(513)), /512 characters/);
 });
 
@@ -98,13 +156,34 @@ test('the registered definition (schtasks /Query /XML): no trigger, SYSTEM, our 
   const { agentTaskXml } = await import('./agent-launch.ts');
   const { parseRegisteredTask } = await import('./schtasks.ts');
   // What schtasks prints is the definition the scheduler keeps (it adds <Date>, <URI>, …).
-  const printed = agentTaskXml({ clientDir: '\\\\files01\\patchline\\0.1.0', requestPath: 'C:\\ProgramData\\Patchline\\requests\\r7-web01-1.json', description: 'x & y' })
-    .replace('<Author>Patchline</Author>', '<Date>2026-12-05T21:00:00</Date><Author>Patchline</Author><URI>\\Patchline\\r7-web01-c1</URI>');
+  const printed = agentTaskXml({
+    clientDir: '\\\\files01\\patchline\\0.1.0',
+    requestPath: 'C:\\ProgramData\\Patchline\\requests\\r7-web01-1.json',
+    description: 'x & y',
+  }).replace(
+    '<Author>Patchline</Author>',
+    '<Date>2026-12-05T21:00:00</Date><Author>Patchline</Author><URI>\\Patchline\\r7-web01-c1</URI>',
+  );
   assert.deepEqual(parseRegisteredTask(printed), {
-    hasTriggers: false, userId: 'S-1-5-18', runLevel: 'HighestAvailable', command: '\\\\files01\\patchline\\0.1.0\\node.exe',
-    arguments: '\\\\files01\\patchline\\0.1.0\\patchline.mjs agent cycle --request C:\\ProgramData\\Patchline\\requests\\r7-web01-1.json',
+    hasTriggers: false,
+    userId: 'S-1-5-18',
+    runLevel: 'HighestAvailable',
+    command: '\\\\files01\\patchline\\0.1.0\\node.exe',
+    arguments:
+      '\\\\files01\\patchline\\0.1.0\\patchline.mjs agent cycle --request C:\\ProgramData\\Patchline\\requests\\r7-web01-1.json',
   });
-  assert.equal(parseRegisteredTask(printed.replace('<Settings>', '<Triggers><TimeTrigger><StartBoundary>2026-12-05T21:01:00</StartBoundary></TimeTrigger></Triggers><Settings>')).hasTriggers, true);
+  assert.equal(
+    parseRegisteredTask(
+      printed.replace(
+        '<Settings>',
+        '<Triggers><TimeTrigger><StartBoundary>2026-12-05T21:01:00</StartBoundary></TimeTrigger></Triggers><Settings>',
+      ),
+    ).hasTriggers,
+    true,
+  );
   assert.equal(parseRegisteredTask(printed.replace('<Settings>', '<Triggers /><Settings>')).hasTriggers, false);
-  assert.throws(() => parseRegisteredTask('ERROR: The system cannot find the file specified.\r\n'), /printed no task definition/);
+  assert.throws(
+    () => parseRegisteredTask('ERROR: The system cannot find the file specified.\r\n'),
+    /printed no task definition/,
+  );
 });

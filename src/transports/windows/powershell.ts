@@ -37,7 +37,8 @@ export function psString(value: string): string {
 
 function cimTarget(computer: string | undefined): string {
   if (computer === undefined) return '';
-  if (!/^[A-Za-z0-9][A-Za-z0-9.-]*$/.test(computer)) throw usageError('WINDOWS_ARG_UNQUOTABLE', `not a computer name for CIM: ${JSON.stringify(computer)}`);
+  if (!/^[A-Za-z0-9][A-Za-z0-9.-]*$/.test(computer))
+    throw usageError('WINDOWS_ARG_UNQUOTABLE', `not a computer name for CIM: ${JSON.stringify(computer)}`);
   return ` -ComputerName ${psString(computer)}`;
 }
 
@@ -48,8 +49,10 @@ const PRELUDE = "$ErrorActionPreference = 'Stop'; $ProgressPreference = 'Silentl
  * same value Ansible's reboot plugin compares). Prints `{"bootId":"133…"}`.
  */
 export function bootIdScript(computer?: string): string {
-  return `${PRELUDE}; $os = Get-CimInstance -ClassName Win32_OperatingSystem -Property LastBootUpTime${cimTarget(computer)}; ` +
-    `@{ bootId = [string]$os.LastBootUpTime.ToFileTime() } | ConvertTo-Json -Compress`;
+  return (
+    `${PRELUDE}; $os = Get-CimInstance -ClassName Win32_OperatingSystem -Property LastBootUpTime${cimTarget(computer)}; ` +
+    `@{ bootId = [string]$os.LastBootUpTime.ToFileTime() } | ConvertTo-Json -Compress`
+  );
 }
 
 /**
@@ -61,11 +64,13 @@ export function bootIdScript(computer?: string): string {
  */
 export function servicingStateScript(computer?: string): string {
   const cbs = 'SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Component Based Servicing';
-  return `${PRELUDE}; $hklm = [uint32]2147483650; $cbs = ${psString(cbs)}; ` +
+  return (
+    `${PRELUDE}; $hklm = [uint32]2147483650; $cbs = ${psString(cbs)}; ` +
     `$v = Invoke-CimMethod -Namespace root/default -ClassName StdRegProv -MethodName GetDWORDValue${cimTarget(computer)} -Arguments @{ hDefKey = $hklm; sSubKeyName = "$cbs\\Interface"; sValueName = 'ServicingInProgress' }; ` +
     `$k = Invoke-CimMethod -Namespace root/default -ClassName StdRegProv -MethodName EnumKey${cimTarget(computer)} -Arguments @{ hDefKey = $hklm; sSubKeyName = $cbs }; ` +
     `$sip = $null; if ($v.ReturnValue -eq 0) { $sip = [int]$v.uValue }; ` +
-    `@{ servicingInProgress = $sip; rebootPending = [bool]($k.sNames -contains 'RebootPending') } | ConvertTo-Json -Compress`;
+    `@{ servicingInProgress = $sip; rebootPending = [bool]($k.sNames -contains 'RebootPending') } | ConvertTo-Json -Compress`
+  );
 }
 
 /**
@@ -78,12 +83,14 @@ export function readFileFromOffsetScript(path: string, offset: number, maxBytes:
   if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(maxBytes) || maxBytes <= 0) {
     throw usageError('WINDOWS_ARG_UNQUOTABLE', `bad file range: offset ${offset}, length ${maxBytes}`);
   }
-  return `${PRELUDE}; $p = ${psString(path)}; ` +
+  return (
+    `${PRELUDE}; $p = ${psString(path)}; ` +
     `if (-not (Test-Path -LiteralPath $p -PathType Leaf)) { '{"size":-1}'; exit 0 }; ` +
     `$fs = [System.IO.File]::Open($p, 'Open', 'Read', 'ReadWrite, Delete'); ` +
     `try { $size = $fs.Length; $buf = New-Object byte[] ([Math]::Max(0, [Math]::Min(${maxBytes}, $size - ${offset}))); ` +
     `if ($buf.Length -gt 0) { [void]$fs.Seek(${offset}, 'Begin'); $n = 0; while ($n -lt $buf.Length) { $r = $fs.Read($buf, $n, $buf.Length - $n); if ($r -le 0) { break }; $n += $r }; if ($n -lt $buf.Length) { $buf = $buf[0..($n - 1)] } }; ` +
-    `@{ size = $size; offset = ${offset}; data = [Convert]::ToBase64String([byte[]]$buf) } | ConvertTo-Json -Compress } finally { $fs.Dispose() }`;
+    `@{ size = $size; offset = ${offset}; data = [Convert]::ToBase64String([byte[]]$buf) } | ConvertTo-Json -Compress } finally { $fs.Dispose() }`
+  );
 }
 
 /**
@@ -92,8 +99,10 @@ export function readFileFromOffsetScript(path: string, offset: number, maxBytes:
  */
 export function agentProcessScript(pid: number, computer?: string): string {
   if (!Number.isSafeInteger(pid) || pid <= 0) throw usageError('WINDOWS_ARG_UNQUOTABLE', `not a process id: ${pid}`);
-  return `${PRELUDE}; $p = Get-CimInstance -ClassName Win32_Process -Filter 'ProcessId = ${pid}'${cimTarget(computer)}; ` +
-    `if ($null -eq $p) { '{"running":false}' } else { @{ running = $true; commandLine = [string]$p.CommandLine } | ConvertTo-Json -Compress }`;
+  return (
+    `${PRELUDE}; $p = Get-CimInstance -ClassName Win32_Process -Filter 'ProcessId = ${pid}'${cimTarget(computer)}; ` +
+    `if ($null -eq $p) { '{"running":false}' } else { @{ running = $true; commandLine = [string]$p.CommandLine } | ConvertTo-Json -Compress }`
+  );
 }
 
 /**
@@ -101,9 +110,11 @@ export function agentProcessScript(pid: number, computer?: string): string {
  * prints `{"pids":[…]}`. The request path is matched inside the command line, case-insensitively.
  */
 export function findAgentScript(requestPath: string, computer?: string): string {
-  return `${PRELUDE}; $needle = ${psString(requestPath.toLowerCase())}; ` +
+  return (
+    `${PRELUDE}; $needle = ${psString(requestPath.toLowerCase())}; ` +
     `$ps = @(Get-CimInstance -ClassName Win32_Process -Filter "Name = 'node.exe'"${cimTarget(computer)} | Where-Object { ([string]$_.CommandLine).ToLowerInvariant().Contains($needle) }); ` +
-    `@{ pids = @($ps | ForEach-Object { [int]$_.ProcessId }) } | ConvertTo-Json -Compress`;
+    `@{ pids = @($ps | ForEach-Object { [int]$_.ProcessId }) } | ConvertTo-Json -Compress`
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -115,7 +126,11 @@ function badOutput(what: string, stdout: string): Error {
 }
 
 function lastJsonLine(stdout: string, what: string): Record<string, unknown> {
-  const line = stdout.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '').at(-1);
+  const line = stdout
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l !== '')
+    .at(-1);
   if (line === undefined) throw badOutput(what, stdout);
   try {
     const value: unknown = JSON.parse(line);
@@ -144,11 +159,18 @@ export interface ServicingState {
 export function parseServicingState(stdout: string): ServicingState {
   const value = lastJsonLine(stdout, 'servicing state');
   const sip = value.servicingInProgress;
-  if (!(sip === null || sip === undefined || (typeof sip === 'number' && Number.isInteger(sip))) || typeof value.rebootPending !== 'boolean') {
+  if (
+    !(sip === null || sip === undefined || (typeof sip === 'number' && Number.isInteger(sip))) ||
+    typeof value.rebootPending !== 'boolean'
+  ) {
     throw badOutput('servicing state', stdout);
   }
   const servicingInProgress = typeof sip === 'number' ? sip : null;
-  return { servicingInProgress, rebootPending: value.rebootPending, idle: servicingInProgress === null || servicingInProgress <= 1 };
+  return {
+    servicingInProgress,
+    rebootPending: value.rebootPending,
+    idle: servicingInProgress === null || servicingInProgress <= 1,
+  };
 }
 
 export interface FileChunk {
@@ -161,7 +183,8 @@ export interface FileChunk {
 export function parseFileChunk(stdout: string): FileChunk {
   const value = lastJsonLine(stdout, 'file chunk');
   if (value.size === -1) return { size: -1, offset: 0, data: Buffer.alloc(0) };
-  if (typeof value.size !== 'number' || typeof value.offset !== 'number' || typeof value.data !== 'string') throw badOutput('file chunk', stdout);
+  if (typeof value.size !== 'number' || typeof value.offset !== 'number' || typeof value.data !== 'string')
+    throw badOutput('file chunk', stdout);
   return { size: value.size, offset: value.offset, data: Buffer.from(value.data, 'base64') };
 }
 
@@ -173,7 +196,9 @@ export interface AgentProcess {
 export function parseAgentProcess(stdout: string): AgentProcess {
   const value = lastJsonLine(stdout, 'agent process');
   if (typeof value.running !== 'boolean') throw badOutput('agent process', stdout);
-  return value.running ? { running: true, commandLine: typeof value.commandLine === 'string' ? value.commandLine : '' } : { running: false };
+  return value.running
+    ? { running: true, commandLine: typeof value.commandLine === 'string' ? value.commandLine : '' }
+    : { running: false };
 }
 
 /** ConvertTo-Json prints a one-element array as a bare number in PS 5.1 when piped; accept both. */
@@ -191,6 +216,8 @@ export function parseAgentPids(stdout: string): readonly number[] {
  */
 export function stopProcessScript(pid: number, computer?: string): string {
   if (!Number.isSafeInteger(pid) || pid <= 0) throw usageError('WINDOWS_ARG_UNQUOTABLE', `not a process id: ${pid}`);
-  return `${PRELUDE}; $p = Get-CimInstance -ClassName Win32_Process -Filter 'ProcessId = ${pid}'${cimTarget(computer)}; ` +
-    `if ($null -eq $p) { '{"terminated":false,"returnValue":-1}' } else { $r = Invoke-CimMethod -InputObject $p -MethodName Terminate; @{ terminated = ($r.ReturnValue -eq 0); returnValue = [int]$r.ReturnValue } | ConvertTo-Json -Compress }`;
+  return (
+    `${PRELUDE}; $p = Get-CimInstance -ClassName Win32_Process -Filter 'ProcessId = ${pid}'${cimTarget(computer)}; ` +
+    `if ($null -eq $p) { '{"terminated":false,"returnValue":-1}' } else { $r = Invoke-CimMethod -InputObject $p -MethodName Terminate; @{ terminated = ($r.ReturnValue -eq 0); returnValue = [int]$r.ReturnValue } | ConvertTo-Json -Compress }`
+  );
 }

@@ -24,14 +24,19 @@ const TASK_NAME_FORBIDDEN = /[\\/:*?"<>|\u0000-\u001f]/g;
  *
  * @example agentTaskName({ runId: 'r7', host: 'web01', cycle: 2 }) // '\\Patchline\\r7-web01-c2'
  */
-export function agentTaskName(request: { readonly runId: string; readonly host: string; readonly cycle: number }): string {
+export function agentTaskName(request: {
+  readonly runId: string;
+  readonly host: string;
+  readonly cycle: number;
+}): string {
   const leaf = `${request.runId}-${request.host}-c${request.cycle}`.replace(TASK_NAME_FORBIDDEN, '_');
   return `${TASK_FOLDER}${leaf}`;
 }
 
 function remote(server: string | undefined): string[] {
   if (server === undefined) return [];
-  if (server.trim() === '' || /[\s"]/.test(server)) throw usageError('WINDOWS_ARG_UNQUOTABLE', `not a host name for schtasks /S: ${JSON.stringify(server)}`);
+  if (server.trim() === '' || /[\s"]/.test(server))
+    throw usageError('WINDOWS_ARG_UNQUOTABLE', `not a host name for schtasks /S: ${JSON.stringify(server)}`);
   return ['/S', server];
 }
 
@@ -87,7 +92,12 @@ export interface TaskStatus {
 /** Verbose CSV column positions (schtasks /Query /V /FO CSV): HostName, TaskName, Next Run Time, Status, Logon Mode, Last Run Time, Last Result, … */
 const CSV_COLUMN = { taskName: 1, status: 3, lastResult: 6 } as const;
 
-const STATUS_WORDS: Readonly<Record<string, TaskState>> = { ready: 'ready', running: 'running', queued: 'queued', disabled: 'disabled' };
+const STATUS_WORDS: Readonly<Record<string, TaskState>> = {
+  ready: 'ready',
+  running: 'running',
+  queued: 'queued',
+  disabled: 'disabled',
+};
 
 /** Splits one CSV line as schtasks writes it (every field quoted, `""` for a quote). */
 export function parseCsvLine(line: string): string[] {
@@ -173,7 +183,8 @@ const SCHTASKS_ERRORS: ReadonlyArray<readonly [RegExp, string, SchtasksErrorKind
   [/^The Task Scheduler service is not running\.?$/i, '0x80041315', 'scheduler-unavailable'],
 ];
 
-export type SchtasksErrorKind = 'access-denied' | 'not-found' | 'unreachable' | 'bad-task' | 'already-running' | 'scheduler-unavailable' | 'other';
+export type SchtasksErrorKind =
+  'access-denied' | 'not-found' | 'unreachable' | 'bad-task' | 'already-running' | 'scheduler-unavailable' | 'other';
 
 export interface SchtasksError {
   /** HRESULT text when the message is one we know (English), else null. */
@@ -190,7 +201,10 @@ export interface SchtasksError {
  * @example parseSchtasksError('ERROR: Access is denied.\r\n') // { hresult: '0x80070005', kind: 'access-denied', message: 'Access is denied.' }
  */
 export function parseSchtasksError(stderr: string): SchtasksError {
-  const lines = stderr.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '');
+  const lines = stderr
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
   const errorLines = lines.filter((l) => /^ERROR:/i.test(l)).map((l) => l.replace(/^ERROR:\s*/i, ''));
   const first = errorLines[0] ?? lines[0] ?? '';
   const message = lines.map((l) => l.replace(/^ERROR:\s*/i, '')).join(' ');
@@ -214,7 +228,13 @@ export interface RegisteredTask {
   readonly arguments: string | null;
 }
 
-const xmlUnescape = (s: string): string => s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&');
+const xmlUnescape = (s: string): string =>
+  s
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&quot;/g, '"')
+    .replace(/&apos;/g, "'")
+    .replace(/&amp;/g, '&');
 const element = (xml: string, name: string): string | null => {
   const m = new RegExp(`<${name}(?:\\s[^>]*)?>([\\s\\S]*?)</${name}>`).exec(xml);
   return m ? xmlUnescape(m[1]!.trim()) : null;
@@ -227,7 +247,8 @@ const element = (xml: string, name: string): string | null => {
  * @example parseRegisteredTask(stdout).hasTriggers // false for the agent task
  */
 export function parseRegisteredTask(stdout: string): RegisteredTask {
-  if (!/<Task[\s>]/.test(stdout)) throw new Error(`schtasks /Query /XML printed no task definition: ${JSON.stringify(stdout.slice(0, 200))}`);
+  if (!/<Task[\s>]/.test(stdout))
+    throw new Error(`schtasks /Query /XML printed no task definition: ${JSON.stringify(stdout.slice(0, 200))}`);
   const triggers = element(stdout, 'Triggers');
   return {
     hasTriggers: triggers !== null && /<\w+Trigger[\s>/]/.test(triggers),

@@ -15,7 +15,8 @@ const MAX_COMMENT_CHARS = 512;
  *   // ['shutdown.exe', '/r', '/t', '0', '/d', 'p:2:17', '/c', 'Patchline run r7: installing updates']
  */
 export function shutdownRebootArgv(comment: string, computer?: string): readonly string[] {
-  if (comment.length > MAX_COMMENT_CHARS) throw usageError('WINDOWS_ARG_UNQUOTABLE', `a shutdown comment is limited to ${MAX_COMMENT_CHARS} characters`);
+  if (comment.length > MAX_COMMENT_CHARS)
+    throw usageError('WINDOWS_ARG_UNQUOTABLE', `a shutdown comment is limited to ${MAX_COMMENT_CHARS} characters`);
   const target = computer === undefined ? [] : ['/m', `\\\\${computer}`];
   return ['shutdown.exe', '/r', ...target, '/t', '0', '/d', 'p:2:17', '/c', comment];
 }

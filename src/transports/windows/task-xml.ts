@@ -45,13 +45,26 @@ export interface AgentTaskSpec {
 const XML_FORBIDDEN = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/;
 
 function xmlText(value: string, field: string): string {
-  if (XML_FORBIDDEN.test(value)) throw usageError('TASK_XML_INVALID_VALUE', `the task's ${field} holds a control character the task XML cannot carry: ${JSON.stringify(value)}`);
-  return value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
+  if (XML_FORBIDDEN.test(value))
+    throw usageError(
+      'TASK_XML_INVALID_VALUE',
+      `the task's ${field} holds a control character the task XML cannot carry: ${JSON.stringify(value)}`,
+    );
+  return value
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&apos;');
 }
 
 /** ISO 8601 duration as the schema's `duration` type wants it. @example isoDuration(90) // 'PT1H30M' */
 export function isoDuration(minutes: number): string {
-  if (!Number.isInteger(minutes) || minutes <= 0) throw usageError('TASK_XML_INVALID_VALUE', `an execution time limit must be a positive whole number of minutes, got ${minutes}`);
+  if (!Number.isInteger(minutes) || minutes <= 0)
+    throw usageError(
+      'TASK_XML_INVALID_VALUE',
+      `an execution time limit must be a positive whole number of minutes, got ${minutes}`,
+    );
   const hours = Math.floor(minutes / 60);
   const rest = minutes % 60;
   return `PT${hours > 0 ? `${hours}H` : ''}${rest > 0 ? `${rest}M` : ''}`;
@@ -100,7 +113,9 @@ export function buildAgentTaskXml(spec: AgentTaskSpec): string {
     '    <Exec>',
     `      <Command>${xmlText(spec.command, 'command')}</Command>`,
     ...(spec.arguments === '' ? [] : [`      <Arguments>${xmlText(spec.arguments, 'arguments')}</Arguments>`]),
-    ...(spec.workingDirectory === undefined ? [] : [`      <WorkingDirectory>${xmlText(spec.workingDirectory, 'working directory')}</WorkingDirectory>`]),
+    ...(spec.workingDirectory === undefined
+      ? []
+      : [`      <WorkingDirectory>${xmlText(spec.workingDirectory, 'working directory')}</WorkingDirectory>`]),
     '    </Exec>',
     '  </Actions>',
     '</Task>',
@@ -116,6 +131,7 @@ export function encodeTaskXml(xml: string): Buffer {
 
 /** Inverse of encodeTaskXml (tests, the lab's interpreter): refuses bytes without the UTF-16 LE BOM. */
 export function decodeTaskXml(bytes: Uint8Array): string {
-  if (bytes.length < 2 || bytes[0] !== 0xff || bytes[1] !== 0xfe) throw usageError('TASK_XML_INVALID_VALUE', 'the task XML file does not start with a UTF-16 LE byte-order mark');
+  if (bytes.length < 2 || bytes[0] !== 0xff || bytes[1] !== 0xfe)
+    throw usageError('TASK_XML_INVALID_VALUE', 'the task XML file does not start with a UTF-16 LE byte-order mark');
   return Buffer.from(bytes.buffer, bytes.byteOffset + 2, bytes.length - 2).toString('utf16le');
 }

@@ -18,10 +18,26 @@ import { LaunchRefusedError, TransportError, type HostStatus, type Transport } f
 import { agentTaskSpec, requestFileName, TARGET_LOG_DIR, TARGET_REQUEST_DIR, CLIENT_FILES } from './agent-launch.ts';
 import type { WindowsExecutor } from './executor.ts';
 import {
-  agentProcessScript, bootIdScript, findAgentScript, parseAgentPids, parseAgentProcess, parseBootId, parseServicingState,
-  powershellArgv, servicingStateScript, stopProcessScript,
+  agentProcessScript,
+  bootIdScript,
+  findAgentScript,
+  parseAgentPids,
+  parseAgentProcess,
+  parseBootId,
+  parseServicingState,
+  powershellArgv,
+  servicingStateScript,
+  stopProcessScript,
 } from './powershell.ts';
-import { agentTaskName, parseSchtasksError, parseTaskStatus, schtasksCreate, schtasksDelete, schtasksQueryStatus, schtasksRun } from './schtasks.ts';
+import {
+  agentTaskName,
+  parseSchtasksError,
+  parseTaskStatus,
+  schtasksCreate,
+  schtasksDelete,
+  schtasksQueryStatus,
+  schtasksRun,
+} from './schtasks.ts';
 import { classifyShutdownExit, shutdownAbortArgv, shutdownRebootArgv } from './shutdown.ts';
 import { buildAgentTaskXml, encodeTaskXml } from './task-xml.ts';
 
@@ -44,11 +60,15 @@ export interface WindowsTransportOptions {
 }
 
 /** Messages a CIM/WinRM call prints when the computer does not answer (English). */
-const UNREACHABLE_TEXT = /WinRM cannot complete the operation|cannot find the computer|The RPC server is unavailable|network path was not found|No such host is known|The client cannot connect/i;
+const UNREACHABLE_TEXT =
+  /WinRM cannot complete the operation|cannot find the computer|The RPC server is unavailable|network path was not found|No such host is known|The client cannot connect/i;
 const ACCESS_DENIED_TEXT = /Access is denied|Access denied|0x80070005/i;
 
 function parseEvents(text: string): AgentEvent[] {
-  return text.split(/\r?\n/).filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as AgentEvent);
+  return text
+    .split(/\r?\n/)
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as AgentEvent);
 }
 
 /** `C:\ProgramData\…` on the target as the connector reaches it: `\\addr\C$\ProgramData\…`. */
@@ -73,15 +93,26 @@ export function createWindowsTransport(options: WindowsTransportOptions): Transp
   let clientChecked = false;
 
   /** The host's address: from the targets resolved, else the inventory, else the name itself. */
-  const address = (host: string): string => hosts.get(host.toLowerCase())?.address ?? options.inventory?.hosts.get(host.toLowerCase())?.address ?? host;
+  const address = (host: string): string =>
+    hosts.get(host.toLowerCase())?.address ?? options.inventory?.hosts.get(host.toLowerCase())?.address ?? host;
 
   async function powershell(host: string, script: string, signal: AbortSignal): Promise<string> {
     const result = await executor.run(powershellArgv(script), signal);
     if (result.exitCode === 0) return result.stdout;
     const text = `${result.stderr}\n${result.stdout}`.trim();
-    if (ACCESS_DENIED_TEXT.test(text)) throw new TransportError('auth', host, `${host} refused the connector's Windows account (CIM): ${text.split('\n')[0]}. Run the connector as an account that is an administrator of ${host}`);
-    if (UNREACHABLE_TEXT.test(text)) throw new TransportError('unreachable', host, `${host} does not answer CIM/WinRM: ${text.split('\n')[0]}`);
-    throw new TransportError('internal', host, `PowerShell on the connector failed for ${host} (exit ${result.exitCode}): ${text.slice(0, 500)}`);
+    if (ACCESS_DENIED_TEXT.test(text))
+      throw new TransportError(
+        'auth',
+        host,
+        `${host} refused the connector's Windows account (CIM): ${text.split('\n')[0]}. Run the connector as an account that is an administrator of ${host}`,
+      );
+    if (UNREACHABLE_TEXT.test(text))
+      throw new TransportError('unreachable', host, `${host} does not answer CIM/WinRM: ${text.split('\n')[0]}`);
+    throw new TransportError(
+      'internal',
+      host,
+      `PowerShell on the connector failed for ${host} (exit ${result.exitCode}): ${text.slice(0, 500)}`,
+    );
   }
 
   /** Runs a schtasks line; a failure becomes the scheduler's own error, classified. */
@@ -91,7 +122,11 @@ export function createWindowsTransport(options: WindowsTransportOptions): Transp
     const error = parseSchtasksError(result.stderr || result.stdout);
     const what = `schtasks ${argv[1]} on ${host}: ${error.message}`;
     if (error.kind === 'unreachable') throw new TransportError('unreachable', host, what);
-    throw new LaunchRefusedError(host, error.hresult ?? `exit ${result.exitCode}`, `${what}${error.kind === 'access-denied' ? ` — the connector's account must be an administrator of ${host}` : ''}`);
+    throw new LaunchRefusedError(
+      host,
+      error.hresult ?? `exit ${result.exitCode}`,
+      `${what}${error.kind === 'access-denied' ? ` — the connector's account must be an administrator of ${host}` : ''}`,
+    );
   }
 
   return {
@@ -112,7 +147,10 @@ export function createWindowsTransport(options: WindowsTransportOptions): Transp
         // The share must hold the client folder; the agent checks every digest itself on start.
         const manifest = await executor.readFile(win32.join(clientDir, CLIENT_FILES.manifest));
         if (manifest === null) {
-          throw usageError('CLIENT_SHARE_EMPTY', `${clientDir} holds no client (no ${CLIENT_FILES.manifest}): lay it out with patchline client pack --node node.exe --out ${options.clientShare}`);
+          throw usageError(
+            'CLIENT_SHARE_EMPTY',
+            `${clientDir} holds no client (no ${CLIENT_FILES.manifest}): lay it out with patchline client pack --node node.exe --out ${options.clientShare}`,
+          );
         }
         clientChecked = true;
       }
@@ -129,7 +167,11 @@ export function createWindowsTransport(options: WindowsTransportOptions): Transp
       const requestPath = win32.join(TARGET_REQUEST_DIR, requestFileName(request));
       await executor.writeFile(adminSharePath(addr, requestPath), Buffer.from(JSON.stringify(request)));
       const name = agentTaskName(request);
-      const spec = agentTaskSpec({ clientDir, requestPath, description: `Patchline run ${request.runId}, host ${host}, cycle ${request.cycle}` });
+      const spec = agentTaskSpec({
+        clientDir,
+        requestPath,
+        description: `Patchline run ${request.runId}, host ${host}, cycle ${request.cycle}`,
+      });
       const xmlFile = win32.join(executor.tempDir, `patchline-${requestFileName(request).replace(/\.json$/, '')}.xml`);
       await executor.writeFile(xmlFile, encodeTaskXml(buildAgentTaskXml(spec)));
       try {
@@ -141,8 +183,11 @@ export function createWindowsTransport(options: WindowsTransportOptions): Transp
       } finally {
         await executor.removeFile(xmlFile);
         // The task has done its job once the agent runs (or failed to); leave nothing behind.
-        const deleted = await executor.run(schtasksDelete(name, addr), AbortSignal.timeout(30_000)).catch((error: unknown) => ({ exitCode: -1, stdout: '', stderr: String(error) }));
-        if (deleted.exitCode !== 0) log(`${host}: could not delete task ${name}: ${parseSchtasksError(deleted.stderr).message}`);
+        const deleted = await executor
+          .run(schtasksDelete(name, addr), AbortSignal.timeout(30_000))
+          .catch((error: unknown) => ({ exitCode: -1, stdout: '', stderr: String(error) }));
+        if (deleted.exitCode !== 0)
+          log(`${host}: could not delete task ${name}: ${parseSchtasksError(deleted.stderr).message}`);
       }
     },
 
@@ -152,7 +197,8 @@ export function createWindowsTransport(options: WindowsTransportOptions): Transp
       try {
         bootId = parseBootId(await powershell(host, bootIdScript(addr), signal));
       } catch (error) {
-        if (error instanceof TransportError && error.kind === 'unreachable') return { reachable: false, bootId: null, servicingIdle: false } satisfies HostStatus;
+        if (error instanceof TransportError && error.kind === 'unreachable')
+          return { reachable: false, bootId: null, servicingIdle: false } satisfies HostStatus;
         throw error;
       }
       const servicing = parseServicingState(await powershell(host, servicingStateScript(addr), signal));
@@ -169,7 +215,13 @@ export function createWindowsTransport(options: WindowsTransportOptions): Transp
           return parseEvents(fromPipe.toString('utf8'));
         }
       }
-      const file = adminSharePath(addr, win32.join(TARGET_LOG_DIR, `${request.runId}-${request.host}-${request.cycle}.jsonl`.replace(/[/\\:*?"<>|]/g, '_')));
+      const file = adminSharePath(
+        addr,
+        win32.join(
+          TARGET_LOG_DIR,
+          `${request.runId}-${request.host}-${request.cycle}.jsonl`.replace(/[/\\:*?"<>|]/g, '_'),
+        ),
+      );
       const bytes = await executor.readFile(file);
       if (bytes === null) return null;
       log(`${host}: log read from ${file}`);
@@ -199,9 +251,15 @@ export function createWindowsTransport(options: WindowsTransportOptions): Transp
           continue;
         }
         const text = (result.stderr || result.stdout).trim();
-        if (result.exitCode === 5 || ACCESS_DENIED_TEXT.test(text)) throw new TransportError('auth', host, `shutdown /m \\\\${addr} was refused: ${text || 'access denied'}`);
-        if (result.exitCode === 53 || UNREACHABLE_TEXT.test(text)) throw new TransportError('unreachable', host, `shutdown /m \\\\${addr}: ${text || 'network path not found'}`);
-        throw new TransportError('internal', host, `shutdown /m \\\\${addr} failed with exit ${result.exitCode}: ${text}`);
+        if (result.exitCode === 5 || ACCESS_DENIED_TEXT.test(text))
+          throw new TransportError('auth', host, `shutdown /m \\\\${addr} was refused: ${text || 'access denied'}`);
+        if (result.exitCode === 53 || UNREACHABLE_TEXT.test(text))
+          throw new TransportError('unreachable', host, `shutdown /m \\\\${addr}: ${text || 'network path not found'}`);
+        throw new TransportError(
+          'internal',
+          host,
+          `shutdown /m \\\\${addr} failed with exit ${result.exitCode}: ${text}`,
+        );
       }
     },
 
@@ -211,17 +269,36 @@ export function createWindowsTransport(options: WindowsTransportOptions): Transp
   };
 
   /** Polls until the agent's process is seen; a task that ended without one is a refusal. */
-  async function confirmStarted(host: string, addr: string, name: string, requestPath: string, signal: AbortSignal): Promise<number> {
+  async function confirmStarted(
+    host: string,
+    addr: string,
+    name: string,
+    requestPath: string,
+    signal: AbortSignal,
+  ): Promise<number> {
     // Counted polls, not wall-clock time: the sleep is injected (tests run it instantly).
     for (let poll = 0; ; poll++) {
       const pids = parseAgentPids(await powershell(host, findAgentScript(requestPath, addr), signal));
       if (pids.length > 0) return pids[0]!;
       const status = parseTaskStatus(await schtasks(host, schtasksQueryStatus(name, addr), signal), name);
-      if (status !== null && status.state !== 'running' && status.lastResult !== null && !STILL_STARTING.has(status.lastResult)) {
-        throw new LaunchRefusedError(host, status.lastResult, `the task ${name} on ${host} ended without an agent running (last result ${status.lastResult}): check that ${win32.join(clientDir, CLIENT_FILES.node)} is readable by ${host}'s computer account (share permissions: Domain Computers, read)`);
+      if (
+        status !== null &&
+        status.state !== 'running' &&
+        status.lastResult !== null &&
+        !STILL_STARTING.has(status.lastResult)
+      ) {
+        throw new LaunchRefusedError(
+          host,
+          status.lastResult,
+          `the task ${name} on ${host} ended without an agent running (last result ${status.lastResult}): check that ${win32.join(clientDir, CLIENT_FILES.node)} is readable by ${host}'s computer account (share permissions: Domain Computers, read)`,
+        );
       }
       if (poll >= LAUNCH_CONFIRM_TIMEOUT_MS / LAUNCH_CONFIRM_POLL_MS) {
-        throw new LaunchRefusedError(host, status?.lastResult ?? 'unknown', `no agent process appeared on ${host} within ${LAUNCH_CONFIRM_TIMEOUT_MS / 1000} s of starting task ${name} (state ${status?.statusText ?? 'unknown'})`);
+        throw new LaunchRefusedError(
+          host,
+          status?.lastResult ?? 'unknown',
+          `no agent process appeared on ${host} within ${LAUNCH_CONFIRM_TIMEOUT_MS / 1000} s of starting task ${name} (state ${status?.statusText ?? 'unknown'})`,
+        );
       }
       await sleep(LAUNCH_CONFIRM_POLL_MS, signal);
     }

@@ -57,7 +57,10 @@ export function parseTranscript(text: string, source: string): Transcript {
     try {
       value = JSON.parse(line);
     } catch (cause) {
-      throw new PatchlineError('TRANSCRIPT_INVALID', `${where} is not JSON: fix or remove the line`, { cause, context: { file: source, line: index + 1 } });
+      throw new PatchlineError('TRANSCRIPT_INVALID', `${where} is not JSON: fix or remove the line`, {
+        cause,
+        context: { file: source, line: index + 1 },
+      });
     }
     if (isCommentRecord(value)) return;
     try {
@@ -71,11 +74,18 @@ export function parseTranscript(text: string, source: string): Transcript {
       }
     } catch (cause) {
       if (!(cause instanceof ProtocolError)) throw cause;
-      throw new PatchlineError('TRANSCRIPT_INVALID', `${where} is not a protocol line: ${cause.message}`, { cause, context: { file: source, line: index + 1 } });
+      throw new PatchlineError('TRANSCRIPT_INVALID', `${where} is not a protocol line: ${cause.message}`, {
+        cause,
+        context: { file: source, line: index + 1 },
+      });
     }
   });
   if (preamble[0]?.type !== 'hello') {
-    throw new PatchlineError('TRANSCRIPT_INVALID', `${source} must start with the provider's hello event (after any $comment lines)`, { context: { file: source } });
+    throw new PatchlineError(
+      'TRANSCRIPT_INVALID',
+      `${source} must start with the provider's hello event (after any $comment lines)`,
+      { context: { file: source } },
+    );
   }
   return { preamble, exchanges };
 }
@@ -100,14 +110,20 @@ export class ReplaySession {
    * The events answering `request`, or null when the transcript has no unplayed request of its type.
    * `notes` receives differences between the live and the recorded request worth a line on stderr.
    */
-  answer(request: ProviderRequest, notes: (message: string) => void = () => undefined): readonly ProviderEvent[] | null {
+  answer(
+    request: ProviderRequest,
+    notes: (message: string) => void = () => undefined,
+  ): readonly ProviderEvent[] | null {
     const index = this.transcript.exchanges.findIndex((x, i) => !this.played.has(i) && x.request.type === request.type);
     if (index < 0) return null;
     this.played.add(index);
     const recorded = this.transcript.exchanges[index] as Exchange;
     this.liveIds.set(recorded.request.id, request.id);
     const difference = describeDifference(recorded.request, request, this.liveIds);
-    if (difference) notes(`request ${request.id} (${request.type}) differs from the transcript's request ${recorded.request.id}: ${difference}`);
+    if (difference)
+      notes(
+        `request ${request.id} (${request.type}) differs from the transcript's request ${recorded.request.id}: ${difference}`,
+      );
     return recorded.events.map((event) => this.withLiveIds(event));
   }
 
@@ -124,10 +140,15 @@ export class ReplaySession {
 }
 
 /** What differs between a recorded and a live request, ignoring ids (and mapped abort targets). */
-function describeDifference(recorded: ProviderRequest, live: ProviderRequest, liveIds: ReadonlyMap<string, string>): string | null {
+function describeDifference(
+  recorded: ProviderRequest,
+  live: ProviderRequest,
+  liveIds: ReadonlyMap<string, string>,
+): string | null {
   const normalise = (r: ProviderRequest, mapTarget: boolean): string => {
     const { id: _id, ...rest } = r;
-    if (rest.type === 'abort' && mapTarget) return JSON.stringify({ ...rest, targetId: liveIds.get(rest.targetId) ?? rest.targetId });
+    if (rest.type === 'abort' && mapTarget)
+      return JSON.stringify({ ...rest, targetId: liveIds.get(rest.targetId) ?? rest.targetId });
     return JSON.stringify(rest);
   };
   const a = normalise(recorded, true);
@@ -139,9 +160,16 @@ function describeDifference(recorded: ProviderRequest, live: ProviderRequest, li
  * Serves a transcript over a pair of streams until `input` ends. Rejects with REPLAY_EXHAUSTED when
  * a request has no recorded answer.
  */
-export async function serveReplay(transcript: Transcript, input: Readable, output: Writable, stderr: (line: string) => void): Promise<void> {
+export async function serveReplay(
+  transcript: Transcript,
+  input: Readable,
+  output: Writable,
+  stderr: (line: string) => void,
+): Promise<void> {
   const session = new ReplaySession(transcript);
-  const write = (event: ProviderEvent): void => { output.write(`${JSON.stringify(event)}\n`); };
+  const write = (event: ProviderEvent): void => {
+    output.write(`${JSON.stringify(event)}\n`);
+  };
   session.preamble().forEach(write);
   const lines = createInterface({ input, crlfDelay: Infinity });
   for await (const raw of lines) {
@@ -158,10 +186,16 @@ export async function serveReplay(transcript: Transcript, input: Readable, outpu
     }
     const events = session.answer(request, (note) => stderr(`replay: ${note}`));
     if (events === null) {
-      const left = session.unplayed().map((r) => r.type).join(', ') || 'nothing';
-      throw new PatchlineError('REPLAY_EXHAUSTED',
+      const left =
+        session
+          .unplayed()
+          .map((r) => r.type)
+          .join(', ') || 'nothing';
+      throw new PatchlineError(
+        'REPLAY_EXHAUSTED',
         `the transcript has no unplayed ${request.type} request for live request ${request.id} (left: ${left}); the session diverged from the recording`,
-        { context: { requestId: request.id, request: request.type } });
+        { context: { requestId: request.id, request: request.type } },
+      );
     }
     events.forEach(write);
   }
@@ -187,11 +221,15 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`replay: ${(error as Error).message}\n`);
     // Stop reading: an open stdin would keep the process alive after it gave up.
     process.stdin.destroy();
-    return error instanceof PatchlineError && error.code === 'REPLAY_EXHAUSTED' ? EXIT_TRANSCRIPT_EXHAUSTED : EXIT.INTERNAL;
+    return error instanceof PatchlineError && error.code === 'REPLAY_EXHAUSTED'
+      ? EXIT_TRANSCRIPT_EXHAUSTED
+      : EXIT.INTERNAL;
   }
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   // exitCode, not exit(): stdout must drain before the process ends.
-  void main(process.argv.slice(2)).then((code) => { process.exitCode = code; });
+  void main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
 }

@@ -30,7 +30,8 @@ const COALESCE_MS = 250;
 function keysFor(type: string): readonly string[] {
   if (type.startsWith('action')) return ['actions', 'hosts', 'host', 'updates', 'update', 'overview'];
   if (type.startsWith('report') || type.startsWith('host')) return ['hosts', 'host', 'updates', 'update', 'overview'];
-  if (type.startsWith('rule') || type.startsWith('ring') || type.startsWith('promotion')) return ['rules', 'rings', 'updates', 'update', 'hosts', 'host', 'overview', 'promotions'];
+  if (type.startsWith('rule') || type.startsWith('ring') || type.startsWith('promotion'))
+    return ['rules', 'rings', 'updates', 'update', 'hosts', 'host', 'overview', 'promotions'];
   if (type.startsWith('catalog')) return ['catalog', 'updates', 'overview'];
   if (type.startsWith('content')) return ['content', 'updates', 'overview'];
   if (type.startsWith('audit')) return ['audit'];

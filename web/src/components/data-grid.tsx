@@ -85,7 +85,10 @@ export function DataGrid<Row>(props: DataGridProps<Row>) {
                 const sortable = header.column.getCanSort() && header.column.columnDef.enableSorting !== false;
                 const content = flexRender(header.column.columnDef.header, header.getContext());
                 return (
-                  <th key={header.id} aria-sort={sorted === 'asc' ? 'ascending' : sorted === 'desc' ? 'descending' : 'none'}>
+                  <th
+                    key={header.id}
+                    aria-sort={sorted === 'asc' ? 'ascending' : sorted === 'desc' ? 'descending' : 'none'}
+                  >
                     {sortable ? (
                       <button type="button" className="sort" onClick={header.column.getToggleSortingHandler()}>
                         {content}
@@ -136,14 +139,26 @@ export function DataGrid<Row>(props: DataGridProps<Row>) {
         <button type="button" disabled={current === 0} onClick={() => props.onPage({ ...page, offset: 0 })}>
           First
         </button>
-        <button type="button" disabled={current === 0} onClick={() => props.onPage({ ...page, offset: Math.min(last, current - 1) * page.limit })}>
+        <button
+          type="button"
+          disabled={current === 0}
+          onClick={() => props.onPage({ ...page, offset: Math.min(last, current - 1) * page.limit })}
+        >
           Previous
         </button>
         <span role="status">{stale ? `Loading ${rangeText(page, total)}…` : rangeText(page, total)}</span>
-        <button type="button" disabled={current >= last} onClick={() => props.onPage({ ...page, offset: page.offset + page.limit })}>
+        <button
+          type="button"
+          disabled={current >= last}
+          onClick={() => props.onPage({ ...page, offset: page.offset + page.limit })}
+        >
           Next
         </button>
-        <button type="button" disabled={current >= last} onClick={() => props.onPage({ ...page, offset: last * page.limit })}>
+        <button
+          type="button"
+          disabled={current >= last}
+          onClick={() => props.onPage({ ...page, offset: last * page.limit })}
+        >
           Last
         </button>
       </nav>

@@ -20,7 +20,8 @@ export function formatAge(iso: string | null | undefined, now = Date.now()): str
     ['hour', 3_600],
     ['minute', 60],
   ];
-  for (const [unit, size] of units) if (Math.abs(seconds) >= size) return relative.format(Math.round(seconds / size), unit);
+  for (const [unit, size] of units)
+    if (Math.abs(seconds) >= size) return relative.format(Math.round(seconds / size), unit);
   return relative.format(Math.round(seconds), 'second');
 }
 

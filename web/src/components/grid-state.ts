@@ -11,7 +11,10 @@ export const PAGE_SIZE = 50;
 
 export function useGridState(defaultSort: { id: string; desc: boolean }) {
   const [params, setParams] = useSearchParams();
-  const page: GridPage = { offset: Number(params.get('offset') ?? 0) || 0, limit: Number(params.get('limit') ?? PAGE_SIZE) || PAGE_SIZE };
+  const page: GridPage = {
+    offset: Number(params.get('offset') ?? 0) || 0,
+    limit: Number(params.get('limit') ?? PAGE_SIZE) || PAGE_SIZE,
+  };
   const sortId = params.get('sort') ?? defaultSort.id;
   const desc = (params.get('order') ?? (defaultSort.desc ? 'desc' : 'asc')) === 'desc';
   const sorting: SortingState = useMemo(() => [{ id: sortId, desc }], [sortId, desc]);
@@ -38,11 +41,17 @@ export function useGridState(defaultSort: { id: string; desc: boolean }) {
     page,
     sorting,
     setPage: (p: GridPage) => update({ offset: String(p.offset) }, false),
-    setSorting: (s: SortingState) => update({ sort: s[0]?.id ?? null, order: s[0] ? (s[0].desc ? 'desc' : 'asc') : null }),
+    setSorting: (s: SortingState) =>
+      update({ sort: s[0]?.id ?? null, order: s[0] ? (s[0].desc ? 'desc' : 'asc') : null }),
     setFilter: (key: string, value: string | null) => update({ [key]: value }),
     /** The API query for the current view: filters as given, plus offset/limit/sort/order. */
     apiQuery: (filterKeys: readonly string[]) => {
-      const q: Record<string, string | number> = { offset: page.offset, limit: page.limit, sort: sortId, order: desc ? 'desc' : 'asc' };
+      const q: Record<string, string | number> = {
+        offset: page.offset,
+        limit: page.limit,
+        sort: sortId,
+        order: desc ? 'desc' : 'asc',
+      };
       for (const k of filterKeys) {
         const v = params.get(k);
         if (v) q[k] = v;

@@ -24,14 +24,25 @@ const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 /** "forbids 2 updates on 31 hosts; 4 installs scheduled are cancelled" */
 export function describePreview(p: RulePreview): string {
   const parts: string[] = [];
-  if (p.forbids.pairs > 0) parts.push(`forbids ${plural(p.forbids.updates, 'update')} on ${plural(p.forbids.hosts, 'host')}`);
-  if (p.allows.pairs > 0) parts.push(`allows ${plural(p.allows.updates, 'update')} on ${plural(p.allows.hosts, 'host')}`);
-  if (p.defers.pairs > 0) parts.push(`defers ${plural(p.defers.updates, 'update')} on ${plural(p.defers.hosts, 'host')}`);
-  if (p.cancelledInstalls > 0) parts.push(`${plural(p.cancelledInstalls, 'scheduled install')} ${p.cancelledInstalls === 1 ? 'is' : 'are'} cancelled`);
+  if (p.forbids.pairs > 0)
+    parts.push(`forbids ${plural(p.forbids.updates, 'update')} on ${plural(p.forbids.hosts, 'host')}`);
+  if (p.allows.pairs > 0)
+    parts.push(`allows ${plural(p.allows.updates, 'update')} on ${plural(p.allows.hosts, 'host')}`);
+  if (p.defers.pairs > 0)
+    parts.push(`defers ${plural(p.defers.updates, 'update')} on ${plural(p.defers.hosts, 'host')}`);
+  if (p.cancelledInstalls > 0)
+    parts.push(
+      `${plural(p.cancelledInstalls, 'scheduled install')} ${p.cancelledInstalls === 1 ? 'is' : 'are'} cancelled`,
+    );
   return parts.length === 0 ? 'changes nothing any host still needs' : parts.join('; ');
 }
 
-export function RulePreviewDialog(props: { preview: RulePreview | null; busy: boolean; onConfirm: () => void; onCancel: () => void }) {
+export function RulePreviewDialog(props: {
+  preview: RulePreview | null;
+  busy: boolean;
+  onConfirm: () => void;
+  onCancel: () => void;
+}) {
   const dialog = useRef<HTMLDialogElement>(null);
   useEffect(() => {
     const d = dialog.current;

@@ -8,7 +8,14 @@ import { BarController, BarElement, CategoryScale, Chart, Legend, LinearScale, T
 
 Chart.register(BarController, BarElement, CategoryScale, LinearScale, Legend, Tooltip);
 
-export const WSUS_STATES = ['installed', 'needed', 'failed', 'installed-pending-reboot', 'not-applicable', 'unknown'] as const;
+export const WSUS_STATES = [
+  'installed',
+  'needed',
+  'failed',
+  'installed-pending-reboot',
+  'not-applicable',
+  'unknown',
+] as const;
 export type WsusState = (typeof WSUS_STATES)[number];
 
 const COLOURS: Record<WsusState, string> = {
@@ -54,7 +61,11 @@ export function StateChart({ rows, title }: { rows: readonly ComplianceRow[]; ti
     <figure className="chart">
       <figcaption>{title}</figcaption>
       <div className="chart-canvas" style={{ height: `${Math.max(120, rows.length * 48 + 80)}px` }}>
-        <canvas ref={canvas} role="img" aria-label={`${title}: ${rows.map((r) => `${r.label} ${WSUS_STATES.map((s) => `${r.counts[s] ?? 0} ${s}`).join(', ')}`).join('; ')}`} />
+        <canvas
+          ref={canvas}
+          role="img"
+          aria-label={`${title}: ${rows.map((r) => `${r.label} ${WSUS_STATES.map((s) => `${r.counts[s] ?? 0} ${s}`).join(', ')}`).join('; ')}`}
+        />
       </div>
       <table className="compact" aria-label={`${title} (numbers)`}>
         <thead>

@@ -12,13 +12,24 @@ import { formatDateTime } from '../../components/format.ts';
 const DETAILED_ACTIONS = 10;
 
 function ActionCard({ summary, focus }: { summary: ActionSummary; focus: boolean }) {
-  const { data } = useQuery({ queryKey: ['actions', summary.id], queryFn: ({ signal }) => api<ActionDetail>(`/actions/${encodeURIComponent(summary.id)}`, { signal }) });
+  const { data } = useQuery({
+    queryKey: ['actions', summary.id],
+    queryFn: ({ signal }) => api<ActionDetail>(`/actions/${encodeURIComponent(summary.id)}`, { signal }),
+  });
   const a = data ?? summary;
   const target = summary.target.ring ? `ring ${summary.target.ring}` : (summary.target.hosts ?? []).join(', ');
   return (
-    <article className={focus ? 'action focus' : 'action'} data-action-id={a.id} aria-label={`Action ${a.action} ${a.id}`}>
+    <article
+      className={focus ? 'action focus' : 'action'}
+      data-action-id={a.id}
+      aria-label={`Action ${a.action} ${a.id}`}
+    >
       <h3>
-        {a.action} on {target} <small>{formatDateTime(a.createdAt)} by {a.createdBy}</small> <span data-status={a.state}>{a.state}</span>
+        {a.action} on {target}{' '}
+        <small>
+          {formatDateTime(a.createdAt)} by {a.createdBy}
+        </small>{' '}
+        <span data-status={a.state}>{a.state}</span>
       </h3>
       {data && (
         <table className="compact">
@@ -28,7 +39,11 @@ function ActionCard({ summary, focus }: { summary: ActionSummary; focus: boolean
                 <th scope="row">{h.host}</th>
                 <td data-status={h.state}>{h.state}</td>
                 <td>{h.phase ?? ''}</td>
-                <td>{h.percent !== null ? <progress max={100} value={h.percent} aria-label={`${h.host} progress`} /> : null}</td>
+                <td>
+                  {h.percent !== null ? (
+                    <progress max={100} value={h.percent} aria-label={`${h.host} progress`} />
+                  ) : null}
+                </td>
                 <td>
                   {h.hresult ? <code>{h.hresult}</code> : null} {h.message}
                 </td>
@@ -44,8 +59,14 @@ function ActionCard({ summary, focus }: { summary: ActionSummary; focus: boolean
 export function Activity() {
   const [params] = useSearchParams();
   const focus = params.get('action');
-  const actions = useQuery({ queryKey: ['actions'], queryFn: ({ signal }) => api<{ actions: ActionSummary[] }>('/actions?limit=50', { signal }) });
-  const audit = useQuery({ queryKey: ['audit'], queryFn: ({ signal }) => api<{ entries: AuditEntry[] }>('/audit?limit=100', { signal }) });
+  const actions = useQuery({
+    queryKey: ['actions'],
+    queryFn: ({ signal }) => api<{ actions: ActionSummary[] }>('/actions?limit=50', { signal }),
+  });
+  const audit = useQuery({
+    queryKey: ['audit'],
+    queryFn: ({ signal }) => api<{ entries: AuditEntry[] }>('/audit?limit=100', { signal }),
+  });
   const list = actions.data?.actions ?? [];
   return (
     <>

@@ -33,8 +33,14 @@ export function CatalogPage() {
   const canOperate = useCan('operator');
   const queryClient = useQueryClient();
   const [notice, setNotice] = useState<string | null>(null);
-  const catalog = useQuery({ queryKey: ['catalog'], queryFn: ({ signal }) => api<CatalogInfo>('/catalog', { signal }) });
-  const content = useQuery({ queryKey: ['content'], queryFn: ({ signal }) => api<ContentInfo>('/content', { signal }) });
+  const catalog = useQuery({
+    queryKey: ['catalog'],
+    queryFn: ({ signal }) => api<CatalogInfo>('/catalog', { signal }),
+  });
+  const content = useQuery({
+    queryKey: ['content'],
+    queryFn: ({ signal }) => api<ContentInfo>('/content', { signal }),
+  });
   const sync = useMutation({
     mutationFn: () => api<{ started: boolean; message: string }>('/catalog/sync', { method: 'POST' }),
     onSuccess: (r) => {
@@ -44,9 +50,14 @@ export function CatalogPage() {
     onError: (e) => setNotice(e.message),
   });
   const cleanup = useMutation({
-    mutationFn: () => api<{ deleted: unknown[]; bytesFreed: number; kept: number; inGrace: number }>('/content/cleanup', { method: 'POST' }),
+    mutationFn: () =>
+      api<{ deleted: unknown[]; bytesFreed: number; kept: number; inGrace: number }>('/content/cleanup', {
+        method: 'POST',
+      }),
     onSuccess: (r) => {
-      setNotice(`Cleanup freed ${formatBytes(r.bytesFreed)} in ${r.deleted.length} files; ${r.inGrace} unneeded files wait out their grace period.`);
+      setNotice(
+        `Cleanup freed ${formatBytes(r.bytesFreed)} in ${r.deleted.length} files; ${r.inGrace} unneeded files wait out their grace period.`,
+      );
       void queryClient.invalidateQueries({ queryKey: ['content'] });
     },
     onError: (e) => setNotice(e.message),

@@ -8,7 +8,12 @@ export function HostProgress({ host }: { host: string }) {
     (event: ServerEvent) => {
       if (!event.type.startsWith('action')) return;
       if (event.data.host !== host) return;
-      const text = [event.data.state, event.data.phase, event.data.percent !== undefined ? `${String(event.data.percent)}%` : null, event.data.message]
+      const text = [
+        event.data.state,
+        event.data.phase,
+        event.data.percent !== undefined ? `${String(event.data.percent)}%` : null,
+        event.data.message,
+      ]
         .filter((x) => x !== undefined && x !== null && x !== '')
         .join(' · ');
       setLines((prev) => [...prev.slice(-19), text]);

@@ -9,16 +9,41 @@ import { describeDecidedBy } from '../../components/decision.ts';
 import { HostProgress } from './host-progress.tsx';
 
 interface History {
-  readonly history: readonly { readonly at: string; readonly actionId: string; readonly action: string; readonly state: string; readonly phase: string | null; readonly hresult: string | null; readonly hresultName: string | null; readonly message: string | null }[];
-  readonly results: readonly { readonly updateId: string; readonly kb: string | null; readonly title: string | null; readonly delivery: string; readonly hresult: string | null; readonly hresultName: string | null; readonly hresultMeaning: string | null; readonly attempts: number; readonly at: string | null }[];
+  readonly history: readonly {
+    readonly at: string;
+    readonly actionId: string;
+    readonly action: string;
+    readonly state: string;
+    readonly phase: string | null;
+    readonly hresult: string | null;
+    readonly hresultName: string | null;
+    readonly message: string | null;
+  }[];
+  readonly results: readonly {
+    readonly updateId: string;
+    readonly kb: string | null;
+    readonly title: string | null;
+    readonly delivery: string;
+    readonly hresult: string | null;
+    readonly hresultName: string | null;
+    readonly hresultMeaning: string | null;
+    readonly attempts: number;
+    readonly at: string | null;
+  }[];
 }
 
 export function HostPage() {
   const { name = '' } = useParams();
   const path = `/hosts/${encodeURIComponent(name)}`;
   const host = useQuery({ queryKey: ['host', name, 'info'], queryFn: ({ signal }) => api<HostRow>(path, { signal }) });
-  const updates = useQuery({ queryKey: ['host', name, 'updates'], queryFn: ({ signal }) => api<{ updates: HostUpdateRow[] }>(`${path}/updates`, { signal }) });
-  const history = useQuery({ queryKey: ['host', name, 'history'], queryFn: ({ signal }) => api<History>(`${path}/history`, { signal }) });
+  const updates = useQuery({
+    queryKey: ['host', name, 'updates'],
+    queryFn: ({ signal }) => api<{ updates: HostUpdateRow[] }>(`${path}/updates`, { signal }),
+  });
+  const history = useQuery({
+    queryKey: ['host', name, 'history'],
+    queryFn: ({ signal }) => api<History>(`${path}/history`, { signal }),
+  });
   if (host.error) return <p role="alert">{host.error.message}</p>;
   const h = host.data;
   return (
@@ -63,7 +88,8 @@ export function HostPage() {
                 </td>
                 <td data-decision={u.decision} title={describeDecidedBy(u.decidedBy)}>
                   {u.decision}
-                  {u.deferredUntil ? ` until ${formatDateTime(u.deferredUntil)}` : ''} <small>{describeDecidedBy(u.decidedBy)}</small>
+                  {u.deferredUntil ? ` until ${formatDateTime(u.deferredUntil)}` : ''}{' '}
+                  <small>{describeDecidedBy(u.decidedBy)}</small>
                 </td>
                 <td>{u.hresult ? <code>{u.hresult}</code> : '—'}</td>
                 <td>{u.attempts}</td>
@@ -94,7 +120,9 @@ export function HostPage() {
                   <td>{formatDateTime(r.at)}</td>
                   <td>{r.kb ? `KB${r.kb}` : r.title}</td>
                   <td>{r.delivery}</td>
-                  <td>{r.hresult ? <code>{r.hresult}</code> : '—'} {r.hresultName}</td>
+                  <td>
+                    {r.hresult ? <code>{r.hresult}</code> : '—'} {r.hresultName}
+                  </td>
                   <td>{r.hresultMeaning}</td>
                   <td>{r.attempts}</td>
                 </tr>
@@ -108,7 +136,8 @@ export function HostPage() {
         <ol className="history">
           {(history.data?.history ?? []).map((e) => (
             <li key={`${e.actionId}`}>
-              {formatDateTime(e.at)} — {e.action}: {e.state} {e.phase ?? ''} {e.hresult ? <code>{e.hresult}</code> : null} {e.hresultName} {e.message}
+              {formatDateTime(e.at)} — {e.action}: {e.state} {e.phase ?? ''}{' '}
+              {e.hresult ? <code>{e.hresult}</code> : null} {e.hresultName} {e.message}
             </li>
           ))}
         </ol>

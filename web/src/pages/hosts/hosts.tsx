@@ -11,16 +11,52 @@ import { formatAge } from '../../components/format.ts';
 const FILTERS = ['q', 'ring', 'online', 'rebootPending'] as const;
 
 const columns: ColumnDef<HostRow, unknown>[] = [
-  { id: 'name', header: 'Host', accessorKey: 'name', cell: ({ row }) => <Link to={`/hosts/${encodeURIComponent(row.original.name)}`}>{row.original.name}</Link> },
+  {
+    id: 'name',
+    header: 'Host',
+    accessorKey: 'name',
+    cell: ({ row }) => <Link to={`/hosts/${encodeURIComponent(row.original.name)}`}>{row.original.name}</Link>,
+  },
   { id: 'ring', header: 'Ring', accessorKey: 'ring', cell: ({ row }) => row.original.ring ?? '—' },
-  { id: 'online', header: 'Online', enableSorting: false, cell: ({ row }) => (row.original.online ? 'online' : 'offline') },
-  { id: 'lastScanAt', header: 'Last scan', accessorKey: 'lastScanAt', cell: ({ row }) => formatAge(row.original.lastScanAt) },
+  {
+    id: 'online',
+    header: 'Online',
+    enableSorting: false,
+    cell: ({ row }) => (row.original.online ? 'online' : 'offline'),
+  },
+  {
+    id: 'lastScanAt',
+    header: 'Last scan',
+    accessorKey: 'lastScanAt',
+    cell: ({ row }) => formatAge(row.original.lastScanAt),
+  },
   { id: 'OK', header: 'OK', cell: ({ row }) => <span data-count="OK">{row.original.counts.OK ?? 0}</span> },
-  { id: 'MISSING', header: 'Missing', cell: ({ row }) => <span data-count="MISSING">{row.original.counts.MISSING ?? 0}</span> },
-  { id: 'PENDING', header: 'Pending', cell: ({ row }) => <span data-count="PENDING">{row.original.counts.PENDING ?? 0}</span> },
-  { id: 'DISCARDED', header: 'Discarded', cell: ({ row }) => <span data-count="DISCARDED">{row.original.counts.DISCARDED ?? 0}</span> },
-  { id: 'failed', header: 'Failed', cell: ({ row }) => <span data-count="failed">{row.original.wsusCounts.failed ?? 0}</span> },
-  { id: 'rebootPending', header: 'Reboot pending', enableSorting: false, cell: ({ row }) => (row.original.rebootPending ? 'yes' : 'no') },
+  {
+    id: 'MISSING',
+    header: 'Missing',
+    cell: ({ row }) => <span data-count="MISSING">{row.original.counts.MISSING ?? 0}</span>,
+  },
+  {
+    id: 'PENDING',
+    header: 'Pending',
+    cell: ({ row }) => <span data-count="PENDING">{row.original.counts.PENDING ?? 0}</span>,
+  },
+  {
+    id: 'DISCARDED',
+    header: 'Discarded',
+    cell: ({ row }) => <span data-count="DISCARDED">{row.original.counts.DISCARDED ?? 0}</span>,
+  },
+  {
+    id: 'failed',
+    header: 'Failed',
+    cell: ({ row }) => <span data-count="failed">{row.original.wsusCounts.failed ?? 0}</span>,
+  },
+  {
+    id: 'rebootPending',
+    header: 'Reboot pending',
+    enableSorting: false,
+    cell: ({ row }) => (row.original.rebootPending ? 'yes' : 'no'),
+  },
 ];
 
 export function Hosts() {
@@ -37,7 +73,12 @@ export function Hosts() {
       <div className="toolbar" role="search">
         <label>
           Search
-          <input type="search" defaultValue={grid.params.get('q') ?? ''} onChange={(e) => grid.setFilter('q', e.target.value)} placeholder="host name" />
+          <input
+            type="search"
+            defaultValue={grid.params.get('q') ?? ''}
+            onChange={(e) => grid.setFilter('q', e.target.value)}
+            placeholder="host name"
+          />
         </label>
         <label>
           Online
@@ -49,7 +90,10 @@ export function Hosts() {
         </label>
         <label>
           Reboot pending
-          <select value={grid.params.get('rebootPending') ?? ''} onChange={(e) => grid.setFilter('rebootPending', e.target.value)}>
+          <select
+            value={grid.params.get('rebootPending') ?? ''}
+            onChange={(e) => grid.setFilter('rebootPending', e.target.value)}
+          >
             <option value="">any</option>
             <option value="true">yes</option>
             <option value="false">no</option>

@@ -10,32 +10,48 @@ import { StateChart } from '../../components/state-chart.tsx';
 import { formatAge, formatBytes, formatDateTime } from '../../components/format.ts';
 
 export function Overview() {
-  const { data, error } = useQuery({ queryKey: ['overview'], queryFn: ({ signal }) => api<OverviewData>('/overview', { signal }) });
+  const { data, error } = useQuery({
+    queryKey: ['overview'],
+    queryFn: ({ signal }) => api<OverviewData>('/overview', { signal }),
+  });
   if (error) return <p role="alert">{error.message}</p>;
   if (!data) return <p>Loading…</p>;
-  const rows = [{ label: 'All hosts', counts: data.all }, ...data.rings.map((r) => ({ label: r.ring, counts: r.counts }))];
+  const rows = [
+    { label: 'All hosts', counts: data.all },
+    ...data.rings.map((r) => ({ label: r.ring, counts: r.counts })),
+  ];
   return (
     <>
       <h1>Overview</h1>
       <section className="tiles" aria-label="Fleet at a glance">
         <div className="tile">
-          <span className="number" data-testid="hosts-total">{data.hosts}</span> hosts
+          <span className="number" data-testid="hosts-total">
+            {data.hosts}
+          </span>{' '}
+          hosts
         </div>
         <div className="tile">
           <Link to="/hosts?online=false">
-            <span className="number" data-testid="hosts-offline">{data.hostsOffline}</span> offline
+            <span className="number" data-testid="hosts-offline">
+              {data.hostsOffline}
+            </span>{' '}
+            offline
           </Link>
         </div>
         <div className="tile">
           <Link to="/hosts?rebootPending=true">
-            <span className="number" data-testid="hosts-reboot">{data.hostsRebootPending}</span> need a reboot
+            <span className="number" data-testid="hosts-reboot">
+              {data.hostsRebootPending}
+            </span>{' '}
+            need a reboot
           </Link>
         </div>
         <div className="tile">
           Catalog <span data-testid="catalog-age">{formatAge(data.catalog.importedAt)}</span>
         </div>
         <div className="tile">
-          Content cache <span data-testid="cache-size">{formatBytes(data.content.bytes)}</span> in {data.content.files} files
+          Content cache <span data-testid="cache-size">{formatBytes(data.content.bytes)}</span> in {data.content.files}{' '}
+          files
         </div>
       </section>
       <StateChart title="Compliance per ring" rows={rows} />

@@ -24,9 +24,13 @@ interface Promotion {
 export function PromotionsSection() {
   const canAdmin = useCan('admin');
   const queryClient = useQueryClient();
-  const promotions = useQuery({ queryKey: ['promotions'], queryFn: ({ signal }) => api<{ promotions: Promotion[] }>('/promotions', { signal }) });
+  const promotions = useQuery({
+    queryKey: ['promotions'],
+    queryFn: ({ signal }) => api<{ promotions: Promotion[] }>('/promotions', { signal }),
+  });
   const act = useMutation({
-    mutationFn: (body: { updateId: string; ring: string; action: 'promote' | 'halt' }) => api('/promotions', { method: 'POST', body }),
+    mutationFn: (body: { updateId: string; ring: string; action: 'promote' | 'halt' }) =>
+      api('/promotions', { method: 'POST', body }),
     onSuccess: () => void queryClient.invalidateQueries(),
   });
   const rows = promotions.data?.promotions ?? [];
@@ -61,10 +65,16 @@ export function PromotionsSection() {
                 </td>
                 {canAdmin && (
                   <td>
-                    <button type="button" onClick={() => act.mutate({ updateId: p.updateId, ring: p.ring, action: 'promote' })}>
+                    <button
+                      type="button"
+                      onClick={() => act.mutate({ updateId: p.updateId, ring: p.ring, action: 'promote' })}
+                    >
                       Promote
                     </button>
-                    <button type="button" onClick={() => act.mutate({ updateId: p.updateId, ring: p.ring, action: 'halt' })}>
+                    <button
+                      type="button"
+                      onClick={() => act.mutate({ updateId: p.updateId, ring: p.ring, action: 'halt' })}
+                    >
                       Halt
                     </button>
                   </td>

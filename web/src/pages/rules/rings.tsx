@@ -13,7 +13,12 @@ interface Ring {
   readonly defaultAllow: boolean;
   readonly allowedSeverities: readonly string[] | null;
   readonly installDelayDays: number;
-  readonly maintenanceWindows: readonly { weekdays: readonly string[]; start: string; durationMinutes: number; timeZone: string }[];
+  readonly maintenanceWindows: readonly {
+    weekdays: readonly string[];
+    start: string;
+    durationMinutes: number;
+    timeZone: string;
+  }[];
   readonly rebootPolicy: string;
   readonly installAtShutdown: boolean;
   readonly directDownload: boolean;
@@ -22,7 +27,9 @@ interface Ring {
 
 function windows(ring: Ring): string {
   if (ring.maintenanceWindows.length === 0) return 'any time';
-  return ring.maintenanceWindows.map((w) => `${w.weekdays.join(',')} ${w.start} for ${w.durationMinutes} min (${w.timeZone})`).join('; ');
+  return ring.maintenanceWindows
+    .map((w) => `${w.weekdays.join(',')} ${w.start} for ${w.durationMinutes} min (${w.timeZone})`)
+    .join('; ');
 }
 
 function RingEditor({ ring, onDone }: { ring: Ring; onDone: () => void }) {
@@ -72,7 +79,10 @@ function RingEditor({ ring, onDone }: { ring: Ring; onDone: () => void }) {
 
 export function RingsSection() {
   const canAdmin = useCan('admin');
-  const rings = useQuery({ queryKey: ['rings'], queryFn: ({ signal }) => api<{ rings: Ring[] }>('/rings', { signal }) });
+  const rings = useQuery({
+    queryKey: ['rings'],
+    queryFn: ({ signal }) => api<{ rings: Ring[] }>('/rings', { signal }),
+  });
   const [editing, setEditing] = useState<string | null>(null);
   return (
     <section>
@@ -114,7 +124,9 @@ export function RingsSection() {
           ))}
         </tbody>
       </table>
-      {editing && rings.data && <RingEditor ring={rings.data.rings.find((r) => r.name === editing)!} onDone={() => setEditing(null)} />}
+      {editing && rings.data && (
+        <RingEditor ring={rings.data.rings.find((r) => r.name === editing)!} onDone={() => setEditing(null)} />
+      )}
     </section>
   );
 }

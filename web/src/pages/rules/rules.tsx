@@ -49,7 +49,10 @@ const splitList = (text: string) =>
 export function RulesPage() {
   const canAdmin = useCan('admin');
   const queryClient = useQueryClient();
-  const rules = useQuery({ queryKey: ['rules'], queryFn: ({ signal }) => api<{ rules: Rule[] }>('/rules', { signal }) });
+  const rules = useQuery({
+    queryKey: ['rules'],
+    queryFn: ({ signal }) => api<{ rules: Rule[] }>('/rules', { signal }),
+  });
   const [form, setForm] = useState<Record<string, string>>({ action: 'allow' });
   const [problem, setProblem] = useState<string | null>(null);
   const [preview, setPreview] = useState<RulePreview | null>(null);
@@ -140,7 +143,11 @@ export function RulesPage() {
             ))}
             <label>
               Title pattern (regular expression)
-              <input name="titlePattern" value={form.titlePattern ?? ''} onChange={(e) => setForm({ ...form, titlePattern: e.target.value })} />
+              <input
+                name="titlePattern"
+                value={form.titlePattern ?? ''}
+                onChange={(e) => setForm({ ...form, titlePattern: e.target.value })}
+              />
             </label>
             {problem && (
               <p role="alert" className="error">
@@ -155,7 +162,12 @@ export function RulesPage() {
       </section>
       <RingsSection />
       <PromotionsSection />
-      <RulePreviewDialog preview={preview} busy={save.isPending} onConfirm={() => save.mutate()} onCancel={() => setPreview(null)} />
+      <RulePreviewDialog
+        preview={preview}
+        busy={save.isPending}
+        onConfirm={() => save.mutate()}
+        onCancel={() => setPreview(null)}
+      />
     </>
   );
 }

@@ -24,12 +24,27 @@ interface UpdateDetail {
   readonly moreInfoUrls: readonly string[];
   readonly counts: StateCounts;
   readonly decisions: { readonly allowed: number; readonly forbidden: number; readonly deferred: number };
-  readonly hosts: readonly { readonly name: string; readonly state: string | null; readonly wsusState: string; readonly decision: string; readonly hresult: string | null }[];
+  readonly hosts: readonly {
+    readonly name: string;
+    readonly state: string | null;
+    readonly wsusState: string;
+    readonly decision: string;
+    readonly hresult: string | null;
+  }[];
   readonly supersedes: readonly Related[];
   readonly supersededBy: readonly Related[];
   readonly prerequisites: readonly Related[];
-  readonly failures: readonly { readonly hresult: string; readonly hresultName: string | null; readonly hresultMeaning: string | null; readonly hosts: readonly string[] }[];
-  readonly promotion: readonly { readonly ring: string; readonly status: string | null; readonly reason: string | null }[];
+  readonly failures: readonly {
+    readonly hresult: string;
+    readonly hresultName: string | null;
+    readonly hresultMeaning: string | null;
+    readonly hosts: readonly string[];
+  }[];
+  readonly promotion: readonly {
+    readonly ring: string;
+    readonly status: string | null;
+    readonly reason: string | null;
+  }[];
 }
 
 function RelatedList({ items, label }: { items: readonly Related[]; label: string }) {
@@ -53,7 +68,10 @@ function RelatedList({ items, label }: { items: readonly Related[]; label: strin
 
 export function UpdatePage() {
   const { id = '' } = useParams();
-  const { data, error } = useQuery({ queryKey: ['update', id], queryFn: ({ signal }) => api<UpdateDetail>(`/updates/${encodeURIComponent(id)}`, { signal }) });
+  const { data, error } = useQuery({
+    queryKey: ['update', id],
+    queryFn: ({ signal }) => api<UpdateDetail>(`/updates/${encodeURIComponent(id)}`, { signal }),
+  });
   if (error) return <p role="alert">{error.message}</p>;
   if (!data) return <p>Loading…</p>;
   const byState = new Map<string, string[]>();

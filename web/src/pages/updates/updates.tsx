@@ -25,16 +25,61 @@ interface Facets {
 }
 
 const columns: ColumnDef<UpdateRow, unknown>[] = [
-  { id: 'kb', header: 'KB', accessorKey: 'kb', cell: ({ row }) => <Link to={`/updates/${row.original.updateId}`}>{row.original.kb ? `KB${row.original.kb}` : '(no KB)'}</Link> },
-  { id: 'title', header: 'Title', accessorKey: 'title', cell: ({ row }) => <span className="title">{row.original.title}</span> },
-  { id: 'classification', header: 'Classification', enableSorting: false, cell: ({ row }) => row.original.classification ?? '—' },
+  {
+    id: 'kb',
+    header: 'KB',
+    accessorKey: 'kb',
+    cell: ({ row }) => (
+      <Link to={`/updates/${row.original.updateId}`}>{row.original.kb ? `KB${row.original.kb}` : '(no KB)'}</Link>
+    ),
+  },
+  {
+    id: 'title',
+    header: 'Title',
+    accessorKey: 'title',
+    cell: ({ row }) => <span className="title">{row.original.title}</span>,
+  },
+  {
+    id: 'classification',
+    header: 'Classification',
+    enableSorting: false,
+    cell: ({ row }) => row.original.classification ?? '—',
+  },
   { id: 'severity', header: 'Severity', accessorKey: 'severity', cell: ({ row }) => row.original.severity ?? '—' },
-  { id: 'releasedAt', header: 'Released', accessorKey: 'releasedAt', cell: ({ row }) => formatDate(row.original.releasedAt) },
-  { id: 'decision', header: 'Decision (hosts)', enableSorting: false, cell: ({ row }) => <Decisions d={row.original.decisions} /> },
-  { id: 'MISSING', header: 'Needed', cell: ({ row }) => <span data-count="needed">{(row.original.wsusCounts.needed ?? 0) + (row.original.wsusCounts.failed ?? 0)}</span> },
-  { id: 'OK', header: 'Installed', cell: ({ row }) => <span data-count="installed">{row.original.wsusCounts.installed ?? 0}</span> },
-  { id: 'failed', header: 'Failed', cell: ({ row }) => <span data-count="failed">{row.original.wsusCounts.failed ?? 0}</span> },
-  { id: 'DISCARDED', header: 'Discarded', cell: ({ row }) => <span data-count="DISCARDED">{row.original.counts.DISCARDED ?? 0}</span> },
+  {
+    id: 'releasedAt',
+    header: 'Released',
+    accessorKey: 'releasedAt',
+    cell: ({ row }) => formatDate(row.original.releasedAt),
+  },
+  {
+    id: 'decision',
+    header: 'Decision (hosts)',
+    enableSorting: false,
+    cell: ({ row }) => <Decisions d={row.original.decisions} />,
+  },
+  {
+    id: 'MISSING',
+    header: 'Needed',
+    cell: ({ row }) => (
+      <span data-count="needed">{(row.original.wsusCounts.needed ?? 0) + (row.original.wsusCounts.failed ?? 0)}</span>
+    ),
+  },
+  {
+    id: 'OK',
+    header: 'Installed',
+    cell: ({ row }) => <span data-count="installed">{row.original.wsusCounts.installed ?? 0}</span>,
+  },
+  {
+    id: 'failed',
+    header: 'Failed',
+    cell: ({ row }) => <span data-count="failed">{row.original.wsusCounts.failed ?? 0}</span>,
+  },
+  {
+    id: 'DISCARDED',
+    header: 'Discarded',
+    cell: ({ row }) => <span data-count="DISCARDED">{row.original.counts.DISCARDED ?? 0}</span>,
+  },
   { id: 'cache', header: 'On the server', enableSorting: false, cell: ({ row }) => row.original.cache },
 ];
 
@@ -43,13 +88,17 @@ function Decisions({ d }: { d: UpdateRow['decisions'] }) {
   const parts = (['allowed', 'forbidden', 'deferred'] as const).filter((k) => d[k] > 0);
   if (parts.length === 0) return <span>—</span>;
   return (
-    <span data-decision={parts.length === 1 ? parts[0] : 'mixed'}>
-      {parts.map((k) => `${k} ${d[k]}`).join(' · ')}
-    </span>
+    <span data-decision={parts.length === 1 ? parts[0] : 'mixed'}>{parts.map((k) => `${k} ${d[k]}`).join(' · ')}</span>
   );
 }
 
-function Filter(props: { label: string; name: string; values: readonly string[]; value: string; onChange: (v: string) => void }) {
+function Filter(props: {
+  label: string;
+  name: string;
+  values: readonly string[];
+  value: string;
+  onChange: (v: string) => void;
+}) {
   return (
     <label>
       {props.label}
@@ -79,11 +128,15 @@ export function Updates() {
     queryFn: ({ signal }) => api<{ updates: UpdateRow[]; total: number }>(`/updates${query(q)}`, { signal }),
     placeholderData: keepPreviousData,
   });
-  const facets = useQuery({ queryKey: ['updates', 'facets'], queryFn: ({ signal }) => api<Facets>('/updates/facets', { signal }) });
+  const facets = useQuery({
+    queryKey: ['updates', 'facets'],
+    queryFn: ({ signal }) => api<Facets>('/updates/facets', { signal }),
+  });
 
   const rule = (action: 'allow' | 'forbid') => ({ action, updateIds: [...selection] });
   const preview = useMutation({
-    mutationFn: (action: 'allow' | 'forbid') => api<RulePreview>('/rules/preview', { method: 'POST', body: { add: [rule(action)] } }),
+    mutationFn: (action: 'allow' | 'forbid') =>
+      api<RulePreview>('/rules/preview', { method: 'POST', body: { add: [rule(action)] } }),
     onSuccess: (result, action) => setPending({ action, preview: result }),
     onError: (e) => setNotice(e.message),
   });
@@ -102,10 +155,21 @@ export function Updates() {
   const download = useMutation({
     mutationFn: async () => {
       const ids = [...selection];
-      const details = await Promise.all(ids.map((id) => api<{ hosts: { name: string; wsusState: string }[] }>(`/updates/${id}`)));
-      const hosts = [...new Set(details.flatMap((d) => d.hosts.filter((h) => h.wsusState === 'needed' || h.wsusState === 'failed').map((h) => h.name)))];
+      const details = await Promise.all(
+        ids.map((id) => api<{ hosts: { name: string; wsusState: string }[] }>(`/updates/${id}`)),
+      );
+      const hosts = [
+        ...new Set(
+          details.flatMap((d) =>
+            d.hosts.filter((h) => h.wsusState === 'needed' || h.wsusState === 'failed').map((h) => h.name),
+          ),
+        ),
+      ];
       if (hosts.length === 0) return { id: null, hosts: 0 };
-      return api<{ id: string; hosts: number }>('/actions', { method: 'POST', body: { action: 'download', hosts, updateIds: ids } });
+      return api<{ id: string; hosts: number }>('/actions', {
+        method: 'POST',
+        body: { action: 'download', hosts, updateIds: ids },
+      });
     },
     onSuccess: (r) => setNotice(r.id ? `Download started on ${r.hosts} host(s).` : 'No host needs these updates.'),
     onError: (e) => setNotice(e.message),
@@ -118,16 +182,57 @@ export function Updates() {
         <h2>Filters</h2>
         <label>
           Search
-          <input type="search" name="q" defaultValue={value('q')} onChange={(e) => grid.setFilter('q', e.target.value)} placeholder="KB or title" />
+          <input
+            type="search"
+            name="q"
+            defaultValue={value('q')}
+            onChange={(e) => grid.setFilter('q', e.target.value)}
+            placeholder="KB or title"
+          />
         </label>
-        <Filter label="Severity" name="severity" values={facets.data?.severities ?? []} value={value('severity')} onChange={(v) => grid.setFilter('severity', v)} />
-        <Filter label="Classification" name="classification" values={facets.data?.classifications ?? []} value={value('classification')} onChange={(v) => grid.setFilter('classification', v)} />
-        <Filter label="Product" name="product" values={facets.data?.products ?? []} value={value('product')} onChange={(v) => grid.setFilter('product', v)} />
-        <Filter label="State" name="state" values={['MISSING', 'PENDING', 'OK', 'DISCARDED']} value={value('state')} onChange={(v) => grid.setFilter('state', v)} />
-        <Filter label="Decision" name="decision" values={['allowed', 'forbidden', 'deferred']} value={value('decision')} onChange={(v) => grid.setFilter('decision', v)} />
+        <Filter
+          label="Severity"
+          name="severity"
+          values={facets.data?.severities ?? []}
+          value={value('severity')}
+          onChange={(v) => grid.setFilter('severity', v)}
+        />
+        <Filter
+          label="Classification"
+          name="classification"
+          values={facets.data?.classifications ?? []}
+          value={value('classification')}
+          onChange={(v) => grid.setFilter('classification', v)}
+        />
+        <Filter
+          label="Product"
+          name="product"
+          values={facets.data?.products ?? []}
+          value={value('product')}
+          onChange={(v) => grid.setFilter('product', v)}
+        />
+        <Filter
+          label="State"
+          name="state"
+          values={['MISSING', 'PENDING', 'OK', 'DISCARDED']}
+          value={value('state')}
+          onChange={(v) => grid.setFilter('state', v)}
+        />
+        <Filter
+          label="Decision"
+          name="decision"
+          values={['allowed', 'forbidden', 'deferred']}
+          value={value('decision')}
+          onChange={(v) => grid.setFilter('decision', v)}
+        />
         <label>
           Released since
-          <input type="date" name="since" value={value('since')} onChange={(e) => grid.setFilter('since', e.target.value)} />
+          <input
+            type="date"
+            name="since"
+            value={value('since')}
+            onChange={(e) => grid.setFilter('since', e.target.value)}
+          />
         </label>
       </aside>
       <section className="main-pane">
@@ -137,16 +242,28 @@ export function Updates() {
             <span>{selection.size} selected</span>
             {canAdmin && (
               <>
-                <button type="button" disabled={selection.size === 0 || preview.isPending} onClick={() => preview.mutate('allow')}>
+                <button
+                  type="button"
+                  disabled={selection.size === 0 || preview.isPending}
+                  onClick={() => preview.mutate('allow')}
+                >
                   Allow
                 </button>
-                <button type="button" disabled={selection.size === 0 || preview.isPending} onClick={() => preview.mutate('forbid')}>
+                <button
+                  type="button"
+                  disabled={selection.size === 0 || preview.isPending}
+                  onClick={() => preview.mutate('forbid')}
+                >
                   Forbid
                 </button>
               </>
             )}
             {canOperate && (
-              <button type="button" disabled={selection.size === 0 || download.isPending} onClick={() => download.mutate()}>
+              <button
+                type="button"
+                disabled={selection.size === 0 || download.isPending}
+                onClick={() => download.mutate()}
+              >
                 Download now
               </button>
             )}
@@ -172,7 +289,12 @@ export function Updates() {
           loading={isFetching}
           stale={isPlaceholderData}
         />
-        <RulePreviewDialog preview={pending?.preview ?? null} busy={save.isPending} onConfirm={() => pending && save.mutate(pending.action)} onCancel={() => setPending(null)} />
+        <RulePreviewDialog
+          preview={pending?.preview ?? null}
+          busy={save.isPending}
+          onConfirm={() => pending && save.mutate(pending.action)}
+          onCancel={() => setPending(null)}
+        />
       </section>
     </div>
   );
