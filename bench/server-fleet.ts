@@ -21,8 +21,8 @@ import { fileURLToPath } from 'node:url';
 
 const ACTION_ROUNDS = 5;
 const REPORTS_PER_AGENT = 2;
-/** `memory` (the gateway's in-memory store) or `sqlite` (the whole server on SQLite, as `patchline server` runs). */
-const STORE = process.env.BENCH_STORE ?? 'memory';
+/** `sqlite` (default: the whole server on SQLite, as `patchline server` runs) or `memory` (the gateway's in-memory store alone). */
+const STORE = process.env.BENCH_STORE ?? 'sqlite';
 
 const arg = (name: string): string | undefined => {
   const i = process.argv.indexOf(name);
