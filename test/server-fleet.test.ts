@@ -7,9 +7,8 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { forEachStore, testApp, TEST_ACTOR, type TestApp } from './support/server-harness.ts';
+import { enrollRequest, enrollToken, forEachStore, testApp, type TestApp } from './support/server-harness.ts';
 import { AGENT_PROTOCOL_VERSION, type ScanReport } from '../src/domain/agent-protocol.ts';
-import { createEnrollToken } from '../src/server/accounts.ts';
 import { appDeps } from '../src/server/app.ts';
 
 const U1 = '11111111-1111-4111-8111-111111111111';
@@ -57,24 +56,11 @@ forEachStore('the fleet through the API', (kind) => {
       payload: { defaultAllow: true },
     });
     assert.equal(ring.statusCode, 200, ring.body);
-    const et = await createEnrollToken(t.deps, TEST_ACTOR, {
-      ring: 'pilot',
-      expiresInHours: 24,
-      singleUse: true,
-      fingerprint: null,
-    });
-    const enroll = await t.app.inject({
-      method: 'POST',
-      url: '/api/v1/agent/enroll',
-      payload: { protocol: AGENT_PROTOCOL_VERSION, token: et.token, hostName: 'WEB01', agentVersion: '0.1.0' },
-    });
+    const token = await enrollToken(t, { singleUse: true });
+    const enroll = await enrollRequest(t, token, 'WEB01', '0.1.0');
     assert.equal(enroll.statusCode, 201, enroll.body);
     agent = `Bearer ${enroll.json().credential}`;
-    const again = await t.app.inject({
-      method: 'POST',
-      url: '/api/v1/agent/enroll',
-      payload: { protocol: AGENT_PROTOCOL_VERSION, token: et.token, hostName: 'web02', agentVersion: '0.1.0' },
-    });
+    const again = await enrollRequest(t, token, 'web02', '0.1.0');
     assert.equal(again.json().error.code, 'ENROLL_TOKEN_USED_UP', 'a single-use token enrolls one host');
   });
   after(() => t.close());
@@ -307,17 +293,7 @@ forEachStore('the fleet through the API', (kind) => {
     });
     assert.equal(refused.statusCode, 403);
     assert.equal(refused.json().error.code, 'AGENT_HOST_REVOKED');
-    const et = await createEnrollToken(t.deps, TEST_ACTOR, {
-      ring: 'pilot',
-      expiresInHours: 24,
-      singleUse: true,
-      fingerprint: null,
-    });
-    const reenroll = await t.app.inject({
-      method: 'POST',
-      url: '/api/v1/agent/enroll',
-      payload: { protocol: AGENT_PROTOCOL_VERSION, token: et.token, hostName: 'web01', agentVersion: '0.1.0' },
-    });
+    const reenroll = await enrollRequest(t, await enrollToken(t, { singleUse: true }), 'web01', '0.1.0');
     assert.equal(
       reenroll.json().error.code,
       'ENROLL_HOST_REVOKED',

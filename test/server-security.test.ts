@@ -8,8 +8,15 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { forEachStore, testApp, TEST_ACTOR, type TestApp } from './support/server-harness.ts';
-import { createApiToken, createEnrollToken, createUser } from '../src/server/accounts.ts';
+import {
+  enrollRequest,
+  enrollToken,
+  forEachStore,
+  testApp,
+  TEST_ACTOR,
+  type TestApp,
+} from './support/server-harness.ts';
+import { createApiToken, createUser } from '../src/server/accounts.ts';
 import { AGENT_PROTOCOL_VERSION } from '../src/domain/agent-protocol.ts';
 
 type Access = 'public' | 'viewer' | 'operator' | 'admin' | 'agent';
@@ -89,17 +96,7 @@ forEachStore('every route refuses what it must', (kind) => {
       .execute();
 
     // An enrolled host, then revoked: its credential must stop working everywhere at once.
-    const et = await createEnrollToken(t.deps, TEST_ACTOR, {
-      ring: 'pilot',
-      expiresInHours: 24,
-      singleUse: false,
-      fingerprint: null,
-    });
-    const enrolled = await t.app.inject({
-      method: 'POST',
-      url: '/api/v1/agent/enroll',
-      payload: { protocol: AGENT_PROTOCOL_VERSION, token: et.token, hostName: 'web01', agentVersion: 'test' },
-    });
+    const enrolled = await enrollRequest(t, await enrollToken(t), 'web01');
     assert.equal(enrolled.statusCode, 201, enrolled.body);
     revokedAgent = `Bearer ${enrolled.json().credential}`;
     const checkin = await t.app.inject({

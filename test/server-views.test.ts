@@ -3,8 +3,7 @@
 // console shows must add up to what the agents said.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { forEachStore, testApp, TEST_ACTOR, type TestApp } from './support/server-harness.ts';
-import { createEnrollToken } from '../src/server/accounts.ts';
+import { enrollRequest, enrollToken, forEachStore, testApp, type TestApp } from './support/server-harness.ts';
 import { AGENT_PROTOCOL_VERSION } from '../src/domain/agent-protocol.ts';
 
 const CU = '11111111-1111-4111-8111-111111111111';
@@ -12,11 +11,7 @@ const NET = '22222222-2222-4222-8222-222222222222';
 const T0 = '2026-03-02T09:00:00.000Z';
 
 async function enroll(t: TestApp, token: string, hostName: string): Promise<string> {
-  const r = await t.app.inject({
-    method: 'POST',
-    url: '/api/v1/agent/enroll',
-    payload: { protocol: AGENT_PROTOCOL_VERSION, token, hostName, agentVersion: 'test' },
-  });
+  const r = await enrollRequest(t, token, hostName);
   assert.equal(r.statusCode, 201, r.body);
   return `Bearer ${r.json().credential}`;
 }
@@ -58,15 +53,10 @@ forEachStore('console views', (kind) => {
   let t: TestApp;
   before(async () => {
     t = await testApp(kind);
-    const et = await createEnrollToken(t.deps, TEST_ACTOR, {
-      ring: 'pilot',
-      expiresInHours: 24,
-      singleUse: false,
-      fingerprint: null,
-    });
-    const web01 = await enroll(t, et.token, 'web01');
-    const web02 = await enroll(t, et.token, 'web02');
-    const sql01 = await enroll(t, et.token, 'sql01');
+    const token = await enrollToken(t);
+    const web01 = await enroll(t, token, 'web01');
+    const web02 = await enroll(t, token, 'web02');
+    const sql01 = await enroll(t, token, 'sql01');
     await report(t, web01, [needed(CU, '5044445'), failed(NET, '5044033', '0x80070643')]);
     await report(t, web02, [needed(CU, '5044445'), failed(NET, '5044033', '0x80070643')], true);
     await report(t, sql01, [{ ...needed(CU, '5044445'), applicability: 'installed' }]);

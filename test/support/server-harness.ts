@@ -9,7 +9,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildApp, type App } from '../../src/server/app.ts';
-import { createApiToken } from '../../src/server/accounts.ts';
+import { createApiToken, createEnrollToken } from '../../src/server/accounts.ts';
+import { AGENT_PROTOCOL_VERSION } from '../../src/domain/agent-protocol.ts';
 import type { ServerDeps } from '../../src/server/context.ts';
 import { createEventFeed } from '../../src/server/event-feed.ts';
 import { createServerMetrics } from '../../src/server/metrics.ts';
@@ -88,4 +89,24 @@ export async function testApp(kind: StoreKind, overrides: Partial<ServerDeps> = 
       await store.close();
     },
   };
+}
+
+/** An enrollment token for `ring`, made in the store as `patchline server enroll-token create` does. */
+export async function enrollToken(t: TestApp, options: { ring?: string; singleUse?: boolean } = {}): Promise<string> {
+  const et = await createEnrollToken(t.deps, TEST_ACTOR, {
+    ring: options.ring ?? 'pilot',
+    expiresInHours: 24,
+    singleUse: options.singleUse ?? false,
+    fingerprint: null,
+  });
+  return et.token;
+}
+
+/** `POST /api/v1/agent/enroll` as an agent sends it: the raw answer, so tests can assert refusals too. */
+export function enrollRequest(t: TestApp, token: string, hostName: string, agentVersion = 'test') {
+  return t.app.inject({
+    method: 'POST',
+    url: '/api/v1/agent/enroll',
+    payload: { protocol: AGENT_PROTOCOL_VERSION, token, hostName, agentVersion },
+  });
 }
