@@ -75,7 +75,7 @@ export function renderHResultTable(entries: readonly SourceEntry[]): string {
 const here = dirname(fileURLToPath(import.meta.url));
 /** Where the generated table is written (committed). */
 export const TABLE_PATH = resolve(here, '../src/wua/hresult-table.ts');
-/** The source JSON when the repository sits next to the shared folder (/work/main, /work/shared). */
+/** The source JSON when the repository sits next to the shared folder (../shared beside the clone). */
 export const DEFAULT_SOURCE_PATH = resolve(here, '../../shared/testdata/wua/error-codes.json');
 
 function main(argv: readonly string[]): void {
