@@ -295,7 +295,11 @@ export class SshdHost {
   dropConnections(): number {
     const pid = this.child?.pid;
     if (pid === undefined) return 0;
-    const victims = descendants(pid);
+    // Parents first, and everyone frozen before anyone dies: killed one by one, a session's
+    // shell could still report its command's death ("Killed", exit 137) over the channel before
+    // its own turn came. A dropped link reports nothing; the client just loses the connection.
+    const victims = descendants(pid).reverse();
+    for (const victim of victims) kill(victim, 'SIGSTOP');
     for (const victim of victims) kill(victim, 'SIGKILL');
     return victims.length;
   }
