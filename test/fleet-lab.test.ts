@@ -9,10 +9,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { EventEmitter, once } from 'node:events';
+import { EventEmitter } from 'node:events';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import Fastify from 'fastify';
@@ -24,7 +22,7 @@ import { defaultCatalogPacker } from '../src/lab/catalog-gen-packer.ts';
 import { generateCatalog } from '../src/lab/catalog-gen.ts';
 import { startLabFleet } from '../src/lab/fleet.ts';
 import { readHostState } from '../src/lab/host-state.ts';
-import { createPayloadStore } from '../src/lab/payloads.ts';
+import { startPayloadUpstream } from './support/payload-upstream.ts';
 import { loadScenario } from '../src/lab/scenario.ts';
 
 const SCENARIO = resolve(import.meta.dirname, '../examples/lab/patch-night.yaml');
@@ -58,13 +56,9 @@ test(
   async () => {
     const dir = await mkdtemp(join(tmpdir(), 'patchline-fleet-'));
     const scenario = await loadScenario(SCENARIO);
-    const payloads = createPayloadStore(scenario);
-    const upstream = createServer((req, res) => {
-      if (!payloads.handle(req, res)) res.writeHead(404).end();
-    });
-    upstream.listen(0, '127.0.0.1');
-    await once(upstream, 'listening');
-    const upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+    const upstream = await startPayloadUpstream(scenario);
+    const { payloads } = upstream;
+    const upstreamUrl = upstream.url;
     const cab = await generateCatalog(
       scenario,
       { out: join(dir, 'wsusscn2.cab'), upstreamUrl, rootDir: join(dir, 'root') },
@@ -214,7 +208,7 @@ test(
       await fleet.close();
       gateway.close();
       await app.close();
-      upstream.close();
+      await upstream.close();
       await rm(dir, { recursive: true, force: true });
     }
   },

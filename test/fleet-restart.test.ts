@@ -8,10 +8,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { EventEmitter, once } from 'node:events';
+import { EventEmitter } from 'node:events';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -19,7 +17,7 @@ import { encodeEnrollToken, tokenSecretHash, type AgentPolicy } from '../src/dom
 import { createAgentGateway, type AgentGateway, type GatewayEvent } from '../src/server/gateway/gateway.ts';
 import { MemoryGatewayStore } from '../src/server/gateway/store.ts';
 import { startLabFleet } from '../src/lab/fleet.ts';
-import { createPayloadStore } from '../src/lab/payloads.ts';
+import { startPayloadUpstream } from './support/payload-upstream.ts';
 import { loadScenario } from '../src/lab/scenario.ts';
 
 const SCENARIO = resolve(import.meta.dirname, '../examples/lab/patch-night.yaml');
@@ -78,12 +76,8 @@ test(
   async () => {
     const dir = await mkdtemp(join(tmpdir(), 'patchline-restart-'));
     const scenario = await loadScenario(SCENARIO);
-    const payloads = createPayloadStore(scenario);
-    const upstream = createServer((req, res) => {
-      if (!payloads.handle(req, res)) res.writeHead(404).end();
-    });
-    upstream.listen(0, '127.0.0.1');
-    await once(upstream, 'listening');
+    const upstream = await startPayloadUpstream(scenario);
+    const { payloads } = upstream;
     const store = new MemoryGatewayStore();
     store.addEnrollToken({ hash: tokenSecretHash(SECRET), ring: 'pilot', expiresAt: null, usesLeft: null });
     const bus = new EventEmitter();
@@ -99,7 +93,7 @@ test(
       serverUrl: server.url,
       enrollToken: encodeEnrollToken({ secret: SECRET, fingerprint: null }),
       hosts: names,
-      upstreamUrl: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`,
+      upstreamUrl: upstream.url,
       payloads,
       labRootPem: '',
       random: () => 0.5,
@@ -160,7 +154,7 @@ test(
       await fleet.close();
       server.gateway.close();
       await server.app.close();
-      upstream.close();
+      await upstream.close();
       await rm(dir, { recursive: true, force: true });
     }
   },

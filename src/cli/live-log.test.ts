@@ -2,33 +2,17 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { RunLogEvent } from '../engine/index.ts';
 import { textLog, viewLine } from './live-log.ts';
+import { record } from '../../test/agent-fake-provider.ts';
 
 const LONG_TITLE =
   '2026-11 Cumulative Update for .NET Framework 3.5, 4.8 and 4.8.1 for Windows Server 2022 for x64 (KB5044447)';
 const base = { at: '2026-11-21T05:42:26.000Z', runId: 'r1' } as const;
-const update = {
+const update = record('5044447', {
   updateId: 'u-net',
-  revisionNumber: 1,
   title: LONG_TITLE,
-  kbs: ['5044447'],
-  msrcSeverity: 'Important',
-  classification: 'Security Updates',
-  products: ['Windows Server 2022'],
-  categories: [],
-  isDownloaded: false,
-  isHidden: false,
-  isMandatory: false,
-  browseOnly: false,
-  type: 'software',
-  rebootBehavior: 'canRequest',
-  impact: 'normal',
-  eulaAccepted: true,
-  supersededUpdateIds: [],
   maxDownloadSize: 1,
   lastDeploymentChangeTime: '2026-11-10T00:00:00Z',
-  supportUrl: null,
-  downloadUrls: [],
-};
+});
 
 /** A terminal 70 columns wide that keeps what was written. */
 function terminal() {

@@ -17,20 +17,10 @@ export const DEFAULT_INSTALLER_BUSY_TIMEOUT_MS = 30 * 60_000;
 /** How long an agent keeps its log for a connector that lost the stream before writing it to disk. */
 export const DEFAULT_LOG_HANDOVER_TIMEOUT_MS = 10 * 60_000;
 
-/** WUA's update classifications (the UpdateClassification category names). */
-export const KNOWN_CLASSIFICATIONS = [
-  'Critical Updates',
-  'Security Updates',
-  'Definition Updates',
-  'Update Rollups',
-  'Service Packs',
-  'Feature Packs',
-  'Tools',
-  'Updates',
-  'Upgrades',
-  'Drivers',
-] as const;
-export const KNOWN_SEVERITIES = ['Critical', 'Important', 'Moderate', 'Low', 'none'] as const;
+import { CLASSIFICATIONS, SEVERITY_FILTERS } from '../domain/update.ts';
+
+export const KNOWN_CLASSIFICATIONS = CLASSIFICATIONS;
+export const KNOWN_SEVERITIES = SEVERITY_FILTERS;
 
 /** Raw values as commander hands them over (strings, booleans, arrays). */
 export interface RawRunOptions {

@@ -21,6 +21,23 @@ export const SEVERITIES = ['Critical', 'Important', 'Moderate', 'Low'] as const;
 /** MSRC severity; `null` for updates that carry none (non-security updates). */
 export type Severity = (typeof SEVERITIES)[number];
 
+/** WUA's update classifications (the UpdateClassification category names). */
+export const CLASSIFICATIONS = [
+  'Critical Updates',
+  'Security Updates',
+  'Definition Updates',
+  'Update Rollups',
+  'Service Packs',
+  'Feature Packs',
+  'Tools',
+  'Updates',
+  'Upgrades',
+  'Drivers',
+] as const;
+
+/** MSRC severities plus `none` for updates that carry none: what a filter or rule may name. */
+export const SEVERITY_FILTERS = [...SEVERITIES, 'none'] as const;
+
 export const CATEGORY_TYPES = ['Company', 'ProductFamily', 'Product', 'UpdateClassification'] as const;
 export type CategoryType = (typeof CATEGORY_TYPES)[number];
 

@@ -7,25 +7,11 @@
  * from them in states.ts. Everything here is a readonly value; times are ISO-8601 UTC strings.
  */
 import type { RebootPolicy } from '../agent-log.ts';
-import type { Severity } from '../update.ts';
+import type { Severity, SEVERITY_FILTERS } from '../update.ts';
 
-/** WUA's update classifications (UpdateClassification category names); rules are checked against them. */
-export const CLASSIFICATIONS = [
-  'Critical Updates',
-  'Security Updates',
-  'Definition Updates',
-  'Update Rollups',
-  'Service Packs',
-  'Feature Packs',
-  'Tools',
-  'Updates',
-  'Upgrades',
-  'Drivers',
-] as const;
-
-/** MSRC severities plus `none` for updates that carry none (non-security updates). */
-export const RULE_SEVERITIES = ['Critical', 'Important', 'Moderate', 'Low', 'none'] as const;
-export type RuleSeverity = (typeof RULE_SEVERITIES)[number];
+/** Rules are checked against WUA's classifications and the MSRC severities plus `none`. */
+export { CLASSIFICATIONS, SEVERITY_FILTERS as RULE_SEVERITIES } from '../update.ts';
+export type RuleSeverity = (typeof SEVERITY_FILTERS)[number];
 
 // ---------------------------------------------------------------- facts
 
