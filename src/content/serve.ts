@@ -15,6 +15,8 @@ export interface ServableFile {
   readonly size: number;
   /** Hex digest the file is named by (its ETag). */
   readonly key: string;
+  /** Default application/octet-stream. */
+  readonly contentType?: string;
 }
 
 export interface ServeRequest {
@@ -75,7 +77,7 @@ export function serveContent(file: ServableFile | null, request: ServeRequest): 
     etag,
     'cache-control': IMMUTABLE_CACHE_CONTROL,
     'accept-ranges': 'bytes',
-    'content-type': 'application/octet-stream',
+    'content-type': file.contentType ?? 'application/octet-stream',
   };
   const inm = header(request.headers, 'if-none-match');
   if (

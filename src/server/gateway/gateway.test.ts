@@ -5,6 +5,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import {
   AGENT_PROTOCOL_VERSION,
@@ -356,4 +360,58 @@ test("an update's cached files: only for an update the host may install; 503 whi
   );
   gateway.close();
   await app.close();
+});
+
+test('the catalog cab goes out by digest with a strong ETag, a conditional GET, resumable ranges and a year of caching', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'patchline-gateway-cab-'));
+  const bytes = Buffer.from('MSCF'.padEnd(1000, '.'));
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  const path = join(dir, `${sha256}.cab`);
+  await writeFile(path, bytes);
+  const store = new MemoryGatewayStore();
+  store.addEnrollToken({ hash: tokenSecretHash(SECRET), ring: 'pilot', expiresAt: null, usesLeft: null });
+  const gateway = createAgentGateway({
+    store,
+    now: () => T0,
+    policyFor: async () => POLICY,
+    catalog: async () => ({ path, sha256, size: bytes.length }),
+    content: async () => null,
+  });
+  const app = Fastify();
+  await app.register(gateway.plugin);
+  const f = { app, store, gateway, clock: { now: T0 } };
+  const auth = { authorization: `Bearer ${(await enroll(f, 'web01')).json().credential}` };
+  const get = (headers: Record<string, string> = {}) =>
+    app.inject({ method: 'GET', url: `/api/v1/agent/catalog/${sha256}.cab`, headers: { ...auth, ...headers } });
+  try {
+    const whole = await get();
+    assert.equal(whole.statusCode, 200);
+    assert.deepEqual(whole.rawPayload, bytes);
+    assert.equal(whole.headers.etag, `"${sha256}"`);
+    assert.equal(whole.headers['content-type'], 'application/vnd.ms-cab-compressed');
+    assert.match(String(whole.headers['cache-control']), /immutable/);
+
+    assert.equal(
+      (await get({ 'if-none-match': `"${sha256}"` })).statusCode,
+      304,
+      'an agent with this cab gets no bytes',
+    );
+
+    const tail = await get({ range: 'bytes=900-' });
+    assert.equal(tail.statusCode, 206, 'a broken download resumes where it stopped');
+    assert.equal(tail.headers['content-range'], `bytes 900-999/${bytes.length}`);
+    assert.deepEqual(tail.rawPayload, bytes.subarray(900));
+
+    const stale = await get({ range: 'bytes=900-', 'if-range': '"another-cab"' });
+    assert.equal(stale.statusCode, 200, 'a partial copy of another cab gets the whole file');
+    assert.equal(stale.rawPayload.length, bytes.length);
+
+    const beyond = await get({ range: 'bytes=5000-' });
+    assert.equal(beyond.statusCode, 416);
+    assert.equal(beyond.headers['content-range'], `bytes */${bytes.length}`);
+  } finally {
+    gateway.close();
+    await app.close();
+    await rm(dir, { recursive: true, force: true });
+  }
 });
