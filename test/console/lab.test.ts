@@ -8,10 +8,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
+import { applicableUpdates } from '../../src/lab/applicability.ts';
 import { readHostState } from '../../src/lab/host-state.ts';
+import { loadScenario } from '../../src/lab/scenario.ts';
+import { until } from '../support/until.ts';
 import { chromiumMissing, launchChromium } from './browser.ts';
 import { consoleMissing } from './harness.ts';
-import { startLabServer, type LabServer } from './lab-server.ts';
+import { REPO_ROOT, startLabServer, type LabServer } from './lab-server.ts';
+
+const SCENARIO = 'examples/lab/patch-night.yaml';
+type Hosts = { hosts: { name: string; lastScanAt: string | null }[] };
 
 const skip = chromiumMissing() ?? consoleMissing() ?? false;
 const UI_TIMEOUT_MS = 20_000;
@@ -28,7 +34,7 @@ describe('web console with a lab fleet', { skip }, () => {
 
   before(async () => {
     data = mkdtempSync(join(tmpdir(), 'patchline-console-lab-'));
-    server = await startLabServer({ scenario: 'examples/lab/patch-night.yaml', dataDir: data, timeScale: 0.01 });
+    server = await startLabServer({ scenario: SCENARIO, dataDir: data, timeScale: 0.01 });
     browser = await launchChromium();
     page = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
     page.setDefaultTimeout(UI_TIMEOUT_MS);
@@ -42,6 +48,53 @@ describe('web console with a lab fleet', { skip }, () => {
     await browser?.close();
     await server?.stop();
     if (data) rmSync(data, { recursive: true, force: true });
+  });
+
+  it("filters the updates grid by severity and classification: exactly the lab's matching updates, each with the lab's host count", async () => {
+    const scenario = await loadScenario(join(REPO_ROOT, SCENARIO));
+    await until(
+      'every lab host to report a scan',
+      INSTALL_TIMEOUT_MS,
+      async () => {
+        const hosts = await page.evaluate(
+          async () => ((await (await fetch('/api/v1/hosts?limit=500')).json()) as Hosts).hosts,
+        );
+        return hosts.length === scenario.hosts.length && hosts.every((h) => h.lastScanAt) ? true : undefined;
+      },
+      () => 'some hosts have not reported',
+    );
+    // What the lab itself says each host needs, counted per KB for Critical security updates.
+    const expected = new Map<string, number>();
+    for (const host of scenario.hosts) {
+      const state = await readHostState(join(data, 'lab', 'hosts', host.name));
+      assert.ok(state, `the lab host ${host.name} has a state`);
+      for (const entry of applicableUpdates(scenario, host, state))
+        if (entry.severity === 'Critical' && entry.classification === 'Security Updates' && entry.kb)
+          expected.set(`KB${entry.kb}`, (expected.get(`KB${entry.kb}`) ?? 0) + 1);
+    }
+    assert.ok(expected.size >= 2, 'the scenario has Critical security updates to filter for');
+
+    await page.goto(`${server.url}/#/updates`);
+    const grid = page.getByRole('table', { name: 'Updates' });
+    await grid.locator('tbody tr[data-row-id]').first().waitFor();
+    await page.getByLabel('Severity').selectOption('Critical');
+    await page.getByLabel('Classification').selectOption('Security Updates');
+    // The filtered page itself: the Defender definitions (no severity) leave the grid.
+    await grid.getByRole('link', { name: `KB${DEFENDER.kb}`, exact: true }).waitFor({ state: 'detached' });
+    const rows = await grid
+      .locator('tbody tr[data-row-id]')
+      .evaluateAll((trs) =>
+        trs.map((tr) => [
+          tr.querySelector('td:nth-child(2)')?.textContent ?? '',
+          Number(tr.querySelector('[data-count="needed"]')?.textContent),
+        ]),
+      );
+    // Updates no host needs are listed with 0 (the catalog knows them); the rest match the lab.
+    assert.deepEqual(
+      rows.filter(([, needed]) => needed !== 0).sort(),
+      [...expected].sort(),
+      "the grid's Critical security updates and their host counts are the lab's",
+    );
   });
 
   it('an update forbidden from the grid is DISCARDED and never installed; Install now ends with the host compliant', async () => {
