@@ -2,58 +2,26 @@
  * The lab transport passes the transport contract (src/transports/contract.case.ts) against a real
  * lab daemon on 127.0.0.1 with in-process agents — the real agent code and the simulated provider.
  * The daemon runs on real time (its scenario's timeScale shrinks durations), so `eventually` polls
- * it, bounded.
+ * it, bounded (timeScale 0.05: a 2 s reboot takes 100 ms).
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startLabDaemon } from '../src/lab/daemon.ts';
-import { runTransportContract } from '../src/transports/contract.case.ts';
+import { LAB_CONTRACT_SCENARIO, pollingEventually, runTransportContract } from '../src/transports/contract.case.ts';
 import { createLabTransport } from '../src/transports/lab.ts';
-
-/** timeScale 0.05: a 2 s reboot takes 100 ms. */
-const SCENARIO = `
-timeScale: 0.05
-catalog:
-  - key: cu-2026-11
-    kb: 5044445
-    title: 2026-11 Cumulative Update for Windows Server 2022
-    classification: Security Updates
-    products: [Windows Server 2022]
-    reboot: always
-    released: 2026-11-11
-hosts:
-  - name: web01
-    product: Windows Server 2022
-    rebootSeconds: 2
-  - name: lost01
-    product: Windows Server 2022
-    rebootSeconds: 2
-    faults:
-      - { neverReturnAfterReboot: 1 }
-  - name: locked01
-    product: Windows Server 2022
-    faults:
-      - { launchFails: "0x80070005" }
-`;
 
 /** Real time the contract may wait for the daemon (agents, reboots). */
 const EVENTUALLY_MS = 30_000;
 /** Between two looks at the daemon while waiting: it answers in well under this. */
 const POLL_MS = 50;
 
-async function poll(what: string, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + EVENTUALLY_MS;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${EVENTUALLY_MS} ms`);
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-  }
-}
+const poll = pollingEventually(EVENTUALLY_MS, POLL_MS);
 
 runTransportContract('lab', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'patchline-lab-contract-'));
   const scenarioPath = join(dir, 'scenario.yaml');
-  await writeFile(scenarioPath, SCENARIO);
+  await writeFile(scenarioPath, LAB_CONTRACT_SCENARIO);
   const daemon = await startLabDaemon({ scenarioPath, dir: join(dir, 'lab'), mode: 'inprocess', idleShutdownMs: 0 });
   const transport = createLabTransport({
     dir: daemon.dir,

@@ -9,43 +9,12 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { openSshLabTransport } from '../src/lab/ssh/lab-transport.ts';
 import { sshdUnavailableReason } from '../src/lab/ssh/sshd.ts';
-import { runTransportContract } from '../src/transports/contract.case.ts';
-
-const SCENARIO = `
-timeScale: 0.05
-catalog:
-  - key: cu-2026-11
-    kb: 5044445
-    title: 2026-11 Cumulative Update for Windows Server 2022
-    classification: Security Updates
-    products: [Windows Server 2022]
-    reboot: always
-    released: 2026-11-11
-hosts:
-  - name: web01
-    product: Windows Server 2022
-    rebootSeconds: 2
-  - name: lost01
-    product: Windows Server 2022
-    rebootSeconds: 2
-    faults:
-      - { neverReturnAfterReboot: 1 }
-  - name: locked01
-    product: Windows Server 2022
-    faults:
-      - { launchFails: "0x80070005" }
-`;
+import { LAB_CONTRACT_SCENARIO, pollingEventually, runTransportContract } from '../src/transports/contract.case.ts';
 
 const EVENTUALLY_MS = 60_000;
 const POLL_MS = 100;
 
-async function poll(what: string, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + EVENTUALLY_MS;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${EVENTUALLY_MS} ms`);
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-  }
-}
+const poll = pollingEventually(EVENTUALLY_MS, POLL_MS);
 
 const unavailable = sshdUnavailableReason();
 if (unavailable !== null) {
@@ -56,7 +25,7 @@ if (unavailable !== null) {
   runTransportContract('ssh', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'patchline-ssh-contract-'));
     const scenarioPath = join(dir, 'scenario.yaml');
-    await writeFile(scenarioPath, SCENARIO);
+    await writeFile(scenarioPath, LAB_CONTRACT_SCENARIO);
     const transport = await openSshLabTransport({ scenarioPath, dir: join(dir, 'lab'), note: () => undefined });
     await transport.reboot('lost01');
     await poll(

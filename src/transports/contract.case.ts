@@ -10,7 +10,7 @@
  * How a new transport joins: add a `<name>.contract.test.ts` beside it that calls
  *
  *     runTransportContract('ssh', async () => ({ transport, up: 'web01', down: 'lost01', refusing: 'locked01',
- *       eventually: (what, check) => pollUntil(what, check), close: async () => { ... } }));
+ *       eventually: pollingEventually(30_000, 50), close: async () => { ... } }));
  *
  * where the fixture names a host that is up, optionally one that is down and one whose task
  * scheduler refuses launches, and `eventually` waits (bounded) until `check` resolves true — by
@@ -35,6 +35,49 @@ export interface TransportFixture {
   /** Waits until `check` resolves true; fails naming `what` after the fixture's own bound. */
   eventually(what: string, check: () => Promise<boolean>): Promise<void>;
   close(): Promise<void>;
+}
+
+/**
+ * The lab scenario behind the lab-backed fixtures (lab daemon, SSH lab): web01 is up, lost01 goes
+ * down for good after its first reboot, locked01's task scheduler refuses every launch.
+ */
+export const LAB_CONTRACT_SCENARIO = `
+timeScale: 0.05
+catalog:
+  - key: cu-2026-11
+    kb: 5044445
+    title: 2026-11 Cumulative Update for Windows Server 2022
+    classification: Security Updates
+    products: [Windows Server 2022]
+    reboot: always
+    released: 2026-11-11
+hosts:
+  - name: web01
+    product: Windows Server 2022
+    rebootSeconds: 2
+  - name: lost01
+    product: Windows Server 2022
+    rebootSeconds: 2
+    faults:
+      - { neverReturnAfterReboot: 1 }
+  - name: locked01
+    product: Windows Server 2022
+    faults:
+      - { launchFails: "0x80070005" }
+`;
+
+/** An `eventually` that polls a real system every `everyMs` and gives up after `withinMs`. */
+export function pollingEventually(
+  withinMs: number,
+  everyMs: number,
+): (what: string, check: () => Promise<boolean>) => Promise<void> {
+  return async (what, check) => {
+    const deadline = Date.now() + withinMs;
+    while (!(await check())) {
+      if (Date.now() > deadline) throw new Error(`${what}: not within ${withinMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, everyMs));
+    }
+  };
 }
 
 /** A scan-only cycle with no callback: the agent leaves its log to be fetched, as after a lost stream. */
