@@ -8,7 +8,7 @@
  */
 import { stat } from 'node:fs/promises';
 import { PatchlineError } from '../domain/errors.ts';
-import type { CatalogWriter } from '../store/catalog-repo.ts';
+import type { CatalogWriter } from '../store/catalog-writer.ts';
 import { importCatalog, type ImportOptions, type ImportResult } from './importer.ts';
 import { directorySource } from './source-dir.ts';
 import type { CatalogSource } from './source.ts';

@@ -1,6 +1,6 @@
 /**
  * Imports a catalog into the store: package.xml → updates and their graph, shards → KB,
- * severity, titles …, then the atomic switch (see src/store/catalog-repo.ts for the protocol).
+ * severity, titles …, then the atomic switch (see src/store/catalog-writer.ts for the protocol).
  *
  * Memory stays bounded: package.xml is streamed in batches, shard blobs one at a time, and rows
  * go to the store in transactions of a few thousand. Readers keep seeing the previous catalog
@@ -10,7 +10,12 @@
  */
 import { PatchlineError } from '../domain/errors.ts';
 import { hostname } from 'node:os';
-import { ImportBusyError, type CatalogWriter, type ExtendedInput, type LocalizedInput } from '../store/catalog-repo.ts';
+import {
+  ImportBusyError,
+  type CatalogWriter,
+  type ExtendedInput,
+  type LocalizedInput,
+} from '../store/catalog-writer.ts';
 import { parseIndexXml } from './index-xml.ts';
 import { DEFAULT_BATCH_SIZE, readPackageXml, type PackageHeader } from './package-xml.ts';
 import { coreUpdateType, decodeBlob, parseBlobName, parseExtendedBlob, parseLocalizedBlob } from './shards.ts';
@@ -92,7 +97,7 @@ export interface ImportResult {
  * Imports `source` through `writer` and makes it the current catalog.
  *
  * @example
- *   const result = await importCatalog(directorySource('extracted'), sqliteCatalogWriter(store.sqlite));
+ *   const result = await importCatalog(directorySource('extracted'), catalogWriterFor(store));
  */
 export async function importCatalog(
   source: CatalogSource,
@@ -106,7 +111,7 @@ export async function importCatalog(
   const signal = options.signal;
   let versionId: number;
   try {
-    versionId = writer.beginImport({
+    versionId = await writer.beginImport({
       source: source.description,
       signerSubject: options.signerSubject ?? null,
       now: now(),
@@ -150,12 +155,9 @@ export async function importCatalog(
     })) {
       if (batch.header) {
         header = batch.header;
-        writer.setHeader(versionId, header);
+        await writer.setHeader(versionId, header);
       }
-      writer.transaction(() => {
-        writer.insertUpdates(versionId, batch.updates);
-        writer.insertFileLocations(versionId, batch.fileLocations);
-      });
+      await writer.writePackageBatch(versionId, batch.updates, batch.fileLocations);
       for (const u of batch.updates) {
         const lang = u.defaultLanguage?.toLowerCase();
         if (lang && !languages.includes(lang)) fallbackLanguage.set(u.revisionId, lang);
@@ -168,10 +170,10 @@ export async function importCatalog(
     for (const shard of index.shards) {
       // Blobs of one revision are merged first, so each revision costs one UPDATE, not three.
       let pending = new Map<number, MutableDetails>();
-      const flush = (): void => {
+      const flush = async (): Promise<void> => {
         const work = pending;
         pending = new Map();
-        writer.transaction(() => work.forEach((details, rev) => writer.applyDetails(versionId, rev, details)));
+        await writer.applyDetails(versionId, work);
       };
       for await (const blob of source.shardBlobs(shard.name, signal)) {
         const name = parseBlobName(blob.name);
@@ -207,21 +209,21 @@ export async function importCatalog(
         }
         progress.blobs += 1;
         if (pending.size >= REVISIONS_PER_TRANSACTION) {
-          flush();
+          await flush();
           await report();
         }
       }
-      flush();
+      await flush();
       progress.shardsDone += 1;
       await report();
     }
 
     progress.phase = 'finalize';
     await report();
-    const counts = writer.finalize(versionId, { shards: index.shards.length });
+    const counts = await writer.finalize(versionId, { shards: index.shards.length });
     progress.phase = 'switch';
     await report();
-    writer.switchCurrent(versionId, now());
+    await writer.switchCurrent(versionId, now());
     writer.bulkMode(false);
     progress.phase = 'done';
     await options.onProgress?.({ ...progress });
@@ -239,7 +241,7 @@ export async function importCatalog(
   } catch (error) {
     writer.bulkMode(false);
     // Leave the previous catalog current: drop what this import wrote.
-    writer.deleteVersion(versionId);
+    await writer.deleteVersion(versionId);
     if (error instanceof PatchlineError) throw error;
     if (signal?.aborted)
       throw new PatchlineError(

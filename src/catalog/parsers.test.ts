@@ -12,7 +12,7 @@ import { Readable } from 'node:stream';
 import { parseIndexXml, renderIndexXml, shardFor } from './index-xml.ts';
 import { OFFLINE_SYNC_NS, readPackageXml, type PackageUpdate } from './package-xml.ts';
 import { parseBlobName, parseCoreBlob, parseExtendedBlob, parseLocalizedBlob } from './shards.ts';
-import { dateBound, ftsQuery, likePatterns } from './query.ts';
+import { dateBound, ftsQuery, likePatterns, wordPatterns } from './query.ts';
 import { testdata } from '../../test/testdata.ts';
 
 const FIXTURE = testdata('wsus', 'vuls-data-update');
@@ -270,11 +270,17 @@ test('blob names, with either separator', () => {
   assert.equal(parseBlobName('l/123'), null);
 });
 
-test('search text builders: FTS quoting, LIKE escaping, date bounds', () => {
+test('search text builders: FTS quoting, PostgreSQL word patterns, LIKE escaping, date bounds', () => {
   assert.equal(ftsQuery(' cumulative  update '), '"cumulative"* "update"*');
   assert.equal(ftsQuery('say "hi"'), '"say"* """hi"""*');
   assert.equal(ftsQuery('   '), null);
   assert.deepEqual(likePatterns('100% net_fx'), ['%100\\%%', '%net\\_fx%']);
+  assert.deepEqual(wordPatterns(' Cumul  x64-based .NET (KB50 -- '), [
+    '\\mCumul',
+    '\\mx64[^[:alnum:]]+based',
+    '\\mNET',
+    '\\mKB50',
+  ]);
   assert.equal(dateBound('2026-10-01', 'since'), '2026-10-01T00:00:00Z');
   assert.equal(dateBound('2026-10-31', 'until'), '2026-10-31T23:59:59.999Z');
   assert.throws(() => dateBound('last tuesday', 'since'), /not a date/);

@@ -2,9 +2,11 @@
  * Reads the current catalog: status, search, show. Everything here reads only the version whose
  * state is `current` (src/store/catalog-repo.ts), so an import in progress is invisible.
  *
- * Text search uses SQLite's FTS5 index when the store is SQLite and a plain LIKE per word
- * otherwise (the path a PostgreSQL dialect would take); both match every word of the query,
- * case-insensitively. The text-building parts are pure functions, tested as text.
+ * Text search uses SQLite's FTS5 index when the store is SQLite and, on PostgreSQL, one
+ * case-insensitive regular expression per word that matches what FTS5 would: the word's letter and
+ * digit runs in a row, the last one as a prefix, starting a word (`\mcumul`, `\mx64[^[:alnum:]]+bas`).
+ * Both match every word of the query. A portable LIKE path (substrings) is kept for other SQL
+ * engines. The text-building parts are pure functions, tested as text.
  */
 import { SqliteAdapter, sql, type Kysely } from 'kysely';
 import { PatchlineError } from '../domain/errors.ts';
@@ -51,8 +53,11 @@ export interface SearchCriteria {
   readonly limit?: number;
   /** Also list category/detectoid entries and updates that only exist inside a bundle. */
   readonly all?: boolean;
-  /** Text matching: `fts` (SQLite's FTS5 index; the default on SQLite) or `like` (portable; the default elsewhere). */
-  readonly textIndex?: 'fts' | 'like';
+  /**
+   * Text matching: `fts` (SQLite's FTS5 index; the default on SQLite), `words` (PostgreSQL regular
+   * expressions, the same matches as FTS5; the default on PostgreSQL) or `like` (portable substrings).
+   */
+  readonly textIndex?: 'fts' | 'words' | 'like';
 }
 
 export interface CatalogHit {
@@ -129,6 +134,20 @@ export interface CatalogUpdateDetails extends CatalogHit {
 export function ftsQuery(text: string): string | null {
   const words = words_(text);
   return words.length === 0 ? null : words.map((w) => `"${w.replace(/"/g, '""')}"*`).join(' ');
+}
+
+/**
+ * PostgreSQL `~*` patterns, one per word, matching as FTS5's unicode61 tokens do: the word's runs
+ * of letters and digits, consecutive, at the start of a word, the last one as a prefix. A word
+ * with no letter or digit matches anything (FTS5 has no token to look for either).
+ *
+ * @example wordPatterns('x64-based KB50') // ['\mx64[^[:alnum:]]+based', '\mKB50']
+ */
+export function wordPatterns(text: string): string[] {
+  return words_(text).flatMap((w) => {
+    const tokens = w.match(/[\p{L}\p{N}]+/gu);
+    return tokens ? [`\\m${tokens.join('[^[:alnum:]]+')}`] : [];
+  });
 }
 
 /** LIKE patterns for the portable path: one per word, with %, _ and \ escaped (ESCAPE '\'). */
@@ -213,9 +232,11 @@ export async function searchCatalog(db: Kysely<Database>, criteria: SearchCriter
   if (criteria.since) q = q.where('u.release_date', '>=', dateBound(criteria.since, 'since'));
   if (criteria.until) q = q.where('u.release_date', '<=', dateBound(criteria.until, 'until'));
   if (criteria.text) {
-    const useFts = (criteria.textIndex ?? (isSqlite(db) ? 'fts' : 'like')) === 'fts';
-    const match = useFts ? ftsQuery(criteria.text) : null;
-    if (match !== null) {
+    const mode = criteria.textIndex ?? (isSqlite(db) ? 'fts' : 'words');
+    const match = mode === 'fts' ? ftsQuery(criteria.text) : null;
+    if (mode === 'words') {
+      for (const pattern of wordPatterns(criteria.text)) q = q.where(sql<boolean>`u.title ~* ${pattern}`);
+    } else if (match !== null) {
       q = q.where(
         'u.id',
         'in',

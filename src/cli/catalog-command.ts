@@ -274,8 +274,8 @@ Examples:
 function unlessAlreadyCurrent(writer: CatalogWriter): CatalogWriter {
   return {
     ...writer,
-    setHeader(versionId, header) {
-      const current = writer.versions().find((v) => v.state === 'current');
+    async setHeader(versionId, header) {
+      const current = (await writer.versions()).find((v) => v.state === 'current');
       if (
         current &&
         header.packageId !== null &&
@@ -291,7 +291,7 @@ function unlessAlreadyCurrent(writer: CatalogWriter): CatalogWriter {
           },
         );
       }
-      writer.setHeader(versionId, header);
+      await writer.setHeader(versionId, header);
     },
   };
 }

@@ -6,7 +6,8 @@
  * kept under DATA/catalog/served/<sha256>.cab, so a newer download never replaces the file an
  * agent is reading, and the digest names it (the gateway serves it at an immutable URL).
  *
- * One sync at a time: a scheduled sync and an operator's request join the same run.
+ * One sync at a time: a scheduled sync and an operator's request join the same run. The store may be
+ * SQLite or PostgreSQL (`--db`): catalogWriterFor picks the writer.
  */
 import { link, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -15,10 +16,9 @@ import { importCatalogFile } from '../catalog/import-file.ts';
 import { proxyDispatcher } from '../catalog/proxy.ts';
 import { catalogStatus } from '../catalog/query.ts';
 import { syncCatalog } from '../catalog/sync.ts';
-import { PatchlineError } from '../domain/errors.ts';
 import type { CatalogService } from '../server/context.ts';
 import type { CatalogFile } from '../server/gateway/gateway.ts';
-import { sqliteCatalogWriter } from '../store/catalog-repo.ts';
+import { catalogWriterFor } from '../store/catalog-repo.ts';
 import type { Database_ } from '../store/open.ts';
 
 /** WAPT and WSUS sync once a day; Microsoft republishes wsusscn2.cab about weekly. */
@@ -111,14 +111,6 @@ export function createServerCatalog(options: ServerCatalogOptions): ServerCatalo
   }
 
   async function syncOnce(signal?: AbortSignal): Promise<Awaited<ReturnType<CatalogService['sync']>>> {
-    // Said before a byte is downloaded (the real cab is about a gigabyte).
-    if (!store.sqlite) {
-      throw new PatchlineError(
-        'CATALOG_IMPORT_UNSUPPORTED',
-        'Importing the catalog into PostgreSQL is not written yet: run the server on SQLite (the default) to sync the catalog.',
-      );
-    }
-    const sqlite = store.sqlite;
     const trustPems = [...options.trustPems];
     const result = await syncCatalog({
       url: options.sourceUrl,
@@ -141,7 +133,7 @@ export function createServerCatalog(options: ServerCatalogOptions): ServerCatalo
       };
     }
     options.log(`catalog: importing ${result.file} (${result.meta.size} bytes, ${result.how})`);
-    const imported = await importCatalogFile(result.file, sqliteCatalogWriter(sqlite), toolkit, { trustPems, signal });
+    const imported = await importCatalogFile(result.file, catalogWriterFor(store), toolkit, { trustPems, signal });
     await writeMarker(dir, { sha256: result.meta.sha256, versionId: imported.versionId });
     cached = await publish(result.file, result.meta.sha256);
     return {

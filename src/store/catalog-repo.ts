@@ -1,111 +1,37 @@
 /**
- * The catalog's write path and version bookkeeping (SQLite bulk path).
+ * The catalog's writers: `catalogWriterFor(store)` picks the dialect's, and this file holds
+ * SQLite's (PostgreSQL's is catalog-repo-pg.ts; the protocol and row shapes are catalog-writer.ts).
  *
- * Import protocol (the atomic switch):
- *   1. `beginImport` deletes any version left `importing` by a killed import, then creates a new
- *      version in state `importing`.
- *   2. Rows are written under that version id in large transactions with prepared statements on
- *      the raw better-sqlite3 handle (Store.sqlite) — Kysely's per-query overhead would dominate a
- *      350 000-update import.
- *   3. `finalize` derives category names and the FTS5 title index.
- *   4. `switchCurrent` runs ONE transaction: the old `current` becomes `previous`, the new
- *      version becomes `current`, and any older `previous` is deleted (one previous is kept).
- * Readers (src/catalog/query.ts) only read the version marked `current`, so they never see a half
- * import, and WAL gives them a consistent snapshot while the writer works.
- *
- * A PostgreSQL store would implement the same CatalogWriter with COPY; this file is SQLite's.
+ * SQLite bulk path: rows are written with prepared statements on the raw better-sqlite3 handle
+ * (Store.sqlite), one synchronous transaction per batch — Kysely's per-query overhead would
+ * dominate a 350 000-update import. `finalize` also fills the FTS5 title index search uses.
+ * WAL gives readers a consistent snapshot while the writer works.
  */
 import type BetterSqlite3 from 'better-sqlite3';
-import type { CatalogVersionState } from './schema-catalog.ts';
+import { postgresCatalogWriter } from './catalog-repo-pg.ts';
+import {
+  ImportBusyError,
+  toVersionRow,
+  VERSIONED_TABLES,
+  type CatalogVersionRow,
+  type CatalogWriter,
+  type RevisionDetails,
+} from './catalog-writer.ts';
+import type { Database_ } from './open.ts';
 
-export interface UpdateRowInput {
-  readonly updateId: string;
-  readonly revisionId: number;
-  readonly revisionNumber: number;
-  readonly creationDate: string | null;
-  readonly defaultLanguage: string | null;
-  readonly isBundle: boolean;
-  readonly isLeaf: boolean;
-  readonly deploymentAction: string | null;
-  readonly categories: readonly { readonly id: string; readonly type: string }[];
-  readonly prerequisites: readonly { readonly updateId: string; readonly orGroup: number | null }[];
-  readonly bundledBy: readonly number[];
-  readonly supersededBy: readonly number[];
-  readonly payloadFiles: readonly string[];
-}
+export * from './catalog-writer.ts';
 
-export interface FileLocationInput {
-  readonly id: string;
-  readonly url: string;
-  readonly isIncluded: boolean;
-}
-
-export interface ExtendedInput {
-  readonly kb: string | null;
-  readonly msrcSeverity: string | null;
-  readonly securityBulletinId: string | null;
-  readonly supportUrl: string | null;
-  readonly rebootBehavior: string | null;
-  readonly impact: string | null;
-  readonly maxDownloadSize: number | null;
-  readonly browseOnly: boolean;
-  readonly cveIds?: readonly string[];
-  readonly files: readonly {
-    readonly digest: string;
-    readonly fileName: string | null;
-    readonly size: number | null;
-    readonly sha256: string | null;
-  }[];
-}
-
-export interface LocalizedInput {
-  readonly title: string | null;
-  readonly description: string | null;
-  readonly moreInfoUrl: string | null;
-  readonly moreInfoUrls?: readonly string[];
-  readonly supportUrl: string | null;
-}
-
-/** What the shard blobs of one revision say; any part may be missing (revisions without blobs exist). */
-export interface RevisionDetails {
-  readonly updateType?: string | null;
-  readonly extended?: ExtendedInput;
-  /** The primary language's texts: they fill the update's own title and description. */
-  readonly primary?: LocalizedInput;
-  /**
-   * The update's own DefaultLanguage texts, when that is not a language asked for: they fill the
-   * title only where no primary-language blob does (whichever blob arrives first).
-   */
-  readonly fallback?: LocalizedInput;
-  /** Other languages, kept in catalog_titles. */
-  readonly others?: readonly { readonly language: string; readonly texts: LocalizedInput }[];
-}
-
-/** Another import into the same store is still running. */
-export class ImportBusyError extends Error {
-  override readonly name = 'ImportBusyError';
-  constructor(
-    readonly importer: string,
-    readonly source: string,
-    readonly startedAt: string,
-  ) {
-    super(`an import of ${source} (${importer}) started ${startedAt} is still running`);
+/**
+ * The writer for an open store of either dialect.
+ *
+ * @example await importCatalog(source, catalogWriterFor(await openDatabase('postgres://db01/patchline')))
+ */
+export function catalogWriterFor(store: Database_): CatalogWriter {
+  if (store.dialect === 'sqlite') {
+    if (!store.sqlite) throw new Error('a SQLite store without its better-sqlite3 handle');
+    return sqliteCatalogWriter(store.sqlite);
   }
-}
-
-export interface CatalogVersionRow {
-  readonly id: number;
-  readonly importer: string | null;
-  readonly state: CatalogVersionState;
-  readonly packageId: string | null;
-  readonly creationDate: string | null;
-  readonly source: string;
-  readonly signerSubject: string | null;
-  readonly startedAt: string;
-  readonly importedAt: string | null;
-  readonly updatesCount: number;
-  readonly filesCount: number;
-  readonly shardsCount: number;
+  return postgresCatalogWriter(store.db);
 }
 
 /** Page cache while importing: random-order index inserts (GUIDs, digests) thrash SQLite's 2 MB default. */
@@ -113,47 +39,6 @@ const BULK_CACHE_KIB = 48 * 1024;
 const DEFAULT_CACHE_KIB = 2000;
 const BULK_WAL_AUTOCHECKPOINT_PAGES = 64 * 1024;
 const DEFAULT_WAL_AUTOCHECKPOINT_PAGES = 1000;
-
-/** Per-version tables, in the order a version is deleted (FTS rows go first, keyed by update row id). */
-const VERSIONED_TABLES = [
-  'catalog_titles',
-  'catalog_files',
-  'catalog_update_files',
-  'catalog_supersedence',
-  'catalog_bundles',
-  'catalog_prerequisites',
-  'catalog_categories',
-  'catalog_update_categories',
-  'catalog_updates',
-] as const;
-
-export interface CatalogWriter {
-  /**
-   * Starts a version in state `importing`. Versions left `importing` by imports that are gone
-   * (killed) are deleted first; one whose importer `isRunning` says is alive makes this throw
-   * ImportBusyError instead of pulling its rows away under it.
-   */
-  beginImport(meta: {
-    source: string;
-    signerSubject: string | null;
-    now: Date;
-    importer: string;
-    isRunning: (importer: string) => boolean;
-  }): number;
-  setHeader(versionId: number, header: { packageId: string | null; creationDate: string | null }): void;
-  /** Runs `fn` in one write transaction. */
-  transaction<T>(fn: () => T): T;
-  insertUpdates(versionId: number, updates: readonly UpdateRowInput[]): void;
-  insertFileLocations(versionId: number, files: readonly FileLocationInput[]): void;
-  /** Merges one revision's shard details into its row (fields not given keep their value). */
-  applyDetails(versionId: number, revisionId: number, details: RevisionDetails): void;
-  /** Bulk-load tuning on (true) or off (false): a bigger page cache while an import runs. */
-  bulkMode(on: boolean): void;
-  finalize(versionId: number, counts: { shards: number }): { updates: number; files: number };
-  switchCurrent(versionId: number, now: Date): void;
-  deleteVersion(versionId: number): void;
-  versions(): CatalogVersionRow[];
-}
 
 /** The SQLite CatalogWriter over the raw better-sqlite3 handle of an open Store. */
 export function sqliteCatalogWriter(sqlite: BetterSqlite3.Database): CatalogWriter {
@@ -202,11 +87,73 @@ export function sqliteCatalogWriter(sqlite: BetterSqlite3.Database): CatalogWrit
      ON CONFLICT (version_id, revision_id, language) DO UPDATE SET title = excluded.title, description = excluded.description`,
   );
 
+  const versions = (): CatalogVersionRow[] =>
+    (sqlite.prepare(`SELECT * FROM catalog_versions ORDER BY id`).all() as Record<string, unknown>[]).map(toVersionRow);
+
+  function insertUpdates(versionId: number, updates: Parameters<CatalogWriter['writePackageBatch']>[1]): void {
+    for (const u of updates) {
+      insertUpdate.run(
+        versionId,
+        u.revisionId,
+        u.updateId,
+        u.revisionNumber,
+        u.creationDate,
+        u.defaultLanguage,
+        u.isBundle ? 1 : 0,
+        u.isLeaf ? 1 : 0,
+        u.deploymentAction,
+        u.creationDate,
+      );
+      for (const c of u.categories) insertCategory.run(versionId, u.revisionId, c.id, c.type);
+      for (const p of u.prerequisites) insertPrereq.run(versionId, u.revisionId, p.orGroup, p.updateId);
+      for (const b of u.bundledBy) insertBundle.run(versionId, u.revisionId, b);
+      for (const s of u.supersededBy) insertSuper.run(versionId, u.revisionId, s);
+      for (const f of u.payloadFiles) insertUpdateFile.run(versionId, u.revisionId, f);
+    }
+  }
+
+  function applyOne(versionId: number, revisionId: number, d: RevisionDetails): void {
+    const x = d.extended;
+    const l = d.primary;
+    const f = d.fallback;
+    const json = (values: readonly string[] | undefined): string | null =>
+      values && values.length > 0 ? JSON.stringify(values) : null;
+    setDetails.run(
+      d.updateType ?? null,
+      x?.kb ?? null,
+      x?.msrcSeverity ?? null,
+      x?.securityBulletinId ?? null,
+      x?.rebootBehavior ?? null,
+      x?.impact ?? null,
+      x?.maxDownloadSize ?? null,
+      x ? (x.browseOnly ? 1 : 0) : null,
+      json(x?.cveIds),
+      l?.title ?? null,
+      f?.title ?? null,
+      l?.description ?? null,
+      f?.description ?? null,
+      l?.moreInfoUrl ?? null,
+      f?.moreInfoUrl ?? null,
+      json(l?.moreInfoUrls),
+      json(f?.moreInfoUrls),
+      x?.supportUrl ?? null,
+      l?.supportUrl ?? f?.supportUrl ?? null,
+      versionId,
+      revisionId,
+    );
+    for (const file of x?.files ?? [])
+      upsertFileDetail.run(versionId, file.digest, file.fileName, file.size, file.sha256);
+    for (const o of d.others ?? [])
+      upsertTitle.run(versionId, revisionId, o.language, o.texts.title, o.texts.description);
+  }
+
+  // Every method does its work synchronously (better-sqlite3 is synchronous), so no other
+  // statement on this connection can run inside one of its transactions.
   const writer: CatalogWriter = {
-    beginImport({ source, signerSubject, now, importer, isRunning }) {
+    async beginImport({ source, signerSubject, now, importer, isRunning }) {
       return sqlite
         .transaction(() => {
-          for (const v of writer.versions().filter((row) => row.state === 'importing')) {
+          for (const v of versions().filter((row) => row.state === 'importing')) {
             if (v.importer !== null && v.importer !== importer && isRunning(v.importer))
               throw new ImportBusyError(v.importer, v.source, v.startedAt);
             // A killed import left its rows under an `importing` version: they are garbage now.
@@ -221,70 +168,19 @@ export function sqliteCatalogWriter(sqlite: BetterSqlite3.Database): CatalogWrit
         })
         .immediate();
     },
-    setHeader(versionId, header) {
+    async setHeader(versionId, header) {
       sqlite
         .prepare(`UPDATE catalog_versions SET package_id = ?, creation_date = ? WHERE id = ?`)
         .run(header.packageId, header.creationDate, versionId);
     },
-    transaction(fn) {
-      return sqlite.transaction(fn)();
+    async writePackageBatch(versionId, updates, files) {
+      sqlite.transaction(() => {
+        insertUpdates(versionId, updates);
+        for (const f of files) upsertLocation.run(versionId, f.id, f.url, f.isIncluded ? 1 : 0);
+      })();
     },
-    insertUpdates(versionId, updates) {
-      for (const u of updates) {
-        insertUpdate.run(
-          versionId,
-          u.revisionId,
-          u.updateId,
-          u.revisionNumber,
-          u.creationDate,
-          u.defaultLanguage,
-          u.isBundle ? 1 : 0,
-          u.isLeaf ? 1 : 0,
-          u.deploymentAction,
-          u.creationDate,
-        );
-        for (const c of u.categories) insertCategory.run(versionId, u.revisionId, c.id, c.type);
-        for (const p of u.prerequisites) insertPrereq.run(versionId, u.revisionId, p.orGroup, p.updateId);
-        for (const b of u.bundledBy) insertBundle.run(versionId, u.revisionId, b);
-        for (const s of u.supersededBy) insertSuper.run(versionId, u.revisionId, s);
-        for (const f of u.payloadFiles) insertUpdateFile.run(versionId, u.revisionId, f);
-      }
-    },
-    insertFileLocations(versionId, files) {
-      for (const f of files) upsertLocation.run(versionId, f.id, f.url, f.isIncluded ? 1 : 0);
-    },
-    applyDetails(versionId, revisionId, d) {
-      const x = d.extended;
-      const l = d.primary;
-      const f = d.fallback;
-      const json = (values: readonly string[] | undefined): string | null =>
-        values && values.length > 0 ? JSON.stringify(values) : null;
-      setDetails.run(
-        d.updateType ?? null,
-        x?.kb ?? null,
-        x?.msrcSeverity ?? null,
-        x?.securityBulletinId ?? null,
-        x?.rebootBehavior ?? null,
-        x?.impact ?? null,
-        x?.maxDownloadSize ?? null,
-        x ? (x.browseOnly ? 1 : 0) : null,
-        json(x?.cveIds),
-        l?.title ?? null,
-        f?.title ?? null,
-        l?.description ?? null,
-        f?.description ?? null,
-        l?.moreInfoUrl ?? null,
-        f?.moreInfoUrl ?? null,
-        json(l?.moreInfoUrls),
-        json(f?.moreInfoUrls),
-        x?.supportUrl ?? null,
-        l?.supportUrl ?? f?.supportUrl ?? null,
-        versionId,
-        revisionId,
-      );
-      for (const f of x?.files ?? []) upsertFileDetail.run(versionId, f.digest, f.fileName, f.size, f.sha256);
-      for (const o of d.others ?? [])
-        upsertTitle.run(versionId, revisionId, o.language, o.texts.title, o.texts.description);
+    async applyDetails(versionId, details) {
+      sqlite.transaction(() => details.forEach((d, revisionId) => applyOne(versionId, revisionId, d)))();
     },
     bulkMode(on) {
       sqlite.pragma(`cache_size = ${on ? -BULK_CACHE_KIB : DEFAULT_CACHE_KIB * -1}`);
@@ -292,7 +188,7 @@ export function sqliteCatalogWriter(sqlite: BetterSqlite3.Database): CatalogWrit
       // the ~350 MB being written about 85 times over.
       sqlite.pragma(`wal_autocheckpoint = ${on ? BULK_WAL_AUTOCHECKPOINT_PAGES : DEFAULT_WAL_AUTOCHECKPOINT_PAGES}`);
     },
-    finalize(versionId, counts) {
+    async finalize(versionId, counts) {
       return sqlite.transaction(() => {
         // package.xml only names category ids; the names are the titles of the category
         // updates themselves (UpdateType Category), which the l/ blobs gave us.
@@ -326,7 +222,7 @@ export function sqliteCatalogWriter(sqlite: BetterSqlite3.Database): CatalogWrit
         return { updates, files };
       })();
     },
-    switchCurrent(versionId, now) {
+    async switchCurrent(versionId, now) {
       sqlite
         .transaction(() => {
           const row = sqlite.prepare(`SELECT state FROM catalog_versions WHERE id = ?`).get(versionId) as
@@ -344,25 +240,11 @@ export function sqliteCatalogWriter(sqlite: BetterSqlite3.Database): CatalogWrit
         })
         .immediate();
     },
-    deleteVersion(versionId) {
+    async deleteVersion(versionId) {
       sqlite.transaction(() => deleteRows(versionId))();
     },
-    versions() {
-      const rows = sqlite.prepare(`SELECT * FROM catalog_versions ORDER BY id`).all() as Record<string, unknown>[];
-      return rows.map((r) => ({
-        id: r.id as number,
-        state: r.state as CatalogVersionState,
-        packageId: r.package_id as string | null,
-        creationDate: r.creation_date as string | null,
-        source: r.source as string,
-        signerSubject: r.signer_subject as string | null,
-        importer: r.importer as string | null,
-        startedAt: r.started_at as string,
-        importedAt: r.imported_at as string | null,
-        updatesCount: r.updates_count as number,
-        filesCount: r.files_count as number,
-        shardsCount: r.shards_count as number,
-      }));
+    async versions() {
+      return versions();
     },
   };
 

@@ -5,9 +5,6 @@
  * the API over it with a controllable clock and a credential per role.
  */
 import { describe } from 'node:test';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { buildApp, type App } from '../../src/server/app.ts';
 import { createApiToken, createEnrollToken } from '../../src/server/accounts.ts';
 import { AGENT_PROTOCOL_VERSION } from '../../src/domain/agent-protocol.ts';
@@ -16,23 +13,14 @@ import { createEventFeed } from '../../src/server/event-feed.ts';
 import { createServerMetrics } from '../../src/server/metrics.ts';
 import type { Role } from '../../src/server/auth/roles.ts';
 import { openDatabase, type Database_ } from '../../src/store/open.ts';
-import { freshPostgresDatabase, postgresUnavailable } from './postgres.ts';
+import { freshLocation, STORE_KINDS, storeSkip, type StoreKind } from './stores.ts';
 
-export type StoreKind = 'sqlite' | 'postgres';
-
-/** A fresh store location of that kind; temp dirs are removed at exit. */
-export async function freshLocation(kind: StoreKind): Promise<string> {
-  if (kind === 'postgres') return freshPostgresDatabase();
-  const dir = mkdtempSync(join(tmpdir(), 'patchline-server-'));
-  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-  return join(dir, 'server.sqlite');
-}
+export { freshLocation, type StoreKind } from './stores.ts';
 
 /** Declares `suite` once per store; PostgreSQL skips (with the reason) only outside CI. */
 export function forEachStore(name: string, suite: (kind: StoreKind) => void): void {
-  for (const kind of ['sqlite', 'postgres'] as const) {
-    const skip = kind === 'postgres' ? postgresUnavailable() : undefined;
-    describe(`${name} [${kind}]`, { skip }, () => suite(kind));
+  for (const kind of STORE_KINDS) {
+    describe(`${name} [${kind}]`, { skip: storeSkip(kind) }, () => suite(kind));
   }
 }
 
