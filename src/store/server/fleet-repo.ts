@@ -70,6 +70,42 @@ export async function fleetUpdateRows(db: Kysely<Database>): Promise<FleetUpdate
   return db.selectFrom('host_updates').select(FLEET_UPDATE_COLUMNS).orderBy('host_key').orderBy('update_id').execute();
 }
 
+/** The rows of these hosts, without report_json (the promotion evidence of one ring). */
+export async function fleetUpdateRowsOf(db: Kysely<Database>, keys: readonly string[]): Promise<FleetUpdateRow[]> {
+  if (keys.length === 0) return [];
+  return db
+    .selectFrom('host_updates')
+    .select(FLEET_UPDATE_COLUMNS)
+    .where('host_key', 'in', keys)
+    .orderBy('host_key')
+    .orderBy('update_id')
+    .execute();
+}
+
+/** What an agent's policy is decided from: the updates these hosts need (by host id). */
+export async function neededUpdatesOf(
+  db: Kysely<Database>,
+  hostIds: readonly string[],
+): Promise<{ host_id: string; update_id: string; kb: string | null; title: string | null }[]> {
+  if (hostIds.length === 0) return [];
+  return db
+    .selectFrom('host_updates')
+    .innerJoin('hosts', 'hosts.key', 'host_updates.host_key')
+    .select(['hosts.id as host_id', 'host_updates.update_id', 'host_updates.kb', 'host_updates.title'])
+    .where('hosts.id', 'in', hostIds)
+    .where('host_updates.applicability', '=', 'needed')
+    .orderBy('host_updates.host_key')
+    .orderBy('host_updates.update_id')
+    .execute();
+}
+
+/** Each host's last applied report seq, by host id: the change marker of its reported updates. */
+export async function reportSeqsOf(db: Kysely<Database>, hostIds: readonly string[]): Promise<Map<string, number>> {
+  if (hostIds.length === 0) return new Map();
+  const rows = await db.selectFrom('hosts').select(['id', 'report_seq']).where('id', 'in', hostIds).execute();
+  return new Map(rows.map((r) => [r.id, Number(r.report_seq)]));
+}
+
 export async function replaceHostUpdates(
   db: Kysely<Database>,
   key: string,
@@ -200,6 +236,29 @@ export async function updateActionHost(
     .where('action_id', '=', actionId)
     .where('host_key', '=', key)
     .execute();
+}
+
+/** True while some host of the action has not ended (succeeded or failed). */
+export async function openActionHost(db: Kysely<Database>, actionId: string): Promise<boolean> {
+  const row = await db
+    .selectFrom('action_hosts')
+    .select('host_key')
+    .where('action_id', '=', actionId)
+    .where('state', 'not in', ['succeeded', 'failed'])
+    .limit(1)
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
+export async function anyActionHostFailed(db: Kysely<Database>, actionId: string): Promise<boolean> {
+  const row = await db
+    .selectFrom('action_hosts')
+    .select('host_key')
+    .where('action_id', '=', actionId)
+    .where('state', '=', 'failed')
+    .limit(1)
+    .executeTakeFirst();
+  return row !== undefined;
 }
 
 export async function updateAction(db: Kysely<Database>, id: string, changes: Partial<ActionRow>): Promise<void> {

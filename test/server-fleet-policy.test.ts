@@ -1,0 +1,142 @@
+/**
+ * The policy an agent receives at check-in (allowedUpdateIds), on SQLite and PostgreSQL. It is
+ * decided per host and kept between check-ins (src/server/fleet/host-policy.ts), so these check
+ * that every input still reaches the agent: its own new report, the pilot ring's installs opening
+ * the promotion gate after the soak (and a pilot failure closing it again), and a rule forbidding an update (at once after an action).
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { enrollRequest, enrollToken, forEachStore, testApp, type TestApp } from './support/server-harness.ts';
+import { AGENT_PROTOCOL_VERSION, type ReportedUpdate } from '../src/domain/agent-protocol.ts';
+import { HOST_POLICY_TTL_MS } from '../src/server/fleet/host-policy.ts';
+
+const U1 = '11111111-1111-4111-8111-111111111111';
+const U2 = '22222222-2222-4222-8222-222222222222';
+const HOUR_MS = 3_600_000;
+
+forEachStore('the policy agents receive', (kind) => {
+  let t: TestApp;
+  const agents = new Map<string, { credential: string; seq: number }>();
+
+  const put = async (url: string, payload: object): Promise<void> => {
+    const res = await t.app.inject({ method: 'PUT', url, headers: { authorization: t.bearer.admin }, payload });
+    assert.equal(res.statusCode, 200, res.body);
+  };
+  const enroll = async (ring: string, name: string): Promise<void> => {
+    const res = await enrollRequest(t, await enrollToken(t, { ring }), name);
+    assert.equal(res.statusCode, 201, res.body);
+    agents.set(name, { credential: `Bearer ${res.json().credential}`, seq: 0 });
+  };
+  const update = (updateId: string, applicability: 'needed' | 'installed'): ReportedUpdate => ({
+    updateId,
+    revisionNumber: 1,
+    kbs: [updateId === U1 ? '5011111' : '5022222'],
+    applicability,
+    downloaded: false,
+    lastAttempt: null,
+  });
+  const report = async (name: string, updates: ReportedUpdate[]): Promise<void> => {
+    const a = agents.get(name)!;
+    a.seq++;
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/agent/reports',
+      headers: { authorization: a.credential },
+      payload: {
+        protocol: AGENT_PROTOCOL_VERSION,
+        seq: a.seq,
+        baseSeq: null,
+        scannedAt: t.clock.now().toISOString(),
+        source: 'offline',
+        catalogSha256: null,
+        rebootPending: false,
+        updates,
+        removed: [],
+      },
+    });
+    assert.equal(res.json().status, 'applied', res.body);
+  };
+  const allowed = async (name: string): Promise<string[]> => {
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/agent/checkin',
+      headers: { authorization: agents.get(name)!.credential },
+      payload: { protocol: AGENT_PROTOCOL_VERSION, waitSeconds: 0, agentVersion: 'test' },
+    });
+    assert.equal(res.statusCode, 200, res.body);
+    return res.json().policy.allowedUpdateIds;
+  };
+
+  before(async () => {
+    t = await testApp(kind);
+    await put('/api/v1/rings/pilot', { position: 0, defaultAllow: true });
+    await put('/api/v1/rings/broad', {
+      position: 1,
+      defaultAllow: true,
+      promotion: { minHosts: 1, minSuccessPercent: 100, soakHours: 1, maxFailurePercent: 0 },
+    });
+    await enroll('pilot', 'pilot01');
+    await enroll('broad', 'broad01');
+  });
+  after(() => t.close());
+
+  test('a new report changes the allowed updates at the next check-in', async () => {
+    assert.deepEqual(await allowed('pilot01'), [], 'nothing reported yet');
+    await report('pilot01', [update(U1, 'needed')]);
+    assert.deepEqual(await allowed('pilot01'), [U1]);
+    await report('pilot01', [update(U1, 'needed'), update(U2, 'needed')]);
+    assert.deepEqual(await allowed('pilot01'), [U1, U2], 'the second report is seen, not the cached first');
+  });
+
+  test('the broad ring gets an update only after the pilot installed it and the soak passed', async () => {
+    await report('broad01', [update(U1, 'needed')]);
+    assert.deepEqual(await allowed('broad01'), [], 'promotion pending: no pilot host installed it');
+    await report('pilot01', [update(U1, 'installed'), update(U2, 'needed')]);
+    t.clock.advance(HOST_POLICY_TTL_MS);
+    assert.deepEqual(await allowed('broad01'), [], 'installed in the pilot, soak not over');
+    t.clock.advance(HOUR_MS);
+    assert.deepEqual(await allowed('broad01'), [U1], 'the soak is over: allowed in broad');
+    // A pilot host whose install fails halts the promotion: broad loses it, though broad01 reported nothing new.
+    await enroll('pilot', 'pilot02');
+    await report('pilot02', [
+      {
+        ...update(U1, 'needed'),
+        lastAttempt: {
+          phase: 'install',
+          resultCode: 'failed',
+          hresult: '0x80070002',
+          attempts: 1,
+          at: t.clock.now().toISOString(),
+        },
+      },
+    ]);
+    t.clock.advance(HOST_POLICY_TTL_MS);
+    assert.deepEqual(await allowed('broad01'), [], 'halted by the failure in the pilot');
+  });
+
+  test('a forbid rule reaches the agents within the cache time, an action at once', async () => {
+    const rule = await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/rules',
+      headers: { authorization: t.bearer.admin },
+      payload: { action: 'forbid', updateIds: [U2] },
+    });
+    assert.equal(rule.statusCode, 201, rule.body);
+    const action = await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/actions',
+      headers: { authorization: t.bearer.admin },
+      payload: { action: 'scan', hosts: ['pilot01'] },
+    });
+    assert.equal(action.statusCode, 202, action.body);
+    assert.deepEqual(await allowed('pilot01'), [], 'U2 is forbidden right after the action that follows the rule');
+    const del = await t.app.inject({
+      method: 'DELETE',
+      url: `/api/v1/rules/${rule.json().id}`,
+      headers: { authorization: t.bearer.admin },
+    });
+    assert.equal(del.statusCode, 204, del.body);
+    t.clock.advance(HOST_POLICY_TTL_MS);
+    assert.deepEqual(await allowed('pilot01'), [U2], 'the rule is gone after the cache time');
+  });
+});
