@@ -8,6 +8,7 @@
  *   POST /api/v1/agent/checkin                long-poll: held open until an action is waiting or `wait` s pass
  *   POST /api/v1/agent/reports                scan report, full or delta, sequence-numbered, idempotent
  *   POST /api/v1/agent/actions/{id}/progress  received / running / percent / succeeded / failed
+ *   GET  /api/v1/agent/policy                 the policy decided on the host's last applied report
  *   GET  /api/v1/agent/catalog                the current cab's digest, size and immutable URL
  *   GET  /api/v1/agent/catalog/{sha256}.cab   the cab (Range, ETag, immutable)
  *   GET  /api/v1/agent/content/{digest}       a payload file from the content cache (Range, ETag, immutable)
@@ -121,6 +122,17 @@ export const CheckinResponse = Type.Object({
   ackedReportSeq: Type.Integer({ minimum: 0 }),
 });
 export type CheckinResponse = Static<typeof CheckinResponse>;
+
+/**
+ * GET /api/v1/agent/policy: what the policy allows this host, decided on the report the server
+ * applied last (`ackedReportSeq`), never on an older view. An install action asks after each pass's
+ * report: an update that became applicable (a CU after its SSU) is decided before the next pass.
+ */
+export const PolicyAnswer = Type.Object({
+  policy: AgentPolicy,
+  ackedReportSeq: Type.Integer({ minimum: 0 }),
+});
+export type PolicyAnswer = Static<typeof PolicyAnswer>;
 
 // ── scan reports ────────────────────────────────────────────────────────────────────────────
 

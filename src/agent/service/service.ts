@@ -5,29 +5,30 @@
  *     milliseconds), delivers what is queued on disk first (action progress, the scan report), and
  *     backs off with capped, jittered exponential delays while the server is unreachable;
  *   - the work loop runs one thing at a time: operator actions (scan, download, install, reboot —
- *     at once, whatever the window), scans on the ring's interval (jittered), and the unattended
- *     install of what the policy allows inside a maintenance window (or at shutdown).
- * Everything the server must know goes to disk before it is sent, so a server restart, a network
- * cut or an agent restart loses nothing; a resent report or progress changes nothing server-side.
+ *     at once, whatever the window; an install runs pass after pass, install-action.ts), scans on
+ *     the ring's interval (jittered), and the unattended install of what the policy allows inside
+ *     a maintenance window (or at shutdown).
+ * What the server must know goes through delivery.ts (on disk before it is sent).
  */
 import { access, rename, unlink } from 'node:fs/promises';
 import {
   AGENT_PROTOCOL_VERSION,
-  type ActionProgress,
   type AgentAction,
   type AgentPolicy,
   type CatalogInfo,
   type CheckinResponse,
-  type ReportAck,
+  type PolicyAnswer,
 } from '../../domain/agent-protocol.ts';
 import type { ProviderChannel } from '../../wua/client.ts';
 import type { Clock } from '../clock.ts';
 import type { CycleSummary } from '../cycle.ts';
 import { fetchFromServerCache } from './content.ts';
+import { Delivery, describeError as describe } from './delivery.ts';
 import { AgentHttpError, REQUEST_TIMEOUT_MS, type AgentHttp } from './http.ts';
+import { runInstallAction, type InstallActionPorts } from './install-action.ts';
 import { buildReport, inventoryOf } from './inventory.ts';
 import { backoffDelayMs, inAnyWindow, jitteredIntervalMs, windowClosesInMs } from './schedule.ts';
-import type { AgentState, OutboxEntry } from './state.ts';
+import type { AgentState, RunningAction } from './state.ts';
 import { runWorkCycle, scanInventory, type ScanResult, type ScanSource } from './work.ts';
 
 /** How long a check-in is held by the server when nothing happens. */
@@ -36,6 +37,8 @@ export const CHECKIN_WAIT_SECONDS = 25;
 const WORK_TICK_MS = 60_000;
 /** After this many failed attempts an update is left out of unattended installs (an operator may still push it). */
 export const MAX_UNATTENDED_ATTEMPTS = 3;
+/** An install action asks the server this often for the decision on its report before it fails. */
+const POLICY_ATTEMPTS = 8;
 
 /** The host under the agent: its WUA provider, its reboot, its boot id. Lab and Windows differ only here. */
 export interface HostIo {
@@ -60,7 +63,9 @@ export interface AgentServiceDeps {
 }
 
 type WorkItem =
-  { readonly kind: 'action'; readonly action: AgentAction } | { readonly kind: 'scan' } | { readonly kind: 'window' };
+  | { readonly kind: 'action'; readonly action: AgentAction; readonly resumed?: RunningAction }
+  | { readonly kind: 'scan' }
+  | { readonly kind: 'window' };
 
 export class AgentService {
   private policy: AgentPolicy | null = null;
@@ -69,13 +74,10 @@ export class AgentService {
   private nextScanAt = 0;
   private readonly queue: WorkItem[] = [];
   private wakeWork: AbortController = new AbortController();
-  private flushing: Promise<void> = Promise.resolve();
   /** Set once the first check-in answered (the work loop needs the policy). */
   private firstCheckin: (() => void) | null = null;
   private readonly firstCheckinDone: Promise<void>;
-  /** Progress not yet delivered, oldest first; mirrored to disk (outbox.json) after every change. */
-  private outbox: OutboxEntry[] | null = null;
-  private outboxWrite: Promise<void> = Promise.resolve();
+  private readonly delivery: Delivery;
   /** True while a check-in is answered or held (the server sees us). */
   connected = false;
 
@@ -83,11 +85,14 @@ export class AgentService {
     this.firstCheckinDone = new Promise((resolve) => {
       this.firstCheckin = resolve;
     });
+    this.delivery = new Delivery(deps);
   }
 
-  /** Runs until `signal` aborts. */
+  /** Runs until `signal` aborts. An install action the host rebooted in the middle of goes on first. */
   async run(signal: AbortSignal): Promise<void> {
-    this.outbox = await this.deps.state.outbox();
+    await this.delivery.load();
+    const running = await this.deps.state.runningAction();
+    if (running) this.queue.push({ kind: 'action', action: running.action, resumed: running });
     await Promise.all([this.checkinLoop(signal), this.workLoop(signal)]);
   }
 
@@ -151,92 +156,13 @@ export class AgentService {
     return id === null ? {} : { bootId: id };
   }
 
-  /** Sends what is queued on disk, in order: progress first, then the pending report. One flush at a time. */
+  /** Sends what is queued on disk (progress, then the pending report). */
   flush(signal: AbortSignal): Promise<void> {
-    const run = this.flushing.then(() => this.flushOnce(signal));
-    this.flushing = run.catch(() => undefined);
-    return run;
+    return this.delivery.flush(signal);
   }
 
-  private async flushOnce(signal: AbortSignal): Promise<void> {
-    const { state, http } = this.deps;
-    const outbox = this.outbox ?? [];
-    while (outbox.length > 0) {
-      const first = outbox[0]!;
-      try {
-        await http.json(
-          'POST',
-          `/api/v1/agent/actions/${encodeURIComponent(first.actionId)}/progress`,
-          first.progress,
-          signal,
-        );
-      } catch (error) {
-        // The server will never accept it (the action is gone): drop it, keep the rest.
-        if (!(error instanceof AgentHttpError) || error.retryable) throw error;
-        this.deps.log(`progress for action ${first.actionId} refused (${error.code}): dropped`);
-      }
-      outbox.shift();
-      await this.persistOutbox();
-    }
-    const pending = await state.pending();
-    if (!pending) return;
-    try {
-      const { body } = await http.json<ReportAck>('POST', '/api/v1/agent/reports', pending.report, signal);
-      if (body.ackedSeq === pending.report.seq) {
-        await state.setAcked({ seq: pending.report.seq, updates: pending.inventory });
-        // A scan may have queued a newer report meanwhile: only the one sent is done.
-        if ((await state.pending())?.report.seq === pending.report.seq) await state.setPending(null);
-        else await this.flushOnce(signal);
-        return;
-      }
-      // The server is ahead of us (our state was lost): send everything again above its seq.
-      await this.rebuildFull(pending.inventory, body.ackedSeq);
-    } catch (error) {
-      if (!(error instanceof AgentHttpError) || error.retryable) throw error;
-      this.deps.log(
-        `report ${pending.report.seq} refused (${error.code}: ${error.message}); sending a full report instead`,
-      );
-      await this.rebuildFull(pending.inventory, 0);
-      if (error.code !== 'AGENT_REPORT_BASE_MISMATCH') throw error;
-      await this.flushOnce(signal);
-    }
-  }
-
-  private async rebuildFull(
-    inventory: NonNullable<Awaited<ReturnType<AgentState['pending']>>>['inventory'],
-    serverSeq: number,
-  ): Promise<void> {
-    const { state } = this.deps;
-    const pending = await state.pending();
-    if (!pending) return;
-    const seq = Math.max(await state.lastSeq(), serverSeq) + 1;
-    await state.setLastSeq(seq);
-    await state.setAcked(null);
-    const { protocol: _p, seq: _s, baseSeq: _b, updates: _u, removed: _r, ...meta } = pending.report;
-    await state.setPending({ report: buildReport(seq, null, inventory, meta), inventory });
-  }
-
-  private async progress(actionId: string, p: Omit<ActionProgress, 'protocol' | 'at'>): Promise<void> {
-    const entry = {
-      actionId,
-      progress: { protocol: AGENT_PROTOCOL_VERSION, at: this.deps.clock.now().toISOString(), ...p } as ActionProgress,
-    };
-    (this.outbox ??= []).push(entry);
-    await this.persistOutbox();
-    this.flushSoon();
-  }
-
-  /** Writes the outbox as it is now; writes are serialised, the last one wins. */
-  private persistOutbox(): Promise<void> {
-    const write = this.outboxWrite.then(() => this.deps.state.setOutbox(this.outbox ?? []));
-    this.outboxWrite = write.catch((error: unknown) => this.deps.log(`cannot write the outbox: ${describe(error)}`));
-    return write;
-  }
-
-  private flushSoon(): void {
-    this.flush(AbortSignal.timeout(REQUEST_TIMEOUT_MS)).catch((error: unknown) =>
-      this.deps.log(`delivery postponed: ${describe(error)}`),
-    );
+  private progress(actionId: string, p: Parameters<Delivery['progress']>[1]): Promise<void> {
+    return this.delivery.progress(actionId, p);
   }
 
   // ── work ──────────────────────────────────────────────────────────────────────────────────
@@ -292,6 +218,10 @@ export class AgentService {
       return;
     }
     const { action } = item;
+    if (action.action === 'install') {
+      await this.installAction(action, item.resumed ?? null, signal);
+      return;
+    }
     this.deps.log(`action ${action.id}: ${action.action}`);
     await this.progress(action.id, { state: 'running' });
     if (action.action === 'scan') {
@@ -310,28 +240,85 @@ export class AgentService {
       await this.deps.host.reboot();
       return;
     }
+    // download: one cycle of what is allowed (and named by the action), nothing installed.
     const scan = this.lastScan ?? (await this.scanAndReport(signal));
     const allowed = new Set(policy.allowedUpdateIds.map((id) => id.toLowerCase()));
-    const wanted = action.updateIds
+    const ids = action.updateIds
       ? action.updateIds.map((id) => id.toLowerCase()).filter((id) => allowed.has(id))
       : [...allowed];
-    // All allowed ids go to the cycle: an update that becomes applicable after another one is
-    // installed (a CU after its servicing stack update) is taken in the same cycle.
-    const ids = wanted;
-    if (!scan.needed.some((u) => allowed.has(u.updateId.toLowerCase()) && ids.includes(u.updateId.toLowerCase()))) {
+    if (!scan.needed.some((u) => ids.includes(u.updateId.toLowerCase()))) {
       await this.progress(action.id, { state: 'succeeded', message: 'nothing allowed is needed on this host' });
       return;
     }
     const result = await this.cycle(action.id, action.action, ids, signal, (phase, updateId, percent) => {
       void this.progress(action.id, { state: 'running', phase, percent, ...(updateId ? { updateId } : {}) });
     });
-    const ok = result.outcome === 'done' || result.outcome === 'reboot-required';
+    const ok = result.outcome === 'done';
     await this.progress(action.id, {
       state: ok ? 'succeeded' : 'failed',
       message: result.message ?? result.outcome,
       hresult: result.hresult,
     });
-    await this.afterInstall(policy, result, signal);
+  }
+
+  /** An install action, pass after pass until nothing allowed is left (install-action.ts); resumed after a reboot. */
+  private async installAction(action: AgentAction, resumed: RunningAction | null, signal: AbortSignal): Promise<void> {
+    const { state } = this.deps;
+    this.deps.log(`action ${action.id}: install${resumed ? ` resumed at pass ${resumed.nextPass}` : ''}`);
+    await this.progress(action.id, {
+      state: 'running',
+      ...(resumed ? { message: `back after the reboot: pass ${resumed.nextPass}` } : {}),
+    });
+    const ports: InstallActionPorts = {
+      scanAndReport: (s) => this.scanAndReport(s),
+      policyAfterReport: (s) => this.policyAfterReport(s),
+      install: (ids, s, onProgress) => this.cycle(action.id, 'install', ids, s, onProgress),
+      lastHresult: async (id) => (await state.attempts())[id.toLowerCase()]?.hresult ?? null,
+      progress: (p) => this.progress(action.id, p),
+      save: (r) => state.setRunningAction(r),
+      reboot: async (s) => {
+        await this.flush(s).catch((error: unknown) =>
+          this.deps.log(`not delivered before the reboot (${describe(error)}); sent after`),
+        );
+        await this.deps.host.reboot();
+      },
+      log: this.deps.log,
+    };
+    try {
+      await runInstallAction(ports, action, resumed, signal);
+    } catch (error) {
+      // Stopped by the agent's own shutdown: the saved state resumes the action at the next start.
+      if (!signal.aborted) await state.setRunningAction(null);
+      throw error;
+    }
+  }
+
+  /**
+   * Delivers the report just queued, then asks the server what it allows now, decided on that report
+   * (its `ackedReportSeq` is at least the one we sent). A server without the route (older) answers
+   * 404: the policy of the last check-in is used.
+   */
+  private async policyAfterReport(signal: AbortSignal): Promise<AgentPolicy> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.flush(signal);
+        const sent = (await this.deps.state.acked())?.seq ?? 0;
+        const { body } = await this.deps.http.json<PolicyAnswer>('GET', '/api/v1/agent/policy', undefined, signal);
+        if (body.ackedReportSeq >= sent) {
+          this.policy = body.policy;
+          return body.policy;
+        }
+        this.deps.log(`the server decided on report ${body.ackedReportSeq}, ours is ${sent}: asking again`);
+      } catch (error) {
+        if (error instanceof AgentHttpError && error.status === 404) return this.policy!;
+        if ((error instanceof AgentHttpError && !error.retryable) || signal.aborted) throw error;
+        if (attempt + 1 >= POLICY_ATTEMPTS) throw error;
+        this.deps.log(`the server's decision is not available (${describe(error)}); retrying`);
+      }
+      if (attempt + 1 >= POLICY_ATTEMPTS)
+        throw new Error(`the server did not decide on report ${(await this.deps.state.acked())?.seq ?? 0} in time`);
+      await this.deps.clock.sleep(backoffDelayMs(attempt, this.deps.random), signal);
+    }
   }
 
   /** Installs, unattended, what the policy allows and the host needs — only inside a maintenance window. */
@@ -486,7 +473,7 @@ export class AgentService {
       rebootPending: scan.rebootPending,
     });
     await state.setPending({ report, inventory });
-    this.flushSoon();
+    this.delivery.flushSoon();
     return scan;
   }
 
@@ -512,9 +499,4 @@ export class AgentService {
     }
     return { kind: 'offline', cabPath };
   }
-}
-
-function describe(error: unknown): string {
-  if (error instanceof AgentHttpError) return `${error.code}: ${error.message}`;
-  return error instanceof Error ? error.message : String(error);
 }

@@ -2,14 +2,21 @@
  * What the agent keeps on disk (its state directory, readable by SYSTEM/root only): its enrollment
  * (`agent.json`: server URL, pinned fingerprint, host id, credential), the report waiting to be
  * acknowledged, the inventory the server acknowledged (the delta base), action progress not yet
- * delivered, the last attempt per update, and the actions already received. Every file is written
+ * delivered, the last attempt per update, the actions already received, and the install action
+ * under way (it survives the reboots between its passes). Every file is written
  * atomically (temporary file, fsync, rename): a power cut leaves the old file or the new one, so a
  * report queued while offline survives a reboot and is sent when the server is back.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ActionProgress, LastAttempt, ReportedUpdate, ScanReport } from '../../domain/agent-protocol.ts';
+import type {
+  ActionProgress,
+  AgentAction,
+  LastAttempt,
+  ReportedUpdate,
+  ScanReport,
+} from '../../domain/agent-protocol.ts';
 import { PatchlineError } from '../../domain/errors.ts';
 import type { AckedInventory } from './inventory.ts';
 
@@ -34,6 +41,14 @@ export interface OutboxEntry {
   readonly progress: ActionProgress;
 }
 
+/** An install action under way across reboots: resumed at `nextPass` when the agent starts again. */
+export interface RunningAction {
+  readonly action: AgentAction;
+  readonly nextPass: number;
+  /** Update ids installed by the action's earlier passes (an update installed again is a loop). */
+  readonly installed: readonly string[];
+}
+
 const FILES = {
   enrollment: 'agent.json',
   pending: 'pending-report.json',
@@ -42,6 +57,7 @@ const FILES = {
   attempts: 'attempts.json',
   received: 'actions-received.json',
   seq: 'report-seq.json',
+  running: 'action-running.json',
 } as const;
 
 /** How many received action ids are remembered (redelivered actions are recognised). */
@@ -150,6 +166,14 @@ export class AgentState {
 
   setAttempts(a: Readonly<Record<string, LastAttempt>>): Promise<void> {
     return writeJsonAtomic(this.path(FILES.attempts), a);
+  }
+
+  runningAction(): Promise<RunningAction | null> {
+    return readJson(this.path(FILES.running));
+  }
+
+  setRunningAction(r: RunningAction | null): Promise<void> {
+    return writeJsonAtomic(this.path(FILES.running), r);
   }
 
   async received(): Promise<string[]> {

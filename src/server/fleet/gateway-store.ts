@@ -321,6 +321,10 @@ export function sqlGatewayStore(deps: GatewayStoreDeps): GatewayStore {
           state,
           phase: progress.phase ?? null,
           percent: progress.percent ?? null,
+          // What an install action does now (its pass, the update under way) and how it ended.
+          ...(progress.updateId ? { updateId: progress.updateId } : {}),
+          ...(progress.message ? { message: progress.message } : {}),
+          ...(progress.hresult ? { hresult: progress.hresult } : {}),
         });
         return true;
       });

@@ -22,6 +22,7 @@ import {
   EnrollResponse,
   ErrorBody,
   MAX_REPORT_BYTES,
+  PolicyAnswer,
   ReportAck,
   ScanReport,
   decodeCredential,
@@ -66,7 +67,10 @@ export interface CatalogFile {
 export interface GatewayDeps {
   readonly store: GatewayStore;
   readonly now: () => Date;
-  /** What the host's ring and the rules allow it now (the policy helper's decisions). */
+  /**
+   * What the host's ring and the rules allow it now, decided on the host's last applied report
+   * (never an older view of it: an install action asks between passes, GET /api/v1/agent/policy).
+   */
   readonly policyFor: (host: AgentHost) => Promise<AgentPolicy>;
   /** The current verified catalog cab, or null before the first sync. */
   readonly catalog: () => Promise<CatalogFile | null>;
@@ -270,6 +274,23 @@ export function createAgentGateway(deps: GatewayDeps): AgentGateway {
           catalogSha256: catalog?.sha256 ?? null,
           ackedReportSeq: await deps.store.ackedReportSeq(host.id),
         };
+      },
+    );
+
+    app.get(
+      '/api/v1/agent/policy',
+      {
+        schema: {
+          tags: ['agent'],
+          summary: "The policy decided on this host's last applied report (an install action asks between passes)",
+          response: { 200: PolicyAnswer, ...errors },
+        },
+      },
+      async (request) => {
+        const host = request.agentHost!;
+        // The seq is read first: the policy below is decided on this report or a newer one.
+        const ackedReportSeq = await deps.store.ackedReportSeq(host.id);
+        return { policy: await deps.policyFor(host), ackedReportSeq };
       },
     );
 
