@@ -14,7 +14,10 @@ export function describeReason(by: DecisionReason): string {
     case 'default-allow':
       return `ring ${by.ring}: defaultAllow`;
     case 'default-deny':
-      return by.ring ? `ring ${by.ring}: no rule allows it (defaultAllow false)` : 'no ring, and no rule allows it';
+      // Nothing forbids it: the ring allows only what a rule allows (defaultAllow false), and none does.
+      return by.ring
+        ? `ring ${by.ring} allows only what a rule allows, and no rule allows it`
+        : 'no ring, and no rule allows it';
     case 'severity':
       return `ring ${by.ring}: severity ${by.severity} is not in allowedSeverities`;
     case 'install-delay':

@@ -144,6 +144,11 @@ test('describeDecision names the rule or the setting that decided', async () => 
   const { describeDecision } = await import('./describe.ts');
   assert.equal(describeDecision(forbidden), 'forbidden — rule r (forbid)');
   assert.equal(describeDecision(deferred), 'deferred until 2026-12-01T00:00:00Z — ring pilot: installDelayDays 7');
+  // A ring's default is not a prohibition: no rule forbids it, none allows it.
+  assert.equal(
+    describeDecision({ kind: 'forbidden', until: null, by: { kind: 'default-deny', ring: 'pilot' }, matchedRules: [] }),
+    'forbidden — ring pilot allows only what a rule allows, and no rule allows it',
+  );
   const evidence = {
     fromRing: 'pilot',
     toRing: 'broad',

@@ -9,7 +9,10 @@ export function describeDecidedBy(by: unknown): string {
     case 'default-allow':
       return `ring ${String(r.ring)} allows by default`;
     case 'default-deny':
-      return r.ring ? `ring ${String(r.ring)} forbids by default` : 'no ring allows it';
+      // Nothing forbids here: the ring's default is to allow only what a rule allows, and none does.
+      return r.ring
+        ? `not allowed: ring ${String(r.ring)} allows only what a rule allows`
+        : 'not allowed: the host is in no ring and no rule allows it';
     case 'severity':
       return `ring ${String(r.ring)} does not allow severity ${String(r.severity)}`;
     case 'install-delay':
