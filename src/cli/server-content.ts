@@ -21,7 +21,7 @@ import {
   type NormalizedSpec,
 } from '../content/index.ts';
 import type { ContentService } from '../server/context.ts';
-import { loadFleet } from '../server/fleet/policy-view.ts';
+import { loadFleet } from '../server/fleet/fleet-cache.ts';
 import type { Database } from '../store/schema.ts';
 import type { Database_ } from '../store/open.ts';
 
@@ -281,7 +281,7 @@ export function createServerContent(options: ServerContentOptions): ServerConten
       const fleet = await loadFleet(store.db, (id) => state(id));
       const needed = new Set<string>();
       for (const rows of fleet.rows.values())
-        for (const r of rows) if (r.applicability === 'needed') needed.add(r.update_id.toLowerCase());
+        for (const r of rows) if (r.applicability === 'needed') needed.add(r.updateId.toLowerCase());
       const specs = await specsOf([...needed]);
       const digests = [...specs.values()].flatMap((list) => list.flatMap((s) => [s.key, ...(s.sha1 ? [s.sha1] : [])]));
       return cache.cleanup({ needed: digests, graceMs: options.graceMs ?? DEFAULT_CLEANUP_GRACE_MS });

@@ -32,6 +32,7 @@ import { policyRoutes } from './routes/policy.ts';
 import { actionRoutes } from './routes/actions.ts';
 import { catalogContentRoutes } from './routes/catalog-content.ts';
 import { createServerGateway, type AgentFiles } from './fleet/agents.ts';
+import { createFleetViews } from './fleet/fleet-cache.ts';
 
 /** Default request body limit. Agent reports that need more raise it on their own route. */
 export const BODY_LIMIT_BYTES = 256 * 1024;
@@ -80,7 +81,11 @@ export function appDeps(app: App): ServerDeps {
 export async function buildApp(baseDeps: ServerDeps, options: BuildAppOptions = {}): Promise<App> {
   // The agent gateway is part of the app: actions wake its held check-ins.
   const gateway = options.agentFiles === false ? undefined : createServerGateway(baseDeps, options.agentFiles ?? {});
-  const deps: ServerDeps = gateway ? { ...baseDeps, agents: gateway } : baseDeps;
+  const deps: ServerDeps = {
+    ...baseDeps,
+    ...(gateway ? { agents: gateway } : {}),
+    fleet: baseDeps.fleet ?? createFleetViews(baseDeps.store.db, baseDeps.cacheStateOf),
+  };
   const app = (Fastify as (o: FastifyServerOptions & { https?: object }) => FastifyInstance)({
     ...(options.https ? { https: { ...options.https } } : {}),
     logger: options.logger ?? { level: 'info', redact: { paths: REDACT_PATHS, censor: '[redacted]' } },

@@ -5,6 +5,7 @@
 import type { Database_ } from '../store/open.ts';
 import type { EventFeed } from './event-feed.ts';
 import type { ServerMetrics } from './metrics.ts';
+import type { FleetViews } from './fleet/fleet-cache.ts';
 
 /** Catalog operations the API exposes; the server entry wires them to src/catalog. */
 export interface CatalogService {
@@ -98,6 +99,8 @@ export interface ServerDeps {
   readonly content?: ContentService;
   /** The content cache's state of an update's files, for MISSING vs PENDING. */
   readonly cacheStateOf?: (updateId: string) => 'not-cached' | 'downloading' | 'cached';
+  /** The fleet view kept between requests (buildApp makes it; fleet/fleet-cache.ts). */
+  readonly fleet?: FleetViews;
 }
 
 export const iso = (d: Date): string => d.toISOString();

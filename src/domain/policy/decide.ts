@@ -83,17 +83,30 @@ const unknownUpdate = (updateId: string): UpdateFacts => ({
 export function createPolicy(input: PolicyInput): Policy {
   const compiled: CompiledRule[] = input.rules.map(compileRule);
   const ringIndex = new Map(input.rings.map((r, i) => [r.name, i]));
-  const membersCache = new Map<string, HostFacts[]>();
+  const reportersCache = new Map<string, Map<string, HostFacts[]>>();
   const promotions = new Map<string, PromotionResult | null>();
 
   const ringOf = (host: Pick<HostFacts, 'name' | 'ring'>): Ring | null => ringOfHost(host, input.rings);
-  const hostsOfRing = (ring: string): HostFacts[] => {
-    let list = membersCache.get(ring);
-    if (!list) {
-      list = input.hosts.filter((h) => ringOf(h)?.name === ring);
-      membersCache.set(ring, list);
+  /**
+   * The ring's hosts that reported this update: the only ones its promotion evidence counts.
+   * Indexed once per ring (update → hosts), so a fleet-wide view costs one pass over the ring's
+   * rows, not one pass per update.
+   */
+  const reportersIn = (ring: string, updateId: string): HostFacts[] => {
+    let byUpdate = reportersCache.get(ring);
+    if (!byUpdate) {
+      byUpdate = new Map();
+      for (const h of input.hosts) {
+        if (ringOf(h)?.name !== ring) continue;
+        for (const f of h.updates) {
+          let list = byUpdate.get(f.updateId);
+          if (!list) byUpdate.set(f.updateId, (list = []));
+          list.push(h);
+        }
+      }
+      reportersCache.set(ring, byUpdate);
     }
-    return list;
+    return byUpdate.get(updateId) ?? [];
   };
   const overrideFor = (updateId: string, ring: string): PromotionOverride | null => {
     // The latest override for this pair wins (an admin can promote after halting).
@@ -113,7 +126,7 @@ export function createPolicy(input: PolicyInput): Policy {
       const from = input.rings[index - 1]!;
       const override = overrideFor(updateId, ringName);
       if (to.promotion || override)
-        result = evaluatePromotion(updateId, from, to, hostsOfRing(from.name), override, now);
+        result = evaluatePromotion(updateId, from, to, reportersIn(from.name, updateId), override, now);
     }
     promotions.set(key, result);
     return result;

@@ -1,16 +1,15 @@
 /**
- * Loads what the pure policy (src/domain/policy) needs from the store — hosts with their reported
- * updates, rules, rings, promotion overrides, and catalog facts of the updates hosts reported —
- * and compiles it. The routes ask it for per-host and per-update states; nothing is cached
- * between requests (the store is the truth; a cache is a later, measured step).
+ * What the pure policy (src/domain/policy) needs from the store — rules, rings, promotion
+ * overrides, catalog facts of the updates hosts reported — and the shape of the fleet view the
+ * routes read (fleet-cache.ts builds it, keeping host rows between requests).
  */
 import type { Kysely } from 'kysely';
 import { SEVERITIES, type Severity } from '../../domain/update.ts';
 import {
-  createPolicy,
   DEFAULT_RING,
   type CatalogFacts,
   type HostFacts,
+  type HostUpdateFacts,
   type Policy,
   type PromotionOverride,
   type Ring,
@@ -19,13 +18,29 @@ import {
   type UpdateFacts,
 } from '../../domain/policy/index.ts';
 import type { Database } from '../../store/schema.ts';
-import { fleetUpdateRows, listHostRows, type FleetUpdateRow, type HostRow } from '../../store/server/fleet-repo.ts';
+import type { HostRow } from '../../store/server/fleet-repo.ts';
+
+/** A host as the views read it (without its agent's facts and credential hash). */
+export type FleetHost = Omit<HostRow, 'facts_json' | 'credential_hash'>;
+
+/** A host × update row as the views read it: the policy's facts plus what the grids show. */
+export interface FleetRow extends HostUpdateFacts {
+  readonly kb: string | null;
+  readonly title: string | null;
+  readonly lastAttemptAt: string | null;
+}
 
 export interface FleetView {
   readonly policy: Policy;
-  readonly hosts: readonly HostRow[];
+  /** Every enrolled host (revoked ones too), sorted by key. */
+  readonly hosts: readonly FleetHost[];
+  /** By host key; `updates` are the host's rows. */
   readonly facts: ReadonlyMap<string, HostFacts>;
-  readonly rows: ReadonlyMap<string, readonly FleetUpdateRow[]>;
+  /** By host key, sorted by update id. */
+  readonly rows: ReadonlyMap<string, readonly FleetRow[]>;
+  /** By host key: its rows whose last attempt failed with an HRESULT (hosts without any are absent). */
+  readonly failed: ReadonlyMap<string, readonly FleetRow[]>;
+  /** Facts of every update some host reported (unknown to the catalog: what its first reporter said). */
   readonly catalog: CatalogFacts;
   readonly rules: readonly Rule[];
   readonly rings: readonly Ring[];
@@ -121,62 +136,4 @@ export async function catalogFacts(
     }
   }
   return out;
-}
-
-export async function loadFleet(
-  db: Kysely<Database>,
-  cacheStateOf: CacheStateOf = () => 'not-cached',
-): Promise<FleetView> {
-  const [hosts, allRows, rules, rings, overrides] = await Promise.all([
-    listHostRows(db),
-    fleetUpdateRows(db),
-    loadRules(db),
-    loadRings(db),
-    loadOverrides(db),
-  ]);
-  const rows = new Map<string, FleetUpdateRow[]>();
-  for (const r of allRows) {
-    let list = rows.get(r.host_key);
-    if (!list) rows.set(r.host_key, (list = []));
-    list.push(r);
-  }
-  const facts = new Map<string, HostFacts>();
-  for (const h of hosts) {
-    facts.set(h.key, {
-      name: h.name,
-      ring: h.ring,
-      lastScanAt: h.last_scan_at,
-      updates: (rows.get(h.key) ?? []).map((r) => ({
-        updateId: r.update_id,
-        applicability: r.applicability as HostFacts['updates'][number]['applicability'],
-        delivery: r.delivery as HostFacts['updates'][number]['delivery'],
-        hresult: r.hresult,
-        attempts: r.attempts,
-        installedAt: r.installed_at,
-      })),
-    });
-  }
-  const catalog = await catalogFacts(db, [...new Set(allRows.map((r) => r.update_id))], cacheStateOf);
-  // An update the catalog does not know (reported ahead of a sync) still has the KB its agent reported.
-  for (const r of allRows) {
-    if (!catalog.has(r.update_id))
-      catalog.set(r.update_id, {
-        updateId: r.update_id,
-        kbs: r.kb ? [r.kb] : [],
-        title: r.title ?? '',
-        classification: null,
-        products: [],
-        severity: null,
-        releasedAt: null,
-        cache: cacheStateOf(r.update_id),
-      });
-  }
-  const policy = createPolicy({
-    hosts: [...facts.values()].filter((_, i) => !hosts[i]!.revoked_at),
-    rules,
-    rings,
-    catalog,
-    overrides,
-  });
-  return { policy, hosts, facts, rows, catalog, rules, rings };
 }

@@ -6,11 +6,13 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { WAPT_STATES, WSUS_STATES, type HostUpdateState } from '../../domain/policy/index.ts';
-import { findHostByName, hostKey, type HostRow } from '../../store/server/fleet-repo.ts';
+import { findHostByName, hostKey } from '../../store/server/fleet-repo.ts';
 import { actorOfRequest, commitChange } from '../changes.ts';
 import type { ServerDeps } from '../context.ts';
 import { conflict, notFound } from '../errors.ts';
-import { loadFleet, type FleetView } from '../fleet/policy-view.ts';
+import { fleetGrid, fleetView } from '../fleet/fleet-cache.ts';
+import type { HostCounts } from '../fleet/fleet-grid.ts';
+import type { FleetHost, FleetView } from '../fleet/policy-view.ts';
 import { errors, IsoTime, MAX_PAGE, Nullable } from './schemas.ts';
 
 const counts = (keys: readonly string[]) => Type.Object(Object.fromEntries(keys.map((k) => [k, Type.Integer()])));
@@ -52,13 +54,18 @@ export const HostUpdate = Type.Object({
   installedAt: Nullable(IsoTime),
 });
 
-function hostView(fleet: FleetView, h: HostRow, states: readonly HostUpdateState[], now: string): HostView {
+/** Counts of one host from its states (one host's page). */
+function countStates(states: readonly HostUpdateState[]): HostCounts {
   const wapt = Object.fromEntries(WAPT_STATES.map((s) => [s, 0])) as Record<string, number>;
   const wsus = Object.fromEntries(WSUS_STATES.map((s) => [s, 0])) as Record<string, number>;
   for (const s of states) {
     if (s.wapt) wapt[s.wapt]! += 1;
     wsus[s.wsus]! += 1;
   }
+  return { wapt, wsus } as unknown as HostCounts;
+}
+
+function hostView(fleet: FleetView, h: FleetHost, counts: HostCounts, now: string): HostView {
   const ring = fleet.policy.ringOf({ name: h.name, ring: h.ring })?.name ?? h.ring;
   return {
     name: h.name,
@@ -70,14 +77,12 @@ function hostView(fleet: FleetView, h: HostRow, states: readonly HostUpdateState
     revoked: h.revoked_at !== null,
     enrolledAt: h.enrolled_at,
     agentVersion: h.agent_version,
-    counts: wapt as HostView['counts'],
-    wsusCounts: wsus as HostView['wsusCounts'],
+    counts: { ...counts.wapt },
+    wsusCounts: { ...counts.wsus },
   };
 }
 
 const SORTS = ['name', 'ring', 'lastSeenAt', 'lastScanAt', 'MISSING', 'PENDING', 'DISCARDED', 'OK', 'failed'] as const;
-/** Sorts on the host's own fields, which need no per-host states. */
-const HOST_SORTS: ReadonlySet<string> = new Set(['name', 'ring', 'lastSeenAt', 'lastScanAt']);
 
 export const hostRoutes: FastifyPluginAsyncTypebox<{ deps: ServerDeps }> = async (app, { deps }) => {
   const NameParam = Type.Object({ name: Type.String({ minLength: 1, maxLength: 253 }) });
@@ -114,14 +119,11 @@ export const hostRoutes: FastifyPluginAsyncTypebox<{ deps: ServerDeps }> = async
     async (request) => {
       const q = request.query;
       const now = deps.now();
-      const fleet = await loadFleet(deps.store.db, deps.cacheStateOf);
+      // The counts of every host come from the fleet grid (kept between requests, fleet-grid.ts).
+      const { view: fleet, grid } = await fleetGrid(deps, now);
       const nowIso = now.toISOString();
       const sort = (q.sort ?? 'name') as (typeof SORTS)[number];
-      // Per-host states (the policy over every update of the host) are the costly part: when
-      // neither the filter nor the sort needs them, they are computed for the page only.
-      const needsStates = q.state !== undefined || !HOST_SORTS.has(sort);
-      const full = (h: HostRow) => hostView(fleet, h, fleet.policy.hostStates(fleet.facts.get(h.key)!, now), nowIso);
-      let hosts = fleet.hosts.map((h) => ({ row: h, view: needsStates ? full(h) : hostView(fleet, h, [], nowIso) }));
+      let hosts = fleet.hosts.map((h) => ({ view: hostView(fleet, h, grid.hosts.get(h.key)!, nowIso) }));
       if (q.ring !== undefined) hosts = hosts.filter((h) => h.view.ring === q.ring);
       if (q.q) hosts = hosts.filter((h) => h.view.name.toLowerCase().includes(q.q!.toLowerCase()));
       if (q.online !== undefined) hosts = hosts.filter((h) => h.view.online === q.online);
@@ -145,7 +147,7 @@ export const hostRoutes: FastifyPluginAsyncTypebox<{ deps: ServerDeps }> = async
       );
       const offset = q.offset ?? 0;
       const page = hosts.slice(offset, offset + (q.limit ?? 100));
-      return { hosts: page.map((h) => (needsStates ? h.view : full(h.row))), total: hosts.length };
+      return { hosts: page.map((h) => h.view), total: hosts.length };
     },
   );
 
@@ -157,10 +159,10 @@ export const hostRoutes: FastifyPluginAsyncTypebox<{ deps: ServerDeps }> = async
     },
     async (request) => {
       const now = deps.now();
-      const fleet = await loadFleet(deps.store.db, deps.cacheStateOf);
+      const fleet = await fleetView(deps);
       const h = fleet.hosts.find((x) => x.key === hostKey(request.params.name));
       if (!h) throw notFound('HOST_NOT_FOUND', `No enrolled host ${request.params.name}.`);
-      return hostView(fleet, h, fleet.policy.hostStates(fleet.facts.get(h.key)!, now), now.toISOString());
+      return hostView(fleet, h, countStates(fleet.policy.hostStates(fleet.facts.get(h.key)!, now)), now.toISOString());
     },
   );
 
@@ -177,11 +179,11 @@ export const hostRoutes: FastifyPluginAsyncTypebox<{ deps: ServerDeps }> = async
     },
     async (request) => {
       const now = deps.now();
-      const fleet = await loadFleet(deps.store.db, deps.cacheStateOf);
+      const fleet = await fleetView(deps);
       const key = hostKey(request.params.name);
       const facts = fleet.facts.get(key);
       if (!facts) throw notFound('HOST_NOT_FOUND', `No enrolled host ${request.params.name}.`);
-      const rows = new Map((fleet.rows.get(key) ?? []).map((r) => [r.update_id, r]));
+      const rows = new Map((fleet.rows.get(key) ?? []).map((r) => [r.updateId, r]));
       return {
         updates: fleet.policy.hostStates(facts, now).map((s) => {
           const row = rows.get(s.updateId)!;
@@ -202,8 +204,8 @@ export const hostRoutes: FastifyPluginAsyncTypebox<{ deps: ServerDeps }> = async
             deferredUntil: s.decision.until,
             hresult: s.delivery.hresult,
             attempts: s.delivery.attempts,
-            lastAttemptAt: row.last_attempt_at,
-            installedAt: row.installed_at,
+            lastAttemptAt: row.lastAttemptAt,
+            installedAt: row.installedAt,
           };
         }),
       };

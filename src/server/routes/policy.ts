@@ -20,7 +20,8 @@ import { actorOfRequest, commitChange } from '../changes.ts';
 import type { ServerDeps } from '../context.ts';
 import { badRequest, notFound } from '../errors.ts';
 import { newId } from '../auth/secrets.ts';
-import { loadFleet, loadRings, loadRules } from '../fleet/policy-view.ts';
+import { loadRings, loadRules } from '../fleet/policy-view.ts';
+import { fleetView } from '../fleet/fleet-cache.ts';
 import { errors, IsoTime, Nullable } from './schemas.ts';
 
 const Strings = (max = 200) =>
@@ -225,7 +226,7 @@ export const policyRoutes: FastifyPluginAsyncTypebox<{ deps: ServerDeps }> = asy
       },
     },
     async (request) => {
-      const fleet = await loadFleet(deps.store.db, deps.cacheStateOf);
+      const fleet = await fleetView(deps);
       const ringNames = fleet.rings.map((r) => r.name);
       const added = (request.body.add ?? []).map((r, i) => {
         const problems = validateRule(r as RuleInput, ringNames);
@@ -377,7 +378,7 @@ export const policyRoutes: FastifyPluginAsyncTypebox<{ deps: ServerDeps }> = asy
       },
     },
     async (request) => {
-      const fleet = await loadFleet(deps.store.db, deps.cacheStateOf);
+      const fleet = await fleetView(deps);
       const id = request.params.id.toLowerCase();
       return {
         rings: fleet.rings.map((r) => ({ ring: r.name, promotion: fleet.policy.promotion(id, r.name, deps.now()) })),

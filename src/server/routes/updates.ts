@@ -5,9 +5,10 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { WAPT_STATES, WSUS_STATES } from '../../domain/policy/index.ts';
+import { WAPT_STATES } from '../../domain/policy/index.ts';
 import type { ServerDeps } from '../context.ts';
-import { loadFleet } from '../fleet/policy-view.ts';
+import { fleetGrid } from '../fleet/fleet-cache.ts';
+import type { FleetRow } from '../fleet/policy-view.ts';
 import { WaptCounts, WsusCounts } from './hosts.ts';
 import { errors, IsoTime, MAX_PAGE, Nullable } from './schemas.ts';
 
@@ -70,37 +71,34 @@ export const updateRoutes: FastifyPluginAsyncTypebox<{ deps: ServerDeps }> = asy
     async (request) => {
       const q = request.query;
       const now = deps.now();
-      const fleet = await loadFleet(deps.store.db, deps.cacheStateOf);
-      const byUpdate = new Map<string, UpdateView>();
+      // Counts per update come from the fleet grid (kept between requests, fleet-grid.ts).
+      const { view: fleet, grid } = await fleetGrid(deps, now);
+      // What the first live host (by name) reported stands in for what the catalog lacks.
+      const firstRow = new Map<string, FleetRow>();
       for (const h of fleet.hosts) {
         if (h.revoked_at) continue;
-        const rows = new Map((fleet.rows.get(h.key) ?? []).map((r) => [r.update_id, r]));
-        for (const s of fleet.policy.hostStates(fleet.facts.get(h.key)!, now)) {
-          let u = byUpdate.get(s.updateId);
-          if (!u) {
-            const cat = fleet.catalog.get(s.updateId);
-            const row = rows.get(s.updateId);
-            u = {
-              updateId: s.updateId,
-              kb: cat?.kbs[0] ?? row?.kb ?? null,
-              kbs: [...(cat?.kbs ?? (row?.kb ? [row.kb] : []))],
-              title: cat?.title || row?.title || null,
-              classification: cat?.classification ?? null,
-              severity: cat?.severity ?? null,
-              products: [...(cat?.products ?? [])],
-              releasedAt: cat?.releasedAt ?? null,
-              inCatalog: cat !== undefined,
-              counts: Object.fromEntries(WAPT_STATES.map((k) => [k, 0])) as UpdateView['counts'],
-              wsusCounts: Object.fromEntries(WSUS_STATES.map((k) => [k, 0])) as UpdateView['wsusCounts'],
-              decisions: { allowed: 0, forbidden: 0, deferred: 0 },
-              cache: cat?.cache ?? 'not-cached',
-            };
-            byUpdate.set(s.updateId, u);
-          }
-          if (s.wapt) u.counts[s.wapt]! += 1;
-          u.wsusCounts[s.wsus]! += 1;
-          if (s.applicability === 'needed') u.decisions[s.decision.kind] += 1;
-        }
+        for (const r of fleet.rows.get(h.key) ?? []) if (!firstRow.has(r.updateId)) firstRow.set(r.updateId, r);
+        if (firstRow.size === grid.updates.size) break;
+      }
+      const byUpdate = new Map<string, UpdateView>();
+      for (const [updateId, n] of grid.updates) {
+        const cat = fleet.catalog.get(updateId);
+        const row = firstRow.get(updateId);
+        byUpdate.set(updateId, {
+          updateId,
+          kb: cat?.kbs[0] ?? row?.kb ?? null,
+          kbs: [...(cat?.kbs ?? (row?.kb ? [row.kb] : []))],
+          title: cat?.title || row?.title || null,
+          classification: cat?.classification ?? null,
+          severity: cat?.severity ?? null,
+          products: [...(cat?.products ?? [])],
+          releasedAt: cat?.releasedAt ?? null,
+          inCatalog: cat !== undefined,
+          counts: { ...n.wapt },
+          wsusCounts: { ...n.wsus },
+          decisions: { ...n.decisions },
+          cache: cat?.cache ?? 'not-cached',
+        });
       }
       let list = [...byUpdate.values()];
       if (q.state) list = list.filter((u) => u.counts[q.state!]! > 0);

@@ -12,7 +12,8 @@ import { describeHResult, parseHResult } from '../../wua/hresult.ts';
 import { hostKey } from '../../store/server/fleet-repo.ts';
 import type { CatalogRelations, ServerDeps } from '../context.ts';
 import { notFound } from '../errors.ts';
-import { loadFleet, type FleetView } from '../fleet/policy-view.ts';
+import { fleetGrid, fleetView } from '../fleet/fleet-cache.ts';
+import type { FleetView } from '../fleet/policy-view.ts';
 import { errors, IsoTime, Nullable } from './schemas.ts';
 
 /** Failures listed on the overview. */
@@ -86,36 +87,40 @@ export const viewRoutes: FastifyPluginAsyncTypebox<{ deps: ServerDeps }> = async
     },
     async () => {
       const now = deps.now();
-      const fleet = await loadFleet(deps.store.db, deps.cacheStateOf);
+      const nowIso = now.toISOString();
+      const { view: fleet, grid } = await fleetGrid(deps, now);
       const all = zeroCounts();
       const rings = new Map<string, { hosts: number; counts: Record<WsusState, number> }>();
+      let live = 0;
       let offline = 0;
       let reboot = 0;
-      const live = allStates(fleet, now);
-      for (const h of live) {
-        const host = fleet.hosts.find((x) => x.name === h.name)!;
+      for (const host of fleet.hosts) {
+        if (host.revoked_at) continue;
+        live += 1;
         const ring = fleet.policy.ringOf({ name: host.name, ring: host.ring })?.name ?? host.ring ?? '(no ring)';
         const r = rings.get(ring) ?? { hosts: 0, counts: zeroCounts() };
         rings.set(ring, r);
         r.hosts += 1;
-        if (!h.online) offline += 1;
+        if (!(host.online_until !== null && host.online_until > nowIso)) offline += 1;
         if (host.reboot_pending === 1) reboot += 1;
-        for (const s of h.states) {
-          all[s.wsus] += 1;
-          r.counts[s.wsus] += 1;
+        const counts = grid.hosts.get(host.key)!.wsus;
+        for (const s of WSUS_STATES) {
+          all[s] += counts[s];
+          r.counts[s] += counts[s];
         }
       }
-      const failures = [...fleet.rows.entries()]
-        .flatMap(([key, rows]) => rows.filter((r) => r.delivery === 'failed' && r.hresult).map((r) => ({ key, r })))
-        .sort((a, b) => (b.r.last_attempt_at ?? '').localeCompare(a.r.last_attempt_at ?? ''))
+      const names = new Map(fleet.hosts.map((h) => [h.key, h.name]));
+      const failures = [...fleet.failed.entries()]
+        .flatMap(([key, rows]) => rows.map((r) => ({ key, r })))
+        .sort((a, b) => (b.r.lastAttemptAt ?? '').localeCompare(a.r.lastAttemptAt ?? ''))
         .slice(0, LATEST_FAILURES)
         .map(({ key, r }) => ({
-          host: fleet.hosts.find((h) => h.key === key)?.name ?? key,
-          updateId: r.update_id,
-          kb: fleet.catalog.get(r.update_id)?.kbs[0] ?? r.kb,
-          title: fleet.catalog.get(r.update_id)?.title || r.title,
+          host: names.get(key) ?? key,
+          updateId: r.updateId,
+          kb: fleet.catalog.get(r.updateId)?.kbs[0] ?? r.kb,
+          title: fleet.catalog.get(r.updateId)?.title || r.title,
           hresult: r.hresult!,
-          at: r.last_attempt_at,
+          at: r.lastAttemptAt,
           attempts: r.attempts,
           ...hresultText(r.hresult),
         }));
@@ -128,7 +133,7 @@ export const viewRoutes: FastifyPluginAsyncTypebox<{ deps: ServerDeps }> = async
       const order = fleet.rings.map((r) => r.name);
       return {
         all,
-        hosts: live.length,
+        hosts: live,
         hostsOffline: offline,
         hostsRebootPending: reboot,
         latestFailures: failures,
@@ -162,7 +167,7 @@ export const viewRoutes: FastifyPluginAsyncTypebox<{ deps: ServerDeps }> = async
       },
     },
     async () => {
-      const fleet = await loadFleet(deps.store.db, deps.cacheStateOf);
+      const fleet = await fleetView(deps);
       const sev = new Set<string>();
       const cls = new Set<string>();
       const prod = new Set<string>();
@@ -229,7 +234,7 @@ export const viewRoutes: FastifyPluginAsyncTypebox<{ deps: ServerDeps }> = async
     async (request) => {
       const id = request.params.id.toLowerCase();
       const now = deps.now();
-      const fleet = await loadFleet(deps.store.db, deps.cacheStateOf);
+      const fleet = await fleetView(deps);
       const cat = fleet.catalog.get(id);
       let details: CatalogRelations | undefined;
       try {
@@ -253,7 +258,7 @@ export const viewRoutes: FastifyPluginAsyncTypebox<{ deps: ServerDeps }> = async
       for (const h of allStates(fleet, now)) {
         const s = h.states.find((x) => x.updateId === id);
         if (!s) continue;
-        const row = fleet.rows.get(hostKey(h.name))?.find((r) => r.update_id === id);
+        const row = fleet.rows.get(hostKey(h.name))?.find((r) => r.updateId === id);
         reportedKb ??= row?.kb ?? null;
         reportedTitle ??= row?.title ?? null;
         counts[s.wsus] += 1;
@@ -410,12 +415,12 @@ export const viewRoutes: FastifyPluginAsyncTypebox<{ deps: ServerDeps }> = async
     },
     async () => {
       const now = deps.now();
-      const fleet = await loadFleet(deps.store.db, deps.cacheStateOf);
+      const fleet = await fleetView(deps);
       const needed = new Set<string>();
       for (const rows of fleet.rows.values())
         for (const r of rows)
           if (r.applicability === 'needed' || r.delivery === 'failed' || r.applicability === 'installed')
-            needed.add(r.update_id);
+            needed.add(r.updateId);
       const out = [];
       for (const ring of fleet.rings.slice(1)) {
         for (const id of [...needed].sort()) {
