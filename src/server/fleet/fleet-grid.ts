@@ -10,8 +10,8 @@
  *   the decision's kind, the ring's directDownload), so they are looked up in a table filled on
  *   first use by the domain's own functions (deriveDelivery, waptState, wsusState).
  *
- * The views memoise the grid per (view, instant): a grid request costs one pass over the rows
- * held in memory (tens of milliseconds at 10,000 hosts), no SQL.
+ * A grid request decides each update once per class; the pass over the rows held in memory (tens
+ * of milliseconds at 10,000 hosts) runs again only when the view or a decision kind changed.
  */
 import {
   deriveDelivery,
@@ -60,10 +60,48 @@ interface Combo {
  * @example computeGrid(await views.view(), now).updates.get(id)?.wapt.MISSING // hosts still missing it
  */
 export function computeGrid(view: FleetView, now: Date): FleetGrid {
+  return countStates(view, decideClasses(view, now));
+}
+
+/** Decision kinds (indexes into KINDS) per class of hosts × reported update, at one instant. */
+export interface ClassDecisions {
+  readonly classOf: ReadonlyMap<string, number>;
+  readonly classes: readonly { readonly directDownload: boolean; readonly kinds: ReadonlyMap<string, number> }[];
+  /** Equal signatures (over the same view): every decision kind is the same. */
+  readonly signature: string;
+}
+
+/**
+ * Groups hosts into classes (same ring, same host-scoped rules matching the name: the same
+ * decision for every update) and decides every reported update once per class.
+ */
+export function decideClasses(view: FleetView, now: Date): ClassDecisions {
   const { policy } = view;
   const hostRules = view.rules.filter((r) => (r.hosts?.length ?? 0) > 0);
-  // Decision kinds per class × update, computed on first use.
-  const classes = new Map<string, { host: { name: string; ring: string | null }; kinds: Map<string, number> }>();
+  const byKey = new Map<string, number>();
+  const classOf = new Map<string, number>();
+  const classes: { directDownload: boolean; kinds: Map<string, number> }[] = [];
+  const parts: string[] = [];
+  for (const h of view.hosts) {
+    const ring = policy.ringOf({ name: h.name, ring: h.ring });
+    const scoped = hostRules.filter((r) => r.hosts!.some((p) => hostMatches(p, h.name))).map((r) => r.id);
+    const key = `${ring?.name ?? ''}\0${scoped.join('\0')}`;
+    let index = byKey.get(key);
+    if (index === undefined) {
+      byKey.set(key, (index = classes.length));
+      const kinds = new Map<string, number>();
+      for (const updateId of view.catalog.keys())
+        kinds.set(updateId, KINDS.indexOf(policy.decision({ name: h.name, ring: h.ring }, updateId, now).kind));
+      classes.push({ directDownload: ring?.directDownload ?? false, kinds });
+      parts.push(key, [...kinds.values()].join(''));
+    }
+    classOf.set(h.key, index);
+  }
+  return { classOf, classes, signature: parts.join('\n') };
+}
+
+/** Counts every host's and every update's states in one pass over the rows. */
+export function countStates(view: FleetView, decided: ClassDecisions): FleetGrid {
   // (applicability, delivery) pairs numbered as met; a combination's index packs the five inputs.
   const pairs = new Map<string, Map<string, number>>();
   const pairNames: [string, string][] = [];
@@ -109,21 +147,13 @@ export function computeGrid(view: FleetView, now: Date): FleetGrid {
   const hosts = new Map<string, HostCounts>();
   const updates = new Map<string, UpdateCounts>();
   for (const h of view.hosts) {
-    const ring = policy.ringOf({ name: h.name, ring: h.ring });
-    const scoped = hostRules.filter((r) => r.hosts!.some((p) => hostMatches(p, h.name))).map((r) => r.id);
-    const classKey = `${ring?.name ?? ''}\0${scoped.join('\0')}`;
-    let cls = classes.get(classKey);
-    if (!cls) classes.set(classKey, (cls = { host: { name: h.name, ring: h.ring }, kinds: new Map() }));
-    const direct = ring?.directDownload ?? false;
+    const cls = decided.classes[decided.classOf.get(h.key)!]!;
+    const direct = cls.directDownload;
     const live = !h.revoked_at;
     const wapt = zero(WAPT_STATES);
     const wsus = zero(WSUS_STATES);
     for (const r of view.rows.get(h.key) ?? []) {
-      let kind = cls.kinds.get(r.updateId);
-      if (kind === undefined) {
-        kind = KINDS.indexOf(policy.decision(cls.host, r.updateId, now).kind);
-        cls.kinds.set(r.updateId, kind);
-      }
+      const kind = cls.kinds.get(r.updateId)!;
       const c = combo(r.applicability, r.delivery, view.catalog.get(r.updateId)?.cache ?? 'not-cached', kind, direct);
       const waptName = c.wapt >= 0 ? WAPT_STATES[c.wapt]! : null;
       const wsusName = WSUS_STATES[c.wsus]!;
@@ -144,13 +174,18 @@ export function computeGrid(view: FleetView, now: Date): FleetGrid {
   return { hosts, updates };
 }
 
-/** One grid per view and instant: requests at the same moment over an unchanged fleet share it. */
+/**
+ * The grid of the last view, counted again only when the view changed or a decision kind did (a
+ * deferral ended, a promotion gate opened): deciding each update per class is cheap, the pass over
+ * every row is what is saved.
+ */
 export function memoizedGrid(): (view: FleetView, now: Date) => FleetGrid {
-  let last: { view: FleetView; at: number; grid: FleetGrid } | undefined;
+  let last: { view: FleetView; signature: string; grid: FleetGrid } | undefined;
   return (view, now) => {
-    if (last && last.view === view && last.at === now.getTime()) return last.grid;
-    const grid = computeGrid(view, now);
-    last = { view, at: now.getTime(), grid };
+    const decided = decideClasses(view, now);
+    if (last && last.view === view && last.signature === decided.signature) return last.grid;
+    const grid = countStates(view, decided);
+    last = { view, signature: decided.signature, grid };
     return grid;
   };
 }
