@@ -140,6 +140,14 @@ async function assertGridsEqualWholeFleet(t: TestApp, when: string): Promise<Cou
     if (!expected.hosts.find((h) => h.name === name)!.revoked_at)
       for (const s of WSUS_STATES) all[s]! += c.wsusCounts[s]!;
   assert.deepEqual(overview.all, all, `${when}: overview`);
+  for (const u of updates.updates.slice(0, 3)) {
+    const page = await get(t, `/api/v1/updates/${u.updateId}`);
+    const e = expected.perUpdate.get(u.updateId)!;
+    assert.deepEqual(
+      { counts: page.counts, decisions: page.decisions },
+      { counts: e.wsusCounts, decisions: e.decisions },
+    );
+  }
   for (const name of ['host00003', 'host00010', 'web01']) {
     const one = await get(t, `/api/v1/hosts/${name}/updates`);
     assert.deepEqual(

@@ -49,17 +49,16 @@ const related = (r: { updateId: string; kb: string | null; title: string | null 
   title: r.title,
 });
 
-/** Every host × update state of the fleet's live hosts, with the host's name. */
-function allStates(fleet: FleetView, now: Date): { name: string; online: boolean; states: HostUpdateState[] }[] {
-  const nowIso = now.toISOString();
-  return fleet.hosts
-    .filter((h) => !h.revoked_at)
-    .map((h) => ({
-      name: h.name,
-      online: h.online_until !== null && h.online_until > nowIso,
-      rebootPending: h.reboot_pending === 1,
-      states: fleet.policy.hostStates(fleet.facts.get(h.key)!, now),
-    }));
+/** One update's state on every live host that reported it (hosts by key), without deciding the rest. */
+function statesOf(fleet: FleetView, updateId: string, now: Date): { name: string; state: HostUpdateState }[] {
+  const out: { name: string; state: HostUpdateState }[] = [];
+  for (const h of fleet.hosts) {
+    if (h.revoked_at) continue;
+    const facts = fleet.facts.get(h.key)!;
+    if (facts.updates.some((u) => u.updateId === updateId))
+      out.push({ name: h.name, state: fleet.policy.stateOf(facts, updateId, now) });
+  }
+  return out;
 }
 
 export const viewRoutes: FastifyPluginAsyncTypebox<{ deps: ServerDeps }> = async (app, { deps }) => {
@@ -255,23 +254,21 @@ export const viewRoutes: FastifyPluginAsyncTypebox<{ deps: ServerDeps }> = async
       const failures = new Map<string, string[]>();
       let reportedKb: string | null = null;
       let reportedTitle: string | null = null;
-      for (const h of allStates(fleet, now)) {
-        const s = h.states.find((x) => x.updateId === id);
-        if (!s) continue;
-        const row = fleet.rows.get(hostKey(h.name))?.find((r) => r.updateId === id);
+      for (const { name, state: s } of statesOf(fleet, id, now)) {
+        const row = fleet.rows.get(hostKey(name))?.find((r) => r.updateId === id);
         reportedKb ??= row?.kb ?? null;
         reportedTitle ??= row?.title ?? null;
         counts[s.wsus] += 1;
         if (s.applicability === 'needed') decisions[s.decision.kind] += 1;
         hosts.push({
-          name: h.name,
+          name,
           state: s.wapt,
           wsusState: s.wsus,
           decision: s.decision.kind,
           hresult: s.delivery.hresult,
         });
         if (s.delivery.state === 'failed' && s.delivery.hresult)
-          failures.set(s.delivery.hresult, [...(failures.get(s.delivery.hresult) ?? []), h.name]);
+          failures.set(s.delivery.hresult, [...(failures.get(s.delivery.hresult) ?? []), name]);
       }
       if (!cat && !details && hosts.length === 0)
         throw notFound('UPDATE_NOT_FOUND', `No host reported update ${id} and the current catalog does not have it.`);
