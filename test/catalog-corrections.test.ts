@@ -3,7 +3,8 @@
  * from package.xml (real x/ blobs have none), titles fall back to the update's DefaultLanguage,
  * every MoreInfoUrl and CveID is kept and shown, EULA blobs (e/<lang>/<rev>) are recognised and
  * left alone, and one malformed blob is skipped and counted instead of failing the import.
- * The catalog is a small hand-written one, served through the CatalogSource interface.
+ * The catalog is a small hand-written one, served through the CatalogSource interface, imported
+ * into each store (SQLite and PostgreSQL).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,8 +13,9 @@ import { showUpdate } from '../src/catalog/query.ts';
 import { renderDetails, renderImportResult } from '../src/catalog/render.ts';
 import { parseBlobName, parseCoreBlob } from '../src/catalog/shards.ts';
 import type { CatalogSource } from '../src/catalog/source.ts';
-import { sqliteCatalogWriter } from '../src/store/catalog-repo.ts';
-import { openStore } from '../src/store/db.ts';
+import { catalogWriterFor } from '../src/store/catalog-repo.ts';
+import { openDatabase } from '../src/store/open.ts';
+import { freshLocation, STORE_KINDS, storeSkip } from './support/stores.ts';
 
 const NS = 'http://schemas.microsoft.com/msus/2004/02/OfflineSync';
 const U = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
@@ -71,60 +73,73 @@ function source(): CatalogSource {
   };
 }
 
-test('corrections: release date from package.xml, DefaultLanguage titles, CVEs and links kept, a bad blob skipped and counted', async () => {
-  const store = await openStore(':memory:');
-  try {
-    const result = await importCatalog(source(), sqliteCatalogWriter(store.sqlite));
-    assert.equal(result.updates, 4);
-    assert.equal(result.blobsSkipped, 1, 'the malformed x/103 is skipped, the import goes on');
-    assert.match(result.skippedExamples[0] ?? '', /^package2\.cab!x\/103: unknown entity &nbsp;/);
-    assert.match(renderImportResult(result), /1 malformed shard blob\(s\) were skipped[\s\S]*x\/103/);
+for (const kind of STORE_KINDS) {
+  test(
+    `[${kind}] corrections: release date from package.xml, DefaultLanguage titles, CVEs and links kept, a bad blob skipped and counted`,
+    { skip: storeSkip(kind) },
+    async () => {
+      const store = await openDatabase(await freshLocation(kind));
+      try {
+        const result = await importCatalog(source(), catalogWriterFor(store));
+        assert.equal(result.updates, 4);
+        assert.equal(result.blobsSkipped, 1, 'the malformed x/103 is skipped, the import goes on');
+        assert.match(result.skippedExamples[0] ?? '', /^package2\.cab!x\/103: unknown entity &nbsp;/);
+        assert.match(renderImportResult(result), /1 malformed shard blob\(s\) were skipped[\s\S]*x\/103/);
 
-    const [u100] = await showUpdate(store.db, U(100));
-    assert.equal(u100?.releaseDate, '2026-11-10T17:00:00Z', 'Update/@CreationDate, since x/ carries none');
-    assert.equal(u100?.kb, '5044444');
-    assert.deepEqual(u100?.cveIds, ['CVE-2026-21001', 'CVE-2026-21002']);
-    assert.deepEqual(u100?.moreInfoUrls, [
-      'https://support.microsoft.com/help/5044444',
-      'https://msrc.microsoft.com/update-guide/',
-    ]);
-    const shown = renderDetails(u100!);
-    assert.match(shown, /CVEs +CVE-2026-21001, CVE-2026-21002/);
-    assert.match(shown, /More information:\n {2}https:\/\/support\.microsoft\.com\/help\/5044444\n {2}https:\/\/msrc/);
+        const [u100] = await showUpdate(store.db, U(100));
+        assert.equal(u100?.releaseDate, '2026-11-10T17:00:00Z', 'Update/@CreationDate, since x/ carries none');
+        assert.equal(u100?.kb, '5044444');
+        assert.deepEqual(u100?.cveIds, ['CVE-2026-21001', 'CVE-2026-21002']);
+        assert.deepEqual(u100?.moreInfoUrls, [
+          'https://support.microsoft.com/help/5044444',
+          'https://msrc.microsoft.com/update-guide/',
+        ]);
+        const shown = renderDetails(u100!);
+        assert.match(shown, /CVEs +CVE-2026-21001, CVE-2026-21002/);
+        assert.match(
+          shown,
+          /More information:\n {2}https:\/\/support\.microsoft\.com\/help\/5044444\n {2}https:\/\/msrc/,
+        );
 
-    const [u101] = await showUpdate(store.db, U(101));
-    assert.equal(u101?.title, '日本語のみの更新プログラム', 'no English blob: the DefaultLanguage title');
-    const [u102] = await showUpdate(store.db, U(102));
-    assert.equal(
-      u102?.title,
-      'English title of 102',
-      'the asked-for language wins over DefaultLanguage, whatever the blob order',
-    );
-    const [u103] = await showUpdate(store.db, U(103));
-    assert.equal(u103?.title, 'Update 103 keeps its title');
-    assert.equal(u103?.kb, null, "only the malformed blob's fields are missing");
-  } finally {
-    await store.close();
-  }
-});
+        const [u101] = await showUpdate(store.db, U(101));
+        assert.equal(u101?.title, '日本語のみの更新プログラム', 'no English blob: the DefaultLanguage title');
+        const [u102] = await showUpdate(store.db, U(102));
+        assert.equal(
+          u102?.title,
+          'English title of 102',
+          'the asked-for language wins over DefaultLanguage, whatever the blob order',
+        );
+        const [u103] = await showUpdate(store.db, U(103));
+        assert.equal(u103?.title, 'Update 103 keeps its title');
+        assert.equal(u103?.kb, null, "only the malformed blob's fields are missing");
+      } finally {
+        await store.close();
+      }
+    },
+  );
 
-test('a second import with the primary language first still keeps it over the DefaultLanguage', async () => {
-  // Reverse the l/ blobs: ja before en. The result must not depend on the order.
-  const reversed = [...BLOBS].reverse();
-  const store = await openStore(':memory:');
-  try {
-    const src = {
-      ...source(),
-      shardBlobs: async function* () {
-        for (const [blob, text] of reversed) yield { name: blob, bytes: Buffer.from(text) };
-      },
-    };
-    await importCatalog(src, sqliteCatalogWriter(store.sqlite));
-    assert.equal((await showUpdate(store.db, U(102)))[0]?.title, 'English title of 102');
-  } finally {
-    await store.close();
-  }
-});
+  test(
+    `[${kind}] a second import with the primary language first still keeps it over the DefaultLanguage`,
+    { skip: storeSkip(kind) },
+    async () => {
+      // Reverse the l/ blobs: ja before en. The result must not depend on the order.
+      const reversed = [...BLOBS].reverse();
+      const store = await openDatabase(await freshLocation(kind));
+      try {
+        const src = {
+          ...source(),
+          shardBlobs: async function* () {
+            for (const [blob, text] of reversed) yield { name: blob, bytes: Buffer.from(text) };
+          },
+        };
+        await importCatalog(src, catalogWriterFor(store));
+        assert.equal((await showUpdate(store.db, U(102)))[0]?.title, 'English title of 102');
+      } finally {
+        await store.close();
+      }
+    },
+  );
+}
 
 test('EULA blobs are e/<lang>/<rev>; BundledUpdates members inside AtLeastOne count', () => {
   assert.deepEqual(parseBlobName('e\\en\\345678'), { kind: 'e', language: 'en', revisionId: 345678 });
