@@ -8,28 +8,27 @@
  *     at once, whatever the window; an install runs pass after pass, install-action.ts), scans on
  *     the ring's interval (jittered), and the unattended install of what the policy allows inside
  *     a maintenance window (or at shutdown).
- * What the server must know goes through delivery.ts (on disk before it is sent).
+ * What the server must know goes through delivery.ts (on disk before it is sent); scans and
+ * install cycles on the host are host-work.ts.
  */
-import { access, rename, unlink } from 'node:fs/promises';
 import {
   AGENT_PROTOCOL_VERSION,
   type AgentAction,
   type AgentPolicy,
-  type CatalogInfo,
   type CheckinResponse,
   type PolicyAnswer,
 } from '../../domain/agent-protocol.ts';
-import type { ProviderChannel } from '../../wua/client.ts';
 import type { Clock } from '../clock.ts';
 import type { CycleSummary } from '../cycle.ts';
-import { fetchFromServerCache } from './content.ts';
 import { Delivery, describeError as describe } from './delivery.ts';
+import { HostWork, type HostIo } from './host-work.ts';
 import { AgentHttpError, REQUEST_TIMEOUT_MS, type AgentHttp } from './http.ts';
 import { runInstallAction, type InstallActionPorts } from './install-action.ts';
-import { buildReport, inventoryOf } from './inventory.ts';
-import { backoffDelayMs, inAnyWindow, jitteredIntervalMs, windowClosesInMs } from './schedule.ts';
+import { backoffDelayMs, inAnyWindow, windowClosesInMs } from './schedule.ts';
 import type { AgentState, RunningAction } from './state.ts';
-import { runWorkCycle, scanInventory, type ScanResult, type ScanSource } from './work.ts';
+import type { ScanResult } from './work.ts';
+
+export type { HostIo } from './host-work.ts';
 
 /** How long a check-in is held by the server when nothing happens. */
 export const CHECKIN_WAIT_SECONDS = 25;
@@ -39,16 +38,6 @@ const WORK_TICK_MS = 60_000;
 export const MAX_UNATTENDED_ATTEMPTS = 3;
 /** An install action asks the server this often for the decision on its report before it fails. */
 const POLICY_ATTEMPTS = 8;
-
-/** The host under the agent: its WUA provider, its reboot, its boot id. Lab and Windows differ only here. */
-export interface HostIo {
-  openProvider(): ProviderChannel;
-  /** Reboots the host; the service is stopped by it (its process dies, or the lab kills it). */
-  reboot(): Promise<void>;
-  bootId(): Promise<string | null>;
-  /** Verifies a downloaded cab's Authenticode signature as WUA would; throws when it fails. */
-  verifyCab(path: string): Promise<void>;
-}
 
 export interface AgentServiceDeps {
   readonly state: AgentState;
@@ -70,14 +59,13 @@ type WorkItem =
 export class AgentService {
   private policy: AgentPolicy | null = null;
   private catalogSha256: string | null = null;
-  private lastScan: ScanResult | null = null;
-  private nextScanAt = 0;
   private readonly queue: WorkItem[] = [];
   private wakeWork: AbortController = new AbortController();
   /** Set once the first check-in answered (the work loop needs the policy). */
   private firstCheckin: (() => void) | null = null;
   private readonly firstCheckinDone: Promise<void>;
   private readonly delivery: Delivery;
+  private readonly work: HostWork;
   /** True while a check-in is answered or held (the server sees us). */
   connected = false;
 
@@ -86,6 +74,11 @@ export class AgentService {
       this.firstCheckin = resolve;
     });
     this.delivery = new Delivery(deps);
+    this.work = new HostWork({
+      ...deps,
+      delivery: this.delivery,
+      server: () => ({ policy: this.policy, catalogSha256: this.catalogSha256 }),
+    });
   }
 
   /** Runs until `signal` aborts. An install action the host rebooted in the middle of goes on first. */
@@ -193,23 +186,24 @@ export class AgentService {
         continue;
       }
       this.wakeWork = new AbortController();
-      const untilScan = Math.max(0, this.nextScanAt - this.deps.clock.now().getTime());
+      const untilScan = Math.max(0, this.work.nextScanAt - this.deps.clock.now().getTime());
       await this.deps.clock
         .sleep(Math.min(untilScan, WORK_TICK_MS), AbortSignal.any([signal, this.wakeWork.signal]))
         .catch(() => undefined);
       // A tick with nothing else due: a maintenance window may have opened.
-      if (!this.queue.length && this.deps.clock.now().getTime() < this.nextScanAt) this.queue.push({ kind: 'window' });
+      if (!this.queue.length && this.deps.clock.now().getTime() < this.work.nextScanAt)
+        this.queue.push({ kind: 'window' });
     }
   }
 
   private dueItem(): WorkItem | null {
-    return this.deps.clock.now().getTime() >= this.nextScanAt ? { kind: 'scan' } : null;
+    return this.deps.clock.now().getTime() >= this.work.nextScanAt ? { kind: 'scan' } : null;
   }
 
   private async execute(item: WorkItem, signal: AbortSignal): Promise<void> {
     const policy = this.policy!;
     if (item.kind === 'scan') {
-      await this.scanAndReport(signal);
+      await this.work.scanAndReport(signal);
       await this.unattendedInstall(policy, signal);
       return;
     }
@@ -225,7 +219,7 @@ export class AgentService {
     this.deps.log(`action ${action.id}: ${action.action}`);
     await this.progress(action.id, { state: 'running' });
     if (action.action === 'scan') {
-      const scan = await this.scanAndReport(signal);
+      const scan = await this.work.scanAndReport(signal);
       await this.progress(action.id, {
         state: 'succeeded',
         message: `${scan.needed.length} needed, ${scan.installed.length} installed${scan.rebootPending ? ', reboot pending' : ''}`,
@@ -241,7 +235,7 @@ export class AgentService {
       return;
     }
     // download: one cycle of what is allowed (and named by the action), nothing installed.
-    const scan = this.lastScan ?? (await this.scanAndReport(signal));
+    const scan = this.work.lastScan ?? (await this.work.scanAndReport(signal));
     const allowed = new Set(policy.allowedUpdateIds.map((id) => id.toLowerCase()));
     const ids = action.updateIds
       ? action.updateIds.map((id) => id.toLowerCase()).filter((id) => allowed.has(id))
@@ -250,7 +244,7 @@ export class AgentService {
       await this.progress(action.id, { state: 'succeeded', message: 'nothing allowed is needed on this host' });
       return;
     }
-    const result = await this.cycle(action.id, action.action, ids, signal, (phase, updateId, percent) => {
+    const result = await this.work.cycle(action.id, action.action, ids, signal, (phase, updateId, percent) => {
       void this.progress(action.id, { state: 'running', phase, percent, ...(updateId ? { updateId } : {}) });
     });
     const ok = result.outcome === 'done';
@@ -270,9 +264,9 @@ export class AgentService {
       ...(resumed ? { message: `back after the reboot: pass ${resumed.nextPass}` } : {}),
     });
     const ports: InstallActionPorts = {
-      scanAndReport: (s) => this.scanAndReport(s),
+      scanAndReport: (s) => this.work.scanAndReport(s),
       policyAfterReport: (s) => this.policyAfterReport(s),
-      install: (ids, s, onProgress) => this.cycle(action.id, 'install', ids, s, onProgress),
+      install: (ids, s, onProgress) => this.work.cycle(action.id, 'install', ids, s, onProgress),
       lastHresult: async (id) => (await state.attempts())[id.toLowerCase()]?.hresult ?? null,
       progress: (p) => this.progress(action.id, p),
       save: (r) => state.setRunningAction(r),
@@ -324,7 +318,7 @@ export class AgentService {
   /** Installs, unattended, what the policy allows and the host needs — only inside a maintenance window. */
   private async unattendedInstall(policy: AgentPolicy, signal: AbortSignal, atShutdown = false): Promise<void> {
     if (!atShutdown && !inAnyWindow(policy.windows, this.deps.clock.now())) return;
-    const scan = this.lastScan;
+    const scan = this.work.lastScan;
     if (!scan) return;
     const attempts = await this.deps.state.attempts();
     const allowed = new Set(policy.allowedUpdateIds.map((id) => id.toLowerCase()));
@@ -349,7 +343,7 @@ export class AgentService {
     }
     let summary: CycleSummary;
     try {
-      summary = await this.cycle(
+      summary = await this.work.cycle(
         `unattended-${this.deps.clock.now().toISOString()}`,
         'install',
         ids,
@@ -362,7 +356,7 @@ export class AgentService {
       this.deps.log(
         `the maintenance window closed (${summary.message ?? summary.outcome}); the rest waits for the next window`,
       );
-      await this.scanAndReport(signal);
+      await this.work.scanAndReport(signal);
       return;
     }
     await this.afterInstall(policy, summary, signal, atShutdown);
@@ -375,53 +369,6 @@ export class AgentService {
     await this.unattendedInstall(policy, signal, true);
   }
 
-  private async cycle(
-    id: string,
-    mode: 'download' | 'install',
-    ids: readonly string[],
-    signal: AbortSignal,
-    onProgress?: (phase: 'search' | 'download' | 'install', updateId: string | null, percent: number) => void,
-  ) {
-    const source = await this.scanSource(signal);
-    // Payloads come from the server's content cache unless the ring lets WUA fetch them itself.
-    if (this.policy && !this.policy.directDownload && this.lastScan) {
-      const wanted = new Set(ids.map((id) => id.toLowerCase()));
-      await fetchFromServerCache(
-        {
-          http: this.deps.http,
-          openProvider: () => this.deps.host.openProvider(),
-          clock: this.deps.clock,
-          random: this.deps.random,
-          dir: this.deps.state.path('content'),
-          log: this.deps.log,
-        },
-        this.lastScan.needed.filter((u) => wanted.has(u.updateId.toLowerCase())),
-        signal,
-      );
-    }
-    const attempts = await this.deps.state.attempts();
-    let lastPct = -10;
-    const { summary, attempts: next } = await runWorkCycle(
-      {
-        id,
-        mode,
-        updateIds: ids,
-        source,
-        onProgress: (phase, updateId, percent) => {
-          // One progress message per 10 % keeps a 10,000-host install from flooding the server.
-          if (Math.floor(percent / 10) * 10 === lastPct && percent < 100) return;
-          lastPct = Math.floor(percent / 10) * 10;
-          onProgress?.(phase, updateId, percent);
-        },
-      },
-      attempts,
-      { openProvider: () => this.deps.host.openProvider(), clock: this.deps.clock, hostName: this.deps.hostName },
-      signal,
-    );
-    await this.deps.state.setAttempts(next);
-    return summary;
-  }
-
   /** After an install: report the new state, then reboot as the ring says. */
   private async afterInstall(
     policy: AgentPolicy,
@@ -429,7 +376,7 @@ export class AgentService {
     signal: AbortSignal,
     atShutdown = false,
   ): Promise<void> {
-    const scan = await this.scanAndReport(signal);
+    const scan = await this.work.scanAndReport(signal);
     if (atShutdown) {
       // The host is going down anyway (it reboots into the installed state): the report goes now,
       // while the shutdown is held, else it waits on disk for the next boot.
@@ -450,53 +397,8 @@ export class AgentService {
     await this.deps.host.reboot();
   }
 
-  /** Scans, queues the report on disk, and sends it; the next scan is due one jittered interval later. */
-  async scanAndReport(signal: AbortSignal): Promise<ScanResult> {
-    const policy = this.policy!;
-    const source = await this.scanSource(signal);
-    const scannedAt = this.deps.clock.now();
-    const scan = await scanInventory(
-      source,
-      { openProvider: () => this.deps.host.openProvider(), clock: this.deps.clock, hostName: this.deps.hostName },
-      signal,
-    );
-    this.lastScan = scan;
-    this.nextScanAt = scannedAt.getTime() + jitteredIntervalMs(policy.scanIntervalSeconds * 1_000, this.deps.random);
-    const { state } = this.deps;
-    const inventory = inventoryOf(scan.needed, scan.installed, await state.attempts());
-    const seq = (await state.lastSeq()) + 1;
-    await state.setLastSeq(seq);
-    const report = buildReport(seq, await state.acked(), inventory, {
-      scannedAt: scannedAt.toISOString(),
-      source: source.kind,
-      catalogSha256: source.kind === 'offline' ? this.catalogSha256 : null,
-      rebootPending: scan.rebootPending,
-    });
-    await state.setPending({ report, inventory });
-    this.delivery.flushSoon();
-    return scan;
-  }
-
-  /** Offline against the server's current cab (downloaded only when it changed, verified), or online. */
-  private async scanSource(signal: AbortSignal): Promise<ScanSource> {
-    if (this.policy?.scanSource === 'online' || this.catalogSha256 === null) return { kind: 'online' };
-    const cabPath = this.deps.state.path(`catalog-${this.catalogSha256}.cab`);
-    const have = await access(cabPath).then(
-      () => true,
-      () => false,
-    );
-    if (!have) {
-      const { body } = await this.deps.http.json<CatalogInfo>('GET', '/api/v1/agent/catalog', undefined, signal);
-      const downloaded = `${cabPath}.download`;
-      await this.deps.http.download(body.url, downloaded, { algorithm: 'sha256', hex: body.sha256 }, signal);
-      try {
-        await this.deps.host.verifyCab(downloaded);
-      } catch (error) {
-        await unlink(downloaded);
-        throw error;
-      }
-      await rename(downloaded, cabPath);
-    }
-    return { kind: 'offline', cabPath };
+  /** Scans and queues the report now (delivery follows at once). */
+  scanAndReport(signal: AbortSignal): Promise<ScanResult> {
+    return this.work.scanAndReport(signal);
   }
 }
