@@ -19,7 +19,9 @@ import {
   insertHost,
   anyActionHostFailed,
   openActionHost,
-  queuedActionsFor,
+  queuedActionsOfHosts,
+  findHostsByIds,
+  type ActionRow,
   replaceHostUpdates,
   updateAction,
   updateActionHost,
@@ -36,6 +38,7 @@ import {
   type HostInventory,
   type ReportOutcome,
 } from '../gateway/store.ts';
+import { batchLoader } from './batch-loader.ts';
 import { createGroupCommit } from './group-commit.ts';
 
 /** A host counts as online this long after its last check-in (a held check-in lasts up to 50 s). */
@@ -113,6 +116,19 @@ function sameHostUpdate(next: HostUpdateRow, previous: HostUpdateRow | undefined
 export function sqlGatewayStore(deps: GatewayStoreDeps): GatewayStore {
   const { db } = deps;
   const commits = createGroupCommit(db);
+  // Point reads of many requests at once (authentication, a woken check-in's actions) share queries.
+  const hosts = batchLoader(
+    async (ids: readonly string[]) => new Map((await findHostsByIds(db, ids)).map((h) => [h.id, h])),
+  );
+  const queued = batchLoader(async (ids: readonly string[]) => {
+    const out = new Map<string, ActionRow[]>();
+    for (const row of await queuedActionsOfHosts(db, ids)) {
+      let list = out.get(row.host_id);
+      if (!list) out.set(row.host_id, (list = []));
+      list.push(row);
+    }
+    return out;
+  });
   return {
     async enroll(input: EnrollInput) {
       const now = input.now.toISOString();
@@ -195,7 +211,7 @@ export function sqlGatewayStore(deps: GatewayStoreDeps): GatewayStore {
     },
 
     async host(hostId) {
-      const h = await findHostById(db, hostId);
+      const h = await hosts.load(hostId);
       return h ? agentHost(h) : null;
     },
 
@@ -211,7 +227,7 @@ export function sqlGatewayStore(deps: GatewayStoreDeps): GatewayStore {
     },
 
     async ackedReportSeq(hostId) {
-      return (await findHostById(db, hostId))?.report_seq ?? 0;
+      return (await hosts.load(hostId))?.report_seq ?? 0;
     },
 
     async applyReport(hostId: string, report: ScanReport, now: Date): Promise<ReportOutcome> {
@@ -262,9 +278,7 @@ export function sqlGatewayStore(deps: GatewayStoreDeps): GatewayStore {
     },
 
     async pendingActions(hostId): Promise<readonly AgentAction[]> {
-      const host = await findHostById(db, hostId);
-      if (!host) return [];
-      const rows = await queuedActionsFor(db, host.key);
+      const rows = (await queued.load(hostId)) ?? [];
       return rows.map((a) => {
         const updateIds = a.update_ids_json ? (JSON.parse(a.update_ids_json) as string[]) : undefined;
         return {

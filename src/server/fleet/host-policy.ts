@@ -80,6 +80,7 @@ export function createHostPolicies(deps: {
   let last: Generation | undefined;
   let stale = false;
 
+  const catalog = batchLoader((ids: readonly string[]) => catalogFacts(db, ids, () => 'not-cached'));
   const seqs = batchLoader((ids: readonly string[]) => reportSeqsOf(db, ids));
   const needed = batchLoader(async (ids: readonly string[]) => {
     const out = new Map<string, { update_id: string; kb: string | null; title: string | null }[]>();
@@ -164,19 +165,20 @@ export function createHostPolicies(deps: {
     return generation;
   }
 
-  /** Facts of these updates into the shared map: the catalog's, else what the agent reported. */
+  /** Facts of these updates into the generation's map: the catalog's, else what the agent reported. */
   async function ensureFacts(
     target: Map<string, UpdateFacts>,
     rows: readonly { update_id: string; kb: string | null; title: string | null }[],
   ): Promise<void> {
-    const missing = [...new Set(rows.map((r) => r.update_id).filter((id) => !target.has(id)))];
+    const missing = rows.filter((r) => !target.has(r.update_id));
     if (missing.length === 0) return;
-    const known = await catalogFacts(db, missing, () => 'not-cached');
-    for (const r of rows) {
-      if (target.has(r.update_id)) continue;
+    // Through the batch loader: hosts woken together need mostly the same updates, read once.
+    const known = await Promise.all(missing.map((r) => catalog.load(r.update_id)));
+    missing.forEach((r, i) => {
+      if (target.has(r.update_id)) return;
       target.set(
         r.update_id,
-        known.get(r.update_id) ?? {
+        known[i] ?? {
           updateId: r.update_id,
           kbs: r.kb ? [r.kb] : [],
           title: r.title ?? '',
@@ -187,7 +189,7 @@ export function createHostPolicies(deps: {
           cache: 'not-cached',
         },
       );
-    }
+    });
   }
 
   async function compute(host: AgentHost, g: Generation, seq: number): Promise<Cached> {

@@ -257,22 +257,31 @@ export function createAgentGateway(deps: GatewayDeps): AgentGateway {
             const waited = actions.length === 0;
             if (!waited) hangUp.abort();
             const reason = await held;
-            if (reason === 'woken') actions = await deps.store.pendingActions(host.id);
-            // The host was seen for the whole wait: its last-seen time is the end of it.
-            if (waited) await deps.store.touch(host.id, deps.now(), request.body.bootId ?? null);
+            // The host was seen for the whole wait: its last-seen time is the end of it. Both at
+            // once: a woken check-in's answer should not queue behind its own write.
+            const [fresh] = await Promise.all([
+              reason === 'woken' ? deps.store.pendingActions(host.id) : null,
+              waited ? deps.store.touch(host.id, deps.now(), request.body.bootId ?? null) : null,
+            ]);
+            if (fresh) actions = fresh;
           } finally {
             request.raw.socket.off('close', onClose);
           }
         } else {
           actions = await deps.store.pendingActions(host.id);
         }
-        const catalog = await deps.catalog();
+        // Together: the store batches the reads of the check-ins an action woke at the same moment.
+        const [catalog, policy, ackedReportSeq] = await Promise.all([
+          deps.catalog(),
+          deps.policyFor(host),
+          deps.store.ackedReportSeq(host.id),
+        ]);
         return {
           serverTime: deps.now().toISOString(),
           actions: [...actions],
-          policy: await deps.policyFor(host),
+          policy,
           catalogSha256: catalog?.sha256 ?? null,
-          ackedReportSeq: await deps.store.ackedReportSeq(host.id),
+          ackedReportSeq,
         };
       },
     );

@@ -18,6 +18,12 @@ export async function findHostById(db: Kysely<Database>, id: string): Promise<Ho
   return db.selectFrom('hosts').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
+/** Hosts by id, for many requests at once (batch-loader.ts). */
+export async function findHostsByIds(db: Kysely<Database>, ids: readonly string[]): Promise<HostRow[]> {
+  if (ids.length === 0) return [];
+  return db.selectFrom('hosts').selectAll().where('id', 'in', ids).execute();
+}
+
 export async function findHostByName(db: Kysely<Database>, name: string): Promise<HostRow | undefined> {
   return db.selectFrom('hosts').selectAll().where('key', '=', hostKey(name)).executeTakeFirst();
 }
@@ -205,6 +211,25 @@ export async function queuedActionsFor(db: Kysely<Database>, key: string): Promi
     .innerJoin('action_hosts', 'action_hosts.action_id', 'actions.id')
     .selectAll('actions')
     .where('action_hosts.host_key', '=', key)
+    .where('action_hosts.state', '=', 'queued')
+    .orderBy('actions.created_at')
+    .orderBy('actions.id')
+    .execute();
+}
+
+/** queuedActionsFor for many hosts at once, by host id (each row says whose it is). */
+export async function queuedActionsOfHosts(
+  db: Kysely<Database>,
+  hostIds: readonly string[],
+): Promise<(ActionRow & { host_id: string })[]> {
+  if (hostIds.length === 0) return [];
+  return db
+    .selectFrom('actions')
+    .innerJoin('action_hosts', 'action_hosts.action_id', 'actions.id')
+    .innerJoin('hosts', 'hosts.key', 'action_hosts.host_key')
+    .selectAll('actions')
+    .select('hosts.id as host_id')
+    .where('hosts.id', 'in', hostIds)
     .where('action_hosts.state', '=', 'queued')
     .orderBy('actions.created_at')
     .orderBy('actions.id')
