@@ -18,6 +18,10 @@ import { openDatabase } from '../src/store/open.ts';
 const epochMs = (): number => performance.timeOrigin + performance.now();
 const dir = mkdtempSync(join(tmpdir(), 'patchline-bench-'));
 const store = await openDatabase(join(dir, 'server.sqlite'));
+// A catalog of realistic size (a full wsusscn2.cab lists about 350,000 updates): the reported
+// updates (the agents draw theirs from the first 4,000) are in it, so the policy reads their facts.
+const CATALOG_UPDATES = Number(process.env.BENCH_CATALOG_UPDATES ?? 350_000);
+seedCatalog(store.sqlite!, CATALOG_UPDATES);
 const deps: ServerDeps = {
   store,
   now: () => new Date(),
@@ -77,3 +81,48 @@ process.on('message', (msg: { cmd: string }) => {
   })();
 });
 process.send!({ reply: 'ready', url, token: enroll.token });
+
+/** Inserts a current catalog version of `count` updates (guid(n), KB 5,000,000 + n) with a classification and a product each. */
+function seedCatalog(sqlite: NonNullable<typeof store.sqlite>, count: number): void {
+  const guid = (n: number): string => `00000000-0000-4000-8000-${n.toString(16).padStart(12, '0')}`;
+  const at = new Date().toISOString();
+  sqlite.transaction(() => {
+    const version = sqlite
+      .prepare(
+        `insert into catalog_versions (state, source, started_at, imported_at, updates_count, files_count, shards_count)
+         values ('current', 'bench', ?, ?, ?, 0, 0)`,
+      )
+      .run(at, at, count).lastInsertRowid;
+    const category = sqlite.prepare(
+      'insert into catalog_categories (version_id, category_id, type, name) values (?, ?, ?, ?)',
+    );
+    const classification = guid(0xc000000);
+    const product = guid(0xd000000);
+    category.run(version, classification, 'UpdateClassification', 'Security Updates');
+    category.run(version, product, 'Product', 'Windows Server 2022');
+    const update = sqlite.prepare(
+      `insert into catalog_updates (version_id, revision_id, update_id, revision_number, creation_date, is_bundle, is_leaf,
+         update_type, title, kb, msrc_severity, release_date, browse_only)
+       values (?, ?, ?, ?, ?, 0, 1, 'Software', ?, ?, ?, ?, 0)`,
+    );
+    const link = sqlite.prepare(
+      'insert into catalog_update_categories (version_id, revision_id, category_id, type) values (?, ?, ?, ?)',
+    );
+    for (let n = 0; n < count; n++) {
+      const kb = String(5_000_000 + n);
+      update.run(
+        version,
+        n + 1,
+        guid(n),
+        200 + (n % 7),
+        '2026-01-13T00:00:00Z',
+        `Update for Windows (KB${kb})`,
+        kb,
+        n % 3 === 0 ? 'Critical' : 'Important',
+        '2026-01-13T00:00:00Z',
+      );
+      link.run(version, n + 1, classification, 'UpdateClassification');
+      link.run(version, n + 1, product, 'Product');
+    }
+  })();
+}

@@ -17,10 +17,12 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
 const ACTION_ROUNDS = 5;
-const REPORTS_PER_AGENT = 2;
+/** Full reports per agent: the first creates its inventory, the next repeat it unchanged. */
+const REPORT_ROUNDS = 2;
 /** `sqlite` (default: the whole server on SQLite, as `patchline server` runs) or `memory` (the gateway's in-memory store alone). */
 const STORE = process.env.BENCH_STORE ?? 'sqlite';
 
@@ -43,13 +45,16 @@ function child(file: string, args: string[]): ChildProcess {
 
 async function ask<T>(proc: ChildProcess, cmd: object, reply: string): Promise<T> {
   const answer = new Promise<T>((resolve, reject) => {
+    const onExit = (code: number | null): void =>
+      reject(new Error(`child exited (${code}) while waiting for ${reply}`));
     const on = (msg: { reply: string } & T): void => {
       if (msg.reply !== reply) return;
       proc.off('message', on);
+      proc.off('exit', onExit);
       resolve(msg);
     };
     proc.on('message', on);
-    proc.once('exit', (code) => reject(new Error(`child exited (${code}) while waiting for ${reply}`)));
+    proc.once('exit', onExit);
   });
   proc.send(cmd);
   return answer;
@@ -62,10 +67,11 @@ async function waitFor<T>(proc: ChildProcess, reply: string): Promise<T> {
   }
 }
 
-const p99 = (values: number[]): number => {
+const percentile = (values: number[], p: number): number => {
   const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * 0.99) - 1)]!;
+  return sorted[Math.max(0, Math.min(sorted.length - 1, Math.ceil(sorted.length * p) - 1))]!;
 };
+const round1 = (n: number): number => Math.round(n * 10) / 10;
 
 for (const agents of sizes) {
   const server = child(STORE === 'sqlite' ? './server-fleet-server-sql.ts' : './server-fleet-server.ts', []);
@@ -85,14 +91,29 @@ for (const agents of sizes) {
   const connected = stats.connected;
   note(`${connected} connected`);
 
-  const reports = await ask<{ reports: number; failed: number; seconds: number }>(
-    fleet,
-    { cmd: 'reports', perAgent: REPORTS_PER_AGENT },
-    'reports',
-  );
-
-  note(`${reports.reports} reports in ${reports.seconds.toFixed(1)} s`);
+  // Round 1 creates every host's inventory (150 new rows each); round 2 repeats the same full
+  // report (what a fleet sends day after day: nothing changed, nothing to write but the seq).
+  const rounds: { reports: number; failed: number; seconds: number; cpuMs: number }[] = [];
+  for (let round = 0; round < REPORT_ROUNDS; round++) {
+    const cpu0 = (await ask<{ cpuSeconds: number }>(server, { cmd: 'stats' }, 'stats')).cpuSeconds;
+    const r = await ask<{ reports: number; failed: number; seconds: number }>(
+      fleet,
+      { cmd: 'reports', perAgent: 1 },
+      'reports',
+    );
+    const cpu1 = (await ask<{ cpuSeconds: number }>(server, { cmd: 'stats' }, 'stats')).cpuSeconds;
+    rounds.push({ ...r, cpuMs: (cpu1 - cpu0) * 1000 });
+    note(
+      `report round ${round + 1}: ${r.reports} reports in ${r.seconds.toFixed(1)} s, server CPU ${(cpu1 - cpu0).toFixed(1)} s`,
+    );
+  }
+  const reports = {
+    reports: rounds.reduce((n, r) => n + r.reports, 0),
+    failed: rounds.reduce((n, r) => n + r.failed, 0),
+    seconds: rounds.reduce((n, r) => n + r.seconds, 0),
+  };
   const latencies: number[] = [];
+  const actionCpuMs: number[] = [];
   let missed = 0;
   for (let round = 0; round < ACTION_ROUNDS; round++) {
     // Let every agent re-arm its check-in first (it answered the previous action).
@@ -100,6 +121,7 @@ for (const agents of sizes) {
       if ((await ask<{ connected: number }>(server, { cmd: 'stats' }, 'stats')).connected >= connected) break;
       await new Promise((r) => setTimeout(r, 50));
     }
+    const cpu0 = (await ask<{ cpuSeconds: number }>(server, { cmd: 'stats' }, 'stats')).cpuSeconds;
     const action = await ask<{ actionId: string; createdAtMs: number }>(server, { cmd: 'action' }, 'action');
     let times: (number | null)[] = [];
     for (let i = 0; i < 200; i++) {
@@ -109,10 +131,14 @@ for (const agents of sizes) {
       ).times;
       if (times.every((t) => t !== null)) break;
     }
-    for (const t of times) {
-      if (t === null) missed++;
-      else latencies.push(t - action.createdAtMs);
-    }
+    const roundLatencies = times.flatMap((t) => (t === null ? [] : [t - action.createdAtMs]));
+    missed += times.length - roundLatencies.length;
+    latencies.push(...roundLatencies);
+    note(
+      `action round ${round + 1}: p50 ${Math.round(percentile(roundLatencies, 0.5))} ms, max ${Math.round(Math.max(...roundLatencies))} ms`,
+    );
+    // Includes the received acknowledgements and the re-armed check-ins that follow each answer.
+    actionCpuMs.push(((await ask<{ cpuSeconds: number }>(server, { cmd: 'stats' }, 'stats')).cpuSeconds - cpu0) * 1000);
   }
   const final = await ask<{ peakRssMB: number; cpuSeconds: number }>(server, { cmd: 'stats' }, 'stats');
   process.stdout.write(
@@ -122,13 +148,23 @@ for (const agents of sizes) {
       agents,
       connected,
       reportsPerSecond: Math.round(reports.reports / reports.seconds),
+      reportsPerSecondNewInventory: Math.round(rounds[0]!.reports / rounds[0]!.seconds),
+      reportsPerSecondUnchanged: Math.round(rounds[1]!.reports / rounds[1]!.seconds),
+      serverCpuMsPerReportNewInventory: round1(rounds[0]!.cpuMs / rounds[0]!.reports),
+      serverCpuMsPerReportUnchanged: round1(rounds[1]!.cpuMs / rounds[1]!.reports),
       reportsFailed: reports.failed,
       reportUpdates: 150,
-      actionLatencyP99Ms: Math.round(p99(latencies)),
+      catalogUpdates: 4000,
+      actionLatencyP50Ms: Math.round(percentile(latencies, 0.5)),
+      actionLatencyP99Ms: Math.round(percentile(latencies, 0.99)),
       actionLatencyMaxMs: Math.round(Math.max(...latencies)),
+      actionServerCpuMs: Math.round(percentile(actionCpuMs, 0.5)),
       actionsMissed: missed,
       serverPeakRssMB: final.peakRssMB,
-      serverCpuSeconds: Math.round(final.cpuSeconds * 10) / 10,
+      serverCpuSeconds: round1(final.cpuSeconds),
+      // The machine is shared: its load while this size ran says how much of two cores the server had.
+      loadAverage1m: round1(loadavg()[0]!),
+      cpus: cpus().length,
     })}\n`,
   );
   fleet.send({ cmd: 'stop' });
