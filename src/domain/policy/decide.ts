@@ -74,7 +74,7 @@ const unknownUpdate = (updateId: string): UpdateFacts => ({
 
 /**
  * Compiles the policy once for a set of inputs; answers are computed on demand and promotion
- * results are memoised per (update, ring, now).
+ * results are memoised per (update, ring) for the latest instant asked.
  *
  * @example
  *   const policy = createPolicy({ hosts, rules, rings, catalog, overrides: [] });
@@ -116,8 +116,15 @@ export function createPolicy(input: PolicyInput): Policy {
     return found;
   };
 
+  let promotionsAt: number | undefined;
   const promotion = (updateId: string, ringName: string, now: Date): PromotionResult | null => {
-    const key = `${updateId}\0${ringName}\0${now.getTime()}`;
+    // Only the latest instant's answers are kept: a policy the server keeps between requests is
+    // asked at a new instant every time, and older answers would only grow the memo.
+    if (promotionsAt !== now.getTime()) {
+      promotions.clear();
+      promotionsAt = now.getTime();
+    }
+    const key = `${updateId}\0${ringName}`;
     if (promotions.has(key)) return promotions.get(key)!;
     const index = ringIndex.get(ringName);
     let result: PromotionResult | null = null;
