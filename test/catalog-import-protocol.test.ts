@@ -2,7 +2,8 @@
  * The import protocol on both stores (SQLite and PostgreSQL): while an import writes, readers see
  * the previous catalog and none of the new rows; an import aborted halfway leaves the previous
  * catalog current and none of its rows behind; a version left `importing` by a killed importer is
- * deleted by the next import, while one whose importer still lives makes the next import refuse.
+ * deleted by the next import, while one whose importer still lives makes the next import refuse;
+ * an import whose clean-up fails too (the database went away) still reports why it stopped.
  * (The SIGKILL of a real CLI import is catalog-import-kill.test.ts, on the CLI's SQLite state.)
  */
 import { after, before, test } from 'node:test';
@@ -168,6 +169,42 @@ for (const kind of STORE_KINDS) {
           (await searchCatalog(store.db, { kb: FIRST_FILLER_KB })).map((h) => h.kb),
           [FIRST_FILLER_KB],
         );
+      });
+    },
+  );
+  test(
+    `[${kind}] an aborted import whose clean-up fails reports the abort; the next import removes its rows`,
+    {
+      skip: storeSkip(kind),
+    },
+    async () => {
+      await withCatalogA(kind, async (store, versionA) => {
+        const controller = new AbortController();
+        const failing = {
+          ...catalogWriterFor(store),
+          deleteVersion: async () => {
+            throw new Error('connection terminated unexpectedly');
+          },
+        };
+        await assert.rejects(
+          importCatalogFile(b.cab.out, failing, defaultCabToolkit(), {
+            trustPems,
+            signal: controller.signal,
+            onProgress: (p) => {
+              if (p.phase === 'shards') controller.abort();
+            },
+          }),
+          (error: { code: string; message: string }) =>
+            error.code === 'CATALOG_IMPORT_ABORTED' &&
+            /could not be removed now \(connection terminated unexpectedly\); the next import removes them/.test(
+              error.message,
+            ),
+        );
+        const left = (await catalogStatus(store.db)).importing;
+        assert.ok(left && (await rowsOf(store, left.id)) > 0, 'the half-written version is still there');
+        await assertCatalogA(store, versionA);
+        await importCatalogFile(a.cab.out, catalogWriterFor(store), defaultCabToolkit(), { trustPems });
+        assert.equal(await rowsOf(store, left.id), 0, 'the next import removed it');
       });
     },
   );

@@ -240,18 +240,33 @@ export async function importCatalog(
     };
   } catch (error) {
     writer.bulkMode(false);
-    // Leave the previous catalog current: drop what this import wrote.
-    await writer.deleteVersion(versionId);
-    if (error instanceof PatchlineError) throw error;
+    // Leave the previous catalog current: drop what this import wrote. Should that fail too (the
+    // database went away), the error that stopped the import is still the one reported, and the
+    // next import deletes the leftover `importing` version.
+    const cleanup = await writer.deleteVersion(versionId).then(
+      () => undefined,
+      (e: unknown) => (e instanceof Error ? e : new Error(String(e))),
+    );
+    const leftover = cleanup
+      ? ` Its partial rows could not be removed now (${cleanup.message}); the next import removes them.`
+      : '';
+    if (error instanceof PatchlineError) {
+      if (!cleanup) throw error;
+      throw new PatchlineError(error.code, `${error.message}${leftover}`, {
+        cause: error,
+        exitCode: error.exitCode,
+        context: error.context,
+      });
+    }
     if (signal?.aborted)
       throw new PatchlineError(
         'CATALOG_IMPORT_ABORTED',
-        `The catalog import from ${source.description} was aborted; the previous catalog is still current.`,
+        `The catalog import from ${source.description} was aborted; the previous catalog is still current.${leftover}`,
         { cause: error },
       );
     throw new PatchlineError(
       'CATALOG_MALFORMED',
-      `The catalog ${source.description} could not be imported: ${(error as Error).message}. The previous catalog is still current; get a fresh wsusscn2.cab and import it again.`,
+      `The catalog ${source.description} could not be imported: ${(error as Error).message}. The previous catalog is still current; get a fresh wsusscn2.cab and import it again.${leftover}`,
       { cause: error, context: { source: source.description } },
     );
   }
