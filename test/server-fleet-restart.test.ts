@@ -227,6 +227,7 @@ test(
         60_000,
         "the server to have half of the CU's payload on disk",
       );
+      const killedAt = Date.now();
       await kill9();
       holding?.destroy();
       server = await startServer();
@@ -242,13 +243,16 @@ test(
       assert.equal(cuRequests.length, 2, "the CU's payload was asked for twice: before the kill and once to resume");
       assert.equal(cuRequests[1]!.range, `bytes=${half}-`, 'the download resumed from the bytes on disk');
 
-      // Both agents reconnected to the restarted server.
+      // Both agents reconnected to the restarted server. Their retries back off exponentially while
+      // the server is down, so the next one may come as late as the outage was long (a loaded
+      // machine restarts slowly): the bound grows with it.
+      const reconnectMs = 60_000 + 2 * (Date.now() - killedAt);
       await until(
         async () =>
           (await api('GET', '/api/v1/hosts')).body.hosts.filter(
             (h: { lastSeenAt: string | null }) => h.lastSeenAt && h.lastSeenAt > restartedAt,
           ).length === 2,
-        60_000,
+        reconnectMs,
         'both agents to check in with the restarted server',
       );
 
