@@ -8,6 +8,7 @@
  *
  *   npm run bench:catalog-import             # cache: $PATCHLINE_BENCH_CACHE or <tmp>/patchline-bench-catalog
  *   BENCH_EXTRA_UPDATES=20000 npm run bench:catalog-import   # a quick, smaller run
+ *   BENCH_DB=postgres://… npm run bench:catalog-import         # into PostgreSQL instead (an empty database)
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -23,8 +24,8 @@ import { importCatalogFile } from '../src/catalog/import-file.ts';
 import { generateCatalog } from '../src/lab/catalog-gen.ts';
 import { defaultCatalogPacker } from '../src/lab/catalog-gen-packer.ts';
 import { parseScenario } from '../src/lab/scenario.ts';
-import { sqliteCatalogWriter } from '../src/store/catalog-repo.ts';
-import { openStore } from '../src/store/db.ts';
+import { catalogWriterFor, VERSIONED_TABLES } from '../src/store/catalog-repo.ts';
+import { isPostgresUrl, openDatabase } from '../src/store/open.ts';
 
 const EXTRA_UPDATES = Number(process.env.BENCH_EXTRA_UPDATES ?? 350_000);
 const SHARDS = Number(process.env.BENCH_SHARDS ?? 70);
@@ -88,31 +89,22 @@ async function generate(cacheDir: string): Promise<{
   };
 }
 
-/** Child mode: import CAB into STATE and print {seconds, rows, maxRssMB}. */
+/** Child mode: import CAB into STATE (a SQLite file or a PostgreSQL URL) and print {seconds, rows, maxRssMB}. */
 async function importChild(cab: string, root: string, state: string): Promise<void> {
-  const store = await openStore(state);
+  const store = await openDatabase(state);
   try {
-    const result = await importCatalogFile(cab, sqliteCatalogWriter(store.sqlite), defaultCabToolkit(), {
+    const result = await importCatalogFile(cab, catalogWriterFor(store), defaultCabToolkit(), {
       trustPems: [await readFile(root, 'utf8')],
     });
-    const tables = [
-      'catalog_updates',
-      'catalog_update_categories',
-      'catalog_prerequisites',
-      'catalog_bundles',
-      'catalog_supersedence',
-      'catalog_update_files',
-      'catalog_files',
-      'catalog_titles',
-      'catalog_categories',
-    ];
     let rows = 0;
-    for (const t of tables)
-      rows += (
-        store.sqlite.prepare(`SELECT count(*) AS n FROM ${t} WHERE version_id = ?`).get(result.versionId) as {
-          n: number;
-        }
-      ).n;
+    for (const table of VERSIONED_TABLES) {
+      const row = await store.db
+        .selectFrom(table)
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('version_id', '=', result.versionId)
+        .executeTakeFirstOrThrow();
+      rows += Number(row.n);
+    }
     // ru_maxrss is in KiB on Linux.
     const cpu = process.cpuUsage();
     process.stdout.write(
@@ -158,8 +150,12 @@ async function main(): Promise<void> {
   }
   const cacheDir = process.env.PATCHLINE_BENCH_CACHE ?? join(tmpdir(), 'patchline-bench-catalog');
   const gen = await generate(cacheDir);
-  const state = join(cacheDir, 'bench-state.sqlite');
-  for (const suffix of ['', '-wal', '-shm']) await rm(`${state}${suffix}`, { force: true });
+  const state = process.env.BENCH_DB ?? join(cacheDir, 'bench-state.sqlite');
+  const removeState = async (): Promise<void> => {
+    if (isPostgresUrl(state)) return; // the caller's database: its catalog versions rotate on the next import
+    for (const suffix of ['', '-wal', '-shm']) await rm(`${state}${suffix}`, { force: true });
+  };
+  await removeState();
   const self = fileURLToPath(import.meta.url);
   const wallStart = performance.now();
   const { stdout } = await promisify(execFile)(
@@ -175,11 +171,12 @@ async function main(): Promise<void> {
     maxRssMB: number;
     cpuSeconds: number;
   };
-  for (const suffix of ['', '-wal', '-shm']) await rm(`${state}${suffix}`, { force: true });
+  await removeState();
   const resync = await unchangedResync(gen.cab, gen.root, cacheDir);
   process.stdout.write(
     `${JSON.stringify({
       bench: 'catalog-import',
+      store: isPostgresUrl(state) ? 'postgres' : 'sqlite',
       updates: child.updates,
       packageXmlMB: Number((gen.packageXmlBytes / MB).toFixed(1)),
       shards: gen.shards,
