@@ -69,6 +69,12 @@ export interface ClassDecisions {
   readonly classes: readonly { readonly directDownload: boolean; readonly kinds: ReadonlyMap<string, number> }[];
   /** Equal signatures (over the same view): every decision kind is the same. */
   readonly signature: string;
+  /**
+   * Until when (ms) these kinds hold over the same view as the clock moves forward: the earliest
+   * end of a deferral. Time only ends deferrals (an install delay, a promotion soak); rules,
+   * overrides, halts and evidence change only with the view.
+   */
+  readonly validUntilMs: number;
 }
 
 /**
@@ -82,6 +88,7 @@ export function decideClasses(view: FleetView, now: Date): ClassDecisions {
   const classOf = new Map<string, number>();
   const classes: { directDownload: boolean; kinds: Map<string, number> }[] = [];
   const parts: string[] = [];
+  let validUntilMs = Infinity;
   for (const h of view.hosts) {
     const ring = policy.ringOf({ name: h.name, ring: h.ring });
     const scoped = hostRules.filter((r) => r.hosts!.some((p) => hostMatches(p, h.name))).map((r) => r.id);
@@ -90,14 +97,17 @@ export function decideClasses(view: FleetView, now: Date): ClassDecisions {
     if (index === undefined) {
       byKey.set(key, (index = classes.length));
       const kinds = new Map<string, number>();
-      for (const updateId of view.catalog.keys())
-        kinds.set(updateId, KINDS.indexOf(policy.decision({ name: h.name, ring: h.ring }, updateId, now).kind));
+      for (const updateId of view.catalog.keys()) {
+        const d = policy.decision({ name: h.name, ring: h.ring }, updateId, now);
+        kinds.set(updateId, KINDS.indexOf(d.kind));
+        if (d.kind === 'deferred' && d.until !== null) validUntilMs = Math.min(validUntilMs, Date.parse(d.until));
+      }
       classes.push({ directDownload: ring?.directDownload ?? false, kinds });
       parts.push(key, [...kinds.values()].join(''));
     }
     classOf.set(h.key, index);
   }
-  return { classOf, classes, signature: parts.join('\n') };
+  return { classOf, classes, signature: parts.join('\n'), validUntilMs };
 }
 
 /** Counts every host's and every update's states in one pass over the rows. */
@@ -176,16 +186,21 @@ export function countStates(view: FleetView, decided: ClassDecisions): FleetGrid
 
 /**
  * The grid of the last view, counted again only when the view changed or a decision kind did (a
- * deferral ended, a promotion gate opened): deciding each update per class is cheap, the pass over
- * every row is what is saved.
+ * deferral ended, a promotion gate opened). Over an unchanged view the decisions themselves are
+ * reused until the earliest deferral ends (or the clock goes back); the pass over every row is
+ * what is saved most.
  */
 export function memoizedGrid(): (view: FleetView, now: Date) => FleetGrid {
-  let last: { view: FleetView; signature: string; grid: FleetGrid } | undefined;
+  let last: { view: FleetView; decided: ClassDecisions; at: number; grid: FleetGrid } | undefined;
   return (view, now) => {
+    const t = now.getTime();
+    if (last && last.view === view && t >= last.at && t < last.decided.validUntilMs) return last.grid;
     const decided = decideClasses(view, now);
-    if (last && last.view === view && last.signature === decided.signature) return last.grid;
-    const grid = countStates(view, decided);
-    last = { view, signature: decided.signature, grid };
+    const grid =
+      last && last.view === view && last.decided.signature === decided.signature
+        ? last.grid
+        : countStates(view, decided);
+    last = { view, decided, at: t, grid };
     return grid;
   };
 }
