@@ -1,11 +1,12 @@
 /**
- * Serves an immutable, digest-named file (the catalog cab, a cached payload) through Fastify with
- * the content cache's rules (src/content/serve.ts): a strong ETag (its digest), `Cache-Control:
- * immutable`, conditional GET and a single byte Range — what an agent needs to resume a broken
- * download, and what lets any HTTP cache in a branch office serve it.
+ * Serves an immutable, digest-named file (the catalog cab, a cached payload) through Fastify by the
+ * plan of src/domain/immutable-file.ts: a strong ETag (its digest), `Cache-Control: immutable`,
+ * conditional GET and a single byte Range — what an agent needs to resume a broken download, and
+ * what lets any HTTP cache in a branch office serve it.
  */
+import { createReadStream } from 'node:fs';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { serveContent } from '../../content/serve.ts';
+import { planImmutableFile } from '../../domain/immutable-file.ts';
 
 export interface ServedFile {
   readonly path: string;
@@ -16,15 +17,10 @@ export interface ServedFile {
 }
 
 export function sendImmutableFile(request: FastifyRequest, reply: FastifyReply, file: ServedFile): FastifyReply {
-  const served = serveContent(
-    {
-      path: file.path,
-      size: file.size,
-      key: file.digest,
-      ...(file.contentType ? { contentType: file.contentType } : {}),
-    },
+  const plan = planImmutableFile(
+    { size: file.size, key: file.digest, ...(file.contentType ? { contentType: file.contentType } : {}) },
     { method: request.method, headers: request.headers },
   );
-  reply.code(served.status).headers(served.headers);
-  return served.body ? reply.send(served.body) : reply.send();
+  reply.code(plan.status).headers(plan.headers);
+  return plan.body ? reply.send(createReadStream(file.path, plan.body)) : reply.send();
 }
