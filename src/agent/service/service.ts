@@ -36,8 +36,8 @@ export const CHECKIN_WAIT_SECONDS = 25;
 const WORK_TICK_MS = 60_000;
 /** After this many failed attempts an update is left out of unattended installs (an operator may still push it). */
 export const MAX_UNATTENDED_ATTEMPTS = 3;
-/** An install action asks the server this often for the decision on its report before it fails. */
-const POLICY_ATTEMPTS = 8;
+/** An install action asks this often for a decision on its latest report before it gives up (a server restored from a backup). */
+const POLICY_BEHIND_ATTEMPTS = 8;
 
 export interface AgentServiceDeps {
   readonly state: AgentState;
@@ -289,29 +289,35 @@ export class AgentService {
 
   /**
    * Delivers the report just queued, then asks the server what it allows now, decided on that report
-   * (its `ackedReportSeq` is at least the one we sent). A server without the route (older) answers
-   * 404: the policy of the last check-in is used.
+   * (its `ackedReportSeq` is at least the one we sent). While the server is unreachable (restarted,
+   * network cut) the action waits for it, as the check-in loop does: what is installed next is the
+   * server's decision, and the action's progress waits on disk meanwhile. A server without the route
+   * (older) answers 404: the policy of the last check-in is used.
    */
   private async policyAfterReport(signal: AbortSignal): Promise<AgentPolicy> {
-    for (let attempt = 0; ; attempt++) {
+    let behind = 0;
+    for (let failures = 0; ;) {
       try {
         await this.flush(signal);
         const sent = (await this.deps.state.acked())?.seq ?? 0;
         const { body } = await this.deps.http.json<PolicyAnswer>('GET', '/api/v1/agent/policy', undefined, signal);
+        failures = 0;
         if (body.ackedReportSeq >= sent) {
           this.policy = body.policy;
           return body.policy;
         }
+        if (++behind >= POLICY_BEHIND_ATTEMPTS)
+          throw new Error(
+            `the server keeps deciding on report ${body.ackedReportSeq}, ours is ${sent}: the install action stops`,
+          );
         this.deps.log(`the server decided on report ${body.ackedReportSeq}, ours is ${sent}: asking again`);
       } catch (error) {
         if (error instanceof AgentHttpError && error.status === 404) return this.policy!;
-        if ((error instanceof AgentHttpError && !error.retryable) || signal.aborted) throw error;
-        if (attempt + 1 >= POLICY_ATTEMPTS) throw error;
-        this.deps.log(`the server's decision is not available (${describe(error)}); retrying`);
+        if (!(error instanceof AgentHttpError) || !error.retryable || signal.aborted) throw error;
+        this.deps.log(`the server's decision is not available (${describe(error)}); the install action waits`);
+        failures++;
       }
-      if (attempt + 1 >= POLICY_ATTEMPTS)
-        throw new Error(`the server did not decide on report ${(await this.deps.state.acked())?.seq ?? 0} in time`);
-      await this.deps.clock.sleep(backoffDelayMs(attempt, this.deps.random), signal);
+      await this.deps.clock.sleep(backoffDelayMs(Math.max(failures - 1, behind), this.deps.random), signal);
     }
   }
 
