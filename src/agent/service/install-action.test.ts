@@ -72,6 +72,7 @@ function fakeHost(specs: Spec[], options: { allowed?: string[]; reboot?: AgentPo
     lastHresult: async () => null,
     progress: async (p: Omit<ActionProgress, 'protocol' | 'at'>) => void progress.push(p),
     save: async (r: RunningAction | null) => void (saved = r),
+    transient: (error: unknown) => (error as Error).message === 'server away',
     reboot: async () => {
       reboots++;
       for (const i of installed.values()) i.rebootDone = true;
@@ -107,6 +108,22 @@ test('SSU, CU, reboot, then .NET after the agent comes back: one action, three p
   });
   assert.equal(h.saved(), null, 'nothing left to resume');
   assert.ok(h.progress.some((p) => p.message === 'pass 2: installing KB2'));
+});
+
+test('a pass cut short by the server going away starts again; the action still ends succeeded', async () => {
+  const h = fakeHost([{ id: 'ssu', kb: '1' }]);
+  const install = h.ports.install;
+  let calls = 0;
+  h.ports.install = async (ids) => {
+    if (calls++ === 0) throw new Error('server away');
+    return install(ids);
+  };
+  await runInstallAction(h.ports, action, null, signal);
+  assert.deepEqual(last(h.progress), {
+    state: 'succeeded',
+    message: 'nothing allowed is left after 1 pass(es), 1 update(s) installed',
+  });
+  assert.equal(h.progress.filter((p) => p.message === 'pass 1: installing KB1').length, 2, 'pass 1 ran twice');
 });
 
 test('the ring reboot policy never: the chain stops at the pending reboot and says so', async () => {

@@ -22,6 +22,8 @@ import type { ScanResult } from './work.ts';
 
 /** Passes an install action may install in, as `patchline run --max-cycles` (DEFAULT_MAX_CYCLES). */
 export const MAX_INSTALL_PASSES = 5;
+/** A pass cut short by the server going away (content download) starts again at most this often. */
+export const MAX_INTERRUPTED_PASSES = 10;
 
 export type InstallPhase = 'search' | 'download' | 'install';
 
@@ -44,6 +46,8 @@ export interface InstallActionPorts {
   save(running: RunningAction | null): Promise<void>;
   /** Delivers what is queued, then reboots the host; the agent stops with it and resumes the action after. */
   reboot(signal: AbortSignal): Promise<void>;
+  /** True for an error that only says the server is away for now (restarted, network cut). */
+  transient(error: unknown): boolean;
   readonly log: (message: string) => void;
 }
 
@@ -90,6 +94,7 @@ export async function runInstallAction(
   signal: AbortSignal,
 ): Promise<void> {
   const installed = new Set(resumed?.installed ?? []);
+  let interrupted = 0;
   const finish = async (state: 'succeeded' | 'failed', message: string, hresult?: string | null): Promise<void> => {
     await ports.save(null);
     await ports.progress({ state, message, ...(hresult ? { hresult } : {}) });
@@ -130,9 +135,20 @@ export async function runInstallAction(
     const allowedIds = policy.allowedUpdateIds.filter(
       (id) => !action.updateIds || action.updateIds.some((a) => a.toLowerCase() === id.toLowerCase()),
     );
-    const summary = await ports.install(allowedIds, signal, (phase, updateId, percent) => {
-      void ports.progress({ state: 'running', phase, percent, ...(updateId ? { updateId } : {}) });
-    });
+    let summary: CycleSummary;
+    try {
+      summary = await ports.install(allowedIds, signal, (phase, updateId, percent) => {
+        void ports.progress({ state: 'running', phase, percent, ...(updateId ? { updateId } : {}) });
+      });
+    } catch (error) {
+      // The server went away while the pass fetched from its content cache: nothing was installed
+      // by this pass's cycle yet; the pass starts again once the server answers (the next
+      // policyAfterReport waits for it).
+      if (signal.aborted || !ports.transient(error) || ++interrupted > MAX_INTERRUPTED_PASSES) throw error;
+      ports.log(`action ${action.id}: pass ${pass} interrupted (${(error as Error).message}); it starts again`);
+      pass--;
+      continue;
+    }
     if (summary.outcome === 'aborted' && signal.aborted) return;
     for (const id of summary.installed) installed.add(id.toLowerCase());
     if (!OK_OUTCOMES.has(summary.outcome)) {

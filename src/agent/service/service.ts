@@ -276,6 +276,7 @@ export class AgentService {
         );
         await this.deps.host.reboot();
       },
+      transient: (error) => error instanceof AgentHttpError && error.retryable,
       log: this.deps.log,
     };
     try {
