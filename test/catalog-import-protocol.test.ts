@@ -8,6 +8,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { sql } from 'kysely';
 import { spawnSync } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
@@ -205,6 +206,28 @@ for (const kind of STORE_KINDS) {
         await assertCatalogA(store, versionA);
         await importCatalogFile(a.cab.out, catalogWriterFor(store), defaultCabToolkit(), { trustPems });
         assert.equal(await rowsOf(store, left.id), 0, 'the next import removed it');
+      });
+    },
+  );
+  test(
+    `[${kind}] an import the database refuses is a store failure, not a malformed catalog; the previous catalog stays`,
+    { skip: storeSkip(kind) },
+    async () => {
+      await withCatalogA(kind, async (store, versionA) => {
+        const writer = catalogWriterFor(store);
+        // The driver's own error (SqliteError / pg's DatabaseError), as when the disk fills up.
+        const refusing = {
+          ...writer,
+          writePackageBatch: async () => {
+            await sql`SELECT * FROM no_such_table_patchline`.execute(store.db);
+          },
+        };
+        await assert.rejects(
+          importCatalogFile(b.cab.out, refusing, defaultCabToolkit(), { trustPems }),
+          (error: { code: string; message: string }) =>
+            error.code === 'CATALOG_STORE_FAILED' && /check the database/.test(error.message),
+        );
+        await assertCatalogA(store, versionA);
       });
     },
   );

@@ -22,6 +22,18 @@ import { coreUpdateType, decodeBlob, parseBlobName, parseExtendedBlob, parseLoca
 import { XmlFragmentError } from './xml-tree.ts';
 import type { CatalogSource } from './source.ts';
 
+/**
+ * Did the database fail (SQLite's SqliteError, PostgreSQL's DatabaseError, a dropped connection)
+ * rather than the catalog's content? Told apart so the error says what to fix.
+ */
+export function isStoreFailure(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  if (error.name === 'SqliteError' || error.constructor.name === 'DatabaseError') return true;
+  return /Connection terminated|ECONNREFUSED|ECONNRESET|the database system is (shutting down|starting up)/i.test(
+    error.message,
+  );
+}
+
 /** Revisions per write transaction in the shard phase. */
 const REVISIONS_PER_TRANSACTION = 5000;
 
@@ -263,6 +275,12 @@ export async function importCatalog(
         'CATALOG_IMPORT_ABORTED',
         `The catalog import from ${source.description} was aborted; the previous catalog is still current.${leftover}`,
         { cause: error },
+      );
+    if (isStoreFailure(error))
+      throw new PatchlineError(
+        'CATALOG_STORE_FAILED',
+        `The store refused the catalog import from ${source.description}: ${(error as Error).message}. The previous catalog is still current; the cab is not at fault — check the database (disk space, connection, permissions) and import again.${leftover}`,
+        { cause: error, context: { source: source.description } },
       );
     throw new PatchlineError(
       'CATALOG_MALFORMED',
