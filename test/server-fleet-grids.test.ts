@@ -169,6 +169,7 @@ async function assertGridsEqualWholeFleet(t: TestApp, when: string): Promise<Cou
 forEachStore('console grids equal the whole-fleet computation', (kind) => {
   let t: TestApp;
   let web01: string;
+  let web02: string;
   const admin = (method: 'POST' | 'PUT', url: string, payload: Record<string, unknown>) =>
     t.app.inject({ method, url, headers: { authorization: t.bearer.admin }, payload }).then((r) => {
       assert.ok(r.statusCode < 300, `${method} ${url}: ${r.body}`);
@@ -223,6 +224,9 @@ forEachStore('console grids equal the whole-fleet computation', (kind) => {
     const r = await enrollRequest(t, token, 'web01');
     assert.equal(r.statusCode, 201, r.body);
     web01 = `Bearer ${r.json().credential}`;
+    const broad = await enrollRequest(t, await enrollToken(t, { ring: 'broad' }), 'web02');
+    assert.equal(broad.statusCode, 201, broad.body);
+    web02 = `Bearer ${broad.json().credential}`;
   });
   after(() => t.close());
 
@@ -234,6 +238,11 @@ forEachStore('console grids equal the whole-fleet computation', (kind) => {
     await report(web01, 2, [reported(1, 'installed'), reported(3, 'needed'), reported(-1, 'needed', '5999999')]);
     const reportedTwice = await assertGridsEqualWholeFleet(t, 'after a second report');
     assert.notDeepEqual(reportedTwice, seeded, 'the reports changed what the grids show');
+    // A host of the last ring reports: no promotion evidence changes, only its own counts.
+    await report(web02, 1, [reported(4, 'needed'), reported(5, 'installed'), reported(1, 'needed')]);
+    await assertGridsEqualWholeFleet(t, 'after a broad host reported');
+    await report(web02, 2, [reported(4, 'needed')]);
+    await assertGridsEqualWholeFleet(t, 'after a broad host reported less');
 
     await admin('POST', '/api/v1/rules', { action: 'forbid', classifications: ['Security Updates'] });
     const forbidden = await assertGridsEqualWholeFleet(t, 'after a forbid rule');

@@ -103,85 +103,143 @@ export function decideClasses(view: FleetView, now: Date): ClassDecisions {
         if (d.kind === 'deferred' && d.until !== null) validUntilMs = Math.min(validUntilMs, Date.parse(d.until));
       }
       classes.push({ directDownload: ring?.directDownload ?? false, kinds });
-      parts.push(key, [...kinds.values()].join(''));
+      parts.push(key, String(ring?.directDownload ?? false), [...kinds.values()].join(''));
     }
     classOf.set(h.key, index);
   }
   return { classOf, classes, signature: parts.join('\n'), validUntilMs };
 }
 
+// (applicability, delivery) pairs numbered as met; a combination's index packs the five inputs.
+const pairs = new Map<string, Map<string, number>>();
+const combos: (Combo | undefined)[] = [];
+const CACHES = ['not-cached', 'downloading', 'cached'];
+function combo(applicability: string, delivery: string, cache: string, kind: number, direct: boolean): Combo {
+  let byDelivery = pairs.get(applicability);
+  if (!byDelivery) pairs.set(applicability, (byDelivery = new Map()));
+  let pair = byDelivery.get(delivery);
+  if (pair === undefined) byDelivery.set(delivery, (pair = combos.length));
+  const index = ((pair * 4 + CACHES.indexOf(cache) + 1) * 3 + kind) * 2 + (direct ? 1 : 0);
+  let c = combos[index];
+  if (!c) {
+    const facts = {
+      updateId: '',
+      applicability: applicability as never,
+      delivery: delivery as never,
+      hresult: null,
+      attempts: 0,
+      installedAt: null,
+    };
+    const d = deriveDelivery(facts, cache as never);
+    const decision: Decision = {
+      kind: KINDS[kind]!,
+      until: null,
+      by: { kind: 'default-deny', ring: null },
+      matchedRules: [],
+    };
+    const w = waptState(facts.applicability, decision, d, direct);
+    c = {
+      wapt: w === null ? -1 : WAPT_STATES.indexOf(w),
+      wsus: WSUS_STATES.indexOf(wsusState(facts.applicability, d)),
+    };
+    combos[index] = c;
+  }
+  return c;
+}
+
+interface MutableGrid {
+  readonly hosts: Map<string, HostCounts>;
+  readonly updates: Map<string, UpdateCounts>;
+  /** Live hosts reporting each update: an update leaves the grid when none is left. */
+  readonly reporters: Map<string, number>;
+}
+
+/** Adds (sign 1) or takes away (sign -1) one host's rows, as decided in `view`. */
+function contribute(
+  grid: MutableGrid,
+  view: FleetView,
+  decided: ClassDecisions,
+  key: string,
+  live: boolean,
+  sign: 1 | -1,
+) {
+  const cls = decided.classes[decided.classOf.get(key)!]!;
+  const wapt = zero(WAPT_STATES);
+  const wsus = zero(WSUS_STATES);
+  for (const r of view.rows.get(key) ?? []) {
+    const kind = cls.kinds.get(r.updateId)!;
+    const c = combo(
+      r.applicability,
+      r.delivery,
+      view.catalog.get(r.updateId)?.cache ?? 'not-cached',
+      kind,
+      cls.directDownload,
+    );
+    const waptName = c.wapt >= 0 ? WAPT_STATES[c.wapt]! : null;
+    const wsusName = WSUS_STATES[c.wsus]!;
+    if (waptName) wapt[waptName] += 1;
+    wsus[wsusName] += 1;
+    if (!live) continue;
+    let u = grid.updates.get(r.updateId);
+    if (!u) {
+      u = { wapt: zero(WAPT_STATES), wsus: zero(WSUS_STATES), decisions: zero(KINDS) };
+      grid.updates.set(r.updateId, u);
+    }
+    if (waptName) u.wapt[waptName] += sign;
+    u.wsus[wsusName] += sign;
+    if (r.applicability === 'needed') u.decisions[KINDS[kind]!] += sign;
+    const n = (grid.reporters.get(r.updateId) ?? 0) + sign;
+    if (n === 0) {
+      grid.reporters.delete(r.updateId);
+      grid.updates.delete(r.updateId);
+    } else grid.reporters.set(r.updateId, n);
+  }
+  if (sign === 1) grid.hosts.set(key, { wapt, wsus });
+  else grid.hosts.delete(key);
+}
+
 /** Counts every host's and every update's states in one pass over the rows. */
 export function countStates(view: FleetView, decided: ClassDecisions): FleetGrid {
-  // (applicability, delivery) pairs numbered as met; a combination's index packs the five inputs.
-  const pairs = new Map<string, Map<string, number>>();
-  const pairNames: [string, string][] = [];
-  const combos: (Combo | undefined)[] = [];
-  const CACHES = ['not-cached', 'downloading', 'cached'];
-  const combo = (applicability: string, delivery: string, cache: string, kind: number, direct: boolean): Combo => {
-    let byDelivery = pairs.get(applicability);
-    if (!byDelivery) pairs.set(applicability, (byDelivery = new Map()));
-    let pair = byDelivery.get(delivery);
-    if (pair === undefined) {
-      byDelivery.set(delivery, (pair = pairNames.length));
-      pairNames.push([applicability, delivery]);
-    }
-    const cacheIndex = CACHES.indexOf(cache);
-    const index = ((pair * 4 + cacheIndex + 1) * 3 + kind) * 2 + (direct ? 1 : 0);
-    let c = combos[index];
-    if (!c) {
-      const facts = {
-        updateId: '',
-        applicability: applicability as never,
-        delivery: delivery as never,
-        hresult: null,
-        attempts: 0,
-        installedAt: null,
-      };
-      const d = deriveDelivery(facts, cache as never);
-      const decision: Decision = {
-        kind: KINDS[kind]!,
-        until: null,
-        by: { kind: 'default-deny', ring: null },
-        matchedRules: [],
-      };
-      const w = waptState(facts.applicability, decision, d, direct);
-      c = {
-        wapt: w === null ? -1 : WAPT_STATES.indexOf(w),
-        wsus: WSUS_STATES.indexOf(wsusState(facts.applicability, d)),
-      };
-      combos[index] = c;
-    }
-    return c;
-  };
+  const grid: MutableGrid = { hosts: new Map(), updates: new Map(), reporters: new Map() };
+  for (const h of view.hosts) contribute(grid, view, decided, h.key, !h.revoked_at, 1);
+  return grid;
+}
 
-  const hosts = new Map<string, HostCounts>();
-  const updates = new Map<string, UpdateCounts>();
-  for (const h of view.hosts) {
-    const cls = decided.classes[decided.classOf.get(h.key)!]!;
-    const direct = cls.directDownload;
-    const live = !h.revoked_at;
-    const wapt = zero(WAPT_STATES);
-    const wsus = zero(WSUS_STATES);
-    for (const r of view.rows.get(h.key) ?? []) {
-      const kind = cls.kinds.get(r.updateId)!;
-      const c = combo(r.applicability, r.delivery, view.catalog.get(r.updateId)?.cache ?? 'not-cached', kind, direct);
-      const waptName = c.wapt >= 0 ? WAPT_STATES[c.wapt]! : null;
-      const wsusName = WSUS_STATES[c.wsus]!;
-      if (waptName) wapt[waptName] += 1;
-      wsus[wsusName] += 1;
-      if (!live) continue;
-      let u = updates.get(r.updateId);
-      if (!u) {
-        u = { wapt: zero(WAPT_STATES), wsus: zero(WSUS_STATES), decisions: zero(KINDS) };
-        updates.set(r.updateId, u);
-      }
-      if (waptName) u.wapt[waptName] += 1;
-      u.wsus[wsusName] += 1;
-      if (r.applicability === 'needed') u.decisions[KINDS[kind]!] += 1;
-    }
-    hosts.set(h.key, { wapt, wsus });
-  }
-  return { hosts, updates };
+/**
+ * The grid of `view` from the grid of `before`, when only some hosts' rows changed (the same
+ * decisions, the same content cache states): those hosts' old rows are taken away and their new
+ * rows added. Null when more changed (then everything is counted again).
+ */
+function recount(
+  before: { view: FleetView; decided: ClassDecisions; grid: FleetGrid },
+  view: FleetView,
+  decided: ClassDecisions,
+): FleetGrid | null {
+  if (before.decided.signature !== decided.signature) return null;
+  for (const [id, f] of view.catalog) if (before.view.catalog.get(id)?.cache !== f.cache) return null;
+  const old = before.grid as MutableGrid;
+  if (!old.reporters) return null;
+  const grid: MutableGrid = {
+    hosts: new Map(old.hosts),
+    updates: new Map(
+      [...old.updates].map(([id, u]) => [
+        id,
+        { wapt: { ...u.wapt }, wsus: { ...u.wsus }, decisions: { ...u.decisions } },
+      ]),
+    ),
+    reporters: new Map(old.reporters),
+  };
+  const was = new Map(before.view.hosts.map((h) => [h.key, h]));
+  const is = new Map(view.hosts.map((h) => [h.key, h]));
+  const same = (key: string) =>
+    was.has(key) &&
+    is.has(key) &&
+    before.view.rows.get(key) === view.rows.get(key) &&
+    !was.get(key)!.revoked_at === !is.get(key)!.revoked_at &&
+    before.decided.classOf.get(key) === decided.classOf.get(key);
+  for (const [key, h] of was) if (!same(key)) contribute(grid, before.view, before.decided, key, !h.revoked_at, -1);
+  for (const [key, h] of is) if (!same(key)) contribute(grid, view, decided, key, !h.revoked_at, 1);
+  return grid;
 }
 
 /**
@@ -199,7 +257,7 @@ export function memoizedGrid(): (view: FleetView, now: Date) => FleetGrid {
     const grid =
       last && last.view === view && last.decided.signature === decided.signature
         ? last.grid
-        : countStates(view, decided);
+        : ((last && recount(last, view, decided)) ?? countStates(view, decided));
     last = { view, decided, at: t, grid };
     return grid;
   };
