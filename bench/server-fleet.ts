@@ -154,7 +154,7 @@ for (const agents of sizes) {
       serverCpuMsPerReportUnchanged: round1(rounds[1]!.cpuMs / rounds[1]!.reports),
       reportsFailed: reports.failed,
       reportUpdates: 150,
-      catalogUpdates: 4000,
+      catalogUpdates: Number(process.env.BENCH_CATALOG_UPDATES ?? 350_000),
       actionLatencyP50Ms: Math.round(percentile(latencies, 0.5)),
       actionLatencyP99Ms: Math.round(percentile(latencies, 0.99)),
       actionLatencyMaxMs: Math.round(Math.max(...latencies)),
