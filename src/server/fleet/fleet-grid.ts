@@ -37,6 +37,8 @@ export interface HostCounts {
 export interface UpdateCounts extends HostCounts {
   /** Hosts that need it, by decision. */
   readonly decisions: Record<Decision['kind'], number>;
+  /** Live hosts that reported it. */
+  readonly hosts: number;
 }
 
 export interface FleetGrid {
@@ -147,11 +149,11 @@ function combo(applicability: string, delivery: string, cache: string, kind: num
   return c;
 }
 
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 interface MutableGrid {
   readonly hosts: Map<string, HostCounts>;
-  readonly updates: Map<string, UpdateCounts>;
-  /** Live hosts reporting each update: an update leaves the grid when none is left. */
-  readonly reporters: Map<string, number>;
+  /** An update leaves the grid when no live host reports it any more (`hosts` 0). */
+  readonly updates: Map<string, Mutable<UpdateCounts>>;
 }
 
 /** Adds (sign 1) or takes away (sign -1) one host's rows, as decided in `view`. */
@@ -164,8 +166,9 @@ function contribute(
   sign: 1 | -1,
 ) {
   const cls = decided.classes[decided.classOf.get(key)!]!;
-  const wapt = zero(WAPT_STATES);
-  const wsus = zero(WSUS_STATES);
+  // Counted by index, named once at the end (the loop runs once per row of the fleet).
+  const waptN = WAPT_STATES.map(() => 0);
+  const wsusN = WSUS_STATES.map(() => 0);
   for (const r of view.rows.get(key) ?? []) {
     const kind = cls.kinds.get(r.updateId)!;
     const c = combo(
@@ -175,32 +178,31 @@ function contribute(
       kind,
       cls.directDownload,
     );
-    const waptName = c.wapt >= 0 ? WAPT_STATES[c.wapt]! : null;
-    const wsusName = WSUS_STATES[c.wsus]!;
-    if (waptName) wapt[waptName] += 1;
-    wsus[wsusName] += 1;
+    if (c.wapt >= 0) waptN[c.wapt]! += 1;
+    wsusN[c.wsus]! += 1;
     if (!live) continue;
     let u = grid.updates.get(r.updateId);
     if (!u) {
-      u = { wapt: zero(WAPT_STATES), wsus: zero(WSUS_STATES), decisions: zero(KINDS) };
+      u = { wapt: zero(WAPT_STATES), wsus: zero(WSUS_STATES), decisions: zero(KINDS), hosts: 0 };
       grid.updates.set(r.updateId, u);
     }
-    if (waptName) u.wapt[waptName] += sign;
-    u.wsus[wsusName] += sign;
+    if (c.wapt >= 0) u.wapt[WAPT_STATES[c.wapt]!] += sign;
+    u.wsus[WSUS_STATES[c.wsus]!] += sign;
     if (r.applicability === 'needed') u.decisions[KINDS[kind]!] += sign;
-    const n = (grid.reporters.get(r.updateId) ?? 0) + sign;
-    if (n === 0) {
-      grid.reporters.delete(r.updateId);
-      grid.updates.delete(r.updateId);
-    } else grid.reporters.set(r.updateId, n);
+    u.hosts += sign;
+    if (u.hosts === 0) grid.updates.delete(r.updateId);
   }
-  if (sign === 1) grid.hosts.set(key, { wapt, wsus });
-  else grid.hosts.delete(key);
+  if (sign === -1) grid.hosts.delete(key);
+  else
+    grid.hosts.set(key, {
+      wapt: Object.fromEntries(WAPT_STATES.map((k, i) => [k, waptN[i]!])) as WaptCounts,
+      wsus: Object.fromEntries(WSUS_STATES.map((k, i) => [k, wsusN[i]!])) as WsusCounts,
+    });
 }
 
 /** Counts every host's and every update's states in one pass over the rows. */
 export function countStates(view: FleetView, decided: ClassDecisions): FleetGrid {
-  const grid: MutableGrid = { hosts: new Map(), updates: new Map(), reporters: new Map() };
+  const grid: MutableGrid = { hosts: new Map(), updates: new Map() };
   for (const h of view.hosts) contribute(grid, view, decided, h.key, !h.revoked_at, 1);
   return grid;
 }
@@ -218,16 +220,14 @@ function recount(
   if (before.decided.signature !== decided.signature) return null;
   for (const [id, f] of view.catalog) if (before.view.catalog.get(id)?.cache !== f.cache) return null;
   const old = before.grid as MutableGrid;
-  if (!old.reporters) return null;
   const grid: MutableGrid = {
     hosts: new Map(old.hosts),
     updates: new Map(
       [...old.updates].map(([id, u]) => [
         id,
-        { wapt: { ...u.wapt }, wsus: { ...u.wsus }, decisions: { ...u.decisions } },
+        { wapt: { ...u.wapt }, wsus: { ...u.wsus }, decisions: { ...u.decisions }, hosts: u.hosts },
       ]),
     ),
-    reporters: new Map(old.reporters),
   };
   const was = new Map(before.view.hosts.map((h) => [h.key, h]));
   const is = new Map(view.hosts.map((h) => [h.key, h]));
