@@ -82,6 +82,9 @@ function hostView(fleet: FleetView, h: FleetHost, counts: HostCounts, now: strin
   };
 }
 
+/** The order String#localeCompare gives, without building a collator per comparison. */
+const COLLATOR = new Intl.Collator();
+
 const SORTS = ['name', 'ring', 'lastSeenAt', 'lastScanAt', 'MISSING', 'PENDING', 'DISCARDED', 'OK', 'failed'] as const;
 
 export const hostRoutes: FastifyPluginAsyncTypebox<{ deps: ServerDeps }> = async (app, { deps }) => {
@@ -142,9 +145,11 @@ export const hostRoutes: FastifyPluginAsyncTypebox<{ deps: ServerDeps }> = async
                   ? h.wsusCounts.failed!
                   : h.counts[sort]!;
       const dir = q.order === 'desc' ? -1 : 1;
-      hosts.sort(({ view: a }, { view: b }) =>
-        key(a) < key(b) ? -dir : key(a) > key(b) ? dir : a.name.localeCompare(b.name),
-      );
+      // Each host's key is computed once (10,000 hosts: a comparator that lower-cases names on every
+      // comparison was most of the request), ties by name as localeCompare orders them.
+      const keyed = hosts.map((h) => ({ h, k: key(h.view) }));
+      keyed.sort((a, b) => (a.k < b.k ? -dir : a.k > b.k ? dir : COLLATOR.compare(a.h.view.name, b.h.view.name)));
+      hosts = keyed.map((x) => x.h);
       const offset = q.offset ?? 0;
       const page = hosts.slice(offset, offset + (q.limit ?? 100));
       return { hosts: page.map((h) => h.view), total: hosts.length };

@@ -31,6 +31,8 @@ const Update = Type.Object({
   cache: Type.String({ description: 'not-cached | downloading | cached (the server’s content cache)' }),
 });
 type UpdateView = Static<typeof Update>;
+/** The order String#localeCompare gives, without building a collator per comparison. */
+const COLLATOR = new Intl.Collator();
 const SORTS = ['kb', 'title', 'releasedAt', 'severity', 'MISSING', 'PENDING', 'OK', 'DISCARDED', 'failed'] as const;
 
 export const updateRoutes: FastifyPluginAsyncTypebox<{ deps: ServerDeps }> = async (app, { deps }) => {
@@ -130,7 +132,9 @@ export const updateRoutes: FastifyPluginAsyncTypebox<{ deps: ServerDeps }> = asy
                   ? u.wsusCounts.failed!
                   : u.counts[sort]!;
       const dir = (q.order ?? (sort === 'releasedAt' ? 'desc' : 'asc')) === 'desc' ? -1 : 1;
-      list.sort((a, b) => (key(a) < key(b) ? -dir : key(a) > key(b) ? dir : a.updateId.localeCompare(b.updateId)));
+      const keyed = list.map((u) => ({ u, k: key(u) }));
+      keyed.sort((a, b) => (a.k < b.k ? -dir : a.k > b.k ? dir : COLLATOR.compare(a.u.updateId, b.u.updateId)));
+      list = keyed.map((x) => x.u);
       const offset = q.offset ?? 0;
       return { updates: list.slice(offset, offset + (q.limit ?? 100)), total: list.length };
     },
