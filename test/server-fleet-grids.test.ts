@@ -118,6 +118,15 @@ async function assertGridsEqualWholeFleet(t: TestApp, when: string): Promise<Cou
       expected.perHost.get(h.name),
       `${when}: host ${h.name}`,
     );
+  // What is not a decision is read fresh too: a check-in moves lastSeenAt without changing a count.
+  for (const h of hosts.hosts) {
+    const row = expected.hosts.find((x) => x.name === h.name)!;
+    assert.deepEqual(
+      [h.lastSeenAt, h.rebootPending, h.revoked],
+      [row.last_seen_at, Boolean(Number(row.reboot_pending)), row.revoked_at !== null],
+      `${when}: host ${h.name}'s own fields`,
+    );
+  }
   const updates = await get(t, '/api/v1/updates?limit=1000');
   assert.equal(updates.total, expected.perUpdate.size, when);
   const totals: Counts = Object.fromEntries(WAPT_STATES.map((s) => [s, 0]));
@@ -251,6 +260,16 @@ forEachStore('console grids equal the whole-fleet computation', (kind) => {
     t.clock.advance(40 * DAY_MS);
     const later = await assertGridsEqualWholeFleet(t, 'after the clock moved 40 days');
     assert.notDeepEqual(later, forbidden, 'install delays and promotion soaks ended');
+
+    // A check-in that reports nothing: only web01's last-seen time moves.
+    const checkin = await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/agent/checkin',
+      headers: { authorization: web01 },
+      payload: { protocol: AGENT_PROTOCOL_VERSION, waitSeconds: 0, agentVersion: 'test' },
+    });
+    assert.equal(checkin.statusCode, 200, checkin.body);
+    await assertGridsEqualWholeFleet(t, 'after a check-in');
 
     await admin('POST', '/api/v1/hosts/host00005/revoke', {});
     await assertGridsEqualWholeFleet(t, 'after a revocation');

@@ -207,7 +207,9 @@ export function createFleetViews(db: Kysely<Database>, cacheStateOf: CacheStateO
       facts.set(id, f);
     }
     const signature = JSON.stringify([generation, key, rules, rings, overrides, cacheStates]);
-    if (last?.signature === signature) return last.view;
+    // Same decisions: the kept view, but with the hosts as just read — last-seen, online and boot
+    // id change on every check-in without changing a marker.
+    if (last?.signature === signature) return { ...last.view, hosts: hostRows };
 
     // An update the catalog does not know (reported ahead of a sync) keeps the KB and title of the
     // first host (by name) that reported it.

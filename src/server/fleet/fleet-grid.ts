@@ -252,10 +252,12 @@ export function memoizedGrid(): (view: FleetView, now: Date) => FleetGrid {
   let last: { view: FleetView; decided: ClassDecisions; at: number; grid: FleetGrid } | undefined;
   return (view, now) => {
     const t = now.getTime();
-    if (last && last.view === view && t >= last.at && t < last.decided.validUntilMs) return last.grid;
+    // A view is the same when its policy is: the cache hands out copies with fresh host rows.
+    const same = last !== undefined && last.view.policy === view.policy;
+    if (last && same && t >= last.at && t < last.decided.validUntilMs) return last.grid;
     const decided = decideClasses(view, now);
     const grid =
-      last && last.view === view && last.decided.signature === decided.signature
+      last && same && last.decided.signature === decided.signature
         ? last.grid
         : ((last && recount(last, view, decided)) ?? countStates(view, decided));
     last = { view, decided, at: t, grid };
