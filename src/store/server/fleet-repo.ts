@@ -204,20 +204,7 @@ export async function listActions(db: Kysely<Database>, limit: number, before?: 
   return q.execute();
 }
 
-/** Actions this host has not yet acknowledged receiving, oldest first. */
-export async function queuedActionsFor(db: Kysely<Database>, key: string): Promise<ActionRow[]> {
-  return db
-    .selectFrom('actions')
-    .innerJoin('action_hosts', 'action_hosts.action_id', 'actions.id')
-    .selectAll('actions')
-    .where('action_hosts.host_key', '=', key)
-    .where('action_hosts.state', '=', 'queued')
-    .orderBy('actions.created_at')
-    .orderBy('actions.id')
-    .execute();
-}
-
-/** queuedActionsFor for many hosts at once, by host id (each row says whose it is). */
+/** Actions these hosts have not yet acknowledged receiving, oldest first, by host id (each row says whose). */
 export async function queuedActionsOfHosts(
   db: Kysely<Database>,
   hostIds: readonly string[],
