@@ -28,14 +28,16 @@ const COALESCE_MS = 250;
 
 /** Query keys each event family touches; unknown events refresh everything (rare, cheap enough). */
 function keysFor(type: string): readonly string[] {
-  if (type.startsWith('action')) return ['actions', 'hosts', 'host', 'updates', 'update', 'overview'];
-  if (type.startsWith('report') || type.startsWith('host')) return ['hosts', 'host', 'updates', 'update', 'overview'];
+  // Installs and failures are a promotion's evidence: its status moves with them.
+  if (type.startsWith('action')) return ['actions', 'hosts', 'host', 'updates', 'update', 'overview', 'promotions'];
+  if (type.startsWith('report') || type.startsWith('host'))
+    return ['hosts', 'host', 'updates', 'update', 'overview', 'promotions'];
   if (type.startsWith('rule') || type.startsWith('ring') || type.startsWith('promotion'))
     return ['rules', 'rings', 'updates', 'update', 'hosts', 'host', 'overview', 'promotions'];
   if (type.startsWith('catalog')) return ['catalog', 'updates', 'overview'];
   if (type.startsWith('content')) return ['content', 'updates', 'overview'];
   if (type.startsWith('audit')) return ['audit'];
-  return ['hosts', 'host', 'updates', 'update', 'overview', 'actions', 'audit'];
+  return ['hosts', 'host', 'updates', 'update', 'overview', 'actions', 'audit', 'promotions'];
 }
 
 function parseEvent(message: MessageEvent<string>): ServerEvent {
