@@ -15,7 +15,13 @@ import {
   type HostFacts,
   type UpdateFacts,
 } from '../src/domain/policy/index.ts';
-import { catalogFacts, loadOverrides, loadRings, loadRules } from '../src/server/fleet/policy-view.ts';
+import {
+  catalogFacts,
+  loadOverrides,
+  loadRings,
+  loadRules,
+  reportedOnlyFacts,
+} from '../src/server/fleet/policy-view.ts';
 import { seedFleet, seedUpdateId } from '../bench/console-grids-seed.ts';
 
 const DAY_MS = 86_400_000;
@@ -32,17 +38,7 @@ async function wholeFleet(t: TestApp) {
     await catalogFacts(db, [...new Set(rows.map((r) => r.update_id))], () => 'not-cached'),
   );
   for (const r of rows)
-    if (!catalog.has(r.update_id))
-      catalog.set(r.update_id, {
-        updateId: r.update_id,
-        kbs: r.kb ? [r.kb] : [],
-        title: r.title ?? '',
-        classification: null,
-        products: [],
-        severity: null,
-        releasedAt: null,
-        cache: 'not-cached',
-      });
+    if (!catalog.has(r.update_id)) catalog.set(r.update_id, reportedOnlyFacts(r.update_id, r.kb, r.title));
   const facts = hosts.map((h): HostFacts => ({
     name: h.name,
     ring: h.ring,

@@ -11,7 +11,7 @@ import type { Browser, Page } from 'playwright-core';
 import { readHostState } from '../../src/lab/host-state.ts';
 import { chromiumMissing, launchChromium } from './browser.ts';
 import { consoleMissing } from './harness.ts';
-import { startLabServer, type LabServer } from './lab-server.ts';
+import { signedInAdmin, startLabServer, type LabServer } from './lab-server.ts';
 
 const skip = chromiumMissing() ?? consoleMissing() ?? false;
 const UI_TIMEOUT_MS = 20_000;
@@ -69,13 +69,7 @@ describe('web console with a lab fleet: promotion', { skip }, () => {
     writeFileSync(scenario, SCENARIO);
     server = await startLabServer({ scenario, dataDir: join(data, 'server'), timeScale: 0.01 });
     browser = await launchChromium();
-    page = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
-    page.setDefaultTimeout(UI_TIMEOUT_MS);
-    await page.goto(`${server.url}/`, { waitUntil: 'domcontentloaded' });
-    await page.getByLabel('User name').fill('admin');
-    await page.getByLabel('Password').fill(server.password);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('navigation', { name: 'Main' }).waitFor();
+    page = await signedInAdmin(browser, server, UI_TIMEOUT_MS);
   });
   after(async () => {
     await browser?.close();

@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import type { Browser, Page } from 'playwright-core';
 
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 /** The lab server generates and signs its catalog first: allow a loaded machine its time. */
@@ -77,4 +78,16 @@ export async function startLabServer(options: {
     child.kill('SIGKILL');
     throw error;
   }
+}
+
+/** A 1280×800 page of a new browser context, signed in to the lab server as its admin. */
+export async function signedInAdmin(browser: Browser, server: LabServer, timeoutMs: number): Promise<Page> {
+  const page = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
+  page.setDefaultTimeout(timeoutMs);
+  await page.goto(`${server.url}/`, { waitUntil: 'domcontentloaded' });
+  await page.getByLabel('User name').fill('admin');
+  await page.getByLabel('Password').fill(server.password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('navigation', { name: 'Main' }).waitFor();
+  return page;
 }

@@ -14,7 +14,7 @@ import { loadScenario } from '../../src/lab/scenario.ts';
 import { until } from '../support/until.ts';
 import { chromiumMissing, launchChromium } from './browser.ts';
 import { consoleMissing } from './harness.ts';
-import { REPO_ROOT, startLabServer, type LabServer } from './lab-server.ts';
+import { REPO_ROOT, signedInAdmin, startLabServer, type LabServer } from './lab-server.ts';
 
 const SCENARIO = 'examples/lab/patch-night.yaml';
 type Hosts = { hosts: { name: string; lastScanAt: string | null }[] };
@@ -36,13 +36,7 @@ describe('web console with a lab fleet', { skip }, () => {
     data = mkdtempSync(join(tmpdir(), 'patchline-console-lab-'));
     server = await startLabServer({ scenario: SCENARIO, dataDir: data, timeScale: 0.01 });
     browser = await launchChromium();
-    page = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
-    page.setDefaultTimeout(UI_TIMEOUT_MS);
-    await page.goto(`${server.url}/`, { waitUntil: 'domcontentloaded' });
-    await page.getByLabel('User name').fill('admin');
-    await page.getByLabel('Password').fill(server.password);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('navigation', { name: 'Main' }).waitFor();
+    page = await signedInAdmin(browser, server, UI_TIMEOUT_MS);
   });
   after(async () => {
     await browser?.close();

@@ -17,6 +17,7 @@ import {
   loadOverrides,
   loadRings,
   loadRules,
+  reportedOnlyFacts,
   type CacheStateOf,
   type FleetHost,
   type FleetRow,
@@ -217,16 +218,7 @@ export function createFleetViews(db: Kysely<Database>, cacheStateOf: CacheStateO
       for (const h of hostRows) {
         for (const r of hosts.get(h.key)!.rows) {
           if (!unknown.has(r.updateId) || facts.has(r.updateId)) continue;
-          facts.set(r.updateId, {
-            updateId: r.updateId,
-            kbs: r.kb ? [r.kb] : [],
-            title: r.title ?? '',
-            classification: null,
-            products: [],
-            severity: null,
-            releasedAt: null,
-            cache: cacheStateOf(r.updateId),
-          });
+          facts.set(r.updateId, reportedOnlyFacts(r.updateId, r.kb, r.title, cacheStateOf(r.updateId)));
         }
       }
     const rowsByHost = new Map<string, readonly FleetRow[]>();

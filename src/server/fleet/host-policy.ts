@@ -30,7 +30,7 @@ import type { Database } from '../../store/schema.ts';
 import { fleetUpdateRowsOf, listHostRows, neededUpdatesOf, reportSeqsOf } from '../../store/server/fleet-repo.ts';
 import type { AgentHost } from '../gateway/store.ts';
 import { batchLoader } from './batch-loader.ts';
-import { catalogFacts, loadOverrides, loadRings, loadRules } from './policy-view.ts';
+import { catalogFacts, loadOverrides, loadRings, loadRules, reportedOnlyFacts } from './policy-view.ts';
 
 /** How long rules, rings and promotion evidence are reused (policy changes reach agents within this). */
 export const HOST_POLICY_TTL_MS = 2_000;
@@ -176,19 +176,7 @@ export function createHostPolicies(deps: {
     const known = await Promise.all(missing.map((r) => catalog.load(r.update_id)));
     missing.forEach((r, i) => {
       if (target.has(r.update_id)) return;
-      target.set(
-        r.update_id,
-        known[i] ?? {
-          updateId: r.update_id,
-          kbs: r.kb ? [r.kb] : [],
-          title: r.title ?? '',
-          classification: null,
-          products: [],
-          severity: null,
-          releasedAt: null,
-          cache: 'not-cached',
-        },
-      );
+      target.set(r.update_id, known[i] ?? reportedOnlyFacts(r.update_id, r.kb, r.title));
     });
   }
 

@@ -49,6 +49,28 @@ export interface FleetView {
 /** The server's content cache state of an update's files (MISSING vs PENDING); default: not cached. */
 export type CacheStateOf = (updateId: string) => ServerCacheState;
 
+/**
+ * Facts of an update the catalog does not know (a host reported it ahead of a sync): only the KB
+ * and title that host reported.
+ */
+export function reportedOnlyFacts(
+  updateId: string,
+  kb: string | null,
+  title: string | null,
+  cache: ServerCacheState = 'not-cached',
+): UpdateFacts {
+  return {
+    updateId,
+    kbs: kb ? [kb] : [],
+    title: title ?? '',
+    classification: null,
+    products: [],
+    severity: null,
+    releasedAt: null,
+    cache,
+  };
+}
+
 export async function loadRules(db: Kysely<Database>): Promise<Rule[]> {
   const rows = await db.selectFrom('rules').selectAll().orderBy('created_at').orderBy('id').execute();
   return rows.map((r) => ({
