@@ -14,10 +14,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultCabToolkit } from '../src/catalog/cab-toolkit.ts';
@@ -28,7 +25,8 @@ import { generateCatalog } from '../src/lab/catalog-gen.ts';
 import { sqliteCatalogWriter } from '../src/store/catalog-repo.ts';
 import { startLabFleet } from '../src/lab/fleet.ts';
 import { readHostState } from '../src/lab/host-state.ts';
-import { createPayloadStore } from '../src/lab/payloads.ts';
+import { startPayloadUpstream } from './support/payload-upstream.ts';
+import { ioQuiet } from './support/io-quiet.ts';
 import { parseScenario } from '../src/lab/scenario.ts';
 import { appDeps } from '../src/server/app.ts';
 import { enrollToken, testApp } from './support/server-harness.ts';
@@ -75,30 +73,11 @@ test(
     const t = await testApp('sqlite', { now: () => clock.now() });
     const dir = await mkdtemp(join(tmpdir(), 'patchline-chain-'));
     const scenario = parseScenario(SCENARIO, 'chain.yaml');
-    const payloads = createPayloadStore(scenario);
-    // Real I/O holds the simulated time still (as in fleet-windows.test.ts).
-    let inFlight = 0;
-    let lastIoAt = 0;
-    const track = (res: ServerResponse): void => {
-      inFlight++;
-      lastIoAt = performance.now();
-      res.once('close', () => {
-        inFlight--;
-        lastIoAt = performance.now();
-      });
-    };
-    const busy = (): boolean => {
-      if (inFlight > 0 || process.getActiveResourcesInfo().some((r) => r.startsWith('FSReq')))
-        lastIoAt = performance.now();
-      return performance.now() - lastIoAt < QUIET_MS;
-    };
-    const upstream = createServer((req, res) => {
-      track(res);
-      if (!payloads.handle(req, res)) res.writeHead(404).end();
-    });
-    upstream.listen(0, '127.0.0.1');
-    await once(upstream, 'listening');
-    const upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+    // Real I/O holds the simulated time still: payload downloads, requests to the server, file I/O.
+    const io = ioQuiet(QUIET_MS);
+    const upstream = await startPayloadUpstream(scenario, { onResponse: io.track });
+    const { payloads } = upstream;
+    const upstreamUrl = upstream.url;
     // The server knows the updates' classifications from the lab's signed catalog (the agents scan
     // online: the rule must match the CU by its catalog facts, which no report carries).
     const cab = await generateCatalog(
@@ -110,9 +89,8 @@ test(
       trustPems: [await readFile(cab.rootPemFile, 'utf8')],
     });
     const serverUrl = await t.app.listen({ host: '127.0.0.1', port: 0 });
-    t.app.server.on('request', (req, res) => {
-      if (req.url !== '/api/v1/agent/checkin' && !req.url?.startsWith('/api/v1/events')) track(res);
-    });
+    // Requests to the server count too, except the ones that are held open on purpose.
+    io.watchServer(t.app.server);
     const api = async (method: string, url: string, body?: unknown) => {
       const res = await fetch(`${serverUrl}${url}`, {
         method,
@@ -194,7 +172,7 @@ test(
       const actions = new Map<string, string>();
       for (const host of ['chain01', 'fail01', 'forbid01'])
         actions.set(host, (await ok('POST', '/api/v1/actions', { action: 'install', hosts: [host] })).id as string);
-      auto = clock.autoAdvance({ busy });
+      auto = clock.autoAdvance({ busy: io.busy });
       const details = new Map<string, ActionDetail>();
       for (const [host, id] of actions) {
         details.set(
@@ -272,7 +250,7 @@ test(
       await reader.cancel().catch(() => undefined);
       await fleet.close();
       await t.close();
-      upstream.close();
+      await upstream.close();
       await rm(dir, { recursive: true, force: true });
     }
   },

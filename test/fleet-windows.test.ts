@@ -15,16 +15,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManualClock } from '../src/engine/manual-clock.ts';
 import { startLabFleet } from '../src/lab/fleet.ts';
 import { readHostState } from '../src/lab/host-state.ts';
-import { createPayloadStore } from '../src/lab/payloads.ts';
+import { startPayloadUpstream } from './support/payload-upstream.ts';
+import { ioQuiet } from './support/io-quiet.ts';
 import { parseScenario } from '../src/lab/scenario.ts';
 import { createEnrollToken } from '../src/server/accounts.ts';
 import { appDeps } from '../src/server/app.ts';
@@ -71,36 +69,14 @@ test(
     const t = await testApp('sqlite', { now: () => clock.now() });
     const dir = await mkdtemp(join(tmpdir(), 'patchline-windows-'));
     const scenario = parseScenario(SCENARIO, 'windows.yaml');
-    const payloads = createPayloadStore(scenario);
     // Real I/O holds the simulated time still: payload downloads, requests to the server, file I/O.
-    let inFlight = 0;
-    let lastIoAt = 0;
-    const track = (res: import('node:http').ServerResponse): void => {
-      inFlight++;
-      lastIoAt = performance.now();
-      res.once('close', () => {
-        inFlight--;
-        lastIoAt = performance.now();
-      });
-    };
-    /** Real work under way, or only just finished (its caller is still reading the answer). */
-    const busy = (): boolean => {
-      if (inFlight > 0 || process.getActiveResourcesInfo().some((r) => r.startsWith('FSReq')))
-        lastIoAt = performance.now();
-      return performance.now() - lastIoAt < QUIET_MS;
-    };
-    const upstream = createServer((req, res) => {
-      track(res);
-      if (!payloads.handle(req, res)) res.writeHead(404).end();
-    });
-    upstream.listen(0, '127.0.0.1');
-    await once(upstream, 'listening');
-    const upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+    const io = ioQuiet(QUIET_MS);
+    const upstream = await startPayloadUpstream(scenario, { onResponse: io.track });
+    const { payloads } = upstream;
+    const upstreamUrl = upstream.url;
     const serverUrl = await t.app.listen({ host: '127.0.0.1', port: 0 });
     // Requests to the server count too, except the ones that are held open on purpose.
-    t.app.server.on('request', (req, res) => {
-      if (req.url !== '/api/v1/agent/checkin' && !req.url?.startsWith('/api/v1/events')) track(res);
-    });
+    io.watchServer(t.app.server);
     const api = async (
       method: string,
       url: string,
@@ -248,7 +224,7 @@ test(
       await readUntil(`"action":"${actionId}","host":"ops01","state":"received"`, 5_000);
 
       // Time moves now: I/O in flight holds it still, so each step of the simulation sees its own I/O land.
-      auto = clock.autoAdvance({ busy });
+      auto = clock.autoAdvance({ busy: io.busy });
       await until(
         async () => (await api('GET', `/api/v1/actions/${actionId}`, undefined, 'viewer')).body.state === 'done',
         60_000,
@@ -320,7 +296,7 @@ test(
       await auto?.stop();
       await fleet.close();
       await t.close();
-      upstream.close();
+      await upstream.close();
       await rm(dir, { recursive: true, force: true });
     }
   },

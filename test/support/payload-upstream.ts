@@ -4,7 +4,7 @@
  * their own server; this one serves every payload of the scenario and 404s anything else.
  */
 import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createPayloadStore, type PayloadStore } from '../../src/lab/payloads.ts';
 import type { Scenario } from '../../src/lab/scenario.ts';
@@ -17,9 +17,13 @@ export interface PayloadUpstream {
   close(): Promise<void>;
 }
 
-export async function startPayloadUpstream(scenario: Scenario): Promise<PayloadUpstream> {
+export async function startPayloadUpstream(
+  scenario: Scenario,
+  options: { onResponse?: (res: ServerResponse) => void } = {},
+): Promise<PayloadUpstream> {
   const payloads = createPayloadStore(scenario);
   const server = createServer((req, res) => {
+    options.onResponse?.(res);
     if (!payloads.handle(req, res)) res.writeHead(404).end();
   });
   server.listen(0, '127.0.0.1');
