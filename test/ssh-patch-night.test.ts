@@ -83,7 +83,9 @@ it('patch-night over SSH gives the same report as over the lab transport', { ski
         ]);
         const sshReport = JSON.parse(await readFile(join(tmp.dir, 'ssh.json'), 'utf8')) as RunReport;
         const labReport = JSON.parse(await readFile(join(tmp.dir, 'lab.json'), 'utf8')) as RunReport;
-        assert.equal(ssh.code, lab.code, ssh.stderr);
+        // On a difference, say how each host ended over SSH (the JSON log went to stdout).
+        const outcomes = JSON.stringify(sshReport.hosts, null, 1).slice(0, 20_000);
+        assert.equal(ssh.code, lab.code, `${ssh.stderr}\nhosts over SSH: ${outcomes}`);
         assert.deepEqual(sshReport.hosts.map((h) => h.name).sort(), [...HOSTS].sort());
         assert.deepEqual(projection(sshReport), projection(labReport));
         // It really went over SSH: the transport said how each host streams.
