@@ -8,7 +8,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { enrollRequest, enrollToken, forEachStore, testApp, type TestApp } from './support/server-harness.ts';
-import { AGENT_PROTOCOL_VERSION, type ReportedUpdate, type ScanReport } from '../src/domain/agent-protocol.ts';
+import { AGENT_PROTOCOL_VERSION, type ReportedUpdate } from '../src/domain/agent-protocol.ts';
+import { fullReport, reportedUpdate as update, sendReport } from './support/reports.ts';
 
 const SSU = '5a000000-0000-4000-8000-000000000001';
 const CU = '5a000000-0000-4000-8000-000000000002';
@@ -17,34 +18,7 @@ const OTHER = '5a000000-0000-4000-8000-000000000003';
 forEachStore('the policy after a report', (kind) => {
   let t: TestApp;
   let agent = '';
-  const update = (updateId: string, kb: string, applicability: 'needed' | 'installed'): ReportedUpdate => ({
-    updateId,
-    revisionNumber: 1,
-    kbs: [kb],
-    applicability,
-    downloaded: false,
-    lastAttempt: null,
-  });
-  const report = (seq: number, updates: ReportedUpdate[]): ScanReport => ({
-    protocol: AGENT_PROTOCOL_VERSION,
-    seq,
-    baseSeq: null,
-    scannedAt: t.clock.now().toISOString(),
-    source: 'online',
-    catalogSha256: null,
-    rebootPending: false,
-    removed: [],
-    updates,
-  });
-  const send = async (r: ScanReport) => {
-    const res = await t.app.inject({
-      method: 'POST',
-      url: '/api/v1/agent/reports',
-      headers: { authorization: agent },
-      payload: r,
-    });
-    assert.deepEqual(res.json(), { ackedSeq: r.seq, status: 'applied' });
-  };
+  const send = (seq: number, updates: ReportedUpdate[]) => sendReport(t, agent, fullReport(seq, t.clock.now(), updates));
   const checkinAllowed = async (): Promise<string[]> => {
     const res = await t.app.inject({
       method: 'POST',
@@ -83,17 +57,15 @@ forEachStore('the policy after a report', (kind) => {
   after(() => t.close());
 
   test('the decision on the report just sent: the CU that appeared after the SSU is allowed at once', async () => {
-    await send(report(1, [update(SSU, '5044444', 'needed'), update(OTHER, '5000001', 'needed')]));
+    await send(1, [update(SSU, '5044444', 'needed'), update(OTHER, '5000001', 'needed')]);
     // A check-in computes the fleet view now (the clock does not move in this test).
     assert.deepEqual(await checkinAllowed(), [SSU]);
 
-    await send(
-      report(2, [
-        update(SSU, '5044444', 'installed'),
-        update(CU, '5044445', 'needed'),
-        update(OTHER, '5000001', 'needed'),
-      ]),
-    );
+    await send(2, [
+      update(SSU, '5044444', 'installed'),
+      update(CU, '5044445', 'needed'),
+      update(OTHER, '5000001', 'needed'),
+    ]);
     const res = await t.app.inject({ method: 'GET', url: '/api/v1/agent/policy', headers: { authorization: agent } });
     assert.equal(res.statusCode, 200, res.body);
     const answer = res.json() as { ackedReportSeq: number; policy: { allowedUpdateIds: string[]; ring: string } };

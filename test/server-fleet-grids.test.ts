@@ -7,7 +7,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { enrollRequest, enrollToken, forEachStore, testApp, type TestApp } from './support/server-harness.ts';
-import { AGENT_PROTOCOL_VERSION } from '../src/domain/agent-protocol.ts';
+import { AGENT_PROTOCOL_VERSION, type ReportedUpdate } from '../src/domain/agent-protocol.ts';
+import { fullReport, reportedUpdate, sendReport } from './support/reports.ts';
 import {
   createPolicy,
   WAPT_STATES,
@@ -180,33 +181,10 @@ forEachStore('console grids equal the whole-fleet computation', (kind) => {
       assert.ok(r.statusCode < 300, `${method} ${url}: ${r.body}`);
       return r.body ? r.json() : null;
     });
-  const report = async (auth: string, seq: number, updates: unknown[]) => {
-    const r = await t.app.inject({
-      method: 'POST',
-      url: '/api/v1/agent/reports',
-      headers: { authorization: auth },
-      payload: {
-        protocol: AGENT_PROTOCOL_VERSION,
-        seq,
-        baseSeq: null,
-        scannedAt: t.clock.now().toISOString(),
-        source: 'online',
-        catalogSha256: null,
-        rebootPending: false,
-        updates,
-        removed: [],
-      },
-    });
-    assert.equal(r.statusCode, 200, r.body);
-  };
-  const reported = (i: number, applicability: 'needed' | 'installed', kb = String(5_000_000 + i)) => ({
-    updateId: i < 0 ? UNKNOWN : seedUpdateId(i),
-    revisionNumber: 200,
-    kbs: [kb],
-    applicability,
-    downloaded: false,
-    lastAttempt: null,
-  });
+  const report = (auth: string, seq: number, updates: ReportedUpdate[]) =>
+    sendReport(t, auth, fullReport(seq, t.clock.now(), updates));
+  const reported = (i: number, applicability: 'needed' | 'installed', kb = String(5_000_000 + i)) =>
+    reportedUpdate(i < 0 ? UNKNOWN : seedUpdateId(i), kb, applicability, { revisionNumber: 200 });
 
   before(async () => {
     t = await testApp(kind);

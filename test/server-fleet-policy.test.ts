@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { enrollRequest, enrollToken, forEachStore, testApp, type TestApp } from './support/server-harness.ts';
 import { AGENT_PROTOCOL_VERSION, type ReportedUpdate } from '../src/domain/agent-protocol.ts';
 import { HOST_POLICY_TTL_MS } from '../src/server/fleet/host-policy.ts';
+import { fullReport, reportedUpdate, sendReport } from './support/reports.ts';
 
 const U1 = '11111111-1111-4111-8111-111111111111';
 const U2 = '22222222-2222-4222-8222-222222222222';
@@ -27,34 +28,12 @@ forEachStore('the policy agents receive', (kind) => {
     assert.equal(res.statusCode, 201, res.body);
     agents.set(name, { credential: `Bearer ${res.json().credential}`, seq: 0 });
   };
-  const update = (updateId: string, applicability: 'needed' | 'installed'): ReportedUpdate => ({
-    updateId,
-    revisionNumber: 1,
-    kbs: [updateId === U1 ? '5011111' : '5022222'],
-    applicability,
-    downloaded: false,
-    lastAttempt: null,
-  });
+  const update = (updateId: string, applicability: 'needed' | 'installed'): ReportedUpdate =>
+    reportedUpdate(updateId, updateId === U1 ? '5011111' : '5022222', applicability);
   const report = async (name: string, updates: ReportedUpdate[]): Promise<void> => {
     const a = agents.get(name)!;
     a.seq++;
-    const res = await t.app.inject({
-      method: 'POST',
-      url: '/api/v1/agent/reports',
-      headers: { authorization: a.credential },
-      payload: {
-        protocol: AGENT_PROTOCOL_VERSION,
-        seq: a.seq,
-        baseSeq: null,
-        scannedAt: t.clock.now().toISOString(),
-        source: 'offline',
-        catalogSha256: null,
-        rebootPending: false,
-        updates,
-        removed: [],
-      },
-    });
-    assert.equal(res.json().status, 'applied', res.body);
+    await sendReport(t, a.credential, fullReport(a.seq, t.clock.now(), updates, { source: 'offline' }));
   };
   const allowed = async (name: string): Promise<string[]> => {
     const res = await t.app.inject({

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { enrollRequest, enrollToken, forEachStore, testApp, type TestApp } from './support/server-harness.ts';
 import { AGENT_PROTOCOL_VERSION, type ScanReport } from '../src/domain/agent-protocol.ts';
 import { appDeps } from '../src/server/app.ts';
+import { fullReport, reportedUpdate } from './support/reports.ts';
 
 const U1 = '11111111-1111-4111-8111-111111111111';
 const U2 = '22222222-2222-4222-8222-222222222222';
@@ -18,34 +19,16 @@ forEachStore('the fleet through the API', (kind) => {
   let t: TestApp;
   let agent = '';
   const at = () => t.clock.now().toISOString();
-  const report = (seq: number): ScanReport => ({
-    protocol: AGENT_PROTOCOL_VERSION,
-    seq,
-    baseSeq: null,
-    scannedAt: at(),
-    source: 'offline',
-    catalogSha256: null,
-    rebootPending: false,
-    removed: [],
-    updates: [
-      {
-        updateId: U1,
-        revisionNumber: 200,
-        kbs: ['5044444'],
-        applicability: 'needed',
-        downloaded: false,
-        lastAttempt: null,
-      },
-      {
-        updateId: U2,
-        revisionNumber: 100,
-        kbs: ['5033333'],
-        applicability: 'installed',
-        downloaded: true,
-        lastAttempt: null,
-      },
-    ],
-  });
+  const report = (seq: number): ScanReport =>
+    fullReport(
+      seq,
+      at(),
+      [
+        reportedUpdate(U1, '5044444', 'needed', { revisionNumber: 200 }),
+        reportedUpdate(U2, '5033333', 'installed', { revisionNumber: 100, downloaded: true }),
+      ],
+      { source: 'offline' },
+    );
 
   before(async () => {
     t = await testApp(kind);

@@ -4,7 +4,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { enrollRequest, enrollToken, forEachStore, testApp, type TestApp } from './support/server-harness.ts';
-import { AGENT_PROTOCOL_VERSION } from '../src/domain/agent-protocol.ts';
+import type { ReportedUpdate } from '../src/domain/agent-protocol.ts';
+import { fullReport, reportedUpdate, sendReport } from './support/reports.ts';
 
 const CU = '11111111-1111-4111-8111-111111111111';
 const NET = '22222222-2222-4222-8222-222222222222';
@@ -16,38 +17,15 @@ async function enroll(t: TestApp, token: string, hostName: string): Promise<stri
   return `Bearer ${r.json().credential}`;
 }
 
-async function report(t: TestApp, auth: string, updates: unknown[], rebootPending = false): Promise<void> {
-  const r = await t.app.inject({
-    method: 'POST',
-    url: '/api/v1/agent/reports',
-    headers: { authorization: auth },
-    payload: {
-      protocol: AGENT_PROTOCOL_VERSION,
-      seq: 1,
-      baseSeq: null,
-      scannedAt: T0,
-      source: 'online',
-      catalogSha256: null,
-      rebootPending,
-      updates,
-      removed: [],
-    },
-  });
-  assert.equal(r.statusCode, 200, r.body);
+function report(t: TestApp, auth: string, updates: ReportedUpdate[], rebootPending = false): Promise<void> {
+  return sendReport(t, auth, fullReport(1, T0, updates, { rebootPending }));
 }
 
-const needed = (updateId: string, kb: string) => ({
-  updateId,
-  revisionNumber: 1,
-  kbs: [kb],
-  applicability: 'needed',
-  downloaded: false,
-  lastAttempt: null,
-});
-const failed = (updateId: string, kb: string, hresult: string) => ({
-  ...needed(updateId, kb),
-  lastAttempt: { phase: 'install', resultCode: 'failed', hresult, attempts: 2, at: T0 },
-});
+const needed = (updateId: string, kb: string) => reportedUpdate(updateId, kb, 'needed');
+const failed = (updateId: string, kb: string, hresult: string) =>
+  reportedUpdate(updateId, kb, 'needed', {
+    lastAttempt: { phase: 'install', resultCode: 'failed', hresult, attempts: 2, at: T0 },
+  });
 
 forEachStore('console views', (kind) => {
   let t: TestApp;
@@ -59,7 +37,7 @@ forEachStore('console views', (kind) => {
     const sql01 = await enroll(t, token, 'sql01');
     await report(t, web01, [needed(CU, '5044445'), failed(NET, '5044033', '0x80070643')]);
     await report(t, web02, [needed(CU, '5044445'), failed(NET, '5044033', '0x80070643')], true);
-    await report(t, sql01, [{ ...needed(CU, '5044445'), applicability: 'installed' }]);
+    await report(t, sql01, [reportedUpdate(CU, '5044445', 'installed')]);
   });
   after(() => t.close());
 
