@@ -4,9 +4,10 @@
  * ring that allows everything, so each report goes through the SQL gateway store and check-ins
  * through the policy. Same IPC as server-fleet-server.ts (the in-memory gateway store).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { appDeps, buildApp } from '../src/server/app.ts';
 import { createApiToken, createEnrollToken } from '../src/server/accounts.ts';
 import type { ServerDeps } from '../src/server/context.ts';
@@ -52,9 +53,23 @@ const url = await app.listen({ port: 0, host: '127.0.0.1', backlog: 4096 });
 app.server.maxConnections = 50_000;
 const gateway = appDeps(app).agents as AgentGateway;
 
-process.on('message', (msg: { cmd: string }) => {
+let profiler: Session | null = null;
+process.on('message', (msg: { cmd: string; file?: string }) => {
   void (async () => {
-    if (msg.cmd === 'action') {
+    if (msg.cmd === 'profile-start') {
+      profiler = new Session();
+      profiler.connect();
+      await profiler.post('Profiler.enable');
+      await profiler.post('Profiler.start');
+      process.send!({ reply: 'profile-start' });
+    } else if (msg.cmd === 'profile-stop') {
+      const { profile } = await profiler!.post('Profiler.stop');
+      profiler!.disconnect();
+      profiler = null;
+      mkdirSync(dirname(msg.file!), { recursive: true });
+      writeFileSync(msg.file!, JSON.stringify(profile));
+      process.send!({ reply: 'profile-stop' });
+    } else if (msg.cmd === 'action') {
       const createdAtMs = epochMs();
       const res = await app.inject({
         method: 'POST',

@@ -31,14 +31,16 @@ const arg = (name: string): string | undefined => {
   return i >= 0 ? process.argv[i + 1] : undefined;
 };
 const sizes = (arg('--sizes') ?? '1000,10000').split(',').map(Number);
+/** BENCH_PROF=DIR (or 1: /tmp/fleetprof): the server's CPU profile of each report round, written there. */
+const PROF_DIR = process.env.BENCH_PROF
+  ? process.env.BENCH_PROF === '1'
+    ? '/tmp/fleetprof'
+    : process.env.BENCH_PROF
+  : null;
 
 function child(file: string, args: string[]): ChildProcess {
   return fork(fileURLToPath(new URL(file, import.meta.url)), args, {
-    execArgv: [
-      '--import',
-      'tsx',
-      ...(process.env.BENCH_PROF && file.includes('-server') ? ['--cpu-prof', '--cpu-prof-dir=/tmp/fleetprof'] : []),
-    ],
+    execArgv: ['--import', 'tsx'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
 }
@@ -95,6 +97,7 @@ for (const agents of sizes) {
   // report (what a fleet sends day after day: nothing changed, nothing to write but the seq).
   const rounds: { reports: number; failed: number; seconds: number; cpuMs: number }[] = [];
   for (let round = 0; round < REPORT_ROUNDS; round++) {
+    if (PROF_DIR) await ask(server, { cmd: 'profile-start' }, 'profile-start');
     const cpu0 = (await ask<{ cpuSeconds: number }>(server, { cmd: 'stats' }, 'stats')).cpuSeconds;
     const r = await ask<{ reports: number; failed: number; seconds: number }>(
       fleet,
@@ -103,6 +106,11 @@ for (const agents of sizes) {
     );
     const cpu1 = (await ask<{ cpuSeconds: number }>(server, { cmd: 'stats' }, 'stats')).cpuSeconds;
     rounds.push({ ...r, cpuMs: (cpu1 - cpu0) * 1000 });
+    if (PROF_DIR) {
+      const file = `${PROF_DIR}/server-${agents}-report-round-${round + 1}.cpuprofile`;
+      await ask(server, { cmd: 'profile-stop', file }, 'profile-stop');
+      note(`profile: ${file}`);
+    }
     note(
       `report round ${round + 1}: ${r.reports} reports in ${r.seconds.toFixed(1)} s, server CPU ${(cpu1 - cpu0).toFixed(1)} s`,
     );
