@@ -76,6 +76,13 @@ export async function startLabFleet(options: LabFleetOptions): Promise<LabFleet>
   const running = new Map<string, Running>();
   const closing = new AbortController();
   let closed = false;
+  /** Work that outlives its caller (a stopped agent unwinding, a reboot under way): close() waits for it, so nothing writes into the lab after. */
+  const inflight = new Set<Promise<unknown>>();
+  const track = (p: Promise<unknown>): void => {
+    inflight.add(p);
+    const settled = (): void => void inflight.delete(p);
+    p.then(settled, settled);
+  };
   const roots = [...defaultRoots(), options.labRootPem];
 
   const hostIo = (spec: ScenarioHost, h: LabFleetHost, kill: AbortSignal): HostIo => ({
@@ -116,6 +123,7 @@ export async function startLabFleet(options: LabFleetOptions): Promise<LabFleet>
         signal: AbortSignal.timeout(30_000),
       });
     }
+    if (closed) return; // closed while booting: start nothing that close() would not stop
     // The lab's server may listen on another port when the lab is resumed: its URL is the one given now.
     const http = new AgentHttp({
       serverUrl: options.serverUrl,
@@ -148,6 +156,7 @@ export async function startLabFleet(options: LabFleetOptions): Promise<LabFleet>
     if (!r) return;
     running.delete(name);
     r.kill.abort(new Error('host going down'));
+    track(r.done);
   }
 
   async function reboot(spec: ScenarioHost, h: LabFleetHost): Promise<void> {
@@ -163,7 +172,7 @@ export async function startLabFleet(options: LabFleetOptions): Promise<LabFleet>
       return;
     }
     // The reboot takes its time on the fleet's clock (a test's manual clock moves it).
-    void clock
+    const back = clock
       .sleep(Math.round(spec.rebootSeconds * 1_000 * options.scenario.timeScale), closing.signal)
       .then(
         async () => {
@@ -180,6 +189,7 @@ export async function startLabFleet(options: LabFleetOptions): Promise<LabFleet>
         () => undefined,
       )
       .catch((error: unknown) => log(`${spec.name}: boot failed: ${(error as Error).message}`));
+    track(back);
   }
 
   const wanted = options.hosts ? new Set(options.hosts.map((n) => n.toLowerCase())) : null;
@@ -213,7 +223,12 @@ export async function startLabFleet(options: LabFleetOptions): Promise<LabFleet>
       const all = [...running.values()];
       running.clear();
       for (const r of all) r.kill.abort(new Error('lab fleet closed'));
-      await Promise.all(all.map((r) => r.done));
+      // A reboot under way may boot its host after the abort above: wait for it, then stop what it started.
+      while (inflight.size > 0) await Promise.allSettled([...inflight]);
+      const late = [...running.values()];
+      running.clear();
+      for (const r of late) r.kill.abort(new Error('lab fleet closed'));
+      await Promise.all([...all, ...late].map((r) => r.done));
     },
   };
 }
