@@ -9,7 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { importCatalog } from '../src/catalog/importer.ts';
-import { showUpdate } from '../src/catalog/query.ts';
+import { showUpdate } from '../src/catalog/update-details.ts';
 import { renderDetails, renderImportResult } from '../src/catalog/render.ts';
 import { parseBlobName, parseCoreBlob } from '../src/catalog/shards.ts';
 import type { CatalogSource } from '../src/catalog/source.ts';

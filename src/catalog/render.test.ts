@@ -2,7 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { formatTable, renderDetails, renderHits, renderStatus } from './render.ts';
-import type { CatalogHit, CatalogUpdateDetails } from './query.ts';
+import type { CatalogHit } from './query.ts';
+import type { CatalogUpdateDetails } from './update-details.ts';
 
 const hit: CatalogHit = {
   updateId: '11111111-1111-1111-1111-111111111111',

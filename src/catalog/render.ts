@@ -2,7 +2,8 @@
  * Human-readable text for `patchline catalog …`: aligned tables and detail blocks. Pure
  * functions from query results to text, so the CLI only prints (and --json bypasses this).
  */
-import type { CatalogHit, CatalogStatus, CatalogUpdateDetails, CatalogVersionInfo, RelatedUpdate } from './query.ts';
+import type { CatalogHit, CatalogStatus, CatalogVersionInfo } from './query.ts';
+import type { CatalogUpdateDetails, RelatedUpdate } from './update-details.ts';
 import type { ImportProgress, ImportResult } from './importer.ts';
 
 /**

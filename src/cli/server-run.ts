@@ -12,7 +12,7 @@
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { showUpdate } from '../catalog/query.ts';
+import { showUpdate } from '../catalog/update-details.ts';
 import { MICROSOFT_CATALOG_URL } from '../catalog/sync.ts';
 import { usageError } from '../domain/errors.ts';
 import { createEnrollToken } from '../server/accounts.ts';

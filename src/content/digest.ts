@@ -69,7 +69,7 @@ export function normalizeSpec(spec: ContentFileSpec): NormalizedSpec {
 export const isHexDigest = (value: string): boolean => /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/.test(value);
 
 /**
- * A payload file as the catalog query returns it (src/catalog/query.ts PayloadFile: base64
+ * A payload file as the catalog query returns it (src/catalog/update-details.ts PayloadFile: base64
  * digests, URL from FileLocation) → a spec for the cache; null when the catalog has no URL for it.
  */
 export function specFromCatalogFile(f: {

@@ -15,7 +15,7 @@ export interface CatalogService {
   ): Promise<{ readonly changed: boolean; readonly versionId: number | null; readonly message: string }>;
 }
 
-/** What the update page shows from the catalog beyond the facts the policy uses (catalog/query.ts's showUpdate). */
+/** What the update page shows from the catalog beyond the facts the policy uses (catalog/update-details.ts's showUpdate). */
 export interface CatalogRelations {
   readonly kb: string | null;
   readonly title: string | null;

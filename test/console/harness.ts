@@ -12,7 +12,7 @@ import { createEnrollToken, createUser } from '../../src/server/accounts.ts';
 import { importCatalogFile } from '../../src/catalog/import-file.ts';
 import { defaultCabToolkit } from '../../src/catalog/cab-toolkit.ts';
 import { sqliteCatalogWriter } from '../../src/store/catalog-repo.ts';
-import { showUpdate } from '../../src/catalog/query.ts';
+import { showUpdate } from '../../src/catalog/update-details.ts';
 import { makeLabCatalog } from '../catalog-helpers.ts';
 import { testApp, TEST_ACTOR, type TestApp } from '../support/server-harness.ts';
 
