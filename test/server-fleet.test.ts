@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { enrollRequest, enrollToken, forEachStore, testApp, type TestApp } from './support/server-harness.ts';
 import { AGENT_PROTOCOL_VERSION, type ScanReport } from '../src/domain/agent-protocol.ts';
 import { appDeps } from '../src/server/app.ts';
-import { fullReport, reportedUpdate } from './support/reports.ts';
+import { fullReport, reportedUpdate, sendReport } from './support/reports.ts';
 
 const U1 = '11111111-1111-4111-8111-111111111111';
 const U2 = '22222222-2222-4222-8222-222222222222';
@@ -255,6 +255,55 @@ forEachStore('the fleet through the API', (kind) => {
       updates.map((u: { updateId: string; state: string }) => [u.updateId, u.state]),
       [[U1, 'MISSING']],
     );
+  });
+
+  test('a full report repeated after a delta restores what it says; the reboot flag alone changes the states', async () => {
+    const states = async (): Promise<[string, string][]> =>
+      (
+        await t.app.inject({
+          method: 'GET',
+          url: '/api/v1/hosts/web01/updates',
+          headers: { authorization: t.bearer.viewer },
+        })
+      )
+        .json()
+        .updates.map((u: { updateId: string; wsusState: string }) => [u.updateId, u.wsusState]);
+    const installedNow = {
+      phase: 'install' as const,
+      resultCode: 'succeeded' as const,
+      hresult: null,
+      attempts: 1,
+      at: at(),
+    };
+    const updates = [
+      reportedUpdate(U1, '5044444', 'needed', { revisionNumber: 200, lastAttempt: installedNow }),
+      reportedUpdate(U2, '5033333', 'installed', { revisionNumber: 100, downloaded: true }),
+    ];
+    await sendReport(t, agent, fullReport(10, at(), updates, { rebootPending: true }));
+    const held: [string, string][] = [
+      [U1, 'installed-pending-reboot'],
+      [U2, 'installed'],
+    ];
+    assert.deepEqual(await states(), held);
+    // A delta changes U1; the same full report as seq 10 then has to put it back.
+    await sendReport(t, agent, {
+      ...fullReport(11, at(), [reportedUpdate(U1, '5044444', 'needed', { revisionNumber: 200 })]),
+      baseSeq: 10,
+    });
+    assert.deepEqual(await states(), [
+      [U1, 'needed'],
+      [U2, 'installed'],
+    ]);
+    await sendReport(t, agent, fullReport(12, at(), updates, { rebootPending: true }));
+    assert.deepEqual(await states(), held, 'the full report after the delta is applied, not taken as already held');
+    await sendReport(t, agent, fullReport(13, at(), updates, { rebootPending: true }));
+    assert.deepEqual(await states(), held, 'the same full report again changes nothing');
+    // Rebooted: the same updates, no reboot pending.
+    await sendReport(t, agent, fullReport(14, at(), updates, { rebootPending: false }));
+    assert.deepEqual(await states(), [
+      [U1, 'needed'],
+      [U2, 'installed'],
+    ]);
   });
 
   test('revoking the host cuts its credential at once, and it cannot re-enroll', async () => {

@@ -90,6 +90,12 @@ export interface HostsTable {
   facts_json: string;
   /** Sequence of the last report applied (reports are idempotent: older or equal seqs change nothing). */
   report_seq: number;
+  /**
+   * Digest of the full report whose rows host_updates holds (its updates and reboot flag), or null
+   * when unknown (before the first report, after a delta): a full report with the same digest
+   * changes no row, so the gateway neither reads nor writes them (migration 0006).
+   */
+  inventory_digest: string | null;
 }
 
 export interface HostUpdatesTable {

@@ -23,6 +23,7 @@ export function createServerGateway(deps: ServerDeps, files: AgentFiles = {}): A
   const gateway = createAgentGateway({
     store: sqlGatewayStore({
       db: deps.store.db,
+      dialect: deps.store.dialect,
       notify: () => deps.feed.notify(),
       onReport: () => deps.metrics.reportsIngested.inc(),
     }),

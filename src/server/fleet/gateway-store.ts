@@ -6,8 +6,10 @@
  * whole or not at all. Enrollments are audited (`agent:<host>`); reports and progress are data, not
  * changes by people: they go to the events outbox only.
  */
+import { createHash } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { ActionProgress, AgentAction, ReportedUpdate, ScanReport } from '../../domain/agent-protocol.ts';
+import type { StoreDialect } from '../../store/open.ts';
 import type { Database } from '../../store/schema.ts';
 import { appendAudit, appendEvent } from '../../store/server/audit-repo.ts';
 import {
@@ -16,6 +18,7 @@ import {
   findHostByName,
   hostKey,
   hostUpdateRows,
+  hostUpdateRowsOf,
   insertHost,
   anyActionHostFailed,
   openActionHost,
@@ -47,6 +50,8 @@ const TERMINAL = new Set(['succeeded', 'failed']);
 
 export interface GatewayStoreDeps {
   readonly db: Kysely<Database>;
+  /** The store's dialect (the rows' upsert is written by hand for each). */
+  readonly dialect: StoreDialect;
   /** Wakes the live views after a commit. */
   readonly notify: () => void;
   readonly onReport?: () => void;
@@ -102,6 +107,18 @@ export function hostUpdateRow(
     reported_at: now,
     report_json: JSON.stringify({ ...u, updateId: u.updateId.toLowerCase() }),
   };
+}
+
+/**
+ * What a full report's rows are a function of (with the rows they replace: applying it twice
+ * gives the same rows), as a digest: equal digests, nothing to write. The agent's own order and
+ * spelling count, so a report that differs only in those takes the comparing path (still right).
+ */
+export function inventoryDigest(report: Pick<ScanReport, 'updates' | 'rebootPending'>): string {
+  return createHash('sha256')
+    .update(report.rebootPending ? '1' : '0')
+    .update(JSON.stringify(report.updates))
+    .digest('base64url');
 }
 
 /** The same stored facts, whenever the row was reported (`reported_at`: when it last changed). */
@@ -191,6 +208,7 @@ export function sqlGatewayStore(deps: GatewayStoreDeps): GatewayStore {
               reboot_pending: 0,
               facts_json: '{}',
               report_seq: 0,
+              inventory_digest: null,
             };
             await insertHost(trx, host);
           }
@@ -232,28 +250,41 @@ export function sqlGatewayStore(deps: GatewayStoreDeps): GatewayStore {
 
     async applyReport(hostId: string, report: ScanReport, now: Date): Promise<ReportOutcome> {
       const at = now.toISOString();
+      const full = report.baseSeq === null;
+      // Outside the transaction: the batch's other jobs need not wait for it.
+      const digest = full ? inventoryDigest(report) : null;
       const outcome = await commits.run(async (trx): Promise<ReportOutcome> => {
         const host = await findHostById(trx, hostId);
         if (!host) throw new Error(`unknown host ${hostId}`);
         const verdict = classifyReport(host.report_seq, report);
         if (verdict !== 'apply') return { status: verdict, ackedSeq: host.report_seq };
-        const previous = new Map((await hostUpdateRows(trx, host.key)).map((r) => [r.update_id, r]));
-        const rows = report.updates.map((u) =>
-          hostUpdateRow(host.key, u, report.rebootPending, previous.get(u.updateId.toLowerCase()), at),
-        );
-        // Only what changed is written: a fleet's reports mostly repeat what the server holds, and
-        // rewriting 150 unchanged rows (and their index entries) per report was the ingestion's main cost.
-        const changed = rows.filter((r) => !sameHostUpdate(r, previous.get(r.update_id)));
-        const reported = new Set(rows.map((r) => r.update_id));
-        const removed =
-          report.baseSeq === null
+        // The same full report as the one the rows came from changes none of them (applying a
+        // report is idempotent): nothing to read or compare. Most of a fleet's full reports are that.
+        if (digest === null || host.inventory_digest !== digest) {
+          const ids = full ? null : report.updates.map((u) => u.updateId.toLowerCase());
+          // A delta reads only the rows it names.
+          const previous = new Map(
+            (ids === null ? await hostUpdateRows(trx, host.key) : await hostUpdateRowsOf(trx, host.key, ids)).map(
+              (r) => [r.update_id, r],
+            ),
+          );
+          const rows = report.updates.map((u) =>
+            hostUpdateRow(host.key, u, report.rebootPending, previous.get(u.updateId.toLowerCase()), at),
+          );
+          // Only what changed is written: a fleet's reports mostly repeat what the server holds.
+          const changed = rows.filter((r) => !sameHostUpdate(r, previous.get(r.update_id)));
+          const reported = new Set(rows.map((r) => r.update_id));
+          const removed = full
             ? [...previous.keys()].filter((id) => !reported.has(id))
             : report.removed.map((id) => id.toLowerCase());
-        await replaceHostUpdates(trx, host.key, changed, false, removed);
+          await replaceHostUpdates(trx, deps.dialect, host.key, changed, removed);
+        }
         await updateHost(trx, host.key, {
           report_seq: report.seq,
           last_scan_at: report.scannedAt,
           reboot_pending: report.rebootPending ? 1 : 0,
+          // After a delta the rows are no one full report's: unknown until the next full report.
+          inventory_digest: digest,
         });
         await appendEvent(trx, at, 'host.report', { host: host.name, seq: report.seq });
         return { status: 'applied', ackedSeq: report.seq };

@@ -21,7 +21,7 @@ import type { Database } from '../../store/schema.ts';
 import type { HostRow } from '../../store/server/fleet-repo.ts';
 
 /** A host as the views read it (without its agent's facts and credential hash). */
-export type FleetHost = Omit<HostRow, 'facts_json' | 'credential_hash'>;
+export type FleetHost = Omit<HostRow, 'facts_json' | 'credential_hash' | 'inventory_digest'>;
 
 /** A host × update row as the views read it: the policy's facts plus what the grids show. */
 export interface FleetRow extends HostUpdateFacts {

@@ -5,6 +5,7 @@ import * as catalog from './0002-catalog.ts';
 import * as server from './0003-server.ts';
 import * as catalogCves from './0004-catalog-cves.ts';
 import * as hostUpdatesNoUpdateIndex from './0005-host-updates-no-update-index.ts';
+import * as hostInventoryDigest from './0006-host-inventory-digest.ts';
 
 export const migrations: Record<string, Migration> = {
   '0001-runs': runs,
@@ -12,4 +13,5 @@ export const migrations: Record<string, Migration> = {
   '0003-server': server,
   '0004-catalog-cves': catalogCves,
   '0005-host-updates-no-update-index': hostUpdatesNoUpdateIndex,
+  '0006-host-inventory-digest': hostInventoryDigest,
 };

@@ -3,8 +3,9 @@
  * with their per-host progress. Plain queries; the server's gateway adapter and API routes put
  * them together (src/server/fleet/). Functions take a Kysely or a transaction.
  */
-import type { Kysely } from 'kysely';
+import { CompiledQuery, type Kysely } from 'kysely';
 import type { Database } from '../schema.ts';
+import { UPSERT_CHUNK_ROWS, upsertHostUpdates, type PlaceholderStyle } from './host-updates-sql.ts';
 import type { ActionHostsTable, ActionsTable, HostUpdatesTable, HostsTable } from '../schema-server.ts';
 
 export type HostRow = HostsTable;
@@ -44,6 +45,25 @@ export async function hostUpdateRows(db: Kysely<Database>, key?: string): Promis
   let q = db.selectFrom('host_updates').selectAll();
   if (key !== undefined) q = q.where('host_key', '=', key);
   return q.orderBy('host_key').orderBy('update_id').execute();
+}
+
+/** The rows of one host for these update ids (lower-case) only: what a delta report touches. */
+export async function hostUpdateRowsOf(
+  db: Kysely<Database>,
+  key: string,
+  updateIds: readonly string[],
+): Promise<HostUpdateRow[]> {
+  const out: HostUpdateRow[] = [];
+  for (let i = 0; i < updateIds.length; i += 500)
+    out.push(
+      ...(await db
+        .selectFrom('host_updates')
+        .selectAll()
+        .where('host_key', '=', key)
+        .where('update_id', 'in', updateIds.slice(i, i + 500))
+        .execute()),
+    );
+  return out;
 }
 
 /** A host × update row without the agent's whole report (report_json): what the policy and views read. */
@@ -112,42 +132,27 @@ export async function reportSeqsOf(db: Kysely<Database>, hostIds: readonly strin
   return new Map(rows.map((r) => [r.id, Number(r.report_seq)]));
 }
 
+/**
+ * Writes a host's changed rows (insert, or replace the reported columns) and deletes the removed
+ * ones. `style` is the store's dialect (the upsert's text is built by hand: host-updates-sql.ts).
+ */
 export async function replaceHostUpdates(
   db: Kysely<Database>,
+  style: PlaceholderStyle,
   key: string,
   rows: readonly HostUpdateRow[],
-  removeAll: boolean,
   removed: readonly string[],
 ): Promise<void> {
-  if (removeAll) await db.deleteFrom('host_updates').where('host_key', '=', key).execute();
-  for (let i = 0; !removeAll && i < removed.length; i += 500) {
+  for (let i = 0; i < removed.length; i += 500) {
     await db
       .deleteFrom('host_updates')
       .where('host_key', '=', key)
       .where('update_id', 'in', removed.slice(i, i + 500))
       .execute();
   }
-  // Chunks stay under SQLite's bound-parameter limit (16 columns × 500 rows).
-  for (let i = 0; i < rows.length; i += 500) {
-    const chunk = rows.slice(i, i + 500);
-    await db
-      .insertInto('host_updates')
-      .values(chunk)
-      .onConflict((oc) =>
-        oc.columns(['host_key', 'update_id']).doUpdateSet((eb) => ({
-          revision: eb.ref('excluded.revision'),
-          kb: eb.ref('excluded.kb'),
-          applicability: eb.ref('excluded.applicability'),
-          delivery: eb.ref('excluded.delivery'),
-          hresult: eb.ref('excluded.hresult'),
-          attempts: eb.ref('excluded.attempts'),
-          last_attempt_at: eb.ref('excluded.last_attempt_at'),
-          installed_at: eb.ref('excluded.installed_at'),
-          reported_at: eb.ref('excluded.reported_at'),
-          report_json: eb.ref('excluded.report_json'),
-        })),
-      )
-      .execute();
+  for (let i = 0; i < rows.length; i += UPSERT_CHUNK_ROWS) {
+    const { sql, parameters } = upsertHostUpdates(rows.slice(i, i + UPSERT_CHUNK_ROWS), style);
+    await db.executeQuery(CompiledQuery.raw(sql, [...parameters]));
   }
 }
 
