@@ -73,7 +73,6 @@ export interface CatalogHit {
   readonly updateType: string | null;
 }
 
-
 /**
  * Builds an FTS5 MATCH expression: every word, each quoted (so `-` or `:` are not operators) and
  * as a prefix (`"cumul"*`), so typing the start of a word finds it, as LIKE would.
@@ -246,26 +245,36 @@ export async function searchCatalog(db: Kysely<Database>, criteria: SearchCriter
     versionId,
     rows.map((r) => r.revision_id),
   );
-  return rows.map((r) => {
-    const mine = cats.get(r.revision_id) ?? [];
-    return {
-      updateId: r.update_id,
-      revisionId: r.revision_id,
-      revisionNumber: r.revision_number,
-      kb: r.kb,
-      title: r.title,
-      classification: mine.find((c) => c.type === 'UpdateClassification')?.name ?? null,
-      products: mine.filter((c) => c.type === 'Product').map((c) => c.name ?? c.id),
-      severity: r.msrc_severity,
-      releaseDate: r.release_date,
-      updateType: r.update_type,
-    };
-  });
+  return rows.map((r) => hitOf(r, cats.get(r.revision_id) ?? []));
+}
+
+type Category = { id: string; type: string; name: string | null };
+
+/** A catalog_updates row with its categories, as search lists it (and show starts from). */
+export function hitOf(
+  r: Pick<
+    Database['catalog_updates'],
+    'update_id' | 'revision_id' | 'revision_number' | 'kb' | 'title' | 'msrc_severity' | 'release_date' | 'update_type'
+  >,
+  categories: readonly Category[],
+): CatalogHit {
+  return {
+    updateId: r.update_id,
+    revisionId: r.revision_id,
+    revisionNumber: r.revision_number,
+    kb: r.kb,
+    title: r.title,
+    classification: categories.find((c) => c.type === 'UpdateClassification')?.name ?? null,
+    products: categories.filter((c) => c.type === 'Product').map((c) => c.name ?? c.id),
+    severity: r.msrc_severity,
+    releaseDate: r.release_date,
+    updateType: r.update_type,
+  };
 }
 
 /** The categories (products, classifications) of these revisions, by revision id. */
 export async function categoriesOf(db: Kysely<Database>, versionId: number, revisionIds: readonly number[]) {
-  const out = new Map<number, { id: string; type: string; name: string | null }[]>();
+  const out = new Map<number, Category[]>();
   if (revisionIds.length === 0) return out;
   const rows = await db
     .selectFrom('catalog_update_categories as uc')

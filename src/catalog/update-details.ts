@@ -6,7 +6,7 @@
 import type { Kysely } from 'kysely';
 import { normalizeKb } from '../domain/filters.ts';
 import type { Database } from '../store/schema.ts';
-import { categoriesOf, currentVersionId, MAX_CHAIN_DEPTH, type CatalogHit } from './query.ts';
+import { categoriesOf, currentVersionId, hitOf, MAX_CHAIN_DEPTH, type CatalogHit } from './query.ts';
 
 export interface RelatedUpdate {
   readonly updateId: string;
@@ -82,16 +82,7 @@ export async function showUpdate(db: Kysely<Database>, idOrKb: string): Promise<
   for (const r of rows) {
     const mine = cats.get(r.revision_id) ?? [];
     out.push({
-      updateId: r.update_id,
-      revisionId: r.revision_id,
-      revisionNumber: r.revision_number,
-      kb: r.kb,
-      title: r.title,
-      classification: mine.find((c) => c.type === 'UpdateClassification')?.name ?? null,
-      products: mine.filter((c) => c.type === 'Product').map((c) => c.name ?? c.id),
-      severity: r.msrc_severity,
-      releaseDate: r.release_date,
-      updateType: r.update_type,
+      ...hitOf(r, mine),
       description: r.description,
       categories: mine,
       creationDate: r.creation_date,
@@ -107,30 +98,8 @@ export async function showUpdate(db: Kysely<Database>, idOrKb: string): Promise<
       cveIds: jsonList(r.cve_ids) ?? [],
       securityBulletinId: r.security_bulletin_id,
       prerequisites: await prerequisitesOf(db, versionId, r.revision_id),
-      bundleMembers: await byRevisions(
-        db,
-        versionId,
-        (
-          await db
-            .selectFrom('catalog_bundles')
-            .select('member_revision_id as rev')
-            .where('version_id', '=', versionId)
-            .where('bundle_revision_id', '=', r.revision_id)
-            .execute()
-        ).map((b) => b.rev),
-      ),
-      bundledBy: await byRevisions(
-        db,
-        versionId,
-        (
-          await db
-            .selectFrom('catalog_bundles')
-            .select('bundle_revision_id as rev')
-            .where('version_id', '=', versionId)
-            .where('member_revision_id', '=', r.revision_id)
-            .execute()
-        ).map((b) => b.rev),
-      ),
+      bundleMembers: await bundleSide(db, versionId, r.revision_id, 'members'),
+      bundledBy: await bundleSide(db, versionId, r.revision_id, 'bundles'),
       supersedes: await chain(db, versionId, r.revision_id, 'older'),
       supersededBy: await chain(db, versionId, r.revision_id, 'newer'),
       files: await filesOf(db, versionId, r.revision_id),
@@ -275,3 +244,26 @@ async function filesOf(db: Kysely<Database>, versionId: number, revisionId: numb
   }));
 }
 
+/** The bundle's members (`members`) or the bundles holding this revision (`bundles`). */
+async function bundleSide(
+  db: Kysely<Database>,
+  versionId: number,
+  revisionId: number,
+  side: 'members' | 'bundles',
+): Promise<RelatedUpdate[]> {
+  const [mine, theirs] =
+    side === 'members'
+      ? (['bundle_revision_id', 'member_revision_id'] as const)
+      : (['member_revision_id', 'bundle_revision_id'] as const);
+  const rows = await db
+    .selectFrom('catalog_bundles')
+    .select(`${theirs} as rev`)
+    .where('version_id', '=', versionId)
+    .where(mine, '=', revisionId)
+    .execute();
+  return byRevisions(
+    db,
+    versionId,
+    rows.map((b) => b.rev),
+  );
+}
