@@ -16,7 +16,11 @@ const epochMs = (): number => performance.timeOrigin + performance.now();
 const [url, token, countText] = process.argv.slice(2) as [string, string, string];
 const count = Number(countText);
 const base = new URL(url);
-const pollAgent = new Agent({ keepAlive: true, maxSockets: Infinity });
+// Each real agent keeps its own connection open between check-ins. An http.Agent keeps only
+// maxFreeSockets (default 256) idle sockets and destroys the rest: after an action answered every
+// check-in at once, all but 256 agents would reconnect, a burst of thousands of new connections
+// that real agents never make.
+const pollAgent = new Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: Infinity });
 const workAgent = new Agent({ keepAlive: true, maxSockets: REPORT_CONCURRENCY });
 
 interface Sim {
@@ -25,6 +29,8 @@ interface Sim {
   seq: number;
 }
 const sims: Sim[] = [];
+/** Failed check-ins by error code (ECONNRESET, ECONNREFUSED, …): a healthy run has none. */
+const checkinErrors: Record<string, number> = {};
 /** action id → receive time per agent index. */
 const received = new Map<string, number[]>();
 let stopping = false;
@@ -113,6 +119,8 @@ async function poll(index: number): Promise<void> {
       res = await post('/api/v1/agent/checkin', body, sim.credential, pollAgent);
     } catch (error) {
       if (stopping) return;
+      const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+      checkinErrors[code] = (checkinErrors[code] ?? 0) + 1;
       process.stderr.write(`agent ${index}: check-in failed: ${(error as Error).message}\n`);
       await new Promise((r) => setTimeout(r, 1_000 + Math.random() * 1_000));
       continue;
@@ -151,7 +159,11 @@ process.on('message', (msg: { cmd: string; perAgent?: number; actionId?: string 
       process.send!({ reply: 'reports', reports: jobs.length, failed, seconds: (epochMs() - started) / 1000 });
     } else if (msg.cmd === 'received') {
       const times = received.get(msg.actionId!) ?? [];
-      process.send!({ reply: 'received', times: Array.from({ length: sims.length }, (_, i) => times[i] ?? null) });
+      process.send!({
+        reply: 'received',
+        times: Array.from({ length: sims.length }, (_, i) => times[i] ?? null),
+        checkinErrors,
+      });
     } else if (msg.cmd === 'stop') {
       stopping = true;
       pollAgent.destroy();

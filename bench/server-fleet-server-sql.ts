@@ -51,6 +51,9 @@ const enroll = await createEnrollToken(deps, who, {
 });
 const url = await app.listen({ port: 0, host: '127.0.0.1', backlog: 4096 });
 app.server.maxConnections = 50_000;
+// Connections accepted: each agent should need one for its check-ins (plus the report pool's).
+let connections = 0;
+app.server.on('connection', () => connections++);
 const gateway = appDeps(app).agents as AgentGateway;
 
 let profiler: Session | null = null;
@@ -83,6 +86,7 @@ process.on('message', (msg: { cmd: string; file?: string }) => {
       process.send!({
         reply: 'stats',
         connected: gateway.connected(),
+        connections,
         peakRssMB: Math.round(usage.maxRSS / 1024),
         cpuSeconds: (usage.userCPUTime + usage.systemCPUTime) / 1e6,
       });

@@ -31,7 +31,7 @@ const arg = (name: string): string | undefined => {
   return i >= 0 ? process.argv[i + 1] : undefined;
 };
 const sizes = (arg('--sizes') ?? '1000,10000').split(',').map(Number);
-/** BENCH_PROF=DIR (or 1: /tmp/fleetprof): the server's CPU profile of each report round, written there. */
+/** BENCH_PROF=DIR (or 1: /tmp/fleetprof): the server's CPU profile of each report round and of the action rounds, written there. */
 const PROF_DIR = process.env.BENCH_PROF
   ? process.env.BENCH_PROF === '1'
     ? '/tmp/fleetprof'
@@ -120,6 +120,9 @@ for (const agents of sizes) {
     failed: rounds.reduce((n, r) => n + r.failed, 0),
     seconds: rounds.reduce((n, r) => n + r.seconds, 0),
   };
+  if (PROF_DIR) await ask(server, { cmd: 'profile-start' }, 'profile-start');
+  const conn0 = (await ask<{ connections?: number }>(server, { cmd: 'stats' }, 'stats')).connections ?? 0;
+  let checkinErrors: Record<string, number> = {};
   const latencies: number[] = [];
   const actionCpuMs: number[] = [];
   let missed = 0;
@@ -134,19 +137,31 @@ for (const agents of sizes) {
     let times: (number | null)[] = [];
     for (let i = 0; i < 200; i++) {
       await new Promise((r) => setTimeout(r, 100));
-      times = (
-        await ask<{ times: (number | null)[] }>(fleet, { cmd: 'received', actionId: action.actionId }, 'received')
-      ).times;
+      const got = await ask<{ times: (number | null)[]; checkinErrors: Record<string, number> }>(
+        fleet,
+        { cmd: 'received', actionId: action.actionId },
+        'received',
+      );
+      times = got.times;
+      checkinErrors = got.checkinErrors;
       if (times.every((t) => t !== null)) break;
     }
     const roundLatencies = times.flatMap((t) => (t === null ? [] : [t - action.createdAtMs]));
     missed += times.length - roundLatencies.length;
     latencies.push(...roundLatencies);
-    note(
-      `action round ${round + 1}: p50 ${Math.round(percentile(roundLatencies, 0.5))} ms, max ${Math.round(Math.max(...roundLatencies))} ms`,
-    );
     // Includes the received acknowledgements and the re-armed check-ins that follow each answer.
-    actionCpuMs.push(((await ask<{ cpuSeconds: number }>(server, { cmd: 'stats' }, 'stats')).cpuSeconds - cpu0) * 1000);
+    const cpuMs = ((await ask<{ cpuSeconds: number }>(server, { cmd: 'stats' }, 'stats')).cpuSeconds - cpu0) * 1000;
+    actionCpuMs.push(cpuMs);
+    note(
+      `action round ${round + 1}: p50 ${Math.round(percentile(roundLatencies, 0.5))} ms, max ${Math.round(Math.max(...roundLatencies))} ms, missed ${times.length - roundLatencies.length}, server CPU ${Math.round(cpuMs)} ms`,
+    );
+  }
+  const connectionsDuringActions =
+    ((await ask<{ connections?: number }>(server, { cmd: 'stats' }, 'stats')).connections ?? 0) - conn0;
+  if (PROF_DIR) {
+    const file = `${PROF_DIR}/server-${agents}-actions.cpuprofile`;
+    await ask(server, { cmd: 'profile-stop', file }, 'profile-stop');
+    note(`profile: ${file}`);
   }
   const final = await ask<{ peakRssMB: number; cpuSeconds: number }>(server, { cmd: 'stats' }, 'stats');
   process.stdout.write(
@@ -168,6 +183,10 @@ for (const agents of sizes) {
       actionLatencyMaxMs: Math.round(Math.max(...latencies)),
       actionServerCpuMs: Math.round(percentile(actionCpuMs, 0.5)),
       actionsMissed: missed,
+      // New connections the server accepted during the action rounds, and the agents' failed
+      // check-ins by error code: agents keep their connections, so both should be near 0.
+      connectionsDuringActions,
+      checkinErrors,
       serverPeakRssMB: final.peakRssMB,
       serverCpuSeconds: round1(final.cpuSeconds),
       // The machine is shared: its load while this size ran says how much of two cores the server had.
