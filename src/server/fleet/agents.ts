@@ -28,7 +28,7 @@ export function createServerGateway(deps: ServerDeps, files: AgentFiles = {}): A
       onReport: () => deps.metrics.reportsIngested.inc(),
     }),
     now: deps.now,
-    policyFor: (host) => policies.policyFor(host),
+    policyFor: (host, options) => policies.policyFor(host, options),
     catalog: files.catalog ?? (async () => null),
     content: files.content ?? (async () => null),
     ...(files.updateContent ? { updateContent: files.updateContent } : {}),

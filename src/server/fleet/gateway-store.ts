@@ -3,7 +3,8 @@
  * host_updates, enroll_tokens, actions and action_hosts. Each write is one job of the group commit
  * (group-commit.ts: many agents' writes share a transaction, each answered after it committed), so
  * an enrollment consumes its token use and creates the host together, and a report is applied
- * whole or not at all. Enrollments are audited (`agent:<host>`); reports and progress are data, not
+ * whole or not at all; check-in touches and action progress are batched per turn of the event loop
+ * (write-batches.ts). Enrollments are audited (`agent:<host>`); reports and progress are data, not
  * changes by people: they go to the events outbox only.
  */
 import { createHash } from 'node:crypto';
@@ -13,21 +14,16 @@ import type { StoreDialect } from '../../store/open.ts';
 import type { Database } from '../../store/schema.ts';
 import { appendAudit, appendEvent } from '../../store/server/audit-repo.ts';
 import {
-  findActionHost,
   findHostById,
   findHostByName,
   hostKey,
   hostUpdateRows,
   hostUpdateRowsOf,
   insertHost,
-  anyActionHostFailed,
-  openActionHost,
   queuedActionsOfHosts,
   findHostsByIds,
   type ActionRow,
   replaceHostUpdates,
-  updateAction,
-  updateActionHost,
   updateHost,
   type HostRow,
   type HostUpdateRow,
@@ -43,10 +39,9 @@ import {
 } from '../gateway/store.ts';
 import { batchLoader } from './batch-loader.ts';
 import { createGroupCommit } from './group-commit.ts';
+import { progressWriter, touchWriter } from './write-batches.ts';
 
-/** A host counts as online this long after its last check-in (a held check-in lasts up to 50 s). */
-export const ONLINE_GRACE_MS = 2 * 60_000;
-const TERMINAL = new Set(['succeeded', 'failed']);
+export { ONLINE_GRACE_MS } from './write-batches.ts';
 
 export interface GatewayStoreDeps {
   readonly db: Kysely<Database>;
@@ -146,6 +141,8 @@ export function sqlGatewayStore(deps: GatewayStoreDeps): GatewayStore {
     }
     return out;
   });
+  const touch = touchWriter(commits);
+  const progressOf = progressWriter(commits);
   return {
     async enroll(input: EnrollInput) {
       const now = input.now.toISOString();
@@ -233,16 +230,7 @@ export function sqlGatewayStore(deps: GatewayStoreDeps): GatewayStore {
       return h ? agentHost(h) : null;
     },
 
-    async touch(hostId, now, bootId) {
-      const changes: Partial<HostRow> = {
-        last_seen_at: now.toISOString(),
-        online_until: new Date(now.getTime() + ONLINE_GRACE_MS).toISOString(),
-      };
-      if (bootId !== null) changes.boot_id = bootId;
-      // Through the group commit too: a check-in's touch is a write like any other, and 10,000
-      // agents re-arming their check-ins at once were 10,000 commits.
-      await commits.run((trx) => trx.updateTable('hosts').set(changes).where('id', '=', hostId).execute());
-    },
+    touch: (hostId, now, bootId) => touch({ hostId, at: now, bootId }),
 
     async ackedReportSeq(hostId) {
       return (await hosts.load(hostId))?.report_seq ?? 0;
@@ -322,57 +310,7 @@ export function sqlGatewayStore(deps: GatewayStoreDeps): GatewayStore {
     },
 
     async recordProgress(hostId: string, actionId: string, progress: ActionProgress, now: Date): Promise<boolean> {
-      const at = now.toISOString();
-      const ok = await commits.run(async (trx) => {
-        const host = await findHostById(trx, hostId);
-        const row = host ? await findActionHost(trx, actionId, host.key) : undefined;
-        if (!host || !row) return false;
-        const list = JSON.parse(row.progress_json) as ActionProgress[];
-        // A resent progress report (the agent did not see our answer) is recorded once.
-        if (
-          list.some(
-            (p) =>
-              p.state === progress.state &&
-              p.at === progress.at &&
-              p.percent === progress.percent &&
-              p.phase === progress.phase,
-          )
-        )
-          return true;
-        list.push(progress);
-        const state = TERMINAL.has(row.state) ? row.state : progress.state;
-        await updateActionHost(trx, actionId, host.key, {
-          state,
-          phase: progress.phase ?? row.phase,
-          percent: progress.percent ?? row.percent,
-          hresult: progress.hresult ?? row.hresult,
-          message: progress.message ?? row.message,
-          progress_json: JSON.stringify(list),
-          updated_at: at,
-        });
-        // Only a host that just ended can end the action: reading every host's state on each
-        // progress report made an action on 10,000 hosts cost 10,000² row reads.
-        const open = TERMINAL.has(state) ? await openActionHost(trx, actionId) : true;
-        await updateAction(
-          trx,
-          actionId,
-          open
-            ? { state: 'running' }
-            : { state: (await anyActionHostFailed(trx, actionId)) ? 'failed' : 'done', finished_at: at },
-        );
-        await appendEvent(trx, at, 'action.progress', {
-          action: actionId,
-          host: host.name,
-          state,
-          phase: progress.phase ?? null,
-          percent: progress.percent ?? null,
-          // What an install action does now (its pass, the update under way) and how it ended.
-          ...(progress.updateId ? { updateId: progress.updateId } : {}),
-          ...(progress.message ? { message: progress.message } : {}),
-          ...(progress.hresult ? { hresult: progress.hresult } : {}),
-        });
-        return true;
-      });
+      const ok = await progressOf({ hostId, actionId, progress, at: now });
       if (ok) deps.notify();
       return ok;
     },

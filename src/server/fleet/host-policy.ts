@@ -28,6 +28,7 @@ import {
 } from '../../domain/policy/index.ts';
 import type { Database } from '../../store/schema.ts';
 import { fleetUpdateRowsOf, listHostRows, neededUpdatesOf, reportSeqsOf } from '../../store/server/fleet-repo.ts';
+import type { PolicyOptions } from '../gateway/gateway.ts';
 import type { AgentHost } from '../gateway/store.ts';
 import { batchLoader } from './batch-loader.ts';
 import { catalogFacts, loadOverrides, loadRings, loadRules, reportedOnlyFacts } from './policy-view.ts';
@@ -38,7 +39,7 @@ export const HOST_POLICY_TTL_MS = 2_000;
 const DEFAULT_SCAN_INTERVAL_S = 22 * 3600;
 
 export interface HostPolicies {
-  policyFor(host: AgentHost): Promise<AgentPolicy>;
+  policyFor(host: AgentHost, options?: PolicyOptions): Promise<AgentPolicy>;
   /** Re-read rules, rings and overrides before the next answer. */
   invalidate(): void;
 }
@@ -218,17 +219,19 @@ export function createHostPolicies(deps: {
   }
 
   return {
-    async policyFor(host) {
+    async policyFor(host, options) {
+      const valid = (hit: Cached | undefined, g: Generation): hit is Cached =>
+        hit !== undefined && hit.generation === g.id && hit.ring === host.ring && deps.now().getTime() < hit.validUntil;
+      if (options?.reportMayLag) {
+        // Decided under the current rules, rings and clock, maybe on an earlier report: good enough
+        // for a check-in an action woke (PolicyOptions), and no read of the host's rows.
+        const g = await current();
+        const hit = perHost.get(host.id);
+        if (valid(hit, g)) return hit.policy;
+      }
       const [g, seq] = await Promise.all([current(), seqs.load(host.id).then((s) => s ?? 0)]);
       const hit = perHost.get(host.id);
-      if (
-        hit &&
-        hit.generation === g.id &&
-        hit.ring === host.ring &&
-        hit.seq === seq &&
-        deps.now().getTime() < hit.validUntil
-      )
-        return hit.policy;
+      if (valid(hit, g) && hit.seq === seq) return hit.policy;
       const next = await compute(host, g, seq);
       perHost.set(host.id, next);
       return next.policy;

@@ -70,8 +70,10 @@ export interface GatewayDeps {
   /**
    * What the host's ring and the rules allow it now, decided on the host's last applied report
    * (never an older view of it: an install action asks between passes, GET /api/v1/agent/policy).
+   * With `reportMayLag` (a check-in an action woke), the answer may be the one decided on an
+   * earlier report of the host, under the current rules and rings: see PolicyOptions.
    */
-  readonly policyFor: (host: AgentHost) => Promise<AgentPolicy>;
+  readonly policyFor: (host: AgentHost, options?: PolicyOptions) => Promise<AgentPolicy>;
   /** The current verified catalog cab, or null before the first sync. */
   readonly catalog: () => Promise<CatalogFile | null>;
   /** A payload file of the content cache by digest (sha1 or sha256, hex), or null when not cached. */
@@ -87,6 +89,18 @@ export interface GatewayDeps {
   readonly publish?: (event: GatewayEvent) => void;
   readonly randomBytes?: (n: number) => Buffer;
   readonly newHostId?: () => string;
+}
+
+export interface PolicyOptions {
+  /**
+   * The policy decided on an earlier report of the host will do, as long as the rules, rings and
+   * clock it was decided under still hold. An action wakes every held check-in of a ring at once
+   * and right after a report storm each host's policy would otherwise be decided again before its
+   * action is answered (10,000 hosts × 100 updates): the action must not wait for that. The agent
+   * already holds that policy (its previous check-in carried it); its next check-in carries the one
+   * decided on its last report, and an install action asks GET /api/v1/agent/policy between passes.
+   */
+  readonly reportMayLag?: boolean;
 }
 
 /** One payload file of an update, as the content cache holds it. */
@@ -241,6 +255,7 @@ export function createAgentGateway(deps: GatewayDeps): AgentGateway {
         const host = request.agentHost!;
         await deps.store.touch(host.id, deps.now(), request.body.bootId ?? null);
         let actions: Awaited<ReturnType<GatewayStore['pendingActions']>>;
+        let woken = false;
         if (request.body.waitSeconds > 0) {
           // The wait is registered before the pending actions are read: an action created while they
           // are read then wakes it, instead of finding no waiter and being missed until the wait runs out.
@@ -257,6 +272,7 @@ export function createAgentGateway(deps: GatewayDeps): AgentGateway {
             const waited = actions.length === 0;
             if (!waited) hangUp.abort();
             const reason = await held;
+            woken = reason === 'woken';
             // The host was seen for the whole wait: its last-seen time is the end of it. Both at
             // once: a woken check-in's answer should not queue behind its own write.
             const [fresh] = await Promise.all([
@@ -273,7 +289,7 @@ export function createAgentGateway(deps: GatewayDeps): AgentGateway {
         // Together: the store batches the reads of the check-ins an action woke at the same moment.
         const [catalog, policy, ackedReportSeq] = await Promise.all([
           deps.catalog(),
-          deps.policyFor(host),
+          deps.policyFor(host, { reportMayLag: woken }),
           deps.store.ackedReportSeq(host.id),
         ]);
         return {

@@ -84,6 +84,20 @@ export async function appendEvent(
     .execute();
 }
 
+/** Several events in one statement, in this order (many agents' progress in one batch). */
+export async function appendEvents(
+  db: Kysely<Database>,
+  events: readonly { readonly at: string; readonly kind: string; readonly data: Readonly<Record<string, unknown>> }[],
+): Promise<void> {
+  // 200 rows × 3 values per statement: under SQLite's and PostgreSQL's bound-parameter limits.
+  for (let i = 0; i < events.length; i += 200) {
+    await db
+      .insertInto('events')
+      .values(events.slice(i, i + 200).map((e) => ({ at: e.at, kind: e.kind, data_json: JSON.stringify(e.data) })))
+      .execute();
+  }
+}
+
 export async function eventsAfter(db: Kysely<Database>, afterId: number, limit: number): Promise<ServerEvent[]> {
   const rows = await db.selectFrom('events').selectAll().where('id', '>', afterId).orderBy('id').limit(limit).execute();
   return rows.map((r) => ({

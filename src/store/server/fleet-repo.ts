@@ -228,19 +228,6 @@ export async function queuedActionsOfHosts(
     .execute();
 }
 
-export async function findActionHost(
-  db: Kysely<Database>,
-  actionId: string,
-  key: string,
-): Promise<ActionHostRow | undefined> {
-  return db
-    .selectFrom('action_hosts')
-    .selectAll()
-    .where('action_id', '=', actionId)
-    .where('host_key', '=', key)
-    .executeTakeFirst();
-}
-
 export async function updateActionHost(
   db: Kysely<Database>,
   actionId: string,
@@ -280,4 +267,19 @@ export async function anyActionHostFailed(db: Kysely<Database>, actionId: string
 
 export async function updateAction(db: Kysely<Database>, id: string, changes: Partial<ActionRow>): Promise<void> {
   await db.updateTable('actions').set(changes).where('id', '=', id).execute();
+}
+
+/** The rows of these hosts (by key) in these actions: the progress of many agents read at once. */
+export async function actionHostsOf(
+  db: Kysely<Database>,
+  actionIds: readonly string[],
+  keys: readonly string[],
+): Promise<ActionHostRow[]> {
+  if (actionIds.length === 0 || keys.length === 0) return [];
+  return db
+    .selectFrom('action_hosts')
+    .selectAll()
+    .where('action_id', 'in', actionIds)
+    .where('host_key', 'in', keys)
+    .execute();
 }
