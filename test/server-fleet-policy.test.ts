@@ -3,11 +3,14 @@
  * decided per host and kept between check-ins (src/server/fleet/host-policy.ts), so these check
  * that every input still reaches the agent: its own new report, the pilot ring's installs opening
  * the promotion gate after the soak (and a pilot failure closing it again), and a rule forbidding an update (at once after an action).
+ * A check-in an action wakes may carry the policy decided on the host's previous report (the
+ * action is not held up deciding 10,000 hosts again); the check-in after it is decided on the last.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { enrollRequest, enrollToken, forEachStore, testApp, type TestApp } from './support/server-harness.ts';
 import { AGENT_PROTOCOL_VERSION, type ReportedUpdate } from '../src/domain/agent-protocol.ts';
+import { appDeps } from '../src/server/app.ts';
 import { HOST_POLICY_TTL_MS } from '../src/server/fleet/host-policy.ts';
 import { fullReport, reportedUpdate, sendReport } from './support/reports.ts';
 
@@ -91,6 +94,46 @@ forEachStore('the policy agents receive', (kind) => {
     ]);
     t.clock.advance(HOST_POLICY_TTL_MS);
     assert.deepEqual(await allowed('broad01'), [], 'halted by the failure in the pilot');
+  });
+
+  test('a check-in an action wakes is answered without deciding a new report first; the next check-in has it', async () => {
+    await enroll('pilot', 'pilot09');
+    await report('pilot09', [update(U1, 'needed')]);
+    assert.deepEqual(await allowed('pilot09'), [U1]);
+    await report('pilot09', [update(U1, 'needed'), update(U2, 'needed')]);
+    const held = t.app.inject({
+      method: 'POST',
+      url: '/api/v1/agent/checkin',
+      headers: { authorization: agents.get('pilot09')!.credential },
+      payload: { protocol: AGENT_PROTOCOL_VERSION, waitSeconds: 30, agentVersion: 'test' },
+    });
+    const hostId = (
+      await t.store.db.selectFrom('hosts').select('id').where('name', '=', 'pilot09').executeTakeFirstOrThrow()
+    ).id;
+    const gateway = appDeps(t.app).agents!;
+    const deadline = Date.now() + 5_000;
+    while (!gateway.isConnected(hostId)) {
+      if (Date.now() > deadline) throw new Error("timed out after 5 s waiting for pilot09's check-in to be held");
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const action = await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/actions',
+      headers: { authorization: t.bearer.admin },
+      payload: { action: 'scan', hosts: ['pilot09'] },
+    });
+    assert.equal(action.statusCode, 202, action.body);
+    const answer = (await held).json<{ actions: { id: string }[]; policy: { allowedUpdateIds: string[] } }>();
+    assert.deepEqual(
+      answer.actions.map((a) => a.id),
+      [action.json().id],
+    );
+    assert.deepEqual(
+      answer.policy.allowedUpdateIds,
+      [U1],
+      'the woken answer carries the policy the agent already holds (decided on its first report, same rules)',
+    );
+    assert.deepEqual(await allowed('pilot09'), [U1, U2], 'the next check-in is decided on the second report');
   });
 
   test('a forbid rule reaches the agents within the cache time, an action at once', async () => {
