@@ -73,6 +73,8 @@ export function createHostPolicies(deps: {
   const { db } = deps;
   const ttlMs = deps.ttlMs ?? HOST_POLICY_TTL_MS;
   const perHost = new Map<string, Cached>();
+  /** Decisions under way per host: a woken check-in joins the one its held check-in started. */
+  const deciding = new Map<string, Promise<Cached>>();
   /** Catalog facts (or the reported KB of an update the catalog does not know) of the current version. */
   let facts = new Map<string, UpdateFacts>();
   let factsVersion: string | null = null;
@@ -228,13 +230,21 @@ export function createHostPolicies(deps: {
         const g = await current();
         const hit = perHost.get(host.id);
         if (valid(hit, g)) return hit.policy;
+        const under = await deciding.get(host.id)?.catch(() => undefined);
+        if (valid(under, g)) return under.policy;
       }
       const [g, seq] = await Promise.all([current(), seqs.load(host.id).then((s) => s ?? 0)]);
       const hit = perHost.get(host.id);
       if (valid(hit, g) && hit.seq === seq) return hit.policy;
-      const next = await compute(host, g, seq);
-      perHost.set(host.id, next);
-      return next.policy;
+      const decided = compute(host, g, seq);
+      deciding.set(host.id, decided);
+      try {
+        const next = await decided;
+        perHost.set(host.id, next);
+        return next.policy;
+      } finally {
+        if (deciding.get(host.id) === decided) deciding.delete(host.id);
+      }
     },
     invalidate() {
       stale = true;

@@ -271,6 +271,14 @@ export function createAgentGateway(deps: GatewayDeps): AgentGateway {
             });
             const waited = actions.length === 0;
             if (!waited) hangUp.abort();
+            // Decided now, while the check-in is held, so that an action waking it finds the policy
+            // ready (reportMayLag) instead of deciding thousands of woken hosts before answering.
+            else
+              deps
+                .policyFor(host)
+                .catch((error: unknown) =>
+                  request.log.warn({ err: error, host: host.name }, 'policy for a held check-in not decided ahead'),
+                );
             const reason = await held;
             woken = reason === 'woken';
             // The host was seen for the whole wait: its last-seen time is the end of it. Both at
