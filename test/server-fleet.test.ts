@@ -10,10 +10,12 @@ import assert from 'node:assert/strict';
 import { enrollRequest, enrollToken, forEachStore, testApp, type TestApp } from './support/server-harness.ts';
 import { AGENT_PROTOCOL_VERSION, type ScanReport } from '../src/domain/agent-protocol.ts';
 import { appDeps } from '../src/server/app.ts';
+import { sqlGatewayStore } from '../src/server/fleet/gateway-store.ts';
 import { fullReport, reportedUpdate, sendReport } from './support/reports.ts';
 
 const U1 = '11111111-1111-4111-8111-111111111111';
 const U2 = '22222222-2222-4222-8222-222222222222';
+const U3 = '33333333-3333-4333-8333-333333333333';
 
 forEachStore('the fleet through the API', (kind) => {
   let t: TestApp;
@@ -304,6 +306,34 @@ forEachStore('the fleet through the API', (kind) => {
       [U1, 'needed'],
       [U2, 'installed'],
     ]);
+  });
+
+  test('the store gives back each update exactly as the agent reported it, however much the columns hold', async () => {
+    const updates = [
+      // What the columns say alone (no attempt, one KB) …
+      reportedUpdate(U1, '5044444', 'needed', { revisionNumber: 200, downloaded: true }),
+      // … and what they do not: two KBs, downloaded before it was installed, a failed attempt.
+      reportedUpdate(U2, '5033333', 'installed', {
+        revisionNumber: 100,
+        downloaded: true,
+        kbs: ['5033333', '5033334'],
+      }),
+      reportedUpdate(U3, '5055555', 'needed', {
+        revisionNumber: 7,
+        lastAttempt: { phase: 'install', resultCode: 'failed', hresult: '0x80070005', attempts: 2, at: at() },
+      }),
+    ];
+    await sendReport(t, agent, fullReport(20, at(), updates));
+    const hostId = (
+      await t.store.db.selectFrom('hosts').select('id').where('key', '=', 'web01').executeTakeFirstOrThrow()
+    ).id;
+    const store = sqlGatewayStore({ db: t.store.db, dialect: t.store.dialect, notify: () => undefined });
+    const inventory = await store.inventory(hostId);
+    assert.equal(inventory.ackedSeq, 20);
+    assert.deepEqual(
+      [...inventory.updates.values()].sort((a, b) => a.updateId.localeCompare(b.updateId)),
+      updates.map((u) => ({ ...u, updateId: u.updateId.toLowerCase() })),
+    );
   });
 
   test('revoking the host cuts its credential at once, and it cannot re-enroll', async () => {

@@ -119,7 +119,10 @@ export interface HostUpdatesTable {
   last_attempt_at: string | null;
   installed_at: string | null;
   reported_at: string;
-  /** The agent protocol's ReportedUpdate as last received (delta reports rebuild from it). */
+  /**
+   * The agent protocol's ReportedUpdate as last received, or '' when the columns above say all of
+   * it (no attempt, at most one KB; gateway-store.ts reportedUpdateOf rebuilds it).
+   */
   report_json: string;
 }
 

@@ -100,7 +100,33 @@ export function hostUpdateRow(
     last_attempt_at: attempt?.at ?? null,
     installed_at: installed ? (previous?.installed_at ?? (installedNow ? attempt!.at : now)) : null,
     reported_at: now,
-    report_json: JSON.stringify({ ...u, updateId: u.updateId.toLowerCase() }),
+    report_json: impliedByColumns(u, delivery)
+      ? IMPLIED_REPORT
+      : JSON.stringify({ ...u, updateId: u.updateId.toLowerCase() }),
+  };
+}
+
+/**
+ * report_json of a row whose columns already say everything the agent reported (no attempt, at
+ * most one KB, `downloaded` readable from the delivery): most rows. The agent's whole update was
+ * most of a row's bytes, and SQLite's cost of a new inventory grows with its bytes.
+ */
+export const IMPLIED_REPORT = '';
+
+function impliedByColumns(u: ReportedUpdate, delivery: string): boolean {
+  return u.lastAttempt === null && u.kbs.length <= 1 && u.downloaded === (delivery === 'downloaded');
+}
+
+/** The update as the agent reported it, from its row (the inverse of hostUpdateRow's report_json). */
+export function reportedUpdateOf(row: HostUpdateRow): ReportedUpdate {
+  if (row.report_json !== IMPLIED_REPORT) return JSON.parse(row.report_json) as ReportedUpdate;
+  return {
+    updateId: row.update_id,
+    revisionNumber: Number(row.revision),
+    kbs: row.kb === null ? [] : [row.kb],
+    applicability: row.applicability as ReportedUpdate['applicability'],
+    downloaded: row.delivery === 'downloaded',
+    lastAttempt: null,
   };
 }
 
@@ -292,7 +318,7 @@ export function sqlGatewayStore(deps: GatewayStoreDeps): GatewayStore {
         ackedSeq: host.report_seq,
         scannedAt: host.last_scan_at,
         rebootPending: host.reboot_pending === 1,
-        updates: new Map(rows.map((r) => [r.update_id, JSON.parse(r.report_json) as ReportedUpdate])),
+        updates: new Map(rows.map((r) => [r.update_id, reportedUpdateOf(r)])),
       };
     },
 
