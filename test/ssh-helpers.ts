@@ -66,12 +66,15 @@ export async function explainedBySshd<T>(logs: () => Promise<string> | string, b
   }
 }
 
-/** The end of every sshd.log under `dir` (a CLI run's lab keeps them under its hosts). */
+/**
+ * The end of every sshd.log under `dir` (a CLI run's lab keeps them under its hosts), and of the
+ * SSH lab's own log (ssh-lab/lab.log: its daemon, sshd starts and stops, what its model refused).
+ */
 export function sshdLogsUnder(dir: string, lines = 20): string {
   let logs: string[];
   try {
     logs = (readdirSync(dir, { recursive: true, encoding: 'utf8' }) as string[])
-      .filter((p) => p.endsWith('/ssh/sshd.log'))
+      .filter((p) => p.endsWith('/ssh/sshd.log') || p.endsWith('ssh-lab/lab.log'))
       .sort();
   } catch (error) {
     return `(no sshd logs under ${dir}: ${(error as Error).message})`;

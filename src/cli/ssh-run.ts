@@ -5,7 +5,7 @@
  * transport pointed at it. Kept apart from run-options/run-job so the other transports' wiring
  * and this one do not tread on each other.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { usageError } from '../domain/errors.ts';
@@ -106,6 +106,22 @@ export function stderrNote(host: string, message: string): void {
   process.stderr.write(`patchline: ssh: ${host}: ${message}\n`);
 }
 
+/** Where the SSH lab's own log goes in a CLI run (its daemon runs in this process). */
+export function sshLabLogPath(labDir: string): string {
+  return join(labDir, 'ssh-lab', 'lab.log');
+}
+
+/**
+ * The SSH lab's log (its daemon, its sshd starts and stops, what its model of Windows refused) as
+ * timestamped lines in DIR/ssh-lab/lab.log, like a detached lab daemon's daemon.log: what a run
+ * that went wrong is explained by. Appended synchronously: a few lines per host and reboot.
+ */
+function labLogFile(labDir: string): (message: string) => void {
+  const path = sshLabLogPath(labDir);
+  mkdirSync(join(path, '..'), { recursive: true });
+  return (message) => appendFileSync(path, `${new Date().toISOString()} ${message}\n`);
+}
+
 /**
  * The transport for a run: the SSH lab's (with `lab`), or SSH over the inventory's targets.
  * Returns the targets the inventory resolves the names to (all with none given).
@@ -120,6 +136,7 @@ export async function openSshRunTransport(
       scenarioPath: config.lab.scenario,
       dir: config.lab.dir,
       note: stderrNote,
+      log: labLogFile(config.lab.dir),
       ...(config.ssh.knownHosts !== null ? { knownHostsFile: config.ssh.knownHosts } : {}),
       acceptNewHostKeys: config.ssh.acceptNewHostKeys,
     });

@@ -153,6 +153,19 @@ function shQuote(text: string): string {
   return `'${text.replace(/'/g, "'\\''")}'`;
 }
 
+/** "SocketError: other side closed (UND_ERR_SOCKET) ← …": an error's causes, for the lab's log. */
+function causeChain(cause: unknown): string {
+  const parts: string[] = [];
+  for (let e = cause, depth = 0; e !== undefined && e !== null && depth < 5; depth++) {
+    const code = (e as { code?: unknown }).code;
+    parts.push(
+      e instanceof Error ? `${e.name}: ${e.message}${typeof code === 'string' ? ` (${code})` : ''}` : String(e),
+    );
+    e = e instanceof Error ? e.cause : undefined;
+  }
+  return parts.join(' ← ');
+}
+
 /** The interpreter's answer as shell the forced command evaluates. */
 function asShell(answer: { stdout: string; stderr: string; exitCode: number }): string {
   return `printf '%s' ${shQuote(answer.stdout)}; printf '%s' ${shQuote(answer.stderr)} >&2; exit ${answer.exitCode}\n`;
@@ -320,8 +333,16 @@ export async function startSshLab(options: StartSshLabOptions): Promise<SshLab> 
         const send = (answer: { stdout: string; stderr: string; exitCode: number }) =>
           res.end(shell ? asShell(answer) : JSON.stringify(answer));
         model.exec(host, command).then(send, (error: unknown) => {
-          log(`${host}: interpreting ${JSON.stringify(command)}: ${(error as Error).stack ?? String(error)}`);
-          send({ stdout: '', stderr: `lab: ${(error as Error).message}\r\n`, exitCode: 1 });
+          // fetch's own message ("fetch failed") says nothing: the socket error is its cause.
+          const cause = causeChain((error as Error).cause);
+          log(
+            `${host}: interpreting ${JSON.stringify(command)}: ${(error as Error).stack ?? String(error)}${cause === '' ? '' : `\n  caused by ${cause}`}`,
+          );
+          send({
+            stdout: '',
+            stderr: `lab: ${(error as Error).message}${cause === '' ? '' : ` (${cause})`}\r\n`,
+            exitCode: 1,
+          });
         });
       });
     });

@@ -115,6 +115,18 @@ export function createWindowsModel(options: WindowsModelOptions) {
   const dropped = new Set<string>();
   const { daemon, log } = options;
 
+  /**
+   * One call to the lab daemon's host API, on a connection of its own (`connection: close`). A
+   * kept-alive connection was reset under load (read ECONNRESET; the patch night over SSH run
+   * beside the lab one on two loaded cores, as in CI): the daemon closes a connection idle for
+   * 5 s (Node's keepAliveTimeout) without reading a request that has just arrived on it, while
+   * fetch, whose own idle bound is counted by undici's coarse timer that falls behind when the
+   * event loop stalls (stalls of 3.4 s were measured in the SSH run's process), still lends that
+   * connection out. The modelled command then answered "lab: fetch failed": a `schtasks /Query`
+   * the transport took for a scheduler that had lost the task (exit 3), a `shutdown /r` that
+   * failed (exit 70). Windows has no such failure; a fresh loopback connection per call costs
+   * next to nothing.
+   */
   const api = async (
     method: 'GET' | 'POST',
     path: string,
@@ -124,6 +136,7 @@ export function createWindowsModel(options: WindowsModelOptions) {
       method,
       headers: {
         authorization: `Bearer ${daemon.token}`,
+        connection: 'close',
         ...(body === undefined ? {} : { 'content-type': 'application/json' }),
       },
       body: body === undefined ? null : JSON.stringify(body),
