@@ -36,6 +36,11 @@ export interface SshHostFaults {
   readonly slowLinkMs?: number;
   /** The host cannot open connections to the connector's callback (a firewall). */
   readonly callbackBlocked?: boolean;
+  /**
+   * The first N `schtasks /Query` of each task fail the way a busy Task Scheduler's RPC does
+   * ("The remote procedure call failed."); the task itself runs.
+   */
+  readonly schedulerQueryFails?: number;
 }
 
 export interface ModelHost {
@@ -80,6 +85,8 @@ interface ModelTask {
   requestPath?: string;
   /** The agent's log file in the drive (the dropConnectionMidInstall fault watches it). */
   logFile?: string;
+  /** Status queries so far (the schedulerQueryFails fault). */
+  queries: number;
 }
 
 const ok = (stdout: string): ExecAnswer => ({ stdout, stderr: '', exitCode: 0 });
@@ -226,6 +233,7 @@ export function createWindowsModel(options: WindowsModelOptions) {
         state: 'ready',
         lastResult: SCHED_S_TASK_HAS_NOT_RUN,
         lastRun: 'N/A',
+        queries: 0,
       });
       return ok(`SUCCESS: The scheduled task "${name}" has successfully been created.\r\n`);
     }
@@ -233,6 +241,10 @@ export function createWindowsModel(options: WindowsModelOptions) {
     if (verb === '/run') return runTask(host, task);
     if (verb === '/query') {
       if (argv.some((a) => a.toLowerCase() === '/xml')) return ok(task.xml);
+      if (task.queries++ < (host.faults.schedulerQueryFails ?? 0)) {
+        log(`${host.name}: schtasks /Query of ${task.name} failed (fault schedulerQueryFails)`);
+        return fail('ERROR: The remote procedure call failed.\r\n');
+      }
       const isRunning = await running(host, task);
       const status = isRunning ? 'Running' : 'Ready';
       const result = isRunning ? SCHED_S_TASK_RUNNING : task.lastResult;

@@ -34,8 +34,8 @@ import {
 import {
   agentTaskName,
   isSchtasksSuccess,
+  judgeStartQuery,
   parseSchtasksError,
-  parseTaskStatus,
   schtasksCreate,
   schtasksDelete,
   schtasksQueryStatus,
@@ -77,8 +77,6 @@ const CALLBACK_CHECK_TIMEOUT_MS = 3_000;
  */
 const CONFIRM_POLL_MS = 200;
 const CONFIRM_POLL_MAX_MS = 1_000;
-/** "Last Result" values that do not mean a failure: running, has not run yet, success. */
-const NOT_FAILED = new Set(['0x00041301', '0x00041303', '0x00041300', '0x00000000']);
 /** Where the offline catalog goes on a target (WUA as SYSTEM cannot read it from a share). */
 const TARGET_CAB_DIR = 'C:\\ProgramData\\Patchline\\offline';
 /** Where task XML files are uploaded for schtasks /XML. */
@@ -304,30 +302,32 @@ export function createSshTransport(
     signal: AbortSignal,
   ): Promise<number> {
     const reader = readerFor(host, request);
-    let polls = 0;
-    for (;;) {
+    let unanswered = 0;
+    for (let polls = 0; ; polls++) {
       // The scheduler's view and the agent's own first event, read at once (two channels).
       const [status] = await Promise.all([run(host, schtasksQueryStatus(taskName), signal), reader.poll()]);
-      const parsed = status.code === 0 ? parseTaskStatus(status.stdout, taskName) : null;
-      if (parsed === null) {
-        const { hresult, message } = failedHResult(status.stderr);
-        throw new LaunchRefusedError(
-          host,
-          hresult,
-          `Task Scheduler on ${host} lost task "${taskName}" before it started: ${message}`,
-        );
-      }
+      // The agent's own word first: once it has started, whatever the scheduler says is moot.
       const started = reader.all()?.find((e) => e.kind === 'cycle-started');
       if (started?.kind === 'cycle-started') return started.pid;
-      if (parsed.state !== 'running' && parsed.lastResult !== null && !NOT_FAILED.has(parsed.lastResult)) {
+      const verdict = judgeStartQuery(status, taskName);
+      if (verdict.kind === 'lost')
         throw new LaunchRefusedError(
           host,
-          parsed.lastResult,
-          `Task Scheduler on ${host} ran task "${taskName}", but it failed with ${parsed.lastResult} before the agent started`,
+          verdict.hresult,
+          `Task Scheduler on ${host} lost task "${taskName}" before it started: ${verdict.message}`,
         );
-      }
+      if (verdict.kind === 'failed')
+        throw new LaunchRefusedError(
+          host,
+          verdict.hresult,
+          `Task Scheduler on ${host} ran task "${taskName}", but it failed with ${verdict.hresult} before the agent started`,
+        );
+      if (verdict.kind === 'unanswered' && unanswered++ === 0)
+        // The task was created and run: a query that fails says nothing about it, and its agent
+        // may be running. Ask again (the launch's own bound ends this), and say so once.
+        options.note(host, `schtasks /Query of task ${taskName} failed (${verdict.message}): asking again`);
       await new Promise((resolve) =>
-        setTimeout(resolve, Math.min(CONFIRM_POLL_MAX_MS, CONFIRM_POLL_MS * 1.5 ** polls++)),
+        setTimeout(resolve, Math.min(CONFIRM_POLL_MAX_MS, CONFIRM_POLL_MS * 1.5 ** polls)),
       );
       signal.throwIfAborted();
     }

@@ -9,6 +9,7 @@ import {
   agentTaskName,
   hresultText,
   isSchtasksSuccess,
+  judgeStartQuery,
   parseCsvLine,
   parseSchtasksError,
   parseTaskStatus,
@@ -78,6 +79,42 @@ test("schtasks errors: the scheduler's words become an HRESULT and a kind", () =
     'the position line is kept for the message',
   );
   assert.equal(parseSchtasksError('').message, '(schtasks printed nothing)');
+});
+
+test('confirming a launch: only the scheduler saying the task is gone, or failed, ends it; a failed query asks again', () => {
+  const ok = (stdout: string) => ({ code: 0, stdout, stderr: '' });
+  const err = (stderr: string, code = 1) => ({ code, stdout: '', stderr });
+  const table: ReadonlyArray<readonly [string, { code: number; stdout: string; stderr: string }, string, string?]> = [
+    ['just created', ok(row('Ready', '267011')), 'waiting'],
+    ['running', ok(row('Running', '267009')), 'waiting'],
+    ['queued', ok(row('Queued', '267045')), 'waiting'],
+    ['the agent already ended well', ok(row('Ready', '0')), 'waiting'],
+    ['node.exe not found on the share', ok(row('Ready', '-2147024894')), 'failed', '0x80070002'],
+    [
+      'the task is gone',
+      err(`ERROR: The specified task name "${NAME}" does not exist in the system.\r\n`),
+      'lost',
+      '0x80070002',
+    ],
+    ['not allowed to look', err('ERROR: Access is denied.\r\n'), 'lost', '0x80070005'],
+    // The query failed, not the task: it was created and run, and its agent may well be running.
+    ['a busy scheduler', err('ERROR: The remote procedure call failed.\r\n'), 'unanswered'],
+    ['the scheduler restarting', err('ERROR: The Task Scheduler service is not running.\r\n'), 'unanswered'],
+    ['an error in another language', err('FEHLER: Der Remoteprozeduraufruf ist fehlgeschlagen.\r\n'), 'unanswered'],
+    ['a shell that did not run schtasks', err('lab: fetch failed\r\n', 255), 'unanswered'],
+    ['no row for our task', ok(row('Running', '267009').replace(NAME, '\\Patchline\\other')), 'unanswered'],
+  ];
+  for (const [what, result, kind, hresult] of table) {
+    const verdict = judgeStartQuery(result, NAME);
+    assert.equal(verdict.kind, kind, what);
+    if (hresult !== undefined) assert.equal('hresult' in verdict ? verdict.hresult : null, hresult, what);
+    if (verdict.kind === 'unanswered' || verdict.kind === 'lost') assert.ok(verdict.message.length > 0, what);
+  }
+  assert.match(
+    (judgeStartQuery(err('ERROR: The remote procedure call failed.\r\n'), NAME) as { message: string }).message,
+    /The remote procedure call failed\. \(exit 1\)/,
+    "the scheduler's words and the exit code are kept for the operator's note",
+  );
 });
 
 test('schtasks success lines', () => {

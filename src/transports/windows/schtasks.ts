@@ -258,3 +258,43 @@ export function parseRegisteredTask(stdout: string): RegisteredTask {
     arguments: element(stdout, 'Arguments'),
   };
 }
+
+/**
+ * Last Result values that are no failure while a launch is being confirmed: running, has not run
+ * yet, ready, queued, and 0 (an agent that already ended well).
+ */
+const NOT_A_FAILURE = new Set(['0x00041301', '0x00041303', '0x00041300', '0x00041325', '0x00000000']);
+
+/**
+ * What one `schtasks /Query /TN X /V /FO CSV /NH` says about a task just started with /Run:
+ * - `waiting`: the scheduler has it, running or about to: look again (or at the agent's log);
+ * - `failed`: it ended with a failing Last Result before any agent ran;
+ * - `lost`: the scheduler says there is no such task (or refuses us): nothing will run;
+ * - `unanswered`: the query itself failed (the RPC failed, the service is busy, an answer we cannot
+ *   read). That says nothing about the task, which may well be running: ask again within the
+ *   launch's bound; it is no reason to give the host up.
+ *
+ * @example judgeStartQuery({ code: 1, stdout: '', stderr: 'ERROR: The remote procedure call failed.\r\n' }, name).kind // 'unanswered'
+ */
+export type StartQueryVerdict =
+  | { readonly kind: 'waiting'; readonly status: TaskStatus }
+  | { readonly kind: 'failed'; readonly hresult: string; readonly status: TaskStatus }
+  | { readonly kind: 'lost'; readonly hresult: string; readonly message: string }
+  | { readonly kind: 'unanswered'; readonly message: string };
+
+export function judgeStartQuery(
+  result: { readonly code: number | null; readonly stdout: string; readonly stderr: string },
+  taskName: string,
+): StartQueryVerdict {
+  if (result.code === 0) {
+    const status = parseTaskStatus(result.stdout, taskName);
+    if (status === null) return { kind: 'unanswered', message: `schtasks /Query printed no row for ${taskName}` };
+    if (status.state !== 'running' && status.lastResult !== null && !NOT_A_FAILURE.has(status.lastResult))
+      return { kind: 'failed', hresult: status.lastResult, status };
+    return { kind: 'waiting', status };
+  }
+  const error = parseSchtasksError(result.stderr);
+  if ((error.kind === 'not-found' || error.kind === 'access-denied') && error.hresult !== null)
+    return { kind: 'lost', hresult: error.hresult, message: error.message };
+  return { kind: 'unanswered', message: `${error.message} (exit ${result.code ?? 'none'})` };
+}
