@@ -159,6 +159,21 @@ async function placeFile(source: string, target: string): Promise<void> {
   }
 }
 
+/** The socket error code under fetch's "fetch failed" (ECONNREFUSED, ECONNRESET, UND_ERR_SOCKET…). */
+function socketErrorCode(error: unknown): string | undefined {
+  for (let e = error, depth = 0; e instanceof Error && depth < 4; depth++, e = e.cause) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+  }
+  return undefined;
+}
+
+/** The daemon reset or closed the connection before any answer (not: refused, timed out). */
+function isConnectionReset(error: unknown): boolean {
+  const code = socketErrorCode(error);
+  return code === 'ECONNRESET' || code === 'UND_ERR_SOCKET' || code === 'EPIPE';
+}
+
 export function createLabTransport(options: LabTransportOptions): Transport {
   let endpoint: Promise<LabDaemonEndpoint> | undefined;
   // Shared by concurrent calls, so one caller's cancel must not cancel it: connect is bounded itself.
@@ -183,9 +198,8 @@ export function createLabTransport(options: LabTransportOptions): Transport {
     timeoutMs: number,
   ): Promise<{ status: number; json: Record<string, unknown> }> {
     const { url, token } = await getEndpoint();
-    let response: Response;
-    try {
-      response = await fetch(`${url}${path}`, {
+    const send = () =>
+      fetch(`${url}${path}`, {
         method,
         headers: {
           authorization: `Bearer ${token}`,
@@ -194,13 +208,29 @@ export function createLabTransport(options: LabTransportOptions): Transport {
         body: body === undefined ? null : JSON.stringify(body),
         signal: withTimeout(signal, timeoutMs),
       });
+    let response: Response;
+    try {
+      try {
+        response = await send();
+      } catch (error) {
+        // A kept-alive connection the daemon closed for idleness just as the request went out
+        // (this process's event loop stalled past the daemon's 5 s): the daemon never read the
+        // request, so it is sent once more, on a new connection.
+        if (!isConnectionReset(error) || signal?.aborted) throw error;
+        response = await send();
+      }
     } catch (error) {
       signal?.throwIfAborted();
       const timedOut = (error as Error).name === 'TimeoutError';
-      if (!timedOut) endpoint = undefined;
+      // Only nobody listening means the daemon is gone (idled out, died): the next call finds or
+      // starts it again. A live daemon that reset a connection is kept: looking for it again with
+      // a 2 s health check in a stalled process would start a second daemon, which refuses to
+      // serve the same DIR (LAB_DIR_IN_USE, exit 70 for the run).
+      const gone = !timedOut && socketErrorCode(error) === 'ECONNREFUSED';
+      if (gone) endpoint = undefined;
       throw new PatchlineError(
         'LAB_DAEMON_UNREACHABLE',
-        `the lab daemon at ${url} ${timedOut ? `did not answer ${method} ${path} within ${timeoutMs} ms` : `refused ${method} ${path}`}; the next call finds or starts it again (see ${join(options.dir, 'daemon.log')})`,
+        `the lab daemon at ${url} ${timedOut ? `did not answer ${method} ${path} within ${timeoutMs} ms` : gone ? `refused ${method} ${path}; the next call finds or starts it again` : `dropped the connection of ${method} ${path} (${socketErrorCode(error) ?? (error as Error).message})`} (see ${join(options.dir, 'daemon.log')})`,
         { cause: error, exitCode: EXIT.UNREACHABLE, context: { path } },
       );
     }
