@@ -281,11 +281,17 @@ export function createAgentGateway(deps: GatewayDeps): AgentGateway {
                 );
             const reason = await held;
             woken = reason === 'woken';
-            // The host was seen for the whole wait: its last-seen time is the end of it. Both at
-            // once: a woken check-in's answer should not queue behind its own write.
+            // The host was seen for the whole wait: its last-seen time is the end of it. A woken
+            // check-in's answer does not wait for that write: it would queue behind the progress
+            // of every agent answered before it (one write queue), and the action is what counts.
+            const touched = waited ? deps.store.touch(host.id, deps.now(), request.body.bootId ?? null) : null;
+            if (woken)
+              touched?.catch((error: unknown) =>
+                request.log.error({ err: error, host: host.name }, 'last-seen time of a woken check-in not written'),
+              );
             const [fresh] = await Promise.all([
-              reason === 'woken' ? deps.store.pendingActions(host.id) : null,
-              waited ? deps.store.touch(host.id, deps.now(), request.body.bootId ?? null) : null,
+              woken ? deps.store.pendingActions(host.id) : null,
+              woken ? null : touched,
             ]);
             if (fresh) actions = fresh;
           } finally {
