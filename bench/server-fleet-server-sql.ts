@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { appDeps, buildApp } from '../src/server/app.ts';
+import { appDeps, buildApp, REDACT_PATHS } from '../src/server/app.ts';
 import { createApiToken, createEnrollToken } from '../src/server/accounts.ts';
 import type { ServerDeps } from '../src/server/context.ts';
 import { createEventFeed } from '../src/server/event-feed.ts';
@@ -32,7 +32,14 @@ const deps: ServerDeps = {
   metrics: createServerMetrics(),
 };
 deps.feed.start();
-const app = await buildApp(deps, { logger: false });
+// Logs as `patchline server` does (info, redacted) into a file of the temporary directory, so the
+// figures include what logging costs (BENCH_LOG=off for the server without any).
+const app = await buildApp(deps, {
+  logger:
+    process.env.BENCH_LOG === 'off'
+      ? false
+      : { level: 'info', redact: { paths: REDACT_PATHS, censor: '[redacted]' }, file: join(dir, 'server.log') },
+});
 app.server.keepAliveTimeout = 120_000;
 const who = { actor: 'bench', ip: null };
 const admin = `Bearer ${(await createApiToken(deps, who, { name: 'bench', role: 'admin' })).token}`;
