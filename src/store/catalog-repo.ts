@@ -42,6 +42,7 @@ const DEFAULT_WAL_AUTOCHECKPOINT_PAGES = 1000;
 
 /** The SQLite CatalogWriter over the raw better-sqlite3 handle of an open Store. */
 export function sqliteCatalogWriter(sqlite: BetterSqlite3.Database): CatalogWriter {
+  let cacheBefore: number | undefined;
   const hasFts = sqlite.prepare(`SELECT 1 FROM sqlite_master WHERE name = 'catalog_updates_fts'`).get() !== undefined;
   const insertUpdate = sqlite.prepare(
     `INSERT INTO catalog_updates (version_id, revision_id, update_id, revision_number, creation_date, default_language, is_bundle, is_leaf, deployment_action, release_date)
@@ -183,7 +184,14 @@ export function sqliteCatalogWriter(sqlite: BetterSqlite3.Database): CatalogWrit
       sqlite.transaction(() => details.forEach((d, revisionId) => applyOne(versionId, revisionId, d)))();
     },
     bulkMode(on) {
-      sqlite.pragma(`cache_size = ${on ? -BULK_CACHE_KIB : DEFAULT_CACHE_KIB * -1}`);
+      // Back to the connection's own size after (the store sets one: db.ts), not SQLite's default.
+      if (on) {
+        cacheBefore ??= sqlite.pragma('cache_size', { simple: true }) as number;
+        sqlite.pragma(`cache_size = ${-BULK_CACHE_KIB}`);
+      } else {
+        sqlite.pragma(`cache_size = ${cacheBefore ?? -DEFAULT_CACHE_KIB}`);
+        cacheBefore = undefined;
+      }
       // Checkpoint rarely while importing: the default (every 1000 pages) would copy and fsync
       // the ~350 MB being written about 85 times over.
       sqlite.pragma(`wal_autocheckpoint = ${on ? BULK_WAL_AUTOCHECKPOINT_PAGES : DEFAULT_WAL_AUTOCHECKPOINT_PAGES}`);

@@ -129,6 +129,13 @@ async function migrate(db: Kysely<Database>, sqlite: BetterSqlite3.Database, fil
   sqlite.exec('COMMIT');
 }
 
+/**
+ * SQLite's page cache per connection (its default is 2 MB). A server's fleet tables outgrow that at
+ * a few hundred hosts; with 16 MB, the B-tree pages a report's upsert and the policy's reads touch
+ * stay in memory instead of being read again through the OS (bench:server-fleet, 10,000 agents).
+ */
+const PAGE_CACHE_KIB = 16 * 1024;
+
 /** Opens (creating if needed) the SQLite state file and applies pending migrations. */
 export async function openStore(file: string): Promise<Store> {
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
@@ -139,6 +146,7 @@ export async function openStore(file: string): Promise<Store> {
     await retryBusy(async () => sqlite.pragma('journal_mode = WAL'));
     sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('foreign_keys = ON');
+    sqlite.pragma(`cache_size = -${PAGE_CACHE_KIB}`);
   } catch (cause) {
     throw new PatchlineError(
       'STATE_UNREADABLE',

@@ -5,7 +5,12 @@
  */
 import { CompiledQuery, type Kysely } from 'kysely';
 import type { Database } from '../schema.ts';
-import { UPSERT_CHUNK_ROWS, upsertHostUpdates, type PlaceholderStyle } from './host-updates-sql.ts';
+import {
+  HOST_UPDATE_COLUMNS,
+  UPSERT_CHUNK_ROWS,
+  upsertHostUpdates,
+  type PlaceholderStyle,
+} from './host-updates-sql.ts';
 import type { ActionHostsTable, ActionsTable, HostUpdatesTable, HostsTable } from '../schema-server.ts';
 
 export type HostRow = HostsTable;
@@ -69,23 +74,9 @@ export async function hostUpdateRowsOf(
 /** A host × update row without the agent's whole report (report_json): what the policy and views read. */
 export type FleetUpdateRow = Omit<HostUpdateRow, 'report_json'>;
 
-const FLEET_UPDATE_COLUMNS = [
-  'host_key',
-  'update_id',
-  'revision',
-  'kb',
-  'title',
-  'applicability',
-  'delivery',
-  'decision',
-  'decided_by',
-  'deferred_until',
-  'hresult',
-  'attempts',
-  'last_attempt_at',
-  'installed_at',
-  'reported_at',
-] as const satisfies readonly (keyof FleetUpdateRow)[];
+const FLEET_UPDATE_COLUMNS = HOST_UPDATE_COLUMNS.filter(
+  (c): c is Exclude<(typeof HOST_UPDATE_COLUMNS)[number], 'report_json'> => c !== 'report_json',
+);
 
 /**
  * Every host × update row of the fleet, without report_json: the policy view reads the whole
