@@ -18,7 +18,8 @@ const OTHER = '5a000000-0000-4000-8000-000000000003';
 forEachStore('the policy after a report', (kind) => {
   let t: TestApp;
   let agent = '';
-  const send = (seq: number, updates: ReportedUpdate[]) => sendReport(t, agent, fullReport(seq, t.clock.now(), updates));
+  const send = (seq: number, updates: ReportedUpdate[]) =>
+    sendReport(t, agent, fullReport(seq, t.clock.now(), updates));
   const checkinAllowed = async (): Promise<string[]> => {
     const res = await t.app.inject({
       method: 'POST',
