@@ -25,6 +25,7 @@ async function labRun(mode: LabAgentMode): Promise<void> {
   const data = await mkdtemp(join(tmpdir(), 'patchline-lab-agents-'));
   const lines: string[] = [];
   let run: ServerRun | undefined;
+  let failed = false;
   try {
     run = await startServerRun(
       { lab: SCENARIO, data, listen: '127.0.0.1:0', labAgents: mode, labTimeScale: '0.005', contentGrace: '1ms' },
@@ -118,17 +119,27 @@ async function labRun(mode: LabAgentMode): Promise<void> {
       () => JSON.stringify(after),
     );
     assert.equal(after.current?.id, before.current.id, 'an unchanged catalog is not imported again');
+  } catch (error) {
+    failed = true;
+    // What the server and its lab said last: the cause of a stuck install is there.
+    (error as Error).message += `\nserver --lab log, last lines:\n${lines.slice(-40).join('\n')}`;
+    throw error;
   } finally {
     // Stopping waits for every lab agent, a rebooting one too: nothing writes into the data
     // directory after, so it can be removed (or backed up) at once (ENOTEMPTY once in CI before).
+    const stopping = Date.now();
     await run?.stop();
+    const stopMs = Date.now() - stopping;
     await rm(data, { recursive: true, force: true });
+    if (!failed)
+      assert.ok(stopMs < 30_000, `server --lab stopped in ${stopMs} ms; its log ends:\n${lines.slice(-40).join('\n')}`);
   }
 }
 
 test(
   'server --lab, agents in-process: the chain goes in on both hosts, each payload fetched from upstream once',
-  { timeout: 150_000 },
+  // Above the sum of the waits inside (60 + 90 + 90 + 30 s), so a stuck step fails with its own message.
+  { timeout: 300_000 },
   () => labRun('in-process'),
 );
-test('server --lab, agents in processes of their own: the same', { timeout: 150_000 }, () => labRun('process'));
+test('server --lab, agents in processes of their own: the same', { timeout: 300_000 }, () => labRun('process'));

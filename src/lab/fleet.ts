@@ -63,6 +63,9 @@ export interface LabFleet {
   close(): Promise<void>;
 }
 
+/** How long close() waits for agents and reboots to wind down (real time). */
+const CLOSE_WAIT_MS = 20_000;
+
 interface Running {
   readonly kill: AbortController;
   readonly done: Promise<void>;
@@ -223,12 +226,25 @@ export async function startLabFleet(options: LabFleetOptions): Promise<LabFleet>
       const all = [...running.values()];
       running.clear();
       for (const r of all) r.kill.abort(new Error('lab fleet closed'));
-      // A reboot under way may boot its host after the abort above: wait for it, then stop what it started.
-      while (inflight.size > 0) await Promise.allSettled([...inflight]);
-      const late = [...running.values()];
-      running.clear();
-      for (const r of late) r.kill.abort(new Error('lab fleet closed'));
-      await Promise.all([...all, ...late].map((r) => r.done));
+      // A reboot under way may boot its host after the abort above: wait for it, then stop what it
+      // started. Bounded (in real time: a test's manual clock may stand still), and said when it runs out.
+      const settled = (async () => {
+        while (inflight.size > 0) await Promise.allSettled([...inflight]);
+        const late = [...running.values()];
+        running.clear();
+        for (const r of late) r.kill.abort(new Error('lab fleet closed'));
+        await Promise.all([...all, ...late].map((r) => r.done));
+      })();
+      let timer: NodeJS.Timeout | undefined;
+      const outOfTime = new Promise<'timeout'>((resolve) => {
+        timer = setTimeout(() => resolve('timeout'), CLOSE_WAIT_MS);
+        timer.unref();
+      });
+      if ((await Promise.race([settled, outOfTime])) === 'timeout')
+        log(
+          `lab fleet: ${inflight.size + running.size} agent(s) or reboot(s) still stopping after ${CLOSE_WAIT_MS / 1000} s; not waiting longer`,
+        );
+      clearTimeout(timer);
     },
   };
 }
