@@ -166,6 +166,9 @@ export class AgentService {
   }
 
   private async workLoop(signal: AbortSignal): Promise<void> {
+    // The signal may have been aborted while run() loaded its state (a service stopped as it starts,
+    // a lab host rebooted): an 'abort' listener added now would never fire, and run() never return.
+    if (signal.aborted) return;
     await Promise.race([
       this.firstCheckinDone,
       new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true })),
