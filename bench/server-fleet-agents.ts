@@ -1,7 +1,8 @@
 /**
  * bench/server-fleet: the fleet side, a child process of server-fleet.ts. N lightweight agents that
  * speak the real agent protocol over loopback (no WUA simulation): each enrolls with the token,
- * then keeps one long-poll check-in open on a socket of its own; an action that arrives is
+ * then keeps one long-poll check-in open on a socket of its own (naming the policy it holds, as
+ * real agents do); an action that arrives is
  * timestamped (epoch ms) and acknowledged with a `received` progress report. On request every
  * agent sends full scan reports of REPORT_UPDATES updates drawn from a catalog of CATALOG_UPDATES.
  */
@@ -112,9 +113,16 @@ const REPORT_BODIES = Array.from({ length: 32 }, (_, k) => {
 
 async function poll(index: number): Promise<void> {
   const sim = sims[index]!;
-  const body = JSON.stringify({ protocol: 1, waitSeconds: 50, agentVersion: 'bench' });
+  // As a real agent does: each check-in names the policy it holds (the server then leaves it out).
+  let policyDigest: string | null = null;
   while (!stopping) {
     let res: { status: number; body: string };
+    const body = JSON.stringify({
+      protocol: 1,
+      waitSeconds: 50,
+      agentVersion: 'bench',
+      ...(policyDigest ? { policyDigest } : {}),
+    });
     try {
       res = await post('/api/v1/agent/checkin', body, sim.credential, pollAgent);
     } catch (error) {
@@ -127,7 +135,8 @@ async function poll(index: number): Promise<void> {
     }
     const at = epochMs();
     if (res.status !== 200) throw new Error(`check-in answered ${res.status}: ${res.body}`);
-    const answer = JSON.parse(res.body) as { actions: { id: string }[] };
+    const answer = JSON.parse(res.body) as { actions: { id: string }[]; policyDigest: string };
+    policyDigest = answer.policyDigest;
     for (const action of answer.actions) {
       let times = received.get(action.id);
       if (!times) received.set(action.id, (times = []));

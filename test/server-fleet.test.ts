@@ -336,6 +336,39 @@ forEachStore('the fleet through the API', (kind) => {
     );
   });
 
+  test("check-ins keep the host's last-seen time to 10 s; a new boot id is written at once", async () => {
+    const checkin = async (bootId: string) => {
+      const res = await t.app.inject({
+        method: 'POST',
+        url: '/api/v1/agent/checkin',
+        headers: { authorization: agent },
+        payload: { protocol: AGENT_PROTOCOL_VERSION, waitSeconds: 0, agentVersion: '0.1.0', bootId },
+      });
+      assert.equal(res.statusCode, 200, res.body);
+      const host = await t.store.db
+        .selectFrom('hosts')
+        .select(['last_seen_at', 'online_until', 'boot_id'])
+        .where('key', '=', 'web01')
+        .executeTakeFirstOrThrow();
+      return [host.last_seen_at, host.boot_id];
+    };
+    t.clock.advance(60_000);
+    const first = at();
+    assert.deepEqual(await checkin('boot-1'), [first, 'boot-1']);
+    // An action's answer and the re-armed check-in a moment later: one write.
+    t.clock.advance(9_000);
+    assert.deepEqual(await checkin('boot-1'), [first, 'boot-1']);
+    t.clock.advance(1_000);
+    assert.deepEqual(await checkin('boot-1'), [at(), 'boot-1']);
+    // Rebooted: the server sees it at once, however soon.
+    t.clock.advance(1_000);
+    assert.deepEqual(await checkin('boot-2'), [at(), 'boot-2']);
+    const hosts = await t.app.inject({ url: '/api/v1/hosts', headers: { authorization: t.bearer.viewer } });
+    const web01 = hosts.json().hosts.find((h: { name: string }) => h.name === 'WEB01');
+    assert.equal(web01.online, true);
+    assert.equal(web01.lastSeenAt, at());
+  });
+
   test('revoking the host cuts its credential at once, and it cannot re-enroll', async () => {
     assert.equal(
       (

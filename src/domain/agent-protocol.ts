@@ -5,7 +5,8 @@
  * It lives in domain/ because both `agent/` and `server/` speak it and neither may import the other.
  *
  *   POST /api/v1/agent/enroll                 enrollment token → per-host credential (no auth)
- *   POST /api/v1/agent/checkin                long-poll: held open until an action is waiting or `wait` s pass
+ *   POST /api/v1/agent/checkin                long-poll: held open until an action is waiting or `wait` s pass;
+ *                                             the policy is left out while the agent holds it (policyDigest)
  *   POST /api/v1/agent/reports                scan report, full or delta, sequence-numbered, idempotent
  *   POST /api/v1/agent/actions/{id}/progress  received / running / percent / succeeded / failed
  *   GET  /api/v1/agent/policy                 the policy decided on the host's last applied report
@@ -73,6 +74,11 @@ export const CheckinRequest = Type.Object(
     agentVersion: Type.String({ maxLength: 64 }),
     /** The agent's boot id (LastBootUpTime): the server sees reboots complete. */
     bootId: Type.Optional(Type.String({ maxLength: 64 })),
+    /**
+     * `policyDigest` of the policy the agent holds (from an earlier answer): while it is still the
+     * host's policy, the answer leaves the policy out. Absent: the answer carries it.
+     */
+    policyDigest: Type.Optional(Type.String({ pattern: '^[0-9a-f]{64}$' })),
   },
   Closed,
 );
@@ -112,10 +118,28 @@ export const AgentPolicy = Type.Object({
 });
 export type AgentPolicy = Static<typeof AgentPolicy>;
 
+const policyDigests = new WeakMap<AgentPolicy, string>();
+
+/**
+ * The digest a check-in answer names its policy by: sha256 of the policy's JSON. The server keeps
+ * one policy object per host until it changes, so each is hashed once (remembered per object).
+ */
+export function policyDigest(policy: AgentPolicy): string {
+  let digest = policyDigests.get(policy);
+  if (digest === undefined) {
+    digest = createHash('sha256').update(JSON.stringify(policy)).digest('hex');
+    policyDigests.set(policy, digest);
+  }
+  return digest;
+}
+
 export const CheckinResponse = Type.Object({
   serverTime: IsoTime,
   actions: Type.Array(AgentAction),
-  policy: AgentPolicy,
+  /** Absent when the check-in named this policy's digest: the agent already holds it. */
+  policy: Type.Optional(AgentPolicy),
+  /** Names the host's current policy (sha256 of its JSON); send it back as the check-in's `policyDigest`. */
+  policyDigest: Type.String(),
   /** sha256 of the current catalog cab, or null before the first sync. */
   catalogSha256: Type.Union([Type.String(), Type.Null()]),
   /** The last report sequence the server applied (the delta base); 0: send a full report. */

@@ -42,6 +42,10 @@ export interface HostWorkDeps {
   readonly server: () => { readonly policy: AgentPolicy | null; readonly catalogSha256: string | null };
 }
 
+/** A failed scan is retried after this, doubling per failure in a row up to SCAN_RETRY_CAP_MS. */
+export const SCAN_RETRY_BASE_MS = 60_000;
+export const SCAN_RETRY_CAP_MS = 3_600_000;
+
 export type CyclePhase = 'search' | 'download' | 'install';
 
 export class HostWork {
@@ -49,11 +53,30 @@ export class HostWork {
   lastScan: ScanResult | null = null;
   /** When the next scheduled scan is due (ms since the epoch). */
   nextScanAt = 0;
+  /** Scans failed in a row (the retry waits longer after each). */
+  private scanFailures = 0;
 
   constructor(private readonly deps: HostWorkDeps) {}
 
-  /** Scans, queues the report on disk, and sends it; the next scan is due one jittered interval later. */
+  /**
+   * Scans, queues the report on disk, and sends it; the next scan is due one jittered interval later.
+   * A failed scan (the catalog not fetched, the Windows Update Agent failing) is retried after 1 min,
+   * then 2, 4 … up to 1 h: never at once, which would spin the agent and hammer the server.
+   */
   async scanAndReport(signal: AbortSignal): Promise<ScanResult> {
+    const startedAt = this.deps.clock.now().getTime();
+    try {
+      const scan = await this.scanOnce(signal);
+      this.scanFailures = 0;
+      return scan;
+    } catch (error) {
+      const retryMs = Math.min(SCAN_RETRY_CAP_MS, SCAN_RETRY_BASE_MS * 2 ** Math.min(this.scanFailures++, 20));
+      this.nextScanAt = startedAt + jitteredIntervalMs(retryMs, this.deps.random);
+      throw error;
+    }
+  }
+
+  private async scanOnce(signal: AbortSignal): Promise<ScanResult> {
     const { policy, catalogSha256 } = this.deps.server();
     const source = await this.scanSource(signal);
     const scannedAt = this.deps.clock.now();

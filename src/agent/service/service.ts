@@ -58,6 +58,8 @@ type WorkItem =
 
 export class AgentService {
   private policy: AgentPolicy | null = null;
+  /** The server's name for `policy`: sent with each check-in, so an unchanged policy is not sent back. */
+  private policyDigest: string | null = null;
   private catalogSha256: string | null = null;
   private readonly queue: WorkItem[] = [];
   private wakeWork: AbortController = new AbortController();
@@ -106,6 +108,7 @@ export class AgentService {
             waitSeconds,
             agentVersion: this.deps.agentVersion,
             ...(await this.bootIdField()),
+            ...(this.policy && this.policyDigest ? { policyDigest: this.policyDigest } : {}),
           },
           signal,
           waitSeconds * 1_000 + REQUEST_TIMEOUT_MS,
@@ -126,8 +129,12 @@ export class AgentService {
   }
 
   private async onCheckin(res: CheckinResponse): Promise<void> {
-    const policyChanged = JSON.stringify(this.policy) !== JSON.stringify(res.policy);
-    this.policy = res.policy;
+    // Left out: the policy named by the digest we sent, which we hold.
+    const policy = res.policy ?? this.policy;
+    if (!policy) throw new Error('the check-in answer carries no policy and this agent holds none');
+    const policyChanged = JSON.stringify(this.policy) !== JSON.stringify(policy);
+    this.policy = policy;
+    this.policyDigest = res.policyDigest ?? null;
     this.catalogSha256 = res.catalogSha256;
     const acked = await this.deps.state.acked();
     // The server holds less than we think (restored from a backup): our delta base is gone.
@@ -180,8 +187,12 @@ export class AgentService {
           await this.execute(item, signal);
         } catch (error) {
           if (signal.aborted) return;
+          const retry =
+            item.kind === 'scan'
+              ? `; next scan in ${Math.round((this.work.nextScanAt - this.deps.clock.now().getTime()) / 1_000)} s`
+              : '';
           this.deps.log(
-            `${item.kind === 'action' ? `action ${item.action.id} (${item.action.action})` : item.kind} failed: ${describe(error)}`,
+            `${item.kind === 'action' ? `action ${item.action.id} (${item.action.action})` : item.kind} failed: ${describe(error)}${retry}`,
           );
           if (item.kind === 'action')
             await this.progress(item.action.id, { state: 'failed', message: describe(error) });

@@ -39,11 +39,14 @@ interface Fixture {
   store: MemoryGatewayStore;
   gateway: AgentGateway;
   clock: { now: Date };
+  /** What policyFor answers (replace it to change the host's policy). */
+  policy: { current: AgentPolicy };
 }
 
 async function fixture(): Promise<Fixture> {
   const store = new MemoryGatewayStore();
   const clock = { now: T0 };
+  const policy = { current: POLICY };
   store.addEnrollToken({
     hash: tokenSecretHash(SECRET),
     ring: 'pilot',
@@ -53,17 +56,17 @@ async function fixture(): Promise<Fixture> {
   const gateway = createAgentGateway({
     store,
     now: () => clock.now,
-    policyFor: async () => POLICY,
+    policyFor: async () => policy.current,
     catalog: async () => null,
     content: async () => null,
   });
   const app = Fastify();
   await app.register(gateway.plugin);
   await app.ready();
-  return { app, store, gateway, clock };
+  return { app, store, gateway, clock, policy };
 }
 
-async function enroll(f: Fixture, hostName: string, token = encodeEnrollToken({ secret: SECRET, fingerprint: null })) {
+async function enroll(f: Pick<Fixture, 'app'>, hostName: string, token = encodeEnrollToken({ secret: SECRET, fingerprint: null })) {
   return f.app.inject({
     method: 'POST',
     url: '/api/v1/agent/enroll',
@@ -310,6 +313,43 @@ test('a held check-in answers as soon as an action is created for its host, over
     f.gateway.close();
     await f.app.close();
   }
+});
+
+test('a check-in naming the policy the agent holds is answered without it; a changed policy is sent again', async () => {
+  const f = await fixture();
+  const a = (await enroll(f, 'web01')).json();
+  const checkin = async (policyDigest?: string) => {
+    const res = await f.app.inject({
+      method: 'POST',
+      url: '/api/v1/agent/checkin',
+      headers: { authorization: `Bearer ${a.credential}` },
+      payload: { protocol: 1, waitSeconds: 0, agentVersion: 't', ...(policyDigest ? { policyDigest } : {}) },
+    });
+    assert.equal(res.statusCode, 200, res.body);
+    return res.json<{ policy?: AgentPolicy; policyDigest: string }>();
+  };
+  const first = await checkin();
+  assert.deepEqual(first.policy, POLICY);
+  assert.equal(first.policyDigest, createHash('sha256').update(JSON.stringify(POLICY)).digest('hex'));
+  // Held: not sent again, named by the same digest.
+  const again = await checkin(first.policyDigest);
+  assert.equal(again.policy, undefined);
+  assert.equal(again.policyDigest, first.policyDigest);
+  // Changed (a rule now allows an update): the new policy goes out under a new digest.
+  f.policy.current = { ...POLICY, allowedUpdateIds: [update(1, 'needed').updateId] };
+  const changed = await checkin(first.policyDigest);
+  assert.deepEqual(changed.policy, f.policy.current);
+  assert.notEqual(changed.policyDigest, first.policyDigest);
+  // A digest the server never gave, or none at all: the whole policy.
+  assert.deepEqual((await checkin('0'.repeat(64))).policy, f.policy.current);
+  const garbled = await f.app.inject({
+    method: 'POST',
+    url: '/api/v1/agent/checkin',
+    headers: { authorization: `Bearer ${a.credential}` },
+    payload: { protocol: 1, waitSeconds: 0, agentVersion: 't', policyDigest: 'not-a-digest' },
+  });
+  assert.equal(garbled.statusCode, 400);
+  assert.equal(garbled.json().error.code, 'AGENT_REQUEST_INVALID');
 });
 
 test("an update's cached files: only for an update the host may install; 503 while the server still downloads; none without a cache", async () => {

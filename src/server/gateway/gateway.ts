@@ -28,6 +28,7 @@ import {
   decodeCredential,
   decodeEnrollToken,
   encodeCredential,
+  policyDigest,
   tokenSecretHash,
 } from '../../domain/agent-protocol.ts';
 import { sendImmutableFile } from './file-reply.ts';
@@ -315,10 +316,14 @@ export function createAgentGateway(deps: GatewayDeps): AgentGateway {
           deps.policyFor(host, { reportMayLag: woken }),
           deps.store.ackedReportSeq(host.id),
         ]);
+        // An agent that holds this policy already is not sent it again: at 10,000 agents an action's
+        // answers would otherwise repeat some 40 MB of unchanged policy (100 update ids each).
+        const digest = policyDigest(policy);
         return {
           serverTime: deps.now().toISOString(),
           actions: [...actions],
-          policy,
+          ...(request.body.policyDigest === digest ? {} : { policy }),
+          policyDigest: digest,
           catalogSha256: catalog?.sha256 ?? null,
           ackedReportSeq,
         };
