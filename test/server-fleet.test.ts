@@ -201,7 +201,7 @@ forEachStore('the fleet through the API', (kind) => {
     const created = await fetch(`${base}/api/v1/actions`, {
       method: 'POST',
       headers: { authorization: t.bearer.operator, 'content-type': 'application/json' },
-      body: JSON.stringify({ action: 'install', hosts: ['web01'] }),
+      body: JSON.stringify({ action: 'install', hosts: ['web01'], updateIds: [U1.toUpperCase()] }),
     });
     assert.equal(created.status, 202);
     const { id } = (await created.json()) as { id: string };
@@ -210,6 +210,15 @@ forEachStore('the fleet through the API', (kind) => {
       answer.actions.map((a) => [a.id, a.action]),
       [[id, 'install']],
     );
+    // The woken answer hands the action out exactly as any later check-in reads it from the store.
+    const again = await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/agent/checkin',
+      headers: { authorization: agent },
+      payload: { protocol: AGENT_PROTOCOL_VERSION, waitSeconds: 0, agentVersion: '0.1.0' },
+    });
+    assert.deepEqual(answer.actions, again.json().actions);
+    assert.deepEqual(again.json().actions[0].updateIds, [U1]);
     await waitFor(`"action":"${id}","type":"install","hosts":1,"kind":"action.created"`);
 
     const progress = await t.app.inject({

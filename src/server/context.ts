@@ -2,6 +2,7 @@
  * What the server's parts are given (one composition root: buildApp receives this; routes get it
  * as their plugin option). Nothing here is a global; tests build their own.
  */
+import type { AgentAction } from '../domain/agent-protocol.ts';
 import type { Database_ } from '../store/open.ts';
 import type { EventFeed } from './event-feed.ts';
 import type { ServerMetrics } from './metrics.ts';
@@ -51,7 +52,8 @@ export type CatalogDetails = (db: Database_['db'], updateId: string) => Promise<
 
 /** The agent gateway, seen from the API: wakes held check-ins when an action is created. */
 export interface AgentWaker {
-  wake(hostIds: Iterable<string>): number;
+  /** With `action` (as a check-in hands it out), the woken check-ins answer with it and read nothing. */
+  wake(hostIds: Iterable<string>, action?: AgentAction): number;
   isConnected(hostId: string): boolean;
 }
 

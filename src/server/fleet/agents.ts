@@ -39,5 +39,5 @@ export function createServerGateway(deps: ServerDeps, files: AgentFiles = {}): A
   });
   // An action is created after the rule that makes it useful (allow, then install): the check-ins
   // it wakes must see that rule, not rules read a moment before it.
-  return { ...gateway, wake: (hostIds) => (policies.invalidate(), gateway.wake(hostIds)) };
+  return { ...gateway, wake: (hostIds, action) => (policies.invalidate(), gateway.wake(hostIds, action)) };
 }

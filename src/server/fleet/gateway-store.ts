@@ -168,7 +168,7 @@ export function sqlGatewayStore(deps: GatewayStoreDeps): GatewayStore {
     return out;
   });
   const touch = touchWriter(commits);
-  const progressOf = progressWriter(commits);
+  const progressOf = progressWriter(commits, deps.dialect);
   return {
     async enroll(input: EnrollInput) {
       const now = input.now.toISOString();

@@ -26,6 +26,7 @@ import {
   type HostRow,
 } from '../../store/server/fleet-repo.ts';
 import { BATCH_KEYS } from './batch-loader.ts';
+import type { PlaceholderStyle } from '../../store/server/host-updates-sql.ts';
 import type { GroupCommit } from './group-commit.ts';
 
 /** A host counts as online this long after its last check-in (a held check-in lasts up to 50 s). */
@@ -145,7 +146,10 @@ export interface ProgressWrite {
  * the action runs until its last host ends, then is done, or failed if any host failed. Resolves
  * false for an action the host is not part of.
  */
-export function progressWriter(commits: GroupCommit): (write: ProgressWrite) => Promise<boolean> {
+export function progressWriter(
+  commits: GroupCommit,
+  style: PlaceholderStyle,
+): (write: ProgressWrite) => Promise<boolean> {
   return perTurn<ProgressWrite, boolean>(commits, async (trx, batch) => {
     const hosts = new Map<string, HostRow>();
     const hostIds = [...new Set(batch.map((w) => w.hostId))];
@@ -197,7 +201,7 @@ export function progressWriter(commits: GroupCommit): (write: ProgressWrite) => 
         progress_json: JSON.stringify(list),
         updated_at: at,
       };
-      await updateActionHost(trx, actionId, host.key, {
+      await updateActionHost(trx, style, actionId, host.key, {
         state: next.state,
         phase: next.phase,
         percent: next.percent,

@@ -66,7 +66,11 @@ async function fixture(): Promise<Fixture> {
   return { app, store, gateway, clock, policy };
 }
 
-async function enroll(f: Pick<Fixture, 'app'>, hostName: string, token = encodeEnrollToken({ secret: SECRET, fingerprint: null })) {
+async function enroll(
+  f: Pick<Fixture, 'app'>,
+  hostName: string,
+  token = encodeEnrollToken({ secret: SECRET, fingerprint: null }),
+) {
   return f.app.inject({
     method: 'POST',
     url: '/api/v1/agent/enroll',

@@ -14,6 +14,7 @@ import { Type } from '@sinclair/typebox';
 import {
   AGENT_PROTOCOL_VERSION,
   ActionProgress,
+  AgentAction,
   AgentPolicy,
   CatalogInfo,
   CheckinRequest,
@@ -138,8 +139,12 @@ const AGENT_TRAFFIC = { logLevel: 'warn' } as const;
 export interface AgentGateway {
   /** Register with `app.register(gateway.plugin)`; the routes carry their full /api/v1/agent paths. */
   readonly plugin: FastifyPluginAsync;
-  /** Answers the held check-ins of these hosts now (call after creating an action for them). */
-  wake(hostIds: Iterable<string>): number;
+  /**
+   * Answers the held check-ins of these hosts now (call after creating an action for them, with the
+   * action as the agent receives it: the answers then read nothing; without it they read the host's
+   * pending actions).
+   */
+  wake(hostIds: Iterable<string>, action?: AgentAction): number;
   /** Hosts with a check-in held open now. */
   readonly connected: () => number;
   isConnected(hostId: string): boolean;
@@ -165,7 +170,8 @@ declare module 'fastify' {
 }
 
 export function createAgentGateway(deps: GatewayDeps): AgentGateway {
-  const hub = new LongPollHub();
+  /** A wake carries the actions just created for the host: its answer needs no read of them. */
+  const hub = new LongPollHub<readonly AgentAction[]>();
   const random = deps.randomBytes ?? nodeRandomBytes;
   const newHostId = deps.newHostId ?? randomUUID;
   const publish = deps.publish ?? (() => undefined);
@@ -289,8 +295,8 @@ export function createAgentGateway(deps: GatewayDeps): AgentGateway {
                 .catch((error: unknown) =>
                   request.log.warn({ err: error, host: host.name }, 'policy for a held check-in not decided ahead'),
                 );
-            const reason = await held;
-            woken = reason === 'woken';
+            const wake = await held;
+            woken = wake.reason === 'woken';
             // The host was seen for the whole wait: its last-seen time is the end of it. A woken
             // check-in's answer does not wait for that write: it would queue behind the progress
             // of every agent answered before it (one write queue), and the action is what counts.
@@ -299,8 +305,10 @@ export function createAgentGateway(deps: GatewayDeps): AgentGateway {
               touched?.catch((error: unknown) =>
                 request.log.error({ err: error, host: host.name }, 'last-seen time of a woken check-in not written'),
               );
+            // Woken by an action: that action (created after the pending ones were read above, so
+            // the only one) is the answer. Woken without one (the host was revoked): read again.
             const [fresh] = await Promise.all([
-              woken ? deps.store.pendingActions(host.id) : null,
+              woken ? (wake.payload ?? deps.store.pendingActions(host.id)) : null,
               woken ? null : touched,
             ]);
             if (fresh) actions = fresh;
@@ -558,7 +566,7 @@ export function createAgentGateway(deps: GatewayDeps): AgentGateway {
 
   return {
     plugin,
-    wake: (hostIds) => hub.wake(hostIds),
+    wake: (hostIds, action) => hub.wake(hostIds, action ? [action] : undefined),
     connected: () => hub.connected,
     isConnected: (hostId) => hub.isConnected(hostId),
     close: () => hub.close(),

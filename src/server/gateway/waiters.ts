@@ -8,13 +8,19 @@
 /** Why a held check-in ended. */
 export type WakeReason = 'woken' | 'timeout' | 'replaced' | 'closed' | 'aborted';
 
-interface Waiter {
-  readonly resolve: (reason: WakeReason) => void;
+/** How a held check-in ended, and what the wake brought (the action that woke it). */
+export interface Wake<T> {
+  readonly reason: WakeReason;
+  readonly payload?: T;
+}
+
+interface Waiter<T> {
+  readonly resolve: (reason: WakeReason, payload?: T) => void;
   readonly timer: NodeJS.Timeout;
 }
 
-export class LongPollHub {
-  private readonly waiters = new Map<string, Waiter>();
+export class LongPollHub<T = never> {
+  private readonly waiters = new Map<string, Waiter<T>>();
   private closed = false;
 
   /** Hosts with a check-in held open right now ("connected"). */
@@ -30,18 +36,18 @@ export class LongPollHub {
    * Holds the host's check-in until woken, `waitMs` passes or `signal` aborts. A second check-in of
    * the same host replaces the first (the first answers at once: an agent never has two).
    */
-  wait(hostId: string, waitMs: number, signal: AbortSignal): Promise<WakeReason> {
-    if (this.closed) return Promise.resolve('closed');
+  wait(hostId: string, waitMs: number, signal: AbortSignal): Promise<Wake<T>> {
+    if (this.closed) return Promise.resolve({ reason: 'closed' });
     this.finish(hostId, 'replaced');
-    return new Promise<WakeReason>((resolve) => {
-      const done = (reason: WakeReason): void => {
+    return new Promise<Wake<T>>((resolve) => {
+      const done = (reason: WakeReason, payload?: T): void => {
         const w = this.waiters.get(hostId);
         if (w?.resolve === done) {
           clearTimeout(w.timer);
           this.waiters.delete(hostId);
         }
         signal.removeEventListener('abort', onAbort);
-        resolve(reason);
+        resolve(payload === undefined ? { reason } : { reason, payload });
       };
       const onAbort = (): void => done('aborted');
       const timer = setTimeout(() => done('timeout'), waitMs);
@@ -51,10 +57,10 @@ export class LongPollHub {
     });
   }
 
-  /** Answers the held check-ins of these hosts now. Returns how many were held. */
-  wake(hostIds: Iterable<string>): number {
+  /** Answers the held check-ins of these hosts now, each with `payload`. Returns how many were held. */
+  wake(hostIds: Iterable<string>, payload?: T): number {
     let n = 0;
-    for (const id of hostIds) if (this.finish(id, 'woken')) n++;
+    for (const id of hostIds) if (this.finish(id, 'woken', payload)) n++;
     return n;
   }
 
@@ -64,10 +70,10 @@ export class LongPollHub {
     for (const id of [...this.waiters.keys()]) this.finish(id, 'closed');
   }
 
-  private finish(hostId: string, reason: WakeReason): boolean {
+  private finish(hostId: string, reason: WakeReason, payload?: T): boolean {
     const w = this.waiters.get(hostId);
     if (!w) return false;
-    w.resolve(reason);
+    w.resolve(reason, payload);
     return true;
   }
 }

@@ -140,7 +140,12 @@ export const actionRoutes: FastifyPluginAsyncTypebox<{ deps: ServerDeps }> = asy
           event: { kind: 'action.created', data: { action: id, type: action, hosts: targets.length } },
         });
       });
-      deps.agents?.wake(targets.map((h) => h.id));
+      // The action as a check-in hands it out (pendingActions): the woken answers need not read it.
+      const lowerIds = updateIds?.map((u) => u.toLowerCase());
+      deps.agents?.wake(
+        targets.map((h) => h.id),
+        { id, action, createdAt: at, ...(lowerIds ? { updateIds: lowerIds } : {}) },
+      );
       return reply.status(202).send({ id, hosts: targets.length });
     },
   );
