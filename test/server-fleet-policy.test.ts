@@ -164,4 +164,26 @@ forEachStore('the policy agents receive', (kind) => {
     t.clock.advance(HOST_POLICY_TTL_MS);
     assert.deepEqual(await allowed('pilot01'), [U2], 'the rule is gone after the cache time');
   });
+
+  test('a KB rule decides an update the catalog does not know by the KB the host reported', async () => {
+    // The test server has no catalog: U1 and U2 are known only from pilot01's report (KB5011111, KB5022222).
+    await report('pilot01', [update(U1, 'needed'), update(U2, 'needed')]);
+    const rule = await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/rules',
+      headers: { authorization: t.bearer.admin },
+      payload: { action: 'forbid', kbs: ['KB5022222'] },
+    });
+    assert.equal(rule.statusCode, 201, rule.body);
+    t.clock.advance(HOST_POLICY_TTL_MS);
+    assert.deepEqual(await allowed('pilot01'), [U1]);
+    const del = await t.app.inject({
+      method: 'DELETE',
+      url: `/api/v1/rules/${rule.json().id}`,
+      headers: { authorization: t.bearer.admin },
+    });
+    assert.equal(del.statusCode, 204, del.body);
+    t.clock.advance(HOST_POLICY_TTL_MS);
+    assert.deepEqual(await allowed('pilot01'), [U1, U2]);
+  });
 });

@@ -60,6 +60,11 @@ export interface Policy {
   stateOf(host: HostFacts, updateId: string, now: Date): HostUpdateState;
 }
 
+/** A forbidden decision (a function of the module: a closure per decision cost a name per call). */
+function forbiddenBy(by: DecisionReason, matchedRules: readonly string[]): Decision {
+  return { kind: 'forbidden', until: null, by, matchedRules };
+}
+
 /** Facts for an update the catalog does not know (reported by an agent ahead of a sync): only UpdateID rules can match it. */
 const unknownUpdate = (updateId: string): UpdateFacts => ({
   updateId,
@@ -144,18 +149,18 @@ export function createPolicy(input: PolicyInput): Policy {
     const update = input.catalog.get(updateId) ?? unknownUpdate(updateId);
     const verdict = evaluateRules(compiled, update, host.name, ring?.name ?? null);
     const matchedRules = verdict.matched;
-    const forbidden = (by: DecisionReason): Decision => ({ kind: 'forbidden', until: null, by, matchedRules });
     const rule = verdict.decisive;
-    if (rule?.rule.action === 'forbid') return forbidden({ kind: 'rule', ruleId: rule.rule.id, action: 'forbid' });
+    if (rule?.rule.action === 'forbid')
+      return forbiddenBy({ kind: 'rule', ruleId: rule.rule.id, action: 'forbid' }, matchedRules);
 
     const override = ring ? overrideFor(updateId, ring.name) : null;
     if (ring && override?.action === 'halt')
-      return forbidden({ kind: 'override', ring: ring.name, action: 'halt', by: override.by });
+      return forbiddenBy({ kind: 'override', ring: ring.name, action: 'halt', by: override.by }, matchedRules);
 
     let base: DecisionReason;
     if (rule) base = { kind: 'rule', ruleId: rule.rule.id, action: 'allow' };
     else if (ring?.defaultAllow) base = { kind: 'default-allow', ring: ring.name };
-    else return forbidden({ kind: 'default-deny', ring: ring?.name ?? null });
+    else return forbiddenBy({ kind: 'default-deny', ring: ring?.name ?? null }, matchedRules);
     const severity = severityOf(update);
     if (
       ring &&
@@ -163,7 +168,7 @@ export function createPolicy(input: PolicyInput): Policy {
       ring.allowedSeverities !== null &&
       !ring.allowedSeverities.includes(severity)
     ) {
-      return forbidden({ kind: 'severity', ring: ring.name, severity });
+      return forbiddenBy({ kind: 'severity', ring: ring.name, severity }, matchedRules);
     }
     if (!ring) return { kind: 'allowed', until: null, by: base, matchedRules };
 
@@ -173,7 +178,7 @@ export function createPolicy(input: PolicyInput): Policy {
       const by: DecisionReason = gate.override
         ? { kind: 'override', ring: ring.name, action: gate.override.action, by: gate.override.by }
         : { kind: 'promotion', ring: ring.name, status: gate.status, evidence: gate.evidence };
-      if (gate.status === 'halted') return forbidden(by);
+      if (gate.status === 'halted') return forbiddenBy(by, matchedRules);
       if (gate.status === 'pending') deferrals.push({ until: gate.evidence.eligibleAt, by });
     }
     if (ring.installDelayDays > 0 && update.releasedAt) {

@@ -27,7 +27,13 @@ import {
   type UpdateFacts,
 } from '../../domain/policy/index.ts';
 import type { Database } from '../../store/schema.ts';
-import { fleetUpdateRowsOf, listHostRows, neededUpdatesOf, reportSeqsOf } from '../../store/server/fleet-repo.ts';
+import {
+  fleetUpdateRowsOf,
+  listHostRows,
+  neededUpdateIdsOf,
+  reportedFactsOf,
+  reportSeqsOf,
+} from '../../store/server/fleet-repo.ts';
 import type { PolicyOptions } from '../gateway/gateway.ts';
 import type { AgentHost } from '../gateway/store.ts';
 import { batchLoader } from './batch-loader.ts';
@@ -85,13 +91,15 @@ export function createHostPolicies(deps: {
 
   const catalog = batchLoader((ids: readonly string[]) => catalogFacts(db, ids, () => 'not-cached'));
   const seqs = batchLoader((ids: readonly string[]) => reportSeqsOf(db, ids));
+  /** Per host, the ids of the updates it needs, sorted (the policy's allowed list keeps that order). */
   const needed = batchLoader(async (ids: readonly string[]) => {
-    const out = new Map<string, { update_id: string; kb: string | null; title: string | null }[]>();
-    for (const r of await neededUpdatesOf(db, ids)) {
+    const out = new Map<string, string[]>();
+    for (const r of await neededUpdateIdsOf(db, ids)) {
       let list = out.get(r.host_id);
       if (!list) out.set(r.host_id, (list = []));
-      list.push(r);
+      list.push(r.update_id);
     }
+    for (const list of out.values()) list.sort();
     return out;
   });
 
@@ -168,33 +176,35 @@ export function createHostPolicies(deps: {
     return generation;
   }
 
-  /** Facts of these updates into the generation's map: the catalog's, else what the agent reported. */
-  async function ensureFacts(
-    target: Map<string, UpdateFacts>,
-    rows: readonly { update_id: string; kb: string | null; title: string | null }[],
-  ): Promise<void> {
-    const missing = rows.filter((r) => !target.has(r.update_id));
+  /** Facts of these updates into the generation's map: the catalog's, else what the host reported. */
+  async function ensureFacts(target: Map<string, UpdateFacts>, hostId: string, ids: readonly string[]): Promise<void> {
+    const missing = ids.filter((id) => !target.has(id));
     if (missing.length === 0) return;
     // Through the batch loader: hosts woken together need mostly the same updates, read once.
-    const known = await Promise.all(missing.map((r) => catalog.load(r.update_id)));
-    missing.forEach((r, i) => {
-      if (target.has(r.update_id)) return;
-      target.set(r.update_id, known[i] ?? reportedOnlyFacts(r.update_id, r.kb, r.title));
+    const known = await Promise.all(missing.map((id) => catalog.load(id)));
+    const unknown: string[] = [];
+    missing.forEach((id, i) => {
+      const facts = known[i];
+      if (facts) target.set(id, facts);
+      else if (!target.has(id)) unknown.push(id);
     });
+    // Not in the catalog (reported ahead of a sync): the KB and title the host reported.
+    for (const r of await reportedFactsOf(db, hostId, unknown))
+      if (!target.has(r.update_id)) target.set(r.update_id, reportedOnlyFacts(r.update_id, r.kb, r.title));
   }
 
   async function compute(host: AgentHost, g: Generation, seq: number): Promise<Cached> {
     const nowDate = deps.now();
     const now = nowDate.getTime();
     const rows = (await needed.load(host.id)) ?? [];
-    await ensureFacts(g.facts, rows);
+    await ensureFacts(g.facts, host.id, rows);
     const who = { name: host.name, ring: host.ring || null };
     const ring = ringOfHost(who, g.rings);
     let validUntil = ring && g.gated.has(ring.name) ? now + ttlMs : Number.POSITIVE_INFINITY;
     const allowed: string[] = [];
-    for (const r of rows) {
-      const d = g.policy.decision(who, r.update_id, nowDate);
-      if (d.kind === 'allowed') allowed.push(g.facts.get(r.update_id)?.updateId ?? r.update_id);
+    for (const id of rows) {
+      const d = g.policy.decision(who, id, nowDate);
+      if (d.kind === 'allowed') allowed.push(g.facts.get(id)?.updateId ?? id);
       else if (d.kind === 'deferred') validUntil = Math.min(validUntil, d.until ? Date.parse(d.until) : now + ttlMs);
     }
     return {
@@ -222,20 +232,18 @@ export function createHostPolicies(deps: {
 
   return {
     async policyFor(host, options) {
-      const valid = (hit: Cached | undefined, g: Generation): hit is Cached =>
-        hit !== undefined && hit.generation === g.id && hit.ring === host.ring && deps.now().getTime() < hit.validUntil;
       if (options?.reportMayLag) {
         // Decided under the current rules, rings and clock, maybe on an earlier report: good enough
         // for a check-in an action woke (PolicyOptions), and no read of the host's rows.
         const g = await current();
         const hit = perHost.get(host.id);
-        if (valid(hit, g)) return hit.policy;
+        if (stillValid(hit, g, host, deps.now())) return hit.policy;
         const under = await deciding.get(host.id)?.catch(() => undefined);
-        if (valid(under, g)) return under.policy;
+        if (stillValid(under, g, host, deps.now())) return under.policy;
       }
       const [g, seq] = await Promise.all([current(), seqs.load(host.id).then((s) => s ?? 0)]);
       const hit = perHost.get(host.id);
-      if (valid(hit, g) && hit.seq === seq) return hit.policy;
+      if (stillValid(hit, g, host, deps.now()) && hit.seq === seq) return hit.policy;
       const decided = compute(host, g, seq);
       deciding.set(host.id, decided);
       try {
@@ -250,4 +258,9 @@ export function createHostPolicies(deps: {
       stale = true;
     },
   };
+}
+
+/** A cached answer still holds under this generation, for the host's ring, at `now`. */
+function stillValid(hit: Cached | undefined, g: Generation, host: AgentHost, now: Date): hit is Cached {
+  return hit !== undefined && hit.generation === g.id && hit.ring === host.ring && now.getTime() < hit.validUntil;
 }
