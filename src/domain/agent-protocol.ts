@@ -118,20 +118,25 @@ export const AgentPolicy = Type.Object({
 });
 export type AgentPolicy = Static<typeof AgentPolicy>;
 
-const policyDigests = new WeakMap<AgentPolicy, string>();
+const namedPolicies = new WeakMap<AgentPolicy, { readonly json: string; readonly digest: string }>();
 
 /**
- * The digest a check-in answer names its policy by: sha256 of the policy's JSON. The server keeps
- * one policy object per host until it changes, so each is hashed once (remembered per object).
+ * A policy's JSON and the digest a check-in answer names it by (sha256 of that JSON). The server
+ * keeps one policy object per host until it changes, so each is serialised and hashed once
+ * (remembered per object), when it is decided rather than in the burst of answers an action wakes.
  */
-export function policyDigest(policy: AgentPolicy): string {
-  let digest = policyDigests.get(policy);
-  if (digest === undefined) {
-    digest = createHash('sha256').update(JSON.stringify(policy)).digest('hex');
-    policyDigests.set(policy, digest);
+export function namedPolicy(policy: AgentPolicy): { readonly json: string; readonly digest: string } {
+  let named = namedPolicies.get(policy);
+  if (named === undefined) {
+    const json = JSON.stringify(policy);
+    named = { json, digest: createHash('sha256').update(json).digest('hex') };
+    namedPolicies.set(policy, named);
   }
-  return digest;
+  return named;
 }
+
+/** The digest of namedPolicy(policy). */
+export const policyDigest = (policy: AgentPolicy): string => namedPolicy(policy).digest;
 
 export const CheckinResponse = Type.Object({
   serverTime: IsoTime,

@@ -15,7 +15,7 @@
  * The host's rows and seqs are read in batches (batch-loader.ts), one query per few hundred hosts.
  */
 import type { Kysely } from 'kysely';
-import type { AgentPolicy } from '../../domain/agent-protocol.ts';
+import { namedPolicy, type AgentPolicy } from '../../domain/agent-protocol.ts';
 import {
   createPolicy,
   ringOfHost,
@@ -207,27 +207,24 @@ export function createHostPolicies(deps: {
       if (d.kind === 'allowed') allowed.push(g.facts.get(id)?.updateId ?? id);
       else if (d.kind === 'deferred') validUntil = Math.min(validUntil, d.until ? Date.parse(d.until) : now + ttlMs);
     }
-    return {
-      generation: g.id,
-      ring: host.ring,
-      seq,
-      validUntil,
-      policy: {
-        ring: ring?.name ?? host.ring,
-        scanIntervalSeconds: ring ? ring.scanIntervalMinutes * 60 : DEFAULT_SCAN_INTERVAL_S,
-        scanSource: 'offline',
-        windows: (ring?.maintenanceWindows ?? []).map((w) => ({
-          weekdays: w.weekdays.map((d) => WEEKDAYS.indexOf(d)),
-          start: w.start,
-          durationMinutes: w.durationMinutes,
-          timeZone: w.timeZone,
-        })),
-        reboot: ring?.rebootPolicy ?? 'if-required',
-        installAtShutdown: ring?.installAtShutdown ?? false,
-        directDownload: ring?.directDownload ?? false,
-        allowedUpdateIds: allowed,
-      },
+    const policy: AgentPolicy = {
+      ring: ring?.name ?? host.ring,
+      scanIntervalSeconds: ring ? ring.scanIntervalMinutes * 60 : DEFAULT_SCAN_INTERVAL_S,
+      scanSource: 'offline',
+      windows: (ring?.maintenanceWindows ?? []).map((w) => ({
+        weekdays: w.weekdays.map((d) => WEEKDAYS.indexOf(d)),
+        start: w.start,
+        durationMinutes: w.durationMinutes,
+        timeZone: w.timeZone,
+      })),
+      reboot: ring?.rebootPolicy ?? 'if-required',
+      installAtShutdown: ring?.installAtShutdown ?? false,
+      directDownload: ring?.directDownload ?? false,
+      allowedUpdateIds: allowed,
     };
+    // Serialised and named now, while deciding ahead: not in the burst of answers an action wakes.
+    namedPolicy(policy);
+    return { generation: g.id, ring: host.ring, seq, validUntil, policy };
   }
 
   return {

@@ -10,8 +10,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { Value } from '@sinclair/typebox/value';
 import {
   AGENT_PROTOCOL_VERSION,
+  CheckinResponse,
   encodeEnrollToken,
   tokenSecretHash,
   type AgentPolicy,
@@ -330,6 +332,10 @@ test('a check-in naming the policy the agent holds is answered without it; a cha
       payload: { protocol: 1, waitSeconds: 0, agentVersion: 't', ...(policyDigest ? { policyDigest } : {}) },
     });
     assert.equal(res.statusCode, 200, res.body);
+    // Written as text around the policy's JSON: it must still be exactly the protocol's answer.
+    assert.match(String(res.headers['content-type']), /^application\/json/);
+    const errors = [...Value.Errors(CheckinResponse, res.json())].map((e) => `${e.path}: ${e.message}`);
+    assert.deepEqual(errors, []);
     return res.json<{ policy?: AgentPolicy; policyDigest: string }>();
   };
   const first = await checkin();

@@ -29,7 +29,7 @@ import {
   decodeCredential,
   decodeEnrollToken,
   encodeCredential,
-  policyDigest,
+  namedPolicy,
   tokenSecretHash,
 } from '../../domain/agent-protocol.ts';
 import { sendImmutableFile } from './file-reply.ts';
@@ -267,7 +267,7 @@ export function createAgentGateway(deps: GatewayDeps): AgentGateway {
           response: { 200: CheckinResponse, ...errors },
         },
       },
-      async (request) => {
+      async (request, reply) => {
         const host = request.agentHost!;
         await deps.store.touch(host.id, deps.now(), request.body.bootId ?? null);
         let actions: Awaited<ReturnType<GatewayStore['pendingActions']>>;
@@ -325,16 +325,21 @@ export function createAgentGateway(deps: GatewayDeps): AgentGateway {
           deps.store.ackedReportSeq(host.id),
         ]);
         // An agent that holds this policy already is not sent it again: at 10,000 agents an action's
-        // answers would otherwise repeat some 40 MB of unchanged policy (100 update ids each).
-        const digest = policyDigest(policy);
-        return {
+        // answers would otherwise repeat some 40 MB of unchanged policy (100 update ids each). The
+        // answer is written as text around the policy's JSON, made once when it was decided.
+        const { json, digest } = namedPolicy(policy);
+        const answer: CheckinResponse = {
           serverTime: deps.now().toISOString(),
           actions: [...actions],
-          ...(request.body.policyDigest === digest ? {} : { policy }),
           policyDigest: digest,
           catalogSha256: catalog?.sha256 ?? null,
           ackedReportSeq,
         };
+        const head = JSON.stringify(answer);
+        const body = request.body.policyDigest === digest ? head : `${head.slice(0, -1)},"policy":${json}}`;
+        // A string with a JSON content type goes out as it is (Fastify serialises only objects); its
+        // shape is CheckinResponse's, which the tests parse and compare.
+        return reply.type('application/json; charset=utf-8').send(body as unknown as CheckinResponse);
       },
     );
 
