@@ -90,7 +90,7 @@ const statusRow = (status: string, result: number): string =>
   `"WEB01","${TASK}","N/A","${status}","Interactive/Background","N/A","${result}","Patchline"\r\n`;
 const DELETED = ok(`SUCCESS: The scheduled task "${TASK}" was successfully deleted.\r\n`);
 
-async function transportWith(answers: Record<string, Answer[]>) {
+async function transportWith(answers: Record<string, Answer[]>, logged: string[] = []) {
   const executor = new FakeExecutor(answers);
   executor.files.set('\\\\files01\\patchline\\0.1.0\\manifest.json', Buffer.from('{}'));
   const transport = createWindowsTransport({
@@ -99,6 +99,7 @@ async function transportWith(answers: Record<string, Answer[]>) {
     clientVersion: '0.1.0',
     inventory,
     sleep: async () => undefined,
+    log: (m) => logged.push(m),
   });
   assert.deepEqual(await transport.resolveTargets(['web01']), ['web01']);
   return { executor, transport };
@@ -176,6 +177,46 @@ test('a task that ended without an agent (node.exe unreadable from the share) is
     (e: unknown) =>
       e instanceof LaunchRefusedError && e.hresult === '0x80070005' && /Domain Computers, read/.test(e.message),
   );
+});
+
+test('a status query that fails (a busy RPC) is asked again: the task may be running, and its agent appears', async () => {
+  const logged: string[] = [];
+  const { transport } = await transportWith(
+    {
+      'schtasks.exe /Create': [ok('SUCCESS\r\n')],
+      'schtasks.exe /Run': [ok('SUCCESS\r\n')],
+      'ps find-agent': [ok('{"pids":[]}'), ok('{"pids":[]}'), ok('{"pids":[]}'), ok('{"pids":[4242]}')],
+      'schtasks.exe /Query': [
+        fail(1, 'ERROR: The remote procedure call failed.\r\n'),
+        fail(1, 'ERROR: The RPC server is unavailable.\r\n'),
+        ok(statusRow('Running', 267009)),
+      ],
+      'schtasks.exe /Delete': [DELETED],
+    },
+    logged,
+  );
+  assert.deepEqual(await transport.launch('web01', request, signal), { taskId: TASK, pid: 4242 });
+  assert.equal(logged.filter((m) => m.includes('asking again')).length, 1, 'said once');
+});
+
+test('a task the scheduler no longer knows, or will not show, is refused at once with its HRESULT', async () => {
+  for (const [stderr, hresult] of [
+    [`ERROR: The specified task name "${TASK}" does not exist in the system.\r\n`, '0x80070002'],
+    ['ERROR: Access is denied.\r\n', '0x80070005'],
+  ] as const) {
+    const { executor, transport } = await transportWith({
+      'schtasks.exe /Create': [ok('SUCCESS\r\n')],
+      'schtasks.exe /Run': [ok('SUCCESS\r\n')],
+      'ps find-agent': [ok('{"pids":[]}')],
+      'schtasks.exe /Query': [fail(1, stderr)],
+      'schtasks.exe /Delete': [DELETED],
+    });
+    await assert.rejects(
+      transport.launch('web01', request, signal),
+      (e: unknown) => e instanceof LaunchRefusedError && e.hresult === hresult && /lost task/.test(e.message),
+    );
+    assert.equal(executor.calls.filter((a) => keyOf(a) === 'schtasks.exe /Query').length, 1);
+  }
 });
 
 test('an agent that never appears ends the launch after the confirmation window, not never', async () => {

@@ -17,8 +17,6 @@ import {
   AgentAction,
   AgentPolicy,
   CatalogInfo,
-  CheckinRequest,
-  CheckinResponse,
   EnrollRequest,
   EnrollResponse,
   ErrorBody,
@@ -29,17 +27,17 @@ import {
   decodeCredential,
   decodeEnrollToken,
   encodeCredential,
-  namedPolicy,
   tokenSecretHash,
 } from '../../domain/agent-protocol.ts';
 import { sendImmutableFile } from './file-reply.ts';
 import type { AgentHost, GatewayStore } from './store.ts';
-import { LongPollHub } from './waiters.ts';
+import { registerCheckin } from './checkin.ts';
+import { AGENT_TRAFFIC, SMALL_BODY_BYTES } from './route-options.ts';
+import { AnswerBurst, LongPollHub } from './waiters.ts';
 
-/** The longest a check-in is held: under common proxies' 60 s idle timeouts. */
-export const MAX_CHECKIN_WAIT_SECONDS = 50;
-/** Enrollment and check-in bodies are small; a report may be large (MAX_REPORT_BYTES). */
-const SMALL_BODY_BYTES = 16 * 1024;
+export { MAX_CHECKIN_WAIT_SECONDS } from './route-options.ts';
+/** The longest an agent request waits for the answers an action woke to go out first. */
+const BURST_WAIT_MAX_MS = 3_000;
 
 /** An event for the server's live feed (/api/v1/events). */
 export type GatewayEvent =
@@ -128,14 +126,6 @@ const UpdateContentResponse = Type.Object({
   ),
 });
 
-/**
- * The routes every agent calls all the time (check-in, policy, report, progress) log only warnings
- * and errors: at 10,000 agents, Fastify's two info lines per request would be some 40,000 lines per
- * action and cost the server more CPU than the reports. Enrollment and downloads still log each
- * request; `patchline_http_request_duration_seconds` at /metrics counts all of them.
- */
-const AGENT_TRAFFIC = { logLevel: 'warn' } as const;
-
 export interface AgentGateway {
   /** Register with `app.register(gateway.plugin)`; the routes carry their full /api/v1/agent paths. */
   readonly plugin: FastifyPluginAsync;
@@ -172,6 +162,7 @@ declare module 'fastify' {
 export function createAgentGateway(deps: GatewayDeps): AgentGateway {
   /** A wake carries the actions just created for the host: its answer needs no read of them. */
   const hub = new LongPollHub<readonly AgentAction[]>();
+  const burst = new AnswerBurst();
   const random = deps.randomBytes ?? nodeRandomBytes;
   const newHostId = deps.newHostId ?? randomUUID;
   const publish = deps.publish ?? (() => undefined);
@@ -209,6 +200,8 @@ export function createAgentGateway(deps: GatewayDeps): AgentGateway {
     app.setValidatorCompiler(TypeBoxValidatorCompiler);
     app.setErrorHandler((error: FastifyError, _request, reply) => replyError(reply, error));
     app.addHook('onRequest', async (request) => {
+      // The answers an action woke go first (AnswerBurst); then this request, however long they take.
+      await burst.settled(BURST_WAIT_MAX_MS);
       if (request.routeOptions.url === `/api/v1/agent/enroll`) return;
       await authenticate(request);
     });
@@ -255,93 +248,7 @@ export function createAgentGateway(deps: GatewayDeps): AgentGateway {
       },
     );
 
-    app.post(
-      '/api/v1/agent/checkin',
-      {
-        ...AGENT_TRAFFIC,
-        bodyLimit: SMALL_BODY_BYTES,
-        schema: {
-          tags: ['agent'],
-          summary: 'Check in; held open until an action waits',
-          body: CheckinRequest,
-          response: { 200: CheckinResponse, ...errors },
-        },
-      },
-      async (request, reply) => {
-        const host = request.agentHost!;
-        await deps.store.touch(host.id, deps.now(), request.body.bootId ?? null);
-        let actions: Awaited<ReturnType<GatewayStore['pendingActions']>>;
-        let woken = false;
-        if (request.body.waitSeconds > 0) {
-          // The wait is registered before the pending actions are read: an action created while they
-          // are read then wakes it, instead of finding no waiter and being missed until the wait runs out.
-          const waitS = Math.min(request.body.waitSeconds, MAX_CHECKIN_WAIT_SECONDS);
-          const hangUp = new AbortController();
-          const onClose = (): void => hangUp.abort();
-          request.raw.socket.once('close', onClose);
-          try {
-            const held = hub.wait(host.id, waitS * 1_000, hangUp.signal);
-            actions = await deps.store.pendingActions(host.id).catch((error: unknown) => {
-              hangUp.abort();
-              throw error;
-            });
-            const waited = actions.length === 0;
-            if (!waited) hangUp.abort();
-            // Decided now, while the check-in is held, so that an action waking it finds the policy
-            // ready (reportMayLag) instead of deciding thousands of woken hosts before answering.
-            else
-              deps
-                .policyFor(host)
-                .catch((error: unknown) =>
-                  request.log.warn({ err: error, host: host.name }, 'policy for a held check-in not decided ahead'),
-                );
-            const wake = await held;
-            woken = wake.reason === 'woken';
-            // The host was seen for the whole wait: its last-seen time is the end of it. A woken
-            // check-in's answer does not wait for that write: it would queue behind the progress
-            // of every agent answered before it (one write queue), and the action is what counts.
-            const touched = waited ? deps.store.touch(host.id, deps.now(), request.body.bootId ?? null) : null;
-            if (woken)
-              touched?.catch((error: unknown) =>
-                request.log.error({ err: error, host: host.name }, 'last-seen time of a woken check-in not written'),
-              );
-            // Woken by an action: that action (created after the pending ones were read above, so
-            // the only one) is the answer. Woken without one (the host was revoked): read again.
-            const [fresh] = await Promise.all([
-              woken ? (wake.payload ?? deps.store.pendingActions(host.id)) : null,
-              woken ? null : touched,
-            ]);
-            if (fresh) actions = fresh;
-          } finally {
-            request.raw.socket.off('close', onClose);
-          }
-        } else {
-          actions = await deps.store.pendingActions(host.id);
-        }
-        // Together: the store batches the reads of the check-ins an action woke at the same moment.
-        const [catalog, policy, ackedReportSeq] = await Promise.all([
-          deps.catalog(),
-          deps.policyFor(host, { reportMayLag: woken }),
-          deps.store.ackedReportSeq(host.id),
-        ]);
-        // An agent that holds this policy already is not sent it again: at 10,000 agents an action's
-        // answers would otherwise repeat some 40 MB of unchanged policy (100 update ids each). The
-        // answer is written as text around the policy's JSON, made once when it was decided.
-        const { json, digest } = namedPolicy(policy);
-        const answer: CheckinResponse = {
-          serverTime: deps.now().toISOString(),
-          actions: [...actions],
-          policyDigest: digest,
-          catalogSha256: catalog?.sha256 ?? null,
-          ackedReportSeq,
-        };
-        const head = JSON.stringify(answer);
-        const body = request.body.policyDigest === digest ? head : `${head.slice(0, -1)},"policy":${json}}`;
-        // A string with a JSON content type goes out as it is (Fastify serialises only objects); its
-        // shape is CheckinResponse's, which the tests parse and compare.
-        return reply.type('application/json; charset=utf-8').send(body as unknown as CheckinResponse);
-      },
-    );
+    registerCheckin(app, { deps, hub, burst, errors });
 
     app.get(
       '/api/v1/agent/policy',
@@ -571,7 +478,11 @@ export function createAgentGateway(deps: GatewayDeps): AgentGateway {
 
   return {
     plugin,
-    wake: (hostIds, action) => hub.wake(hostIds, action ? [action] : undefined),
+    wake: (hostIds, action) => {
+      const woken = hub.wake(hostIds, action ? [action] : undefined);
+      burst.begin(woken);
+      return woken;
+    },
     connected: () => hub.connected,
     isConnected: (hostId) => hub.isConnected(hostId),
     close: () => hub.close(),

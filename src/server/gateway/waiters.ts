@@ -77,3 +77,48 @@ export class LongPollHub<T = never> {
     return true;
   }
 }
+
+/**
+ * The answers an action's wake owes: while some are not sent, the gateway's other agent requests
+ * (the first answered agents' `received` reports and re-armed check-ins) wait, at most `maxMs`.
+ * They arrive within milliseconds of the first answers and, served at once, made the last of
+ * 10,000 answers wait behind them; none of them is urgent.
+ */
+export class AnswerBurst {
+  private open = 0;
+  private waiting = new Set<() => void>();
+
+  /** Answers owed now (woken check-ins not yet answered). */
+  get owed(): number {
+    return this.open;
+  }
+
+  /** `n` check-ins were woken. */
+  begin(n: number): void {
+    this.open += n;
+  }
+
+  /** One woken check-in was answered (or failed); the last one lets the waiting requests go. */
+  end(): void {
+    this.open = Math.max(0, this.open - 1);
+    if (this.open > 0) return;
+    const go = this.waiting;
+    this.waiting = new Set();
+    for (const resolve of go) resolve();
+  }
+
+  /** Resolves when no answer is owed, or after `maxMs`. */
+  settled(maxMs: number): Promise<void> {
+    if (this.open === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const waiting = this.waiting;
+      const done = (): void => {
+        clearTimeout(timer);
+        waiting.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, maxMs);
+      waiting.add(done);
+    });
+  }
+}

@@ -31,12 +31,13 @@ import {
 } from './powershell.ts';
 import {
   agentTaskName,
+  judgeStartQuery,
   parseSchtasksError,
-  parseTaskStatus,
   schtasksCreate,
   schtasksDelete,
   schtasksQueryStatus,
   schtasksRun,
+  type TaskStatus,
 } from './schtasks.ts';
 import { classifyShutdownExit, shutdownAbortArgv, shutdownRebootArgv } from './shutdown.ts';
 import { buildAgentTaskXml, encodeTaskXml } from './task-xml.ts';
@@ -44,8 +45,6 @@ import { buildAgentTaskXml, encodeTaskXml } from './task-xml.ts';
 /** How long the agent may take to appear after /Run (node.exe from a share on a busy server). */
 const LAUNCH_CONFIRM_TIMEOUT_MS = 60_000;
 const LAUNCH_CONFIRM_POLL_MS = 1_000;
-/** Task results that mean "not finished starting yet" (SCHED_S_TASK_HAS_NOT_RUN, _RUNNING, _QUEUED). */
-const STILL_STARTING = new Set(['0x00041303', '0x00041301', '0x00041325']);
 
 export interface WindowsTransportOptions {
   readonly executor: WindowsExecutor;
@@ -277,22 +276,34 @@ export function createWindowsTransport(options: WindowsTransportOptions): Transp
     signal: AbortSignal,
   ): Promise<number> {
     // Counted polls, not wall-clock time: the sleep is injected (tests run it instantly).
+    let status: TaskStatus | null = null;
+    let unanswered = 0;
     for (let poll = 0; ; poll++) {
       const pids = parseAgentPids(await powershell(host, findAgentScript(requestPath, addr), signal));
       if (pids.length > 0) return pids[0]!;
-      const status = parseTaskStatus(await schtasks(host, schtasksQueryStatus(name, addr), signal), name);
-      if (
-        status !== null &&
-        status.state !== 'running' &&
-        status.lastResult !== null &&
-        !STILL_STARTING.has(status.lastResult)
-      ) {
+      const query = await executor.run(schtasksQueryStatus(name, addr), signal);
+      // The same judgement as over SSH: only "no such task", "access denied" or a failing Last
+      // Result end the launch; a query that fails (a busy RPC) says nothing about the task.
+      const verdict = judgeStartQuery(
+        { code: query.exitCode, stdout: query.stdout, stderr: query.stderr || query.stdout },
+        name,
+      );
+      if (verdict.kind === 'lost')
         throw new LaunchRefusedError(
           host,
-          status.lastResult,
-          `the task ${name} on ${host} ended without an agent running (last result ${status.lastResult}): check that ${win32.join(clientDir, CLIENT_FILES.node)} is readable by ${host}'s computer account (share permissions: Domain Computers, read)`,
+          verdict.hresult,
+          `Task Scheduler on ${host} lost task ${name} before its agent started: ${verdict.message}`,
+        );
+      if (verdict.kind === 'failed') {
+        throw new LaunchRefusedError(
+          host,
+          verdict.hresult,
+          `the task ${name} on ${host} ended without an agent running (last result ${verdict.hresult}): check that ${win32.join(clientDir, CLIENT_FILES.node)} is readable by ${host}'s computer account (share permissions: Domain Computers, read)`,
         );
       }
+      if (verdict.kind === 'waiting') status = verdict.status;
+      else if (unanswered++ === 0)
+        log(`${host}: schtasks /Query of task ${name} failed (${verdict.message}): asking again`);
       if (poll >= LAUNCH_CONFIRM_TIMEOUT_MS / LAUNCH_CONFIRM_POLL_MS) {
         throw new LaunchRefusedError(
           host,
