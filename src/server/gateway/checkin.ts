@@ -10,19 +10,17 @@ import { CheckinRequest, CheckinResponse, ErrorBody, namedPolicy } from '../../d
 import type { GatewayDeps } from './gateway.ts';
 import { AGENT_TRAFFIC, MAX_CHECKIN_WAIT_SECONDS, SMALL_BODY_BYTES } from './route-options.ts';
 import type { GatewayStore } from './store.ts';
-import type { AnswerBurst, LongPollHub } from './waiters.ts';
+import type { LongPollHub } from './waiters.ts';
 
 type Actions = Awaited<ReturnType<GatewayStore['pendingActions']>>;
 
 export interface CheckinRoute {
   readonly deps: GatewayDeps;
   readonly hub: LongPollHub<Actions>;
-  /** Counts the woken check-ins until each is answered. */
-  readonly burst: AnswerBurst;
   readonly errors: Record<number, typeof ErrorBody>;
 }
 
-export function registerCheckin(instance: FastifyInstance, { deps, hub, burst, errors }: CheckinRoute): void {
+export function registerCheckin(instance: FastifyInstance, { deps, hub, errors }: CheckinRoute): void {
   const app = instance.withTypeProvider<TypeBoxTypeProvider>();
   app.post(
     '/api/v1/agent/checkin',
@@ -41,78 +39,74 @@ export function registerCheckin(instance: FastifyInstance, { deps, hub, burst, e
       await deps.store.touch(host.id, deps.now(), request.body.bootId ?? null);
       let actions: Actions;
       let woken = false;
-      try {
-        if (request.body.waitSeconds > 0) {
-          // The wait is registered before the pending actions are read: an action created while they
-          // are read then wakes it, instead of finding no waiter and being missed until the wait runs out.
-          const waitS = Math.min(request.body.waitSeconds, MAX_CHECKIN_WAIT_SECONDS);
-          const hangUp = new AbortController();
-          const onClose = (): void => hangUp.abort();
-          request.raw.socket.once('close', onClose);
-          try {
-            const held = hub.wait(host.id, waitS * 1_000, hangUp.signal);
-            actions = await deps.store.pendingActions(host.id).catch((error: unknown) => {
-              hangUp.abort();
-              throw error;
-            });
-            const waited = actions.length === 0;
-            if (!waited) hangUp.abort();
-            // Decided now, while the check-in is held, so that an action waking it finds the policy
-            // ready (reportMayLag) instead of deciding thousands of woken hosts before answering.
-            else
-              deps
-                .policyFor(host)
-                .catch((error: unknown) =>
-                  request.log.warn({ err: error, host: host.name }, 'policy for a held check-in not decided ahead'),
-                );
-            const wake = await held;
-            woken = wake.reason === 'woken';
-            // The host was seen for the whole wait: its last-seen time is the end of it. A woken
-            // check-in's answer does not wait for that write: it would queue behind the progress
-            // of every agent answered before it (one write queue), and the action is what counts.
-            const touched = waited ? deps.store.touch(host.id, deps.now(), request.body.bootId ?? null) : null;
-            if (woken)
-              touched?.catch((error: unknown) =>
-                request.log.error({ err: error, host: host.name }, 'last-seen time of a woken check-in not written'),
+      if (request.body.waitSeconds > 0) {
+        // The wait is registered before the pending actions are read: an action created while they
+        // are read then wakes it, instead of finding no waiter and being missed until the wait runs out.
+        const waitS = Math.min(request.body.waitSeconds, MAX_CHECKIN_WAIT_SECONDS);
+        const hangUp = new AbortController();
+        const onClose = (): void => hangUp.abort();
+        request.raw.socket.once('close', onClose);
+        try {
+          const held = hub.wait(host.id, waitS * 1_000, hangUp.signal);
+          actions = await deps.store.pendingActions(host.id).catch((error: unknown) => {
+            hangUp.abort();
+            throw error;
+          });
+          const waited = actions.length === 0;
+          if (!waited) hangUp.abort();
+          // Decided now, while the check-in is held, so that an action waking it finds the policy
+          // ready (reportMayLag) instead of deciding thousands of woken hosts before answering.
+          else
+            deps
+              .policyFor(host)
+              .catch((error: unknown) =>
+                request.log.warn({ err: error, host: host.name }, 'policy for a held check-in not decided ahead'),
               );
-            // Woken by an action: that action (created after the pending ones were read above, so
-            // the only one) is the answer. Woken without one (the host was revoked): read again.
-            const [fresh] = await Promise.all([
-              woken ? (wake.payload ?? deps.store.pendingActions(host.id)) : null,
-              woken ? null : touched,
-            ]);
-            if (fresh) actions = fresh;
-          } finally {
-            request.raw.socket.off('close', onClose);
-          }
-        } else {
-          actions = await deps.store.pendingActions(host.id);
+          const wake = await held;
+          woken = wake.reason === 'woken';
+          // The host was seen for the whole wait: its last-seen time is the end of it. A woken
+          // check-in's answer does not wait for that write: it would queue behind the progress
+          // of every agent answered before it (one write queue), and the action is what counts.
+          const touched = waited ? deps.store.touch(host.id, deps.now(), request.body.bootId ?? null) : null;
+          if (woken)
+            touched?.catch((error: unknown) =>
+              request.log.error({ err: error, host: host.name }, 'last-seen time of a woken check-in not written'),
+            );
+          // Woken by an action: that action (created after the pending ones were read above, so
+          // the only one) is the answer. Woken without one (the host was revoked): read again.
+          const [fresh] = await Promise.all([
+            woken ? (wake.payload ?? deps.store.pendingActions(host.id)) : null,
+            woken ? null : touched,
+          ]);
+          if (fresh) actions = fresh;
+        } finally {
+          request.raw.socket.off('close', onClose);
         }
-        // Together: the store batches the reads of the check-ins an action woke at the same moment.
-        const [catalog, policy, ackedReportSeq] = await Promise.all([
-          deps.catalog(),
-          deps.policyFor(host, { reportMayLag: woken }),
-          deps.store.ackedReportSeq(host.id),
-        ]);
-        // An agent that holds this policy already is not sent it again: at 10,000 agents an action's
-        // answers would otherwise repeat some 40 MB of unchanged policy (100 update ids each). The
-        // answer is written as text around the policy's JSON, made once when it was decided.
-        const { json, digest } = namedPolicy(policy);
-        const answer: CheckinResponse = {
-          serverTime: deps.now().toISOString(),
-          actions: [...actions],
-          policyDigest: digest,
-          catalogSha256: catalog?.sha256 ?? null,
-          ackedReportSeq,
-        };
-        const head = JSON.stringify(answer);
-        const body = request.body.policyDigest === digest ? head : `${head.slice(0, -1)},"policy":${json}}`;
-        // A string with a JSON content type goes out as it is (Fastify serialises only objects); its
-        // shape is CheckinResponse's, which the tests parse and compare.
-        return reply.type('application/json; charset=utf-8').send(body as unknown as CheckinResponse);
-      } finally {
-        if (woken) burst.end();
+      } else {
+        actions = await deps.store.pendingActions(host.id);
       }
+      // Together: the store batches the reads of the check-ins an action woke at the same moment.
+      const [catalog, policy, ackedReportSeq] = await Promise.all([
+        deps.catalog(),
+        deps.policyFor(host, { reportMayLag: woken }),
+        deps.store.ackedReportSeq(host.id),
+      ]);
+      // An agent that holds this policy already is not sent it again: at 10,000 agents an action's
+      // answers would otherwise repeat some 40 MB of unchanged policy (100 update ids each). The
+      // answer is written as text around the policy's JSON, made once when it was decided.
+      const { json, digest } = namedPolicy(policy);
+      const answer: CheckinResponse = {
+        serverTime: deps.now().toISOString(),
+        actions: [...actions],
+        policyDigest: digest,
+        catalogSha256: catalog?.sha256 ?? null,
+        ackedReportSeq,
+      };
+      const head = JSON.stringify(answer);
+      const body = request.body.policyDigest === digest ? head : `${head.slice(0, -1)},"policy":${json}}`;
+      // A string with a JSON content type goes out as it is (Fastify serialises only objects); its
+      // shape is CheckinResponse's, which the tests parse and compare.
+      return reply.type('application/json; charset=utf-8').send(body as unknown as CheckinResponse);
     },
   );
 }

@@ -33,11 +33,9 @@ import { sendImmutableFile } from './file-reply.ts';
 import type { AgentHost, GatewayStore } from './store.ts';
 import { registerCheckin } from './checkin.ts';
 import { AGENT_TRAFFIC, SMALL_BODY_BYTES } from './route-options.ts';
-import { AnswerBurst, LongPollHub } from './waiters.ts';
+import { LongPollHub } from './waiters.ts';
 
 export { MAX_CHECKIN_WAIT_SECONDS } from './route-options.ts';
-/** The longest an agent request waits for the answers an action woke to go out first. */
-const BURST_WAIT_MAX_MS = 3_000;
 
 /** An event for the server's live feed (/api/v1/events). */
 export type GatewayEvent =
@@ -162,7 +160,6 @@ declare module 'fastify' {
 export function createAgentGateway(deps: GatewayDeps): AgentGateway {
   /** A wake carries the actions just created for the host: its answer needs no read of them. */
   const hub = new LongPollHub<readonly AgentAction[]>();
-  const burst = new AnswerBurst();
   const random = deps.randomBytes ?? nodeRandomBytes;
   const newHostId = deps.newHostId ?? randomUUID;
   const publish = deps.publish ?? (() => undefined);
@@ -200,8 +197,6 @@ export function createAgentGateway(deps: GatewayDeps): AgentGateway {
     app.setValidatorCompiler(TypeBoxValidatorCompiler);
     app.setErrorHandler((error: FastifyError, _request, reply) => replyError(reply, error));
     app.addHook('onRequest', async (request) => {
-      // The answers an action woke go first (AnswerBurst); then this request, however long they take.
-      await burst.settled(BURST_WAIT_MAX_MS);
       if (request.routeOptions.url === `/api/v1/agent/enroll`) return;
       await authenticate(request);
     });
@@ -248,7 +243,7 @@ export function createAgentGateway(deps: GatewayDeps): AgentGateway {
       },
     );
 
-    registerCheckin(app, { deps, hub, burst, errors });
+    registerCheckin(app, { deps, hub, errors });
 
     app.get(
       '/api/v1/agent/policy',
@@ -478,11 +473,7 @@ export function createAgentGateway(deps: GatewayDeps): AgentGateway {
 
   return {
     plugin,
-    wake: (hostIds, action) => {
-      const woken = hub.wake(hostIds, action ? [action] : undefined);
-      burst.begin(woken);
-      return woken;
-    },
+    wake: (hostIds, action) => hub.wake(hostIds, action ? [action] : undefined),
     connected: () => hub.connected,
     isConnected: (hostId) => hub.isConnected(hostId),
     close: () => hub.close(),
