@@ -53,16 +53,24 @@ export function registerCheckin(instance: FastifyInstance, { deps, hub, errors }
             throw error;
           });
           const waited = actions.length === 0;
+          let answered = false;
           if (!waited) hangUp.abort();
           // Decided now, while the check-in is held, so that an action waking it finds the policy
-          // ready (reportMayLag) instead of deciding thousands of woken hosts before answering.
+          // ready (reportMayLag) instead of deciding thousands of woken hosts before answering. A
+          // policy that is not the one the agent holds (its last report changed what it may
+          // install) goes out at once: the next action's burst of answers should carry actions,
+          // not every host's new policy.
           else
-            deps
-              .policyFor(host)
-              .catch((error: unknown) =>
+            deps.policyFor(host).then(
+              (decided) => {
+                const holds = request.body.policyDigest;
+                if (!answered && holds !== undefined && namedPolicy(decided).digest !== holds) hub.wake([host.id]);
+              },
+              (error: unknown) =>
                 request.log.warn({ err: error, host: host.name }, 'policy for a held check-in not decided ahead'),
-              );
+            );
           const wake = await held;
+          answered = true;
           woken = wake.reason === 'woken';
           // The host was seen for the whole wait: its last-seen time is the end of it. A woken
           // check-in's answer does not wait for that write: it would queue behind the progress

@@ -362,6 +362,48 @@ test('a check-in naming the policy the agent holds is answered without it; a cha
   assert.equal(garbled.json().error.code, 'AGENT_REQUEST_INVALID');
 });
 
+test('a held check-in whose policy changed is answered at once with the new one; an unchanged one stays held', async () => {
+  const f = await fixture();
+  const a = (await enroll(f, 'web01')).json();
+  const address = await f.app.listen({ port: 0, host: '127.0.0.1' });
+  const hold = (policyDigest: string) =>
+    fetch(`${address}/api/v1/agent/checkin`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${a.credential}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ protocol: 1, waitSeconds: 50, agentVersion: 't', policyDigest }),
+    });
+  try {
+    const old = createHash('sha256').update(JSON.stringify(POLICY)).digest('hex');
+    // The agent holds POLICY; its last report made the server allow U1.
+    f.policy.current = { ...POLICY, allowedUpdateIds: [update(1, 'needed').updateId] };
+    const started = performance.now();
+    const answer = (await (await hold(old)).json()) as {
+      actions: unknown[];
+      policy?: AgentPolicy;
+      policyDigest: string;
+    };
+    assert.ok(performance.now() - started < 10_000, 'at once, not when the 50 s wait runs out');
+    assert.deepEqual(answer.actions, [], 'no action: the policy alone');
+    assert.deepEqual(answer.policy, f.policy.current);
+    // Now it holds the current one: the check-in stays held until there is news.
+    const held = hold(answer.policyDigest);
+    while (!f.gateway.isConnected(a.hostId)) await new Promise((r) => setImmediate(r));
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r)); // the decision ahead has run
+    assert.equal(f.gateway.isConnected(a.hostId), true);
+    const action = f.store.createAction('scan', [a.hostId], T0);
+    f.gateway.wake([a.hostId]);
+    const woken = (await (await held).json()) as { actions: { id: string }[]; policy?: AgentPolicy };
+    assert.deepEqual(
+      woken.actions.map((x) => x.id),
+      [action.id],
+    );
+    assert.equal(woken.policy, undefined);
+  } finally {
+    f.gateway.close();
+    await f.app.close();
+  }
+});
+
 test("an update's cached files: only for an update the host may install; 503 while the server still downloads; none without a cache", async () => {
   const allowed = '00000000-0000-4000-8000-000000000001';
   const other = '00000000-0000-4000-8000-000000000002';
