@@ -2,9 +2,9 @@
  * bench/server-fleet: the fleet side, a child process of server-fleet.ts. N lightweight agents that
  * speak the real agent protocol over loopback (no WUA simulation): each enrolls with the token,
  * then keeps one long-poll check-in open on a socket of its own (naming the policy it holds, as
- * real agents do); an action that arrives is
- * timestamped (epoch ms) and acknowledged with a `received` progress report. On request every
- * agent sends full scan reports of REPORT_UPDATES updates drawn from a catalog of CATALOG_UPDATES.
+ * real agents do); an action that arrives is timestamped (epoch ms) and acknowledged with a
+ * `received` progress report. On request every agent sends full scan reports of REPORT_UPDATES
+ * updates drawn from a catalog of CATALOG_UPDATES.
  */
 import { Agent, request, type IncomingMessage } from 'node:http';
 
