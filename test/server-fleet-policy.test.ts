@@ -39,6 +39,24 @@ forEachStore('the policy agents receive', (kind) => {
     a.seq++;
     await sendReport(t, a.credential, fullReport(a.seq, t.clock.now(), updates, { source: 'offline' }));
   };
+  /** Adds a rule (as an admin) and returns a function that deletes it again. */
+  const addRule = async (payload: object): Promise<() => Promise<void>> => {
+    const rule = await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/rules',
+      headers: { authorization: t.bearer.admin },
+      payload,
+    });
+    assert.equal(rule.statusCode, 201, rule.body);
+    return async () => {
+      const del = await t.app.inject({
+        method: 'DELETE',
+        url: `/api/v1/rules/${rule.json().id}`,
+        headers: { authorization: t.bearer.admin },
+      });
+      assert.equal(del.statusCode, 204, del.body);
+    };
+  };
   const allowed = async (name: string): Promise<string[]> => {
     const res = await t.app.inject({
       method: 'POST',
@@ -140,13 +158,7 @@ forEachStore('the policy agents receive', (kind) => {
   });
 
   test('a forbid rule reaches the agents within the cache time, an action at once', async () => {
-    const rule = await t.app.inject({
-      method: 'POST',
-      url: '/api/v1/rules',
-      headers: { authorization: t.bearer.admin },
-      payload: { action: 'forbid', updateIds: [U2] },
-    });
-    assert.equal(rule.statusCode, 201, rule.body);
+    const removeRule = await addRule({ action: 'forbid', updateIds: [U2] });
     const action = await t.app.inject({
       method: 'POST',
       url: '/api/v1/actions',
@@ -155,12 +167,7 @@ forEachStore('the policy agents receive', (kind) => {
     });
     assert.equal(action.statusCode, 202, action.body);
     assert.deepEqual(await allowed('pilot01'), [], 'U2 is forbidden right after the action that follows the rule');
-    const del = await t.app.inject({
-      method: 'DELETE',
-      url: `/api/v1/rules/${rule.json().id}`,
-      headers: { authorization: t.bearer.admin },
-    });
-    assert.equal(del.statusCode, 204, del.body);
+    await removeRule();
     t.clock.advance(HOST_POLICY_TTL_MS);
     assert.deepEqual(await allowed('pilot01'), [U2], 'the rule is gone after the cache time');
   });
@@ -168,21 +175,10 @@ forEachStore('the policy agents receive', (kind) => {
   test('a KB rule decides an update the catalog does not know by the KB the host reported', async () => {
     // The test server has no catalog: U1 and U2 are known only from pilot01's report (KB5011111, KB5022222).
     await report('pilot01', [update(U1, 'needed'), update(U2, 'needed')]);
-    const rule = await t.app.inject({
-      method: 'POST',
-      url: '/api/v1/rules',
-      headers: { authorization: t.bearer.admin },
-      payload: { action: 'forbid', kbs: ['KB5022222'] },
-    });
-    assert.equal(rule.statusCode, 201, rule.body);
+    const removeRule = await addRule({ action: 'forbid', kbs: ['KB5022222'] });
     t.clock.advance(HOST_POLICY_TTL_MS);
     assert.deepEqual(await allowed('pilot01'), [U1]);
-    const del = await t.app.inject({
-      method: 'DELETE',
-      url: `/api/v1/rules/${rule.json().id}`,
-      headers: { authorization: t.bearer.admin },
-    });
-    assert.equal(del.statusCode, 204, del.body);
+    await removeRule();
     t.clock.advance(HOST_POLICY_TTL_MS);
     assert.deepEqual(await allowed('pilot01'), [U1, U2]);
   });
