@@ -81,7 +81,8 @@ export function registerCheckin(instance: FastifyInstance, { deps, hub, errors }
               request.log.error({ err: error, host: host.name }, 'last-seen time of a woken check-in not written'),
             );
           // Woken by an action: that action (created after the pending ones were read above, so
-          // the only one) is the answer. Woken without one (the host was revoked): read again.
+          // the only one) is the answer. Woken without one (the host was revoked, or its policy
+          // changed): read again.
           const [fresh] = await Promise.all([
             woken ? (wake.payload ?? deps.store.pendingActions(host.id)) : null,
             woken ? null : touched,
