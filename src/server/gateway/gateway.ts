@@ -1,6 +1,7 @@
 /**
  * The agent gateway: a Fastify plugin with every route an enrolled agent uses (src/domain/
- * agent-protocol.ts lists them). The server registers it in buildApp and calls `wake(hostIds)`
+ * agent-protocol.ts lists them; the check-in is in checkin.ts, the catalog and content files in
+ * files.ts, the error answers in errors.ts). The server registers it in buildApp and calls `wake(hostIds)`
  * whenever it creates an action, so a held check-in answers at once.
  *
  * Authentication is an onRequest hook (a request is refused before its body is read). The
@@ -8,15 +9,13 @@
  * write nothing else. Errors are `{ error: { code, message } }` with the codes in docs/errors.md.
  */
 import { randomBytes as nodeRandomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
-import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import {
-  AGENT_PROTOCOL_VERSION,
   ActionProgress,
   AgentAction,
   AgentPolicy,
-  CatalogInfo,
   EnrollRequest,
   EnrollResponse,
   ErrorBody,
@@ -29,13 +28,15 @@ import {
   encodeCredential,
   tokenSecretHash,
 } from '../../domain/agent-protocol.ts';
-import { sendImmutableFile } from './file-reply.ts';
-import type { AgentHost, GatewayStore } from './store.ts';
 import { registerCheckin } from './checkin.ts';
+import { enrollRefused, GatewayError, replyError } from './errors.ts';
+import { registerFileRoutes } from './files.ts';
 import { AGENT_TRAFFIC, SMALL_BODY_BYTES } from './route-options.ts';
+import type { AgentHost, GatewayStore } from './store.ts';
 import { LongPollHub } from './waiters.ts';
 
 export { MAX_CHECKIN_WAIT_SECONDS } from './route-options.ts';
+export { GatewayError } from './errors.ts';
 
 /** An event for the server's live feed (/api/v1/events). */
 export type GatewayEvent =
@@ -111,19 +112,6 @@ export interface UpdateContentFile {
   readonly fileName: string | null;
 }
 
-const UpdateContentResponse = Type.Object({
-  files: Type.Array(
-    Type.Object({
-      digest: Type.String(),
-      sha1: Type.Union([Type.String(), Type.Null()]),
-      sha256: Type.Union([Type.String(), Type.Null()]),
-      size: Type.Union([Type.Integer(), Type.Null()]),
-      fileName: Type.Union([Type.String(), Type.Null()]),
-      url: Type.String(),
-    }),
-  ),
-});
-
 export interface AgentGateway {
   /** Register with `app.register(gateway.plugin)`; the routes carry their full /api/v1/agent paths. */
   readonly plugin: FastifyPluginAsync;
@@ -138,17 +126,6 @@ export interface AgentGateway {
   isConnected(hostId: string): boolean;
   /** Ends every held check-in (server shutdown); idempotent. */
   close(): void;
-}
-
-/** An error the gateway answers with; `statusCode` and a stable `code`. */
-export class GatewayError extends Error {
-  constructor(
-    readonly statusCode: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 declare module 'fastify' {
@@ -354,121 +331,7 @@ export function createAgentGateway(deps: GatewayDeps): AgentGateway {
       },
     );
 
-    app.get(
-      '/api/v1/agent/catalog',
-      {
-        schema: { tags: ['agent'], summary: 'The current catalog cab', response: { 200: CatalogInfo, ...errors } },
-      },
-      async () => {
-        const catalog = await deps.catalog();
-        if (!catalog)
-          throw new GatewayError(
-            404,
-            'AGENT_CATALOG_NONE',
-            'the server has no catalog yet: it syncs on its schedule, or run `patchline catalog sync`',
-          );
-        return { sha256: catalog.sha256, size: catalog.size, url: `/api/v1/agent/catalog/${catalog.sha256}.cab` };
-      },
-    );
-
-    app.get(
-      '/api/v1/agent/catalog/:file',
-      {
-        schema: {
-          tags: ['agent'],
-          summary: 'Download the catalog cab by digest (Range, ETag)',
-          params: Type.Object({ file: Type.String({ pattern: '^[0-9a-f]{64}\\.cab$' }) }),
-        },
-      },
-      async (request, reply) => {
-        const catalog = await deps.catalog();
-        if (!catalog || `${catalog.sha256}.cab` !== request.params.file) {
-          throw new GatewayError(
-            404,
-            'AGENT_CATALOG_GONE',
-            'that catalog is no longer current: ask /api/v1/agent/catalog for the current one',
-          );
-        }
-        return sendImmutableFile(request, reply, {
-          path: catalog.path,
-          size: catalog.size,
-          digest: catalog.sha256,
-          contentType: 'application/vnd.ms-cab-compressed',
-        });
-      },
-    );
-
-    app.get(
-      '/api/v1/agent/updates/:updateId/content',
-      {
-        schema: {
-          tags: ['agent'],
-          summary: "The payload files of an update this host needs and may install, from the server's content cache",
-          params: Type.Object({ updateId: Type.String({ pattern: '^[0-9a-fA-F-]{36}$' }) }),
-          response: { 200: UpdateContentResponse, 503: ErrorBody, ...errors },
-        },
-      },
-      async (request, reply) => {
-        const host = request.agentHost!;
-        const updateId = request.params.updateId.toLowerCase();
-        // Need-driven: only what the policy allows this host (it needs it and may install it) is fetched.
-        const policy = await deps.policyFor(host);
-        if (!policy.allowedUpdateIds.some((id) => id.toLowerCase() === updateId)) {
-          throw new GatewayError(
-            403,
-            'AGENT_CONTENT_NOT_ALLOWED',
-            `update ${updateId} is not allowed on ${host.name} (or not needed): the server fetches only what a host may install`,
-          );
-        }
-        const files = deps.updateContent ? await deps.updateContent(updateId) : null;
-        if (files === 'pending') {
-          return reply
-            .code(503)
-            .header('retry-after', '10')
-            .send({
-              error: {
-                code: 'AGENT_CONTENT_DOWNLOADING',
-                message: `the server is still downloading the files of ${updateId}: retry shortly`,
-              },
-            });
-        }
-        if (files === null)
-          throw new GatewayError(
-            404,
-            'AGENT_CONTENT_NONE',
-            `the server has no cached files for ${updateId} (no content cache, or the catalog lists none): download from upstream`,
-          );
-        return { files: files.map((f) => ({ ...f, url: `/api/v1/agent/content/${f.digest}` })) };
-      },
-    );
-
-    app.get(
-      '/api/v1/agent/content/:digest',
-      {
-        schema: {
-          tags: ['agent'],
-          summary: 'Download a cached payload file by digest (Range, ETag)',
-          params: Type.Object({ digest: Type.String({ pattern: '^([0-9a-f]{40}|[0-9a-f]{64})$' }) }),
-        },
-      },
-      async (request, reply) => {
-        const file = await deps.content(request.params.digest);
-        if (!file)
-          throw new GatewayError(
-            404,
-            'AGENT_CONTENT_NOT_CACHED',
-            `payload ${request.params.digest} is not in the server's cache (yet): retry later`,
-          );
-        const sent = sendImmutableFile(request, reply, {
-          path: file.path,
-          size: file.size,
-          digest: request.params.digest,
-        });
-        if (request.method === 'GET' && (reply.statusCode === 200 || reply.statusCode === 206))
-          deps.onContentServed?.(Number(reply.getHeader('content-length') ?? 0));
-        return sent;
-      },
-    );
+    registerFileRoutes(app, { deps, errors });
   };
 
   return {
@@ -484,71 +347,4 @@ function sameHash(a: string, b: string): boolean {
   const x = Buffer.from(a, 'hex');
   const y = Buffer.from(b, 'hex');
   return x.length === y.length && x.length > 0 && timingSafeEqual(x, y);
-}
-
-function enrollRefused(code: string): GatewayError {
-  switch (code) {
-    case 'ENROLL_TOKEN_EXPIRED':
-      return new GatewayError(
-        403,
-        'ENROLL_TOKEN_EXPIRED',
-        'the enrollment token has expired: create a new one with `patchline server enroll-token create`',
-      );
-    case 'ENROLL_TOKEN_USED_UP':
-      return new GatewayError(
-        403,
-        'ENROLL_TOKEN_USED_UP',
-        'the enrollment token was single-use and is used up: create a new one',
-      );
-    case 'ENROLL_HOST_REVOKED':
-      return new GatewayError(
-        403,
-        'ENROLL_HOST_REVOKED',
-        'this host was revoked: an administrator must re-admit it before it can enroll again',
-      );
-    default:
-      return new GatewayError(
-        403,
-        'ENROLL_TOKEN_UNKNOWN',
-        'the server does not know this enrollment token (revoked, or from another server)',
-      );
-  }
-}
-
-/** Turns any error into the gateway's JSON error; validation and size errors are 400 with stable codes. */
-function replyError(reply: FastifyReply, error: FastifyError | GatewayError): FastifyReply {
-  if (error instanceof GatewayError)
-    return reply.code(error.statusCode).send({ error: { code: error.code, message: error.message } });
-  if (error.validation) {
-    return reply.code(400).send({
-      error: {
-        code: 'AGENT_REQUEST_INVALID',
-        message: `the request does not match the agent protocol (version ${AGENT_PROTOCOL_VERSION}): ${error.message}`,
-      },
-    });
-  }
-  if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-    return reply.code(400).send({
-      error: {
-        code: 'AGENT_REPORT_TOO_LARGE',
-        message: `the request body is larger than ${MAX_REPORT_BYTES} bytes: send a delta report, or fewer updates`,
-      },
-    });
-  }
-  if (
-    error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ||
-    error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ||
-    (error.statusCode === 400 && error instanceof SyntaxError)
-  ) {
-    return reply.code(400).send({
-      error: { code: 'AGENT_REQUEST_INVALID', message: `the request body is not valid JSON: ${error.message}` },
-    });
-  }
-  if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
-    return reply.code(400).send({ error: { code: 'AGENT_REQUEST_INVALID', message: error.message } });
-  }
-  reply.log.error({ err: error }, 'agent gateway: internal error');
-  return reply
-    .code(500)
-    .send({ error: { code: 'INTERNAL', message: 'internal error in the agent gateway (logged on the server)' } });
 }
