@@ -14,8 +14,7 @@ import { join } from 'node:path';
 import { policyDigest, type AgentPolicy, type CheckinResponse } from '../../domain/agent-protocol.ts';
 import { ManualClock } from '../../engine/manual-clock.ts';
 import { AgentHttp } from './http.ts';
-import { AgentService } from './service.ts';
-import { AgentState } from './state.ts';
+import { serviceForTest } from './test-service.ts';
 
 const T0 = new Date('2026-03-02T10:00:00Z');
 const P1: AgentPolicy = {
@@ -83,24 +82,14 @@ test('check-ins name the policy held; an answer without it keeps it; a failed sc
   const logs: string[] = [];
   const stop = new AbortController();
   try {
-    const state = new AgentState(join(dir, 'agent'));
-    await state.init();
-    const service = new AgentService({
-      state,
+    const service = await serviceForTest({
+      stateDir: join(dir, 'agent'),
       http,
-      host: {
-        openProvider: () => {
-          scans.poke();
-          throw new Error('the Windows Update Agent is not answering');
-        },
-        bootId: async () => null,
-        reboot: async () => assert.fail('nothing here reboots'),
-        verifyCab: async () => undefined,
-      },
       clock,
-      random: () => 0.5,
-      agentVersion: 'test',
-      hostName: 'web01',
+      openProvider: () => {
+        scans.poke();
+        throw new Error('the Windows Update Agent is not answering');
+      },
       log: (m) => logs.push(m),
     });
     const running = service.run(stop.signal);

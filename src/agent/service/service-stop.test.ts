@@ -11,30 +11,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManualClock } from '../../engine/manual-clock.ts';
 import { AgentHttp } from './http.ts';
-import { AgentService } from './service.ts';
-import { AgentState } from './state.ts';
+import { serviceForTest } from './test-service.ts';
 
 test('a service stopped while it loads its state returns at once', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'patchline-agent-stop-'));
   // Nothing listens there: a check-in would fail, but a stopped service must not even try.
   const http = new AgentHttp({ serverUrl: 'http://127.0.0.1:9', fingerprint: null, credential: 'x' });
   try {
-    const state = new AgentState(join(dir, 'agent'));
-    await state.init();
-    const service = new AgentService({
-      state,
+    const service = await serviceForTest({
+      stateDir: join(dir, 'agent'),
       http,
-      host: {
-        openProvider: () => assert.fail('a stopped service starts no provider'),
-        bootId: async () => null,
-        reboot: async () => assert.fail('a stopped service reboots nothing'),
-        verifyCab: async () => undefined,
-      },
       clock: new ManualClock(new Date('2026-03-02T10:00:00Z')),
-      random: () => 0.5,
-      agentVersion: 'test',
-      hostName: 'web01',
-      log: () => undefined,
+      openProvider: () => assert.fail('a stopped service starts no provider'),
     });
     const stop = new AbortController();
     const running = service.run(stop.signal);

@@ -25,8 +25,8 @@ import {
   type ActionHostRow,
   type HostRow,
 } from '../../store/server/fleet-repo.ts';
-import { BATCH_KEYS } from './batch-loader.ts';
 import type { PlaceholderStyle } from '../../store/server/host-updates-sql.ts';
+import { BATCH_KEYS } from './batch-loader.ts';
 import type { GroupCommit } from './group-commit.ts';
 
 /** A host counts as online this long after its last check-in (a held check-in lasts up to 50 s). */
